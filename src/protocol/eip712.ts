@@ -1,0 +1,61 @@
+/**
+ * The EIP-712 types that both parties sign and the deal contract checks. The Solidity structs in
+ * contracts/LilypadDeals.sol must list the same fields in the same order.
+ */
+import type { Address, Hex } from 'viem';
+
+export const EIP712_DOMAIN_NAME = 'Lilypad';
+export const EIP712_DOMAIN_VERSION = '1';
+
+export const offerTypes = {
+  JobOffer: [
+    { name: 'jobCreator', type: 'address' },
+    { name: 'moduleId', type: 'bytes32' },
+    { name: 'inputsHash', type: 'bytes32' },
+    { name: 'maxPrice', type: 'uint256' },
+    { name: 'mediators', type: 'address[]' },
+    { name: 'nonce', type: 'uint256' },
+    { name: 'expiry', type: 'uint256' },
+  ],
+  ResourceOffer: [
+    { name: 'resourceProvider', type: 'address' },
+    { name: 'price', type: 'uint256' },
+    { name: 'collateralMultiple', type: 'uint256' },
+    { name: 'capacity', type: 'uint256' },
+    { name: 'mediators', type: 'address[]' },
+    { name: 'detailsHash', type: 'bytes32' },
+    { name: 'nonce', type: 'uint256' },
+    { name: 'expiry', type: 'uint256' },
+  ],
+} as const;
+
+/** The signed, on-chain part of a job offer. `moduleId` and `inputsHash` bind the off-chain details. */
+export interface SignedJobOfferTerms {
+  jobCreator: Address;
+  moduleId: Hex;
+  inputsHash: Hex;
+  maxPrice: bigint;
+  mediators: Address[];
+  nonce: bigint;
+  /** Unix seconds; the offer cannot be agreed after it. */
+  expiry: bigint;
+}
+
+/** The signed, on-chain part of a resource offer. `detailsHash` binds machine, modules and endpoint. */
+export interface SignedResourceOfferTerms {
+  resourceProvider: Address;
+  /** LP (wei) per job. */
+  price: bigint;
+  /** Collateral locked per deal = price × collateralMultiple. */
+  collateralMultiple: bigint;
+  /** How many deals this one offer may be agreed into. */
+  capacity: bigint;
+  mediators: Address[];
+  detailsHash: Hex;
+  nonce: bigint;
+  expiry: bigint;
+}
+
+export function offerDomain(chainId: number, verifyingContract: Address) {
+  return { name: EIP712_DOMAIN_NAME, version: EIP712_DOMAIN_VERSION, chainId, verifyingContract } as const;
+}
