@@ -1,0 +1,76 @@
+/**
+ * The `lilypad` command. User errors are one line on stderr and a non-zero exit code; anything else is
+ * a bug and shows its stack.
+ */
+import { Command } from 'commander';
+import { LilypadError } from '../lib/errors.js';
+import { completionLines, progressLine } from './output.js';
+import { runCommand } from './run.js';
+
+const program = new Command();
+program.name('lilypad').description('A peer-to-peer compute marketplace for AI').showHelpAfterError();
+
+program
+  .command('run')
+  .description('run a module: lilypad run cowsay:v0.0.1 -i Message=moo')
+  .argument('<module>', 'NAME:TAG, host/owner/repo:TAG or ./folder')
+  .option('-i, --input <KEY=VALUE>', 'an input for the module\'s template (repeatable)', (value: string, all: string[]) => [...all, value], [] as string[])
+  .option('--max-price <LP>', 'the most this job may cost, in LP', '10')
+  .option('--output-dir <dir>', 'where result folders are written (default: <tmp>/lilypad/data/downloaded-files)')
+  .option('--json', 'print one JSON object instead of progress lines')
+  .action(async (module: string, flags: { input: string[]; maxPrice: string; outputDir?: string; json?: boolean }) => {
+    const controller = new AbortController();
+    const cancel = () => controller.abort();
+    process.once('SIGINT', cancel);
+    process.once('SIGTERM', cancel);
+    const say = (line: string) => {
+      if (!flags.json) process.stdout.write(line + '\n');
+    };
+    try {
+      const result = await runCommand({
+        module,
+        inputs: flags.input,
+        maxPrice: flags.maxPrice,
+        outputDir: flags.outputDir,
+        env: process.env,
+        signal: controller.signal,
+        onProgress: (event) => {
+          const line = progressLine(event);
+          if (line) say(line);
+        },
+      });
+      if (flags.json) {
+        process.stdout.write(
+          JSON.stringify({
+            module,
+            dealId: result.dealId,
+            cid: result.cid,
+            dir: result.dir,
+            exitCode: result.exitCode,
+            stdout: result.stdout,
+            resourceProvider: result.resourceProvider,
+            price: result.price.toString(),
+          }) + '\n',
+        );
+      } else {
+        for (const line of completionLines(result)) say(line);
+        say('');
+        process.stdout.write(result.stdout);
+      }
+    } finally {
+      process.off('SIGINT', cancel);
+      process.off('SIGTERM', cancel);
+    }
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof LilypadError) {
+    process.stderr.write(`Error: ${error.message}\n`);
+    process.exitCode = 1;
+  } else {
+    process.stderr.write(`lilypad: unexpected error (a bug; please report it):\n${(error as Error)?.stack ?? String(error)}\n`);
+    process.exitCode = 70;
+  }
+}

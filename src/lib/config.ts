@@ -1,0 +1,51 @@
+/**
+ * Configuration of `lilypad run`, from the seed's environment variables (overridden by flags). Parsed
+ * once, in cli/. When WEB3_RPC_URL is not set, the CLI starts an embedded network instead.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+import { UserInputError } from './errors.js';
+
+const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/);
+
+const networkSchema = z.object({
+  WEB3_RPC_URL: z.string().url('WEB3_RPC_URL must be a URL such as http://127.0.0.1:8545'),
+  WEB3_PRIVATE_KEY: z.string().regex(/^0x[0-9a-fA-F]{64}$/, 'WEB3_PRIVATE_KEY must be 0x followed by 64 hex digits'),
+  SERVICE_SOLVER: z.string().url('SERVICE_SOLVER must be the solver URL, such as http://127.0.0.1:8080'),
+  SERVICE_MEDIATORS: z
+    .string()
+    .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+    .pipe(z.array(address.describe('a mediator address')).min(1, 'SERVICE_MEDIATORS must name at least one mediator address')),
+  LILYPAD_DEALS_ADDRESS: address.describe('the deal contract address'),
+});
+
+export type NetworkConfig = z.infer<typeof networkSchema>;
+
+export const networkVariables = Object.keys(networkSchema.shape) as Array<keyof NetworkConfig>;
+
+/** The RPC URL alone: enough to know whether a network is configured and reachable. */
+export function configuredRpcUrl(env: NodeJS.ProcessEnv): string | undefined {
+  return env.WEB3_RPC_URL || undefined;
+}
+
+export function parseNetworkConfig(env: NodeJS.ProcessEnv): NetworkConfig {
+  const missing = networkVariables.filter((name) => !env[name]);
+  if (missing.length > 0) {
+    throw new UserInputError(
+      `WEB3_RPC_URL is set, so lilypad uses that network, but ${missing.join(', ')} ${missing.length > 1 ? 'are' : 'is'} not set; ` +
+        'set them, or unset WEB3_RPC_URL to run on an embedded local network',
+      { code: 'config-missing', details: { missing } },
+    );
+  }
+  const parsed = networkSchema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new UserInputError(`${String(issue.path[0])}: ${issue.message}`, { code: 'config-invalid' });
+  }
+  return parsed.data;
+}
+
+export function defaultResultsDir(): string {
+  return path.join(os.tmpdir(), 'lilypad', 'data', 'downloaded-files');
+}

@@ -1,0 +1,144 @@
+/**
+ * Module names to module folders. `NAME:TAG` answers from the built-in modules in `modules/` first;
+ * `./folder` (or an absolute path) is a local module. A module's ref names its content exactly:
+ * for built-in and local modules the commit is the CID of the folder, so a provider that resolves the
+ * same ref is sure to run the same files.
+ */
+import { readdir, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ModuleError } from '../lib/errors.js';
+import type { ModuleRef } from '../protocol/ids.js';
+import { cidOfBytes, cidOfDirectory } from '../storage/index.js';
+import { TEMPLATE_FILE } from './render.js';
+
+export interface ResolvedModule {
+  /** The name the user gave, for messages. */
+  name: string;
+  ref: ModuleRef;
+  /** A local folder holding the module's files at that ref. */
+  dir: string;
+  template: string;
+}
+
+export interface ModuleResolver {
+  resolve(name: string): Promise<ResolvedModule>;
+  /** What a provider or mediator does with the ref in a job offer: find it and check its content. */
+  resolveRef(ref: ModuleRef, name: string): Promise<ResolvedModule>;
+}
+
+export interface ModuleResolverOptions {
+  /** Folder of built-in modules; defaults to the repository's `modules/`. */
+  builtinDir?: string;
+}
+
+const BUILTIN_REPOSITORY_PREFIX = 'builtin/';
+const LOCAL_REPOSITORY_PREFIX = 'file:';
+
+export const defaultBuiltinDir = fileURLToPath(new URL('../../modules/', import.meta.url));
+
+interface BuiltinManifest {
+  name: string;
+  tags: string[];
+}
+
+async function readManifest(dir: string): Promise<BuiltinManifest | undefined> {
+  try {
+    return JSON.parse(await readFile(path.join(dir, 'module.json'), 'utf8')) as BuiltinManifest;
+  } catch {
+    return undefined;
+  }
+}
+
+async function listBuiltins(builtinDir: string): Promise<string[]> {
+  const entries = await readdir(builtinDir, { withFileTypes: true }).catch(() => []);
+  return entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
+}
+
+/** The CID of a module folder under the project's chunking profile: its content address. */
+async function folderCid(dir: string): Promise<string> {
+  return (await cidOfDirectory(dir)).toString();
+}
+
+async function readTemplate(name: string, dir: string): Promise<string> {
+  try {
+    return await readFile(path.join(dir, TEMPLATE_FILE), 'utf8');
+  } catch {
+    throw new ModuleError(`module ${name} has no ${TEMPLATE_FILE} in ${dir}`, { code: 'module-no-template' });
+  }
+}
+
+export function createModuleResolver(options: ModuleResolverOptions = {}): ModuleResolver {
+  const builtinDir = options.builtinDir ?? defaultBuiltinDir;
+
+  async function resolveBuiltin(name: string, moduleName: string, tag: string): Promise<ResolvedModule> {
+    const dir = path.join(builtinDir, moduleName);
+    const manifest = await readManifest(dir);
+    if (!manifest) {
+      const builtins = await listBuiltins(builtinDir);
+      throw new ModuleError(
+        `module ${name} not found: there is no built-in module ${moduleName} (built-in modules: ${builtins.join(', ') || 'none'}), ` +
+          'and modules from git repositories are not supported yet; use a local folder (./path) instead',
+        { code: 'module-not-found' },
+      );
+    }
+    if (!manifest.tags.includes(tag)) {
+      throw new ModuleError(`module ${moduleName}:${tag} has no tag ${tag}; tags are ${manifest.tags.join(', ')}`, {
+        code: 'module-tag-not-found',
+      });
+    }
+    const ref = { repository: BUILTIN_REPOSITORY_PREFIX + moduleName, commit: await folderCid(dir), path: '' };
+    return { name, ref, dir, template: await readTemplate(name, dir) };
+  }
+
+  async function resolveLocal(name: string): Promise<ResolvedModule> {
+    const dir = path.resolve(name);
+    const info = await stat(dir).catch(() => undefined);
+    if (!info?.isDirectory()) throw new ModuleError(`module ${name} not found: ${dir} is not a folder`, { code: 'module-not-found' });
+    const template = await readTemplate(name, dir);
+    return { name, ref: { repository: LOCAL_REPOSITORY_PREFIX + dir, commit: await folderCid(dir), path: '' }, dir, template };
+  }
+
+  return {
+    async resolve(name) {
+      if (name.startsWith('./') || name.startsWith('../') || name.startsWith('/')) return resolveLocal(name);
+      const match = /^([a-z0-9][a-z0-9._-]*):([A-Za-z0-9._-]+)$/.exec(name);
+      if (match) return resolveBuiltin(name, match[1]!, match[2]!);
+      if (/^[^/\s]+\/[^/\s]+\/[^:\s]+:[^\s]+$/.test(name)) {
+        throw new ModuleError(`module ${name}: modules from git repositories are not supported yet; use a built-in module or a local folder (./path)`, {
+          code: 'module-git-unsupported',
+        });
+      }
+      throw new ModuleError(`"${name}" is not a module name: use NAME:TAG (for example cowsay:v0.0.1), host/owner/repo:TAG or ./folder`, {
+        code: 'module-name-invalid',
+      });
+    },
+
+    async resolveRef(ref, name) {
+      let dir: string;
+      if (ref.repository.startsWith(BUILTIN_REPOSITORY_PREFIX)) dir = path.join(builtinDir, ref.repository.slice(BUILTIN_REPOSITORY_PREFIX.length));
+      else if (ref.repository.startsWith(LOCAL_REPOSITORY_PREFIX)) dir = ref.repository.slice(LOCAL_REPOSITORY_PREFIX.length);
+      else throw new ModuleError(`module ${name}: cannot fetch ${ref.repository}; only built-in and local modules are supported yet`, { code: 'module-git-unsupported' });
+      const commit = await folderCid(dir).catch(() => undefined);
+      if (commit !== ref.commit) {
+        throw new ModuleError(`module ${name}: the module here (${commit ?? 'missing'}) is not the one asked for (${ref.commit})`, {
+          code: 'module-content-mismatch',
+        });
+      }
+      return { name, ref, dir, template: await readTemplate(name, dir) };
+    },
+  };
+}
+
+/** Finds the module file whose CID is `cid` among the module's files (the template names it by CID). */
+export async function loadModuleFileByCid(module: ResolvedModule, cid: string): Promise<Uint8Array> {
+  const entries = await readdir(module.dir, { recursive: true, withFileTypes: true });
+  for (const entry of entries) {
+    if (!entry.isFile() || !entry.name.endsWith('.wasm')) continue;
+    const bytes = await readFile(path.join(entry.parentPath, entry.name));
+    if ((await cidOfBytes(bytes)).toString() === cid) return bytes;
+  }
+  throw new ModuleError(`module ${module.name}: no file with CID ${cid} in the module (EntryModule must name a .wasm file of the module by CID)`, {
+    code: 'module-entry-not-found',
+  });
+}

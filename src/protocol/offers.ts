@@ -1,0 +1,162 @@
+/**
+ * Job offers, resource offers and deals as they travel between roles. On the wire every bigint is a
+ * decimal string; `parseJobOffer`/`parseResourceOffer` check the shape and give typed values back.
+ */
+import { getAddress, hashTypedData, verifyTypedData, type Address, type Hex } from 'viem';
+import { z } from 'zod';
+import { offerDomain, offerTypes, type SignedJobOfferTerms, type SignedResourceOfferTerms } from './eip712.js';
+import { detailsHashOf, inputsHashOf, moduleIdOf, type ModuleRef } from './ids.js';
+import type { Engine, MachineSpec } from './machine.js';
+
+export interface JobOffer {
+  terms: SignedJobOfferTerms;
+  /** The name the user typed, for display only; `module` is what counts. */
+  moduleName: string;
+  module: ModuleRef;
+  inputs: Record<string, string>;
+  /** What the rendered module asks for; every provider checks it by rendering the module itself. */
+  machine: MachineSpec;
+  engine: Engine;
+  signature: Hex;
+}
+
+export interface ResourceOfferDetails {
+  machine: MachineSpec;
+  engines: Engine[];
+  /** Module names or module ids the provider runs; empty means all. */
+  modules: string[];
+  /** Where the provider serves result blocks (trustless-gateway style). */
+  resultsUrl: string;
+}
+
+export interface ResourceOffer {
+  terms: SignedResourceOfferTerms;
+  details: ResourceOfferDetails;
+  signature: Hex;
+}
+
+/** Where the offers are signed for: the chain and the deal contract that checks them. */
+export interface OfferDomain {
+  chainId: number;
+  dealsAddress: Address;
+}
+
+const uint = z.union([z.string().regex(/^\d+$/), z.number().int().nonnegative(), z.bigint()]).transform((v) => BigInt(v));
+const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'expected a 0x-prefixed 20-byte address').transform((v) => getAddress(v));
+const bytes32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/, 'expected a 0x-prefixed 32-byte hex value').transform((v) => v.toLowerCase() as Hex);
+const hex = z.string().regex(/^0x[0-9a-fA-F]*$/, 'expected hex').transform((v) => v as Hex);
+const engine = z.enum(['wasm', 'docker']);
+
+const machineSchema = z.object({
+  cpu: z.number().nonnegative(),
+  gpu: z.number().nonnegative(),
+  ram: z.number().nonnegative(),
+  gpuMemory: z.number().nonnegative().optional(),
+});
+
+const jobOfferSchema = z.object({
+  terms: z.object({
+    jobCreator: address,
+    moduleId: bytes32,
+    inputsHash: bytes32,
+    maxPrice: uint,
+    mediators: z.array(address).min(1).max(16),
+    nonce: uint,
+    expiry: uint,
+  }),
+  moduleName: z.string().max(512),
+  module: z.object({ repository: z.string().max(1024), commit: z.string().max(256), path: z.string().max(1024) }),
+  inputs: z.record(z.string().max(256), z.string().max(65536)),
+  machine: machineSchema,
+  engine,
+  signature: hex,
+});
+
+const resourceOfferSchema = z.object({
+  terms: z.object({
+    resourceProvider: address,
+    price: uint,
+    collateralMultiple: uint,
+    capacity: uint,
+    mediators: z.array(address).min(1).max(16),
+    detailsHash: bytes32,
+    nonce: uint,
+    expiry: uint,
+  }),
+  details: z.object({
+    machine: machineSchema,
+    engines: z.array(engine),
+    modules: z.array(z.string().max(1024)).max(1024),
+    resultsUrl: z.string().url(),
+  }),
+  signature: hex,
+});
+
+export class OfferError extends Error {
+  override name = 'OfferError';
+}
+
+function describeZodError(what: string, error: z.ZodError): string {
+  const first = error.issues[0];
+  const where = first?.path.length ? first.path.join('.') : '(root)';
+  return `${what} is malformed at ${where}: ${first?.message ?? 'invalid'}`;
+}
+
+/** Parses a wire job offer and checks that its details match the hashes its creator signed. */
+export function parseJobOffer(value: unknown): JobOffer {
+  const parsed = jobOfferSchema.safeParse(value);
+  if (!parsed.success) throw new OfferError(describeZodError('job offer', parsed.error));
+  const offer = parsed.data as JobOffer;
+  if (moduleIdOf(offer.module) !== offer.terms.moduleId) throw new OfferError('job offer moduleId does not match its module');
+  if (inputsHashOf(offer.inputs) !== offer.terms.inputsHash) throw new OfferError('job offer inputsHash does not match its inputs');
+  return offer;
+}
+
+export function parseResourceOffer(value: unknown): ResourceOffer {
+  const parsed = resourceOfferSchema.safeParse(value);
+  if (!parsed.success) throw new OfferError(describeZodError('resource offer', parsed.error));
+  const offer = parsed.data as ResourceOffer;
+  if (detailsHashOf(offer.details) !== offer.terms.detailsHash) throw new OfferError('resource offer detailsHash does not match its details');
+  return offer;
+}
+
+/** JSON form: bigints as decimal strings. */
+export function toWire<T>(value: T): unknown {
+  return JSON.parse(JSON.stringify(value, (_key, v) => (typeof v === 'bigint' ? v.toString() : v)));
+}
+
+export function jobOfferId(domain: OfferDomain, terms: SignedJobOfferTerms): Hex {
+  return hashTypedData({ domain: offerDomain(domain.chainId, domain.dealsAddress), types: offerTypes, primaryType: 'JobOffer', message: terms });
+}
+
+export function resourceOfferId(domain: OfferDomain, terms: SignedResourceOfferTerms): Hex {
+  return hashTypedData({ domain: offerDomain(domain.chainId, domain.dealsAddress), types: offerTypes, primaryType: 'ResourceOffer', message: terms });
+}
+
+export async function verifyJobOfferSignature(domain: OfferDomain, offer: JobOffer): Promise<boolean> {
+  return verifyTypedData({
+    address: offer.terms.jobCreator,
+    domain: offerDomain(domain.chainId, domain.dealsAddress),
+    types: offerTypes,
+    primaryType: 'JobOffer',
+    message: offer.terms,
+    signature: offer.signature,
+  }).catch(() => false);
+}
+
+export async function verifyResourceOfferSignature(domain: OfferDomain, offer: ResourceOffer): Promise<boolean> {
+  return verifyTypedData({
+    address: offer.terms.resourceProvider,
+    domain: offerDomain(domain.chainId, domain.dealsAddress),
+    types: offerTypes,
+    primaryType: 'ResourceOffer',
+    message: offer.terms,
+    signature: offer.signature,
+  }).catch(() => false);
+}
+
+/** A fresh random nonce: offers are never replayable, and nonces need no coordination. */
+export function randomNonce(): bigint {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return BigInt('0x' + Buffer.from(bytes).toString('hex'));
+}

@@ -1,0 +1,98 @@
+/**
+ * The first job, end to end: the real CLI as a child process, on an embedded network (anvil, the
+ * contracts, a solver, a resource provider, a mediator), as a new user runs it.
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { processesWithMarker, runCli } from './helpers.js';
+
+const cow = [
+  ' _____',
+  '< moo >',
+  ' -----',
+  '        \\   ^__^',
+  '         \\  (oo)\\_______',
+  '            (__)\\       )\\/\\',
+  '                ||----w |',
+  '                ||     ||',
+  '',
+].join('\n');
+
+let outputDir: string;
+beforeAll(async () => {
+  outputDir = await mkdtemp(path.join(os.tmpdir(), 'lilypad-e2e-'));
+});
+afterAll(async () => {
+  await rm(outputDir, { recursive: true, force: true });
+});
+
+describe('lilypad run cowsay:v0.0.1 -i Message=moo', () => {
+  it('prints the progress lines, the result folder, the CID and the cow, and leaves no process behind', async () => {
+    const run = await runCli(['run', 'cowsay:v0.0.1', '-i', 'Message=moo', '--output-dir', outputDir]);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const lines = run.stdout.split('\n');
+    const expectedOrder = [
+      '🌟 Lilypad submitting job',
+      '🤝 Job submitted. Negotiating deal...',
+      '💌 Deal agreed. Running job...',
+      '🏭 Results submitted. Awaiting verification...',
+      '✅ Results accepted. Downloading result...',
+      '🍂 Lilypad job completed, try 👇',
+    ];
+    expect(lines.slice(0, expectedOrder.length)).toEqual(expectedOrder);
+    const cid = /CID: (bafy\w+)/.exec(run.stdout)?.[1];
+    expect(cid).toBeDefined();
+    const dir = path.join(outputDir, cid!);
+    expect(run.stdout).toContain(`open ${dir}`);
+    expect(run.stdout).toContain(`cat ${dir}/stdout`);
+    expect(run.stdout.endsWith(cow)).toBe(true);
+    expect(await readFile(path.join(dir, 'stdout'), 'utf8')).toBe(cow);
+    expect(await readFile(path.join(dir, 'exitCode'), 'utf8')).toBe('0');
+    expect(processesWithMarker(run.marker)).toEqual([]);
+  });
+
+  it('gives the same result CID every time (--json)', async () => {
+    const first = await runCli(['run', 'cowsay:v0.0.1', '-i', 'Message=moo', '--json', '--output-dir', outputDir]);
+    const second = await runCli(['run', 'cowsay:v0.0.1', '-i', 'Message=moo', '--json', '--output-dir', outputDir]);
+    expect(first.code).toBe(0);
+    expect(second.code).toBe(0);
+    const a = JSON.parse(first.stdout);
+    const b = JSON.parse(second.stdout);
+    expect(a.cid).toMatch(/^bafy/);
+    expect(a.cid).toBe(b.cid);
+    expect(a.dealId).not.toBe(b.dealId);
+    expect(a.stdout).toBe(cow);
+    expect(a.exitCode).toBe(0);
+    expect(first.stdout.trim().split('\n')).toHaveLength(1);
+  });
+});
+
+describe('bad input: one line on stderr, a non-zero exit code, nothing left running', () => {
+  const cases: Array<{ name: string; args: string[]; env?: Record<string, string>; message: RegExp }> = [
+    { name: 'a module that does not exist', args: ['run', 'nosuchmodule:v1', '-i', 'Message=moo'], message: /module nosuchmodule:v1 not found/ },
+    { name: 'a tag that does not exist', args: ['run', 'cowsay:v9', '-i', 'Message=moo'], message: /has no tag v9; tags are v0\.0\.1/ },
+    { name: 'a missing input the template needs', args: ['run', 'cowsay:v0.0.1'], message: /needs input Message: pass -i Message=VALUE/ },
+    { name: '-i without =', args: ['run', 'cowsay:v0.0.1', '-i', 'Message'], message: /-i Message: inputs are KEY=VALUE/ },
+    {
+      name: 'an RPC URL that does not answer',
+      args: ['run', 'cowsay:v0.0.1', '-i', 'Message=moo'],
+      env: { WEB3_RPC_URL: 'http://127.0.0.1:1' },
+      message: /cannot reach the chain at http:\/\/127\.0\.0\.1:1/,
+    },
+  ];
+  for (const testCase of cases) {
+    it(testCase.name, async () => {
+      const run = await runCli(testCase.args, testCase.env);
+      expect(run.code).toBe(1);
+      expect(run.stdout).toBe('');
+      const lines = run.stderr.trimEnd().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(/^Error: /);
+      expect(lines[0]).toMatch(testCase.message);
+      expect(processesWithMarker(run.marker)).toEqual([]);
+    });
+  }
+});

@@ -1,0 +1,48 @@
+/** Running the real CLI as a child process, and finding processes it left behind. */
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+
+export const cliPath = fileURLToPath(new URL('../bin/lilypad.js', import.meta.url));
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** Every process started during the run (by the CLI or its children) carries this in its environment. */
+  marker: string;
+}
+
+export function runCli(args: string[], env: Record<string, string | undefined> = {}): Promise<CliResult> {
+  const marker = randomUUID();
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, LILYPAD_TEST_MARKER: marker };
+  // A configured network in the environment running the tests must not leak into them.
+  for (const name of ['WEB3_RPC_URL', 'WEB3_PRIVATE_KEY', 'SERVICE_SOLVER', 'SERVICE_MEDIATORS', 'LILYPAD_DEALS_ADDRESS']) delete childEnv[name];
+  Object.assign(childEnv, env);
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cliPath, ...args], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr, marker }));
+  });
+}
+
+/** PIDs of live processes whose environment contains the marker. */
+export function processesWithMarker(marker: string): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const environ = readFileSync(`/proc/${entry}/environ`, 'latin1');
+      const stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
+      if (environ.includes(`LILYPAD_TEST_MARKER=${marker}`) && !/^\d+ \(.*\) Z/.test(stat)) found.push(Number(entry));
+    } catch {
+      // the process ended while we looked, or is not ours to read
+    }
+  }
+  return found;
+}
