@@ -1,0 +1,181 @@
+/**
+ * Starts and stops a local anvil node (the binary inside the npm package @foundry-rs/anvil) on a free
+ * 127.0.0.1 port. Owns the anvil process only: it is killed by its PID, never by name.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { ChainError } from '../lib/errors.js';
+
+export interface StartAnvilOptions {
+  /** Port to listen on; 0 (the default) lets the system pick a free one. */
+  port?: number;
+  /** Load the chain from this file if it exists and write it back on stop (anvil's `--state`). */
+  stateFile?: string;
+  /** Mine a block every this many seconds; by default every transaction is mined at once. */
+  blockTime?: number;
+  /** Chain id; anvil's default is 31337. */
+  chainId?: number;
+  /** Aborting it during start-up kills the process and rejects. */
+  signal?: AbortSignal;
+  /** How long to wait for anvil to listen (ms). Default 10 s. */
+  startTimeoutMs?: number;
+}
+
+export interface AnvilInstance {
+  rpcUrl: string;
+  port: number;
+  pid: number;
+  chainId: number;
+  /** Stops anvil (SIGTERM, then SIGKILL after 5 s) and waits until it has exited. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+/** The private keys of anvil's default dev accounts (mnemonic "test test … junk"); public knowledge. */
+export const ANVIL_DEV_PRIVATE_KEYS = [
+  '0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80',
+  '0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d',
+  '0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a',
+  '0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6',
+  '0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a',
+  '0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba',
+  '0x92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e',
+  '0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356',
+  '0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97',
+  '0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6',
+] as const;
+
+const ANVIL_DEFAULT_CHAIN_ID = 31337;
+
+/** Resolves the anvil binary shipped in the platform package of @foundry-rs/anvil. */
+export function anvilBinaryPath(): string {
+  const platformPackage = `@foundry-rs/anvil-${process.platform === 'win32' ? 'win32' : process.platform}-${
+    process.arch === 'x64' ? 'amd64' : process.arch
+  }`;
+  const require = createRequire(import.meta.url);
+  let packageJson: string;
+  try {
+    packageJson = require.resolve(`${platformPackage}/package.json`);
+  } catch (cause) {
+    throw new ChainError(
+      `anvil is not installed for ${process.platform}/${process.arch}: the package ${platformPackage} is missing; ` +
+        'run `npm install` on this machine, or point the RPC URL at another EVM node',
+      { code: 'anvil-missing', cause },
+    );
+  }
+  const binary = path.join(path.dirname(packageJson), 'bin', process.platform === 'win32' ? 'anvil.exe' : 'anvil');
+  if (!existsSync(binary)) {
+    throw new ChainError(`anvil binary not found at ${binary}; reinstall @foundry-rs/anvil`, { code: 'anvil-missing' });
+  }
+  return binary;
+}
+
+// Anvil processes of this Node process, killed if Node exits without stopping them.
+const running = new Set<ChildProcess>();
+let exitHookInstalled = false;
+function trackChild(child: ChildProcess): void {
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.once('exit', () => {
+      for (const c of running) c.kill('SIGKILL');
+    });
+  }
+}
+
+const LISTENING = /Listening on ([\d.]+):(\d+)/;
+
+/** Spawns anvil on 127.0.0.1 and resolves once it listens (typically 20–50 ms). */
+export async function startAnvil(options: StartAnvilOptions = {}): Promise<AnvilInstance> {
+  options.signal?.throwIfAborted();
+  const chainId = options.chainId ?? ANVIL_DEFAULT_CHAIN_ID;
+  const args = ['--host', '127.0.0.1', '--port', String(options.port ?? 0), '--accounts', '10'];
+  if (options.chainId !== undefined) args.push('--chain-id', String(options.chainId));
+  if (options.blockTime !== undefined) args.push('--block-time', String(options.blockTime));
+  if (options.stateFile !== undefined) args.push('--state', options.stateFile);
+
+  // Not --quiet: that also hides the "Listening on" line that tells us the port. stdout is drained.
+  const child = spawn(anvilBinaryPath(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  trackChild(child);
+  const exited = new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    else {
+      child.once('exit', () => resolve());
+      child.once('error', () => { if (child.pid === undefined) resolve(); }); // never spawned
+    }
+  });
+
+  let stdout = '';
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+    if (stderr.length < 16_384) stderr += chunk;
+  });
+
+  let port: number;
+  try {
+    port = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new ChainError(`anvil did not start within ${options.startTimeoutMs ?? 10_000} ms`, {
+          code: 'anvil-start-timeout', details: { stderr: stderr.trim() },
+        })),
+        options.startTimeoutMs ?? 10_000,
+      );
+      const onAbort = () => reject(options.signal!.reason ?? new Error('aborted'));
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      const cleanup = () => {
+        clearTimeout(timer);
+        options.signal?.removeEventListener('abort', onAbort);
+      };
+      child.stdout!.setEncoding('utf8').on('data', function onData(chunk: string) {
+        stdout += chunk;
+        const match = LISTENING.exec(stdout);
+        if (match) {
+          child.stdout!.off('data', onData);
+          child.stdout!.resume(); // keep draining anvil's per-request log lines
+          stdout = '';
+          cleanup();
+          resolve(Number(match[2]));
+        }
+      });
+      child.once('error', (cause) => {
+        cleanup();
+        reject(new ChainError(`could not start anvil: ${cause.message}`, { code: 'anvil-start-failed', cause }));
+      });
+      child.once('exit', (code, signal) => {
+        cleanup();
+        // Give stderr a moment to flush before reporting it.
+        setImmediate(() =>
+          reject(new ChainError(
+            `anvil exited during start-up (${signal ?? `code ${code}`}): ${stderr.trim() || stdout.trim().slice(-2000) || 'no output'}`,
+            { code: 'anvil-start-failed', details: { exitCode: code, signal, args } },
+          )),
+        );
+      });
+    });
+  } catch (error) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
+    throw error;
+  }
+
+  let stopping: Promise<void> | undefined;
+  return {
+    rpcUrl: `http://127.0.0.1:${port}`,
+    port,
+    pid: child.pid!,
+    chainId,
+    stop() {
+      stopping ??= (async () => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        // SIGTERM lets anvil write its --state file; SIGKILL only if it hangs.
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+        await exited;
+        clearTimeout(timer);
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,44 @@
+/**
+ * Chain access for Lilypad: the contracts' ABIs and bytecode, deployment, a faucet, one viem action per
+ * contract call, and a launcher for a local anvil node.
+ */
+export { lilypadDealsAbi, lilypadDealsBytecode, lilypadTokenAbi, lilypadTokenBytecode } from './generated/contracts.js';
+export { ANVIL_DEV_PRIVATE_KEYS, anvilBinaryPath, startAnvil } from './anvil.js';
+export type { AnvilInstance, StartAnvilOptions } from './anvil.js';
+export {
+  chainFromId,
+  connectChain,
+  createLilypadPublicClient,
+  createLilypadWalletClient,
+  fetchChainId,
+  redactRpcUrl,
+} from './clients.js';
+export type {
+  ChainClients,
+  ClientOptions,
+  ConnectChainOptions,
+  LilypadPublicClient,
+  LilypadWalletClient,
+  WalletClientOptions,
+} from './clients.js';
+export { dealStateName, dealStateNames } from './deal-state.js';
+export type { ChainDealState } from './deal-state.js';
+export { deployContracts } from './deploy.js';
+export type { DeployedContracts } from './deploy.js';
+export { toChainError } from './errors.js';
+export { fund } from './faucet.js';
+export type { FundParameters, FundReturnType } from './faucet.js';
+export { acceptResults } from './actions/accept-results.js';
+export type { AcceptResultsParameters, AcceptResultsReturnType } from './actions/accept-results.js';
+export { agreeDeal } from './actions/agree-deal.js';
+export type { AgreeDealParameters, AgreeDealReturnType } from './actions/agree-deal.js';
+export { deposit } from './actions/deposit.js';
+export type { DepositParameters, DepositReturnType } from './actions/deposit.js';
+export { escrowBalance } from './actions/escrow-balance.js';
+export type { EscrowBalanceParameters, EscrowBalanceReturnType } from './actions/escrow-balance.js';
+export { getDeal } from './actions/get-deal.js';
+export type { ChainDeal, GetDealParameters } from './actions/get-deal.js';
+export { submitResults } from './actions/submit-results.js';
+export type { SubmitResultsParameters, SubmitResultsReturnType } from './actions/submit-results.js';
+export { withdraw } from './actions/withdraw.js';
+export type { WithdrawParameters, WithdrawReturnType } from './actions/withdraw.js';
