@@ -1,0 +1,87 @@
+/**
+ * Turning bytes and folders into UnixFS DAGs under the project's one profile (`profile.ts`), and the CIDs
+ * that name them. A result folder (`stdout`, `stderr`, `exitCode`, `outputs/`) goes in with `addDirectory`.
+ */
+import { createReadStream } from 'node:fs';
+import { lstat, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { importBytes, importer, type ImportCandidate, type WritableStorage } from 'ipfs-unixfs-importer';
+import type { CID } from 'multiformats/cid';
+import { StorageError } from '../lib/errors.js';
+import { importerOptions } from './profile.js';
+
+/** Stores `bytes` as a UnixFS file and returns its CID. */
+export async function addBytes(bytes: Uint8Array, blockstore: WritableStorage): Promise<CID> {
+  const result = await importBytes(bytes, blockstore, importerOptions());
+  return result.cid;
+}
+
+/** The CID `addBytes` would give, without storing anything. */
+export async function cidOfBytes(bytes: Uint8Array): Promise<CID> {
+  return addBytes(bytes, discardingStore);
+}
+
+/** The CID `addDirectory` would give, without storing anything. */
+export async function cidOfDirectory(dir: string): Promise<CID> {
+  return addDirectory(dir, discardingStore);
+}
+
+const discardingStore: WritableStorage = { put: async (cid) => cid };
+
+/**
+ * Stores the folder `dir` and everything below it as a UnixFS directory, and returns the CID of `dir`
+ * itself (not of a folder holding it). Entries go in sorted by the bytes of their names, empty folders are
+ * kept, and no mtime or mode is recorded, so the same tree gives the same CID on any machine. Symbolic
+ * links and special files are refused: a result is plain files and folders.
+ */
+export async function addDirectory(dir: string, blockstore: WritableStorage): Promise<CID> {
+  const stats = await lstat(dir).catch((cause: unknown) => {
+    throw new StorageError(`cannot add ${dir}: it does not exist or cannot be read`, {
+      code: 'not-a-directory',
+      details: { dir },
+      cause,
+    });
+  });
+  if (!stats.isDirectory()) {
+    throw new StorageError(`cannot add ${dir}: it is not a directory`, { code: 'not-a-directory', details: { dir } });
+  }
+
+  // With `wrapWithDirectory`, paths are relative to `dir` and the last entry the importer yields is the
+  // directory that holds them all, which is `dir` itself; an empty `dir` gives the empty directory.
+  let root: CID | undefined;
+  for await (const entry of importer(candidates(dir, ''), blockstore, { ...importerOptions(), wrapWithDirectory: true })) {
+    if (entry.path === '' || entry.path === undefined) root = entry.cid;
+  }
+  if (root === undefined) {
+    throw new StorageError(`importing ${dir} gave no root directory`, { code: 'internal', details: { dir } });
+  }
+  return root;
+}
+
+async function* candidates(base: string, relative: string): AsyncGenerator<ImportCandidate> {
+  const absolute = relative === '' ? base : join(base, relative);
+  const entries = await readdir(absolute, { withFileTypes: true });
+  entries.sort((a, b) => compareNames(a.name, b.name));
+  for (const entry of entries) {
+    const path = relative === '' ? entry.name : `${relative}/${entry.name}`;
+    const full = join(base, path);
+    if (entry.isDirectory()) {
+      // Listed on its own so that a folder with nothing in it still appears in the DAG.
+      yield { path };
+      yield* candidates(base, path);
+    } else if (entry.isFile()) {
+      yield { path, content: createReadStream(full) };
+    } else {
+      const kind = entry.isSymbolicLink() ? 'a symbolic link' : 'not a regular file';
+      throw new StorageError(`cannot add ${full}: it is ${kind}; a result may hold only files and folders`, {
+        code: 'unsupported-entry',
+        details: { path: full },
+      });
+    }
+  }
+}
+
+/** Orders names by their UTF-8 bytes, as dag-pb orders directory links. */
+export function compareNames(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}

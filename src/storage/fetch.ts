@@ -1,0 +1,277 @@
+/**
+ * Downloading a DAG from a trustless gateway into a blockstore, block by block. The gateway is not trusted:
+ * each block's bytes are hashed and compared with its CID before the block is stored or its links followed,
+ * so a finished fetch holds exactly the DAG the CID names, and a failed one holds only verified blocks.
+ */
+import type { Blockstore } from 'interface-blockstore';
+import type { CID } from 'multiformats/cid';
+import * as dagPb from '@ipld/dag-pb';
+import * as raw from 'multiformats/codecs/raw';
+import { sha256 } from 'multiformats/hashes/sha2';
+import { LilypadError, StorageError } from '../lib/errors.js';
+import { concat, getBlock } from './blockstore.js';
+import { RAW_CONTENT_TYPE, blockLinks, blockMatchesCid } from './dag.js';
+
+/** Largest block accepted from a gateway: 2 MiB, the limit IPFS implementations share. */
+export const MAX_BLOCK_BYTES = 2 * 1024 * 1024;
+
+export type FetchDagProgressEvent =
+  /** The block was already in the blockstore; it was not downloaded. */
+  | { type: 'block:present'; cid: CID }
+  /** The block was downloaded, matched its CID, and was stored. */
+  | { type: 'block:verified'; cid: CID; bytes: number }
+  /** Every block of the DAG is in the blockstore. */
+  | { type: 'dag:fetched'; cid: CID; blocks: number; fetched: number; bytes: number };
+
+export interface FetchDagOptions {
+  /**
+   * Base URL of a trustless gateway; blocks are read from `${gatewayUrl}/ipfs/<cid>?format=raw`. Credentials
+   * in the URL are sent as Basic authorization and never shown; a query or fragment is ignored.
+   */
+  gatewayUrl: string;
+  blockstore: Pick<Blockstore, 'get' | 'has' | 'put'>;
+  signal?: AbortSignal;
+  onProgress?: (event: FetchDagProgressEvent) => void;
+  /** Blocks downloaded at once. Default 8. */
+  concurrency?: number;
+  /** Give up on one block after this long (code 'gateway-timeout'). Default 30 s. */
+  blockTimeoutMs?: number;
+  /** Refuse blocks larger than this (code 'block-too-large'). Default `MAX_BLOCK_BYTES`. */
+  maxBlockBytes?: number;
+}
+
+export interface FetchDagResult {
+  cid: CID;
+  /** Blocks in the DAG. */
+  blocks: number;
+  /** Blocks downloaded (the others were already present). */
+  fetched: number;
+  /** Bytes downloaded. */
+  bytes: number;
+}
+
+/**
+ * Makes sure every block of the DAG under `cid` is in `options.blockstore`, downloading the missing ones.
+ * Throws a `StorageError` with code 'block-mismatch', 'block-missing', 'block-too-large', 'invalid-gateway-url',
+ * 'gateway-unreachable', 'gateway-timeout', 'gateway-error', 'unsupported-codec' or 'unsupported-hash';
+ * when `signal` aborts, throws its reason.
+ */
+export async function fetchDag(cid: CID, options: FetchDagOptions): Promise<FetchDagResult> {
+  const gateway = parseGatewayUrl(options.gatewayUrl);
+  const concurrency = Math.max(1, options.concurrency ?? 8);
+  const { blockstore, signal, onProgress } = options;
+  signal?.throwIfAborted();
+
+  // Aborted when one block fails, so that its siblings stop too.
+  const stopAll = new AbortController();
+  const stopSignal = signal === undefined ? stopAll.signal : AbortSignal.any([signal, stopAll.signal]);
+  const context: BlockContext = {
+    root: cid,
+    gateway,
+    signal: stopSignal,
+    timeoutMs: options.blockTimeoutMs ?? 30_000,
+    maxBlockBytes: options.maxBlockBytes ?? MAX_BLOCK_BYTES,
+  };
+
+  const seen = new Set<string>([key(cid)]);
+  const queue: CID[] = [cid];
+  const running = new Set<Promise<void>>();
+  let failure: { error: unknown } | undefined;
+  let blocks = 0;
+  let fetched = 0;
+  let bytes = 0;
+
+  const visit = async (next: CID): Promise<void> => {
+    let block: Uint8Array;
+    if (await blockstore.has(next, { signal: stopSignal })) {
+      block = await getBlock(blockstore, next, { signal: stopSignal });
+      onProgress?.({ type: 'block:present', cid: next });
+    } else {
+      block = await downloadBlock(next, context);
+      await blockstore.put(next, block, { signal: stopSignal });
+      fetched += 1;
+      bytes += block.byteLength;
+      onProgress?.({ type: 'block:verified', cid: next, bytes: block.byteLength });
+    }
+    blocks += 1;
+    for (const link of blockLinks(next, block)) {
+      const linkKey = key(link);
+      if (seen.has(linkKey)) continue;
+      seen.add(linkKey);
+      queue.push(link);
+    }
+  };
+
+  while (failure === undefined && (queue.length > 0 || running.size > 0)) {
+    while (failure === undefined && queue.length > 0 && running.size < concurrency) {
+      const next = queue.pop() as CID;
+      const task: Promise<void> = visit(next)
+        .catch((error: unknown) => {
+          failure ??= { error };
+          stopAll.abort();
+        })
+        .finally(() => running.delete(task));
+      running.add(task);
+    }
+    if (running.size > 0) await Promise.race(running);
+  }
+  // Let in-flight work settle so nothing is written after we return.
+  await Promise.allSettled([...running]);
+
+  if (failure !== undefined) {
+    if (signal?.aborted) throw signal.reason;
+    throw failure.error;
+  }
+  onProgress?.({ type: 'dag:fetched', cid, blocks, fetched, bytes });
+  return { cid, blocks, fetched, bytes };
+}
+
+interface Gateway {
+  base: string;
+  headers: Record<string, string>;
+}
+
+interface BlockContext {
+  root: CID;
+  gateway: Gateway;
+  signal: AbortSignal;
+  timeoutMs: number;
+  maxBlockBytes: number;
+}
+
+/** Downloads one block and returns its bytes only if they match `cid`. */
+async function downloadBlock(cid: CID, context: BlockContext): Promise<Uint8Array> {
+  assertSupported(cid);
+  const { gateway, root } = context;
+  const url = `${gateway.base}/ipfs/${cid}?format=raw`;
+  const of = cid.equals(root) ? '' : ` (in the DAG of ${root})`;
+  const timeout = AbortSignal.timeout(context.timeoutMs);
+  const signal = AbortSignal.any([context.signal, timeout]);
+  const details = { cid: cid.toString(), root: root.toString(), gateway: gateway.base };
+
+  let block: Uint8Array;
+  try {
+    const response = await fetch(url, { headers: gateway.headers, signal });
+    if (response.status === 404 || response.status === 410) {
+      await response.body?.cancel();
+      throw new StorageError(
+        `the gateway ${gateway.base} does not have block ${cid}${of}; ask whoever published it to serve it, or try another gateway`,
+        { code: 'block-missing', details: { ...details, status: response.status }, retryable: true },
+      );
+    }
+    if (!response.ok) {
+      await response.body?.cancel();
+      throw new StorageError(
+        `the gateway ${gateway.base} answered ${response.status} for block ${cid}${of}; try again later or use another gateway`,
+        { code: 'gateway-error', details: { ...details, status: response.status }, retryable: response.status >= 500 },
+      );
+    }
+    block = await readBody(response, cid, context);
+  } catch (error) {
+    if (error instanceof LilypadError) throw error;
+    if (context.signal.aborted) throw context.signal.reason;
+    if (timeout.aborted) {
+      throw new StorageError(
+        `the gateway ${gateway.base} did not send block ${cid}${of} within ${context.timeoutMs} ms; try again or use another gateway`,
+        { code: 'gateway-timeout', details, retryable: true, cause: error },
+      );
+    }
+    throw new StorageError(
+      `cannot reach the gateway ${gateway.base} to fetch block ${cid}${of}: ${describe(error)}; check that it is running and that the URL is right`,
+      { code: 'gateway-unreachable', details, retryable: true, cause: error },
+    );
+  }
+
+  if (!(await blockMatchesCid(cid, block))) {
+    throw new StorageError(
+      `block ${cid}${of} from the gateway ${gateway.base} does not match its CID (its ${block.byteLength} bytes hash to something else); the gateway sent wrong data, which was not stored; use another gateway`,
+      { code: 'block-mismatch', details: { ...details, bytes: block.byteLength } },
+    );
+  }
+  return block;
+}
+
+async function readBody(response: Response, cid: CID, context: BlockContext): Promise<Uint8Array> {
+  const tooLarge = (): StorageError =>
+    new StorageError(
+      `the gateway ${context.gateway.base} sent more than ${context.maxBlockBytes} bytes for block ${cid}; no block is that large, so the gateway is faulty; use another gateway`,
+      { code: 'block-too-large', details: { cid: cid.toString(), gateway: context.gateway.base } },
+    );
+  const declared = Number(response.headers.get('content-length') ?? Number.NaN);
+  if (declared > context.maxBlockBytes) {
+    await response.body?.cancel();
+    throw tooLarge();
+  }
+  if (response.body === null) return new Uint8Array();
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  const reader = response.body.getReader();
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    length += value.byteLength;
+    if (length > context.maxBlockBytes) {
+      await reader.cancel();
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  return concat(chunks);
+}
+
+function assertSupported(cid: CID): void {
+  if (cid.code !== dagPb.code && cid.code !== raw.code) {
+    throw new StorageError(
+      `block ${cid} has codec 0x${cid.code.toString(16)}; only dag-pb and raw blocks (UnixFS) can be fetched`,
+      { code: 'unsupported-codec', details: { cid: cid.toString(), codec: cid.code } },
+    );
+  }
+  if (cid.multihash.code !== sha256.code) {
+    throw new StorageError(
+      `block ${cid} uses multihash 0x${cid.multihash.code.toString(16)}; only sha2-256 blocks can be verified, so it is not fetched`,
+      { code: 'unsupported-hash', details: { cid: cid.toString(), hashCode: cid.multihash.code } },
+    );
+  }
+}
+
+/**
+ * The base URL to request (without credentials, query or fragment), the headers to send (credentials in the
+ * URL become Basic authorization, which `fetch` requires), and a form of the URL safe to show.
+ */
+function parseGatewayUrl(gatewayUrl: string): Gateway {
+  let url: URL;
+  try {
+    url = new URL(gatewayUrl);
+  } catch (cause) {
+    throw new StorageError(`the gateway URL is not a URL; give one like http://127.0.0.1:8080`, {
+      code: 'invalid-gateway-url',
+      cause,
+    });
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new StorageError(`the gateway URL must be http or https, not ${url.protocol}`, {
+      code: 'invalid-gateway-url',
+    });
+  }
+  const headers: Record<string, string> = { accept: RAW_CONTENT_TYPE };
+  if (url.username !== '' || url.password !== '') {
+    const credentials = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+    headers.authorization = `Basic ${Buffer.from(credentials).toString('base64')}`;
+  }
+  const base = `${url.protocol}//${url.host}${url.pathname}`.replace(/\/+$/, '');
+  return { base, headers };
+}
+
+function key(cid: CID): string {
+  // A CIDv0 and its CIDv1 name the same block: one download.
+  return cid.toV1().toString();
+}
+
+function describe(error: unknown): string {
+  const cause = (error as { cause?: { code?: string; message?: string } } | null)?.cause;
+  if (cause?.code !== undefined) return cause.code;
+  // The Fetch standard refuses some ports outright (1, 22, 25, ...) before any connection is tried.
+  if (cause?.message === 'bad port') return 'the port is one that fetch refuses to use (a blocked port)';
+  if (cause?.message !== undefined) return cause.message;
+  return error instanceof Error ? error.message : String(error);
+}
