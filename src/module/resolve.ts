@@ -6,8 +6,8 @@
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ModuleError } from '../lib/errors.js';
+import { packageRoot } from '../lib/package-root.js';
 import type { ModuleRef } from '../protocol/ids.js';
 import { cidOfBytes, cidOfDirectory } from '../storage/index.js';
 import { TEMPLATE_FILE } from './render.js';
@@ -35,7 +35,7 @@ export interface ModuleResolverOptions {
 const BUILTIN_REPOSITORY_PREFIX = 'builtin/';
 const LOCAL_REPOSITORY_PREFIX = 'file:';
 
-export const defaultBuiltinDir = fileURLToPath(new URL('../../modules/', import.meta.url));
+export const defaultBuiltinDir = (): string => path.join(packageRoot(), 'modules');
 
 interface BuiltinManifest {
   name: string;
@@ -69,7 +69,7 @@ async function readTemplate(name: string, dir: string): Promise<string> {
 }
 
 export function createModuleResolver(options: ModuleResolverOptions = {}): ModuleResolver {
-  const builtinDir = options.builtinDir ?? defaultBuiltinDir;
+  const builtinDir = options.builtinDir ?? defaultBuiltinDir();
 
   async function resolveBuiltin(name: string, moduleName: string, tag: string): Promise<ResolvedModule> {
     const dir = path.join(builtinDir, moduleName);
