@@ -1,0 +1,1 @@
+export { createWasmExecutor, type WasmExecutorOptions } from './wasm-executor.js';

@@ -1,0 +1,93 @@
+/*
+ * A test program for the WebAssembly executor. With no mode it reports every source of difference a
+ * program can reach: both clocks, random bytes, environment, arguments, stdin, the files it can see; and
+ * it writes /outputs/time.txt. Other modes: "exit N", "trap", "oob" (out-of-bounds load), "loop"
+ * (never ends), "grow N" (allocate N MiB), "write-inputs" (try to write into /inputs).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static void print_clock(const char *name, clockid_t id) {
+  struct timespec t, r;
+  clock_gettime(id, &t);
+  clock_getres(id, &r);
+  printf("%s %lld.%09ld res %ld\n", name, (long long)t.tv_sec, t.tv_nsec, r.tv_nsec);
+}
+
+static int report(int argc, char **argv) {
+  for (int i = 0; i < argc; i++) printf("arg[%d]=%s\n", i, argv[i]);
+  for (char **e = environ; *e; e++) printf("env %s\n", *e);
+  print_clock("realtime", CLOCK_REALTIME);
+  print_clock("monotonic", CLOCK_MONOTONIC);
+  print_clock("monotonic", CLOCK_MONOTONIC);
+  printf("time() %lld\n", (long long)time(NULL));
+
+  unsigned char bytes[16];
+  if (getentropy(bytes, sizeof bytes) != 0) return 10;
+  printf("random ");
+  for (size_t i = 0; i < sizeof bytes; i++) printf("%02x", bytes[i]);
+  printf(" rand() %d\n", rand());
+
+  char buffer[64];
+  printf("stdin bytes %zd\n", read(0, buffer, sizeof buffer));
+
+  struct stat st;
+  if (stat("/inputs/message.txt", &st) == 0) {
+    FILE *in = fopen("/inputs/message.txt", "r");
+    size_t n = in ? fread(buffer, 1, sizeof buffer - 1, in) : 0;
+    buffer[n] = 0;
+    if (in) fclose(in);
+    printf("input %s size %lld mtime %lld ino %llu\n", buffer, (long long)st.st_size, (long long)st.st_mtime,
+           (unsigned long long)st.st_ino);
+  }
+  printf("stat / %s\n", stat("/", &st) == 0 ? "visible" : strerror(errno));
+  printf("stat /etc/passwd %s\n", stat("/etc/passwd", &st) == 0 ? "visible" : strerror(errno));
+
+  FILE *out = fopen("/outputs/time.txt", "w");
+  if (!out) {
+    fprintf(stderr, "cannot open /outputs/time.txt: %s\n", strerror(errno));
+    return 11;
+  }
+  fprintf(out, "%lld\n", (long long)time(NULL));
+  fclose(out);
+  if (stat("/outputs/time.txt", &st) == 0) printf("output mtime %lld\n", (long long)st.st_mtime);
+  fprintf(stderr, "probe done\n");
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  const char *mode = argc > 1 ? argv[1] : "report";
+  if (strcmp(mode, "exit") == 0) return argc > 2 ? atoi(argv[2]) : 0;
+  if (strcmp(mode, "trap") == 0) __builtin_trap();
+  if (strcmp(mode, "oob") == 0) return *(volatile int *)0xFFFFFFF0u;
+  if (strcmp(mode, "loop") == 0) {
+    for (volatile unsigned i = 0;; i++) {
+    }
+  }
+  if (strcmp(mode, "grow") == 0) {
+    size_t mib = argc > 2 ? (size_t)atoi(argv[2]) : 1;
+    char *volatile p = malloc(mib << 20); /* volatile: otherwise clang drops the unused allocation */
+    if (!p) {
+      printf("malloc %zu MiB failed\n", mib);
+      return 12;
+    }
+    memset(p, 1, mib << 20);
+    printf("malloc %zu MiB ok\n", mib);
+    return 0;
+  }
+  if (strcmp(mode, "write-inputs") == 0) {
+    int fd = open("/inputs/new.txt", O_WRONLY | O_CREAT, 0644);
+    printf("write-inputs %s\n", fd >= 0 ? "allowed" : strerror(errno));
+    return fd >= 0 ? 13 : 0;
+  }
+  return report(argc, argv);
+}

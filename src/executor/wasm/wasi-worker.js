@@ -1,0 +1,298 @@
+// @ts-check
+/**
+ * Runs one WASI preview1 job inside a worker thread, so that the main thread can stop it at any moment
+ * (worker.terminate()) and a trap never reaches the main thread.
+ *
+ * Everything a program could use to behave differently between runs or machines is replaced here: the
+ * clocks are fixed, random bytes come from a seed derived from the job, the environment is the sorted list
+ * the main thread sends, file timestamps, inode and device numbers read back as constants, stdin is empty,
+ * and the only directories are the preopened /inputs (made read-only) and /outputs.
+ *
+ * Plain JavaScript on purpose: the same file runs from src/ under vitest and from dist/ after tsc.
+ */
+import { createHash } from 'node:crypto';
+import { parentPort } from 'node:worker_threads';
+
+// node:wasi warns that it is experimental when loaded. Drop that warning (in this thread only: a worker has
+// its own `process`), print any other, then load it.
+process.removeAllListeners('warning');
+process.on('warning', (warning) => {
+  if (warning.name === 'ExperimentalWarning' && /WASI/.test(warning.message)) return;
+  process.stderr.write(`(node:${process.pid}, wasi worker) ${warning.name}: ${warning.message}\n`);
+});
+const { WASI } = await import('node:wasi');
+
+/** 2024-01-01T00:00:00Z: what the realtime clock always says. */
+const FIXED_REALTIME_NS = 1_704_067_200_000_000_000n;
+/** How far the monotonic and CPU-time clocks move on each reading. */
+const CLOCK_STEP_NS = 1_000_000n;
+/** argv[0] of every job. */
+const PROGRAM_NAME = 'main.wasm';
+
+const ERRNO_SUCCESS = 0;
+const ERRNO_FAULT = 21;
+const ERRNO_INVAL = 28;
+const CLOCK_REALTIME = 0;
+const CLOCK_THREAD_CPUTIME = 3;
+const FILETYPE_DIRECTORY = 3;
+
+/** WASI rights that leave a directory and everything opened through it read-only. */
+const READ_ONLY_RIGHTS =
+  (1n << 1n) | // fd_read
+  (1n << 2n) | // fd_seek
+  (1n << 3n) | // fd_fdstat_set_flags
+  (1n << 5n) | // fd_tell
+  (1n << 7n) | // fd_advise
+  (1n << 13n) | // path_open
+  (1n << 14n) | // fd_readdir
+  (1n << 15n) | // path_readlink
+  (1n << 18n) | // path_filestat_get
+  (1n << 21n) | // fd_filestat_get
+  (1n << 27n); // poll_fd_readwrite
+
+/**
+ * @typedef {object} WorkerJob
+ * @property {WebAssembly.Module} module
+ * @property {string} entryPoint
+ * @property {string[]} args argv after argv[0]
+ * @property {Array<[string, string]>} env sorted by name
+ * @property {Record<string, string>} preopens guest path to host path, /inputs first
+ * @property {number | undefined} readOnlyFd the preopen to make read-only (/inputs)
+ * @property {string} randomSeed hex, 32 bytes
+ * @property {number} stdin
+ * @property {number} stdout
+ * @property {number} stderr
+ */
+
+/**
+ * @typedef {{ type: 'exited', exitCode: number }
+ *   | { type: 'failed', reason: 'trap' | 'link' | 'internal', message: string, stack?: string }} WorkerReply
+ */
+
+/**
+ * A deterministic byte stream: SHA-256(seed || counter) blocks, counter as 8 bytes big-endian.
+ * @param {Buffer} seed
+ */
+function createRandomStream(seed) {
+  let counter = 0n;
+  let block = Buffer.alloc(0);
+  let used = 0;
+  /** @param {Uint8Array} target */
+  return function fill(target) {
+    for (let offset = 0; offset < target.length; ) {
+      if (used === block.length) {
+        const counterBytes = Buffer.alloc(8);
+        counterBytes.writeBigUInt64BE(counter++);
+        block = createHash('sha256').update(seed).update(counterBytes).digest();
+        used = 0;
+      }
+      const take = Math.min(block.length - used, target.length - offset);
+      target.set(block.subarray(used, used + take), offset);
+      used += take;
+      offset += take;
+    }
+  };
+}
+
+/**
+ * The WASI imports with every source of difference replaced.
+ * @param {Record<string, any>} wasiImport node:wasi's own imports
+ * @param {() => WebAssembly.Memory} getMemory the instance's memory (known only after instantiation)
+ * @param {WorkerJob} job
+ */
+function deterministicImports(wasiImport, getMemory, job) {
+  let monotonic = 0n;
+  const random = createRandomStream(Buffer.from(job.randomSeed, 'hex'));
+  const environ = job.env.map(([name, value]) => Buffer.from(`${name}=${value}\0`, 'utf8'));
+  const environSize = environ.reduce((total, entry) => total + entry.length, 0);
+
+  /** @param {number} pointer @param {number} length */
+  const inBounds = (pointer, length) => pointer + length <= getMemory().buffer.byteLength;
+  const view = () => new DataView(getMemory().buffer);
+
+  /** Constants for what a stat reveals of the host: device, inode, link count, directory size, times. */
+  /** @param {number} pointer a filestat */
+  const sanitizeFilestat = (pointer) => {
+    const data = view();
+    data.setBigUint64(pointer + 0, 0n, true); // dev
+    data.setBigUint64(pointer + 8, 0n, true); // ino
+    data.setBigUint64(pointer + 24, 1n, true); // nlink
+    if (data.getUint8(pointer + 16) === FILETYPE_DIRECTORY) data.setBigUint64(pointer + 32, 0n, true);
+    for (const field of [40, 48, 56]) data.setBigUint64(pointer + field, FIXED_REALTIME_NS, true);
+  };
+
+  return {
+    ...wasiImport,
+
+    /** @param {number} id @param {bigint} _precision @param {number} resultPointer */
+    clock_time_get(id, _precision, resultPointer) {
+      const pointer = resultPointer >>> 0;
+      if (id < CLOCK_REALTIME || id > CLOCK_THREAD_CPUTIME) return ERRNO_INVAL;
+      if (!inBounds(pointer, 8)) return ERRNO_FAULT;
+      let now = FIXED_REALTIME_NS;
+      if (id !== CLOCK_REALTIME) {
+        monotonic += CLOCK_STEP_NS;
+        now = monotonic;
+      }
+      view().setBigUint64(pointer, now, true);
+      return ERRNO_SUCCESS;
+    },
+
+    /** @param {number} id @param {number} resultPointer */
+    clock_res_get(id, resultPointer) {
+      const pointer = resultPointer >>> 0;
+      if (id < CLOCK_REALTIME || id > CLOCK_THREAD_CPUTIME) return ERRNO_INVAL;
+      if (!inBounds(pointer, 8)) return ERRNO_FAULT;
+      view().setBigUint64(pointer, CLOCK_STEP_NS, true);
+      return ERRNO_SUCCESS;
+    },
+
+    /** @param {number} bufferPointer @param {number} length */
+    random_get(bufferPointer, length) {
+      const pointer = bufferPointer >>> 0;
+      const size = length >>> 0;
+      if (!inBounds(pointer, size)) return ERRNO_FAULT;
+      random(new Uint8Array(getMemory().buffer, pointer, size));
+      return ERRNO_SUCCESS;
+    },
+
+    /** @param {number} countPointer @param {number} sizePointer */
+    environ_sizes_get(countPointer, sizePointer) {
+      if (!inBounds(countPointer >>> 0, 4) || !inBounds(sizePointer >>> 0, 4)) return ERRNO_FAULT;
+      view().setUint32(countPointer >>> 0, environ.length, true);
+      view().setUint32(sizePointer >>> 0, environSize, true);
+      return ERRNO_SUCCESS;
+    },
+
+    /** @param {number} listPointer @param {number} bufferPointer */
+    environ_get(listPointer, bufferPointer) {
+      const list = listPointer >>> 0;
+      let at = bufferPointer >>> 0;
+      if (!inBounds(list, environ.length * 4) || !inBounds(at, environSize)) return ERRNO_FAULT;
+      const bytes = new Uint8Array(getMemory().buffer);
+      environ.forEach((entry, index) => {
+        view().setUint32(list + index * 4, at, true);
+        bytes.set(entry, at);
+        at += entry.length;
+      });
+      return ERRNO_SUCCESS;
+    },
+
+    /** @param {number} fd @param {number} resultPointer */
+    fd_filestat_get(fd, resultPointer) {
+      const errno = wasiImport.fd_filestat_get(fd, resultPointer);
+      if (errno === ERRNO_SUCCESS) sanitizeFilestat(resultPointer >>> 0);
+      return errno;
+    },
+
+    /** @param {number} fd @param {number} flags @param {number} path @param {number} pathLength @param {number} resultPointer */
+    path_filestat_get(fd, flags, path, pathLength, resultPointer) {
+      const errno = wasiImport.path_filestat_get(fd, flags, path, pathLength, resultPointer);
+      if (errno === ERRNO_SUCCESS) sanitizeFilestat(resultPointer >>> 0);
+      return errno;
+    },
+  };
+}
+
+/**
+ * Drops every right to change anything from a preopened directory, for itself and all it opens; uvwasi checks
+ * rights on each call. Rights can only shrink, so the current ones are read first (through a borrowed
+ * 24 bytes of the module's memory, given back afterwards).
+ * @param {Record<string, any>} wasiImport
+ * @param {WebAssembly.Memory} memory
+ * @param {number} fd
+ */
+function makeReadOnly(wasiImport, memory, fd) {
+  const bytes = new Uint8Array(memory.buffer, 0, 24);
+  const saved = bytes.slice();
+  let errno = wasiImport.fd_fdstat_get(fd, 0);
+  const data = new DataView(memory.buffer);
+  const base = data.getBigUint64(8, true);
+  const inheriting = data.getBigUint64(16, true);
+  bytes.set(saved);
+  if (errno === ERRNO_SUCCESS) {
+    errno = wasiImport.fd_fdstat_set_rights(fd, base & READ_ONLY_RIGHTS, inheriting & READ_ONLY_RIGHTS);
+  }
+  if (errno !== ERRNO_SUCCESS) throw new Error(`could not make /inputs read-only (WASI errno ${errno})`);
+}
+
+/**
+ * @param {WorkerJob} job
+ * @returns {WorkerReply}
+ */
+function runJob(job) {
+  const wasi = new WASI({
+    version: 'preview1',
+    args: [PROGRAM_NAME, ...job.args],
+    env: {}, // served by environ_get below, in the order the main thread sorted
+    preopens: job.preopens,
+    stdin: job.stdin,
+    stdout: job.stdout,
+    stderr: job.stderr,
+    returnOnExit: true,
+  });
+  /** @type {WebAssembly.Memory | undefined} */
+  let memory;
+  const getMemory = () => {
+    if (!memory) throw new Error('WASI call before the instance exists');
+    return memory;
+  };
+  const imports = { wasi_snapshot_preview1: deterministicImports(wasi.wasiImport, getMemory, job) };
+
+  let instance;
+  try {
+    instance = new WebAssembly.Instance(job.module, imports);
+  } catch (error) {
+    if (error instanceof WebAssembly.LinkError) return failed('link', error);
+    if (error instanceof WebAssembly.RuntimeError) return failed('trap', error); // a start function trapped
+    throw error;
+  }
+  const exports = instance.exports;
+  memory = /** @type {WebAssembly.Memory} */ (exports.memory);
+  const entry = /** @type {() => void} */ (exports[job.entryPoint]);
+  const initialize = exports._initialize;
+
+  // wasi.start() wants `_start` and sets up memory; hand it the chosen entry point under that name.
+  const command = {
+    exports: {
+      memory,
+      _start: () => {
+        if (job.readOnlyFd !== undefined) makeReadOnly(wasi.wasiImport, memory, job.readOnlyFd);
+        if (job.entryPoint !== '_start' && typeof initialize === 'function') initialize();
+        entry();
+      },
+    },
+  };
+  try {
+    return { type: 'exited', exitCode: wasi.start(command) };
+  } catch (error) {
+    // A trap, or the stack running out inside the module: the job's fault, not ours.
+    if (error instanceof WebAssembly.RuntimeError) return failed('trap', error);
+    if (error instanceof RangeError && /call stack/.test(error.message)) return failed('trap', error);
+    throw error;
+  }
+}
+
+/**
+ * @param {'trap' | 'link' | 'internal'} reason
+ * @param {unknown} error
+ * @returns {WorkerReply}
+ */
+function failed(reason, error) {
+  const { message, stack } = error instanceof Error ? error : { message: String(error), stack: undefined };
+  return { type: 'failed', reason, message, stack };
+}
+
+if (parentPort) {
+  const port = parentPort;
+  port.once('message', (/** @type {WorkerJob} */ job) => {
+    /** @type {WorkerReply} */
+    let reply;
+    try {
+      reply = runJob(job);
+    } catch (error) {
+      reply = failed('internal', error);
+    }
+    port.postMessage(reply);
+  });
+}

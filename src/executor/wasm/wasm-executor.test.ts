@@ -1,0 +1,224 @@
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+
+import { ExecutorError } from '../../lib/errors.js';
+import type { ExecutionRequest, ExecutorProgressEvent } from '../types.js';
+import { createWasmExecutor } from './wasm-executor.js';
+
+const cowsay = readFileSync(new URL('../../../modules/cowsay/cowsay.wasm', import.meta.url));
+const probe = readFileSync(new URL('./testdata/probe.wasm', import.meta.url));
+
+const COW = [
+  '        \\   ^__^',
+  '         \\  (oo)\\_______',
+  '            (__)\\       )\\/\\',
+  '                ||----w |',
+  '                ||     ||',
+  '',
+].join('\n');
+
+let scratch: string;
+const executor = createWasmExecutor();
+beforeAll(() => {
+  scratch = mkdtempSync(join(tmpdir(), 'lilypad-wasm-executor-'));
+});
+afterAll(async () => {
+  await executor.close();
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+let runs = 0;
+function request(module: Uint8Array, args: string[], extra: Partial<ExecutionRequest> = {}): ExecutionRequest {
+  return {
+    jobId: 'c0ffee',
+    job: { engine: 'wasm', module, args, env: {} },
+    resultDir: join(scratch, `result-${++runs}`),
+    ...extra,
+  };
+}
+
+/** Every file of a result directory, by relative path. */
+function readTree(dir: string, prefix = ''): Record<string, string> {
+  const files: Record<string, string> = {};
+  for (const name of readdirSync(dir).sort()) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) Object.assign(files, readTree(path, `${prefix}${name}/`));
+    else files[`${prefix}${name}`] = readFileSync(path).toString('base64');
+  }
+  return files;
+}
+
+async function expectExecutorError(promise: Promise<unknown>, code: string): Promise<ExecutorError> {
+  const error = await promise.then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
+  expect(error).toBeInstanceOf(ExecutorError);
+  expect((error as ExecutorError).code).toBe(code);
+  return error as ExecutorError;
+}
+
+describe('cowsay', () => {
+  test('draws the cow for "moo" and writes the result directory', async () => {
+    const events: ExecutorProgressEvent[] = [];
+    const result = await executor.run(request(cowsay, ['moo'], { onProgress: (event) => events.push(event) }));
+    expect(result.exitCode).toBe(0);
+    expect(readFileSync(join(result.resultDir, 'stdout'), 'utf8')).toBe(` _____\n< moo >\n -----\n${COW}`);
+    expect(readFileSync(join(result.resultDir, 'stderr'), 'utf8')).toBe('');
+    expect(readFileSync(join(result.resultDir, 'exitCode'), 'utf8')).toBe('0');
+    expect(readdirSync(join(result.resultDir, 'outputs'))).toEqual([]);
+    expect(events.map((event) => event.type)).toEqual(['job:started', 'job:exited']);
+    expect(events[1]).toMatchObject({ type: 'job:exited', jobId: 'c0ffee', exitCode: 0 });
+  });
+
+  test('wraps at 40 columns with the bubble borders cowsay draws', async () => {
+    const result = await executor.run(
+      request(cowsay, ['Lorem ipsum dolor sit amet, consectetur', 'adipiscing elit, sed do eiusmod tempor incididunt']),
+    );
+    expect(readFileSync(join(result.resultDir, 'stdout'), 'utf8')).toBe(
+      [
+        ' _________________________________________',
+        '/ Lorem ipsum dolor sit amet, consectetur \\',
+        '| adipiscing elit, sed do eiusmod tempor  |',
+        '\\ incididunt                              /',
+        ' -----------------------------------------',
+        COW,
+      ].join('\n'),
+    );
+  });
+
+  test('without a message prints usage to stderr and exits 2', async () => {
+    const result = await executor.run(request(cowsay, []));
+    expect(result.exitCode).toBe(2);
+    expect(readFileSync(join(result.resultDir, 'stderr'), 'utf8')).toMatch(/^usage: cowsay MESSAGE/);
+    expect(readFileSync(join(result.resultDir, 'exitCode'), 'utf8')).toBe('2');
+  });
+
+  test('the same run twice gives the same bytes', async () => {
+    const first = await executor.run(request(cowsay, ['same', 'bytes']));
+    const second = await executor.run(request(cowsay, ['same', 'bytes']));
+    expect(readTree(second.resultDir)).toEqual(readTree(first.resultDir));
+  });
+});
+
+describe('determinism', () => {
+  const probeRequest = (jobId: string) =>
+    request(probe, ['first arg', 'second'], {
+      jobId,
+      job: { engine: 'wasm', module: probe, args: ['first arg', 'second'], env: { ZETA: 'z', ALPHA: 'a', MIDDLE: 'm' } },
+    });
+
+  test('clocks, random bytes, environment and outputs are the same on two runs of one job', async () => {
+    const first = await executor.run(probeRequest('ab12'));
+    const second = await executor.run(probeRequest('ab12'));
+    expect(first.exitCode).toBe(0);
+    expect(readTree(second.resultDir)).toEqual(readTree(first.resultDir));
+
+    const stdout = readFileSync(join(first.resultDir, 'stdout'), 'utf8');
+    expect(stdout).toContain('arg[0]=main.wasm\narg[1]=first arg\narg[2]=second\n');
+    expect(stdout).toContain('env ALPHA=a\nenv MIDDLE=m\nenv ZETA=z\n');
+    expect(stdout).toContain('realtime 1704067200.000000000 res 1000000\n');
+    expect(stdout).toContain('monotonic 0.001000000 res 1000000\nmonotonic 0.002000000 res 1000000\n');
+    expect(stdout).toContain('stdin bytes 0\n');
+    expect(stdout).toContain('stat /etc/passwd Capabilities insufficient\n');
+    expect(readFileSync(join(first.resultDir, 'outputs', 'time.txt'), 'utf8')).toBe('1704067200\n');
+    expect(readFileSync(join(first.resultDir, 'stderr'), 'utf8')).toBe('probe done\n');
+  });
+
+  test('another job id gives other random bytes', async () => {
+    const random = (dir: string) => /random ([0-9a-f]{32})/.exec(readFileSync(join(dir, 'stdout'), 'utf8'))?.[1];
+    const one = await executor.run(probeRequest('ab12'));
+    const other = await executor.run(probeRequest('ab13'));
+    expect(random(one.resultDir)).toMatch(/^[0-9a-f]{32}$/);
+    expect(random(other.resultDir)).not.toBe(random(one.resultDir));
+  });
+
+  test('/inputs is readable, read-only, and shows no host timestamps or inode numbers', async () => {
+    const inputsDir = join(scratch, 'inputs');
+    mkdirSync(inputsDir);
+    writeFileSync(join(inputsDir, 'message.txt'), 'hello');
+    const read = await executor.run(request(probe, [], { inputsDir }));
+    expect(readFileSync(join(read.resultDir, 'stdout'), 'utf8')).toContain(
+      'input hello size 5 mtime 1704067200 ino 0\n',
+    );
+    const write = await executor.run(request(probe, ['write-inputs'], { inputsDir }));
+    expect(write.exitCode).toBe(0);
+    expect(readFileSync(join(write.resultDir, 'stdout'), 'utf8')).toBe('write-inputs Capabilities insufficient\n');
+    expect(readdirSync(inputsDir)).toEqual(['message.txt']);
+  });
+});
+
+describe('limits and failures', () => {
+  test('an exit code is passed through', async () => {
+    const result = await executor.run(request(probe, ['exit', '3']));
+    expect(result.exitCode).toBe(3);
+    expect(readFileSync(join(result.resultDir, 'exitCode'), 'utf8')).toBe('3');
+  });
+
+  test('an endless loop is stopped at the wall-clock limit', async () => {
+    const started = performance.now();
+    const error = await expectExecutorError(
+      executor.run(request(probe, ['loop'], { limits: { wallClockMs: 300 } })),
+      'wall-clock-limit',
+    );
+    expect(performance.now() - started).toBeLessThan(5_000);
+    expect(error.message).toContain('c0ffee');
+    // The executor goes on working.
+    expect((await executor.run(request(probe, ['exit', '0']))).exitCode).toBe(0);
+  });
+
+  test('an abort stops a running job', async () => {
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 100);
+    await expectExecutorError(executor.run(request(probe, ['loop'], { signal: controller.signal })), 'aborted');
+  });
+
+  test('a trap becomes an ExecutorError naming the job', async () => {
+    const trap = await expectExecutorError(executor.run(request(probe, ['trap'], { jobId: 'dead01' })), 'wasm-trap');
+    expect(trap.message).toMatch(/^job dead01 trapped: unreachable/);
+    const outOfBounds = await expectExecutorError(executor.run(request(probe, ['oob'])), 'wasm-trap');
+    expect(outOfBounds.message).toMatch(/out of bounds/);
+  });
+
+  test('a missing entry point is named, with what the module exports', async () => {
+    const error = await expectExecutorError(
+      executor.run(request(cowsay, [], { job: { engine: 'wasm', module: cowsay, entryPoint: 'main', args: [], env: {} } })),
+      'entry-point-missing',
+    );
+    expect(error.message).toContain('exports no function "main"; it exports "_start"');
+  });
+
+  test('bytes that are not WebAssembly are refused', async () => {
+    const bytes = new TextEncoder().encode('#!/bin/sh\necho hi\n');
+    await expectExecutorError(executor.run(request(bytes, [])), 'invalid-module');
+    const broken = cowsay.subarray(0, 100);
+    await expectExecutorError(executor.run(request(broken, [])), 'invalid-module');
+  });
+
+  test('a memory limit makes allocation fail inside the job', async () => {
+    const limits = { memoryBytes: 8 * 1024 * 1024 };
+    const small = await executor.run(request(probe, ['grow', '2'], { limits }));
+    expect(readFileSync(join(small.resultDir, 'stdout'), 'utf8')).toBe('malloc 2 MiB ok\n');
+    const large = await executor.run(request(probe, ['grow', '16'], { limits }));
+    expect(large.exitCode).toBe(12);
+    expect(readFileSync(join(large.resultDir, 'stdout'), 'utf8')).toBe('malloc 16 MiB failed\n');
+    await expectExecutorError(executor.run(request(probe, [], { limits: { memoryBytes: 1024 } })), 'memory-limit');
+  });
+
+  test('a result directory with outputs in it is refused', async () => {
+    const resultDir = join(scratch, 'used');
+    mkdirSync(join(resultDir, 'outputs'), { recursive: true });
+    writeFileSync(join(resultDir, 'outputs', 'old.txt'), 'old');
+    await expectExecutorError(executor.run(request(cowsay, ['moo'], { resultDir })), 'result-dir-not-empty');
+  });
+
+  test('a closed executor refuses runs', async () => {
+    const closing = createWasmExecutor();
+    expect(await closing.isAvailable()).toBe(true);
+    await closing.close();
+    await closing.close();
+    await expectExecutorError(closing.run(request(cowsay, ['moo'])), 'executor-closed');
+  });
+});

@@ -1,0 +1,338 @@
+/**
+ * The WebAssembly executor: runs WASI preview1 command modules with node:wasi inside a worker thread, and is
+ * deterministic by construction (see wasi-worker.js for what the job can and cannot observe).
+ *
+ * This side owns everything that outlives a job or must survive a killed worker: compiled modules (cached by
+ * the SHA-256 of their bytes; a compiled Module can be posted to a worker), the result directory and its
+ * file descriptors, the wall-clock limit and abort. One worker runs one job; a spare is started ahead so
+ * that a run does not wait for a worker to boot.
+ */
+import { createHash } from 'node:crypto';
+import { closeSync, openSync, readdirSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { builtinModules } from 'node:module';
+import { devNull } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Worker } from 'node:worker_threads';
+
+import { ExecutorError } from '../../lib/errors.js';
+import type { ExecutionRequest, ExecutionResult, Executor, WasmJob } from '../types.js';
+import { capModuleMemory } from './memory-limit.js';
+
+export interface WasmExecutorOptions {
+  /** How many compiled modules to keep (least recently used go first). Default 16. */
+  moduleCacheSize?: number;
+  /** Start a worker ahead of each run so the next one need not wait for it. Default true. */
+  spareWorker?: boolean;
+}
+
+const WORKER_URL = new URL('./wasi-worker.js', import.meta.url);
+const WASI_MODULE = 'wasi_snapshot_preview1';
+const RANDOM_DOMAIN = 'lilypad/executor/wasm/random/v1\0';
+
+type WorkerReply =
+  | { type: 'exited'; exitCode: number }
+  | { type: 'failed'; reason: 'trap' | 'link' | 'internal'; message: string; stack?: string };
+
+export function createWasmExecutor(options: WasmExecutorOptions = {}): Executor {
+  const cacheSize = options.moduleCacheSize ?? 16;
+  const useSpare = options.spareWorker ?? true;
+  const compiled = new Map<string, Promise<WebAssembly.Module>>();
+  const running = new Set<Worker>();
+  let spare: Worker | undefined;
+  let closed = false;
+
+  function startWorker(): Worker {
+    const worker = new Worker(WORKER_URL);
+    worker.on('error', () => {}); // reported through the run that owns the worker, or irrelevant for a spare
+    return worker;
+  }
+
+  function takeWorker(): Worker {
+    let worker = spare;
+    spare = undefined;
+    if (!worker) worker = startWorker();
+    worker.ref();
+    if (useSpare && !closed) {
+      spare = startWorker();
+      spare.unref(); // an idle spare must not keep the process alive
+    }
+    return worker;
+  }
+
+  async function compile(jobId: string, job: WasmJob, memoryBytes: number | undefined): Promise<WebAssembly.Module> {
+    const bytes = job.module;
+    if (bytes.length < 8 || bytes[0] !== 0 || bytes[1] !== 0x61 || bytes[2] !== 0x73 || bytes[3] !== 0x6d) {
+      throw new ExecutorError(`job ${jobId}: the module is not a WebAssembly binary (no \\0asm header)`, {
+        code: 'invalid-module',
+        details: { jobId },
+      });
+    }
+    const key = `${createHash('sha256').update(bytes).digest('hex')}/${memoryBytes ?? 'unlimited'}`;
+    let module = compiled.get(key);
+    if (module) {
+      compiled.delete(key); // re-insert: most recently used last
+    } else {
+      const source = memoryBytes === undefined ? bytes : capModuleMemory(bytes, memoryBytes);
+      module = WebAssembly.compile(source as Uint8Array<ArrayBuffer>);
+      module.catch(() => compiled.delete(key));
+    }
+    compiled.set(key, module);
+    while (compiled.size > cacheSize) compiled.delete(compiled.keys().next().value as string);
+    try {
+      return await module;
+    } catch (error) {
+      throw new ExecutorError(`job ${jobId}: the module is not valid WebAssembly: ${(error as Error).message}`, {
+        code: 'invalid-module',
+        details: { jobId },
+        cause: error,
+      });
+    }
+  }
+
+  async function run(request: ExecutionRequest): Promise<ExecutionResult> {
+    if (closed) throw new ExecutorError('the wasm executor is closed', { code: 'executor-closed' });
+    const { jobId, job, limits = {}, signal, onProgress } = request;
+    validateRequest(request);
+    throwIfAborted(jobId, signal);
+
+    const module = await compile(jobId, job, limits.memoryBytes);
+    const entryPoint = job.entryPoint ?? '_start';
+    checkInterface(jobId, module, entryPoint);
+    throwIfAborted(jobId, signal);
+
+    const resultDir = resolve(request.resultDir);
+    const outputsDir = join(resultDir, 'outputs');
+    await mkdir(outputsDir, { recursive: true });
+    if (readdirSync(outputsDir).length > 0) {
+      throw new ExecutorError(`job ${jobId}: ${outputsDir} is not empty; give each run a fresh result directory`, {
+        code: 'result-dir-not-empty',
+        details: { jobId, outputsDir },
+      });
+    }
+
+    const preopens: Record<string, string> = {};
+    if (request.inputsDir !== undefined) preopens['/inputs'] = resolve(request.inputsDir);
+    preopens['/outputs'] = outputsDir; // /inputs first: preopens are numbered from fd 3 in this order
+
+    const fds: number[] = [];
+    let worker: Worker | undefined;
+    try {
+      const stdin = openSync(devNull, 'r');
+      fds.push(stdin);
+      const stdout = openSync(join(resultDir, 'stdout'), 'w');
+      fds.push(stdout);
+      const stderr = openSync(join(resultDir, 'stderr'), 'w');
+      fds.push(stderr);
+
+      const started = performance.now();
+      worker = takeWorker();
+      running.add(worker);
+      onProgress?.({ type: 'job:started', jobId, engine: 'wasm' });
+      const reply = await runInWorker(worker, jobId, limits.wallClockMs, signal, {
+        module,
+        entryPoint,
+        args: job.args,
+        env: Object.entries(job.env).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+        preopens,
+        readOnlyFd: request.inputsDir !== undefined ? 3 : undefined,
+        randomSeed: randomSeed(jobId),
+        stdin,
+        stdout,
+        stderr,
+      });
+
+      if (reply.type === 'failed') throw failure(jobId, reply);
+      await writeFile(join(resultDir, 'exitCode'), String(reply.exitCode));
+      onProgress?.({ type: 'job:exited', jobId, exitCode: reply.exitCode, durationMs: performance.now() - started });
+      return { exitCode: reply.exitCode, resultDir };
+    } finally {
+      if (worker) {
+        running.delete(worker);
+        void worker.terminate();
+      }
+      for (const fd of fds) closeSync(fd);
+    }
+  }
+
+  return {
+    engine: 'wasm',
+    async isAvailable() {
+      return builtinModules.includes('wasi') && typeof WebAssembly === 'object';
+    },
+    run,
+    async close() {
+      closed = true;
+      const workers = [...(spare ? [spare] : []), ...running];
+      spare = undefined;
+      compiled.clear();
+      await Promise.all(workers.map((worker) => worker.terminate()));
+    },
+  };
+}
+
+function runInWorker(
+  worker: Worker,
+  jobId: string,
+  wallClockMs: number | undefined,
+  signal: AbortSignal | undefined,
+  message: Record<string, unknown>,
+): Promise<WorkerReply> {
+  return new Promise<WorkerReply>((resolvePromise, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    const cleanUp = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      worker.off('message', onMessage);
+      worker.off('error', onError);
+      worker.off('exit', onExit);
+    };
+    const stop = (error: ExecutorError) => {
+      cleanUp();
+      void worker.terminate();
+      reject(error);
+    };
+    const onMessage = (reply: WorkerReply) => {
+      cleanUp();
+      resolvePromise(reply);
+    };
+    const onError = (error: Error) =>
+      stop(
+        new ExecutorError(`job ${jobId}: the WebAssembly worker failed: ${error.message}`, {
+          code: 'worker-failed',
+          details: { jobId },
+          cause: error,
+        }),
+      );
+    const onExit = (code: number) =>
+      stop(
+        new ExecutorError(`job ${jobId}: the WebAssembly worker exited (code ${code}) before the job ended`, {
+          code: 'worker-failed',
+          details: { jobId, workerExitCode: code },
+        }),
+      );
+    const onAbort = () =>
+      stop(
+        new ExecutorError(`job ${jobId} was aborted`, {
+          code: 'aborted',
+          details: { jobId },
+          cause: signal?.reason,
+        }),
+      );
+
+    worker.on('message', onMessage);
+    worker.on('error', onError);
+    worker.on('exit', onExit);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (wallClockMs !== undefined) {
+      timer = setTimeout(
+        () =>
+          stop(
+            new ExecutorError(`job ${jobId} ran past its wall-clock limit of ${wallClockMs} ms and was stopped`, {
+              code: 'wall-clock-limit',
+              details: { jobId, wallClockMs },
+            }),
+          ),
+        wallClockMs,
+      );
+    }
+    worker.postMessage(message);
+  });
+}
+
+function failure(jobId: string, reply: Extract<WorkerReply, { type: 'failed' }>): ExecutorError {
+  const cause = Object.assign(new Error(reply.message), { stack: reply.stack });
+  if (reply.reason === 'trap') {
+    return new ExecutorError(`job ${jobId} trapped: ${reply.message}`, {
+      code: 'wasm-trap',
+      details: { jobId },
+      cause,
+    });
+  }
+  if (reply.reason === 'link') {
+    return new ExecutorError(`job ${jobId}: the module cannot be linked: ${reply.message}`, {
+      code: 'invalid-module',
+      details: { jobId },
+      cause,
+    });
+  }
+  return new ExecutorError(`job ${jobId}: the WebAssembly worker failed: ${reply.message}`, {
+    code: 'internal',
+    details: { jobId },
+    cause,
+  });
+}
+
+/** 32 bytes that seed the job's random stream: the same job id gives the same bytes on every machine. */
+function randomSeed(jobId: string): string {
+  const normalized = jobId.toLowerCase().replace(/^0x/, '');
+  return createHash('sha256').update(RANDOM_DOMAIN).update(normalized).digest('hex');
+}
+
+function validateRequest(request: ExecutionRequest): void {
+  const { jobId, job } = request;
+  if (!/^(0x)?[0-9a-fA-F]+$/.test(jobId)) {
+    throw new ExecutorError(`job id ${JSON.stringify(jobId)} is not hex`, { code: 'invalid-request' });
+  }
+  if (job.engine !== 'wasm') {
+    throw new ExecutorError(`job ${jobId} is a ${String(job.engine)} job; this executor runs wasm jobs`, {
+      code: 'invalid-request',
+      details: { jobId },
+    });
+  }
+  for (const arg of job.args) {
+    if (arg.includes('\0')) {
+      throw new ExecutorError(`job ${jobId}: an argument contains a NUL character`, {
+        code: 'invalid-request',
+        details: { jobId },
+      });
+    }
+  }
+  for (const [name, value] of Object.entries(job.env)) {
+    if (name === '' || name.includes('=') || name.includes('\0') || value.includes('\0')) {
+      throw new ExecutorError(`job ${jobId}: environment variable ${JSON.stringify(name)} is not a valid name=value`, {
+        code: 'invalid-request',
+        details: { jobId },
+      });
+    }
+  }
+  const wallClockMs = request.limits?.wallClockMs;
+  if (wallClockMs !== undefined && !(wallClockMs > 0)) {
+    throw new ExecutorError(`job ${jobId}: wallClockMs must be positive`, { code: 'invalid-request' });
+  }
+}
+
+/** Checks what the worker would otherwise find out later and less clearly. */
+function checkInterface(jobId: string, module: WebAssembly.Module, entryPoint: string): void {
+  const exports = WebAssembly.Module.exports(module);
+  const functions = exports.filter((entry) => entry.kind === 'function').map((entry) => entry.name);
+  if (!functions.includes(entryPoint)) {
+    throw new ExecutorError(
+      `job ${jobId}: the module exports no function ${JSON.stringify(entryPoint)}; it exports ${
+        functions.length ? functions.map((name) => JSON.stringify(name)).join(', ') : 'no functions'
+      }`,
+      { code: 'entry-point-missing', details: { jobId, entryPoint, exportedFunctions: functions } },
+    );
+  }
+  if (!exports.some((entry) => entry.kind === 'memory' && entry.name === 'memory')) {
+    throw new ExecutorError(`job ${jobId}: the module exports no memory named "memory", which WASI needs`, {
+      code: 'invalid-module',
+      details: { jobId },
+    });
+  }
+  const foreign = WebAssembly.Module.imports(module).filter((entry) => entry.module !== WASI_MODULE);
+  if (foreign.length > 0) {
+    throw new ExecutorError(
+      `job ${jobId}: the module imports ${foreign
+        .map((entry) => `${entry.module}.${entry.name}`)
+        .join(', ')}; only ${WASI_MODULE} is provided`,
+      { code: 'invalid-module', details: { jobId } },
+    );
+  }
+}
+
+function throwIfAborted(jobId: string, signal: AbortSignal | undefined): void {
+  if (signal?.aborted) {
+    throw new ExecutorError(`job ${jobId} was aborted`, { code: 'aborted', details: { jobId }, cause: signal.reason });
+  }
+}
