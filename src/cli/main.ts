@@ -74,3 +74,7 @@ try {
     process.exitCode = 70;
   }
 }
+// The command is done: leave now rather than wait for a straggling handle (a worker thread, a
+// keep-alive socket) to let go. Anything we started has been stopped by then; flush output first.
+await new Promise<void>((resolve) => process.stdout.write('', () => process.stderr.write('', () => resolve())));
+process.exit();
