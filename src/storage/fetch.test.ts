@@ -10,7 +10,8 @@ import { closeBlockstore, getBlock, openBlockstore, type Blockstore } from './bl
 import { blockLinks, blockMatchesCid } from './dag.js';
 import { exportDirectory } from './export.js';
 import { fetchDag, type FetchDagProgressEvent } from './fetch.js';
-import { addGatewayRoutes, listen, startGateway, type RunningGateway } from './serve.js';
+import { listen } from '../lib/http-server.js';
+import { addGatewayRoutes, startGateway, type RunningGateway } from './serve.js';
 
 function deterministicBytes(length: number, seed: number): Uint8Array {
   const out = new Uint8Array(length);

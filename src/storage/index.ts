@@ -10,7 +10,6 @@ export {
   createGateway,
   addGatewayRoutes,
   startGateway,
-  listen,
   type GatewayComponents,
   type RunningGateway,
   type StartGatewayOptions,

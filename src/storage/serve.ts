@@ -3,12 +3,10 @@
  * `GET /ipfs/<cid>?format=raw` gives one block, `?format=car` the whole DAG as a CARv1. The receiver checks
  * every block against its CID, so the gateway needs no trust and does no checking of its own.
  */
-import { serve } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
 import type { Blockstore } from 'interface-blockstore';
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
 import { CID } from 'multiformats/cid';
+import { listen } from '../lib/http-server.js';
 import { getBlock } from './blockstore.js';
 import { CAR_CONTENT_TYPE, carOfDag } from './car.js';
 import { RAW_CONTENT_TYPE } from './dag.js';
@@ -113,31 +111,8 @@ export async function startGateway(
   components: GatewayComponents,
   options: StartGatewayOptions = {},
 ): Promise<RunningGateway> {
-  return listen(createGateway(components), options);
-}
-
-/** Serves any Hono app over HTTP; resolves once it is listening. */
-export async function listen(app: Hono, options: StartGatewayOptions = {}): Promise<RunningGateway> {
-  const hostname = options.hostname ?? '127.0.0.1';
-  const server = await new Promise<Server>((resolvePromise, reject) => {
-    const started = serve({ fetch: app.fetch, hostname, port: options.port ?? 0 }, () =>
-      resolvePromise(started as Server),
-    ) as Server;
-    started.once('error', reject);
-  });
-  const { port } = server.address() as AddressInfo;
-  const host = hostname.includes(':') ? `[${hostname}]` : hostname;
-  let closed: Promise<void> | undefined;
-  return {
-    url: `http://${host}:${port}`,
-    close: () => {
-      closed ??= new Promise<void>((resolvePromise, reject) => {
-        server.close((error) => (error ? reject(error) : resolvePromise()));
-        server.closeAllConnections();
-      });
-      return closed;
-    },
-  };
+  const server = await listen(createGateway(components), { host: options.hostname, port: options.port });
+  return { url: server.url, close: server.close };
 }
 
 type Format = 'raw' | 'car' | 'unsupported' | undefined;
