@@ -29,17 +29,18 @@ type Misfit =
   | 'price'
   | 'mediator';
 
-const misfitText: Record<Misfit, string> = {
-  expired: 'have expired',
-  full: 'have no capacity left',
-  engine: 'cannot run this engine',
-  module: 'do not allow this module',
-  cpu: 'have too little CPU',
-  gpu: 'have too few GPUs',
-  ram: 'have too little RAM',
-  'gpu memory': 'have too little GPU memory',
-  price: 'cost more than the price ceiling',
-  mediator: 'share no mediator',
+// What the offers that fail each test lack, as [one offer, several offers].
+const misfitText: Record<Misfit, [string, string]> = {
+  expired: ['has expired', 'have expired'],
+  full: ['has no capacity left', 'have no capacity left'],
+  engine: ['cannot run this engine', 'cannot run this engine'],
+  module: ['does not allow this module', 'do not allow this module'],
+  cpu: ['has too little CPU', 'have too little CPU'],
+  gpu: ['has too few GPUs', 'have too few GPUs'],
+  ram: ['has too little RAM', 'have too little RAM'],
+  'gpu memory': ['has too little GPU memory', 'have too little GPU memory'],
+  price: ['costs more than the price ceiling', 'cost more than the price ceiling'],
+  mediator: ['shares no mediator', 'share no mediator'],
 };
 
 function misfitOf(job: JobOffer, stored: StoredResourceOffer, nowSeconds: bigint): Misfit | undefined {
@@ -78,7 +79,7 @@ export function matchJobOffer(job: JobOffer, offers: readonly StoredResourceOffe
     if (offers.length === 0) return { matched: false, reason: 'no resource offers are posted' };
     const parts = [...counts.entries()]
       .sort((a, b) => b[1] - a[1])
-      .map(([misfit, n]) => `${n} ${n === 1 ? 'offer' : 'offers'} ${misfitText[misfit]}`);
+      .map(([misfit, n]) => (n === 1 ? `1 offer ${misfitText[misfit][0]}` : `${n} offers ${misfitText[misfit][1]}`));
     return { matched: false, reason: `no offer fits: ${parts.join(', ')}` };
   }
   // Cheapest, then oldest, then by id so that ties break the same way everywhere.
