@@ -1,7 +1,8 @@
 /**
  * The one executor interface. An executor runs one job into a result directory (`stdout`, `stderr`,
  * `exitCode`, `outputs/`), which the resource provider and the mediator then turn into a CID. Implementations
- * sit beside this file: `wasm/` (deterministic by construction), `docker/` later.
+ * sit beside this file: `wasm/` (deterministic by construction) and `docker/` (a Docker Engine through dockerode). `conformance.ts`
+ * is the suite every implementation passes.
  */
 
 export type ExecutorEngine = 'wasm' | 'docker';
@@ -19,14 +20,61 @@ export interface WasmJob {
   env: Record<string, string>;
 }
 
-export type ExecutorJob = WasmJob; // a Docker job joins this union later
+/** A container run from an image named by content. */
+export interface DockerJob {
+  engine: 'docker';
+  /**
+   * `sha256:<64 hex>` (an image ID, what `docker import`/`docker load` print) or `name@sha256:<64 hex>` (a
+   * repository digest, or an image ID under a name). A bare tag (`busybox:1.36`) is refused unless the
+   * executor was created with `allowTags`.
+   */
+  image: string;
+  /** Replaces the image's entrypoint when given. */
+  entrypoint?: string[];
+  /** The command after the entrypoint (Bacalhau's `Parameters`); the image's CMD when left out. */
+  args?: string[];
+  /** Environment variables, passed to the container sorted by name. */
+  env: Record<string, string>;
+  workingDir?: string;
+  /** Asks for a network; granted only when the executor allows it, otherwise the job is refused. */
+  network?: boolean;
+  /** What the deal was made for; the container gets no more. */
+  resources?: {
+    /** milli-CPU */
+    cpu?: number;
+    memoryBytes?: number;
+    /** Whole GPUs, passed as device requests. */
+    gpus?: number;
+  };
+}
+
+export type ExecutorJob = WasmJob | DockerJob;
 
 export interface ExecutionLimits {
   /** Stop the job after this long (ExecutorError code 'wall-clock-limit'). */
   wallClockMs?: number;
-  /** Most linear memory the job may have; beyond it, memory.grow fails (malloc returns NULL). */
+  /**
+   * Most memory the job may have. WebAssembly: linear memory, beyond which memory.grow fails (malloc returns
+   * NULL). Docker: the container's memory cgroup (the kernel kills it, 'memory-limit').
+   */
   memoryBytes?: number;
+  /** Bytes of stdout kept; the rest is read and dropped, so the job still finishes. */
+  stdoutBytes?: number;
+  /** Bytes of stderr kept, as for stdout. */
+  stderrBytes?: number;
+  /** Most bytes `/outputs` may hold; past it writes fail (ENOSPC) or the job is stopped ('outputs-limit'). */
+  outputsBytes?: number;
+  /** Docker: most processes and threads in the container (a fork bomb stops here). */
+  pids?: number;
 }
+
+/** What an executor applies when a request leaves a limit out. */
+export const DEFAULT_LIMITS = {
+  stdoutBytes: 16 * 1024 * 1024,
+  stderrBytes: 16 * 1024 * 1024,
+  outputsBytes: 1024 * 1024 * 1024,
+  pids: 256,
+} as const;
 
 export interface ExecutionRequest {
   /** The job's id (hex). It seeds the job's random bytes, so one job always sees the same ones. */
@@ -44,10 +92,13 @@ export interface ExecutionRequest {
 export interface ExecutionResult {
   exitCode: number;
   resultDir: string;
+  /** Which streams reached their cap and were cut there (the files hold the first bytes, exactly the cap). */
+  truncated: { stdout: boolean; stderr: boolean };
 }
 
 export type ExecutorProgressEvent =
   | { type: 'job:started'; jobId: string; engine: ExecutorEngine }
+  | { type: 'job:output-capped'; jobId: string; stream: 'stdout' | 'stderr'; limitBytes: number }
   | { type: 'job:exited'; jobId: string; exitCode: number; durationMs: number };
 
 export interface Executor {
@@ -55,10 +106,18 @@ export interface Executor {
   /** Whether this machine can run jobs of this engine (a Docker daemon answers, WASI exists). */
   isAvailable(): Promise<boolean>;
   /**
+   * Gets ready to run jobs; `run` calls it too, so calling it is optional. Docker: removes containers that a
+   * killed provider with the same owner left behind. WebAssembly: boots the spare worker.
+   */
+  prepare(): Promise<void>;
+  /**
    * Runs one job to its end. A job that exits (any code) resolves; a job that is stopped (limit, abort) or
    * cannot run (bad module, trap) rejects with an ExecutorError whose code says which.
    */
   run(request: ExecutionRequest): Promise<ExecutionResult>;
-  /** Stops spare workers and refuses new runs; runs in progress finish. Calling it twice is harmless. */
+  /**
+   * Stops spare workers and refuses new runs; runs in progress finish (Docker: their containers are stopped
+   * and removed). Calling it twice is harmless.
+   */
   close(): Promise<void>;
 }

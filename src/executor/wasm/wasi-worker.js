@@ -11,6 +11,7 @@
  * Plain JavaScript on purpose: the same file runs from src/ under vitest and from dist/ after tsc.
  */
 import { createHash } from 'node:crypto';
+import { writeSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 
 // node:wasi warns that it is experimental when loaded. Drop that warning (in this thread only: a worker has
@@ -32,6 +33,9 @@ const PROGRAM_NAME = 'main.wasm';
 const ERRNO_SUCCESS = 0;
 const ERRNO_FAULT = 21;
 const ERRNO_INVAL = 28;
+const ERRNO_NOSPC = 51;
+const ERRNO_NOTSUP = 58;
+const ERRNO_SPIPE = 70;
 const CLOCK_REALTIME = 0;
 const CLOCK_THREAD_CPUTIME = 3;
 const FILETYPE_DIRECTORY = 3;
@@ -62,10 +66,18 @@ const READ_ONLY_RIGHTS =
  * @property {number} stdin
  * @property {number} stdout
  * @property {number} stderr
+ * @property {number} stdoutLimit bytes of stdout kept
+ * @property {number} stderrLimit bytes of stderr kept
+ * @property {number} outputsLimit bytes the job may write under /outputs
  */
 
 /**
- * @typedef {{ type: 'exited', exitCode: number }
+ * What the job did with its write budgets, reported back with the exit code.
+ * @typedef {{ stdout: boolean, stderr: boolean, outputsFull: boolean }} WriteReport
+ */
+
+/**
+ * @typedef {{ type: 'exited', exitCode: number, report: WriteReport }
  *   | { type: 'failed', reason: 'trap' | 'link' | 'internal', message: string, stack?: string }} WorkerReply
  */
 
@@ -99,8 +111,9 @@ function createRandomStream(seed) {
  * @param {Record<string, any>} wasiImport node:wasi's own imports
  * @param {() => WebAssembly.Memory} getMemory the instance's memory (known only after instantiation)
  * @param {WorkerJob} job
+ * @param {WriteReport} report filled in as the job writes
  */
-function deterministicImports(wasiImport, getMemory, job) {
+function deterministicImports(wasiImport, getMemory, job, report) {
   let monotonic = 0n;
   const random = createRandomStream(Buffer.from(job.randomSeed, 'hex'));
   const environ = job.env.map(([name, value]) => Buffer.from(`${name}=${value}\0`, 'utf8'));
@@ -121,8 +134,110 @@ function deterministicImports(wasiImport, getMemory, job) {
     for (const field of [40, 48, 56]) data.setBigUint64(pointer + field, FIXED_REALTIME_NS, true);
   };
 
+  /**
+   * stdout and stderr go to the host files here, not through uvwasi, so that they stop growing at their cap:
+   * what is past it is dropped while the job is told it was written, so a chatty job still finishes.
+   */
+  const streams = {
+    1: { fd: job.stdout, limit: job.stdoutLimit, written: 0, name: /** @type {'stdout'} */ ('stdout') },
+    2: { fd: job.stderr, limit: job.stderrLimit, written: 0, name: /** @type {'stderr'} */ ('stderr') },
+  };
+  /** Bytes written (or reserved by a resize) under /outputs so far; every write counts, rewrites too. */
+  let outputsUsed = 0;
+
+  /** @param {number} iovs @param {number} count @returns {Buffer[] | undefined} */
+  const readIovecs = (iovs, count) => {
+    const pointer = iovs >>> 0;
+    if (!inBounds(pointer, count * 8)) return undefined;
+    const data = view();
+    const buffers = [];
+    for (let index = 0; index < count; index++) {
+      const base = data.getUint32(pointer + index * 8, true);
+      const length = data.getUint32(pointer + index * 8 + 4, true);
+      if (!inBounds(base, length)) return undefined;
+      buffers.push(Buffer.from(getMemory().buffer, base, length));
+    }
+    return buffers;
+  };
+
+  /** @param {number} iovs @param {number} count */
+  const iovecTotal = (iovs, count) => {
+    const buffers = readIovecs(iovs, count);
+    return buffers ? buffers.reduce((total, buffer) => total + buffer.length, 0) : undefined;
+  };
+
+  /** Reserves `bytes` of the /outputs budget, or says the disk is full. @param {number} bytes */
+  const reserveOutputs = (bytes) => {
+    if (outputsUsed + bytes > job.outputsLimit) {
+      report.outputsFull = true;
+      return false;
+    }
+    outputsUsed += bytes;
+    return true;
+  };
+
   return {
     ...wasiImport,
+
+    /** @param {number} fd @param {number} iovs @param {number} count @param {number} writtenPointer */
+    fd_write(fd, iovs, count, writtenPointer) {
+      const stream = fd === 1 ? streams[1] : fd === 2 ? streams[2] : undefined;
+      if (!stream) {
+        const total = iovecTotal(iovs, count);
+        if (total === undefined) return ERRNO_FAULT;
+        if (!reserveOutputs(total)) return ERRNO_NOSPC;
+        return wasiImport.fd_write(fd, iovs, count, writtenPointer);
+      }
+      const buffers = readIovecs(iovs, count);
+      if (!buffers || !inBounds(writtenPointer >>> 0, 4)) return ERRNO_FAULT;
+      let total = 0;
+      for (const buffer of buffers) {
+        total += buffer.length;
+        const room = stream.limit - stream.written;
+        const keep = Math.min(room, buffer.length);
+        if (keep > 0) writeSync(stream.fd, buffer, 0, keep);
+        stream.written += keep;
+        if (keep < buffer.length) report[stream.name] = true;
+      }
+      view().setUint32(writtenPointer >>> 0, total, true);
+      return ERRNO_SUCCESS;
+    },
+
+    /** @param {number} fd @param {number} iovs @param {number} count @param {bigint} offset @param {number} writtenPointer */
+    fd_pwrite(fd, iovs, count, offset, writtenPointer) {
+      if (fd <= 2) return ERRNO_SPIPE;
+      const total = iovecTotal(iovs, count);
+      if (total === undefined) return ERRNO_FAULT;
+      if (!reserveOutputs(total)) return ERRNO_NOSPC;
+      return wasiImport.fd_pwrite(fd, iovs, count, offset, writtenPointer);
+    },
+
+    /** @param {number} fd @param {bigint} offset @param {number} whence @param {number} resultPointer */
+    fd_seek(fd, offset, whence, resultPointer) {
+      if (fd <= 2) return ERRNO_SPIPE; // the streams are pipes to the job, whatever the host has behind them
+      return wasiImport.fd_seek(fd, offset, whence, resultPointer);
+    },
+
+    /** @param {number} fd @param {bigint} size */
+    fd_filestat_set_size(fd, size) {
+      if (fd <= 2) return ERRNO_INVAL;
+      if (!reserveOutputs(Number(size))) return ERRNO_NOSPC;
+      return wasiImport.fd_filestat_set_size(fd, size);
+    },
+
+    /** @param {number} fd @param {bigint} offset @param {bigint} length */
+    fd_allocate(fd, offset, length) {
+      if (fd <= 2) return ERRNO_INVAL;
+      if (!reserveOutputs(Number(offset + length))) return ERRNO_NOSPC;
+      return wasiImport.fd_allocate(fd, offset, length);
+    },
+
+    /** Moving another file onto the standard streams (dup2) would slip past their caps. */
+    /** @param {number} from @param {number} to */
+    fd_renumber(from, to) {
+      if (from <= 2 || to <= 2) return ERRNO_NOTSUP;
+      return wasiImport.fd_renumber(from, to);
+    },
 
     /** @param {number} id @param {bigint} _precision @param {number} resultPointer */
     clock_time_get(id, _precision, resultPointer) {
@@ -221,6 +336,8 @@ function makeReadOnly(wasiImport, memory, fd) {
  * @returns {WorkerReply}
  */
 function runJob(job) {
+  /** @type {WriteReport} */
+  const report = { stdout: false, stderr: false, outputsFull: false };
   const wasi = new WASI({
     version: 'preview1',
     args: [PROGRAM_NAME, ...job.args],
@@ -237,7 +354,7 @@ function runJob(job) {
     if (!memory) throw new Error('WASI call before the instance exists');
     return memory;
   };
-  const imports = { wasi_snapshot_preview1: deterministicImports(wasi.wasiImport, getMemory, job) };
+  const imports = { wasi_snapshot_preview1: deterministicImports(wasi.wasiImport, getMemory, job, report) };
 
   let instance;
   try {
@@ -264,7 +381,7 @@ function runJob(job) {
     },
   };
   try {
-    return { type: 'exited', exitCode: wasi.start(command) };
+    return { type: 'exited', exitCode: wasi.start(command), report };
   } catch (error) {
     // A trap, or the stack running out inside the module: the job's fault, not ours.
     if (error instanceof WebAssembly.RuntimeError) return failed('trap', error);

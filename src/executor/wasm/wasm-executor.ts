@@ -16,6 +16,8 @@ import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 
 import { ExecutorError } from '../../lib/errors.js';
+import { checkOutputs } from '../outputs.js';
+import { resolveLimits } from '../limits.js';
 import type { ExecutionRequest, ExecutionResult, Executor, WasmJob } from '../types.js';
 import { capModuleMemory } from './memory-limit.js';
 
@@ -31,7 +33,7 @@ const WASI_MODULE = 'wasi_snapshot_preview1';
 const RANDOM_DOMAIN = 'lilypad/executor/wasm/random/v1\0';
 
 type WorkerReply =
-  | { type: 'exited'; exitCode: number }
+  | { type: 'exited'; exitCode: number; report: { stdout: boolean; stderr: boolean; outputsFull: boolean } }
   | { type: 'failed'; reason: 'trap' | 'link' | 'internal'; message: string; stack?: string };
 
 export function createWasmExecutor(options: WasmExecutorOptions = {}): Executor {
@@ -92,8 +94,10 @@ export function createWasmExecutor(options: WasmExecutorOptions = {}): Executor 
 
   async function run(request: ExecutionRequest): Promise<ExecutionResult> {
     if (closed) throw new ExecutorError('the wasm executor is closed', { code: 'executor-closed' });
-    const { jobId, job, limits = {}, signal, onProgress } = request;
+    const { jobId, signal, onProgress } = request;
     validateRequest(request);
+    const job = request.job as WasmJob;
+    const limits = resolveLimits(request.limits);
     throwIfAborted(jobId, signal);
 
     const module = await compile(jobId, job, limits.memoryBytes);
@@ -140,12 +144,20 @@ export function createWasmExecutor(options: WasmExecutorOptions = {}): Executor 
         stdin,
         stdout,
         stderr,
+        stdoutLimit: limits.stdoutBytes,
+        stderrLimit: limits.stderrBytes,
+        outputsLimit: limits.outputsBytes,
       });
 
       if (reply.type === 'failed') throw failure(jobId, reply);
+      const truncated = { stdout: reply.report.stdout, stderr: reply.report.stderr };
+      if (truncated.stdout) onProgress?.({ type: 'job:output-capped', jobId, stream: 'stdout', limitBytes: limits.stdoutBytes });
+      if (truncated.stderr) onProgress?.({ type: 'job:output-capped', jobId, stream: 'stderr', limitBytes: limits.stderrBytes });
+      // The write budget keeps real bytes under the cap; this also catches a sparse file made by seeking far.
+      await checkOutputs(jobId, outputsDir, limits.outputsBytes);
       await writeFile(join(resultDir, 'exitCode'), String(reply.exitCode));
       onProgress?.({ type: 'job:exited', jobId, exitCode: reply.exitCode, durationMs: performance.now() - started });
-      return { exitCode: reply.exitCode, resultDir };
+      return { exitCode: reply.exitCode, resultDir, truncated };
     } finally {
       if (worker) {
         running.delete(worker);
@@ -159,6 +171,12 @@ export function createWasmExecutor(options: WasmExecutorOptions = {}): Executor 
     engine: 'wasm',
     async isAvailable() {
       return builtinModules.includes('wasi') && typeof WebAssembly === 'object';
+    },
+    async prepare() {
+      if (useSpare && !closed && !spare) {
+        spare = startWorker();
+        spare.unref();
+      }
     },
     run,
     async close() {
@@ -296,9 +314,13 @@ function validateRequest(request: ExecutionRequest): void {
       });
     }
   }
-  const wallClockMs = request.limits?.wallClockMs;
-  if (wallClockMs !== undefined && !(wallClockMs > 0)) {
-    throw new ExecutorError(`job ${jobId}: wallClockMs must be positive`, { code: 'invalid-request' });
+  for (const [name, value] of Object.entries(request.limits ?? {})) {
+    if (value !== undefined && !(typeof value === 'number' && value >= 0 && (name !== 'wallClockMs' || value > 0))) {
+      throw new ExecutorError(`job ${jobId}: limit ${name} must be a ${name === 'wallClockMs' ? 'positive' : 'non-negative'} number`, {
+        code: 'invalid-request',
+        details: { jobId },
+      });
+    }
   }
 }
 

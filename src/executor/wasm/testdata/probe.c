@@ -2,7 +2,11 @@
  * A test program for the WebAssembly executor. With no mode it reports every source of difference a
  * program can reach: both clocks, random bytes, environment, arguments, stdin, the files it can see; and
  * it writes /outputs/time.txt. Other modes: "exit N", "trap", "oob" (out-of-bounds load), "loop"
- * (never ends), "grow N" (allocate N MiB), "write-inputs" (try to write into /inputs).
+ * (never ends), "grow N" (allocate N MiB), "write-inputs" (try to write into /inputs), "flood N" (write N MiB
+ * to stdout and N/16 MiB to stderr, then exit 0), "fill N" (write N MiB to /outputs/fill.bin), "sparse" (seek
+ * 4 GiB into /outputs/sparse.bin and write a byte), "escape" (try to write outside /outputs and read
+ * /etc/passwd), "symlink" (link /outputs/passwd to /etc/passwd), "write PATH TEXT" (write a file),
+ * "cat PATH" (print a file). The same source builds natively for the Docker executor's tests.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -88,6 +92,87 @@ int main(int argc, char **argv) {
     int fd = open("/inputs/new.txt", O_WRONLY | O_CREAT, 0644);
     printf("write-inputs %s\n", fd >= 0 ? "allowed" : strerror(errno));
     return fd >= 0 ? 13 : 0;
+  }
+  if (strcmp(mode, "flood") == 0) {
+    size_t mib = argc > 2 ? (size_t)atoi(argv[2]) : 1;
+    static char chunk[1 << 16];
+    memset(chunk, 'y', sizeof chunk);
+    for (size_t i = 0; i < mib * 16; i++) {
+      if (write(1, chunk, sizeof chunk) != (ssize_t)sizeof chunk) return 14;
+      if (i % 16 == 0 && write(2, chunk, sizeof chunk) != (ssize_t)sizeof chunk) return 15;
+    }
+    return 0;
+  }
+  if (strcmp(mode, "fill") == 0) {
+    size_t mib = argc > 2 ? (size_t)atoi(argv[2]) : 1;
+    static char chunk[1 << 16];
+    memset(chunk, 'o', sizeof chunk);
+    int fd = open("/outputs/fill.bin", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) return 16;
+    size_t written = 0;
+    for (size_t i = 0; i < mib * 16; i++) {
+      ssize_t n = write(fd, chunk, sizeof chunk);
+      if (n < 0) {
+        printf("fill stopped after %zu bytes: %s\n", written, strerror(errno));
+        close(fd);
+        return 17;
+      }
+      written += (size_t)n;
+    }
+    close(fd);
+    printf("fill wrote %zu bytes\n", written);
+    return 0;
+  }
+  if (strcmp(mode, "sparse") == 0) {
+    int fd = open("/outputs/sparse.bin", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) return 16;
+    if (lseek(fd, (off_t)4 << 30, SEEK_SET) < 0) return 18;
+    printf("sparse write %zd\n", write(fd, "x", 1));
+    close(fd);
+    return 0;
+  }
+  if (strcmp(mode, "escape") == 0) {
+    const char *targets[] = {"/etc/lilypad-escape", "/tmp/lilypad-escape", "/outputs/../lilypad-escape",
+                             "/inputs/../lilypad-escape", "lilypad-escape"};
+    for (size_t i = 0; i < sizeof targets / sizeof *targets; i++) {
+      FILE *f = fopen(targets[i], "w");
+      printf("write %s %s\n", targets[i], f ? "allowed" : "refused");
+      if (f) fclose(f);
+    }
+    const char *reads[] = {"/etc/passwd", "/outputs/../../etc/passwd", "/inputs/../etc/passwd"};
+    for (size_t i = 0; i < sizeof reads / sizeof *reads; i++) {
+      FILE *f = fopen(reads[i], "r");
+      printf("read %s %s\n", reads[i], f ? "allowed" : "refused");
+      if (f) fclose(f);
+    }
+    return 0;
+  }
+  if (strcmp(mode, "symlink") == 0) {
+    printf("symlink %s\n", symlink("/etc/passwd", "/outputs/passwd") == 0 ? "made" : strerror(errno));
+    return 0;
+  }
+  if (strcmp(mode, "write") == 0 && argc > 3) {
+    FILE *f = fopen(argv[2], "w");
+    if (!f) {
+      printf("cannot write %s: %s\n", argv[2], strerror(errno));
+      return 16;
+    }
+    fputs(argv[3], f);
+    fclose(f);
+    return 0;
+  }
+  if (strcmp(mode, "cat") == 0 && argc > 2) {
+    char buffer[4096];
+    const char *path = argv[2];
+    FILE *f = fopen(path, "r");
+    if (!f) {
+      printf("cannot read %s: %s\n", path, strerror(errno));
+      return 19;
+    }
+    size_t n;
+    while ((n = fread(buffer, 1, sizeof buffer, f)) > 0) fwrite(buffer, 1, n, stdout);
+    fclose(f);
+    return 0;
   }
   return report(argc, argv);
 }

@@ -1,0 +1,281 @@
+/**
+ * The conformance suite: what every executor does, run against each implementation by a test beside it
+ * (`wasm/wasm-conformance.test.ts`, `docker/docker-conformance.test.ts`). The jobs are one program, the probe
+ * (`wasm/testdata/probe.c`), built for each engine, and cowsay. Hostile jobs are here too: each must end
+ * with a clear error or a capped result, leave the host untouched, and leave the executor serving.
+ *
+ * Where engines contain a job differently, the suite accepts either outcome and checks what a provider
+ * relies on: WebAssembly refuses a write past the `/outputs` cap (ENOSPC) while Docker stops the container;
+ * WebAssembly's malloc fails at the memory cap while Docker's kernel kills the container.
+ */
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+
+import { ExecutorError } from '../lib/errors.js';
+import type { ExecutionRequest, Executor, ExecutorJob, ExecutorProgressEvent } from './types.js';
+
+export interface ConformancePrograms {
+  /** The probe with these arguments (its modes are listed at the top of probe.c). */
+  probe(args: string[]): ExecutorJob;
+  /** cowsay with a one-line message. */
+  cowsay(message: string): ExecutorJob;
+}
+
+export interface ConformanceSubject {
+  /** Shown in the suite's name. */
+  name: string;
+  /** Why the suite cannot run on this machine (no engine); it is then skipped with this message. */
+  skip?: () => string | undefined;
+  setup(): Promise<{ executor: Executor; programs: ConformancePrograms; teardown?: () => Promise<void> }>;
+  /** Seconds a stopped job may take to end (Docker's stop grace period and container removal). */
+  stopSlackMs?: number;
+}
+
+export const COWSAY_MOO = [
+  ' _____',
+  '< moo >',
+  ' -----',
+  '        \\   ^__^',
+  '         \\  (oo)\\_______',
+  '            (__)\\       )\\/\\',
+  '                ||----w |',
+  '                ||     ||',
+  '',
+].join('\n');
+
+const MiB = 1024 * 1024;
+
+export async function expectExecutorError(promise: Promise<unknown>, ...codes: string[]): Promise<ExecutorError> {
+  const error = await promise.then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
+  expect(error, `expected an ExecutorError (${codes.join(' or ')})`).toBeInstanceOf(ExecutorError);
+  expect(codes).toContain((error as ExecutorError).code);
+  return error as ExecutorError;
+}
+
+function treeSize(dir: string): number {
+  let total = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    total += entry.isDirectory() ? treeSize(path) : statSync(path).size;
+  }
+  return total;
+}
+
+export function describeExecutorConformance(subject: ConformanceSubject): void {
+  const reason = subject.skip?.();
+  if (reason) {
+    describe.skip(`executor conformance: ${subject.name} (skipped: ${reason})`, () => {
+      test('skipped', () => {});
+    });
+    return;
+  }
+
+  describe(`executor conformance: ${subject.name}`, () => {
+    let executor: Executor;
+    let programs: ConformancePrograms;
+    let teardown: (() => Promise<void>) | undefined;
+    let scratch: string;
+    let runs = 0;
+    const slackMs = subject.stopSlackMs ?? 2_000;
+
+    beforeAll(async () => {
+      scratch = mkdtempSync(join(tmpdir(), 'lilypad-conformance-'));
+      ({ executor, programs, teardown } = await subject.setup());
+    });
+    afterAll(async () => {
+      await executor?.close();
+      await teardown?.();
+      rmSync(scratch, { recursive: true, force: true });
+    });
+
+    const request = (job: ExecutorJob, extra: Partial<ExecutionRequest> = {}): ExecutionRequest => ({
+      jobId: `c0ffee${(++runs).toString(16).padStart(4, '0')}`,
+      job,
+      resultDir: join(scratch, `result-${runs}`),
+      ...extra,
+    });
+    const read = (dir: string, file: string) => readFileSync(join(dir, file), 'utf8');
+
+    test('is available', async () => {
+      expect(await executor.isAvailable()).toBe(true);
+      await executor.prepare();
+    });
+
+    test('cowsay: the result folder holds stdout, stderr, exitCode and outputs/, and progress is reported', async () => {
+      const events: ExecutorProgressEvent[] = [];
+      const result = await executor.run(request(programs.cowsay('moo'), { onProgress: (event) => events.push(event) }));
+      expect(result.exitCode).toBe(0);
+      expect(result.truncated).toEqual({ stdout: false, stderr: false });
+      expect(readdirSync(result.resultDir).sort()).toEqual(['exitCode', 'outputs', 'stderr', 'stdout']);
+      expect(read(result.resultDir, 'stdout')).toBe(COWSAY_MOO);
+      expect(read(result.resultDir, 'stderr')).toBe('');
+      expect(read(result.resultDir, 'exitCode')).toBe('0');
+      expect(readdirSync(join(result.resultDir, 'outputs'))).toEqual([]);
+      expect(events.map((event) => event.type)).toEqual(['job:started', 'job:exited']);
+      expect(events[1]).toMatchObject({ type: 'job:exited', exitCode: 0 });
+    });
+
+    test('the exit code is passed through, and written without a newline', async () => {
+      const result = await executor.run(request(programs.probe(['exit', '3'])));
+      expect(result.exitCode).toBe(3);
+      expect(read(result.resultDir, 'exitCode')).toBe('3');
+    });
+
+    test('a file written to /outputs lands in the result folder', async () => {
+      const result = await executor.run(request(programs.probe(['write', '/outputs/hello.txt', 'hello from the job'])));
+      expect(result.exitCode).toBe(0);
+      expect(read(join(result.resultDir, 'outputs'), 'hello.txt')).toBe('hello from the job');
+    });
+
+    test('/inputs is readable and read-only', async () => {
+      const inputsDir = join(scratch, 'inputs');
+      mkdirSync(inputsDir, { recursive: true });
+      writeFileSync(join(inputsDir, 'message.txt'), 'hello input');
+      const readInput = await executor.run(request(programs.probe(['cat', '/inputs/message.txt']), { inputsDir }));
+      expect(read(readInput.resultDir, 'stdout')).toBe('hello input');
+      const write = await executor.run(request(programs.probe(['write', '/inputs/new.txt', 'x']), { inputsDir }));
+      expect(write.exitCode).toBe(16);
+      expect(readdirSync(inputsDir)).toEqual(['message.txt']);
+      expect(read(join(inputsDir), 'message.txt')).toBe('hello input');
+    });
+
+    test('a result folder with outputs in it is refused', async () => {
+      const resultDir = join(scratch, 'used');
+      mkdirSync(join(resultDir, 'outputs'), { recursive: true });
+      writeFileSync(join(resultDir, 'outputs', 'old.txt'), 'old');
+      await expectExecutorError(executor.run(request(programs.cowsay('moo'), { resultDir })), 'result-dir-not-empty');
+    });
+
+    test('two jobs at once each get their own result', async () => {
+      const [one, two] = await Promise.all([
+        executor.run(request(programs.probe(['write', '/outputs/n.txt', 'one']))),
+        executor.run(request(programs.probe(['write', '/outputs/n.txt', 'two']))),
+      ]);
+      expect(read(join(one.resultDir, 'outputs'), 'n.txt')).toBe('one');
+      expect(read(join(two.resultDir, 'outputs'), 'n.txt')).toBe('two');
+    });
+
+    describe('hostile jobs', () => {
+      test('an endless loop is stopped at the wall-clock limit, and the executor goes on serving', async () => {
+        const started = performance.now();
+        const error = await expectExecutorError(
+          executor.run(request(programs.probe(['loop']), { limits: { wallClockMs: 500 } })),
+          'wall-clock-limit',
+        );
+        expect(error.message).toMatch(/^job c0ffee[0-9a-f]+ ran past its wall-clock limit of 500 ms/);
+        expect(performance.now() - started).toBeLessThan(500 + slackMs + 3_000);
+        expect((await executor.run(request(programs.cowsay('moo')))).exitCode).toBe(0);
+      });
+
+      test('an abort stops a running job', async () => {
+        const controller = new AbortController();
+        setTimeout(() => controller.abort(), 300);
+        await expectExecutorError(executor.run(request(programs.probe(['loop']), { signal: controller.signal })), 'aborted');
+      });
+
+      test('1 GiB written to stdout is capped, and the job still finishes', async () => {
+        const events: ExecutorProgressEvent[] = [];
+        const result = await executor.run(
+          request(programs.probe(['flood', '1024']), {
+            limits: { stdoutBytes: MiB, stderrBytes: 64 * 1024, wallClockMs: 120_000 },
+            onProgress: (event) => events.push(event),
+          }),
+        );
+        expect(result.exitCode).toBe(0);
+        expect(result.truncated).toEqual({ stdout: true, stderr: true });
+        const stdout = readFileSync(join(result.resultDir, 'stdout'));
+        expect(stdout.length).toBe(MiB);
+        expect(stdout.every((byte) => byte === 0x79)).toBe(true); // 'y'
+        expect(statSync(join(result.resultDir, 'stderr')).size).toBe(64 * 1024);
+        expect(events.filter((event) => event.type === 'job:output-capped')).toHaveLength(2);
+      }, 120_000);
+
+      test('memory growth past the cap fails inside the job or ends it, and a smaller job fits', async () => {
+        const limits = { memoryBytes: 64 * MiB };
+        const small = await executor.run(request(programs.probe(['grow', '8']), { limits }));
+        expect(read(small.resultDir, 'stdout')).toBe('malloc 8 MiB ok\n');
+        const outcome = await executor.run(request(programs.probe(['grow', '512']), { limits })).then(
+          (result) => result,
+          (error: unknown) => error,
+        );
+        if (outcome instanceof Error) {
+          expect(outcome).toBeInstanceOf(ExecutorError);
+          expect((outcome as ExecutorError).code).toBe('memory-limit');
+        } else {
+          expect((outcome as { exitCode: number }).exitCode).not.toBe(0);
+        }
+      });
+
+      test('writes past the /outputs cap are refused or stop the job; the result never goes past the cap', async () => {
+        const limits = { outputsBytes: 4 * MiB, wallClockMs: 30_000 };
+        const outcome = await executor.run(request(programs.probe(['fill', '64']), { limits })).then(
+          (result) => result,
+          (error: unknown) => error,
+        );
+        if (outcome instanceof Error) {
+          expect((outcome as ExecutorError).code).toBe('outputs-limit');
+        } else {
+          const result = outcome as { exitCode: number; resultDir: string };
+          expect(result.exitCode).toBe(17);
+          expect(treeSize(join(result.resultDir, 'outputs'))).toBeLessThanOrEqual(4 * MiB);
+          expect(read(result.resultDir, 'stdout')).toMatch(/^fill stopped after \d+ bytes: No space left on device\n$/);
+        }
+        const sparse = await expectExecutorError(executor.run(request(programs.probe(['sparse']), { limits })), 'outputs-limit');
+        expect(sparse.message).toContain('/outputs limit of 4194304 bytes');
+        expect((await executor.run(request(programs.probe(['fill', '1']), { limits }))).exitCode).toBe(0);
+      });
+
+      test('writes outside /outputs do not reach the host or the result', async () => {
+        const marker = `lilypad-escape-${process.pid}-${runs}`;
+        const hostFile = join(scratch, `${marker}.txt`);
+        const attempts = [`/etc/${marker}`, `/tmp/${marker}`, `/outputs/../${marker}`, `/inputs/../${marker}`, hostFile];
+        for (const path of attempts) {
+          const result = await executor.run(request(programs.probe(['write', path, 'escaped'])));
+          expect(readdirSync(result.resultDir).sort()).toEqual(['exitCode', 'outputs', 'stderr', 'stdout']);
+          expect(readdirSync(join(result.resultDir, 'outputs'))).toEqual([]);
+          expect(existsSync(join(dirname(result.resultDir), marker))).toBe(false);
+        }
+        expect(existsSync(`/etc/${marker}`)).toBe(false);
+        expect(existsSync(join(tmpdir(), marker))).toBe(false);
+        expect(existsSync(hostFile)).toBe(false);
+        expect(existsSync(join(scratch, marker))).toBe(false);
+      });
+
+      test("a read of /etc/passwd or another host file does not see the host's", async () => {
+        const hostPasswd = readFileSync('/etc/passwd', 'utf8');
+        const passwd = await executor.run(request(programs.probe(['cat', '/etc/passwd'])));
+        expect(read(passwd.resultDir, 'stdout')).not.toContain(hostPasswd.trim());
+        const secret = join(scratch, 'host-secret.txt');
+        writeFileSync(secret, 'the host secret');
+        const other = await executor.run(request(programs.probe(['cat', secret])));
+        expect(read(other.resultDir, 'stdout')).not.toContain('the host secret');
+      });
+
+      test('a symbolic link left in /outputs is refused, so nobody follows it out', async () => {
+        const outcome = await executor.run(request(programs.probe(['symlink']))).then(
+          (result) => result,
+          (error: unknown) => error,
+        );
+        if (outcome instanceof Error) {
+          expect((outcome as ExecutorError).code).toBe('outputs-invalid');
+          expect(outcome.message).toContain('symbolic link at /outputs/passwd');
+        } else {
+          expect(readdirSync(join((outcome as { resultDir: string }).resultDir, 'outputs'))).toEqual([]);
+        }
+      });
+    });
+
+    test('a closed executor refuses runs; closing twice is harmless', async () => {
+      const { executor: closing, teardown: closeTeardown } = await subject.setup();
+      await closing.close();
+      await closing.close();
+      await expectExecutorError(closing.run(request(programs.cowsay('moo'))), 'executor-closed');
+      await closeTeardown?.();
+    });
+  });
+}
