@@ -2,82 +2,127 @@
 pragma solidity ^0.8.24;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
 /// @title Lilypad deals
 /// @notice Holds escrow in LP, agrees deals from a signed job offer and a signed resource offer, and settles
-/// payment and collateral as a deal moves through its states.
-/// @dev The EIP-712 types must match src/protocol/eip712.ts field for field. A deal's id is the EIP-712
-/// digest of its job offer, so one job offer makes at most one deal. Money moves between two internal
-/// ledgers (free and locked escrow); tokens only enter and leave through deposit and withdraw.
+/// payment, collateral and mediation fees on every path a deal can take.
+/// @dev The EIP-712 types must match src/protocol/eip712.ts field for field, and the states and transitions
+/// must match src/protocol/deal-states.ts. A deal's id is the EIP-712 digest of its job offer, so one job
+/// offer makes at most one deal. Tokens only enter through the deposit functions and only leave through
+/// {withdraw}; in between, money moves between free escrow (per account) and the amounts held by open deals.
+/// At every moment: token.balanceOf(this) == Σ free escrow + Σ (price + collateral + held mediation fee) of
+/// open deals.
+///
+/// Life of a deal (P = price, C = collateral = P × collateralMultiple, F = mediation fee):
+/// - Agreed: P locked from the job creator, C from the resource provider. Agreement is one transaction carrying
+///   both signatures, so there is no half-agreed state; an offer that is not agreed before its `expiry` never
+///   can be (that is the agreement timeout) and nothing was locked for it.
+/// - Agreed → ResultsSubmitted by the resource provider before `submitTimeout` has passed.
+/// - Agreed → SubmitTimedOut by anyone after that: the job creator gets P + C (the collateral is slashed to
+///   the wronged party).
+/// - ResultsSubmitted → ResultsAccepted by the job creator ({acceptResults}), by anyone with the job creator's
+///   signed acceptance, or by anyone once the judge window has passed (optimistic acceptance, {settleResults}):
+///   the resource provider gets P + C.
+/// - ResultsSubmitted → ResultsChecked by the job creator within the judge window ({challengeResults}); F is
+///   locked from the job creator and a mediator is drawn (see {challengeResults}).
+/// - ResultsChecked → MediationAccepted by the mediator (results were right): the resource provider gets
+///   P + C, the mediator F.
+/// - ResultsChecked → MediationRejected by the mediator (results were wrong): the job creator gets P + C, the
+///   mediator F.
+/// - ResultsChecked → MediationTimedOut by anyone after `mediationTimeout`: the job creator gets P + F back
+///   and the resource provider C; nobody is paid, since nobody can be shown to be wrong.
 contract LilypadDeals is EIP712, ReentrancyGuard {
     using SafeERC20 for IERC20;
+    using SafeCast for uint256;
 
     /// @notice What a job creator signs: the job (by module id and inputs hash) and its terms.
+    /// @dev `mediatorSeedHash` is keccak256(abi.encode(seed)) of a secret 32-byte seed that the job creator
+    /// reveals only when it challenges; it is its half of the mediator draw.
     struct JobOffer {
         address jobCreator;
         bytes32 moduleId;
         bytes32 inputsHash;
         uint256 maxPrice;
         address[] mediators;
+        bytes32 mediatorSeedHash;
+        uint256 mediationFee;
+        uint256 submitTimeout;
+        uint256 judgeWindow;
+        uint256 mediationTimeout;
         uint256 nonce;
         uint256 expiry;
     }
 
-    /// @notice What a resource provider signs: its price, collateral and how many deals the offer may make.
+    /// @notice What a resource provider signs: its price, collateral, the timeouts it accepts and how many
+    /// deals the offer may make.
     struct ResourceOffer {
         address resourceProvider;
         uint256 price;
         uint256 collateralMultiple;
         uint256 capacity;
         address[] mediators;
+        uint256 minSubmitTimeout;
+        uint256 maxJudgeWindow;
         bytes32 detailsHash;
         uint256 nonce;
         uint256 expiry;
     }
 
-    /// @notice The states of a deal. `None` means no deal has this id.
+    /// @notice The states of a deal, in the order of src/protocol/deal-states.ts. `None`: no deal has this id.
     enum DealState {
         None,
         Agreed,
         ResultsSubmitted,
-        ResultsAccepted
+        ResultsAccepted,
+        ResultsChecked,
+        MediationAccepted,
+        MediationRejected,
+        SubmitTimedOut,
+        MediationTimedOut
     }
 
-    /// @notice A deal as stored on chain.
+    /// @notice A deal as stored on chain, packed into five slots (the fifth is written only by a challenge).
     struct Deal {
         address jobCreator;
-        address resourceProvider;
-        address mediator;
-        uint256 price;
-        uint256 collateral;
         DealState state;
-        uint64 agreedAt;
-        string resultCid;
+        /// Unix seconds until which the current state's action is allowed; after it, its timeout is.
+        uint40 deadline;
+        uint24 judgeWindow;
+        uint24 mediationTimeout;
+        address resourceProvider;
+        uint96 price;
+        uint96 collateral;
+        uint96 mediationFee;
+        /// The block whose ResultsSubmitted event carries the result CID (kept in the log, not in storage).
+        uint64 resultsBlock;
+        /// The commitment to both halves of the mediator draw (see {challengeResults}).
+        bytes32 mediatorSeed;
+        address mediator;
     }
 
     bytes32 public constant JOB_OFFER_TYPEHASH = keccak256(
-        "JobOffer(address jobCreator,bytes32 moduleId,bytes32 inputsHash,uint256 maxPrice,address[] mediators,uint256 nonce,uint256 expiry)"
+        "JobOffer(address jobCreator,bytes32 moduleId,bytes32 inputsHash,uint256 maxPrice,address[] mediators,bytes32 mediatorSeedHash,uint256 mediationFee,uint256 submitTimeout,uint256 judgeWindow,uint256 mediationTimeout,uint256 nonce,uint256 expiry)"
     );
 
     bytes32 public constant RESOURCE_OFFER_TYPEHASH = keccak256(
-        "ResourceOffer(address resourceProvider,uint256 price,uint256 collateralMultiple,uint256 capacity,address[] mediators,bytes32 detailsHash,uint256 nonce,uint256 expiry)"
+        "ResourceOffer(address resourceProvider,uint256 price,uint256 collateralMultiple,uint256 capacity,address[] mediators,uint256 minSubmitTimeout,uint256 maxJudgeWindow,bytes32 detailsHash,uint256 nonce,uint256 expiry)"
     );
+
+    bytes32 public constant RESULTS_ACCEPTANCE_TYPEHASH = keccak256("ResultsAcceptance(bytes32 dealId)");
 
     /// @notice The LP token that escrow is held in.
     IERC20 public immutable token;
 
     mapping(address account => uint256) private _freeEscrow;
-    mapping(address account => uint256) private _lockedEscrow;
     mapping(bytes32 dealId => Deal) private _deals;
 
-    /// @notice Whether a job offer (by its EIP-712 digest) has already been agreed into a deal.
-    mapping(bytes32 jobOfferDigest => bool) public jobOfferUsed;
-
-    /// @notice How many deals a resource offer (by its EIP-712 digest) has been agreed into.
+    /// @notice How many deals a resource offer (by its EIP-712 digest) has been agreed into by third parties.
     mapping(bytes32 resourceOfferDigest => uint256) public resourceOfferUses;
 
     error ZeroAddress();
@@ -88,11 +133,18 @@ contract LilypadDeals is EIP712, ReentrancyGuard {
     error JobOfferAlreadyUsed(bytes32 dealId);
     error ResourceOfferCapacityExhausted(bytes32 digest, uint256 capacity);
     error PriceAboveMaximum(uint256 price, uint256 maxPrice);
-    error MediatorNotShared(address mediator);
+    error NoSharedMediator();
+    error SubmitTimeoutTooShort(uint256 submitTimeout, uint256 minSubmitTimeout);
+    error JudgeWindowTooLong(uint256 judgeWindow, uint256 maxJudgeWindow);
+    error TimeoutOutOfRange(uint256 timeout, uint256 max);
     error DealNotFound(bytes32 dealId);
     error UnauthorizedCaller(bytes32 dealId, address caller, address required);
     error InvalidDealState(bytes32 dealId, DealState current, DealState required);
     error EmptyResultCid(bytes32 dealId);
+    error DeadlinePassed(bytes32 dealId, uint256 deadline, uint256 currentTime);
+    error DeadlineNotPassed(bytes32 dealId, uint256 deadline, uint256 currentTime);
+    error MediatorSeedMismatch(bytes32 dealId);
+    error LengthMismatch(uint256 dealIds, uint256 acceptances);
 
     event Deposited(address indexed account, address indexed payer, uint256 amount);
     event Withdrawn(address indexed account, uint256 amount);
@@ -100,12 +152,15 @@ contract LilypadDeals is EIP712, ReentrancyGuard {
         bytes32 indexed dealId,
         address indexed jobCreator,
         address indexed resourceProvider,
-        address mediator,
         uint256 price,
-        uint256 collateral
+        uint256 collateral,
+        address[] mediatorCandidates
     );
-    event ResultsSubmitted(bytes32 indexed dealId, string resultCid);
-    event ResultsAccepted(bytes32 indexed dealId);
+    event ResultsSubmitted(bytes32 indexed dealId, string resultCid, bytes32 providerSeed);
+    event ResultsAccepted(bytes32 indexed dealId, bool optimistic);
+    event ResultsChallenged(bytes32 indexed dealId, address indexed mediator);
+    event MediationRuled(bytes32 indexed dealId, bool resultsCorrect);
+    event DealTimedOut(bytes32 indexed dealId, DealState state);
 
     /// @param lilypadToken The LP token that escrow, payment and collateral are held in.
     constructor(IERC20 lilypadToken) EIP712("Lilypad", "1") {
@@ -119,7 +174,7 @@ contract LilypadDeals is EIP712, ReentrancyGuard {
     /// @dev The caller must have approved this contract for `amount`. Emits {Deposited}.
     /// @param amount The amount of LP (wei) to deposit.
     function deposit(uint256 amount) external nonReentrant {
-        _deposit(msg.sender, amount);
+        _deposit(msg.sender, msg.sender, amount);
     }
 
     /// @notice Moves `amount` LP from the caller into `account`'s free escrow.
@@ -128,11 +183,30 @@ contract LilypadDeals is EIP712, ReentrancyGuard {
     /// @param amount The amount of LP (wei) to deposit.
     function depositFor(address account, uint256 amount) external nonReentrant {
         if (account == address(0)) revert ZeroAddress();
-        _deposit(account, amount);
+        _deposit(msg.sender, account, amount);
+    }
+
+    /// @notice Moves `amount` LP from `owner`'s wallet into `owner`'s free escrow, authorised by an EIP-2612
+    /// permit that `owner` signed. Anyone may send it, so a job creator with LP but no gas can fund its escrow.
+    /// @dev A permit that was already used (someone front-ran it) is ignored when the allowance suffices
+    /// anyway, as OpenZeppelin advises. Emits {Deposited}.
+    /// @param owner The holder of the LP; its escrow is credited.
+    /// @param amount The amount of LP (wei).
+    /// @param deadline The permit's deadline.
+    /// @param v The permit signature's v.
+    /// @param r The permit signature's r.
+    /// @param s The permit signature's s.
+    function depositWithPermit(address owner, uint256 amount, uint256 deadline, uint8 v, bytes32 r, bytes32 s)
+        external
+        nonReentrant
+    {
+        if (owner == address(0)) revert ZeroAddress();
+        try IERC20Permit(address(token)).permit(owner, address(this), amount, deadline, v, r, s) {} catch {}
+        _deposit(owner, owner, amount);
     }
 
     /// @notice Sends `amount` LP of the caller's free escrow back to the caller.
-    /// @dev Locked escrow (payment or collateral of open deals) cannot be withdrawn. Emits {Withdrawn}.
+    /// @dev Money held by open deals cannot be withdrawn. Emits {Withdrawn}.
     /// @param amount The amount of LP (wei) to withdraw.
     function withdraw(uint256 amount) external nonReentrant {
         if (amount == 0) revert ZeroAmount();
@@ -150,96 +224,217 @@ contract LilypadDeals is EIP712, ReentrancyGuard {
         return _freeEscrow[account];
     }
 
-    /// @notice The escrow of `account` that is locked in open deals as payment or collateral.
-    /// @param account The account to look up.
-    /// @return The locked escrow in LP (wei).
-    function lockedBalance(address account) external view returns (uint256) {
-        return _lockedEscrow[account];
-    }
-
     // ----------------------------------------------------------------- deals
 
-    /// @notice Agrees a deal between a signed job offer and a signed resource offer. Anyone may call it, so
-    /// the job creator needs no gas.
+    /// @notice Agrees a deal between a signed job offer and a resource offer. Anyone may send it, so the job
+    /// creator needs no gas; when the resource provider sends it, its own transaction is its consent and its
+    /// signature and the offer's capacity are not checked.
     /// @dev Locks the price (resourceOffer.price) from the job creator's free escrow and the collateral
-    /// (price × collateralMultiple) from the resource provider's. Emits {DealAgreed}.
+    /// (price × collateralMultiple) from the resource provider's. The mediator candidates are the job offer's
+    /// mediators that the resource offer also lists, in the job offer's order. Emits {DealAgreed}.
     /// @param jobOffer The job creator's offer.
     /// @param jobCreatorSignature The job creator's EIP-712 signature of `jobOffer` (or an ERC-1271 one).
     /// @param resourceOffer The resource provider's offer.
-    /// @param resourceProviderSignature The resource provider's EIP-712 signature of `resourceOffer`.
-    /// @param mediator The mediator for this deal; it must appear in both offers' mediator lists.
+    /// @param resourceProviderSignature The resource provider's EIP-712 signature of `resourceOffer`; may be
+    /// empty when the resource provider sends the transaction.
     /// @return dealId The EIP-712 digest of `jobOffer`.
     function agreeDeal(
         JobOffer calldata jobOffer,
         bytes calldata jobCreatorSignature,
         ResourceOffer calldata resourceOffer,
-        bytes calldata resourceProviderSignature,
-        address mediator
+        bytes calldata resourceProviderSignature
     ) external returns (bytes32 dealId) {
         dealId = hashJobOffer(jobOffer);
-        bytes32 resourceOfferDigest = hashResourceOffer(resourceOffer);
-
         _checkSignedOffer(jobOffer.jobCreator, dealId, jobCreatorSignature, jobOffer.expiry);
-        _checkSignedOffer(
-            resourceOffer.resourceProvider, resourceOfferDigest, resourceProviderSignature, resourceOffer.expiry
-        );
-        if (jobOfferUsed[dealId]) revert JobOfferAlreadyUsed(dealId);
-        if (resourceOfferUses[resourceOfferDigest] >= resourceOffer.capacity) {
-            revert ResourceOfferCapacityExhausted(resourceOfferDigest, resourceOffer.capacity);
+        if (_deals[dealId].state != DealState.None) revert JobOfferAlreadyUsed(dealId);
+        if (msg.sender != resourceOffer.resourceProvider) {
+            bytes32 resourceOfferDigest = hashResourceOffer(resourceOffer);
+            _checkSignedOffer(
+                resourceOffer.resourceProvider, resourceOfferDigest, resourceProviderSignature, resourceOffer.expiry
+            );
+            uint256 uses = resourceOfferUses[resourceOfferDigest];
+            if (uses >= resourceOffer.capacity) {
+                revert ResourceOfferCapacityExhausted(resourceOfferDigest, resourceOffer.capacity);
+            }
+            resourceOfferUses[resourceOfferDigest] = uses + 1;
         }
         if (resourceOffer.price > jobOffer.maxPrice) revert PriceAboveMaximum(resourceOffer.price, jobOffer.maxPrice);
-        if (!_contains(jobOffer.mediators, mediator) || !_contains(resourceOffer.mediators, mediator)) {
-            revert MediatorNotShared(mediator);
+        if (jobOffer.submitTimeout < resourceOffer.minSubmitTimeout) {
+            revert SubmitTimeoutTooShort(jobOffer.submitTimeout, resourceOffer.minSubmitTimeout);
         }
+        if (jobOffer.judgeWindow > resourceOffer.maxJudgeWindow) {
+            revert JudgeWindowTooLong(jobOffer.judgeWindow, resourceOffer.maxJudgeWindow);
+        }
+        address[] memory candidates = _sharedMediators(jobOffer.mediators, resourceOffer.mediators);
+        if (candidates.length == 0) revert NoSharedMediator();
 
-        uint256 price = resourceOffer.price;
-        uint256 collateral = price * resourceOffer.collateralMultiple;
-        jobOfferUsed[dealId] = true;
-        resourceOfferUses[resourceOfferDigest] += 1;
-        _lock(jobOffer.jobCreator, price);
-        _lock(resourceOffer.resourceProvider, collateral);
-        _deals[dealId] = Deal({
-            jobCreator: jobOffer.jobCreator,
-            resourceProvider: resourceOffer.resourceProvider,
-            mediator: mediator,
-            price: price,
-            collateral: collateral,
-            state: DealState.Agreed,
-            agreedAt: uint64(block.timestamp),
-            resultCid: ""
-        });
-        emit DealAgreed(dealId, jobOffer.jobCreator, resourceOffer.resourceProvider, mediator, price, collateral);
+        uint96 price = resourceOffer.price.toUint96();
+        uint96 collateral = (resourceOffer.price * resourceOffer.collateralMultiple).toUint96();
+        _takeFree(jobOffer.jobCreator, price);
+        _takeFree(resourceOffer.resourceProvider, collateral);
+
+        Deal storage deal = _deals[dealId];
+        deal.jobCreator = jobOffer.jobCreator;
+        deal.state = DealState.Agreed;
+        deal.deadline = _deadline(jobOffer.submitTimeout);
+        deal.judgeWindow = _window(jobOffer.judgeWindow);
+        deal.mediationTimeout = _window(jobOffer.mediationTimeout);
+        deal.resourceProvider = resourceOffer.resourceProvider;
+        deal.price = price;
+        deal.collateral = collateral;
+        deal.mediationFee = jobOffer.mediationFee.toUint96();
+        deal.mediatorSeed = keccak256(abi.encode(jobOffer.mediatorSeedHash, keccak256(abi.encodePacked(candidates))));
+        emit DealAgreed(dealId, jobOffer.jobCreator, resourceOffer.resourceProvider, price, collateral, candidates);
     }
 
-    /// @notice Posts the CID of the result directory of a deal.
-    /// @dev Only the deal's resource provider; the deal must be Agreed. Emits {ResultsSubmitted}.
+    /// @notice Posts the CID of the result directory of a deal, with the resource provider's half of the
+    /// mediator draw.
+    /// @dev Only the deal's resource provider, while the deal is Agreed and its submit deadline has not passed.
+    /// The CID is kept in the {ResultsSubmitted} log (its block is stored), not in storage, to save gas.
+    /// `providerSeed` must be fresh and unpredictable; it is public from now on. Emits {ResultsSubmitted}.
     /// @param dealId The deal.
     /// @param resultCid The IPFS CID of the result directory.
-    function submitResults(bytes32 dealId, string calldata resultCid) external {
+    /// @param providerSeed 32 random bytes (see {challengeResults}).
+    function submitResults(bytes32 dealId, string calldata resultCid, bytes32 providerSeed) external {
         Deal storage deal = _existingDeal(dealId);
         _requireCaller(dealId, deal.resourceProvider);
         _requireState(dealId, deal, DealState.Agreed);
+        _requireBeforeDeadline(dealId, deal);
         if (bytes(resultCid).length == 0) revert EmptyResultCid(dealId);
 
         deal.state = DealState.ResultsSubmitted;
-        deal.resultCid = resultCid;
-        emit ResultsSubmitted(dealId, resultCid);
+        deal.deadline = _deadline(deal.judgeWindow);
+        deal.resultsBlock = uint64(block.number);
+        deal.mediatorSeed = keccak256(abi.encode(deal.mediatorSeed, providerSeed));
+        emit ResultsSubmitted(dealId, resultCid, providerSeed);
     }
 
-    /// @notice Accepts the results of a deal: pays the resource provider and releases its collateral.
-    /// @dev Only the deal's job creator; the deal must be ResultsSubmitted. The price moves from the job
-    /// creator's locked escrow to the resource provider's free escrow, and the collateral is unlocked.
-    /// Emits {ResultsAccepted}.
+    /// @notice Accepts the results of a deal: pays the resource provider and returns its collateral.
+    /// @dev Only the deal's job creator, while the deal is ResultsSubmitted. Emits {ResultsAccepted}.
     /// @param dealId The deal.
     function acceptResults(bytes32 dealId) external {
         Deal storage deal = _existingDeal(dealId);
         _requireCaller(dealId, deal.jobCreator);
         _requireState(dealId, deal, DealState.ResultsSubmitted);
+        _accept(dealId, deal, false);
+    }
 
-        deal.state = DealState.ResultsAccepted;
-        _pay(deal.jobCreator, deal.resourceProvider, deal.price);
-        _unlock(deal.resourceProvider, deal.collateral);
-        emit ResultsAccepted(dealId);
+    /// @notice Settles many deals with submitted results in one transaction, each either by its job creator's
+    /// signed acceptance or, with an empty signature, optimistically once its judge window has passed. Anyone
+    /// may send it; a resource provider uses it to claim all its finished deals at once.
+    /// @dev Reverts as a whole if any deal cannot be settled. Emits {ResultsAccepted} for each deal.
+    /// @param dealIds The deals.
+    /// @param acceptances For each deal, the job creator's EIP-712 signature of ResultsAcceptance(dealId)
+    /// (ERC-1271 for a contract job creator), or empty for optimistic acceptance.
+    function settleResults(bytes32[] calldata dealIds, bytes[] calldata acceptances) external {
+        if (dealIds.length != acceptances.length) revert LengthMismatch(dealIds.length, acceptances.length);
+        for (uint256 i = 0; i < dealIds.length; ++i) {
+            bytes32 dealId = dealIds[i];
+            Deal storage deal = _existingDeal(dealId);
+            _requireState(dealId, deal, DealState.ResultsSubmitted);
+            bool optimistic = acceptances[i].length == 0;
+            if (optimistic) {
+                _requireAfterDeadline(dealId, deal);
+            } else {
+                bytes32 digest = hashResultsAcceptance(dealId);
+                if (!SignatureChecker.isValidSignatureNow(deal.jobCreator, digest, acceptances[i])) {
+                    revert InvalidSignature(deal.jobCreator, digest);
+                }
+            }
+            _accept(dealId, deal, optimistic);
+        }
+    }
+
+    /// @notice Challenges a deal's results within its judge window and draws its mediator; the job creator
+    /// pays the mediation fee into the deal.
+    /// @dev The mediator is `candidates[keccak256(abi.encode(jobCreatorSeed, providerSeed)) % candidates.length]`,
+    /// where `candidates` are the mediators both offers list. The job creator committed to `jobCreatorSeed` in
+    /// its signed offer (as `mediatorSeedHash`) before any resource provider was matched; the resource provider
+    /// chose `providerSeed` when it submitted results, without knowing `jobCreatorSeed`. So neither party can
+    /// steer the draw: each fixed its half without knowing the other's. No block data (hash, timestamp,
+    /// prevrandao) enters the draw, so a block producer cannot steer it either; all it can do is delay
+    /// transactions, which the deadlines already bound. The job creator learns the mediator before deciding to
+    /// challenge, so it can choose not to challenge, but it cannot choose another mediator. A job creator must
+    /// pick an unguessable seed (the SDK derives it from a signature of its own key). Only the job creator may
+    /// challenge. Emits {ResultsChallenged}.
+    /// @param dealId The deal.
+    /// @param jobCreatorSeed The seed whose keccak256(abi.encode(seed)) is the job offer's `mediatorSeedHash`.
+    /// @param candidates The mediator candidates, as in the {DealAgreed} event.
+    /// @param providerSeed The resource provider's seed, as in the {ResultsSubmitted} event.
+    function challengeResults(
+        bytes32 dealId,
+        bytes32 jobCreatorSeed,
+        address[] calldata candidates,
+        bytes32 providerSeed
+    ) external {
+        Deal storage deal = _existingDeal(dealId);
+        _requireCaller(dealId, deal.jobCreator);
+        _requireState(dealId, deal, DealState.ResultsSubmitted);
+        _requireBeforeDeadline(dealId, deal);
+        bytes32 agreedSeed =
+            keccak256(abi.encode(keccak256(abi.encode(jobCreatorSeed)), keccak256(abi.encodePacked(candidates))));
+        if (
+            candidates.length == 0 || keccak256(abi.encode(agreedSeed, providerSeed)) != deal.mediatorSeed
+        ) revert MediatorSeedMismatch(dealId);
+        address mediator =
+            candidates[uint256(keccak256(abi.encode(jobCreatorSeed, providerSeed))) % candidates.length];
+
+        _takeFree(deal.jobCreator, deal.mediationFee);
+        deal.state = DealState.ResultsChecked;
+        deal.deadline = _deadline(deal.mediationTimeout);
+        deal.mediator = mediator;
+        emit ResultsChallenged(dealId, mediator);
+    }
+
+    /// @notice The mediator's ruling on a challenged deal, after re-running the job and comparing result CIDs.
+    /// @dev Only the drawn mediator, while the deal is ResultsChecked and its mediation deadline has not passed.
+    /// Right results: the resource provider gets price + collateral. Wrong results: the job creator gets
+    /// price + the slashed collateral. The mediator gets the fee either way. Emits {MediationRuled}.
+    /// @param dealId The deal.
+    /// @param resultsCorrect Whether the mediator's result CID equals the one the resource provider submitted.
+    function mediate(bytes32 dealId, bool resultsCorrect) external {
+        Deal storage deal = _existingDeal(dealId);
+        _requireCaller(dealId, deal.mediator);
+        _requireState(dealId, deal, DealState.ResultsChecked);
+        _requireBeforeDeadline(dealId, deal);
+
+        uint256 paid = uint256(deal.price) + deal.collateral;
+        if (resultsCorrect) {
+            deal.state = DealState.MediationAccepted;
+            _freeEscrow[deal.resourceProvider] += paid;
+        } else {
+            deal.state = DealState.MediationRejected;
+            _freeEscrow[deal.jobCreator] += paid;
+        }
+        _freeEscrow[deal.mediator] += deal.mediationFee;
+        emit MediationRuled(dealId, resultsCorrect);
+    }
+
+    /// @notice Ends a deal whose resource provider did not submit results in time: the job creator gets its
+    /// price back and the provider's collateral. Anyone may send it.
+    /// @dev The deal must be Agreed with its submit deadline passed. Emits {DealTimedOut}.
+    /// @param dealId The deal.
+    function timeoutSubmitResults(bytes32 dealId) external {
+        Deal storage deal = _existingDeal(dealId);
+        _requireState(dealId, deal, DealState.Agreed);
+        _requireAfterDeadline(dealId, deal);
+        deal.state = DealState.SubmitTimedOut;
+        _freeEscrow[deal.jobCreator] += uint256(deal.price) + deal.collateral;
+        emit DealTimedOut(dealId, DealState.SubmitTimedOut);
+    }
+
+    /// @notice Ends a challenged deal whose mediator did not rule in time: the job creator gets its price and
+    /// fee back, the resource provider its collateral. Anyone may send it.
+    /// @dev The deal must be ResultsChecked with its mediation deadline passed. Emits {DealTimedOut}.
+    /// @param dealId The deal.
+    function timeoutMediation(bytes32 dealId) external {
+        Deal storage deal = _existingDeal(dealId);
+        _requireState(dealId, deal, DealState.ResultsChecked);
+        _requireAfterDeadline(dealId, deal);
+        deal.state = DealState.MediationTimedOut;
+        _freeEscrow[deal.jobCreator] += uint256(deal.price) + deal.mediationFee;
+        _freeEscrow[deal.resourceProvider] += deal.collateral;
+        emit DealTimedOut(dealId, DealState.MediationTimedOut);
     }
 
     /// @notice The stored deal with id `dealId`; a zeroed deal (state None) when there is none.
@@ -253,17 +448,27 @@ contract LilypadDeals is EIP712, ReentrancyGuard {
     /// @param jobOffer The job offer.
     /// @return The digest that the job creator signs.
     function hashJobOffer(JobOffer calldata jobOffer) public view returns (bytes32) {
+        // Two encodings concatenated: every field is one static word, so this equals one abi.encode.
         return _hashTypedDataV4(
             keccak256(
-                abi.encode(
-                    JOB_OFFER_TYPEHASH,
-                    jobOffer.jobCreator,
-                    jobOffer.moduleId,
-                    jobOffer.inputsHash,
-                    jobOffer.maxPrice,
-                    _hashAddresses(jobOffer.mediators),
-                    jobOffer.nonce,
-                    jobOffer.expiry
+                bytes.concat(
+                    abi.encode(
+                        JOB_OFFER_TYPEHASH,
+                        jobOffer.jobCreator,
+                        jobOffer.moduleId,
+                        jobOffer.inputsHash,
+                        jobOffer.maxPrice,
+                        keccak256(abi.encodePacked(jobOffer.mediators)),
+                        jobOffer.mediatorSeedHash
+                    ),
+                    abi.encode(
+                        jobOffer.mediationFee,
+                        jobOffer.submitTimeout,
+                        jobOffer.judgeWindow,
+                        jobOffer.mediationTimeout,
+                        jobOffer.nonce,
+                        jobOffer.expiry
+                    )
                 )
             )
         );
@@ -275,48 +480,64 @@ contract LilypadDeals is EIP712, ReentrancyGuard {
     function hashResourceOffer(ResourceOffer calldata resourceOffer) public view returns (bytes32) {
         return _hashTypedDataV4(
             keccak256(
-                abi.encode(
-                    RESOURCE_OFFER_TYPEHASH,
-                    resourceOffer.resourceProvider,
-                    resourceOffer.price,
-                    resourceOffer.collateralMultiple,
-                    resourceOffer.capacity,
-                    _hashAddresses(resourceOffer.mediators),
-                    resourceOffer.detailsHash,
-                    resourceOffer.nonce,
-                    resourceOffer.expiry
+                bytes.concat(
+                    abi.encode(
+                        RESOURCE_OFFER_TYPEHASH,
+                        resourceOffer.resourceProvider,
+                        resourceOffer.price,
+                        resourceOffer.collateralMultiple,
+                        resourceOffer.capacity,
+                        keccak256(abi.encodePacked(resourceOffer.mediators))
+                    ),
+                    abi.encode(
+                        resourceOffer.minSubmitTimeout,
+                        resourceOffer.maxJudgeWindow,
+                        resourceOffer.detailsHash,
+                        resourceOffer.nonce,
+                        resourceOffer.expiry
+                    )
                 )
             )
         );
     }
 
-    // -------------------------------------------------------------- internal
-
-    function _deposit(address account, uint256 amount) private {
-        if (amount == 0) revert ZeroAmount();
-        _freeEscrow[account] += amount;
-        emit Deposited(account, msg.sender, amount);
-        token.safeTransferFrom(msg.sender, address(this), amount);
+    /// @notice The EIP-712 digest that a job creator signs to accept a deal's results without gas.
+    /// @dev Sign it only after checking the results on chain: they cannot change once submitted.
+    /// @param dealId The deal.
+    /// @return The digest of ResultsAcceptance(dealId).
+    function hashResultsAcceptance(bytes32 dealId) public view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(RESULTS_ACCEPTANCE_TYPEHASH, dealId)));
     }
 
-    /// @dev Moves `amount` of `account`'s escrow from free to locked.
-    function _lock(address account, uint256 amount) private {
+    // -------------------------------------------------------------- internal
+
+    function _deposit(address payer, address account, uint256 amount) private {
+        if (amount == 0) revert ZeroAmount();
+        _freeEscrow[account] += amount;
+        emit Deposited(account, payer, amount);
+        token.safeTransferFrom(payer, address(this), amount);
+    }
+
+    /// @dev Moves `amount` of `account`'s free escrow into a deal.
+    function _takeFree(address account, uint256 amount) private {
         uint256 available = _freeEscrow[account];
         if (amount > available) revert InsufficientEscrow(account, amount, available);
         _freeEscrow[account] = available - amount;
-        _lockedEscrow[account] += amount;
     }
 
-    /// @dev Moves `amount` of `account`'s escrow from locked back to free.
-    function _unlock(address account, uint256 amount) private {
-        _lockedEscrow[account] -= amount;
-        _freeEscrow[account] += amount;
+    function _accept(bytes32 dealId, Deal storage deal, bool optimistic) private {
+        deal.state = DealState.ResultsAccepted;
+        _freeEscrow[deal.resourceProvider] += uint256(deal.price) + deal.collateral;
+        emit ResultsAccepted(dealId, optimistic);
     }
 
-    /// @dev Moves `amount` from `from`'s locked escrow to `to`'s free escrow.
-    function _pay(address from, address to, uint256 amount) private {
-        _lockedEscrow[from] -= amount;
-        _freeEscrow[to] += amount;
+    function _deadline(uint256 duration) private view returns (uint40) {
+        return (block.timestamp + duration).toUint40();
+    }
+
+    function _window(uint256 duration) private pure returns (uint24) {
+        if (duration > type(uint24).max) revert TimeoutOutOfRange(duration, type(uint24).max);
+        return uint24(duration);
     }
 
     function _checkSignedOffer(address signer, bytes32 digest, bytes calldata signature, uint256 expiry)
@@ -340,15 +561,32 @@ contract LilypadDeals is EIP712, ReentrancyGuard {
         if (deal.state != required) revert InvalidDealState(dealId, deal.state, required);
     }
 
-    /// @dev EIP-712 encodes an array as the keccak256 of its elements' 32-byte encodings, concatenated.
-    function _hashAddresses(address[] calldata addresses) private pure returns (bytes32) {
-        return keccak256(abi.encodePacked(addresses));
+    function _requireBeforeDeadline(bytes32 dealId, Deal storage deal) private view {
+        if (block.timestamp > deal.deadline) revert DeadlinePassed(dealId, deal.deadline, block.timestamp);
     }
 
-    function _contains(address[] calldata addresses, address wanted) private pure returns (bool) {
-        for (uint256 i = 0; i < addresses.length; ++i) {
-            if (addresses[i] == wanted) return true;
+    function _requireAfterDeadline(bytes32 dealId, Deal storage deal) private view {
+        if (block.timestamp <= deal.deadline) revert DeadlineNotPassed(dealId, deal.deadline, block.timestamp);
+    }
+
+    /// @dev The job offer's mediators that the resource offer also lists, in the job offer's order.
+    function _sharedMediators(address[] calldata wanted, address[] calldata offered)
+        private
+        pure
+        returns (address[] memory shared)
+    {
+        shared = new address[](wanted.length);
+        uint256 count = 0;
+        for (uint256 i = 0; i < wanted.length; ++i) {
+            for (uint256 j = 0; j < offered.length; ++j) {
+                if (wanted[i] == offered[j]) {
+                    shared[count++] = wanted[i];
+                    break;
+                }
+            }
         }
-        return false;
+        assembly ("memory-safe") {
+            mstore(shared, count)
+        }
     }
 }

@@ -1,12 +1,6 @@
-/**
- * Names of the on-chain DealState enum of contracts/LilypadDeals.sol, in the same order. They match
- * `onChainDealStates` in src/protocol/deal-states.ts.
- */
-export const dealStateNames = ['none', 'agreed', 'results-submitted', 'results-accepted'] as const;
-export type ChainDealState = (typeof dealStateNames)[number];
+/** Names of the on-chain DealState enum of contracts/LilypadDeals.sol; the list lives in src/protocol. */
+import { dealStateFromChain, onChainDealStates, type OnChainDealState } from '../protocol/deal-states.js';
 
-export function dealStateName(index: number): ChainDealState {
-  const name = dealStateNames[index];
-  if (name === undefined) throw new Error(`unknown on-chain deal state ${index}`);
-  return name;
-}
+export const dealStateNames = onChainDealStates;
+export type ChainDealState = OnChainDealState;
+export const dealStateName: (index: number) => ChainDealState = dealStateFromChain;

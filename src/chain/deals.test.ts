@@ -1,102 +1,51 @@
 /**
- * The deal contract through the TypeScript actions, against a real anvil on 127.0.0.1.
+ * The deal contract through the TypeScript actions, against a real anvil on 127.0.0.1: every path and
+ * every timeout, with the exact wallet and escrow balance of every party after each step, and every bad
+ * input reverting with its named custom error.
  */
-import { hashTypedData, parseEther, type Address, type Hex } from 'viem';
+import { hashTypedData, parseEther, zeroAddress, type Address, type Hex } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChainError } from '../lib/errors.js';
-import {
-  offerDomain,
-  offerTypes,
-  type SignedJobOfferTerms,
-  type SignedResourceOfferTerms,
-} from '../protocol/eip712.js';
-import { ANVIL_DEV_PRIVATE_KEYS, startAnvil, type AnvilInstance } from './anvil.js';
-import { createLilypadPublicClient, createLilypadWalletClient, type ChainClients, type LilypadPublicClient } from './clients.js';
-import { deployContracts } from './deploy.js';
-import { fund } from './faucet.js';
-import { lilypadDealsAbi, lilypadTokenAbi } from './generated/contracts.js';
+import { acceptanceTypes, offerDomain, offerTypes, type SignedJobOfferTerms, type SignedResourceOfferTerms } from '../protocol/eip712.js';
+import { drawMediator, sharedMediatorsOf } from '../protocol/mediation.js';
+import { ANVIL_DEV_PRIVATE_KEYS } from './anvil.js';
+import type { ChainClients } from './clients.js';
+import { toChainError } from './errors.js';
+import { lilypadDealsAbi } from './generated/contracts.js';
 import { acceptResults } from './actions/accept-results.js';
 import { agreeDeal } from './actions/agree-deal.js';
+import { challengeResults } from './actions/challenge-results.js';
 import { deposit } from './actions/deposit.js';
-import { escrowBalance } from './actions/escrow-balance.js';
+import { depositWithPermit, signEscrowPermit } from './actions/deposit-with-permit.js';
 import { getDeal } from './actions/get-deal.js';
+import { listServices } from './actions/list-services.js';
+import { mediate } from './actions/mediate.js';
+import { registerService, unregisterService } from './actions/register-service.js';
+import { settleResults } from './actions/settle-results.js';
 import { submitResults } from './actions/submit-results.js';
+import { timeoutMediation } from './actions/timeout-mediation.js';
+import { timeoutSubmitResults } from './actions/timeout-submit-results.js';
 import { withdraw } from './actions/withdraw.js';
+import { LP, startDealsKit, type DealsKit } from './testing.js';
 
-const LP = (n: number | bigint) => BigInt(n) * 10n ** 18n;
 const RESULT_CID = 'bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi';
+const PRICE = LP(10);
+const COLLATERAL = LP(20); // price × 2
+const FEE = LP(1);
 
-let anvil: AnvilInstance;
-let chainId: number;
-let publicClient: LilypadPublicClient;
-let deployer: ChainClients;
-let token: Address;
-let deals: Address;
+let kit: DealsKit;
 let solver: ChainClients;
-const mediator = privateKeyToAccount(ANVIL_DEV_PRIVATE_KEYS[4]).address;
-const otherMediator = privateKeyToAccount(ANVIL_DEV_PRIVATE_KEYS[5]).address;
-let nonce = 0n;
+const mediatorKeys = [ANVIL_DEV_PRIVATE_KEYS[4], ANVIL_DEV_PRIVATE_KEYS[5], ANVIL_DEV_PRIVATE_KEYS[6]];
+const mediators = mediatorKeys.map((k) => privateKeyToAccount(k).address);
 
-function clientsFor(privateKey: Hex): ChainClients {
-  return { publicClient, walletClient: createLilypadWalletClient({ rpcUrl: anvil.rpcUrl, chainId, privateKey }) };
-}
-
-async function now(): Promise<bigint> {
-  return (await publicClient.getBlock()).timestamp;
-}
-
-function jobOfferFor(jobCreator: Address, overrides: Partial<SignedJobOfferTerms> = {}): SignedJobOfferTerms {
-  return {
-    jobCreator,
-    moduleId: `0x${'11'.repeat(32)}`,
-    inputsHash: `0x${'22'.repeat(32)}`,
-    maxPrice: LP(2),
-    mediators: [mediator],
-    nonce: ++nonce,
-    expiry: BigInt(Math.floor(Date.now() / 1000) + 3600),
-    ...overrides,
-  };
-}
-
-function resourceOfferFor(
-  resourceProvider: Address,
-  overrides: Partial<SignedResourceOfferTerms> = {},
-): SignedResourceOfferTerms {
-  return {
-    resourceProvider,
-    price: LP(1),
-    collateralMultiple: 2n,
-    capacity: 10n,
-    mediators: [otherMediator, mediator],
-    detailsHash: `0x${'33'.repeat(32)}`,
-    nonce: ++nonce,
-    expiry: BigInt(Math.floor(Date.now() / 1000) + 3600),
-    ...overrides,
-  };
-}
-
-function signJobOffer(signer: ChainClients, offer: SignedJobOfferTerms): Promise<Hex> {
-  return signer.walletClient.signTypedData({
-    domain: offerDomain(chainId, deals),
-    types: offerTypes,
-    primaryType: 'JobOffer',
-    message: offer,
-  });
-}
-
-function signResourceOffer(signer: ChainClients, offer: SignedResourceOfferTerms): Promise<Hex> {
-  return signer.walletClient.signTypedData({
-    domain: offerDomain(chainId, deals),
-    types: offerTypes,
-    primaryType: 'ResourceOffer',
-    message: offer,
-  });
-}
-
-async function tokenBalance(account: Address): Promise<bigint> {
-  return publicClient.readContract({ address: token, abi: lilypadTokenAbi, functionName: 'balanceOf', args: [account] });
-}
+beforeAll(async () => {
+  kit = await startDealsKit();
+  solver = kit.clientsFor(ANVIL_DEV_PRIVATE_KEYS[3]);
+});
+afterAll(async () => {
+  await kit?.stop();
+});
 
 async function revertOf(promise: Promise<unknown>): Promise<ChainError> {
   const error = await promise.then(
@@ -108,317 +57,456 @@ async function revertOf(promise: Promise<unknown>): Promise<ChainError> {
   return error as ChainError;
 }
 
-beforeAll(async () => {
-  anvil = await startAnvil();
-  chainId = anvil.chainId;
-  publicClient = createLilypadPublicClient({ rpcUrl: anvil.rpcUrl, chainId });
-  deployer = clientsFor(ANVIL_DEV_PRIVATE_KEYS[0]);
-  solver = clientsFor(ANVIL_DEV_PRIVATE_KEYS[3]);
-  ({ token, deals } = await deployContracts(deployer.walletClient, publicClient));
-});
+interface Parties {
+  jobCreator: ChainClients;
+  jc: Address;
+  provider: ChainClients;
+  rp: Address;
+}
 
-afterAll(async () => {
-  await anvil?.stop();
-});
+/** A job creator with 30 LP escrow (and ETH only when asked) and a provider with 50 LP escrow and ETH. */
+async function freshParties(options: { jobCreatorEth?: boolean } = {}): Promise<Parties> {
+  const jobCreator = kit.clientsFor(generatePrivateKey());
+  const provider = kit.clientsFor(generatePrivateKey());
+  const jc = jobCreator.walletClient.account.address;
+  const rp = provider.walletClient.account.address;
+  await kit.fundParty(jc, { escrow: LP(30), eth: options.jobCreatorEth ? parseEther('1') : undefined });
+  await kit.fundParty(rp, { escrow: LP(50), eth: parseEther('1') });
+  return { jobCreator, jc, provider, rp };
+}
+
+/** Every party's wallet LP and free escrow, the contract's LP, and the job creator's ETH. */
+async function ledger(p: Parties) {
+  const [jcWallet, jcEscrow, rpWallet, rpEscrow, contract, jcEth, ...mediatorEscrow] = await Promise.all([
+    kit.tokenBalance(p.jc),
+    kit.freeEscrow(p.jc),
+    kit.tokenBalance(p.rp),
+    kit.freeEscrow(p.rp),
+    kit.tokenBalance(kit.deals),
+    kit.publicClient.getBalance({ address: p.jc }),
+    ...mediators.map((m) => kit.freeEscrow(m)),
+  ]);
+  return { jcWallet, jcEscrow, rpWallet, rpEscrow, contract, jcEth, mediatorEscrow };
+}
+
+async function agreeAsProvider(p: Parties, jobOverrides: Partial<SignedJobOfferTerms> = {}, resourceOverrides: Partial<SignedResourceOfferTerms> = {}) {
+  const jobOffer = kit.jobOffer(p.jc, { maxPrice: LP(12), mediationFee: FEE, mediators, ...jobOverrides });
+  const resourceOffer = kit.resourceOffer(p.rp, { price: PRICE, mediators, ...resourceOverrides });
+  const agreed = await agreeDeal(p.provider, {
+    deals: kit.deals,
+    jobOffer,
+    jobCreatorSignature: await kit.signJobOffer(p.jobCreator, jobOffer),
+    resourceOffer,
+  });
+  return { ...agreed, jobOffer, resourceOffer };
+}
+
+async function challenge(p: Parties, deal: Awaited<ReturnType<typeof agreeAsProvider>>) {
+  const onChain = await getDeal(kit.publicClient, { deals: kit.deals, dealId: deal.dealId });
+  return challengeResults(p.jobCreator, {
+    deals: kit.deals,
+    dealId: deal.dealId,
+    jobCreatorSeed: kit.jobCreatorSeed(deal.jobOffer),
+    candidates: sharedMediatorsOf(deal.jobOffer.mediators, deal.resourceOffer.mediators),
+    providerSeed: onChain!.providerSeed,
+  });
+}
 
 describe('EIP-712 hashes', () => {
-  it('viem hashTypedData equals the contract’s hashJobOffer and hashResourceOffer', async () => {
+  it('viem hashTypedData equals the contract’s hashJobOffer, hashResourceOffer and hashResultsAcceptance', async () => {
     const someone = privateKeyToAccount(generatePrivateKey()).address;
     const max = 2n ** 256n - 1n;
-    const mediatorLists: Address[][] = [[], [mediator], [mediator, otherMediator, someone]];
-    for (const mediators of mediatorLists) {
-      const jobOffer = jobOfferFor(someone, { mediators, maxPrice: max, expiry: max });
-      const resourceOffer = resourceOfferFor(someone, { mediators, capacity: max });
-      const domain = offerDomain(chainId, deals);
+    const domain = offerDomain(kit.chainId, kit.deals);
+    for (const list of [[], [mediators[0]!], mediators]) {
+      const jobOffer = kit.jobOffer(someone, { mediators: list, maxPrice: max, expiry: max, judgeWindow: 7n, mediationFee: 5n });
+      const resourceOffer = kit.resourceOffer(someone, { mediators: list, capacity: max, minSubmitTimeout: 9n });
+      expect(await kit.publicClient.readContract({ address: kit.deals, abi: lilypadDealsAbi, functionName: 'hashJobOffer', args: [jobOffer] })).toBe(
+        hashTypedData({ domain, types: offerTypes, primaryType: 'JobOffer', message: jobOffer }),
+      );
       expect(
-        await publicClient.readContract({ address: deals, abi: lilypadDealsAbi, functionName: 'hashJobOffer', args: [jobOffer] }),
-      ).toBe(hashTypedData({ domain, types: offerTypes, primaryType: 'JobOffer', message: jobOffer }));
-      expect(
-        await publicClient.readContract({
-          address: deals,
-          abi: lilypadDealsAbi,
-          functionName: 'hashResourceOffer',
-          args: [resourceOffer],
-        }),
+        await kit.publicClient.readContract({ address: kit.deals, abi: lilypadDealsAbi, functionName: 'hashResourceOffer', args: [resourceOffer] }),
       ).toBe(hashTypedData({ domain, types: offerTypes, primaryType: 'ResourceOffer', message: resourceOffer }));
     }
+    const dealId = `0x${'ab'.repeat(32)}` as Hex;
+    expect(
+      await kit.publicClient.readContract({ address: kit.deals, abi: lilypadDealsAbi, functionName: 'hashResultsAcceptance', args: [dealId] }),
+    ).toBe(hashTypedData({ domain, types: acceptanceTypes, primaryType: 'ResultsAcceptance', message: { dealId } }));
   });
 });
 
-describe('a deal from agreement to accepted results', () => {
-  it('moves exactly the price and the collateral, and the job creator pays no gas to agree', async () => {
-    // A job creator with a fresh key; the faucet gives it escrow and a little ETH for acceptResults.
-    const jobCreator = clientsFor(generatePrivateKey());
-    const jc = jobCreator.walletClient.account.address;
-    const resourceProvider = clientsFor(ANVIL_DEV_PRIVATE_KEYS[2]);
-    const rp = resourceProvider.walletClient.account.address;
-    const state = async () => ({
-      jcWallet: await tokenBalance(jc),
-      jcEscrow: await escrowBalance(publicClient, { deals, account: jc }),
-      rpWallet: await tokenBalance(rp),
-      rpEscrow: await escrowBalance(publicClient, { deals, account: rp }),
-      contract: await tokenBalance(deals),
-    });
+describe('every path of a deal, with every party’s balances', () => {
+  it('happy path without gas for the job creator: provider agrees, submits, settles with the signed acceptance', async () => {
+    const p = await freshParties();
+    const start = await ledger(p);
+    expect(start).toMatchObject({ jcWallet: 0n, jcEscrow: LP(30), rpWallet: 0n, rpEscrow: LP(50), jcEth: 0n });
 
-    await fund({ ...deployer, token, deals, to: jc, eth: parseEther('1'), escrow: LP(15) });
-    await fund({ ...deployer, token, deals, to: rp, lp: LP(50) });
-    await deposit(resourceProvider, { deals, token, amount: LP(30) });
-    expect(await state()).toEqual({
-      jcWallet: 0n,
-      jcEscrow: { free: LP(15), locked: 0n },
-      rpWallet: LP(20),
-      rpEscrow: { free: LP(30), locked: 0n },
-      contract: LP(45),
-    });
-
-    const jobOffer = jobOfferFor(jc, { maxPrice: LP(12) });
-    const resourceOffer = resourceOfferFor(rp, { price: LP(10), collateralMultiple: 2n });
-    const jcEthBefore = await publicClient.getBalance({ address: jc });
-    const agreed = await agreeDeal(solver, {
-      deals,
-      jobOffer,
-      jobCreatorSignature: await signJobOffer(jobCreator, jobOffer),
-      resourceOffer,
-      resourceProviderSignature: await signResourceOffer(resourceProvider, resourceOffer),
-      mediator,
-    });
-    expect(agreed.dealId).toBe(
-      hashTypedData({ domain: offerDomain(chainId, deals), types: offerTypes, primaryType: 'JobOffer', message: jobOffer }),
-    );
-    expect(agreed.price).toBe(LP(10));
-    expect(agreed.collateral).toBe(LP(20));
-    expect(await publicClient.getBalance({ address: jc })).toBe(jcEthBefore);
-    expect(await state()).toEqual({
-      jcWallet: 0n,
-      jcEscrow: { free: LP(5), locked: LP(10) },
-      rpWallet: LP(20),
-      rpEscrow: { free: LP(10), locked: LP(20) },
-      contract: LP(45),
-    });
-    const agreedBlock = await publicClient.getBlock();
-    expect(await getDeal(publicClient, { deals, dealId: agreed.dealId })).toEqual({
-      dealId: agreed.dealId,
-      jobCreator: jc,
-      resourceProvider: rp,
-      mediator,
-      price: LP(10),
-      collateral: LP(20),
+    const deal = await agreeAsProvider(p);
+    expect(deal).toMatchObject({ price: PRICE, collateral: COLLATERAL, mediatorCandidates: mediators });
+    expect(await ledger(p)).toEqual({ ...start, jcEscrow: LP(20), rpEscrow: LP(30) });
+    const agreed = await getDeal(kit.publicClient, { deals: kit.deals, dealId: deal.dealId });
+    expect(agreed).toMatchObject({
       state: 'agreed',
-      agreedAt: agreedBlock.timestamp,
+      jobCreator: p.jc,
+      resourceProvider: p.rp,
+      price: PRICE,
+      collateral: COLLATERAL,
+      mediationFee: FEE,
+      deadline: (await kit.now()) + 600n,
+      judgeWindow: 300n,
       resultCid: '',
+      mediator: zeroAddress,
     });
-    expect(
-      await publicClient.readContract({ address: deals, abi: lilypadDealsAbi, functionName: 'jobOfferUsed', args: [agreed.dealId] }),
-    ).toBe(true);
 
-    await submitResults(resourceProvider, { deals, dealId: agreed.dealId, resultCid: RESULT_CID });
-    expect(await getDeal(publicClient, { deals, dealId: agreed.dealId })).toMatchObject({
+    const submitted = await submitResults(p.provider, { deals: kit.deals, dealId: deal.dealId, resultCid: RESULT_CID });
+    expect(await getDeal(kit.publicClient, { deals: kit.deals, dealId: deal.dealId })).toMatchObject({
       state: 'results-submitted',
       resultCid: RESULT_CID,
+      providerSeed: submitted.providerSeed,
+      deadline: (await kit.now()) + 300n,
     });
-    expect(await state()).toEqual({
-      jcWallet: 0n,
-      jcEscrow: { free: LP(5), locked: LP(10) },
-      rpWallet: LP(20),
-      rpEscrow: { free: LP(10), locked: LP(20) },
-      contract: LP(45),
-    });
+    expect(await ledger(p)).toEqual({ ...start, jcEscrow: LP(20), rpEscrow: LP(30) });
 
-    await acceptResults(jobCreator, { deals, dealId: agreed.dealId });
-    expect((await getDeal(publicClient, { deals, dealId: agreed.dealId }))?.state).toBe('results-accepted');
-    expect(await state()).toEqual({
-      jcWallet: 0n,
-      jcEscrow: { free: LP(5), locked: 0n },
-      rpWallet: LP(20),
-      rpEscrow: { free: LP(40), locked: 0n },
-      contract: LP(45),
-    });
+    const acceptance = await kit.signAcceptance(p.jobCreator, deal.dealId);
+    await settleResults(p.provider, { deals: kit.deals, settlements: [{ dealId: deal.dealId, acceptance }] });
+    expect((await getDeal(kit.publicClient, { deals: kit.deals, dealId: deal.dealId }))?.state).toBe('results-accepted');
+    expect(await ledger(p)).toEqual({ ...start, jcEscrow: LP(20), rpEscrow: LP(60) });
 
-    await withdraw(resourceProvider, { deals, amount: LP(40) });
-    await withdraw(jobCreator, { deals, amount: LP(5) });
-    expect(await state()).toEqual({
-      jcWallet: LP(5),
-      jcEscrow: { free: 0n, locked: 0n },
-      rpWallet: LP(60),
-      rpEscrow: { free: 0n, locked: 0n },
-      contract: 0n,
-    });
+    await withdraw(p.provider, { deals: kit.deals, amount: LP(60) });
+    expect(await ledger(p)).toEqual({ ...start, jcEscrow: LP(20), rpEscrow: 0n, rpWallet: LP(60), contract: start.contract - LP(60) });
   });
 
-  it('returns null for a deal that does not exist', async () => {
-    expect(await getDeal(publicClient, { deals, dealId: `0x${'ab'.repeat(32)}` })).toBeNull();
+  it('the job creator accepts itself', async () => {
+    const p = await freshParties({ jobCreatorEth: true });
+    const start = await ledger(p);
+    const deal = await agreeAsProvider(p);
+    await submitResults(p.provider, { deals: kit.deals, dealId: deal.dealId, resultCid: RESULT_CID });
+    const { gasUsed } = await acceptResults(p.jobCreator, { deals: kit.deals, dealId: deal.dealId });
+    const end = await ledger(p);
+    expect(end.jcEth).toBeLessThan(start.jcEth);
+    expect(gasUsed).toBeGreaterThan(0n);
+    expect(end).toEqual({ ...start, jcEscrow: LP(20), rpEscrow: LP(60), jcEth: end.jcEth });
   });
-});
 
-describe('reverts', () => {
-  let jobCreator: ChainClients;
-  let jc: Address;
-  let resourceProvider: ChainClients;
-  let rp: Address;
+  it('optimistic acceptance: anyone settles once the judge window has passed, not before', async () => {
+    const p = await freshParties();
+    const start = await ledger(p);
+    const deal = await agreeAsProvider(p);
+    await submitResults(p.provider, { deals: kit.deals, dealId: deal.dealId, resultCid: RESULT_CID });
+    const early = await revertOf(settleResults(solver, { deals: kit.deals, settlements: [{ dealId: deal.dealId }] }));
+    expect(early.message).toMatch(new RegExp(`^settleResults reverted: DeadlineNotPassed\\(dealId=${deal.dealId}, deadline=\\d+, currentTime=\\d+\\)$`));
+    await kit.increaseTime(301);
+    await settleResults(solver, { deals: kit.deals, settlements: [{ dealId: deal.dealId }] });
+    expect((await getDeal(kit.publicClient, { deals: kit.deals, dealId: deal.dealId }))?.state).toBe('results-accepted');
+    expect(await ledger(p)).toEqual({ ...start, jcEscrow: LP(20), rpEscrow: LP(60) });
+  });
 
-  /** Signs both offers with the right keys unless told otherwise, and agrees them. */
-  async function agree(
-    jobOffer: SignedJobOfferTerms,
-    resourceOffer: SignedResourceOfferTerms,
-    options: { jobCreatorSignature?: Hex; resourceProviderSignature?: Hex; mediator?: Address } = {},
-  ) {
-    return agreeDeal(solver, {
-      deals,
-      jobOffer,
-      jobCreatorSignature: options.jobCreatorSignature ?? (await signJobOffer(jobCreator, jobOffer)),
-      resourceOffer,
-      resourceProviderSignature: options.resourceProviderSignature ?? (await signResourceOffer(resourceProvider, resourceOffer)),
-      mediator: options.mediator ?? mediator,
+  it('submit timeout: the job creator gets its price back and the provider’s collateral', async () => {
+    const p = await freshParties();
+    const start = await ledger(p);
+    const deal = await agreeAsProvider(p);
+    const early = await revertOf(timeoutSubmitResults(solver, { deals: kit.deals, dealId: deal.dealId }));
+    expect(early.message).toMatch('timeoutSubmitResults reverted: DeadlineNotPassed(');
+    await kit.increaseTime(601);
+    const late = await revertOf(submitResults(p.provider, { deals: kit.deals, dealId: deal.dealId, resultCid: RESULT_CID }));
+    expect(late.message).toMatch(`submitResults reverted: DeadlinePassed(dealId=${deal.dealId}`);
+    await timeoutSubmitResults(solver, { deals: kit.deals, dealId: deal.dealId });
+    expect((await getDeal(kit.publicClient, { deals: kit.deals, dealId: deal.dealId }))?.state).toBe('submit-timed-out');
+    expect(await ledger(p)).toEqual({ ...start, jcEscrow: LP(30) + COLLATERAL, rpEscrow: LP(30) });
+  });
+
+  for (const resultsCorrect of [true, false]) {
+    it(`challenge, then the drawn mediator rules the results ${resultsCorrect ? 'right' : 'wrong'}`, async () => {
+      const p = await freshParties({ jobCreatorEth: true });
+      const start = await ledger(p);
+      const deal = await agreeAsProvider(p);
+      await submitResults(p.provider, { deals: kit.deals, dealId: deal.dealId, resultCid: RESULT_CID });
+      const { mediator } = await challenge(p, deal);
+      const onChain = await getDeal(kit.publicClient, { deals: kit.deals, dealId: deal.dealId });
+      expect(mediator).toBe(drawMediator(kit.jobCreatorSeed(deal.jobOffer), onChain!.providerSeed, mediators));
+      expect(onChain).toMatchObject({ state: 'results-checked', mediator, deadline: (await kit.now()) + 900n });
+      const afterChallenge = await ledger(p);
+      expect(afterChallenge).toEqual({ ...start, jcEscrow: LP(20) - FEE, rpEscrow: LP(30), jcEth: afterChallenge.jcEth });
+
+      const index = mediators.indexOf(mediator);
+      const wrongMediator = kit.clientsFor(mediatorKeys[(index + 1) % 3]!);
+      const wrong = await revertOf(mediate(wrongMediator, { deals: kit.deals, dealId: deal.dealId, resultsCorrect }));
+      expect(wrong.message).toBe(
+        `mediate reverted: UnauthorizedCaller(dealId=${deal.dealId}, caller=${wrongMediator.walletClient.account.address}, required=${mediator})`,
+      );
+      await mediate(kit.clientsFor(mediatorKeys[index]!), { deals: kit.deals, dealId: deal.dealId, resultsCorrect });
+      const end = await ledger(p);
+      const mediatorEscrow = [...afterChallenge.mediatorEscrow];
+      mediatorEscrow[index] = mediatorEscrow[index]! + FEE;
+      expect(end).toEqual({
+        ...afterChallenge,
+        mediatorEscrow,
+        ...(resultsCorrect ? { rpEscrow: LP(60) } : { jcEscrow: LP(20) - FEE + PRICE + COLLATERAL }),
+      });
+      expect((await getDeal(kit.publicClient, { deals: kit.deals, dealId: deal.dealId }))?.state).toBe(
+        resultsCorrect ? 'mediation-accepted' : 'mediation-rejected',
+      );
     });
   }
 
-  beforeAll(async () => {
-    jobCreator = clientsFor(generatePrivateKey());
-    jc = jobCreator.walletClient.account.address;
-    resourceProvider = clientsFor(ANVIL_DEV_PRIVATE_KEYS[6]);
-    rp = resourceProvider.walletClient.account.address;
-    await fund({ ...deployer, token, deals, to: jc, eth: parseEther('1'), escrow: LP(100) });
-    await fund({ ...deployer, token, deals, to: rp, escrow: LP(100) });
+  it('mediation timeout: price and fee back to the job creator, collateral back to the provider, nobody paid', async () => {
+    const p = await freshParties({ jobCreatorEth: true });
+    const start = await ledger(p);
+    const deal = await agreeAsProvider(p);
+    await submitResults(p.provider, { deals: kit.deals, dealId: deal.dealId, resultCid: RESULT_CID });
+    const { mediator } = await challenge(p, deal);
+    const early = await revertOf(timeoutMediation(solver, { deals: kit.deals, dealId: deal.dealId }));
+    expect(early.message).toMatch('timeoutMediation reverted: DeadlineNotPassed(');
+    await kit.increaseTime(901);
+    const late = await revertOf(mediate(kit.clientsFor(mediatorKeys[mediators.indexOf(mediator)]!), { deals: kit.deals, dealId: deal.dealId, resultsCorrect: true }));
+    expect(late.message).toMatch('mediate reverted: DeadlinePassed(');
+    await timeoutMediation(solver, { deals: kit.deals, dealId: deal.dealId });
+    const end = await ledger(p);
+    expect(end).toEqual({ ...start, jcEth: end.jcEth });
+    expect((await getDeal(kit.publicClient, { deals: kit.deals, dealId: deal.dealId }))?.state).toBe('mediation-timed-out');
   });
 
-  it('rejects a signature that is not a signature of the offer', async () => {
-    const jobOffer = jobOfferFor(jc);
-    const resourceOffer = resourceOfferFor(rp);
-    const signedOther = await signJobOffer(jobCreator, { ...jobOffer, maxPrice: LP(99) });
-    const error = await revertOf(agree(jobOffer, resourceOffer, { jobCreatorSignature: signedOther }));
-    expect(error.message).toMatch(new RegExp(`^agreeDeal reverted: InvalidSignature\\(signer=${jc}, digest=0x[0-9a-f]{64}\\)$`));
-    expect(error.details).toMatchObject({ errorName: 'InvalidSignature' });
-
-    const garbage = `0x${'5a'.repeat(65)}` as Hex;
-    const error2 = await revertOf(agree(jobOffer, resourceOffer, { resourceProviderSignature: garbage }));
-    expect(error2.message).toMatch(`InvalidSignature(signer=${rp}`);
+  it('the agreeing timeout is the offers’ expiry: nothing is locked before agreement, and an expired offer never agrees', async () => {
+    const p = await freshParties();
+    const start = await ledger(p);
+    const expiry = (await kit.now()) + 100n;
+    const jobOffer = kit.jobOffer(p.jc, { expiry, mediators });
+    const resourceOffer = kit.resourceOffer(p.rp, { mediators });
+    const jobCreatorSignature = await kit.signJobOffer(p.jobCreator, jobOffer);
+    expect(await ledger(p)).toEqual(start);
+    await kit.increaseTime(101);
+    const error = await revertOf(agreeDeal(p.provider, { deals: kit.deals, jobOffer, jobCreatorSignature, resourceOffer }));
+    expect(error.message).toMatch(new RegExp(`^agreeDeal reverted: OfferExpired\\(digest=0x[0-9a-f]{64}, expiry=${expiry}, currentTime=\\d+\\)$`));
+    expect(await ledger(p)).toEqual(start);
   });
 
-  it('rejects an offer signed by the wrong account', async () => {
-    const jobOffer = jobOfferFor(jc);
-    const resourceOffer = resourceOfferFor(rp);
+  it('a third party (the solver) agrees with both signatures; the resource offer’s capacity is counted', async () => {
+    const p = await freshParties();
+    const start = await ledger(p);
+    const resourceOffer = kit.resourceOffer(p.rp, { price: PRICE, mediators, capacity: 2n });
+    const resourceProviderSignature = await kit.signResourceOffer(p.provider, resourceOffer);
+    for (let i = 0; i < 2; i++) {
+      const jobOffer = kit.jobOffer(p.jc, { maxPrice: PRICE, mediators });
+      await agreeDeal(solver, { deals: kit.deals, jobOffer, jobCreatorSignature: await kit.signJobOffer(p.jobCreator, jobOffer), resourceOffer, resourceProviderSignature });
+    }
+    expect(await ledger(p)).toEqual({ ...start, jcEscrow: LP(10), rpEscrow: LP(10) });
+    const jobOffer = kit.jobOffer(p.jc, { maxPrice: PRICE, mediators });
+    const digest = hashTypedData({ domain: offerDomain(kit.chainId, kit.deals), types: offerTypes, primaryType: 'ResourceOffer', message: resourceOffer });
     const error = await revertOf(
-      agree(jobOffer, resourceOffer, { jobCreatorSignature: await signJobOffer(resourceProvider, jobOffer) }),
+      agreeDeal(solver, { deals: kit.deals, jobOffer, jobCreatorSignature: await kit.signJobOffer(p.jobCreator, jobOffer), resourceOffer, resourceProviderSignature }),
     );
-    expect(error.message).toMatch(`agreeDeal reverted: InvalidSignature(signer=${jc}`);
-    const error2 = await revertOf(
-      agree(jobOffer, resourceOffer, { resourceProviderSignature: await signResourceOffer(jobCreator, resourceOffer) }),
-    );
-    expect(error2.message).toMatch(`agreeDeal reverted: InvalidSignature(signer=${rp}`);
-  });
-
-  it('rejects an expired job offer and an expired resource offer', async () => {
-    const past = (await now()) - 1n;
-    const jobOffer = jobOfferFor(jc, { expiry: past });
-    const error = await revertOf(agree(jobOffer, resourceOfferFor(rp)));
-    expect(error.message).toMatch(new RegExp(`^agreeDeal reverted: OfferExpired\\(digest=0x[0-9a-f]{64}, expiry=${past}, currentTime=\\d+\\)$`));
-    const error2 = await revertOf(agree(jobOfferFor(jc), resourceOfferFor(rp, { expiry: past })));
-    expect(error2.message).toMatch(`OfferExpired(`);
-    expect(error2.message).toMatch(`expiry=${past}`);
-  });
-
-  it('rejects a replayed job offer', async () => {
-    const jobOffer = jobOfferFor(jc);
-    const { dealId } = await agree(jobOffer, resourceOfferFor(rp));
-    const before = await escrowBalance(publicClient, { deals, account: jc });
-    const error = await revertOf(agree(jobOffer, resourceOfferFor(rp)));
-    expect(error.message).toBe(`agreeDeal reverted: JobOfferAlreadyUsed(dealId=${dealId})`);
-    expect(await escrowBalance(publicClient, { deals, account: jc })).toEqual(before);
-  });
-
-  it('rejects a resource offer whose capacity is used up', async () => {
-    const resourceOffer = resourceOfferFor(rp, { capacity: 2n });
-    await agree(jobOfferFor(jc), resourceOffer);
-    await agree(jobOfferFor(jc), resourceOffer);
-    const digest = hashTypedData({
-      domain: offerDomain(chainId, deals),
-      types: offerTypes,
-      primaryType: 'ResourceOffer',
-      message: resourceOffer,
-    });
-    expect(
-      await publicClient.readContract({ address: deals, abi: lilypadDealsAbi, functionName: 'resourceOfferUses', args: [digest] }),
-    ).toBe(2n);
-    const error = await revertOf(agree(jobOfferFor(jc), resourceOffer));
     expect(error.message).toBe(`agreeDeal reverted: ResourceOfferCapacityExhausted(digest=${digest}, capacity=2)`);
   });
 
-  it('rejects a price above the job creator’s maximum', async () => {
-    const error = await revertOf(agree(jobOfferFor(jc, { maxPrice: LP(1) }), resourceOfferFor(rp, { price: LP(1) + 1n })));
-    expect(error.message).toBe(`agreeDeal reverted: PriceAboveMaximum(price=${LP(1) + 1n}, maxPrice=${LP(1)})`);
+  it('settles many deals in one transaction, signed and optimistic mixed', async () => {
+    const p = await freshParties();
+    const start = await ledger(p);
+    const made = [];
+    for (let i = 0; i < 3; i++) {
+      const deal = await agreeAsProvider(p, {}, { price: LP(2), collateralMultiple: 1n });
+      await submitResults(p.provider, { deals: kit.deals, dealId: deal.dealId, resultCid: RESULT_CID });
+      made.push(deal);
+    }
+    await kit.increaseTime(301);
+    const signed = await kit.signAcceptance(p.jobCreator, made[1]!.dealId);
+    const mismatch = await revertOf(
+      kit.deployer.walletClient
+        .writeContract({ address: kit.deals, abi: lilypadDealsAbi, functionName: 'settleResults', args: [[made[0]!.dealId], []] })
+        .catch((e: unknown) => Promise.reject(toChainError(e, 'settleResults'))),
+    );
+    expect(mismatch.message).toBe('settleResults reverted: LengthMismatch(dealIds=1, acceptances=0)');
+    await settleResults(p.provider, { deals: kit.deals, settlements: made.map((d, i) => ({ dealId: d.dealId, acceptance: i === 1 ? signed : undefined })) });
+    expect(await ledger(p)).toEqual({ ...start, jcEscrow: LP(24), rpEscrow: LP(56) });
   });
 
-  it('rejects a mediator that is not in both lists', async () => {
-    const error = await revertOf(
-      agree(jobOfferFor(jc, { mediators: [mediator] }), resourceOfferFor(rp, { mediators: [otherMediator] }), { mediator }),
+  it('a job creator with LP but no gas funds its escrow by permit, relayed by someone else', async () => {
+    const jobCreator = kit.clientsFor(generatePrivateKey());
+    const jc = jobCreator.walletClient.account.address;
+    await kit.fundParty(jc, { lp: LP(5) });
+    const permit = await signEscrowPermit(jobCreator.walletClient, kit.publicClient, { token: kit.token, deals: kit.deals, amount: LP(4) });
+    const contractBefore = await kit.tokenBalance(kit.deals);
+    await depositWithPermit(solver, { deals: kit.deals, permit });
+    expect(await kit.tokenBalance(jc)).toBe(LP(1));
+    expect(await kit.freeEscrow(jc)).toBe(LP(4));
+    expect(await kit.tokenBalance(kit.deals)).toBe(contractBefore + LP(4));
+    expect(await kit.publicClient.getBalance({ address: jc })).toBe(0n);
+    // The same permit again: its nonce is used, and there is no allowance left.
+    const replay = await revertOf(depositWithPermit(solver, { deals: kit.deals, permit }));
+    expect(replay.message).toMatch('depositWithPermit reverted: ERC20InsufficientAllowance(');
+  });
+});
+
+describe('the mediator draw', () => {
+  it('follows both seeds, rejects a wrong seed or candidate list, and spreads over the candidates', async () => {
+    const p = await freshParties({ jobCreatorEth: true });
+    const drawn = new Set<Address>();
+    for (let i = 0; i < 6; i++) {
+      const deal = await agreeAsProvider(p, { mediationFee: 0n }, { price: LP(1), collateralMultiple: 1n });
+      await submitResults(p.provider, { deals: kit.deals, dealId: deal.dealId, resultCid: RESULT_CID });
+      const onChain = await getDeal(kit.publicClient, { deals: kit.deals, dealId: deal.dealId });
+      const base = { deals: kit.deals, dealId: deal.dealId, jobCreatorSeed: kit.jobCreatorSeed(deal.jobOffer), candidates: mediators, providerSeed: onChain!.providerSeed };
+      if (i === 0) {
+        for (const bad of [{ jobCreatorSeed: `0x${'00'.repeat(32)}` as Hex }, { candidates: [mediators[0]!] }, { providerSeed: `0x${'01'.repeat(32)}` as Hex }]) {
+          const error = await revertOf(challengeResults(p.jobCreator, { ...base, ...bad }));
+          expect(error.message).toBe(`challengeResults reverted: MediatorSeedMismatch(dealId=${deal.dealId})`);
+        }
+      }
+      const { mediator } = await challengeResults(p.jobCreator, base);
+      expect(mediator).toBe(drawMediator(base.jobCreatorSeed, base.providerSeed, mediators));
+      drawn.add(mediator);
+    }
+    expect(drawn.size).toBeGreaterThan(1);
+  });
+
+  it('draws only from the mediators both offers list', async () => {
+    const p = await freshParties({ jobCreatorEth: true });
+    const deal = await agreeAsProvider(p, { mediators: [mediators[0]!, mediators[2]!] }, { mediators: [mediators[1]!, mediators[2]!] });
+    expect(deal.mediatorCandidates).toEqual([mediators[2]]);
+    await submitResults(p.provider, { deals: kit.deals, dealId: deal.dealId, resultCid: RESULT_CID });
+    expect((await challenge(p, deal)).mediator).toBe(mediators[2]);
+  });
+});
+
+describe('bad input reverts with a named error', () => {
+  let p: Parties;
+  beforeAll(async () => {
+    p = await freshParties({ jobCreatorEth: true });
+  });
+
+  it('a replayed job offer, and a second agreement of the same offers', async () => {
+    const deal = await agreeAsProvider(p);
+    const before = await ledger(p);
+    const again = await revertOf(
+      agreeDeal(p.provider, { deals: kit.deals, jobOffer: deal.jobOffer, jobCreatorSignature: await kit.signJobOffer(p.jobCreator, deal.jobOffer), resourceOffer: deal.resourceOffer }),
     );
-    expect(error.message).toBe(`agreeDeal reverted: MediatorNotShared(mediator=${mediator})`);
-    const error2 = await revertOf(
-      agree(jobOfferFor(jc, { mediators: [mediator] }), resourceOfferFor(rp, { mediators: [otherMediator] }), {
-        mediator: otherMediator,
+    expect(again.message).toBe(`agreeDeal reverted: JobOfferAlreadyUsed(dealId=${deal.dealId})`);
+    const viaSolver = await revertOf(
+      agreeDeal(solver, {
+        deals: kit.deals,
+        jobOffer: deal.jobOffer,
+        jobCreatorSignature: await kit.signJobOffer(p.jobCreator, deal.jobOffer),
+        resourceOffer: deal.resourceOffer,
+        resourceProviderSignature: await kit.signResourceOffer(p.provider, deal.resourceOffer),
       }),
     );
-    expect(error2.message).toBe(`agreeDeal reverted: MediatorNotShared(mediator=${otherMediator})`);
+    expect(viaSolver.message).toBe(`agreeDeal reverted: JobOfferAlreadyUsed(dealId=${deal.dealId})`);
+    expect(await ledger(p)).toEqual(before);
   });
 
-  it('rejects a deal when either side lacks free escrow', async () => {
-    const jcFree = (await escrowBalance(publicClient, { deals, account: jc })).free;
-    const error = await revertOf(
-      agree(jobOfferFor(jc, { maxPrice: LP(1000) }), resourceOfferFor(rp, { price: jcFree + 1n, collateralMultiple: 0n })),
+  it('a wrong signer, a forged signature, and a third party without the provider’s signature', async () => {
+    const jobOffer = kit.jobOffer(p.jc, { mediators });
+    const resourceOffer = kit.resourceOffer(p.rp, { mediators });
+    const bySomeoneElse = await revertOf(
+      agreeDeal(p.provider, { deals: kit.deals, jobOffer, jobCreatorSignature: await kit.signJobOffer(p.provider, jobOffer), resourceOffer }),
     );
-    expect(error.message).toBe(`agreeDeal reverted: InsufficientEscrow(account=${jc}, needed=${jcFree + 1n}, available=${jcFree})`);
-
-    const rpFree = (await escrowBalance(publicClient, { deals, account: rp })).free;
-    const error2 = await revertOf(agree(jobOfferFor(jc), resourceOfferFor(rp, { price: 1n, collateralMultiple: rpFree + 1n })));
-    expect(error2.message).toBe(`agreeDeal reverted: InsufficientEscrow(account=${rp}, needed=${rpFree + 1n}, available=${rpFree})`);
+    expect(bySomeoneElse.message).toMatch(new RegExp(`^agreeDeal reverted: InvalidSignature\\(signer=${p.jc}, digest=0x[0-9a-f]{64}\\)$`));
+    const tampered = await revertOf(
+      agreeDeal(p.provider, { deals: kit.deals, jobOffer: { ...jobOffer, maxPrice: LP(99) }, jobCreatorSignature: await kit.signJobOffer(p.jobCreator, jobOffer), resourceOffer }),
+    );
+    expect(tampered.message).toMatch(`InvalidSignature(signer=${p.jc}`);
+    const unsigned = await revertOf(
+      agreeDeal(solver, { deals: kit.deals, jobOffer, jobCreatorSignature: await kit.signJobOffer(p.jobCreator, jobOffer), resourceOffer }),
+    );
+    expect(unsigned.message).toMatch(`InvalidSignature(signer=${p.rp}`);
   });
 
-  it('rejects a withdrawal beyond the free escrow, and a zero deposit', async () => {
-    const { free, locked } = await escrowBalance(publicClient, { deals, account: jc });
-    expect(locked).toBeGreaterThan(0n);
-    const error = await revertOf(withdraw(jobCreator, { deals, amount: free + 1n }));
-    expect(error.message).toBe(`withdraw reverted: InsufficientEscrow(account=${jc}, needed=${free + 1n}, available=${free})`);
-    const error2 = await revertOf(deposit(deployer, { deals, token, amount: 0n }));
-    expect(error2.message).toBe('deposit reverted: ZeroAmount()');
+  it('terms that do not fit', async () => {
+    const cases: Array<[Partial<SignedJobOfferTerms>, Partial<SignedResourceOfferTerms>, string]> = [
+      [{ maxPrice: LP(1) }, { price: LP(1) + 1n }, `PriceAboveMaximum(price=${LP(1) + 1n}, maxPrice=${LP(1)})`],
+      [{ mediators: [mediators[0]!] }, { mediators: [mediators[1]!] }, 'NoSharedMediator()'],
+      [{ submitTimeout: 59n }, { minSubmitTimeout: 60n }, 'SubmitTimeoutTooShort(submitTimeout=59, minSubmitTimeout=60)'],
+      [{ judgeWindow: 3601n }, { maxJudgeWindow: 3600n }, 'JudgeWindowTooLong(judgeWindow=3601, maxJudgeWindow=3600)'],
+      [{ mediationTimeout: 2n ** 24n }, {}, `TimeoutOutOfRange(timeout=${2n ** 24n}, max=${2n ** 24n - 1n})`],
+    ];
+    for (const [jobOverrides, resourceOverrides, expected] of cases) {
+      const error = await revertOf(agreeAsProvider(p, jobOverrides, resourceOverrides));
+      expect(error.message).toBe(`agreeDeal reverted: ${expected}`);
+    }
   });
 
-  it('lets only the resource provider submit, only once, and only for an agreed deal', async () => {
-    const { dealId } = await agree(jobOfferFor(jc), resourceOfferFor(rp));
-    const wrongCaller = await revertOf(submitResults(jobCreator, { deals, dealId, resultCid: RESULT_CID }));
-    expect(wrongCaller.message).toBe(`submitResults reverted: UnauthorizedCaller(dealId=${dealId}, caller=${jc}, required=${rp})`);
+  it('too little deposit or collateral, a withdrawal beyond the free escrow, a zero deposit', async () => {
+    const jcFree = await kit.freeEscrow(p.jc);
+    const poor = await revertOf(agreeAsProvider(p, { maxPrice: LP(1000) }, { price: jcFree + 1n, collateralMultiple: 0n }));
+    expect(poor.message).toBe(`agreeDeal reverted: InsufficientEscrow(account=${p.jc}, needed=${jcFree + 1n}, available=${jcFree})`);
+    const rpFree = await kit.freeEscrow(p.rp);
+    const thin = await revertOf(agreeAsProvider(p, {}, { price: 1n, collateralMultiple: rpFree + 1n }));
+    expect(thin.message).toBe(`agreeDeal reverted: InsufficientEscrow(account=${p.rp}, needed=${rpFree + 1n}, available=${rpFree})`);
+    const over = await revertOf(withdraw(p.jobCreator, { deals: kit.deals, amount: jcFree + 1n }));
+    expect(over.message).toBe(`withdraw reverted: InsufficientEscrow(account=${p.jc}, needed=${jcFree + 1n}, available=${jcFree})`);
+    const zero = await revertOf(deposit(kit.deployer, { deals: kit.deals, token: kit.token, amount: 0n }));
+    expect(zero.message).toBe('deposit reverted: ZeroAmount()');
+  });
 
-    const empty = await revertOf(submitResults(resourceProvider, { deals, dealId, resultCid: '' }));
+  it('a challenge without escrow for the mediation fee', async () => {
+    const deal = await agreeAsProvider(p, { mediationFee: LP(1000) }, { price: LP(1) });
+    await submitResults(p.provider, { deals: kit.deals, dealId: deal.dealId, resultCid: RESULT_CID });
+    const free = await kit.freeEscrow(p.jc);
+    const error = await revertOf(challenge(p, deal));
+    expect(error.message).toBe(`challengeResults reverted: InsufficientEscrow(account=${p.jc}, needed=${LP(1000)}, available=${free})`);
+  });
+
+  it('calls by the wrong party, in the wrong state, or on no deal', async () => {
+    const deal = await agreeAsProvider(p, {}, { price: LP(1) });
+    const dealId = deal.dealId;
+    const earlyAccept = await revertOf(acceptResults(p.jobCreator, { deals: kit.deals, dealId }));
+    expect(earlyAccept.message).toBe(`acceptResults reverted: InvalidDealState(dealId=${dealId}, current=agreed, required=results-submitted)`);
+    const bySomeone = await revertOf(submitResults(p.jobCreator, { deals: kit.deals, dealId, resultCid: RESULT_CID }));
+    expect(bySomeone.message).toBe(`submitResults reverted: UnauthorizedCaller(dealId=${dealId}, caller=${p.jc}, required=${p.rp})`);
+    const empty = await revertOf(submitResults(p.provider, { deals: kit.deals, dealId, resultCid: '' }));
     expect(empty.message).toBe(`submitResults reverted: EmptyResultCid(dealId=${dealId})`);
-
     const unknown = `0x${'cd'.repeat(32)}` as Hex;
-    const missing = await revertOf(submitResults(resourceProvider, { deals, dealId: unknown, resultCid: RESULT_CID }));
+    const missing = await revertOf(submitResults(p.provider, { deals: kit.deals, dealId: unknown, resultCid: RESULT_CID }));
     expect(missing.message).toBe(`submitResults reverted: DealNotFound(dealId=${unknown})`);
+    expect(await getDeal(kit.publicClient, { deals: kit.deals, dealId: unknown })).toBeNull();
 
-    await submitResults(resourceProvider, { deals, dealId, resultCid: RESULT_CID });
-    const twice = await revertOf(submitResults(resourceProvider, { deals, dealId, resultCid: RESULT_CID }));
-    expect(twice.message).toBe(
-      `submitResults reverted: InvalidDealState(dealId=${dealId}, current=results-submitted, required=agreed)`,
+    await submitResults(p.provider, { deals: kit.deals, dealId, resultCid: RESULT_CID });
+    const twice = await revertOf(submitResults(p.provider, { deals: kit.deals, dealId, resultCid: RESULT_CID }));
+    expect(twice.message).toBe(`submitResults reverted: InvalidDealState(dealId=${dealId}, current=results-submitted, required=agreed)`);
+    const providerAccepts = await revertOf(acceptResults(p.provider, { deals: kit.deals, dealId }));
+    expect(providerAccepts.message).toBe(`acceptResults reverted: UnauthorizedCaller(dealId=${dealId}, caller=${p.rp}, required=${p.jc})`);
+    const forged = await revertOf(settleResults(p.provider, { deals: kit.deals, settlements: [{ dealId, acceptance: await kit.signAcceptance(p.provider, dealId) }] }));
+    expect(forged.message).toMatch(`settleResults reverted: InvalidSignature(signer=${p.jc}`);
+    const onChain = await getDeal(kit.publicClient, { deals: kit.deals, dealId });
+    const providerChallenges = await revertOf(
+      challengeResults(p.provider, { deals: kit.deals, dealId, jobCreatorSeed: kit.jobCreatorSeed(deal.jobOffer), candidates: mediators, providerSeed: onChain!.providerSeed }),
     );
+    expect(providerChallenges.message).toBe(`challengeResults reverted: UnauthorizedCaller(dealId=${dealId}, caller=${p.rp}, required=${p.jc})`);
+    const notChecked = await revertOf(timeoutMediation(solver, { deals: kit.deals, dealId }));
+    expect(notChecked.message).toBe(`timeoutMediation reverted: InvalidDealState(dealId=${dealId}, current=results-submitted, required=results-checked)`);
   });
 
-  it('lets only the job creator accept, and only submitted results', async () => {
-    const { dealId } = await agree(jobOfferFor(jc), resourceOfferFor(rp));
-    const early = await revertOf(acceptResults(jobCreator, { deals, dealId }));
-    expect(early.message).toBe(
-      `acceptResults reverted: InvalidDealState(dealId=${dealId}, current=agreed, required=results-submitted)`,
-    );
-    await submitResults(resourceProvider, { deals, dealId, resultCid: RESULT_CID });
-    const wrongCaller = await revertOf(acceptResults(resourceProvider, { deals, dealId }));
-    expect(wrongCaller.message).toBe(`acceptResults reverted: UnauthorizedCaller(dealId=${dealId}, caller=${rp}, required=${jc})`);
-    await acceptResults(jobCreator, { deals, dealId });
-    const twice = await revertOf(acceptResults(jobCreator, { deals, dealId }));
-    expect(twice.message).toMatch('current=results-accepted');
+  it('a challenge after the judge window', async () => {
+    const deal = await agreeAsProvider(p, {}, { price: LP(1) });
+    await submitResults(p.provider, { deals: kit.deals, dealId: deal.dealId, resultCid: RESULT_CID });
+    await kit.increaseTime(301);
+    const error = await revertOf(challenge(p, deal));
+    expect(error.message).toMatch(new RegExp(`^challengeResults reverted: DeadlinePassed\\(dealId=${deal.dealId}, deadline=\\d+, currentTime=\\d+\\)$`));
   });
 
   it('does not mix up transactions sent concurrently from one wallet', async () => {
-    const results = await Promise.all(
-      [1n, 2n, 3n].map(async () => agree(jobOfferFor(jc), resourceOfferFor(rp))),
-    );
+    const results = await Promise.all([1, 2, 3].map(() => agreeAsProvider(p, {}, { price: 1n })));
     expect(new Set(results.map((r) => r.dealId)).size).toBe(3);
+  });
+});
+
+describe('the service registry', () => {
+  it('lists, updates and removes services, each by its own account', async () => {
+    const a = kit.clientsFor(ANVIL_DEV_PRIVATE_KEYS[7]);
+    const b = kit.clientsFor(ANVIL_DEV_PRIVATE_KEYS[8]);
+    const registry = kit.registry;
+    await registerService(a, { registry, kind: 'solver', url: 'http://127.0.0.1:8080' });
+    await registerService(b, { registry, kind: 'solver', url: 'http://127.0.0.1:9090' });
+    await registerService(b, { registry, kind: 'mediator', url: 'ipfs://bafymediator' });
+    await registerService(a, { registry, kind: 'solver', url: 'http://127.0.0.1:8081' });
+    expect(await listServices(kit.publicClient, { registry, kind: 'solver' })).toEqual([
+      { account: a.walletClient.account.address, url: 'http://127.0.0.1:8081' },
+      { account: b.walletClient.account.address, url: 'http://127.0.0.1:9090' },
+    ]);
+    await unregisterService(a, { registry, kind: 'solver' });
+    expect(await listServices(kit.publicClient, { registry, kind: 'solver' })).toEqual([{ account: b.walletClient.account.address, url: 'http://127.0.0.1:9090' }]);
+    expect(await listServices(kit.publicClient, { registry, kind: 'resource-provider' })).toEqual([]);
+    const again = await revertOf(unregisterService(a, { registry, kind: 'solver' }));
+    expect(again.message).toBe(`unregister reverted: NotRegistered(account=${a.walletClient.account.address}, kind=0)`);
+    const empty = await revertOf(registerService(a, { registry, kind: 'mediator', url: '' }));
+    expect(empty.message).toBe('register reverted: EmptyUrl()');
   });
 });

@@ -1,10 +1,12 @@
-/** Deploys the LP token (owned by the deployer, who is then the faucet) and the deals contract. */
+/** Deploys the LP token (owned by the deployer, who is then the faucet), the deals contract and the service registry. */
 import type { Address, Hash } from 'viem';
 import { ChainError } from '../lib/errors.js';
 import type { ChainClients, LilypadPublicClient, LilypadWalletClient } from './clients.js';
 import {
   lilypadDealsAbi,
   lilypadDealsBytecode,
+  lilypadRegistryAbi,
+  lilypadRegistryBytecode,
   lilypadTokenAbi,
   lilypadTokenBytecode,
 } from './generated/contracts.js';
@@ -13,6 +15,7 @@ import { transact } from './transact.js';
 export interface DeployedContracts {
   token: Address;
   deals: Address;
+  registry: Address;
 }
 
 async function deployedAddress(
@@ -42,5 +45,8 @@ export async function deployContracts(
   const deals = await deployedAddress(clients, 'deploy LilypadDeals', () =>
     walletClient.deployContract({ abi: lilypadDealsAbi, bytecode: lilypadDealsBytecode, args: [token] }),
   );
-  return { token, deals };
+  const registry = await deployedAddress(clients, 'deploy LilypadRegistry', () =>
+    walletClient.deployContract({ abi: lilypadRegistryAbi, bytecode: lilypadRegistryBytecode }),
+  );
+  return { token, deals, registry };
 }

@@ -12,13 +12,13 @@ import {
   type TransactionReceipt,
 } from 'viem';
 import { ChainError } from '../lib/errors.js';
-import { lilypadDealsAbi, lilypadTokenAbi } from './generated/contracts.js';
+import { lilypadDealsAbi, lilypadRegistryAbi, lilypadTokenAbi } from './generated/contracts.js';
 import { dealStateNames } from './deal-state.js';
 
 type AbiError = Extract<Abi[number], { type: 'error' }>;
 
 /** Every custom error either contract can raise (the deals contract also bubbles up the token's). */
-const knownErrors: Abi = [...lilypadDealsAbi, ...lilypadTokenAbi].filter((item) => item.type === 'error');
+const knownErrors: Abi = [...lilypadDealsAbi, ...lilypadTokenAbi, ...lilypadRegistryAbi].filter((item) => item.type === 'error');
 
 function formatValue(value: unknown, internalType: string | undefined): string {
   if (internalType?.startsWith('enum LilypadDeals.DealState') && typeof value === 'number') {

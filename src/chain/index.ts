@@ -2,7 +2,14 @@
  * Chain access for Lilypad: the contracts' ABIs and bytecode, deployment, a faucet, one viem action per
  * contract call, and a launcher for a local anvil node.
  */
-export { lilypadDealsAbi, lilypadDealsBytecode, lilypadTokenAbi, lilypadTokenBytecode } from './generated/contracts.js';
+export {
+  lilypadDealsAbi,
+  lilypadDealsBytecode,
+  lilypadRegistryAbi,
+  lilypadRegistryBytecode,
+  lilypadTokenAbi,
+  lilypadTokenBytecode,
+} from './generated/contracts.js';
 export { ANVIL_DEV_PRIVATE_KEYS, anvilBinaryPath, startAnvil } from './anvil.js';
 export type { AnvilInstance, StartAnvilOptions } from './anvil.js';
 export {
@@ -32,6 +39,25 @@ export { acceptResults } from './actions/accept-results.js';
 export type { AcceptResultsParameters, AcceptResultsReturnType } from './actions/accept-results.js';
 export { agreeDeal } from './actions/agree-deal.js';
 export type { AgreeDealParameters, AgreeDealReturnType } from './actions/agree-deal.js';
+export { challengeResults } from './actions/challenge-results.js';
+export type { ChallengeResultsParameters, ChallengeResultsReturnType } from './actions/challenge-results.js';
+export type { DealWriteReturnType } from './actions/deal-write.js';
+export { depositWithPermit, signEscrowPermit } from './actions/deposit-with-permit.js';
+export type { DepositWithPermitParameters, EscrowPermit, SignEscrowPermitParameters } from './actions/deposit-with-permit.js';
+export { listServices } from './actions/list-services.js';
+export type { ListServicesParameters, RegisteredService } from './actions/list-services.js';
+export { mediate } from './actions/mediate.js';
+export type { MediateParameters, MediateReturnType } from './actions/mediate.js';
+export { registerService, serviceKinds, unregisterService } from './actions/register-service.js';
+export type { RegisterServiceParameters, ServiceKind } from './actions/register-service.js';
+export { settleResults } from './actions/settle-results.js';
+export type { SettleResultsParameters, SettleResultsReturnType } from './actions/settle-results.js';
+export { signResultsAcceptance } from './actions/sign-results-acceptance.js';
+export type { SignResultsAcceptanceParameters } from './actions/sign-results-acceptance.js';
+export { timeoutMediation } from './actions/timeout-mediation.js';
+export type { TimeoutMediationParameters, TimeoutMediationReturnType } from './actions/timeout-mediation.js';
+export { timeoutSubmitResults } from './actions/timeout-submit-results.js';
+export type { TimeoutSubmitResultsParameters, TimeoutSubmitResultsReturnType } from './actions/timeout-submit-results.js';
 export { deposit } from './actions/deposit.js';
 export type { DepositParameters, DepositReturnType } from './actions/deposit.js';
 export { escrowBalance } from './actions/escrow-balance.js';

@@ -8,35 +8,46 @@ export interface Deal {
   dealId: Hex;
   resourceOfferId: Hex;
   state: DealState;
-  mediator: Address;
   jobOffer: JobOffer;
   resourceOffer: ResourceOffer;
   resultCid?: string;
 }
 
-export type DealEvent =
-  | { type: 'deal:matched'; deal: Deal }
-  | { type: 'deal:agreed'; deal: Deal }
-  | { type: 'results:submitted'; deal: Deal }
-  | { type: 'results:accepted'; deal: Deal }
-  | { type: 'job:unmatched'; jobOfferId: Hex; reason: string };
-
-export const dealEventForState: Record<DealState, DealEvent['type']> = {
+export const dealEventForState = {
   matched: 'deal:matched',
   agreed: 'deal:agreed',
   'results-submitted': 'results:submitted',
   'results-accepted': 'results:accepted',
-};
+  'results-checked': 'results:challenged',
+  'mediation-accepted': 'mediation:accepted',
+  'mediation-rejected': 'mediation:rejected',
+  'submit-timed-out': 'deal:submit-timed-out',
+  'mediation-timed-out': 'deal:mediation-timed-out',
+} as const satisfies Record<DealState, string>;
+
+export type DealStateEventType = (typeof dealEventForState)[DealState];
+const dealStateEventTypes = new Set<string>(Object.values(dealEventForState));
+
+export type DealEvent =
+  | { type: DealStateEventType; deal: Deal }
+  | { type: 'job:unmatched'; jobOfferId: Hex; reason: string };
 
 /** What the solver and the job creator read from the chain to check what they are told. */
 export interface OnChainDealView {
   state: import('./deal-states.js').OnChainDealState;
   jobCreator: Address;
   resourceProvider: Address;
-  mediator: Address;
   price: bigint;
   collateral: bigint;
+  mediationFee: bigint;
+  /** Unix seconds until which the current state's action is allowed; after it, its timeout is. */
+  deadline: bigint;
+  /** Empty until results are submitted. */
   resultCid: string;
+  /** The resource provider's half of the mediator draw; zero until results are submitted. */
+  providerSeed: Hex;
+  /** The drawn mediator; the zero address until a challenge. */
+  mediator: Address;
 }
 
 export type ReadDeal = (dealId: Hex) => Promise<OnChainDealView>;
@@ -51,7 +62,6 @@ export function parseDeal(value: unknown): Deal {
     dealId: raw.dealId as Hex,
     resourceOfferId: raw.resourceOfferId as Hex,
     state: raw.state as DealState,
-    mediator: raw.mediator as Address,
     jobOffer: parseJobOffer(raw.jobOffer),
     resourceOffer: parseResourceOffer(raw.resourceOffer),
     resultCid: typeof raw.resultCid === 'string' ? raw.resultCid : undefined,
@@ -60,15 +70,9 @@ export function parseDeal(value: unknown): Deal {
 
 export function parseDealEvent(value: unknown): DealEvent | undefined {
   const raw = value as { type?: string; deal?: unknown; jobOfferId?: Hex; reason?: string };
-  switch (raw?.type) {
-    case 'deal:matched':
-    case 'deal:agreed':
-    case 'results:submitted':
-    case 'results:accepted':
-      return { type: raw.type, deal: parseDeal(raw.deal) };
-    case 'job:unmatched':
-      return { type: 'job:unmatched', jobOfferId: raw.jobOfferId!, reason: String(raw.reason) };
-    default:
-      return undefined;
+  if (raw?.type === 'job:unmatched') return { type: 'job:unmatched', jobOfferId: raw.jobOfferId!, reason: String(raw.reason) };
+  if (typeof raw?.type === 'string' && dealStateEventTypes.has(raw.type)) {
+    return { type: raw.type as DealStateEventType, deal: parseDeal(raw.deal) };
   }
+  return undefined;
 }

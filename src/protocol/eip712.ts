@@ -14,6 +14,11 @@ export const offerTypes = {
     { name: 'inputsHash', type: 'bytes32' },
     { name: 'maxPrice', type: 'uint256' },
     { name: 'mediators', type: 'address[]' },
+    { name: 'mediatorSeedHash', type: 'bytes32' },
+    { name: 'mediationFee', type: 'uint256' },
+    { name: 'submitTimeout', type: 'uint256' },
+    { name: 'judgeWindow', type: 'uint256' },
+    { name: 'mediationTimeout', type: 'uint256' },
     { name: 'nonce', type: 'uint256' },
     { name: 'expiry', type: 'uint256' },
   ],
@@ -23,10 +28,17 @@ export const offerTypes = {
     { name: 'collateralMultiple', type: 'uint256' },
     { name: 'capacity', type: 'uint256' },
     { name: 'mediators', type: 'address[]' },
+    { name: 'minSubmitTimeout', type: 'uint256' },
+    { name: 'maxJudgeWindow', type: 'uint256' },
     { name: 'detailsHash', type: 'bytes32' },
     { name: 'nonce', type: 'uint256' },
     { name: 'expiry', type: 'uint256' },
   ],
+} as const;
+
+/** What a job creator signs to accept a deal's results without sending a transaction itself. */
+export const acceptanceTypes = {
+  ResultsAcceptance: [{ name: 'dealId', type: 'bytes32' }],
 } as const;
 
 /** The signed, on-chain part of a job offer. `moduleId` and `inputsHash` bind the off-chain details. */
@@ -35,7 +47,18 @@ export interface SignedJobOfferTerms {
   moduleId: Hex;
   inputsHash: Hex;
   maxPrice: bigint;
+  /** Mediators the job creator trusts; the deal's mediator is drawn from those the provider also lists. */
   mediators: Address[];
+  /** keccak256(abi.encode(seed)) of the job creator's secret half of the mediator draw. */
+  mediatorSeedHash: Hex;
+  /** LP (wei) the job creator pays the mediator if it challenges. */
+  mediationFee: bigint;
+  /** Seconds from agreement within which the provider must submit results. */
+  submitTimeout: bigint;
+  /** Seconds from submission within which the job creator may challenge; then anyone may accept. */
+  judgeWindow: bigint;
+  /** Seconds from a challenge within which the mediator must rule. */
+  mediationTimeout: bigint;
   nonce: bigint;
   /** Unix seconds; the offer cannot be agreed after it. */
   expiry: bigint;
@@ -51,6 +74,10 @@ export interface SignedResourceOfferTerms {
   /** How many deals this one offer may be agreed into. */
   capacity: bigint;
   mediators: Address[];
+  /** The shortest submit timeout the provider agrees to. */
+  minSubmitTimeout: bigint;
+  /** The longest judge window (collateral held after submission) the provider agrees to. */
+  maxJudgeWindow: bigint;
   detailsHash: Hex;
   nonce: bigint;
   expiry: bigint;

@@ -10,9 +10,8 @@ export interface AgreeDealParameters {
   jobOffer: SignedJobOfferTerms;
   jobCreatorSignature: Hex;
   resourceOffer: SignedResourceOfferTerms;
-  resourceProviderSignature: Hex;
-  /** Must be in both offers' mediator lists. */
-  mediator: Address;
+  /** Needed unless the sender is the resource provider itself (its transaction is its consent). */
+  resourceProviderSignature?: Hex;
 }
 
 export interface AgreeDealReturnType {
@@ -20,12 +19,15 @@ export interface AgreeDealReturnType {
   dealId: Hex;
   price: bigint;
   collateral: bigint;
+  /** The mediators both offers list; the deal's mediator is drawn from them on a challenge. */
+  mediatorCandidates: readonly Address[];
   transactionHash: Hash;
+  gasUsed: bigint;
 }
 
 /**
- * Agrees a deal on chain from two signed offers. Any account may send it (the solver, the RP), so the
- * job creator needs no gas.
+ * Agrees a deal on chain from a signed job offer and a resource offer. Any account may send it (the
+ * solver, the RP), so the job creator needs no gas.
  * @throws ChainError, e.g. "agreeDeal reverted: PriceAboveMaximum(price=…, maxPrice=…)".
  */
 export async function agreeDeal(clients: ChainClients, args: AgreeDealParameters): Promise<AgreeDealReturnType> {
@@ -34,7 +36,7 @@ export async function agreeDeal(clients: ChainClients, args: AgreeDealParameters
       address: args.deals,
       abi: lilypadDealsAbi,
       functionName: 'agreeDeal',
-      args: [args.jobOffer, args.jobCreatorSignature, args.resourceOffer, args.resourceProviderSignature, args.mediator],
+      args: [args.jobOffer, args.jobCreatorSignature, args.resourceOffer, args.resourceProviderSignature ?? '0x'],
     }),
   );
   const [agreed] = parseEventLogs({ abi: lilypadDealsAbi, eventName: 'DealAgreed', logs: receipt.logs });
@@ -47,6 +49,8 @@ export async function agreeDeal(clients: ChainClients, args: AgreeDealParameters
     dealId: agreed.args.dealId,
     price: agreed.args.price,
     collateral: agreed.args.collateral,
+    mediatorCandidates: agreed.args.mediatorCandidates,
     transactionHash: receipt.transactionHash,
+    gasUsed: receipt.gasUsed,
   };
 }

@@ -9,10 +9,8 @@ export interface EscrowBalanceParameters {
 }
 
 export interface EscrowBalanceReturnType {
-  /** Withdrawable, and available to lock into new deals. */
+  /** Withdrawable, and available to lock into new deals. What open deals hold is in each deal. */
   free: bigint;
-  /** Held as payment or collateral of open deals. */
-  locked: bigint;
 }
 
 export async function escrowBalance(
@@ -20,11 +18,8 @@ export async function escrowBalance(
   args: EscrowBalanceParameters,
 ): Promise<EscrowBalanceReturnType> {
   try {
-    const [free, locked] = await Promise.all([
-      client.readContract({ address: args.deals, abi: lilypadDealsAbi, functionName: 'escrowBalance', args: [args.account] }),
-      client.readContract({ address: args.deals, abi: lilypadDealsAbi, functionName: 'lockedBalance', args: [args.account] }),
-    ]);
-    return { free, locked };
+    const free = await client.readContract({ address: args.deals, abi: lilypadDealsAbi, functionName: 'escrowBalance', args: [args.account] });
+    return { free };
   } catch (error) {
     throw toChainError(error, 'escrowBalance');
   }

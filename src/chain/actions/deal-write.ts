@@ -1,0 +1,7 @@
+/** The shape every one-transaction deal action returns. */
+import type { Hash } from 'viem';
+
+export interface DealWriteReturnType {
+  transactionHash: Hash;
+  gasUsed: bigint;
+}
