@@ -1,0 +1,213 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import type Dockerode from 'dockerode';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+
+import { executorJobOf } from '../../module/executor-job.js';
+import { renderModule } from '../../module/render.js';
+import type { ResolvedModule } from '../../module/resolve.js';
+import { COWSAY_MOO, expectExecutorError } from '../conformance.js';
+import type { DockerJob, ExecutionRequest } from '../types.js';
+import { connectDocker, createDockerExecutor, OWNER_LABEL, parseImageReference } from './docker-executor.js';
+import { dockerSkipReason } from './testdata/engine.js';
+import { buildTestImage, IMAGE_PASSWD } from './testdata/test-image.js';
+
+describe('image references', () => {
+  test('a digest, with or without a name, is pinned; a tag is not', () => {
+    const hex = 'a'.repeat(64);
+    expect(parseImageReference(`sha256:${hex}`)).toEqual({ reference: `sha256:${hex}`, name: undefined, digest: `sha256:${hex}` });
+    expect(parseImageReference(`ghcr.io/lilypad-tech/cowsay@sha256:${hex}`).digest).toBe(`sha256:${hex}`);
+    expect(parseImageReference('busybox:1.36').digest).toBeUndefined();
+    expect(parseImageReference(`busybox@sha256:${hex.slice(1)}`).digest).toBeUndefined();
+  });
+});
+
+const skip = dockerSkipReason();
+
+describe.skipIf(Boolean(skip))(`docker executor${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  const owner = `lilypad-test-docker-${process.pid}`;
+  const tag = `lilypad-test/probe:${process.pid}`;
+  let docker: Dockerode;
+  let image: string;
+  let scratch: string;
+  let executor: ReturnType<typeof createDockerExecutor>;
+  let runs = 0;
+
+  beforeAll(async () => {
+    scratch = mkdtempSync(join(tmpdir(), 'lilypad-docker-executor-'));
+    docker = connectDocker();
+    image = await buildTestImage(docker, scratch, tag);
+    executor = createDockerExecutor({ docker, owner, stopGraceSeconds: 1 });
+  });
+  afterAll(async () => {
+    await executor?.close();
+    await docker?.getImage(tag).remove().catch(() => {});
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
+  });
+
+  const job = (entrypoint: string[], args: string[], extra: Partial<DockerJob> = {}): DockerJob => ({
+    engine: 'docker',
+    image,
+    entrypoint,
+    args,
+    env: {},
+    ...extra,
+  });
+  const request = (dockerJob: DockerJob, extra: Partial<ExecutionRequest> = {}): ExecutionRequest => ({
+    jobId: `d0c4e7${(++runs).toString(16).padStart(4, '0')}`,
+    job: dockerJob,
+    resultDir: join(scratch, `result-${runs}`),
+    ...extra,
+  });
+  const stdoutOf = (dir: string) => readFileSync(join(dir, 'stdout'), 'utf8');
+  const ownContainers = () => docker.listContainers({ all: true, filters: { label: [`${OWNER_LABEL}=${owner}`] } });
+
+  test('an image named by a bare tag is refused unless the provider allows tags', async () => {
+    const error = await expectExecutorError(executor.run(request(job(['/bin/cowsay'], ['moo'], { image: tag }))), 'image-not-pinned');
+    expect(error.message).toContain('is not named by digest');
+    const lenient = createDockerExecutor({ docker, owner, allowTags: true });
+    const result = await lenient.run(request(job(['/bin/cowsay'], ['moo'], { image: tag })));
+    expect(stdoutOf(result.resultDir)).toBe(COWSAY_MOO);
+    await lenient.close();
+  });
+
+  test('an image ID under a name is found by its digest; an unknown digest is named in the error', async () => {
+    const named = await executor.run(request(job(['/bin/cowsay'], ['moo'], { image: `lilypad/cowsay@${image}` })));
+    expect(stdoutOf(named.resultDir)).toBe(COWSAY_MOO);
+    const unknown = `sha256:${'0'.repeat(64)}`;
+    const error = await expectExecutorError(executor.run(request(job(['/bin/cowsay'], ['moo'], { image: unknown }))), 'image-missing');
+    expect(error.message).toContain(unknown);
+  });
+
+  test('no network unless asked and allowed', async () => {
+    const none = await executor.run(request(job(['/bin/cat'], ['/proc/net/dev'])));
+    const interfaces = stdoutOf(none.resultDir)
+      .split('\n')
+      .slice(2)
+      .filter(Boolean)
+      .map((line) => line.trim().split(':')[0]);
+    expect(interfaces).toEqual(['lo']);
+    const error = await expectExecutorError(executor.run(request(job(['/bin/true'], [], { network: true }))), 'network-refused');
+    expect(error.message).toContain('asks for a network');
+  });
+
+  test('CPU, memory and pids limits from the deal reach the container', async () => {
+    const result = await executor.run(
+      request(
+        job(['/bin/cat'], ['/sys/fs/cgroup/pids/pids.max', '/sys/fs/cgroup/memory/memory.limit_in_bytes', '/sys/fs/cgroup/cpu/cpu.cfs_quota_us'], {
+          resources: { cpu: 500, memoryBytes: 96 * 1024 * 1024 },
+        }),
+        { limits: { pids: 48 } },
+      ),
+    );
+    expect(stdoutOf(result.resultDir).split('\n').slice(0, 3)).toEqual(['48', String(96 * 1024 * 1024), '50000']);
+  });
+
+  test('the environment is passed sorted, with the working directory and entrypoint', async () => {
+    const result = await executor.run(
+      request(job(['/bin/sh', '-c'], ['echo "$ZETA $ALPHA $(pwd) $0"', 'arg0'], { env: { ZETA: 'z', ALPHA: 'a' }, workingDir: '/tmp' })),
+    );
+    expect(stdoutOf(result.resultDir)).toBe('z a /tmp arg0\n');
+  });
+
+  test("/etc/passwd is the image's, not the host's", async () => {
+    const result = await executor.run(request(job(['/bin/cat'], ['/etc/passwd'])));
+    expect(stdoutOf(result.resultDir)).toBe(IMAGE_PASSWD);
+  });
+
+  test('memory growth past the cap is an out-of-memory error naming the limit', async () => {
+    const error = await expectExecutorError(
+      executor.run(request(job(['/bin/probe'], ['grow', '512']), { limits: { memoryBytes: 32 * 1024 * 1024 } })),
+      'memory-limit',
+    );
+    expect(error.message).toMatch(/ran out of memory: it used more than its 33554432 bytes/);
+  });
+
+  test('a fork bomb stops at the pids limit and the job still ends', async () => {
+    const result = await executor.run(
+      request(job(['/bin/sh', '-c'], ['f(){ f|f& }; f; sleep 1; echo still here']), { limits: { pids: 32, wallClockMs: 30_000 } }),
+    );
+    expect(stdoutOf(result.resultDir)).toContain('still here');
+    expect(readFileSync(join(result.resultDir, 'stderr'), 'utf8')).toContain("can't fork");
+    expect(await ownContainers()).toEqual([]);
+  });
+
+  test('a container that ignores SIGTERM is killed after the grace period and removed', async () => {
+    const started = performance.now();
+    await expectExecutorError(
+      executor.run(request(job(['/bin/sh', '-c'], ['trap "" TERM; while :; do :; done']), { limits: { wallClockMs: 300 } })),
+      'wall-clock-limit',
+    );
+    const elapsed = performance.now() - started;
+    expect(elapsed).toBeGreaterThan(1_000); // the grace period was given
+    expect(elapsed).toBeLessThan(8_000);
+    expect(await ownContainers()).toEqual([]);
+  });
+
+  test('a container that cannot start is removed, with the engine saying why', async () => {
+    const error = await expectExecutorError(executor.run(request(job(['/no/such/program'], []))), 'container-failed');
+    expect(error.message).toContain('would not start');
+    expect(await ownContainers()).toEqual([]);
+  });
+
+  test('GPUs are asked for with device requests', async () => {
+    // This engine has no GPU runtime, so it refuses the request; on a GPU machine the job runs.
+    const outcome = await executor.run(request(job(['/bin/true'], [], { resources: { gpus: 1 } }))).then(
+      () => 'ran',
+      (error: Error) => error.message,
+    );
+    if (outcome !== 'ran') expect(outcome).toMatch(/device driver|gpu/i);
+    expect(await ownContainers()).toEqual([]);
+  });
+
+  test('leftovers of a killed provider are removed by label when it starts again', async () => {
+    const leftover = await docker.createContainer({ Image: image, Cmd: ['/bin/sleep', '600'], Labels: { [OWNER_LABEL]: owner } });
+    await leftover.start();
+    const other = await docker.createContainer({ Image: image, Cmd: ['/bin/true'], Labels: { [OWNER_LABEL]: `${owner}-other` } });
+    const restarted = createDockerExecutor({ docker, owner });
+    await restarted.prepare();
+    expect(await ownContainers()).toEqual([]);
+    expect((await other.inspect()).Id).toBe(other.id);
+    await other.remove({ force: true });
+    await restarted.close();
+  });
+
+  test("the seed's Docker cowsay module runs: Engine Docker, an entrypoint, an image by digest", async () => {
+    const template = JSON.stringify(
+      {
+        machine: { gpu: 0, cpu: 1000, ram: 100 },
+        job: {
+          APIVersion: 'V1beta1',
+          Metadata: { CreatedAt: '0001-01-01T00:00:00Z', Requester: {} },
+          Spec: {
+            Deal: { Concurrency: 1 },
+            Docker: { Entrypoint: ['/bin/cowsay', '{{ .Message }}'], Image: `lilypad/cowsay@${image}`, EnvironmentVariables: ['LANG=C'] },
+            Engine: 'Docker',
+            Network: { Type: 'None' },
+            Timeout: 60,
+          },
+        },
+      },
+      null,
+      2,
+    ).replace('"{{ .Message }}"', '{{ .Message }}'); // inputs arrive JSON-encoded
+    const moduleDir = join(scratch, 'cowsay-docker');
+    mkdirSync(moduleDir);
+    writeFileSync(join(moduleDir, 'lilypad_module.json.tmpl'), template);
+    const module = { name: './cowsay-docker', dir: moduleDir, template } as unknown as ResolvedModule;
+    const spec = renderModule(module.name, template, { Message: 'moo' });
+    const dockerJob = await executorJobOf(module, spec);
+    expect(dockerJob).toMatchObject({
+      engine: 'docker',
+      entrypoint: ['/bin/cowsay', 'moo'],
+      env: { LANG: 'C' },
+      network: false,
+      resources: { cpu: 1000, memoryBytes: 100 * 1024 * 1024 },
+    });
+    const result = await executor.run(request(dockerJob as DockerJob, { limits: { wallClockMs: 60_000 } }));
+    expect(stdoutOf(result.resultDir)).toBe(COWSAY_MOO);
+    expect(readFileSync(join(result.resultDir, 'exitCode'), 'utf8')).toBe('0');
+  });
+});

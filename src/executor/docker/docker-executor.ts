@@ -1,0 +1,457 @@
+/**
+ * The Docker executor: runs a job as a container on a Docker Engine through dockerode.
+ *
+ * It owns what a container may reach and how it ends: the image is pinned by sha256 (a tag only when the
+ * provider allows it), there is no network unless the job asks and the provider allows, CPU, memory and
+ * process limits come from the deal, `/inputs` is mounted read-only and `/outputs` is the result folder's
+ * `outputs/`. stdout and stderr are read from an attach stream into the result folder up to their caps (the
+ * engine keeps no log of them: log driver `none`). Every container carries the executor's owner label, so
+ * the leftovers of a provider that was killed are removed when it starts again, and a container is removed
+ * when its run ends, whichever way it ends.
+ */
+import { mkdir, open, readdir, writeFile, type FileHandle } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { join, resolve } from 'node:path';
+import { Writable } from 'node:stream';
+
+import type Dockerode from 'dockerode';
+
+import { ExecutorError } from '../../lib/errors.js';
+import { resolveLimits } from '../limits.js';
+import { checkOutputs } from '../outputs.js';
+import type { DockerJob, ExecutionRequest, ExecutionResult, Executor } from '../types.js';
+
+export interface DockerExecutorOptions {
+  /** A dockerode client; by default one for `DOCKER_HOST`, or the default socket. */
+  docker?: Dockerode;
+  /** Run images named by a tag (`busybox:1.36`), which can change under the same name. Default false. */
+  allowTags?: boolean;
+  /** Give a network to jobs that ask for one. Default false: such jobs are refused. */
+  allowNetwork?: boolean;
+  /** Pull an image named `name@sha256:…` that the engine does not have. Default true. */
+  pull?: boolean;
+  /**
+   * Marks this provider's containers (label `tech.lilypad.owner`). Containers with this owner that are not
+   * this executor's own runs are removed by `prepare()`: a restarted provider cleans up after a killed one.
+   * Two providers sharing an engine need two owners.
+   */
+  owner?: string;
+  /** Seconds between SIGTERM and SIGKILL when a job is stopped. Default 2. */
+  stopGraceSeconds?: number;
+  /** How often `/outputs` is measured while a job runs. Default 250 ms. */
+  outputsPollMs?: number;
+}
+
+export const OWNER_LABEL = 'tech.lilypad.owner';
+export const JOB_LABEL = 'tech.lilypad.job';
+
+const DIGEST = /^(?:(?<name>[a-z0-9][a-z0-9._\-/:]*?)@)?sha256:(?<hex>[0-9a-f]{64})$/;
+
+/**
+ * dockerode is loaded when a Docker executor is first made, not when this file is: it brings in ssh2, whose
+ * optional native addons the CLI bundle cannot hold, and most runs never need it.
+ */
+function loadDockerode(): typeof Dockerode {
+  return createRequire(import.meta.url)('dockerode') as typeof Dockerode;
+}
+
+/** A client for the engine that `DOCKER_HOST` names, or the default socket. */
+export function connectDocker(): Dockerode {
+  const Docker = loadDockerode();
+  return new Docker();
+}
+
+interface ImageReference {
+  /** What the job named. */
+  reference: string;
+  name?: string;
+  digest?: string;
+}
+
+export function parseImageReference(reference: string): ImageReference {
+  const match = DIGEST.exec(reference);
+  if (match?.groups) return { reference, name: match.groups.name, digest: `sha256:${match.groups.hex}` };
+  return { reference };
+}
+
+interface RunningContainer {
+  container: Dockerode.Container;
+  stop: () => Promise<void>;
+}
+
+export function createDockerExecutor(options: DockerExecutorOptions = {}): Executor & { prepare(): Promise<void> } {
+  const docker = options.docker ?? connectDocker();
+  const owner = options.owner ?? 'lilypad-resource-provider';
+  const graceSeconds = options.stopGraceSeconds ?? 2;
+  const pollMs = options.outputsPollMs ?? 250;
+  const running = new Set<RunningContainer>();
+  let prepared: Promise<void> | undefined;
+  let closed = false;
+
+  async function removeLeftovers(): Promise<void> {
+    const leftovers = await docker.listContainers({ all: true, filters: { label: [`${OWNER_LABEL}=${owner}`] } });
+    await Promise.all(
+      leftovers.map((info) =>
+        docker
+          .getContainer(info.Id)
+          .remove({ force: true, v: true })
+          .catch(() => {}),
+      ),
+    );
+  }
+
+  function prepare(): Promise<void> {
+    prepared ??= removeLeftovers().catch((error: unknown) => {
+      prepared = undefined;
+      throw engineError('cannot list containers on the Docker engine', error);
+    });
+    return prepared;
+  }
+
+  /** Finds the image the job names, by content; returns its image ID. */
+  async function resolveImage(jobId: string, job: DockerJob): Promise<string> {
+    const image = parseImageReference(job.image);
+    if (!image.digest) {
+      if (!options.allowTags) {
+        throw new ExecutorError(
+          `job ${jobId}: image ${JSON.stringify(job.image)} is not named by digest; name it as NAME@sha256:… or sha256:… (this provider does not run tags)`,
+          { code: 'image-not-pinned', details: { jobId, image: job.image } },
+        );
+      }
+      const found = await inspectImage(job.image);
+      if (!found) {
+        throw new ExecutorError(`job ${jobId}: image ${job.image} is not on this Docker engine`, {
+          code: 'image-missing',
+          details: { jobId, image: job.image },
+        });
+      }
+      return found.Id;
+    }
+    const candidates = image.name ? [`${image.name}@${image.digest}`, image.digest] : [image.digest];
+    for (const candidate of candidates) {
+      const found = await inspectImage(candidate);
+      // The engine resolves a name@digest through RepoDigests; an image ID is the digest of its config. Either
+      // way the bytes are pinned, and the check keeps a short-ID match or a stale tag from slipping through.
+      if (found && (found.Id === image.digest || (found.RepoDigests ?? []).some((d) => d.endsWith(`@${image.digest}`)))) {
+        return found.Id;
+      }
+    }
+    if (image.name && (options.pull ?? true)) {
+      try {
+        const stream = await docker.pull(`${image.name}@${image.digest}`);
+        await new Promise<void>((done, fail) => docker.modem.followProgress(stream, (error) => (error ? fail(error) : done())));
+        const pulled = await inspectImage(`${image.name}@${image.digest}`);
+        if (pulled) return pulled.Id;
+      } catch (error) {
+        throw new ExecutorError(`job ${jobId}: image ${job.image} is not on this Docker engine and could not be pulled`, {
+          code: 'image-missing',
+          details: { jobId, image: job.image },
+          cause: error,
+          retryable: true,
+        });
+      }
+    }
+    throw new ExecutorError(`job ${jobId}: image ${job.image} is not on this Docker engine`, {
+      code: 'image-missing',
+      details: { jobId, image: job.image },
+    });
+  }
+
+  async function inspectImage(reference: string): Promise<Dockerode.ImageInspectInfo | undefined> {
+    try {
+      return await docker.getImage(reference).inspect();
+    } catch (error) {
+      if ((error as { statusCode?: number }).statusCode === 404) return undefined;
+      throw engineError(`cannot inspect image ${reference}`, error);
+    }
+  }
+
+  async function run(request: ExecutionRequest): Promise<ExecutionResult> {
+    if (closed) throw new ExecutorError('the docker executor is closed', { code: 'executor-closed' });
+    const { jobId, signal, onProgress } = request;
+    const job = validateRequest(request, options.allowNetwork ?? false);
+    const limits = resolveLimits(request.limits);
+    throwIfAborted(jobId, signal);
+    await prepare();
+    const imageId = await resolveImage(jobId, job);
+    throwIfAborted(jobId, signal);
+
+    const resultDir = resolve(request.resultDir);
+    const outputsDir = join(resultDir, 'outputs');
+    await mkdir(outputsDir, { recursive: true });
+    if ((await readdir(outputsDir)).length > 0) {
+      throw new ExecutorError(`job ${jobId}: ${outputsDir} is not empty; give each run a fresh result directory`, {
+        code: 'result-dir-not-empty',
+        details: { jobId, outputsDir },
+      });
+    }
+
+    const memoryBytes = minDefined(limits.memoryBytes, job.resources?.memoryBytes);
+    const binds = [`${outputsDir}:/outputs:rw`];
+    if (request.inputsDir !== undefined) binds.unshift(`${resolve(request.inputsDir)}:/inputs:ro`);
+    const gpus = job.resources?.gpus ?? 0;
+    const createOptions: Dockerode.ContainerCreateOptions = {
+      Image: imageId,
+      Entrypoint: job.entrypoint,
+      Cmd: job.args,
+      Env: Object.entries(job.env)
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .map(([name, value]) => `${name}=${value}`),
+      WorkingDir: job.workingDir,
+      Labels: { [OWNER_LABEL]: owner, [JOB_LABEL]: jobId },
+      AttachStdin: false,
+      AttachStdout: true,
+      AttachStderr: true,
+      Tty: false,
+      OpenStdin: false,
+      NetworkDisabled: !job.network,
+      StopTimeout: graceSeconds,
+      HostConfig: {
+        Binds: binds,
+        NetworkMode: job.network ? undefined : 'none',
+        Memory: memoryBytes,
+        MemorySwap: memoryBytes, // no swap on top
+        NanoCpus: job.resources?.cpu ? Math.round(job.resources.cpu * 1_000_000) : undefined,
+        PidsLimit: limits.pids,
+        DeviceRequests: gpus > 0 ? [{ Driver: '', Count: gpus, DeviceIDs: [], Capabilities: [['gpu']], Options: {} }] : undefined,
+        LogConfig: { Type: 'none', Config: {} },
+        SecurityOpt: ['no-new-privileges'],
+        CapDrop: ['NET_RAW', 'MKNOD', 'SYS_CHROOT', 'SETFCAP', 'AUDIT_WRITE'],
+        AutoRemove: false,
+      },
+    };
+
+    let container: Dockerode.Container;
+    try {
+      container = await docker.createContainer(createOptions);
+    } catch (error) {
+      throw new ExecutorError(`job ${jobId}: the engine would not create the container: ${engineMessage(error)}`, {
+        code: 'container-failed',
+        details: { jobId },
+        cause: error,
+      });
+    }
+
+    const stdout = await CappedFile.open(join(resultDir, 'stdout'), limits.stdoutBytes);
+    const stderr = await CappedFile.open(join(resultDir, 'stderr'), limits.stderrBytes);
+    let stopReason: ExecutorError | undefined;
+    let stopping: Promise<void> | undefined;
+    const stop = (reason: ExecutorError): Promise<void> => {
+      stopReason ??= reason;
+      // SIGTERM, then SIGKILL after the grace period; a container that ignores SIGTERM ends all the same.
+      stopping ??= container.stop({ t: graceSeconds }).then(
+        () => undefined,
+        () => container.kill().then(() => undefined, () => undefined),
+      );
+      return stopping;
+    };
+    const entry: RunningContainer = {
+      container,
+      stop: () => stop(new ExecutorError(`job ${jobId} was stopped: the executor closed`, { code: 'executor-closed', details: { jobId } })),
+    };
+    running.add(entry);
+
+    let timer: NodeJS.Timeout | undefined;
+    let poller: NodeJS.Timeout | undefined;
+    const onAbort = () =>
+      void stop(new ExecutorError(`job ${jobId} was aborted`, { code: 'aborted', details: { jobId }, cause: signal?.reason }));
+    try {
+      const stream = await container.attach({ stream: true, stdout: true, stderr: true, hijack: true });
+      const drained = new Promise<void>((done) => {
+        stream.on('end', done);
+        stream.on('close', done);
+        stream.on('error', () => done());
+      });
+      docker.modem.demuxStream(stream, stdout.writable(), stderr.writable());
+
+      const exited = container.wait({ condition: 'next-exit' }); // asked before start, so no exit is missed
+      const started = performance.now();
+      try {
+        await container.start();
+      } catch (error) {
+        throw new ExecutorError(`job ${jobId}: the container would not start: ${engineMessage(error)}`, {
+          code: 'container-failed',
+          details: { jobId },
+          cause: error,
+        });
+      }
+      onProgress?.({ type: 'job:started', jobId, engine: 'docker' });
+      signal?.addEventListener('abort', onAbort, { once: true });
+      if (signal?.aborted) onAbort();
+      if (limits.wallClockMs !== undefined) {
+        const wallClockMs = limits.wallClockMs;
+        timer = setTimeout(
+          () =>
+            void stop(
+              new ExecutorError(`job ${jobId} ran past its wall-clock limit of ${wallClockMs} ms and was stopped`, {
+                code: 'wall-clock-limit',
+                details: { jobId, wallClockMs },
+              }),
+            ),
+          wallClockMs,
+        );
+      }
+      let polling = false;
+      poller = setInterval(() => {
+        if (polling) return;
+        polling = true;
+        checkOutputs(jobId, outputsDir, limits.outputsBytes)
+          .catch((error: unknown) => {
+            if (error instanceof ExecutorError && error.code === 'outputs-limit') void stop(error);
+          })
+          .finally(() => (polling = false));
+      }, pollMs);
+
+      const { StatusCode: exitCode } = (await exited) as { StatusCode: number };
+      clearTimeout(timer);
+      clearInterval(poller);
+      // The attach stream ends once the engine has sent everything the container wrote.
+      await Promise.race([drained, delay(5_000)]);
+      await stdout.close();
+      await stderr.close();
+      if (stopReason) throw stopReason;
+      const state = (await container.inspect()).State;
+      if (state.OOMKilled) {
+        throw new ExecutorError(`job ${jobId} ran out of memory: it used more than its ${memoryBytes} bytes and was killed`, {
+          code: 'memory-limit',
+          details: { jobId, limitBytes: memoryBytes },
+        });
+      }
+      const truncated = { stdout: stdout.truncated, stderr: stderr.truncated };
+      if (truncated.stdout) onProgress?.({ type: 'job:output-capped', jobId, stream: 'stdout', limitBytes: limits.stdoutBytes });
+      if (truncated.stderr) onProgress?.({ type: 'job:output-capped', jobId, stream: 'stderr', limitBytes: limits.stderrBytes });
+      await checkOutputs(jobId, outputsDir, limits.outputsBytes);
+      await writeFile(join(resultDir, 'exitCode'), String(exitCode));
+      onProgress?.({ type: 'job:exited', jobId, exitCode, durationMs: performance.now() - started });
+      return { exitCode, resultDir, truncated };
+    } finally {
+      clearTimeout(timer);
+      clearInterval(poller);
+      signal?.removeEventListener('abort', onAbort);
+      await stdout.close();
+      await stderr.close();
+      running.delete(entry);
+      await container.remove({ force: true, v: true }).catch(() => {});
+    }
+  }
+
+  return {
+    engine: 'docker',
+    async isAvailable() {
+      try {
+        await withTimeout(docker.ping(), 2_000);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    prepare,
+    run,
+    async close() {
+      closed = true;
+      await Promise.all([...running].map((entry) => entry.stop()));
+    },
+  };
+}
+
+/** A result file that keeps the first `limit` bytes written to it and drops the rest. */
+class CappedFile {
+  truncated = false;
+  private written = 0;
+  private closing: Promise<void> | undefined;
+
+  private constructor(
+    private readonly handle: FileHandle,
+    private readonly limit: number,
+  ) {}
+
+  static async open(path: string, limit: number): Promise<CappedFile> {
+    return new CappedFile(await open(path, 'w'), limit);
+  }
+
+  writable(): Writable {
+    return new Writable({
+      write: (chunk: Buffer, _encoding, callback) => {
+        const keep = Math.min(Math.max(this.limit - this.written, 0), chunk.length);
+        if (keep < chunk.length) this.truncated = true;
+        if (keep === 0 || this.closing) return callback();
+        this.written += keep;
+        this.handle.write(chunk, 0, keep).then(() => callback(), callback);
+      },
+    });
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.handle.close();
+    return this.closing;
+  }
+}
+
+function validateRequest(request: ExecutionRequest, allowNetwork: boolean): DockerJob {
+  const { jobId, job } = request;
+  if (!/^(0x)?[0-9a-fA-F]+$/.test(jobId)) {
+    throw new ExecutorError(`job id ${JSON.stringify(jobId)} is not hex`, { code: 'invalid-request' });
+  }
+  if (job.engine !== 'docker') {
+    throw new ExecutorError(`job ${jobId} is a ${String(job.engine)} job; this executor runs docker jobs`, {
+      code: 'invalid-request',
+      details: { jobId },
+    });
+  }
+  for (const [name, value] of Object.entries(job.env)) {
+    if (name === '' || name.includes('=') || name.includes('\0') || value.includes('\0')) {
+      throw new ExecutorError(`job ${jobId}: environment variable ${JSON.stringify(name)} is not a valid name=value`, {
+        code: 'invalid-request',
+        details: { jobId },
+      });
+    }
+  }
+  for (const [name, value] of Object.entries(request.limits ?? {})) {
+    if (value !== undefined && !(typeof value === 'number' && value >= 0 && (name !== 'wallClockMs' || value > 0))) {
+      throw new ExecutorError(`job ${jobId}: limit ${name} must be a ${name === 'wallClockMs' ? 'positive' : 'non-negative'} number`, {
+        code: 'invalid-request',
+        details: { jobId },
+      });
+    }
+  }
+  if (job.network && !allowNetwork) {
+    throw new ExecutorError(`job ${jobId} asks for a network, and this provider runs jobs without one`, {
+      code: 'network-refused',
+      details: { jobId },
+    });
+  }
+  return job;
+}
+
+function minDefined(...values: Array<number | undefined>): number | undefined {
+  const defined = values.filter((value): value is number => value !== undefined && value > 0);
+  return defined.length ? Math.min(...defined) : undefined;
+}
+
+function engineMessage(error: unknown): string {
+  const json = (error as { json?: { message?: string } }).json;
+  return json?.message ?? (error as Error).message ?? String(error);
+}
+
+function engineError(what: string, error: unknown): ExecutorError {
+  return new ExecutorError(`${what}: ${engineMessage(error)}`, { code: 'engine-unavailable', cause: error, retryable: true });
+}
+
+function throwIfAborted(jobId: string, signal: AbortSignal | undefined): void {
+  if (signal?.aborted) {
+    throw new ExecutorError(`job ${jobId} was aborted`, { code: 'aborted', details: { jobId }, cause: signal.reason });
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((done) => setTimeout(done, ms).unref());
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, fail) => {
+    timer = setTimeout(() => fail(new Error(`no answer in ${ms} ms`)), ms);
+    timer.unref();
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
