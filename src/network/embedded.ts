@@ -17,6 +17,7 @@ import {
   type AnvilInstance,
   type ChainClients,
 } from '../chain/index.js';
+import { dockerExecutorIfAvailable } from '../executor/docker/index.js';
 import { createWasmExecutor } from '../executor/wasm/index.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
 import { createMediator } from '../mediator/mediator.js';
@@ -65,6 +66,8 @@ export async function startEmbeddedNetwork(options: EmbeddedNetworkOptions = {})
   };
 
   try {
+    // Docker joins when an engine answers (DOCKER_HOST or the default socket); asked now, answered meanwhile.
+    const dockerReady = dockerExecutorIfAvailable({ owner: `lilypad-embedded-${process.pid}` }).catch(() => undefined);
     const anvil: AnvilInstance = await startAnvil();
     cleanups.push(() => anvil.stop());
     const connect = (privateKey: Hex): Promise<ChainClients & { chainId: number }> =>
@@ -95,6 +98,8 @@ export async function startEmbeddedNetwork(options: EmbeddedNetworkOptions = {})
     cleanups.push(() => closeBlockstore(providerBlockstore));
     const executor = createWasmExecutor();
     cleanups.push(() => executor.close());
+    const dockerExecutor = await dockerReady;
+    if (dockerExecutor) cleanups.push(() => dockerExecutor.close());
     const provider = createResourceProvider(
       {
         price: EMBEDDED_JOB_PRICE,
@@ -109,7 +114,7 @@ export async function startEmbeddedNetwork(options: EmbeddedNetworkOptions = {})
         chain: await connect(providerPrivateKey),
         domain,
         solver: createSolverClient(solver.url),
-        executors: [executor],
+        executors: dockerExecutor ? [executor, dockerExecutor] : [executor],
         modules,
         blockstore: providerBlockstore,
         logger: logger.child({ role: 'resource-provider' }),

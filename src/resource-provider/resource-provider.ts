@@ -150,7 +150,7 @@ export function createResourceProvider(config: ResourceProviderConfig, component
       await subscription.ready;
       const details: ResourceOfferDetails = {
         machine: config.machine,
-        engines: [...new Set(components.executors.map((e) => e.engine))],
+        engines: [...new Set((await Promise.all(components.executors.map(async (e) => ((await e.isAvailable()) ? [e.engine] : [])))).flat())],
         modules: config.modules,
         resultsUrl: http.url,
       };
