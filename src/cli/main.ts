@@ -6,6 +6,8 @@ import { Command } from 'commander';
 import { LilypadError } from '../lib/errors.js';
 import { completionLines, progressLine } from './output.js';
 import { runCommand } from './run.js';
+import { registerServiceCommands } from './services.js';
+import { registerStackCommands } from './stack.js';
 
 const program = new Command();
 program.name('lilypad').description('A peer-to-peer compute marketplace for AI').showHelpAfterError();
@@ -62,6 +64,9 @@ program
       process.off('SIGTERM', cancel);
     }
   });
+
+registerServiceCommands(program);
+registerStackCommands(program);
 
 try {
   await program.parseAsync(process.argv);

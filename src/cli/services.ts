@@ -1,0 +1,217 @@
+/**
+ * `lilypad chain`, `lilypad solver`, `lilypad resource-provider`, `lilypad mediator` and
+ * `lilypad faucet`: each role as a process of its own. A service prints one JSON line when it is ready
+ * (what `lilypad stack` waits for) and stops cleanly on SIGINT or SIGTERM.
+ */
+import path from 'node:path';
+import os from 'node:os';
+import type { Command } from 'commander';
+import { parseEther, type Address, type Hex } from 'viem';
+import { z } from 'zod';
+import { connectChain, fund, startAnvil } from '../chain/index.js';
+import { UserInputError } from '../lib/errors.js';
+import { createLogger } from '../lib/logger.js';
+import { address, addressList, loadServiceConfig, port, privateKey } from '../lib/service-config.js';
+import { detectMachine, startMediatorService, startResourceProviderService, startSolverService, type RunningService } from '../network/services.js';
+
+const lp = z.string().regex(/^\d+(\.\d+)?$/, 'must be an amount such as 1 or 0.5').transform((v) => parseEther(v));
+
+function untilSignal(): Promise<string> {
+  return new Promise((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
+}
+
+async function serve(name: string, start: () => Promise<RunningService & { chainId?: number }>): Promise<void> {
+  const stopping = untilSignal();
+  const service = await start();
+  const { stop, ...shown } = service;
+  process.stdout.write(JSON.stringify({ ready: name, pid: process.pid, ...shown }) + '\n');
+  await stopping;
+  await stop();
+}
+
+type Flags = Record<string, string | undefined> & { config?: string };
+
+/** Flags named like the variables they set: --rpc-url sets WEB3_RPC_URL, and so on. */
+const flagNames: Record<string, string> = {
+  rpcUrl: 'WEB3_RPC_URL',
+  privateKey: 'WEB3_PRIVATE_KEY',
+  solver: 'SERVICE_SOLVER',
+  mediators: 'SERVICE_MEDIATORS',
+  deals: 'LILYPAD_DEALS_ADDRESS',
+  token: 'LILYPAD_TOKEN_ADDRESS',
+  host: 'LILYPAD_HOST',
+  port: 'LILYPAD_PORT',
+  price: 'LILYPAD_PRICE',
+  collateralMultiple: 'LILYPAD_COLLATERAL_MULTIPLE',
+  capacity: 'LILYPAD_CAPACITY',
+  cpu: 'LILYPAD_CPU',
+  gpu: 'LILYPAD_GPU',
+  ram: 'LILYPAD_RAM',
+  modules: 'LILYPAD_MODULES',
+  dataDir: 'LILYPAD_DATA_DIR',
+  state: 'LILYPAD_CHAIN_STATE',
+};
+
+function settings(flags: Flags) {
+  const named: Record<string, string | undefined> = {};
+  for (const [flag, variable] of Object.entries(flagNames)) named[variable] = flags[flag];
+  return { configFile: flags.config, env: process.env, flags: named };
+}
+
+const chainConnection = { WEB3_RPC_URL: z.string().url(), LILYPAD_DEALS_ADDRESS: address };
+
+export function registerServiceCommands(program: Command): void {
+  program
+    .command('chain')
+    .description('run a local EVM chain (anvil) until stopped; with --state it keeps its state across restarts')
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--port <port>', 'port to listen on (0 picks a free one)')
+    .option('--state <file>', 'load the chain from this file and save it there on stop')
+    .option('--config <file>', 'a JSON file of settings')
+    .action(async (flags: Flags) => {
+      const config = loadServiceConfig(z.object({ LILYPAD_PORT: port.default(0), LILYPAD_CHAIN_STATE: z.string().optional() }), settings(flags));
+      await serve('chain', async () => {
+        const anvil = await startAnvil({ port: config.LILYPAD_PORT, stateFile: config.LILYPAD_CHAIN_STATE });
+        return { url: anvil.rpcUrl, chainId: anvil.chainId, stop: () => anvil.stop() };
+      });
+    });
+
+  program
+    .command('solver')
+    .description('run a solver: matches offers into deals; HTTP + WebSocket API')
+    .option('--rpc-url <url>', 'the chain (WEB3_RPC_URL)')
+    .option('--deals <address>', 'the deal contract (LILYPAD_DEALS_ADDRESS)')
+    .option('--host <host>', 'address to listen on (LILYPAD_HOST)')
+    .option('--port <port>', 'port to listen on (LILYPAD_PORT)')
+    .option('--config <file>', 'a JSON file of settings')
+    .action(async (flags: Flags) => {
+      const config = loadServiceConfig(
+        z.object({ ...chainConnection, LILYPAD_HOST: z.string().default('127.0.0.1'), LILYPAD_PORT: port.default(8080) }),
+        settings(flags),
+      );
+      await serve('solver', () =>
+        startSolverService({
+          rpcUrl: config.WEB3_RPC_URL,
+          dealsAddress: config.LILYPAD_DEALS_ADDRESS as Address,
+          host: config.LILYPAD_HOST,
+          port: config.LILYPAD_PORT,
+          logger: createLogger({ name: 'solver', level: process.env.LILYPAD_LOG_LEVEL ?? 'info' }),
+        }),
+      );
+    });
+
+  program
+    .command('resource-provider')
+    .description('sell compute: post offers, run deals, submit results')
+    .option('--rpc-url <url>', 'the chain (WEB3_RPC_URL)')
+    .option('--private-key <key>', 'this provider\'s key (WEB3_PRIVATE_KEY; prefer the environment)')
+    .option('--solver <url>', 'the solver (SERVICE_SOLVER)')
+    .option('--mediators <addresses>', 'trusted mediators, comma-separated (SERVICE_MEDIATORS)')
+    .option('--deals <address>', 'the deal contract (LILYPAD_DEALS_ADDRESS)')
+    .option('--price <LP>', 'price per job in LP (LILYPAD_PRICE)')
+    .option('--collateral-multiple <n>', 'collateral per deal as a multiple of the price (LILYPAD_COLLATERAL_MULTIPLE)')
+    .option('--capacity <n>', 'jobs at once (LILYPAD_CAPACITY)')
+    .option('--cpu <milli>', 'CPU offered in milli-CPU (LILYPAD_CPU; default: all of this machine)')
+    .option('--gpu <milli>', 'GPU offered in milli-GPU (LILYPAD_GPU)')
+    .option('--ram <MB>', 'RAM offered in MB (LILYPAD_RAM)')
+    .option('--modules <names>', 'modules allowed, comma-separated; empty allows all (LILYPAD_MODULES)')
+    .option('--data-dir <dir>', 'where jobs and result blocks are kept (LILYPAD_DATA_DIR)')
+    .option('--host <host>', 'address of the result gateway (LILYPAD_HOST)')
+    .option('--port <port>', 'port of the result gateway (LILYPAD_PORT)')
+    .option('--config <file>', 'a JSON file of settings')
+    .action(async (flags: Flags) => {
+      const machine = detectMachine();
+      const config = loadServiceConfig(
+        z.object({
+          ...chainConnection,
+          WEB3_PRIVATE_KEY: privateKey,
+          SERVICE_SOLVER: z.string().url(),
+          SERVICE_MEDIATORS: addressList,
+          LILYPAD_PRICE: lp.default(parseEther('1')),
+          LILYPAD_COLLATERAL_MULTIPLE: z.coerce.bigint().default(2n),
+          LILYPAD_CAPACITY: z.coerce.number().int().positive().default(Math.max(1, os.availableParallelism())),
+          LILYPAD_CPU: z.coerce.number().nonnegative().default(machine.cpu),
+          LILYPAD_GPU: z.coerce.number().nonnegative().default(machine.gpu),
+          LILYPAD_RAM: z.coerce.number().nonnegative().default(machine.ram),
+          LILYPAD_MODULES: z.string().default('').transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean)),
+          LILYPAD_DATA_DIR: z.string().default(path.join(os.tmpdir(), 'lilypad', 'resource-provider')),
+          LILYPAD_HOST: z.string().default('127.0.0.1'),
+          LILYPAD_PORT: port.default(0),
+        }),
+        settings(flags),
+      );
+      await serve('resource-provider', () =>
+        startResourceProviderService({
+          rpcUrl: config.WEB3_RPC_URL,
+          dealsAddress: config.LILYPAD_DEALS_ADDRESS as Address,
+          privateKey: config.WEB3_PRIVATE_KEY as Hex,
+          solverUrl: config.SERVICE_SOLVER,
+          mediators: config.SERVICE_MEDIATORS as Address[],
+          price: config.LILYPAD_PRICE,
+          collateralMultiple: config.LILYPAD_COLLATERAL_MULTIPLE,
+          capacity: config.LILYPAD_CAPACITY,
+          machine: { cpu: config.LILYPAD_CPU, gpu: config.LILYPAD_GPU, ram: config.LILYPAD_RAM },
+          modules: config.LILYPAD_MODULES,
+          dataDir: path.resolve(config.LILYPAD_DATA_DIR),
+          host: config.LILYPAD_HOST,
+          port: config.LILYPAD_PORT,
+          logger: createLogger({ name: 'resource-provider', level: process.env.LILYPAD_LOG_LEVEL ?? 'info' }),
+        }),
+      );
+    });
+
+  program
+    .command('mediator')
+    .description('run a mediator: watch the deals that name it')
+    .option('--rpc-url <url>', 'the chain (WEB3_RPC_URL)')
+    .option('--private-key <key>', 'the mediator\'s key (WEB3_PRIVATE_KEY; prefer the environment)')
+    .option('--deals <address>', 'the deal contract (LILYPAD_DEALS_ADDRESS)')
+    .option('--config <file>', 'a JSON file of settings')
+    .action(async (flags: Flags) => {
+      const config = loadServiceConfig(z.object({ ...chainConnection, WEB3_PRIVATE_KEY: privateKey }), settings(flags));
+      await serve('mediator', () =>
+        startMediatorService({
+          rpcUrl: config.WEB3_RPC_URL,
+          dealsAddress: config.LILYPAD_DEALS_ADDRESS as Address,
+          privateKey: config.WEB3_PRIVATE_KEY as Hex,
+          logger: createLogger({ name: 'mediator', level: process.env.LILYPAD_LOG_LEVEL ?? 'info' }),
+        }),
+      );
+    });
+
+  program
+    .command('faucet')
+    .description('fund an address with ETH and LP (needs the token owner\'s key in WEB3_PRIVATE_KEY)')
+    .argument('<address>', 'the address to fund')
+    .option('--eth <amount>', 'ETH to send', '1')
+    .option('--lp <amount>', 'LP to mint into the wallet', '100')
+    .option('--escrow <amount>', 'LP to deposit into the address\'s escrow', '0')
+    .option('--rpc-url <url>', 'the chain (WEB3_RPC_URL)')
+    .option('--deals <address>', 'the deal contract (LILYPAD_DEALS_ADDRESS)')
+    .option('--token <address>', 'the LP token (LILYPAD_TOKEN_ADDRESS)')
+    .option('--config <file>', 'a JSON file of settings')
+    .action(async (to: string, flags: Flags & { eth: string; lp: string; escrow: string }) => {
+      const target = address.safeParse(to);
+      if (!target.success) throw new UserInputError(`faucet: ${to} is not an address`, { code: 'input-malformed' });
+      const config = loadServiceConfig(
+        z.object({ ...chainConnection, WEB3_PRIVATE_KEY: privateKey, LILYPAD_TOKEN_ADDRESS: address }),
+        settings(flags),
+      );
+      const amounts = z.object({ eth: lp, lp, escrow: lp }).parse(flags);
+      const owner = await connectChain({ rpcUrl: config.WEB3_RPC_URL, privateKey: config.WEB3_PRIVATE_KEY as Hex });
+      const result = await fund({
+        walletClient: owner.walletClient,
+        publicClient: owner.publicClient,
+        token: config.LILYPAD_TOKEN_ADDRESS as Address,
+        deals: config.LILYPAD_DEALS_ADDRESS as Address,
+        to: target.data as Address,
+        eth: amounts.eth,
+        lp: amounts.lp,
+        escrow: amounts.escrow,
+      });
+      process.stdout.write(`funded ${to}: ${flags.eth} ETH, ${flags.lp} LP, ${flags.escrow} LP in escrow (${result.transactionHashes.length} transactions)\n`);
+    });
+}

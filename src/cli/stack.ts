@@ -1,0 +1,72 @@
+/** `lilypad stack up|down|status|env`: a local network of separate processes (src/network/stack.ts). */
+import os from 'node:os';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { UserInputError } from '../lib/errors.js';
+import { packageRoot } from '../lib/package-root.js';
+import { isAlive, readStack, stackDown, stackEnv, stackUp } from '../network/stack.js';
+
+const defaultDir = () => path.join(os.homedir(), '.lilypad', 'stack');
+
+function exportLines(env: Record<string, string>): string {
+  return Object.entries(env).map(([name, value]) => `export ${name}=${value}\n`).join('');
+}
+
+export function registerStackCommands(program: Command): void {
+  const stack = program.command('stack').description('a local network of separate processes: chain, solver, mediator, resource providers');
+
+  stack
+    .command('up')
+    .description('start the stack and print the environment for `lilypad run` (eval "$(lilypad stack up)")')
+    .option('--dir <dir>', 'where the stack keeps its state and logs', defaultDir())
+    .option('--providers <n>', 'how many resource providers', '1')
+    .action(async (flags: { dir: string; providers: string }) => {
+      const state = await stackUp({
+        dir: path.resolve(flags.dir),
+        providers: Number(flags.providers),
+        cliPath: path.join(packageRoot(), 'bin', 'lilypad.js'),
+        onProgress: (line) => process.stderr.write(`${line}\n`),
+      });
+      process.stdout.write(exportLines(stackEnv(state)));
+    });
+
+  stack
+    .command('down')
+    .description('stop every process of the stack (the chain keeps its state)')
+    .option('--dir <dir>', 'the stack folder', defaultDir())
+    .action(async (flags: { dir: string }) => {
+      const stopped = await stackDown(path.resolve(flags.dir));
+      process.stdout.write(stopped.length ? `stopped ${stopped.map((p) => p.name).join(', ')}\n` : 'nothing was running\n');
+    });
+
+  stack
+    .command('status')
+    .description('show what runs where')
+    .option('--dir <dir>', 'the stack folder', defaultDir())
+    .option('--json', 'print JSON')
+    .action(async (flags: { dir: string; json?: boolean }) => {
+      const state = await readStack(path.resolve(flags.dir));
+      const processes = (state?.processes ?? []).map((p) => ({ ...p, running: isAlive(p.pid) }));
+      if (flags.json) {
+        process.stdout.write(JSON.stringify({ solverUrl: state?.solverUrl, rpcUrl: state?.rpcUrl, processes }) + '\n');
+        return;
+      }
+      if (processes.length === 0) {
+        process.stdout.write('the stack is not running\n');
+        return;
+      }
+      for (const p of processes) process.stdout.write(`${p.name.padEnd(22)} ${p.running ? 'running' : 'stopped'}  pid ${p.pid}  log ${p.log}\n`);
+    });
+
+  stack
+    .command('env')
+    .description('print the environment that `lilypad run` needs to use the stack')
+    .option('--dir <dir>', 'the stack folder', defaultDir())
+    .option('--json', 'print JSON')
+    .action(async (flags: { dir: string; json?: boolean }) => {
+      const state = await readStack(path.resolve(flags.dir));
+      if (!state?.solverUrl) throw new UserInputError(`no stack in ${path.resolve(flags.dir)}; start one with \`lilypad stack up\``, { code: 'stack-missing' });
+      const env = stackEnv(state);
+      process.stdout.write(flags.json ? JSON.stringify(env) + '\n' : exportLines(env));
+    });
+}

@@ -1,0 +1,73 @@
+/**
+ * The network as separate processes: `lilypad stack up` starts a chain, a solver, a mediator and two
+ * resource providers; jobs run through the real CLI with `lilypad stack env`; balances are read from the
+ * chain; `lilypad stack down` leaves nothing running.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parseEther, type Address } from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLilypadPublicClient, escrowBalance } from '../src/chain/index.js';
+import { processesWithMarker, runCli } from './helpers.js';
+
+let dir: string;
+let env: Record<string, string>;
+let marker: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'lilypad-stack-'));
+  const up = await runCli(['stack', 'up', '--dir', dir, '--providers', '2']);
+  marker = up.marker;
+  expect(up.stderr).toContain('resource-provider-2');
+  expect(up.code).toBe(0);
+  const printed = await runCli(['stack', 'env', '--dir', dir, '--json']);
+  env = JSON.parse(printed.stdout);
+}, 120_000);
+
+afterAll(async () => {
+  await runCli(['stack', 'down', '--dir', dir]);
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function totalEscrow(account: Address): Promise<bigint> {
+  const publicClient = createLilypadPublicClient({ rpcUrl: env.WEB3_RPC_URL!, chainId: 31337 });
+  const balance = await escrowBalance(publicClient, { deals: env.LILYPAD_DEALS_ADDRESS as Address, account });
+  return balance.free + balance.locked;
+}
+
+describe('lilypad stack', () => {
+  it('prints the environment for lilypad run', () => {
+    expect(Object.keys(env).sort()).toEqual(
+      ['LILYPAD_DEALS_ADDRESS', 'LILYPAD_TOKEN_ADDRESS', 'SERVICE_MEDIATORS', 'SERVICE_SOLVER', 'WEB3_PRIVATE_KEY', 'WEB3_RPC_URL'].sort(),
+    );
+  });
+
+  it('runs jobs through separate processes, and the job creator pays the price of each', async () => {
+    const jobCreator = privateKeyToAccount(env.WEB3_PRIVATE_KEY as `0x${string}`).address;
+    const before = await totalEscrow(jobCreator);
+    const outputDir = path.join(dir, 'results');
+    const runs = await Promise.all(
+      ['one', 'two'].map((message) => runCli(['run', 'cowsay:v0.0.1', '-i', `Message=${message}`, '--json', '--output-dir', outputDir], env)),
+    );
+    for (const [index, run] of runs.entries()) {
+      expect(run.stderr).toBe('');
+      expect(run.code).toBe(0);
+      const result = JSON.parse(run.stdout);
+      expect(result.stdout).toContain(`< ${['one', 'two'][index]} >`);
+      expect(result.cid).toMatch(/^bafy/);
+      expect(BigInt(result.price)).toBe(parseEther('1'));
+    }
+    expect(await totalEscrow(jobCreator)).toBe(before - 2n * parseEther('1'));
+  });
+
+  it('stops every process on stack down', async () => {
+    const status = JSON.parse((await runCli(['stack', 'status', '--dir', dir, '--json'])).stdout);
+    expect(status.processes.map((p: { name: string }) => p.name)).toEqual(['chain', 'solver', 'mediator', 'resource-provider-1', 'resource-provider-2']);
+    expect(status.processes.every((p: { running: boolean }) => p.running)).toBe(true);
+    const down = await runCli(['stack', 'down', '--dir', dir]);
+    expect(down.stdout).toBe('stopped chain, solver, mediator, resource-provider-1, resource-provider-2\n');
+    expect(processesWithMarker(marker)).toEqual([]);
+  });
+});
