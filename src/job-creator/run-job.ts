@@ -1,19 +1,23 @@
 /**
  * The job creator's SDK: resolve and render a module, sign a job offer, send it to the solver, follow
  * the deal (checking each step on chain, not on the solver's word), download the result by CID with
- * every block verified, accept it on chain, and write the folder. The CLI and the web app render the
- * same progress events.
+ * every block verified, judge it, and write the folder. Accepting costs no gas: the job creator signs an
+ * acceptance and hands it to the provider, who puts it on chain with its settlement (or lets the judge
+ * window pass). Challenging, and ending a deal whose provider never submitted, are transactions of the
+ * job creator's own. The CLI and the web app render the same progress events.
  */
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { CID } from 'multiformats/cid';
-import type { Address, Hex } from 'viem';
-import { acceptResults, type ChainClients } from '../chain/index.js';
+import { keccak256, zeroAddress, type Address, type Hex } from 'viem';
+import { challengeResults, signResultsAcceptance, timeoutMediation, timeoutSubmitResults, type ChainClients } from '../chain/index.js';
 import { JobError } from '../lib/errors.js';
 import { renderModule } from '../module/render.js';
 import type { ModuleResolver } from '../module/resolve.js';
 import { engineOf, machineOf } from '../module/spec.js';
-import type { Deal, ReadDeal } from '../protocol/deals.js';
+import { isFinal } from '../protocol/deal-states.js';
+import type { Deal, OnChainDealView, ReadDeal } from '../protocol/deals.js';
+import { defaultDealTimeouts, mediatorSeedHashOf, sharedMediatorsOf } from '../protocol/mediation.js';
 import { offerDomain, offerTypes, type SignedJobOfferTerms } from '../protocol/eip712.js';
 import { inputsHashOf, moduleIdOf } from '../protocol/ids.js';
 import { jobOfferId, randomNonce, type JobOffer, type OfferDomain } from '../protocol/offers.js';
@@ -27,6 +31,8 @@ export type JobProgressEvent =
   | { type: 'deal:agreed'; dealId: Hex; resourceProvider: Address; price: bigint }
   | { type: 'results:submitted'; dealId: Hex; cid: string }
   | { type: 'results:accepted'; dealId: Hex }
+  | { type: 'results:challenged'; dealId: Hex; mediator: Address }
+  | { type: 'mediation:ruled'; dealId: Hex; state: OnChainDealView['state'] }
   | { type: 'results:downloaded'; cid: string; dir: string };
 
 export interface RunJobOptions {
@@ -37,6 +43,17 @@ export interface RunJobOptions {
   mediators: Address[];
   /** Seconds the offer stays open for a match. */
   offerTtlSeconds?: number;
+  /** Deal timeouts in seconds (defaults in `defaultDealTimeouts`). */
+  submitTimeout?: bigint;
+  judgeWindow?: bigint;
+  mediationTimeout?: bigint;
+  /** LP (wei) paid to the mediator if this job creator challenges; default 0.1 LP. */
+  mediationFee?: bigint;
+  /**
+   * Decides on the downloaded result: true accepts it (gasless), false challenges it (a transaction of the
+   * job creator's, plus the mediation fee). Default: accept. A result that cannot be downloaded is challenged.
+   */
+  judge?: (result: { cid: string; dir: string }) => boolean | Promise<boolean>;
   /** Results land in `resultsDir/<cid>`. */
   resultsDir: string;
   signal?: AbortSignal;
@@ -61,6 +78,8 @@ export interface JobResult {
   exitCode: number;
   resourceProvider: Address;
   price: bigint;
+  /** The deal's final or current state: 'results-submitted' (accepted off chain), or a mediation outcome. */
+  state: OnChainDealView['state'];
 }
 
 export async function runJob(options: RunJobOptions, components: JobCreatorComponents): Promise<JobResult> {
@@ -72,13 +91,21 @@ export async function runJob(options: RunJobOptions, components: JobCreatorCompo
   const module = await components.modules.resolve(options.module);
   const spec = renderModule(options.module, module.template, options.inputs);
 
+  // The job creator's half of the mediator draw: secret until a challenge, and derivable again from its key.
+  const nonce = randomNonce();
+  const mediatorSeed = keccak256(await components.chain.walletClient.signMessage({ message: `lilypad mediator seed ${nonce}` }));
   const terms: SignedJobOfferTerms = {
     jobCreator: account,
     moduleId: moduleIdOf(module.ref),
     inputsHash: inputsHashOf(options.inputs),
     maxPrice: options.maxPrice,
     mediators: options.mediators,
-    nonce: randomNonce(),
+    mediatorSeedHash: mediatorSeedHashOf(mediatorSeed),
+    mediationFee: options.mediationFee ?? 10n ** 17n,
+    submitTimeout: options.submitTimeout ?? defaultDealTimeouts.submitTimeout,
+    judgeWindow: options.judgeWindow ?? defaultDealTimeouts.judgeWindow,
+    mediationTimeout: options.mediationTimeout ?? defaultDealTimeouts.mediationTimeout,
+    nonce,
     expiry: BigInt(Math.floor(Date.now() / 1000) + (options.offerTtlSeconds ?? 600)),
   };
   const signature = await components.chain.walletClient.signTypedData({
@@ -102,18 +129,34 @@ export async function runJob(options: RunJobOptions, components: JobCreatorCompo
   const onChain = await components.readDeal(deal.dealId);
   const cid = CID.parse(onChain.resultCid);
 
-  // "Awaiting verification": every block is checked against its CID before the result is accepted.
-  await fetchDag(cid, { gatewayUrl: deal.resourceOffer.details.resultsUrl, blockstore: components.blockstore, signal: options.signal });
-  await acceptResults(components.chain, { deals: components.domain.dealsAddress, dealId: deal.dealId });
-  emit({ type: 'results:accepted', dealId: deal.dealId });
-
+  // "Awaiting verification": every block is checked against its CID before the result is judged.
   const dir = path.join(options.resultsDir, cid.toString());
-  await rm(dir, { recursive: true, force: true });
-  await mkdir(options.resultsDir, { recursive: true });
-  await exportDirectory(cid, components.blockstore, dir);
+  let accepted: boolean;
+  try {
+    await fetchDag(cid, { gatewayUrl: deal.resourceOffer.details.resultsUrl, blockstore: components.blockstore, signal: options.signal });
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(options.resultsDir, { recursive: true });
+    await exportDirectory(cid, components.blockstore, dir);
+    accepted = options.judge ? await options.judge({ cid: cid.toString(), dir }) : true;
+  } catch (error) {
+    if (options.signal?.aborted) throw error;
+    accepted = false;
+  }
+
+  if (!accepted) {
+    const state = await challengeAndWait(deal, mediatorSeed, onChain, components, emit, options.signal);
+    return { dealId: deal.dealId, cid: cid.toString(), dir, stdout: '', exitCode: -1, resourceProvider: onChain.resourceProvider, price: onChain.price, state };
+  }
+
+  const acceptance = await signResultsAcceptance(components.chain.walletClient, {
+    deals: components.domain.dealsAddress,
+    chainId: components.domain.chainId,
+    dealId: deal.dealId,
+  });
+  // The provider settles with it; if it never does, the judge window passing accepts the results all the same.
+  await postAcceptance(deal.resourceOffer.details.resultsUrl, deal.dealId, acceptance).catch(() => undefined);
+  emit({ type: 'results:accepted', dealId: deal.dealId });
   emit({ type: 'results:downloaded', cid: cid.toString(), dir });
-  // Let the solver catch up with the accepted state; it is only for others' views, so failures are fine.
-  await components.solver.syncDeal(deal.dealId).catch(() => undefined);
 
   return {
     dealId: deal.dealId,
@@ -123,7 +166,60 @@ export async function runJob(options: RunJobOptions, components: JobCreatorCompo
     exitCode: Number(await readFile(path.join(dir, 'exitCode'), 'utf8')),
     resourceProvider: onChain.resourceProvider,
     price: onChain.price,
+    state: onChain.state,
   };
+}
+
+async function postAcceptance(resultsUrl: string, dealId: Hex, signature: Hex): Promise<void> {
+  const response = await fetch(new URL(`/api/v1/deals/${dealId}/acceptance`, resultsUrl), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ signature }),
+  });
+  if (!response.ok) throw new JobError(`the provider refused the acceptance: HTTP ${response.status}`, { code: 'acceptance-refused', retryable: true });
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(timer);
+      reject(new JobError('the job was cancelled', { code: 'cancelled' }));
+    }, { once: true });
+  });
+
+/** Challenges the results, then follows the mediation to its end, sending the mediation timeout if due. */
+async function challengeAndWait(
+  deal: Deal,
+  mediatorSeed: Hex,
+  onChain: OnChainDealView,
+  components: JobCreatorComponents,
+  emit: (event: JobProgressEvent) => void,
+  signal?: AbortSignal,
+): Promise<OnChainDealView['state']> {
+  const deals = components.domain.dealsAddress;
+  const { mediator } = await challengeResults(components.chain, {
+    deals,
+    dealId: deal.dealId,
+    jobCreatorSeed: mediatorSeed,
+    candidates: sharedMediatorsOf(deal.jobOffer.terms.mediators, deal.resourceOffer.terms.mediators),
+    providerSeed: onChain.providerSeed,
+  });
+  emit({ type: 'results:challenged', dealId: deal.dealId, mediator });
+  for (;;) {
+    const now = await components.readDeal(deal.dealId);
+    if (now.state !== 'none' && now.state !== 'results-checked' && isFinal(now.state)) {
+      emit({ type: 'mediation:ruled', dealId: deal.dealId, state: now.state });
+      await components.solver.syncDeal(deal.dealId).catch(() => undefined);
+      return now.state;
+    }
+    const chainNow = (await components.chain.publicClient.getBlock()).timestamp;
+    if (now.state === 'results-checked' && chainNow > now.deadline && now.mediator !== zeroAddress) {
+      await timeoutMediation(components.chain, { deals, dealId: deal.dealId }).catch(() => undefined);
+      continue;
+    }
+    await sleep(250, signal);
+  }
 }
 
 /**
@@ -147,6 +243,7 @@ async function followDeal(
       if (settled) return;
       settled = true;
       clearTimeout(expiryTimer);
+      clearTimeout(submitTimer);
       options.signal?.removeEventListener('abort', onAbort);
       subscription.close();
       if (error) reject(error);
@@ -161,6 +258,22 @@ async function followDeal(
         finish(new JobError(`no resource provider took the job before its offer expired: ${lastReason}`, { code: 'job-unmatched' }));
       }
     }, Math.max(0, expiresInMs) + 1000);
+    let submitTimer: NodeJS.Timeout | undefined;
+
+    // A provider that agreed but never submits: once its deadline passes, end the deal and take the
+    // collateral (a transaction of the job creator's; anyone else may send it too).
+    const watchSubmitDeadline = (dealId: Hex, deadline: bigint) => {
+      submitTimer = setTimeout(async () => {
+        try {
+          const now = await components.readDeal(dealId);
+          if (now.state !== 'agreed') return;
+          await timeoutSubmitResults(components.chain, { deals: components.domain.dealsAddress, dealId });
+          finish(new JobError('the resource provider did not submit results in time; your payment came back to your escrow with its collateral', { code: 'submit-timed-out' }));
+        } catch (error) {
+          finish(error as Error);
+        }
+      }, Math.max(0, Number(deadline) * 1000 - Date.now()) + 1500);
+    };
 
     const check = async (deal: Deal) => {
       const onChain = await components.readDeal(deal.dealId);
@@ -168,8 +281,13 @@ async function followDeal(
       if (reported === 'none' && onChain.state !== 'none') {
         reported = 'agreed';
         emit({ type: 'deal:agreed', dealId: deal.dealId, resourceProvider: onChain.resourceProvider, price: onChain.price });
+        if (onChain.state === 'agreed') watchSubmitDeadline(deal.dealId, onChain.deadline);
       }
-      if (reported === 'agreed' && (onChain.state === 'results-submitted' || onChain.state === 'results-accepted')) {
+      if (onChain.state === 'submit-timed-out') {
+        finish(new JobError('the resource provider did not submit results in time; your payment came back to your escrow with its collateral', { code: 'submit-timed-out' }));
+        return;
+      }
+      if (reported === 'agreed' && onChain.state !== 'agreed' && onChain.state !== 'none') {
         reported = 'results';
         emit({ type: 'results:submitted', dealId: deal.dealId, cid: onChain.resultCid });
         finish(undefined, deal);

@@ -80,18 +80,17 @@ export async function startEmbeddedNetwork(options: EmbeddedNetworkOptions = {})
 
     const jobCreatorPrivateKey = generatePrivateKey();
     const providerPrivateKey = generatePrivateKey();
-    const mediatorAddress = privateKeyToAccount(generatePrivateKey()).address;
+    const mediatorPrivateKey = generatePrivateKey();
+    const mediatorAddress = privateKeyToAccount(mediatorPrivateKey).address;
     const faucet = { walletClient: deployer.walletClient, publicClient: deployer.publicClient, ...contracts };
     await fund({ ...faucet, to: privateKeyToAccount(jobCreatorPrivateKey).address, eth: parseEther('1'), escrow: parseEther('100') });
     await fund({ ...faucet, to: privateKeyToAccount(providerPrivateKey).address, eth: parseEther('1'), escrow: parseEther('100') });
+    await fund({ ...faucet, to: mediatorAddress, eth: parseEther('1') });
 
     const solver = createSolver({}, { domain, readDeal, logger: logger.child({ role: 'solver' }) });
     await solver.start();
     cleanups.push(() => solver.stop());
 
-    const mediator = createMediator({ address: mediatorAddress }, { publicClient: deployer.publicClient, deals: contracts.deals, logger });
-    await mediator.start();
-    cleanups.push(() => mediator.stop());
 
     const modules = createModuleResolver();
     const providerBlockstore = await openBlockstore(path.join(dataDir, 'resource-provider', 'blocks'));
@@ -100,6 +99,19 @@ export async function startEmbeddedNetwork(options: EmbeddedNetworkOptions = {})
     cleanups.push(() => executor.close());
     const dockerExecutor = await dockerReady;
     if (dockerExecutor) cleanups.push(() => dockerExecutor.close());
+    const mediator = createMediator(
+      { dataDir: path.join(dataDir, 'mediator') },
+      {
+        chain: await connect(mediatorPrivateKey),
+        domain,
+        solver: createSolverClient(solver.url),
+        executors: dockerExecutor ? [executor, dockerExecutor] : [executor],
+        modules,
+        logger: logger.child({ role: 'mediator' }),
+      },
+    );
+    await mediator.start();
+    cleanups.push(() => mediator.stop());
     const provider = createResourceProvider(
       {
         price: EMBEDDED_JOB_PRICE,

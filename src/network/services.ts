@@ -107,10 +107,31 @@ export async function startResourceProviderService(options: ResourceProviderServ
   };
 }
 
-export async function startMediatorService(options: ChainConnection & { privateKey: Hex; logger?: Logger }): Promise<RunningService> {
+export async function startMediatorService(
+  options: ChainConnection & { privateKey: Hex; logger?: Logger; solverUrl?: string; dataDir?: string },
+): Promise<RunningService> {
   const chain = await connectChain({ rpcUrl: options.rpcUrl, privateKey: options.privateKey });
   const address = chain.walletClient.account.address;
-  const mediator = createMediator({ address }, { publicClient: chain.publicClient, deals: options.dealsAddress, logger: options.logger });
+  // The mediator fetches challenged deals' job offers from the solver (and checks them against the deal id).
+  const solverUrl = options.solverUrl ?? process.env.SERVICE_SOLVER ?? 'http://127.0.0.1:8080';
+  const executors: Executor[] = [createWasmExecutor()];
+  const mediator = createMediator(
+    { dataDir: options.dataDir ?? path.join(os.tmpdir(), `lilypad-mediator-${address}`) },
+    {
+      chain,
+      domain: { chainId: chain.chainId, dealsAddress: options.dealsAddress },
+      solver: createSolverClient(solverUrl),
+      executors,
+      modules: createModuleResolver(),
+      logger: options.logger,
+    },
+  );
   await mediator.start();
-  return { address, stop: () => mediator.stop() };
+  return {
+    address,
+    async stop() {
+      await mediator.stop();
+      await Promise.all(executors.map((e) => e.close()));
+    },
+  };
 }

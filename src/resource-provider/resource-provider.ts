@@ -1,13 +1,16 @@
 /**
  * The resource provider: posts a signed resource offer to the solver, and for each deal it is matched
  * into, checks the job offer itself, agrees the deal on chain, runs the job, publishes the result
- * folder as a UnixFS DAG served over HTTP, and submits the result CID on chain.
+ * folder as a UnixFS DAG served over HTTP, and submits the result CID on chain. Then it gets paid: the
+ * job creator posts its signed acceptance to `POST /api/v1/deals/:id/acceptance` on the results server, or
+ * the judge window passes; either way the provider settles its deals on chain, many in one transaction.
+ * It also sends the mediation timeout of its challenged deals when it is due, to free its collateral.
  */
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Hono } from 'hono';
-import type { Address, Hex } from 'viem';
-import { agreeDeal, submitResults, type ChainClients } from '../chain/index.js';
+import { verifyTypedData, type Address, type Hex } from 'viem';
+import { agreeDeal, getDeal, settleResults, submitResults, timeoutMediation, type ChainClients } from '../chain/index.js';
 import type { Executor } from '../executor/types.js';
 import { LilypadError } from '../lib/errors.js';
 import { listen, type RunningHttpServer } from '../lib/http-server.js';
@@ -18,7 +21,8 @@ import { renderModule } from '../module/render.js';
 import type { ModuleResolver } from '../module/resolve.js';
 import { engineOf, machineOf } from '../module/spec.js';
 import type { Deal } from '../protocol/deals.js';
-import { offerDomain, offerTypes, type SignedResourceOfferTerms } from '../protocol/eip712.js';
+import { acceptanceTypes, offerDomain, offerTypes, type SignedResourceOfferTerms } from '../protocol/eip712.js';
+import { defaultDealTimeouts } from '../protocol/mediation.js';
 import { detailsHashOf } from '../protocol/ids.js';
 import type { MachineSpec } from '../protocol/machine.js';
 import { randomNonce, verifyJobOfferSignature, type OfferDomain, type ResourceOffer, type ResourceOfferDetails } from '../protocol/offers.js';
@@ -36,6 +40,14 @@ export interface ResourceProviderConfig {
   modules: string[];
   mediators: Address[];
   offerTtlSeconds?: number;
+  /** The shortest submit timeout (s) it accepts; default 60. */
+  minSubmitTimeout?: bigint;
+  /** The longest judge window (s) it lets its collateral wait; default 3600. */
+  maxJudgeWindow?: bigint;
+  /** Most deals settled in one transaction; default 20. */
+  settleBatchSize?: number;
+  /** How long acceptances are gathered before one settlement transaction (ms); default 0. */
+  settleDelayMs?: number;
   /** Where job folders are written. */
   dataDir: string;
   host?: string;
@@ -54,14 +66,26 @@ export interface ResourceProviderComponents {
 
 export interface ResourceProvider extends Service {
   readonly address: Address;
-  /** Resolves when every deal taken so far has finished (submitted or failed). */
+  /** Resolves when every deal taken so far has finished (submitted or failed) and queued settlements are sent. */
   idle(): Promise<void>;
+  /** Sends the queued settlements now. */
+  settleNow(): Promise<void>;
+  /** Deals with results on chain that are not settled yet. */
+  awaitingPayment(): Hex[];
 }
 
 export function createResourceProvider(config: ResourceProviderConfig, components: ResourceProviderComponents): ResourceProvider {
   const logger = components.logger ?? silentLogger;
   const address = components.chain.walletClient.account.address;
   const running = new Map<Hex, Promise<void>>();
+  const deals = components.domain.dealsAddress;
+  /** Deals with results on chain and not yet settled, with the job creator's acceptance once it came. */
+  const toSettle = new Map<Hex, Hex | undefined>();
+  const awaitingPayment = new Map<Hex, Deal>();
+  const timers = new Set<NodeJS.Timeout>();
+  let settleTimer: NodeJS.Timeout | undefined;
+  let settling: Promise<void> = Promise.resolve();
+  let stopped = false;
   let http: RunningHttpServer | undefined;
   let subscription: EventSubscription | undefined;
 
@@ -72,6 +96,8 @@ export function createResourceProvider(config: ResourceProviderConfig, component
       collateralMultiple: config.collateralMultiple,
       capacity: BigInt(config.capacity),
       mediators: config.mediators,
+      minSubmitTimeout: config.minSubmitTimeout ?? defaultDealTimeouts.minSubmitTimeout,
+      maxJudgeWindow: config.maxJudgeWindow ?? defaultDealTimeouts.maxJudgeWindow,
       detailsHash: detailsHashOf(details),
       nonce: randomNonce(),
       expiry: BigInt(Math.floor(Date.now() / 1000) + (config.offerTtlSeconds ?? 3600)),
@@ -104,13 +130,12 @@ export function createResourceProvider(config: ResourceProviderConfig, component
   async function handleDeal(deal: Deal): Promise<void> {
     const log = logger.child({ dealId: deal.dealId });
     const { executor, executorJob, timeoutSeconds } = await prepare(deal);
+    // Sent by the provider itself: its transaction is its consent, so the contract skips its signature.
     await agreeDeal(components.chain, {
-      deals: components.domain.dealsAddress,
+      deals,
       jobOffer: deal.jobOffer.terms,
       jobCreatorSignature: deal.jobOffer.signature,
       resourceOffer: deal.resourceOffer.terms,
-      resourceProviderSignature: deal.resourceOffer.signature,
-      mediator: deal.mediator,
     });
     log.info('deal agreed');
     await components.solver.syncDeal(deal.dealId);
@@ -126,8 +151,80 @@ export function createResourceProvider(config: ResourceProviderConfig, component
     });
     const cid = await addDirectory(resultDir, components.blockstore);
     log.info({ exitCode: result.exitCode, cid: cid.toString() }, 'job ran');
-    await submitResults(components.chain, { deals: components.domain.dealsAddress, dealId: deal.dealId, resultCid: cid.toString() });
+    await submitResults(components.chain, { deals, dealId: deal.dealId, resultCid: cid.toString() });
+    awaitingPayment.set(deal.dealId, deal);
     await components.solver.syncDeal(deal.dealId);
+    await watchPayment(deal.dealId);
+  }
+
+  /** Runs `task` at chain deadline `deadline` (unix seconds), unless the provider stops first. */
+  function at(deadline: bigint, task: () => Promise<void>): void {
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      if (!stopped) task().catch((error) => logger.warn({ err: error }, 'deal follow-up failed'));
+    }, Math.max(0, Number(deadline) * 1000 - Date.now()) + 1000);
+    timer.unref();
+    timers.add(timer);
+  }
+
+  /** After results: settle once the judge window passes; if challenged, end the mediation when it times out. */
+  async function watchPayment(dealId: Hex): Promise<void> {
+    const onChain = await getDeal(components.chain.publicClient, { deals, dealId });
+    if (!onChain) return;
+    if (onChain.state === 'results-submitted') {
+      at(onChain.deadline, async () => {
+        const now = await getDeal(components.chain.publicClient, { deals, dealId });
+        if (now?.state === 'results-submitted') queueSettlement(dealId, undefined);
+        else await watchPayment(dealId);
+      });
+    } else if (onChain.state === 'results-checked') {
+      at(onChain.deadline, async () => {
+        const now = await getDeal(components.chain.publicClient, { deals, dealId });
+        if (now?.state === 'results-checked') await timeoutMediation(components.chain, { deals, dealId });
+        awaitingPayment.delete(dealId);
+        await components.solver.syncDeal(dealId).catch(() => undefined);
+      });
+    } else {
+      awaitingPayment.delete(dealId);
+    }
+  }
+
+  function queueSettlement(dealId: Hex, acceptance: Hex | undefined): void {
+    if (!awaitingPayment.has(dealId)) return;
+    toSettle.set(dealId, acceptance ?? toSettle.get(dealId));
+    const batchSize = config.settleBatchSize ?? 20;
+    if (toSettle.size >= batchSize) void flushSettlements();
+    else if (!settleTimer) {
+      settleTimer = setTimeout(() => void flushSettlements(), config.settleDelayMs ?? 0);
+    }
+  }
+
+  /** Settles every queued deal, up to settleBatchSize in one transaction; one at a time if a batch fails. */
+  function flushSettlements(): Promise<void> {
+    clearTimeout(settleTimer);
+    settleTimer = undefined;
+    settling = settling.then(async () => {
+      while (toSettle.size > 0) {
+        const batch = [...toSettle.entries()].slice(0, config.settleBatchSize ?? 20).map(([dealId, acceptance]) => ({ dealId, acceptance }));
+        for (const { dealId } of batch) toSettle.delete(dealId);
+        try {
+          await settleResults(components.chain, { deals, settlements: batch });
+        } catch (error) {
+          logger.warn({ err: error, deals: batch.length }, 'batch settlement failed; settling one by one');
+          for (const settlement of batch) {
+            await settleResults(components.chain, { deals, settlements: [settlement] }).catch((e) =>
+              logger.warn({ err: e, dealId: settlement.dealId }, 'settlement failed'),
+            );
+          }
+        }
+        for (const { dealId } of batch) {
+          awaitingPayment.delete(dealId);
+          await components.solver.syncDeal(dealId).catch(() => undefined);
+        }
+        logger.info({ deals: batch.length }, 'deals settled');
+      }
+    });
+    return settling;
   }
 
   function onDeal(deal: Deal): void {
@@ -143,6 +240,27 @@ export function createResourceProvider(config: ResourceProviderConfig, component
     async start() {
       const app = new Hono();
       addGatewayRoutes(app, { blockstore: components.blockstore });
+      // The job creator's gasless acceptance: a signature the provider puts on chain with its settlement.
+      app.post('/api/v1/deals/:id/acceptance', async (c) => {
+        const dealId = c.req.param('id').toLowerCase() as Hex;
+        const deal = awaitingPayment.get(dealId);
+        if (!deal) return c.json({ error: 'no deal of this provider is waiting for acceptance' }, 404);
+        const body = (await c.req.json().catch(() => ({}))) as { signature?: unknown };
+        const signature = typeof body.signature === 'string' && /^0x[0-9a-fA-F]+$/.test(body.signature) ? (body.signature as Hex) : undefined;
+        const valid =
+          signature !== undefined &&
+          (await verifyTypedData({
+            address: deal.jobOffer.terms.jobCreator,
+            domain: offerDomain(components.domain.chainId, deals),
+            types: acceptanceTypes,
+            primaryType: 'ResultsAcceptance',
+            message: { dealId },
+            signature,
+          }).catch(() => false));
+        if (!valid) return c.json({ error: 'signature is not the job creator’s acceptance of this deal' }, 401);
+        queueSettlement(dealId, signature);
+        return c.json({ dealId, queued: true }, 202);
+      });
       http = await listen(app, { host: config.host, port: config.port });
       subscription = components.solver.subscribe({ resourceProvider: address }, (event) => {
         if (event.type === 'deal:matched') onDeal(event.deal);
@@ -160,6 +278,12 @@ export function createResourceProvider(config: ResourceProviderConfig, component
     async stop() {
       subscription?.close();
       await Promise.allSettled(running.values());
+      stopped = true;
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
+      // Acceptances already received are worth a transaction; deals still in their judge window are not lost
+      // either: anyone can settle them once it has passed.
+      await flushSettlements();
       await http?.close();
       http = undefined;
     },
@@ -170,6 +294,9 @@ export function createResourceProvider(config: ResourceProviderConfig, component
     address,
     async idle() {
       await Promise.allSettled(running.values());
+      await settling;
     },
+    settleNow: () => flushSettlements(),
+    awaitingPayment: () => [...awaitingPayment.keys()],
   };
 }

@@ -20,6 +20,8 @@ export interface SolverClient {
   postResourceOffer(offer: ResourceOffer): Promise<Hex>;
   postJobOffer(offer: JobOffer): Promise<JobOfferPostResult>;
   syncDeal(dealId: Hex): Promise<Deal>;
+  /** The deal as the solver keeps it (offers re-checked against their signed hashes by `parseDeal`). */
+  getDeal(dealId: Hex): Promise<Deal>;
   subscribe(
     subscription: { jobOffer: Hex } | { resourceProvider: Hex },
     onEvent: (event: DealEvent) => void,
@@ -63,6 +65,9 @@ export function createSolverClient(url: string): SolverClient {
     async postJobOffer(offer) {
       const { json } = await request('POST', '/api/v1/job-offers', offer);
       return json.state === 'pending' ? json : { ...json, deal: parseDeal(json.deal) };
+    },
+    async getDeal(dealId) {
+      return parseDeal((await request('GET', `/api/v1/deals/${dealId}`)).json);
     },
     async syncDeal(dealId) {
       return parseDeal((await request('POST', `/api/v1/deals/${dealId}/sync`)).json);

@@ -27,7 +27,8 @@ type Misfit =
   | 'ram'
   | 'gpu memory'
   | 'price'
-  | 'mediator';
+  | 'mediator'
+  | 'timeouts';
 
 // What the offers that fail each test lack, as [one offer, several offers].
 const misfitText: Record<Misfit, [string, string]> = {
@@ -41,6 +42,7 @@ const misfitText: Record<Misfit, [string, string]> = {
   'gpu memory': ['has too little GPU memory', 'have too little GPU memory'],
   price: ['costs more than the price ceiling', 'cost more than the price ceiling'],
   mediator: ['shares no mediator', 'share no mediator'],
+  timeouts: ['does not accept the job’s timeouts', 'do not accept the job’s timeouts'],
 };
 
 function misfitOf(job: JobOffer, stored: StoredResourceOffer, nowSeconds: bigint): Misfit | undefined {
@@ -57,6 +59,8 @@ function misfitOf(job: JobOffer, stored: StoredResourceOffer, nowSeconds: bigint
   if ((job.machine.gpuMemory ?? 0) > (details.machine.gpuMemory ?? 0)) return 'gpu memory';
   if (terms.price > job.terms.maxPrice) return 'price';
   if (sharedMediator(job, stored.offer) === undefined) return 'mediator';
+  // As the deal contract checks at agreement: enough time to run, collateral not held too long.
+  if (job.terms.submitTimeout < terms.minSubmitTimeout || job.terms.judgeWindow > terms.maxJudgeWindow) return 'timeouts';
   return undefined;
 }
 

@@ -40,7 +40,6 @@ export class OrderBook {
       dealId: id,
       resourceOfferId: result.resourceOffer.id as Hex,
       state: 'matched',
-      mediator: result.mediator,
       jobOffer: offer,
       resourceOffer: result.resourceOffer.offer,
     };

@@ -12,7 +12,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { listen, type RunningHttpServer } from '../lib/http-server.js';
 import { onceLifecycle, type Service } from '../lib/lifecycle.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
-import { onChainDealStates, type DealState } from '../protocol/deal-states.js';
+import { pathBetween } from '../protocol/deal-states.js';
 import { dealEventForState, type Deal, type DealEvent, type ReadDeal } from '../protocol/deals.js';
 import {
   jobOfferId,
@@ -78,10 +78,9 @@ export function createSolver(config: SolverConfig, components: SolverComponents)
     const deal = book.getDeal(dealId);
     if (!deal) return undefined;
     const onChain = await components.readDeal(dealId);
-    const target = onChainDealStates.indexOf(onChain.state);
-    const order: DealState[] = ['matched', 'agreed', 'results-submitted', 'results-accepted'];
-    while (order.indexOf(deal.state) < target) {
-      const next = order[order.indexOf(deal.state) + 1]!;
+    if (onChain.state === 'none') return deal;
+    // Walk the shared transition table, so that every state the deal passed through is published.
+    for (const next of pathBetween(deal.state, onChain.state) ?? []) {
       book.advance(dealId, next, next === 'results-submitted' ? onChain.resultCid : undefined);
       publish({ type: dealEventForState[next], deal } as DealEvent);
     }
