@@ -390,11 +390,9 @@ class State {
     const numFixed = fn.params.length;
     if (fn.variadic !== undefined) {
       if (numIn < numFixed) {
-        this.at(node);
         this.errorf(`wrong number of args for ${name}: want at least ${numFixed} got ${args.length}`);
       }
     } else if (numIn !== numFixed) {
-      this.at(node);
       this.errorf(`wrong number of args for ${name}: want ${numFixed} got ${numIn}`);
     }
     if (name === 'and' || name === 'or') {
@@ -407,16 +405,23 @@ class State {
       return unbox(v);
     }
     const argv: Value[] = [];
+    const boxed: boolean[] = [];
+    const push = (d: Dot, kind: ParamKind) => {
+      argv.push(this.validate(d, kind));
+      boxed.push(d.boxed);
+    };
     let i = 0;
-    for (; i < numFixed && i < args.length; i++) argv.push(this.evalArgValue(dot, fn.params[i]!, args[i]!));
-    if (fn.variadic !== undefined) for (; i < args.length; i++) argv.push(this.evalArgValue(dot, fn.variadic, args[i]!));
-    if (final !== MISSING_FINAL) {
-      const kind = i < numFixed ? fn.params[i]! : fn.variadic!;
-      argv.push(this.validate(final, kind));
-    }
+    for (; i < numFixed && i < args.length; i++) push(this.evalArg(dot, fn.params[i]!, args[i]!), fn.params[i]!);
+    if (fn.variadic !== undefined) for (; i < args.length; i++) push(this.evalArg(dot, fn.variadic, args[i]!), fn.variadic);
+    if (final !== MISSING_FINAL) push(final, i < numFixed ? fn.params[i]! : fn.variadic!);
     try {
-      const result = fn.call(argv);
-      return { v: result, boxed: false };
+      if (name === 'call' && this.funcs[name] === fn) {
+        argv.unshift(args[0] ? nodeString(args[0]) : printOne((final as Dot).v));
+        boxed.unshift(false);
+      }
+      const result = fn.call(argv, boxed);
+      // A nil from a function comes out of a map or slice: an empty interface, which prints as no value.
+      return { v: result, boxed: result === null };
     } catch (error) {
       if (error instanceof FuncError) {
         this.at(node);
@@ -424,10 +429,6 @@ class State {
       }
       throw error;
     }
-  }
-
-  private evalArgValue(dot: Dot, kind: ParamKind, n: ArgNode): Value {
-    return this.validate(this.evalArg(dot, kind, n), kind);
   }
 
   /** Go's validateType for the three parameter kinds. */

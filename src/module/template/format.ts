@@ -453,7 +453,7 @@ class Printer {
     this.arg = arg;
     if (arg === null || arg === undefined) {
       if (depth > 0) {
-        this.pad('<nil>');
+        this.buf += '<nil>';
         return;
       }
       if (verb === 'T' || verb === 'v') {

@@ -15,7 +15,7 @@ export interface TemplateFunction {
   params: ParamKind[];
   variadic?: ParamKind;
   /** Returns the result, or throws a FuncError whose message Go would show after "error calling NAME: ". */
-  call(args: Value[]): Value;
+  call(args: Value[], boxed: boolean[]): Value;
 }
 
 export class FuncError extends Error {}
@@ -69,7 +69,7 @@ function eq(arg1: Value, ...rest: Value[]): boolean {
         throw new FuncError(`incompatible types for comparison: ${goTypeName(arg1)} and ${goTypeName(arg)}`);
       }
     } else if (k1 === 'other') {
-      throw new FuncError(`non-comparable type ${valueForMessage(arg1)}: ${goTypeName(arg1)}`);
+      throw new FuncError(`non-comparable type ${valueForMessage(arg)}: ${goTypeName(arg)}`);
     } else if (k1 === 'invalid') {
       truth = true;
     } else truth = arg1 === arg;
@@ -80,26 +80,26 @@ function eq(arg1: Value, ...rest: Value[]): boolean {
 
 function lt(a: Value, b: Value): boolean {
   const k1 = basicKind(a);
+  if (k1 === 'other' || k1 === 'invalid') throw new FuncError('invalid type for comparison');
   const k2 = basicKind(b);
-  if (k1 === 'bool' || k1 === 'other' || k1 === 'invalid') throw new FuncError('invalid type for comparison');
-  if (k1 !== k2) {
-    if (k2 === 'bool' || k2 === 'other' || k2 === 'invalid') throw new FuncError('invalid type for comparison');
-    throw new FuncError(`incompatible types for comparison: ${goTypeName(a)} and ${goTypeName(b)}`);
-  }
+  if (k2 === 'other' || k2 === 'invalid') throw new FuncError('invalid type for comparison');
+  if (k1 !== k2) throw new FuncError(`incompatible types for comparison: ${goTypeName(a)} and ${goTypeName(b)}`);
+  if (k1 === 'bool') throw new FuncError('invalid type for comparison');
   if (k1 === 'string') return compareGoStrings(a as string, b as string) < 0;
   return (a as number) < (b as number);
 }
 
-function indexArg(v: Value, cap: number): number {
+function indexArg(v: Value, cap: number, boxed = false): number {
+  if (boxed) throw new FuncError('cannot index slice/array with type interface {}');
   if (typeof v === 'bigint') {
     if (v < 0n || v > BigInt(cap)) throw new FuncError(`index out of range: ${v}`);
     return Number(v);
   }
   if (v === NO_VALUE || v === null) throw new FuncError('cannot index slice/array with nil');
-  throw new FuncError(`cannot index slice/array with type ${goTypeName(v)}`);
+  throw new FuncError(`cannot index slice/array with type ${boxed ? 'interface {}' : goTypeName(v)}`);
 }
 
-function index(item: Value, ...indexes: Value[]): Value {
+function index(item: Value, indexes: Value[]): Value {
   let v = item;
   if (v === NO_VALUE || v === null) throw new FuncError('index of untyped nil');
   for (const ix of indexes) {
@@ -107,12 +107,11 @@ function index(item: Value, ...indexes: Value[]): Value {
     if (typeof v === 'string') {
       const bytes = Buffer.from(v, 'utf8');
       const x = indexArg(ix, bytes.length);
-      if (x === bytes.length) throw new FuncError(`index out of range: ${x}`);
+      if (x === bytes.length) throw new FuncError('reflect: string index out of range');
       v = BigInt(bytes[x]!);
-      v = Number(v) as unknown === undefined ? v : v; // uint8 prints as a number
     } else if (Array.isArray(v)) {
       const x = indexArg(ix, v.length);
-      if (x === v.length) throw new FuncError(`index out of range: ${x}`);
+      if (x === v.length) throw new FuncError('reflect: slice index out of range');
       v = v[x];
     } else if (v !== null && typeof v === 'object') {
       if (ix === NO_VALUE || ix === null) throw new FuncError('value is nil; should be of type string');
@@ -129,7 +128,7 @@ function index(item: Value, ...indexes: Value[]): Value {
   return v;
 }
 
-function slice(item: Value, ...indexes: Value[]): Value {
+function slice(item: Value, indexes: Value[], boxed: boolean[] = []): Value {
   if (item === NO_VALUE || item === null) throw new FuncError('slice of untyped nil');
   if (indexes.length > 3) throw new FuncError(`too many slice indexes: ${indexes.length}`);
   let length: number;
@@ -140,7 +139,7 @@ function slice(item: Value, ...indexes: Value[]): Value {
   else throw new FuncError(`can't slice item of type ${goTypeName(item)}`);
   const idx = [0, length];
   indexes.forEach((ix, i) => {
-    const x = indexArg(ix, length);
+    const x = indexArg(ix, length, boxed[i]);
     idx[i] = x;
   });
   if (idx[0]! > idx[1]!) throw new FuncError(`invalid slice index: ${idx[0]} > ${idx[1]}`);
@@ -154,14 +153,14 @@ function length(item: Value): bigint {
   if (typeof item === 'string') return BigInt(Buffer.byteLength(item, 'utf8'));
   if (Array.isArray(item)) return BigInt(item.length);
   if (item !== NO_VALUE && typeof item === 'object') return BigInt(Object.keys(item as object).length);
-  if (item === NO_VALUE) throw new FuncError('len of untyped nil');
+  if (item === NO_VALUE) throw new FuncError('reflect: call of reflect.Value.Type on zero Value');
   throw new FuncError(`len of type ${goTypeName(item)}`);
 }
 
 /** Go's evalArgs for html, js and urlquery: one string as is, anything else through fmt.Sprint. */
 function argsString(args: Value[]): string {
   if (args.length === 1 && typeof args[0] === 'string') return args[0];
-  return sprint(args.map((a) => (a === NO_VALUE ? '<no value>' : a)));
+  return sprint(args.map((a) => (a === NO_VALUE || a === null ? '<no value>' : a)));
 }
 
 export function htmlEscape(s: string): string {
@@ -210,9 +209,9 @@ export const builtins: Record<string, TemplateFunction> = {
   call: {
     params: ['value'],
     variadic: 'value',
-    call: ([fn]) => {
+    call: ([name, fn]) => {
       if (fn === NO_VALUE || fn === null) throw new FuncError('call of nil');
-      throw new FuncError(`non-function of type ${goTypeName(fn)}`);
+      throw new FuncError(`non-function ${String(name)} of type ${goTypeName(fn)}`);
     },
   },
   eq: { params: ['value'], variadic: 'value', call: ([a, ...rest]) => eq(a, ...rest) },
@@ -222,8 +221,8 @@ export const builtins: Record<string, TemplateFunction> = {
   gt: { params: ['value', 'value'], call: ([a, b]) => !(lt(a, b) || eq(a, b)) },
   ge: { params: ['value', 'value'], call: ([a, b]) => !lt(a, b) },
   len: { params: ['value'], call: ([a]) => length(a) },
-  index: { params: ['value'], variadic: 'value', call: ([item, ...ix]) => index(item, ...ix) },
-  slice: { params: ['value'], variadic: 'value', call: ([item, ...ix]) => slice(item, ...ix) },
+  index: { params: ['value'], variadic: 'value', call: ([item, ...ix]) => index(item, ix) },
+  slice: { params: ['value'], variadic: 'value', call: ([item, ...ix], boxed) => slice(item, ix, boxed.slice(1)) },
   print: { params: [], variadic: 'any', call: (args) => sprint(args) },
   printf: { params: ['string'], variadic: 'any', call: ([format, ...args]) => sprintf(format as string, args) },
   println: { params: [], variadic: 'any', call: (args) => sprintln(args) },

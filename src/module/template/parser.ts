@@ -113,6 +113,7 @@ export function newNumber(pos: number, text: string, type: ItemType): NumberNode
   const n: NumberNode = { type: 'number', pos, text, isInt: false, isUint: false, isFloat: false, int: 0n, float: 0 };
   if (type === 'charConstant') {
     const rune = unquoteChar(text);
+    if (text === "''") return 'invalid syntax';
     if (rune === undefined) return `malformed character constant: ${text}`;
     n.int = BigInt(rune);
     n.isInt = n.isUint = n.isFloat = true;
@@ -199,7 +200,8 @@ class Parser {
   }
   private unexpected(item: Item, context: string): never {
     if (item.type === 'error') {
-      const extra = this.actionLine !== 0 && this.actionLine !== item.line ? ` in action started at ${this.name}:${this.actionLine}` : '';
+      let extra = this.actionLine !== 0 && this.actionLine !== item.line ? ` in action started at ${this.name}:${this.actionLine}` : '';
+      if (extra && item.val.endsWith(' action')) extra = extra.slice(' in action'.length);
       this.errorf(`${item.val}${extra}`);
     }
     this.errorf(`unexpected ${itemString(item)} in ${context}`);
