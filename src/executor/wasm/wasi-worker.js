@@ -1,6 +1,6 @@
 // @ts-check
 /**
- * Runs one WASI preview1 job inside a worker thread, so that the main thread can stop it at any moment
+ * Runs WASI preview1 jobs, one at a time, inside a worker thread, so that the main thread can stop it at any moment
  * (worker.terminate()) and a trap never reaches the main thread.
  *
  * Everything a program could use to behave differently between runs or machines is replaced here: the
@@ -72,12 +72,13 @@ const READ_ONLY_RIGHTS =
  */
 
 /**
- * What the job did with its write budgets, reported back with the exit code.
- * @typedef {{ stdout: boolean, stderr: boolean, outputsFull: boolean }} WriteReport
+ * What the job did with its write budgets, reported back with the exit code, and the highest file
+ * descriptor it had.
+ * @typedef {{ stdout: boolean, stderr: boolean, outputsFull: boolean, highestFd: number }} WriteReport
  */
 
 /**
- * @typedef {{ type: 'exited', exitCode: number, report: WriteReport }
+ * @typedef {{ type: 'exited', exitCode: number, memoryBytes: number, report: WriteReport }
  *   | { type: 'failed', reason: 'trap' | 'link' | 'internal', message: string, stack?: string }} WorkerReply
  */
 
@@ -236,7 +237,21 @@ function deterministicImports(wasiImport, getMemory, job, report) {
     /** @param {number} from @param {number} to */
     fd_renumber(from, to) {
       if (from <= 2 || to <= 2) return ERRNO_NOTSUP;
+      report.highestFd = Math.max(report.highestFd, to);
       return wasiImport.fd_renumber(from, to);
+    },
+
+    /**
+     * Remembers the highest descriptor the job opened: uvwasi never closes what a job leaves open (nor the
+     * preopens), so the worker closes them all when the job ends.
+     * @param {number} dirFd @param {number} lookupFlags @param {number} path @param {number} pathLength
+     * @param {number} openFlags @param {bigint} rightsBase @param {bigint} rightsInheriting @param {number} fdFlags
+     * @param {number} fdPointer
+     */
+    path_open(dirFd, lookupFlags, path, pathLength, openFlags, rightsBase, rightsInheriting, fdFlags, fdPointer) {
+      const errno = wasiImport.path_open(dirFd, lookupFlags, path, pathLength, openFlags, rightsBase, rightsInheriting, fdFlags, fdPointer);
+      if (errno === ERRNO_SUCCESS) report.highestFd = Math.max(report.highestFd, view().getUint32(fdPointer >>> 0, true));
+      return errno;
     },
 
     /** @param {number} id @param {bigint} _precision @param {number} resultPointer */
@@ -337,7 +352,7 @@ function makeReadOnly(wasiImport, memory, fd) {
  */
 function runJob(job) {
   /** @type {WriteReport} */
-  const report = { stdout: false, stderr: false, outputsFull: false };
+  const report = { stdout: false, stderr: false, outputsFull: false, highestFd: 2 + Object.keys(job.preopens).length };
   const wasi = new WASI({
     version: 'preview1',
     args: [PROGRAM_NAME, ...job.args],
@@ -360,6 +375,7 @@ function runJob(job) {
   try {
     instance = new WebAssembly.Instance(job.module, imports);
   } catch (error) {
+    for (let fd = 3; fd <= report.highestFd; fd++) wasi.wasiImport.fd_close(fd);
     if (error instanceof WebAssembly.LinkError) return failed('link', error);
     if (error instanceof WebAssembly.RuntimeError) return failed('trap', error); // a start function trapped
     throw error;
@@ -381,12 +397,16 @@ function runJob(job) {
     },
   };
   try {
-    return { type: 'exited', exitCode: wasi.start(command), report };
+    const exitCode = wasi.start(command);
+    return { type: 'exited', exitCode, memoryBytes: memory.buffer.byteLength, report };
   } catch (error) {
     // A trap, or the stack running out inside the module: the job's fault, not ours.
     if (error instanceof WebAssembly.RuntimeError) return failed('trap', error);
     if (error instanceof RangeError && /call stack/.test(error.message)) return failed('trap', error);
     throw error;
+  } finally {
+    // The preopens and whatever the job left open are host descriptors of this process; close them.
+    for (let fd = 3; fd <= report.highestFd; fd++) wasi.wasiImport.fd_close(fd);
   }
 }
 
@@ -402,7 +422,8 @@ function failed(reason, error) {
 
 if (parentPort) {
   const port = parentPort;
-  port.once('message', (/** @type {WorkerJob} */ job) => {
+  // One job at a time; the main thread sends the next only after this one's reply.
+  port.on('message', (/** @type {WorkerJob} */ job) => {
     /** @type {WorkerReply} */
     let reply;
     try {

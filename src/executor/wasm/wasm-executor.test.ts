@@ -214,6 +214,20 @@ describe('limits and failures', () => {
     await expectExecutorError(executor.run(request(cowsay, ['moo'], { resultDir })), 'result-dir-not-empty');
   });
 
+  test('finished, trapped and stopped jobs leave no file descriptors open', async () => {
+    const inputsDir = join(scratch, 'fd-inputs');
+    mkdirSync(inputsDir, { recursive: true });
+    const open = () => readdirSync('/proc/self/fd').length;
+    await executor.run(request(probe, ['exit', '0'], { inputsDir })); // warm up: worker, module cache
+    const before = open();
+    for (let i = 0; i < 20; i++) {
+      await executor.run(request(probe, ['write', '/outputs/left-open.txt', 'x'], { inputsDir }));
+      await executor.run(request(probe, ['trap'], { inputsDir })).catch(() => {});
+      await executor.run(request(probe, ['loop'], { inputsDir, limits: { wallClockMs: 20 } })).catch(() => {});
+    }
+    expect(open()).toBeLessThanOrEqual(before + 4);
+  });
+
   test('a closed executor refuses runs', async () => {
     const closing = createWasmExecutor();
     expect(await closing.isAvailable()).toBe(true);

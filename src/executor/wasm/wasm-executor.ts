@@ -4,8 +4,10 @@
  *
  * This side owns everything that outlives a job or must survive a killed worker: compiled modules (cached by
  * the SHA-256 of their bytes; a compiled Module can be posted to a worker), the result directory and its
- * file descriptors, the wall-clock limit and abort. One worker runs one job; a spare is started ahead so
- * that a run does not wait for a worker to boot.
+ * file descriptors, the wall-clock limit and abort. A worker runs one job at a time; one whose job exited
+ * cleanly with a small memory goes back to the idle workers for the next job (a job's state lives in its
+ * WASI instance, which the next job does not see), and any other is terminated. A spare is kept booted so
+ * that a run does not wait for a worker to start.
  */
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, readdirSync } from 'node:fs';
@@ -19,21 +21,27 @@ import { ExecutorError } from '../../lib/errors.js';
 import { checkOutputs } from '../outputs.js';
 import { resolveLimits } from '../limits.js';
 import type { ExecutionRequest, ExecutionResult, Executor, WasmJob } from '../types.js';
+import { closeDescriptorsUnder } from './descriptors.js';
 import { capModuleMemory } from './memory-limit.js';
 
 export interface WasmExecutorOptions {
   /** How many compiled modules to keep (least recently used go first). Default 16. */
   moduleCacheSize?: number;
-  /** Start a worker ahead of each run so the next one need not wait for it. Default true. */
+  /** Keep a booted worker ready so that a run need not wait for one. Default true. */
   spareWorker?: boolean;
 }
+
+/** Idle workers kept for the next jobs. */
+const MAX_IDLE_WORKERS = 2;
+/** A worker whose job ended with more linear memory than this is not reused, so that its memory is freed. */
+const REUSE_MEMORY_BYTES = 64 * 1024 * 1024;
 
 const WORKER_URL = new URL('./wasi-worker.js', import.meta.url);
 const WASI_MODULE = 'wasi_snapshot_preview1';
 const RANDOM_DOMAIN = 'lilypad/executor/wasm/random/v1\0';
 
 type WorkerReply =
-  | { type: 'exited'; exitCode: number; report: { stdout: boolean; stderr: boolean; outputsFull: boolean } }
+  | { type: 'exited'; exitCode: number; memoryBytes: number; report: { stdout: boolean; stderr: boolean; outputsFull: boolean } }
   | { type: 'failed'; reason: 'trap' | 'link' | 'internal'; message: string; stack?: string };
 
 export function createWasmExecutor(options: WasmExecutorOptions = {}): Executor {
@@ -41,25 +49,38 @@ export function createWasmExecutor(options: WasmExecutorOptions = {}): Executor 
   const useSpare = options.spareWorker ?? true;
   const compiled = new Map<string, Promise<WebAssembly.Module>>();
   const running = new Set<Worker>();
-  let spare: Worker | undefined;
+  const idle: Worker[] = [];
+  /** The inputs folder of each running job, so that one job's clean-up leaves another's descriptors alone. */
+  const runningInputs = new Map<Worker, string>();
   let closed = false;
 
-  function startWorker(): Worker {
+  function startIdleWorker(): void {
     const worker = new Worker(WORKER_URL);
-    worker.on('error', () => {}); // reported through the run that owns the worker, or irrelevant for a spare
-    return worker;
+    worker.on('error', () => {}); // reported through the run that owns the worker, or irrelevant when idle
+    worker.once('exit', () => {
+      const at = idle.indexOf(worker);
+      if (at >= 0) idle.splice(at, 1);
+    });
+    worker.unref(); // an idle worker must not keep the process alive
+    idle.push(worker);
   }
 
   function takeWorker(): Worker {
-    let worker = spare;
-    spare = undefined;
-    if (!worker) worker = startWorker();
+    if (idle.length === 0) startIdleWorker();
+    const worker = idle.pop() as Worker;
     worker.ref();
-    if (useSpare && !closed) {
-      spare = startWorker();
-      spare.unref(); // an idle spare must not keep the process alive
-    }
+    // Boot the next spare once this job has begun, not before, so that it does not hold up this one.
+    if (useSpare) setImmediate(() => !closed && idle.length === 0 && startIdleWorker());
     return worker;
+  }
+
+  function giveBack(worker: Worker, reusable: boolean): void {
+    if (reusable && !closed && idle.length < MAX_IDLE_WORKERS) {
+      worker.unref();
+      idle.push(worker);
+    } else {
+      void worker.terminate();
+    }
   }
 
   async function compile(jobId: string, job: WasmJob, memoryBytes: number | undefined): Promise<WebAssembly.Module> {
@@ -121,6 +142,8 @@ export function createWasmExecutor(options: WasmExecutorOptions = {}): Executor 
 
     const fds: number[] = [];
     let worker: Worker | undefined;
+    let reusable = false;
+    let replied = false;
     try {
       const stdin = openSync(devNull, 'r');
       fds.push(stdin);
@@ -132,6 +155,7 @@ export function createWasmExecutor(options: WasmExecutorOptions = {}): Executor 
       const started = performance.now();
       worker = takeWorker();
       running.add(worker);
+      if (request.inputsDir !== undefined) runningInputs.set(worker, preopens['/inputs']);
       onProgress?.({ type: 'job:started', jobId, engine: 'wasm' });
       const reply = await runInWorker(worker, jobId, limits.wallClockMs, signal, {
         module,
@@ -149,7 +173,9 @@ export function createWasmExecutor(options: WasmExecutorOptions = {}): Executor 
         outputsLimit: limits.outputsBytes,
       });
 
+      replied = true;
       if (reply.type === 'failed') throw failure(jobId, reply);
+      reusable = reply.memoryBytes <= REUSE_MEMORY_BYTES;
       const truncated = { stdout: reply.report.stdout, stderr: reply.report.stderr };
       if (truncated.stdout) onProgress?.({ type: 'job:output-capped', jobId, stream: 'stdout', limitBytes: limits.stdoutBytes });
       if (truncated.stderr) onProgress?.({ type: 'job:output-capped', jobId, stream: 'stderr', limitBytes: limits.stderrBytes });
@@ -159,11 +185,19 @@ export function createWasmExecutor(options: WasmExecutorOptions = {}): Executor 
       onProgress?.({ type: 'job:exited', jobId, exitCode: reply.exitCode, durationMs: performance.now() - started });
       return { exitCode: reply.exitCode, resultDir, truncated };
     } finally {
+      for (const fd of fds) closeSync(fd);
       if (worker) {
         running.delete(worker);
-        void worker.terminate();
+        runningInputs.delete(worker);
+        giveBack(worker, reusable);
+        if (!replied) {
+          // A worker stopped mid-job cannot close the directories it opened for the job; close them here.
+          await worker.terminate();
+          const dirs = [outputsDir];
+          if (request.inputsDir !== undefined && ![...runningInputs.values()].includes(preopens['/inputs'])) dirs.push(preopens['/inputs']);
+          closeDescriptorsUnder(dirs);
+        }
       }
-      for (const fd of fds) closeSync(fd);
     }
   }
 
@@ -173,16 +207,13 @@ export function createWasmExecutor(options: WasmExecutorOptions = {}): Executor 
       return builtinModules.includes('wasi') && typeof WebAssembly === 'object';
     },
     async prepare() {
-      if (useSpare && !closed && !spare) {
-        spare = startWorker();
-        spare.unref();
-      }
+      if (useSpare && !closed && idle.length === 0) startIdleWorker();
     },
     run,
     async close() {
       closed = true;
-      const workers = [...(spare ? [spare] : []), ...running];
-      spare = undefined;
+      const workers = [...idle, ...running];
+      idle.length = 0;
       compiled.clear();
       await Promise.all(workers.map((worker) => worker.terminate()));
     },

@@ -6,11 +6,13 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, symlinkSync, writeFileSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import type Dockerode from 'dockerode';
 
-const PROBE_SOURCE = fileURLToPath(new URL('../../wasm/testdata/probe.c', import.meta.url));
+import { packageRoot } from '../../../lib/package-root.js';
+
+/** From the package root, so that the benchmark can build the image from dist/ too. */
+const PROBE_SOURCE = join(packageRoot(), 'src', 'executor', 'wasm', 'testdata', 'probe.c');
 const BUSYBOX = ['/bin/busybox', '/usr/bin/busybox'].find((path) => existsSync(path));
 const APPLETS = ['sh', 'echo', 'cat', 'sleep', 'dd', 'yes', 'head', 'tr', 'true', 'ls', 'seq', 'printf', 'wc'];
 
