@@ -6,13 +6,14 @@ import { spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { WASI } from 'node:wasi';
 import { median, root, timeCommand, writeResults } from './lib.mjs';
+
+process.removeAllListeners('warning'); // node:wasi is experimental and says so when loaded
+const { WASI } = await import('node:wasi');
 
 const { createWasmExecutor } = await import('../dist/executor/wasm/index.js');
 const { connectDocker, createDockerExecutor, dockerEngineConfigured } = await import('../dist/executor/docker/index.js');
 
-process.removeAllListeners('warning'); // node:wasi is experimental and says so
 const runs = Number(process.env.BENCH_RUNS ?? 50);
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'lilypad-bench-executor-'));
 const wasmPath = path.join(root, 'modules', 'cowsay', 'cowsay.wasm');
