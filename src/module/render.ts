@@ -1,17 +1,79 @@
 /**
  * Rendering a module: every input is JSON-encoded before it reaches the template (so an input can
- * never break out of its JSON string), the output is parsed as JSON and validated into a ModuleSpec.
+ * never break out of its JSON string), the output is parsed as JSON (a trailing comma, which several
+ * original templates have, is accepted with a warning) and validated into a ModuleSpec.
  */
 import { ModuleError } from '../lib/errors.js';
-import { moduleSpecSchema, type ModuleSpec } from './spec.js';
+import { canonicalKeys, moduleSpecSchema, type ModuleSpec } from './spec.js';
 import { renderTemplate } from './template/template.js';
 
 export const TEMPLATE_FILE = 'lilypad_module.json.tmpl';
 
-export function renderModule(moduleName: string, template: string, inputs: Record<string, string>): ModuleSpec {
+/** The largest input value accepted, in bytes; larger data belongs in an input CID. */
+export const MAX_INPUT_BYTES = 1024 * 1024;
+/** The largest rendered spec accepted. */
+const MAX_OUTPUT_CHARS = 16 * 1024 * 1024;
+
+export interface RenderedModule {
+  spec: ModuleSpec;
+  /** The template's output, as JSON text. */
+  json: string;
+  /** Things the module author should fix that do not stop the module from running. */
+  warnings: string[];
+}
+
+/** Removes commas that stand right before `}` or `]`, outside strings. Returns undefined when there are none. */
+function withoutTrailingCommas(text: string): string | undefined {
+  let out = '';
+  let changed = false;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (inString) {
+      out += c;
+      if (c === '\\') out += text[++i] ?? '';
+      else if (c === '"') inString = false;
+      continue;
+    }
+    if (c === '"') inString = true;
+    if (c === ',') {
+      let j = i + 1;
+      while (j < text.length && /\s/.test(text[j]!)) j++;
+      if (text[j] === '}' || text[j] === ']') {
+        changed = true;
+        continue;
+      }
+    }
+    out += c;
+  }
+  return changed ? out : undefined;
+}
+
+function jsonErrorPlace(text: string, error: Error): string {
+  const m = /position (\d+)/.exec(error.message);
+  if (!m) return error.message;
+  const pos = Number(m[1]);
+  const before = text.slice(0, pos);
+  const line = before.split('\n').length;
+  const col = pos - before.lastIndexOf('\n');
+  const lineText = text.split('\n')[line - 1] ?? '';
+  const excerpt = lineText.length > 80 ? lineText.slice(Math.max(0, col - 40), col + 40) : lineText;
+  return `line ${line}, column ${col}: ${error.message.replace(/ in JSON at position \d+.*$/, '')}\n  ${excerpt.trim()}`;
+}
+
+export function renderModuleDetailed(moduleName: string, template: string, inputs: Record<string, string>): RenderedModule {
   const encoded: Record<string, string> = {};
-  for (const [key, value] of Object.entries(inputs)) encoded[key] = JSON.stringify(value);
-  const { output, missing } = renderTemplate(TEMPLATE_FILE, template, encoded);
+  for (const [key, value] of Object.entries(inputs)) {
+    const size = Buffer.byteLength(value, 'utf8');
+    if (size > MAX_INPUT_BYTES) {
+      throw new ModuleError(
+        `input ${key} is ${(size / 1024 / 1024).toFixed(1)} MB; inputs may be at most ${MAX_INPUT_BYTES / 1024 / 1024} MB (pass large data by CID instead)`,
+        { code: 'input-too-large', details: { key, size } },
+      );
+    }
+    encoded[key] = JSON.stringify(value);
+  }
+  const { output, missing } = renderTemplate(TEMPLATE_FILE, template, encoded, { maxOutput: MAX_OUTPUT_CHARS });
   if (missing.length > 0) {
     const flags = missing.map((name) => `-i ${name}=VALUE`).join(' ');
     throw new ModuleError(
@@ -19,22 +81,41 @@ export function renderModule(moduleName: string, template: string, inputs: Recor
       { code: 'input-missing', details: { missing } },
     );
   }
+  const warnings: string[] = [];
   let json: unknown;
   try {
     json = JSON.parse(output);
   } catch (error) {
-    throw new ModuleError(`module ${moduleName} rendered invalid JSON: ${(error as Error).message}`, {
-      code: 'template-invalid-json',
-      cause: error,
-    });
+    const fixed = withoutTrailingCommas(output);
+    let ok = false;
+    if (fixed !== undefined) {
+      try {
+        json = JSON.parse(fixed);
+        ok = true;
+        warnings.push(`module ${moduleName}: the rendered ${TEMPLATE_FILE} has a trailing comma; JSON does not allow one (accepted anyway)`);
+      } catch {
+        // report the original error
+      }
+    }
+    if (!ok) {
+      throw new ModuleError(`module ${moduleName} rendered invalid JSON at ${jsonErrorPlace(output, error as Error)}`, {
+        code: 'template-invalid-json',
+        cause: error,
+      });
+    }
   }
-  const parsed = moduleSpecSchema.safeParse(json);
+  const parsed = moduleSpecSchema.safeParse(canonicalKeys(json));
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new ModuleError(
-      `module ${moduleName} rendered an invalid job spec at ${issue?.path.join('.') || '(root)'}: ${issue?.message}`,
-      { code: 'template-invalid-spec' },
-    );
+    const where = issue?.path.join('.') || '(root)';
+    const message = issue?.path.at(-1) === 'Engine' && issue.code === 'invalid_value'
+      ? `the job spec has no Engine (expected job.Spec.Engine "Wasm" or "Docker")`
+      : `an invalid job spec at ${where}: ${issue?.message}`;
+    throw new ModuleError(`module ${moduleName} rendered ${message}`, { code: 'template-invalid-spec', details: { issues: parsed.error.issues } });
   }
-  return parsed.data;
+  return { spec: parsed.data, json: output, warnings };
+}
+
+export function renderModule(moduleName: string, template: string, inputs: Record<string, string>): ModuleSpec {
+  return renderModuleDetailed(moduleName, template, inputs).spec;
 }

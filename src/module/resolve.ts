@@ -1,8 +1,10 @@
 /**
- * Module names to module folders. `NAME:TAG` answers from the built-in modules in `modules/` first;
- * `./folder` (or an absolute path) is a local module. A module's ref names its content exactly:
- * for built-in and local modules the commit is the CID of the folder, so a provider that resolves the
- * same ref is sure to run the same files.
+ * Module names to module folders. `NAME:TAG` answers from the built-in modules in `modules/` first, then
+ * from the module org's repository (`git.ts`); `host/owner/repo:TAG` is `https://host/owner/repo` at a tag,
+ * branch or commit; `file:///path/repo:TAG` a git repository on disk; `./folder` (or an absolute path) is a
+ * local module. A module's ref names its content exactly: for git modules the commit hash, for built-in
+ * and local modules the CID of the folder, so a provider that resolves the same ref is sure to run the
+ * same files.
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -10,6 +12,7 @@ import { ModuleError } from '../lib/errors.js';
 import { packageRoot } from '../lib/package-root.js';
 import type { ModuleRef } from '../protocol/ids.js';
 import { cidOfBytes, cidOfDirectory } from '../storage/index.js';
+import { checkoutCommit, defaultModuleCacheDir, defaultModuleOrg, fetchRepository, repositoryForName, resolveRevision } from './git.js';
 import { TEMPLATE_FILE } from './render.js';
 
 export interface ResolvedModule {
@@ -30,6 +33,15 @@ export interface ModuleResolver {
 export interface ModuleResolverOptions {
   /** Folder of built-in modules; defaults to the repository's `modules/`. */
   builtinDir?: string;
+  /** Where git modules are cloned and checked out; default `$LILYPAD_MODULE_CACHE` or `<tmp>/lilypad/modules`. */
+  cacheDir?: string;
+  /**
+   * The repository a `NAME:TAG` that is not built in comes from, with `{name}` for the name; default
+   * `$LILYPAD_MODULE_ORG` or `https://github.com/lilypad-tech/lilypad-module-{name}`.
+   */
+  moduleOrg?: string;
+  /** Read from the environment for the defaults above; `process.env` when left out. */
+  env?: NodeJS.ProcessEnv;
 }
 
 const BUILTIN_REPOSITORY_PREFIX = 'builtin/';
@@ -70,18 +82,26 @@ async function readTemplate(name: string, dir: string): Promise<string> {
 
 export function createModuleResolver(options: ModuleResolverOptions = {}): ModuleResolver {
   const builtinDir = options.builtinDir ?? defaultBuiltinDir();
+  const env = options.env ?? process.env;
+  const cacheDir = options.cacheDir ?? defaultModuleCacheDir(env);
+  const moduleOrg = options.moduleOrg ?? defaultModuleOrg(env);
+
+  async function resolveGit(name: string, repository: string, revision: string, subPath = ''): Promise<ResolvedModule> {
+    const mirror = await fetchRepository(cacheDir, repository, name);
+    const commit = await resolveRevision(mirror, revision, name);
+    return openGitCommit(name, { repository, commit, path: subPath }, mirror);
+  }
+
+  async function openGitCommit(name: string, ref: ModuleRef, mirror: string): Promise<ResolvedModule> {
+    const root = await checkoutCommit(cacheDir, mirror, ref.repository, ref.commit, name);
+    const dir = path.join(root, ref.path);
+    return { name, ref, dir, template: await readTemplate(name, dir) };
+  }
 
   async function resolveBuiltin(name: string, moduleName: string, tag: string): Promise<ResolvedModule> {
     const dir = path.join(builtinDir, moduleName);
     const manifest = await readManifest(dir);
-    if (!manifest) {
-      const builtins = await listBuiltins(builtinDir);
-      throw new ModuleError(
-        `module ${name} not found: there is no built-in module ${moduleName} (built-in modules: ${builtins.join(', ') || 'none'}), ` +
-          'and modules from git repositories are not supported yet; use a local folder (./path) instead',
-        { code: 'module-not-found' },
-      );
-    }
+    if (!manifest) return resolveGit(name, repositoryForName(moduleOrg, moduleName), tag);
     if (!manifest.tags.includes(tag)) {
       throw new ModuleError(`module ${moduleName}:${tag} has no tag ${tag}; tags are ${manifest.tags.join(', ')}`, {
         code: 'module-tag-not-found',
@@ -104,10 +124,12 @@ export function createModuleResolver(options: ModuleResolverOptions = {}): Modul
       if (name.startsWith('./') || name.startsWith('../') || name.startsWith('/')) return resolveLocal(name);
       const match = /^([a-z0-9][a-z0-9._-]*):([A-Za-z0-9._-]+)$/.exec(name);
       if (match) return resolveBuiltin(name, match[1]!, match[2]!);
-      if (/^[^/\s]+\/[^/\s]+\/[^:\s]+:[^\s]+$/.test(name)) {
-        throw new ModuleError(`module ${name}: modules from git repositories are not supported yet; use a built-in module or a local folder (./path)`, {
-          code: 'module-git-unsupported',
-        });
+      const fileUrl = /^(file:\/\/\/?[^:]+):([^\s:]+)$/.exec(name);
+      if (fileUrl) return resolveGit(name, fileUrl[1]!, fileUrl[2]!);
+      const hosted = /^((?:https?:\/\/)?[^/\s:]+\/[^/\s:]+\/[^:\s]+?)(?:\.git)?:([^\s:]+)$/.exec(name);
+      if (hosted) {
+        const url = hosted[1]!.startsWith('http') ? hosted[1]! : `https://${hosted[1]}`;
+        return resolveGit(name, url, hosted[2]!);
       }
       throw new ModuleError(`"${name}" is not a module name: use NAME:TAG (for example cowsay:v0.0.1), host/owner/repo:TAG or ./folder`, {
         code: 'module-name-invalid',
@@ -115,10 +137,15 @@ export function createModuleResolver(options: ModuleResolverOptions = {}): Modul
     },
 
     async resolveRef(ref, name) {
+      const isLocal = ref.repository.startsWith(LOCAL_REPOSITORY_PREFIX) && !ref.repository.startsWith('file://');
+      if (!ref.repository.startsWith(BUILTIN_REPOSITORY_PREFIX) && !isLocal) {
+        const mirror = await fetchRepository(cacheDir, ref.repository, name, ref.commit);
+        return openGitCommit(name, ref, mirror);
+      }
       let dir: string;
       if (ref.repository.startsWith(BUILTIN_REPOSITORY_PREFIX)) dir = path.join(builtinDir, ref.repository.slice(BUILTIN_REPOSITORY_PREFIX.length));
-      else if (ref.repository.startsWith(LOCAL_REPOSITORY_PREFIX)) dir = ref.repository.slice(LOCAL_REPOSITORY_PREFIX.length);
-      else throw new ModuleError(`module ${name}: cannot fetch ${ref.repository}; only built-in and local modules are supported yet`, { code: 'module-git-unsupported' });
+      else if (isLocal) dir = ref.repository.slice(LOCAL_REPOSITORY_PREFIX.length);
+      else throw new ModuleError(`module ${name}: unknown repository ${ref.repository}`, { code: 'module-not-found' });
       const commit = await folderCid(dir).catch(() => undefined);
       if (commit !== ref.commit) {
         throw new ModuleError(`module ${name}: the module here (${commit ?? 'missing'}) is not the one asked for (${ref.commit})`, {
