@@ -15,6 +15,7 @@ export interface DepositParameters {
 
 export interface DepositReturnType {
   transactionHash: Hash;
+  gasUsed: bigint;
 }
 
 /**
@@ -60,5 +61,5 @@ export async function deposit(clients: ChainClients, args: DepositParameters): P
           args: [args.amount],
         }),
   );
-  return { transactionHash: receipt.transactionHash };
+  return { transactionHash: receipt.transactionHash, gasUsed: receipt.gasUsed };
 }

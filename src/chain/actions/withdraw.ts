@@ -11,6 +11,7 @@ export interface WithdrawParameters {
 
 export interface WithdrawReturnType {
   transactionHash: Hash;
+  gasUsed: bigint;
 }
 
 /** @throws ChainError, e.g. "withdraw reverted: InsufficientEscrow(account=…, needed=…, available=…)". */
@@ -23,5 +24,5 @@ export async function withdraw(clients: ChainClients, args: WithdrawParameters):
       args: [args.amount],
     }),
   );
-  return { transactionHash: receipt.transactionHash };
+  return { transactionHash: receipt.transactionHash, gasUsed: receipt.gasUsed };
 }
