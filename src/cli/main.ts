@@ -5,6 +5,7 @@
 import { Command } from 'commander';
 import { LilypadError } from '../lib/errors.js';
 import { completionLines, progressLine } from './output.js';
+import { registerModuleCommands } from './module.js';
 import { runCommand } from './run.js';
 import { registerServiceCommands } from './services.js';
 import { registerStackCommands } from './stack.js';
@@ -67,6 +68,8 @@ program
 
 registerServiceCommands(program);
 registerStackCommands(program);
+
+registerModuleCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -48,7 +48,11 @@ const runeCount = (s: string): number => {
   return n;
 };
 
-const isPrintRune = (c: string): boolean => c === ' ' || /^[\p{L}\p{M}\p{N}\p{P}\p{S}]$/u.test(c);
+const isPrintRune = (c: string): boolean => {
+  const cp = c.codePointAt(0)!;
+  if (cp < 0x80) return cp >= 0x20 && cp < 0x7f;
+  return /^[\p{L}\p{M}\p{N}\p{P}\p{S}]$/u.test(c);
+};
 
 /** Go's strconv.Quote (ascii: QuoteToASCII). */
 export function goQuote(s: string, quote = '"', ascii = false): string {

@@ -1,0 +1,19 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { expect, test } from 'vitest';
+import { moduleInit, moduleRender, moduleTest } from './module.js';
+
+test('module init makes a module that renders and runs deterministically', async () => {
+  const work = await mkdtemp(path.join(os.tmpdir(), 'lilypad-module-init-'));
+  try {
+    const { dir } = await moduleInit('hello', { dir: path.join(work, 'hello') });
+    const { spec } = await moduleRender(dir, ['Message=hi']);
+    expect(spec.job.Spec.Wasm?.Parameters).toEqual(['hi']);
+    const result = await moduleTest(dir, ['Message=hi']);
+    expect(result).toMatchObject({ deterministic: true, exitCodes: [0, 0] });
+    expect(result.cids[0]).toBe(result.cids[1]);
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}, 60_000);
