@@ -26,6 +26,7 @@ describeExecutorConformance({
         cowsay: (message) => ({ engine: 'docker', image: id, entrypoint: ['/bin/cowsay'], args: [message], env: {} }),
       },
       async teardown() {
+        await docker.getImage(id).remove().catch(() => {});
         rmSync(scratch, { recursive: true, force: true });
       },
     };
