@@ -101,7 +101,20 @@ export function createModuleResolver(options: ModuleResolverOptions = {}): Modul
   async function resolveBuiltin(name: string, moduleName: string, tag: string): Promise<ResolvedModule> {
     const dir = path.join(builtinDir, moduleName);
     const manifest = await readManifest(dir);
-    if (!manifest) return resolveGit(name, repositoryForName(moduleOrg, moduleName), tag);
+    if (!manifest) {
+      const repository = repositoryForName(moduleOrg, moduleName);
+      try {
+        return await resolveGit(name, repository, tag);
+      } catch (error) {
+        if (!(error instanceof ModuleError) || error.code !== 'module-fetch-failed') throw error;
+        const builtins = await listBuiltins(builtinDir);
+        throw new ModuleError(
+          `module ${name} not found: there is no built-in module ${moduleName} (built-in modules: ${builtins.join(', ') || 'none'}), ` +
+            `and ${error.message.replace(`module ${name}: `, '')}`,
+          { code: 'module-not-found', retryable: true, cause: error },
+        );
+      }
+    }
     if (!manifest.tags.includes(tag)) {
       throw new ModuleError(`module ${moduleName}:${tag} has no tag ${tag}; tags are ${manifest.tags.join(', ')}`, {
         code: 'module-tag-not-found',
