@@ -75,7 +75,7 @@ describe('bad input gives a clear error', () => {
   });
   test('a spec without Engine', () => {
     expect(() => renderModule('m', '{"machine": {"cpu": 1, "ram": 1}, "job": {"APIVersion": "V1beta1", "Spec": {}}}', {})).toThrow(
-      'module m rendered the job spec has no Engine',
+      'module m rendered a job spec without Engine (expected job.Spec.Engine "Wasm" or "Docker")',
     );
   });
 });

@@ -109,7 +109,7 @@ export function renderModuleDetailed(moduleName: string, template: string, input
     const issue = parsed.error.issues[0];
     const where = issue?.path.join('.') || '(root)';
     const message = issue?.path.at(-1) === 'Engine' && issue.code === 'invalid_value'
-      ? `the job spec has no Engine (expected job.Spec.Engine "Wasm" or "Docker")`
+      ? `a job spec without Engine (expected job.Spec.Engine "Wasm" or "Docker")`
       : `an invalid job spec at ${where}: ${issue?.message}`;
     throw new ModuleError(`module ${moduleName} rendered ${message}`, { code: 'template-invalid-spec', details: { issues: parsed.error.issues } });
   }
