@@ -19,6 +19,9 @@ export function runCli(args: string[], env: Record<string, string | undefined> =
   const childEnv: NodeJS.ProcessEnv = { ...process.env, LILYPAD_TEST_MARKER: marker };
   // A configured network in the environment running the tests must not leak into them.
   for (const name of ['WEB3_RPC_URL', 'WEB3_PRIVATE_KEY', 'SERVICE_SOLVER', 'SERVICE_MEDIATORS', 'LILYPAD_DEALS_ADDRESS']) delete childEnv[name];
+  // NAME:TAG falls back to a git organisation; in tests it is a folder that does not exist, so nothing
+  // ever leaves this machine.
+  childEnv.LILYPAD_MODULE_ORG = 'file:///nonexistent/lilypad-module-{name}';
   Object.assign(childEnv, env);
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [cliPath, ...args], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
