@@ -112,6 +112,17 @@ describe.skipIf(Boolean(skip))(`docker executor${skip ? ` (skipped: ${skip})` : 
     expect(stdoutOf(result.resultDir)).toBe('z a /tmp arg0\n');
   });
 
+  test('every byte a job writes reaches the result, also when jobs run at once', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 4 }, () => executor.run(request(job(['/bin/probe'], ['flood', '8']), { limits: { stdoutBytes: 64 * 1024 * 1024 } }))),
+    );
+    for (const result of results) {
+      expect(result.truncated).toEqual({ stdout: false, stderr: false });
+      expect(readFileSync(join(result.resultDir, 'stdout')).length).toBe(8 * 1024 * 1024);
+      expect(readFileSync(join(result.resultDir, 'stderr')).length).toBe(8 * 64 * 1024);
+    }
+  });
+
   test("/etc/passwd is the image's, not the host's", async () => {
     const result = await executor.run(request(job(['/bin/cat'], ['/etc/passwd'])));
     expect(stdoutOf(result.resultDir)).toBe(IMAGE_PASSWD);

@@ -358,6 +358,7 @@ export function createDockerExecutor(options: DockerExecutorOptions = {}): Execu
 class CappedFile {
   truncated = false;
   private written = 0;
+  private stream: Writable | undefined;
   private closing: Promise<void> | undefined;
 
   private constructor(
@@ -370,19 +371,30 @@ class CappedFile {
   }
 
   writable(): Writable {
-    return new Writable({
+    this.stream ??= new Writable({
       write: (chunk: Buffer, _encoding, callback) => {
         const keep = Math.min(Math.max(this.limit - this.written, 0), chunk.length);
         if (keep < chunk.length) this.truncated = true;
-        if (keep === 0 || this.closing) return callback();
+        if (keep === 0) return callback();
         this.written += keep;
         this.handle.write(chunk, 0, keep).then(() => callback(), callback);
       },
     });
+    return this.stream;
   }
 
+  /** Writes what is still queued, then closes the file. */
   close(): Promise<void> {
-    this.closing ??= this.handle.close();
+    this.closing ??= (async () => {
+      const stream = this.stream;
+      if (stream && !stream.destroyed) {
+        await new Promise<void>((done) => {
+          stream.once('error', () => done());
+          stream.end(done);
+        });
+      }
+      await this.handle.close();
+    })();
     return this.closing;
   }
 }
