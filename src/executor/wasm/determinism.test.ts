@@ -6,11 +6,14 @@
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { WASI } from 'node:wasi';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 
 import { cidOfDirectory } from '../../storage/index.js';
 import { createWasmExecutor } from './wasm-executor.js';
+
+// node:wasi warns that it is experimental when loaded; this file's process is a test worker, so drop it.
+process.removeAllListeners('warning');
+const { WASI } = await import('node:wasi');
 
 const probe = readFileSync(new URL('./testdata/probe.wasm', import.meta.url));
 const args = ['first arg', 'second'];
