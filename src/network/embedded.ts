@@ -87,7 +87,7 @@ export async function startEmbeddedNetwork(options: EmbeddedNetworkOptions = {})
     await fund({ ...faucet, to: privateKeyToAccount(providerPrivateKey).address, eth: parseEther('1'), escrow: parseEther('100') });
     await fund({ ...faucet, to: mediatorAddress, eth: parseEther('1') });
 
-    const solver = createSolver({}, { domain, readDeal, logger: logger.child({ role: 'solver' }) });
+    const solver = createSolver({}, { domain, readDeal, signatureVerifier: deployer.publicClient, logger: logger.child({ role: 'solver' }) });
     await solver.start();
     cleanups.push(() => solver.stop());
 

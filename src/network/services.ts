@@ -42,7 +42,7 @@ export async function startSolverService(
   const publicClient = createLilypadPublicClient({ rpcUrl: options.rpcUrl, chainId });
   const solver = createSolver(
     { host: options.host, port: options.port },
-    { domain: { chainId, dealsAddress: options.dealsAddress }, readDeal: chainReadDeal(publicClient, options.dealsAddress), logger: options.logger },
+    { domain: { chainId, dealsAddress: options.dealsAddress }, readDeal: chainReadDeal(publicClient, options.dealsAddress), signatureVerifier: publicClient, logger: options.logger },
   );
   await solver.start();
   return { url: solver.url, stop: () => solver.stop() };

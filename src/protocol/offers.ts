@@ -2,7 +2,7 @@
  * Job offers, resource offers and deals as they travel between roles. On the wire every bigint is a
  * decimal string; `parseJobOffer`/`parseResourceOffer` check the shape and give typed values back.
  */
-import { getAddress, hashTypedData, verifyTypedData, type Address, type Hex } from 'viem';
+import { getAddress, hashTypedData, verifyHash, type Address, type Hex, type PublicClient } from 'viem';
 import { z } from 'zod';
 import { offerDomain, offerTypes, type SignedJobOfferTerms, type SignedResourceOfferTerms } from './eip712.js';
 import { detailsHashOf, inputsHashOf, moduleIdOf, type ModuleRef } from './ids.js';
@@ -140,26 +140,23 @@ export function resourceOfferId(domain: OfferDomain, terms: SignedResourceOfferT
   return hashTypedData({ domain: offerDomain(domain.chainId, domain.dealsAddress), types: offerTypes, primaryType: 'ResourceOffer', message: terms });
 }
 
-export async function verifyJobOfferSignature(domain: OfferDomain, offer: JobOffer): Promise<boolean> {
-  return verifyTypedData({
-    address: offer.terms.jobCreator,
-    domain: offerDomain(domain.chainId, domain.dealsAddress),
-    types: offerTypes,
-    primaryType: 'JobOffer',
-    message: offer.terms,
-    signature: offer.signature,
-  }).catch(() => false);
+/**
+ * Checks signatures the way the chain will: given a client that can read the chain (viem's
+ * `publicClient.verifyTypedData`), a contract signer is asked through ERC-1271, so contracts can be job
+ * creators; without one, only signatures of plain keys pass.
+ */
+export type SignatureVerifier = Pick<PublicClient, 'verifyHash'>;
+
+async function signedBy(address: Address, hash: Hex, signature: Hex, verifier?: SignatureVerifier): Promise<boolean> {
+  return (verifier ? verifier.verifyHash({ address, hash, signature }) : verifyHash({ address, hash, signature })).catch(() => false);
 }
 
-export async function verifyResourceOfferSignature(domain: OfferDomain, offer: ResourceOffer): Promise<boolean> {
-  return verifyTypedData({
-    address: offer.terms.resourceProvider,
-    domain: offerDomain(domain.chainId, domain.dealsAddress),
-    types: offerTypes,
-    primaryType: 'ResourceOffer',
-    message: offer.terms,
-    signature: offer.signature,
-  }).catch(() => false);
+export async function verifyJobOfferSignature(domain: OfferDomain, offer: JobOffer, verifier?: SignatureVerifier): Promise<boolean> {
+  return signedBy(offer.terms.jobCreator, jobOfferId(domain, offer.terms), offer.signature, verifier);
+}
+
+export async function verifyResourceOfferSignature(domain: OfferDomain, offer: ResourceOffer, verifier?: SignatureVerifier): Promise<boolean> {
+  return signedBy(offer.terms.resourceProvider, resourceOfferId(domain, offer.terms), offer.signature, verifier);
 }
 
 /** A fresh random nonce: offers are never replayable, and nonces need no coordination. */

@@ -114,7 +114,7 @@ export function createResourceProvider(config: ResourceProviderConfig, component
   /** Everything a provider checks before it puts its collateral behind a deal. */
   async function prepare(deal: Deal) {
     const job = deal.jobOffer;
-    if (!(await verifyJobOfferSignature(components.domain, job))) throw new Error('job offer signature is not the job creator\'s');
+    if (!(await verifyJobOfferSignature(components.domain, job, components.chain.publicClient))) throw new Error('job offer signature is not the job creator\'s');
     const module = await components.modules.resolveRef(job.module, job.moduleName);
     const spec = renderModule(job.moduleName, module.template, job.inputs);
     const engine = engineOf(spec);

@@ -23,6 +23,7 @@ import {
   verifyJobOfferSignature,
   verifyResourceOfferSignature,
   type OfferDomain,
+  type SignatureVerifier,
 } from '../protocol/offers.js';
 import { OrderBook } from './order-book.js';
 
@@ -36,6 +37,8 @@ export interface SolverConfig {
 export interface SolverComponents {
   domain: OfferDomain;
   readDeal: ReadDeal;
+  /** Checks contract signers (ERC-1271) on chain; without it only plain keys can sign offers. */
+  signatureVerifier?: SignatureVerifier;
   logger?: Logger;
   now?: () => bigint;
 }
@@ -113,7 +116,7 @@ export function createSolver(config: SolverConfig, components: SolverComponents)
       return c.json({ error: (error as Error).message }, 400);
     }
     if (offer.terms.expiry <= now()) return c.json({ error: 'resource offer has expired' }, 400);
-    if (!(await verifyResourceOfferSignature(components.domain, offer))) {
+    if (!(await verifyResourceOfferSignature(components.domain, offer, components.signatureVerifier))) {
       return c.json({ error: 'resource offer signature does not match resourceProvider' }, 401);
     }
     const id = resourceOfferId(components.domain, offer.terms);
@@ -129,7 +132,7 @@ export function createSolver(config: SolverConfig, components: SolverComponents)
     } catch (error) {
       return c.json({ error: (error as Error).message }, 400);
     }
-    if (!(await verifyJobOfferSignature(components.domain, offer))) {
+    if (!(await verifyJobOfferSignature(components.domain, offer, components.signatureVerifier))) {
       return c.json({ error: 'job offer signature does not match jobCreator' }, 401);
     }
     const id = jobOfferId(components.domain, offer.terms);
