@@ -5,6 +5,8 @@ import type { ChainClients, LilypadPublicClient, LilypadWalletClient } from './c
 import {
   lilypadDealsAbi,
   lilypadDealsBytecode,
+  lilypadOnChainJobCreatorAbi,
+  lilypadOnChainJobCreatorBytecode,
   lilypadRegistryAbi,
   lilypadRegistryBytecode,
   lilypadTokenAbi,
@@ -49,4 +51,27 @@ export async function deployContracts(
     walletClient.deployContract({ abi: lilypadRegistryAbi, bytecode: lilypadRegistryBytecode }),
   );
   return { token, deals, registry };
+}
+
+export interface DeployOnChainJobCreatorParameters {
+  deals: Address;
+  /** The bridge's address: it signs for the contract and delivers results. */
+  operator: Address;
+  /** LP (wei) per job paid in LP. */
+  priceLp: bigint;
+  /** Chain coin (wei) per job paid in it. */
+  priceCoin: bigint;
+  /** Seconds after which an undelivered job may be refunded. */
+  jobTimeout: bigint;
+}
+
+/** Deploys the on-chain job creator for contracts that ask for jobs (owned by the deployer). */
+export async function deployOnChainJobCreator(clients: ChainClients, args: DeployOnChainJobCreatorParameters): Promise<Address> {
+  return deployedAddress(clients, 'deploy LilypadOnChainJobCreator', () =>
+    clients.walletClient.deployContract({
+      abi: lilypadOnChainJobCreatorAbi,
+      bytecode: lilypadOnChainJobCreatorBytecode,
+      args: [args.deals, args.operator, args.priceLp, args.priceCoin, args.jobTimeout],
+    }),
+  );
 }

@@ -3,8 +3,12 @@
  * contract call, and a launcher for a local anvil node.
  */
 export {
+  exampleClientAbi,
+  exampleClientBytecode,
   lilypadDealsAbi,
   lilypadDealsBytecode,
+  lilypadOnChainJobCreatorAbi,
+  lilypadOnChainJobCreatorBytecode,
   lilypadRegistryAbi,
   lilypadRegistryBytecode,
   lilypadTokenAbi,
@@ -30,8 +34,8 @@ export type {
 } from './clients.js';
 export { dealStateName, dealStateNames } from './deal-state.js';
 export type { ChainDealState } from './deal-state.js';
-export { deployContracts } from './deploy.js';
-export type { DeployedContracts } from './deploy.js';
+export { deployContracts, deployOnChainJobCreator } from './deploy.js';
+export type { DeployedContracts, DeployOnChainJobCreatorParameters } from './deploy.js';
 export { toChainError } from './errors.js';
 export { fund } from './faucet.js';
 export type { FundParameters, FundReturnType } from './faucet.js';
@@ -68,3 +72,5 @@ export { submitResults } from './actions/submit-results.js';
 export type { SubmitResultsParameters, SubmitResultsReturnType } from './actions/submit-results.js';
 export { withdraw } from './actions/withdraw.js';
 export type { WithdrawParameters, WithdrawReturnType } from './actions/withdraw.js';
+export { deliverJobResults } from './actions/deliver-job-results.js';
+export type { DeliverJobResultsParameters, DeliverJobResultsReturnType } from './actions/deliver-job-results.js';

@@ -12,7 +12,7 @@ import { connectChain, fund, startAnvil } from '../chain/index.js';
 import { UserInputError } from '../lib/errors.js';
 import { createLogger } from '../lib/logger.js';
 import { address, addressList, loadServiceConfig, port, privateKey } from '../lib/service-config.js';
-import { detectMachine, startMediatorService, startResourceProviderService, startSolverService, type RunningService } from '../network/services.js';
+import { detectMachine, startBridgeService, startMediatorService, startResourceProviderService, startSolverService, type RunningService } from '../network/services.js';
 
 const lp = z.string().regex(/^\d+(\.\d+)?$/, 'must be an amount such as 1 or 0.5').transform((v) => parseEther(v));
 
@@ -53,6 +53,8 @@ const flagNames: Record<string, string> = {
   modules: 'LILYPAD_MODULES',
   dataDir: 'LILYPAD_DATA_DIR',
   state: 'LILYPAD_CHAIN_STATE',
+  jobCreator: 'LILYPAD_JOB_CREATOR_ADDRESS',
+  maxPrice: 'LILYPAD_MAX_PRICE',
 };
 
 function settings(flags: Flags) {
@@ -178,6 +180,46 @@ export function registerServiceCommands(program: Command): void {
           dealsAddress: config.LILYPAD_DEALS_ADDRESS as Address,
           privateKey: config.WEB3_PRIVATE_KEY as Hex,
           logger: createLogger({ name: 'mediator', level: process.env.LILYPAD_LOG_LEVEL ?? 'info' }),
+        }),
+      );
+    });
+
+  program
+    .command('jobcreator')
+    .description('run the bridge of the on-chain job creator: run the jobs that contracts ask for, and call them back')
+    .option('--rpc-url <url>', 'the chain (WEB3_RPC_URL)')
+    .option('--private-key <key>', 'the operator key of the on-chain job creator (WEB3_PRIVATE_KEY; prefer the environment)')
+    .option('--solver <url>', 'the solver (SERVICE_SOLVER)')
+    .option('--mediators <addresses>', 'mediators, comma-separated (SERVICE_MEDIATORS)')
+    .option('--deals <address>', 'the deal contract (LILYPAD_DEALS_ADDRESS)')
+    .option('--job-creator <address>', 'the on-chain job creator contract (LILYPAD_JOB_CREATOR_ADDRESS)')
+    .option('--max-price <LP>', 'the most one job may cost (LILYPAD_MAX_PRICE)')
+    .option('--data-dir <dir>', 'where results and blocks are kept (LILYPAD_DATA_DIR)')
+    .option('--config <file>', 'a JSON file of settings')
+    .action(async (flags: Flags) => {
+      const config = loadServiceConfig(
+        z.object({
+          ...chainConnection,
+          WEB3_PRIVATE_KEY: privateKey,
+          SERVICE_SOLVER: z.string().url(),
+          SERVICE_MEDIATORS: addressList,
+          LILYPAD_JOB_CREATOR_ADDRESS: address,
+          LILYPAD_MAX_PRICE: lp.default(parseEther('10')),
+          LILYPAD_DATA_DIR: z.string().default(path.join(os.tmpdir(), 'lilypad', 'jobcreator')),
+        }),
+        settings(flags),
+      );
+      await serve('jobcreator', () =>
+        startBridgeService({
+          rpcUrl: config.WEB3_RPC_URL,
+          dealsAddress: config.LILYPAD_DEALS_ADDRESS as Address,
+          privateKey: config.WEB3_PRIVATE_KEY as Hex,
+          solverUrl: config.SERVICE_SOLVER,
+          mediators: config.SERVICE_MEDIATORS as Address[],
+          jobCreatorAddress: config.LILYPAD_JOB_CREATOR_ADDRESS as Address,
+          maxPrice: config.LILYPAD_MAX_PRICE,
+          dataDir: path.resolve(config.LILYPAD_DATA_DIR),
+          logger: createLogger({ name: 'jobcreator', level: process.env.LILYPAD_LOG_LEVEL ?? 'info' }),
         }),
       );
     });

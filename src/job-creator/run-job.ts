@@ -54,6 +54,11 @@ export interface RunJobOptions {
    * job creator's, plus the mediation fee). Default: accept. A result that cannot be downloaded is challenged.
    */
   judge?: (result: { cid: string; dir: string }) => boolean | Promise<boolean>;
+  /**
+   * The job creator the deal is for, when it is a contract that accepts this wallet's signatures
+   * (ERC-1271), as the on-chain job creator does for its bridge; default: the wallet's own address.
+   */
+  jobCreator?: Address;
   /** Results land in `resultsDir/<cid>`. */
   resultsDir: string;
   signal?: AbortSignal;
@@ -84,7 +89,7 @@ export interface JobResult {
 
 export async function runJob(options: RunJobOptions, components: JobCreatorComponents): Promise<JobResult> {
   const emit = options.onProgress ?? (() => undefined);
-  const account = components.chain.walletClient.account.address;
+  const account = options.jobCreator ?? components.chain.walletClient.account.address;
   emit({ type: 'job:submitting', module: options.module });
 
   // Render here first, so that a bad module or a missing input fails before anything is signed.

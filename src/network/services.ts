@@ -16,6 +16,7 @@ import { createResourceProvider } from '../resource-provider/resource-provider.j
 import { createSolverClient } from '../solver/client.js';
 import { createSolver } from '../solver/solver.js';
 import { closeBlockstore, openBlockstore } from '../storage/index.js';
+import { createBridge } from '../bridge/bridge.js';
 import { chainReadDeal } from './read-deal.js';
 
 export interface RunningService {
@@ -132,6 +133,49 @@ export async function startMediatorService(
     async stop() {
       await mediator.stop();
       await Promise.all(executors.map((e) => e.close()));
+    },
+  };
+}
+
+export interface BridgeServiceOptions extends ChainConnection {
+  /** The bridge's key: the on-chain job creator's operator. */
+  privateKey: Hex;
+  solverUrl: string;
+  mediators: Address[];
+  /** The LilypadOnChainJobCreator contract. */
+  jobCreatorAddress: Address;
+  maxPrice: bigint;
+  dataDir: string;
+  logger?: Logger;
+}
+
+/** `lilypad jobcreator`: runs the jobs that contracts ask the on-chain job creator for. */
+export async function startBridgeService(options: BridgeServiceOptions): Promise<RunningService> {
+  const chain = await connectChain({ rpcUrl: options.rpcUrl, privateKey: options.privateKey });
+  const blockstore = await openBlockstore(path.join(options.dataDir, 'blocks'));
+  const bridge = createBridge(
+    { contract: options.jobCreatorAddress, mediators: options.mediators, maxPrice: options.maxPrice, resultsDir: path.join(options.dataDir, 'results') },
+    {
+      chain,
+      domain: { chainId: chain.chainId, dealsAddress: options.dealsAddress },
+      solver: createSolverClient(options.solverUrl),
+      modules: createModuleResolver(),
+      readDeal: chainReadDeal(chain.publicClient, options.dealsAddress),
+      blockstore,
+      logger: options.logger,
+    },
+  );
+  try {
+    await bridge.start();
+  } catch (error) {
+    await closeBlockstore(blockstore);
+    throw error;
+  }
+  return {
+    address: chain.walletClient.account.address,
+    async stop() {
+      await bridge.stop();
+      await closeBlockstore(blockstore);
     },
   };
 }

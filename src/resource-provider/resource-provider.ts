@@ -9,7 +9,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Hono } from 'hono';
-import { verifyTypedData, type Address, type Hex } from 'viem';
+import type { Address, Hex } from 'viem';
 import { agreeDeal, getDeal, settleResults, submitResults, timeoutMediation, type ChainClients } from '../chain/index.js';
 import type { Executor } from '../executor/types.js';
 import { LilypadError } from '../lib/errors.js';
@@ -249,7 +249,8 @@ export function createResourceProvider(config: ResourceProviderConfig, component
         const signature = typeof body.signature === 'string' && /^0x[0-9a-fA-F]+$/.test(body.signature) ? (body.signature as Hex) : undefined;
         const valid =
           signature !== undefined &&
-          (await verifyTypedData({
+          // Through the chain client, so that a contract job creator's (ERC-1271) acceptance counts too.
+          (await components.chain.publicClient.verifyTypedData({
             address: deal.jobOffer.terms.jobCreator,
             domain: offerDomain(components.domain.chainId, deals),
             types: acceptanceTypes,

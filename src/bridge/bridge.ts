@@ -1,0 +1,104 @@
+/**
+ * The bridge for the on-chain job creator (contracts/LilypadOnChainJobCreator.sol): it watches the
+ * contract's JobAdded events, runs each job through the network as the contract (the bridge's key signs
+ * offers and acceptances for it, ERC-1271), and delivers the result CID, which calls the client
+ * contract's `receiveJobResults`. On start it also takes up jobs asked for while it was down.
+ */
+import type { Address, Hex } from 'viem';
+import { deliverJobResults, lilypadOnChainJobCreatorAbi } from '../chain/index.js';
+import { onceLifecycle, type Service } from '../lib/lifecycle.js';
+import { silentLogger, type Logger } from '../lib/logger.js';
+import { runJob, type JobCreatorComponents } from '../job-creator/run-job.js';
+
+export interface BridgeConfig {
+  /** The LilypadOnChainJobCreator contract. */
+  contract: Address;
+  mediators: Address[];
+  /** The most LP (wei) one job may cost. */
+  maxPrice: bigint;
+  resultsDir: string;
+}
+
+export interface BridgeComponents extends JobCreatorComponents {
+  logger?: Logger;
+}
+
+export interface Bridge extends Service {
+  /** Resolves when every job taken so far has been delivered or has failed. */
+  idle(): Promise<void>;
+}
+
+/** Inputs as the contract holds them: entries of "KEY=VALUE" lines. */
+export function parseContractInputs(entries: readonly string[]): Record<string, string> {
+  const inputs: Record<string, string> = {};
+  for (const entry of entries) {
+    for (const line of entry.split('\n')) {
+      if (line === '') continue;
+      const equals = line.indexOf('=');
+      if (equals <= 0) throw new Error(`input "${line}" is not KEY=VALUE`);
+      inputs[line.slice(0, equals)] = line.slice(equals + 1);
+    }
+  }
+  return inputs;
+}
+
+const JOB_REQUESTED = 1;
+
+export function createBridge(config: BridgeConfig, components: BridgeComponents): Bridge {
+  const logger = components.logger ?? silentLogger;
+  const { publicClient } = components.chain;
+  const taken = new Map<bigint, Promise<void>>();
+  let unwatch: (() => void) | undefined;
+
+  async function handle(jobId: bigint, module: string, inputEntries: readonly string[]): Promise<void> {
+    const log = logger.child({ jobId: jobId.toString() });
+    const job = await publicClient.readContract({ address: config.contract, abi: lilypadOnChainJobCreatorAbi, functionName: 'getJob', args: [jobId] });
+    if (job.state !== JOB_REQUESTED) return;
+    const result = await runJob(
+      { module, inputs: parseContractInputs(inputEntries), maxPrice: config.maxPrice, mediators: config.mediators, resultsDir: config.resultsDir, jobCreator: config.contract },
+      components,
+    );
+    const delivery = await deliverJobResults(components.chain, { jobCreator: config.contract, jobId, dealId: result.dealId as Hex, cid: result.cid });
+    log.info({ dealId: result.dealId, cid: result.cid, delivered: delivery.delivered }, 'job delivered');
+  }
+
+  function take(jobId: bigint | undefined, module: string | undefined, inputs: readonly string[] | undefined): void {
+    if (jobId === undefined || module === undefined || taken.has(jobId)) return;
+    taken.set(
+      jobId,
+      handle(jobId, module, inputs ?? []).catch((error) => {
+        // The client can take its payment back once the job times out (refund), so nothing is stuck.
+        logger.error({ jobId: jobId.toString(), err: error }, 'job failed');
+      }),
+    );
+  }
+
+  const lifecycle = onceLifecycle({
+    async start() {
+      // Watch first, then catch up: a job asked for in between is seen twice and taken once.
+      unwatch = publicClient.watchContractEvent({
+        address: config.contract,
+        abi: lilypadOnChainJobCreatorAbi,
+        eventName: 'JobAdded',
+        onLogs: (logs) => {
+          for (const event of logs) take(event.args.jobId, event.args.module, event.args.inputs);
+        },
+        onError: (error) => logger.warn({ err: error }, 'watching JobAdded failed; retrying'),
+      });
+      const past = await publicClient.getContractEvents({ address: config.contract, abi: lilypadOnChainJobCreatorAbi, eventName: 'JobAdded', fromBlock: 0n });
+      for (const event of past) take(event.args.jobId, event.args.module, event.args.inputs);
+    },
+    async stop() {
+      unwatch?.();
+      unwatch = undefined;
+      await Promise.allSettled(taken.values());
+    },
+  });
+
+  return {
+    ...lifecycle,
+    async idle() {
+      await Promise.allSettled(taken.values());
+    },
+  };
+}
