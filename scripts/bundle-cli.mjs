@@ -14,8 +14,20 @@ await build({
   sourcemap: true,
   legalComments: 'none',
   logLevel: 'warning',
-  // Some dependencies are CommonJS and call require(); give the ESM bundle one.
-  banner: { js: "import { createRequire as __lilypadCreateRequire } from 'node:module'; const require = __lilypadCreateRequire(import.meta.url);" },
+  // A native addon: loaded from node_modules, where its compiled binding sits beside it.
+  external: ['better-sqlite3'],
+  // Native addons cannot be bundled; they load from node_modules as usual.
+  external: ['better-sqlite3', 'dockerode'],
+  // Some dependencies are CommonJS and use require() and __filename; give the ESM bundle both.
+  banner: {
+    js: [
+      "import { createRequire as __lilypadCreateRequire } from 'node:module';",
+      "import { fileURLToPath as __lilypadFileURLToPath } from 'node:url';",
+      'const require = __lilypadCreateRequire(import.meta.url);',
+      'const __filename = __lilypadFileURLToPath(import.meta.url);',
+      "const __dirname = __lilypadFileURLToPath(new URL('.', import.meta.url));",
+    ].join(' '),
+  },
 });
 // The WebAssembly worker is loaded by URL relative to the code that starts it.
 await copyFile('src/executor/wasm/wasi-worker.js', 'dist/wasi-worker.js');
