@@ -4,7 +4,8 @@
  */
 import { Command } from 'commander';
 import { LilypadError } from '../lib/errors.js';
-import { completionLines, progressLine } from './output.js';
+import { registerChallengeCommand } from './challenge.js';
+import { checkLine, completionLines, progressLine } from './output.js';
 import { registerModuleCommands } from './module.js';
 import { runCommand } from './run.js';
 import { registerServiceCommands } from './services.js';
@@ -21,7 +22,9 @@ program
   .option('--max-price <LP>', 'the most this job may cost, in LP', '10')
   .option('--output-dir <dir>', 'where result folders are written (default: <tmp>/lilypad/data/downloaded-files)')
   .option('--json', 'print one JSON object instead of progress lines')
-  .action(async (module: string, flags: { input: string[]; maxPrice: string; outputDir?: string; json?: boolean }) => {
+  .option('--verify', 're-run the job here and challenge the result if it differs')
+  .option('--audit', 'audit a share of jobs (re-run here, challenge a difference), at the rate that makes cheating lose money')
+  .action(async (module: string, flags: { input: string[]; maxPrice: string; outputDir?: string; json?: boolean; verify?: boolean; audit?: boolean }) => {
     const controller = new AbortController();
     const cancel = () => controller.abort();
     process.once('SIGINT', cancel);
@@ -41,6 +44,9 @@ program
           const line = progressLine(event);
           if (line) say(line);
         },
+        verify: flags.verify,
+        audit: flags.audit,
+        onCheck: (event) => say(checkLine(event)),
       });
       if (flags.json) {
         process.stdout.write(
@@ -53,6 +59,7 @@ program
             stdout: result.stdout,
             resourceProvider: result.resourceProvider,
             price: result.price.toString(),
+            state: result.state,
           }) + '\n',
         );
       } else {
@@ -66,6 +73,7 @@ program
     }
   });
 
+registerChallengeCommand(program);
 registerServiceCommands(program);
 registerStackCommands(program);
 

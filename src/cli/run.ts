@@ -5,7 +5,9 @@
 import path from 'node:path';
 import { parseEther, type Address } from 'viem';
 import { connectChain, fetchChainId } from '../chain/index.js';
-import { runJob, type JobProgressEvent, type JobResult } from '../job-creator/run-job.js';
+import { runCheckedJob } from '../job-creator/audit.js';
+import type { CheckProgressEvent } from '../job-creator/verify.js';
+import { type JobProgressEvent, type JobResult } from '../job-creator/run-job.js';
 import { UserInputError } from '../lib/errors.js';
 import { configuredRpcUrl, defaultResultsDir, parseNetworkConfig } from '../lib/config.js';
 import { renderModule } from '../module/render.js';
@@ -23,6 +25,10 @@ export interface RunCommandOptions {
   env: NodeJS.ProcessEnv;
   signal: AbortSignal;
   onProgress: (event: JobProgressEvent) => void;
+  /** `--verify`: re-run here and challenge a differing result; `--audit`: do so for a computed share of jobs. */
+  verify?: boolean;
+  audit?: boolean;
+  onCheck?: (event: CheckProgressEvent) => void;
 }
 
 export function parseInputs(pairs: string[]): Record<string, string> {
@@ -59,7 +65,8 @@ export async function runCommand(options: RunCommandOptions): Promise<JobResult>
       const chain = await connectChain({ rpcUrl: network.rpcUrl, privateKey: network.jobCreatorPrivateKey, chainId: network.chainId });
       const blockstore = await openBlockstore(path.join(network.dataDir, 'job-creator', 'blocks'));
       try {
-        return await runJob(
+        return await runCheckedJob(
+          options,
           { module: options.module, inputs, maxPrice, mediators: network.mediators, resultsDir, signal: options.signal, onProgress: options.onProgress },
           { chain, domain: network.domain, solver: createSolverClient(network.solverUrl), modules: network.modules, readDeal: network.readDeal, blockstore },
         );
@@ -77,7 +84,8 @@ export async function runCommand(options: RunCommandOptions): Promise<JobResult>
   const dealsAddress = config.LILYPAD_DEALS_ADDRESS as Address;
   const blockstore = await openBlockstore(path.join(path.dirname(resultsDir), 'blocks'));
   try {
-    return await runJob(
+    return await runCheckedJob(
+      options,
       { module: options.module, inputs, maxPrice, mediators: config.SERVICE_MEDIATORS as Address[], resultsDir, signal: options.signal, onProgress: options.onProgress },
       {
         chain,

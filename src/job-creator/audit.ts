@@ -1,0 +1,85 @@
+/**
+ * Random audits by the job creator: a judge for `runJob` that checks a share of jobs, at the rate that
+ * makes cheating lose money (`auditPolicy` in src/protocol/audit.ts, from the deal's price, collateral
+ * and mediation fee), chosen by a keyed hash of the deal id (`shouldAudit`) under a secret only the job
+ * creator holds, so no provider can tell in advance which of its results will be checked. An audited job
+ * is re-run here and challenged when the CIDs differ; one that cannot be re-run here is challenged
+ * outright, and the mediator re-runs it.
+ */
+import path from 'node:path';
+import { keccak256, type Hex } from 'viem';
+import type { ChainClients } from '../chain/index.js';
+import { createWasmExecutor } from '../executor/wasm/index.js';
+import { auditPolicy, shouldAudit, DEFAULT_AUDIT_MARGIN } from '../protocol/audit.js';
+import type { ReadDeal } from '../protocol/deals.js';
+import { runJob, type JobCreatorComponents, type JobResult, type RunJobOptions } from './run-job.js';
+import { createVerifier, verifyingJudge, withDealJudge, type CheckProgressEvent, type DealJudge, type Verifier } from './verify.js';
+
+/**
+ * The audit secret: a hash of the job creator's signature over a fixed message. Signatures are
+ * deterministic (RFC 6979), so it is the same on every run and machine, never leaves the job creator,
+ * and cannot be derived by anyone without its key.
+ */
+export async function auditSecretOf(chain: ChainClients): Promise<Hex> {
+  return keccak256(await chain.walletClient.signMessage({ message: 'lilypad audit secret v1: never share this signature' }));
+}
+
+export interface AuditJudgeOptions {
+  secret: Hex | Uint8Array;
+  /** Re-runs jobs here; without one (or when it cannot run a job) an audited job is challenged outright. */
+  verifier?: Verifier;
+  readDeal: ReadDeal;
+  /** Audit rate over the break-even rate (default 1.25). */
+  margin?: number;
+  /** Audit every job (rate 1), as `--verify` does; default: the computed rate. */
+  rate?: number;
+  onProgress?: (event: CheckProgressEvent) => void;
+}
+
+/** What a cheating provider loses per job in expectation at `rate`, in LP (wei), for a deal's terms. */
+export function cheaterExpectedLoss(price: bigint, collateral: bigint, rate: number): bigint {
+  // Cheating pays p when not audited and costs the collateral (and the price) when audited.
+  const scale = 1_000_000n;
+  const q = BigInt(Math.round(rate * 1_000_000));
+  return (q * (price + collateral) - scale * price) / scale;
+}
+
+export function auditingJudge(options: AuditJudgeOptions): DealJudge {
+  return async ({ dealId, cid }) => {
+    const deal = await options.readDeal(dealId);
+    const collateralMultiple = deal.price > 0n ? deal.collateral / deal.price : 0n;
+    const rate = options.rate ?? auditPolicy({ price: deal.price, collateralMultiple, mediationFee: deal.mediationFee }, options.margin ?? DEFAULT_AUDIT_MARGIN).rate;
+    const audited = shouldAudit(typeof options.secret === 'string' ? Buffer.from(options.secret.slice(2), 'hex') : options.secret, dealId, rate);
+    options.onProgress?.({ type: 'audit:decided', dealId, audited, rate, cheaterExpectedLoss: cheaterExpectedLoss(deal.price, deal.collateral, rate) });
+    if (!audited) return true;
+    const matches = options.verifier ? await options.verifier.check(dealId, cid, options.onProgress) : undefined;
+    return matches === true;
+  };
+}
+
+export interface JobChecks {
+  /** Re-run every job here and challenge a differing result (`lilypad run --verify`). */
+  verify?: boolean;
+  /** Audit a share of jobs at the computed rate (`lilypad run --audit`). */
+  audit?: boolean;
+  onCheck?: (event: CheckProgressEvent) => void;
+}
+
+/**
+ * `runJob` with the checks asked for: a WebAssembly executor of its own for the re-runs (closed at the
+ * end), re-runs under `<resultsDir>/../reruns`, and the audit secret from the job creator's key.
+ * Without checks it is `runJob`.
+ */
+export async function runCheckedJob(checks: JobChecks, options: RunJobOptions, components: JobCreatorComponents): Promise<JobResult> {
+  if (!checks.verify && !checks.audit) return await runJob(options, components);
+  const executor = createWasmExecutor({ spareWorker: false });
+  try {
+    const verifier = createVerifier({ workDir: path.join(path.dirname(options.resultsDir), 'reruns') }, { ...components, executors: [executor] });
+    const judge = checks.verify
+      ? verifyingJudge(verifier, checks.onCheck)
+      : auditingJudge({ secret: await auditSecretOf(components.chain), verifier, readDeal: components.readDeal, onProgress: checks.onCheck });
+    return await runJob(withDealJudge(options, judge), components);
+  } finally {
+    await executor.close();
+  }
+}
