@@ -18,6 +18,7 @@ import type Dockerode from 'dockerode';
 
 import { ExecutorError } from '../../lib/errors.js';
 import { resolveLimits } from '../limits.js';
+import { validateCommonRequest } from '../validate.js';
 import { checkOutputs } from '../outputs.js';
 import type { DockerJob, ExecutionRequest, ExecutionResult, Executor } from '../types.js';
 
@@ -400,32 +401,9 @@ class CappedFile {
 }
 
 function validateRequest(request: ExecutionRequest, allowNetwork: boolean): DockerJob {
-  const { jobId, job } = request;
-  if (!/^(0x)?[0-9a-fA-F]+$/.test(jobId)) {
-    throw new ExecutorError(`job id ${JSON.stringify(jobId)} is not hex`, { code: 'invalid-request' });
-  }
-  if (job.engine !== 'docker') {
-    throw new ExecutorError(`job ${jobId} is a ${String(job.engine)} job; this executor runs docker jobs`, {
-      code: 'invalid-request',
-      details: { jobId },
-    });
-  }
-  for (const [name, value] of Object.entries(job.env)) {
-    if (name === '' || name.includes('=') || name.includes('\0') || value.includes('\0')) {
-      throw new ExecutorError(`job ${jobId}: environment variable ${JSON.stringify(name)} is not a valid name=value`, {
-        code: 'invalid-request',
-        details: { jobId },
-      });
-    }
-  }
-  for (const [name, value] of Object.entries(request.limits ?? {})) {
-    if (value !== undefined && !(typeof value === 'number' && value >= 0 && (name !== 'wallClockMs' || value > 0))) {
-      throw new ExecutorError(`job ${jobId}: limit ${name} must be a ${name === 'wallClockMs' ? 'positive' : 'non-negative'} number`, {
-        code: 'invalid-request',
-        details: { jobId },
-      });
-    }
-  }
+  validateCommonRequest(request, 'docker');
+  const { jobId } = request;
+  const job = request.job as DockerJob;
   if (job.network && !allowNetwork) {
     throw new ExecutorError(`job ${jobId} asks for a network, and this provider runs jobs without one`, {
       code: 'network-refused',

@@ -20,6 +20,7 @@ import { Worker } from 'node:worker_threads';
 import { ExecutorError } from '../../lib/errors.js';
 import { checkOutputs } from '../outputs.js';
 import { resolveLimits } from '../limits.js';
+import { validateCommonRequest } from '../validate.js';
 import type { ExecutionRequest, ExecutionResult, Executor, WasmJob } from '../types.js';
 import { closeDescriptorsUnder } from './descriptors.js';
 import { capModuleMemory } from './memory-limit.js';
@@ -319,35 +320,11 @@ function randomSeed(jobId: string): string {
 }
 
 function validateRequest(request: ExecutionRequest): void {
+  validateCommonRequest(request, 'wasm');
   const { jobId, job } = request;
-  if (!/^(0x)?[0-9a-fA-F]+$/.test(jobId)) {
-    throw new ExecutorError(`job id ${JSON.stringify(jobId)} is not hex`, { code: 'invalid-request' });
-  }
-  if (job.engine !== 'wasm') {
-    throw new ExecutorError(`job ${jobId} is a ${String(job.engine)} job; this executor runs wasm jobs`, {
-      code: 'invalid-request',
-      details: { jobId },
-    });
-  }
-  for (const arg of job.args) {
+  for (const arg of (job as WasmJob).args) {
     if (arg.includes('\0')) {
       throw new ExecutorError(`job ${jobId}: an argument contains a NUL character`, {
-        code: 'invalid-request',
-        details: { jobId },
-      });
-    }
-  }
-  for (const [name, value] of Object.entries(job.env)) {
-    if (name === '' || name.includes('=') || name.includes('\0') || value.includes('\0')) {
-      throw new ExecutorError(`job ${jobId}: environment variable ${JSON.stringify(name)} is not a valid name=value`, {
-        code: 'invalid-request',
-        details: { jobId },
-      });
-    }
-  }
-  for (const [name, value] of Object.entries(request.limits ?? {})) {
-    if (value !== undefined && !(typeof value === 'number' && value >= 0 && (name !== 'wallClockMs' || value > 0))) {
-      throw new ExecutorError(`job ${jobId}: limit ${name} must be a ${name === 'wallClockMs' ? 'positive' : 'non-negative'} number`, {
         code: 'invalid-request',
         details: { jobId },
       });
