@@ -3,6 +3,7 @@
  * `lilypad faucet`: each role as a process of its own. A service prints one JSON line when it is ready
  * (what `lilypad stack` waits for) and stops cleanly on SIGINT or SIGTERM.
  */
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import os from 'node:os';
 import type { Command } from 'commander';
@@ -52,6 +53,7 @@ const flagNames: Record<string, string> = {
   ram: 'LILYPAD_RAM',
   modules: 'LILYPAD_MODULES',
   dataDir: 'LILYPAD_DATA_DIR',
+  db: 'LILYPAD_SOLVER_DB',
   state: 'LILYPAD_CHAIN_STATE',
   jobCreator: 'LILYPAD_JOB_CREATOR_ADDRESS',
   maxPrice: 'LILYPAD_MAX_PRICE',
@@ -88,18 +90,29 @@ export function registerServiceCommands(program: Command): void {
     .option('--deals <address>', 'the deal contract (LILYPAD_DEALS_ADDRESS)')
     .option('--host <host>', 'address to listen on (LILYPAD_HOST)')
     .option('--port <port>', 'port to listen on (LILYPAD_PORT)')
+    .option('--db <file>', 'the SQLite file that keeps offers and deals across restarts (LILYPAD_SOLVER_DB; default: solver.db in the data dir)')
+    .option('--data-dir <dir>', 'where the solver keeps its state (LILYPAD_DATA_DIR)')
     .option('--config <file>', 'a JSON file of settings')
     .action(async (flags: Flags) => {
       const config = loadServiceConfig(
-        z.object({ ...chainConnection, LILYPAD_HOST: z.string().default('127.0.0.1'), LILYPAD_PORT: port.default(8080) }),
+        z.object({
+          ...chainConnection,
+          LILYPAD_HOST: z.string().default('127.0.0.1'),
+          LILYPAD_PORT: port.default(8080),
+          LILYPAD_DATA_DIR: z.string().default(path.join(os.tmpdir(), 'lilypad', 'solver')),
+          LILYPAD_SOLVER_DB: z.string().optional(),
+        }),
         settings(flags),
       );
+      const dbPath = path.resolve(config.LILYPAD_SOLVER_DB ?? path.join(config.LILYPAD_DATA_DIR, 'solver.db'));
+      await mkdir(path.dirname(dbPath), { recursive: true });
       await serve('solver', () =>
         startSolverService({
           rpcUrl: config.WEB3_RPC_URL,
           dealsAddress: config.LILYPAD_DEALS_ADDRESS as Address,
           host: config.LILYPAD_HOST,
           port: config.LILYPAD_PORT,
+          dbPath,
           logger: createLogger({ name: 'solver', level: process.env.LILYPAD_LOG_LEVEL ?? 'info' }),
         }),
       );

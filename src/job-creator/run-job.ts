@@ -299,7 +299,7 @@ async function followDeal(
       }
     };
 
-    const subscription = components.solver.subscribe({ jobOffer: id }, (event) => {
+    const subscription = components.solver.subscribe({ jobOffer: id, jobCreator: offer.terms.jobCreator, signer: components.chain.walletClient, domain: components.domain }, (event) => {
       if (event.type === 'job:unmatched') {
         lastReason = event.reason;
         emit({ type: 'job:unmatched', reason: event.reason });

@@ -37,12 +37,12 @@ export function detectMachine(): MachineSpec {
 }
 
 export async function startSolverService(
-  options: ChainConnection & { host?: string; port?: number; logger?: Logger },
+  options: ChainConnection & { host?: string; port?: number; logger?: Logger; dbPath?: string },
 ): Promise<RunningService> {
   const chainId = await fetchChainId(options.rpcUrl);
   const publicClient = createLilypadPublicClient({ rpcUrl: options.rpcUrl, chainId });
   const solver = createSolver(
-    { host: options.host, port: options.port },
+    { host: options.host, port: options.port, dbPath: options.dbPath },
     { domain: { chainId, dealsAddress: options.dealsAddress }, readDeal: chainReadDeal(publicClient, options.dealsAddress), signatureVerifier: publicClient, logger: options.logger },
   );
   await solver.start();

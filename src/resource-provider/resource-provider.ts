@@ -263,7 +263,7 @@ export function createResourceProvider(config: ResourceProviderConfig, component
         return c.json({ dealId, queued: true }, 202);
       });
       http = await listen(app, { host: config.host, port: config.port });
-      subscription = components.solver.subscribe({ resourceProvider: address }, (event) => {
+      subscription = components.solver.subscribe({ resourceProvider: address, signer: components.chain.walletClient, domain: components.domain }, (event) => {
         if (event.type === 'deal:matched') onDeal(event.deal);
       });
       await subscription.ready;

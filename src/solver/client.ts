@@ -1,13 +1,26 @@
 /**
  * Talking to a solver over HTTP and WebSocket: what resource providers and job creators use.
  */
-import type { Hex } from 'viem';
+import type { Address, Hex } from 'viem';
 import WebSocket from 'ws';
 import { SolverError } from '../lib/errors.js';
 import { parseDeal, parseDealEvent, type Deal, type DealEvent } from '../protocol/deals.js';
-import { toWire, type JobOffer, type ResourceOffer } from '../protocol/offers.js';
+import { toWire, type JobOffer, type OfferDomain, type ResourceOffer } from '../protocol/offers.js';
+import { signSolverRequest, type RequestSigner } from './requests.js';
 
 export type JobOfferPostResult = { id: Hex; state: 'pending'; reason: string } | { id: Hex; state: Deal['state']; deal: Deal };
+
+/** Who signs for a subscription or a withdrawal, for which network. */
+export interface SolverAuth {
+  signer: RequestSigner;
+  domain: OfferDomain;
+}
+
+/**
+ * What to listen to, signed by the party it is about: a resource provider's deals, or the deal of one
+ * job offer (then `jobCreator` is the offer's creator, a key or an ERC-1271 contract `signer` signs for).
+ */
+export type SubscriptionRequest = SolverAuth & ({ resourceProvider: Address } | { jobOffer: Hex; jobCreator: Address });
 
 export interface EventSubscription {
   /** Resolves once the solver has confirmed the subscription. */
@@ -22,17 +35,25 @@ export interface SolverClient {
   syncDeal(dealId: Hex): Promise<Deal>;
   /** The deal as the solver keeps it (offers re-checked against their signed hashes by `parseDeal`). */
   getDeal(dealId: Hex): Promise<Deal>;
-  subscribe(
-    subscription: { jobOffer: Hex } | { resourceProvider: Hex },
-    onEvent: (event: DealEvent) => void,
-    onClose?: (error?: Error) => void,
-  ): EventSubscription;
+  /** Takes a resource offer out of matching; signed by its provider. */
+  withdrawResourceOffer(id: Hex, auth: SolverAuth & { resourceProvider: Address }): Promise<void>;
+  /**
+   * Listens to events. After a lost connection it reconnects (signing afresh) for up to
+   * `reconnectForMs`, and the solver sends the current state again; `onClose` is called when it gives up.
+   */
+  subscribe(subscription: SubscriptionRequest, onEvent: (event: DealEvent) => void, onClose?: (error?: Error) => void): EventSubscription;
 }
 
-export function createSolverClient(url: string): SolverClient {
+export interface SolverClientOptions {
+  /** How long a subscription tries to reconnect after losing the solver (default 60 s; 0: never). */
+  reconnectForMs?: number;
+}
+
+export function createSolverClient(url: string, options: SolverClientOptions = {}): SolverClient {
+  const reconnectForMs = options.reconnectForMs ?? 60_000;
   const base = url.replace(/\/+$/, '');
 
-  async function request(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
+  async function request_(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
     let response: Response;
     try {
       response = await fetch(base + path, {
@@ -60,57 +81,109 @@ export function createSolverClient(url: string): SolverClient {
   return {
     url: base,
     async postResourceOffer(offer) {
-      return (await request('POST', '/api/v1/resource-offers', offer)).json.id;
+      return (await request_('POST', '/api/v1/resource-offers', offer)).json.id;
     },
     async postJobOffer(offer) {
-      const { json } = await request('POST', '/api/v1/job-offers', offer);
+      const { json } = await request_('POST', '/api/v1/job-offers', offer);
       return json.state === 'pending' ? json : { ...json, deal: parseDeal(json.deal) };
     },
     async getDeal(dealId) {
-      return parseDeal((await request('GET', `/api/v1/deals/${dealId}`)).json);
+      return parseDeal((await request_('GET', `/api/v1/deals/${dealId}`)).json);
     },
     async syncDeal(dealId) {
-      return parseDeal((await request('POST', `/api/v1/deals/${dealId}/sync`)).json);
+      return parseDeal((await request_('POST', `/api/v1/deals/${dealId}/sync`)).json);
+    },
+    async withdrawResourceOffer(id, auth) {
+      const request = await signSolverRequest(auth.signer, auth.domain, { party: auth.resourceProvider, action: 'withdraw-resource-offer', target: id });
+      await request_('POST', `/api/v1/resource-offers/${id}/withdraw`, request);
     },
     subscribe(subscription, onEvent, onClose) {
-      const socket = new WebSocket(base.replace(/^http/, 'ws') + '/api/v1/events');
+      const { signer, domain, ...target } = subscription;
+      const wire = 'jobOffer' in target ? { jobOffer: target.jobOffer } : { resourceProvider: target.resourceProvider };
+      const sign = () =>
+        'jobOffer' in target
+          ? signSolverRequest(signer, domain, { party: target.jobCreator, action: 'subscribe-job-offer', target: target.jobOffer })
+          : signSolverRequest(signer, domain, { party: target.resourceProvider, action: 'subscribe-resource-provider' });
       let confirmed = false;
+      let closed = false;
+      let socket: WebSocket | undefined;
+      let lostAt: number | undefined;
+      let retryTimer: NodeJS.Timeout | undefined;
       let settle: { resolve: () => void; reject: (error: Error) => void };
       const ready = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
-      socket.on('open', () => socket.send(JSON.stringify({ subscribe: subscription })));
-      socket.on('message', (data) => {
-        let message: any;
-        try {
-          message = JSON.parse(String(data));
-        } catch {
-          return;
-        }
-        if (message.type === 'subscribed') {
-          confirmed = true;
-          settle.resolve();
-          return;
-        }
-        if (message.type === 'error') {
-          settle.reject(new SolverError(`solver refused the subscription: ${message.error}`, { code: 'solver-refused' }));
-          return;
-        }
-        let event: DealEvent | undefined;
-        try {
-          event = parseDealEvent(message);
-        } catch {
-          return; // a malformed event is ignored: the chain, not the solver, is the authority
-        }
-        if (event) onEvent(event);
-      });
-      socket.on('error', (error) => {
-        if (!confirmed) settle.reject(new SolverError(`cannot reach the solver at ${base}: ${error.message}`, { code: 'solver-unreachable', retryable: true }));
-      });
-      socket.on('close', () => onClose?.());
+      ready.catch(() => undefined);
+
+      const giveUp = (error?: Error) => {
+        if (closed) return;
+        closed = true;
+        clearTimeout(retryTimer);
+        if (!confirmed) settle.reject(error ?? new SolverError(`cannot reach the solver at ${base}`, { code: 'solver-unreachable', retryable: true }));
+        else onClose?.(error);
+      };
+
+      const connect = () => {
+        const current = new WebSocket(base.replace(/^http/, 'ws') + '/api/v1/events');
+        socket = current;
+        let live = false;
+        current.on('open', () => {
+          sign().then(
+            (auth) => current.readyState === current.OPEN && current.send(JSON.stringify({ subscribe: wire, auth: toWire(auth) })),
+            (error) => giveUp(new SolverError(`cannot sign the subscription: ${(error as Error).message}`, { code: 'solver-refused', cause: error })),
+          );
+        });
+        current.on('message', (data) => {
+          let message: any;
+          try {
+            message = JSON.parse(String(data));
+          } catch {
+            return;
+          }
+          if (message.type === 'subscribed') {
+            live = true;
+            lostAt = undefined;
+            if (!confirmed) {
+              confirmed = true;
+              settle.resolve();
+            }
+            return;
+          }
+          if (message.type === 'error') {
+            current.removeAllListeners('close');
+            current.terminate();
+            giveUp(new SolverError(`solver refused the subscription: ${message.error}`, { code: 'solver-refused' }));
+            return;
+          }
+          let event: DealEvent | undefined;
+          try {
+            event = parseDealEvent(message);
+          } catch {
+            return; // a malformed event is ignored: the chain, not the solver, is the authority
+          }
+          if (event) onEvent(event);
+        });
+        current.on('error', () => undefined); // 'close' follows
+        current.on('close', () => {
+          if (closed) return;
+          if (!confirmed) {
+            giveUp(new SolverError(`cannot reach the solver at ${base}; is it running? (SERVICE_SOLVER)`, { code: 'solver-unreachable', retryable: true }));
+            return;
+          }
+          lostAt ??= Date.now();
+          if (Date.now() - lostAt >= reconnectForMs) {
+            giveUp(new SolverError(`lost the connection to the solver at ${base}`, { code: 'solver-unreachable', retryable: true }));
+            return;
+          }
+          retryTimer = setTimeout(connect, live ? 100 : 500);
+        });
+      };
+      connect();
       return {
         ready,
         close: () => {
-          socket.removeAllListeners('close');
-          socket.terminate();
+          closed = true;
+          clearTimeout(retryTimer);
+          socket?.removeAllListeners('close');
+          socket?.terminate();
         },
       };
     },

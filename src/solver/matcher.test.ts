@@ -1,6 +1,7 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { mediatorA, mediatorB, providerAccounts, signedJobOffer, signedResourceOffer } from '../../test/fixtures/offers.js';
-import { matchJobOffer, type StoredResourceOffer } from './matcher.js';
+import { matchJobOffer, ResourceOfferIndex, type StoredResourceOffer } from './matcher.js';
 
 const now = BigInt(Math.floor(Date.now() / 1000));
 
@@ -53,5 +54,62 @@ describe('matchJobOffer', () => {
     expect(matchJobOffer(job, [byId], now).matched).toBe(true);
     expect(matchJobOffer(job, [expired], now)).toEqual({ matched: false, reason: 'no offer fits: 1 offer has expired' });
     expect(matchJobOffer(job, [], now)).toEqual({ matched: false, reason: 'no resource offers are posted' });
+  });
+});
+
+describe('ResourceOfferIndex', () => {
+  const mediators = [mediatorA, mediatorB, '0x0000000000000000000000000000000000000a11'] as const;
+  const machine = fc.record({ cpu: fc.constantFrom(500, 1000, 2000), gpu: fc.constantFrom(0, 1000), ram: fc.constantFrom(256, 1024) });
+  const resourceOffer = fc.record({
+    price: fc.bigInt({ min: 1n, max: 6n }),
+    capacity: fc.bigInt({ min: 1n, max: 3n }),
+    used: fc.nat({ max: 3 }),
+    expired: fc.boolean(),
+    mediators: fc.subarray([...mediators], { minLength: 1 }),
+    engines: fc.subarray(['wasm', 'docker'] as const, { minLength: 1 }),
+    modules: fc.constantFrom([], ['cowsay:v0.0.1'], ['sdxl:v1']),
+    machine,
+  });
+  const jobOffer = fc.record({
+    maxPrice: fc.bigInt({ min: 1n, max: 6n }),
+    mediators: fc.subarray([...mediators], { minLength: 1 }),
+    engine: fc.constantFrom('wasm', 'docker'),
+    machine,
+  });
+
+  it('gives the same answer as matching against every offer, reasons included', async () => {
+    const template = await signedResourceOffer();
+    const job0 = await signedJobOffer();
+    fc.assert(
+      fc.property(fc.array(resourceOffer, { maxLength: 25 }), fc.array(jobOffer, { minLength: 1, maxLength: 10 }), (offers, jobs) => {
+        const index = new ResourceOfferIndex();
+        const naive: StoredResourceOffer[] = [];
+        for (const [i, o] of offers.entries()) {
+          const offer = {
+            ...template,
+            terms: { ...template.terms, price: o.price, capacity: o.capacity, mediators: o.mediators, expiry: o.expired ? now - 1n : now + 60n },
+            details: { ...template.details, engines: [...o.engines], modules: o.modules, machine: o.machine },
+          };
+          const stored = { id: `0x${(i * 7919 % 101).toString(16).padStart(64, '0')}${i}`, offer, used: Math.min(o.used, Number(o.capacity)), receivedAt: i % 5 };
+          index.add(stored);
+          naive.push(stored);
+        }
+        for (const j of jobs) {
+          const job = { ...job0, engine: j.engine, machine: j.machine, terms: { ...job0.terms, maxPrice: j.maxPrice, mediators: j.mediators } };
+          const expected = matchJobOffer(job, naive, now);
+          const actual = index.match(job, now);
+          if (expected.matched && actual.matched) {
+            expect(actual.resourceOffer.id).toBe(expected.resourceOffer.id);
+            expect(actual.mediator).toBe(expected.mediator);
+            // Both take the capacity, as the order book does.
+            actual.resourceOffer.used += 1;
+            index.used(actual.resourceOffer);
+          } else {
+            expect(actual).toEqual(expected);
+          }
+        }
+      }),
+      { numRuns: Number(process.env.PROPERTY_RUNS ?? 300) },
+    );
   });
 });

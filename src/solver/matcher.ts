@@ -17,7 +17,7 @@ export type MatchResult =
   | { matched: true; resourceOffer: StoredResourceOffer; mediator: `0x${string}` }
   | { matched: false; reason: string };
 
-type Misfit =
+export type Misfit =
   | 'expired'
   | 'full'
   | 'engine'
@@ -45,7 +45,8 @@ const misfitText: Record<Misfit, [string, string]> = {
   timeouts: ['does not accept the job’s timeouts', 'do not accept the job’s timeouts'],
 };
 
-function misfitOf(job: JobOffer, stored: StoredResourceOffer, nowSeconds: bigint): Misfit | undefined {
+/** What keeps `stored` from fitting `job`, or undefined when it fits. */
+export function misfitOf(job: JobOffer, stored: StoredResourceOffer, nowSeconds: bigint): Misfit | undefined {
   const { terms, details } = stored.offer;
   if (terms.expiry <= nowSeconds) return 'expired';
   if (BigInt(stored.used) >= terms.capacity) return 'full';
@@ -96,4 +97,107 @@ export function matchJobOffer(job: JobOffer, offers: readonly StoredResourceOffe
   );
   const best = fits[0]!;
   return { matched: true, resourceOffer: best, mediator: sharedMediator(job, best.offer)! };
+}
+
+/** Cheapest, then oldest, then by id: the order in which fitting offers win. */
+function compareOffers(a: StoredResourceOffer, b: StoredResourceOffer): number {
+  const pa = a.offer.terms.price;
+  const pb = b.offer.terms.price;
+  if (pa !== pb) return pa < pb ? -1 : 1;
+  if (a.receivedAt !== b.receivedAt) return a.receivedAt - b.receivedAt;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+/** Where `stored` goes in `list` (sorted by compareOffers). */
+function insertionPoint(list: StoredResourceOffer[], stored: StoredResourceOffer): number {
+  let low = 0;
+  let high = list.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (compareOffers(list[mid]!, stored) < 0) low = mid + 1;
+    else high = mid;
+  }
+  return low;
+}
+
+/**
+ * The resource offers a solver holds, indexed for matching: one price-sorted list per engine and
+ * mediator, so that a job offer looks only at offers that can run its engine and share one of its
+ * mediators, cheapest first, and stops at the first fit or at its price ceiling. `match` gives the same
+ * answer as `matchJobOffer` over all the offers (a property test checks it); only when nothing fits does
+ * it look at every offer, to say why.
+ */
+export class ResourceOfferIndex {
+  private readonly all = new Map<string, StoredResourceOffer>();
+  private readonly lists = new Map<string, StoredResourceOffer[]>();
+
+  get size(): number {
+    return this.all.size;
+  }
+
+  get(id: string): StoredResourceOffer | undefined {
+    return this.all.get(id);
+  }
+
+  values(): IterableIterator<StoredResourceOffer> {
+    return this.all.values();
+  }
+
+  private keysOf(stored: StoredResourceOffer): string[] {
+    const mediators = new Set(stored.offer.terms.mediators.map((m) => m.toLowerCase()));
+    return [...new Set(stored.offer.details.engines)].flatMap((engine) => [...mediators].map((m) => `${engine}|${m}`));
+  }
+
+  add(stored: StoredResourceOffer): void {
+    if (this.all.has(stored.id)) return;
+    this.all.set(stored.id, stored);
+    if (BigInt(stored.used) >= stored.offer.terms.capacity) return; // kept for reasons only
+    for (const key of this.keysOf(stored)) {
+      let list = this.lists.get(key);
+      if (!list) this.lists.set(key, (list = []));
+      list.splice(insertionPoint(list, stored), 0, stored);
+    }
+  }
+
+  /** Takes an offer out of the lists that matching walks (it stays known, for reasons), or out entirely. */
+  retire(id: string, options: { forget?: boolean } = {}): void {
+    const stored = this.all.get(id);
+    if (!stored) return;
+    if (options.forget) this.all.delete(id);
+    for (const key of this.keysOf(stored)) {
+      const list = this.lists.get(key);
+      if (!list) continue;
+      const at = insertionPoint(list, stored);
+      if (list[at] === stored) list.splice(at, 1);
+      if (list.length === 0) this.lists.delete(key);
+    }
+  }
+
+  match(job: JobOffer, nowSeconds: bigint): MatchResult {
+    if (job.terms.expiry <= nowSeconds) return { matched: false, reason: 'the job offer has expired' };
+    let best: StoredResourceOffer | undefined;
+    const spent: StoredResourceOffer[] = [];
+    for (const mediator of new Set(job.terms.mediators.map((m) => m.toLowerCase()))) {
+      const list = this.lists.get(`${job.engine}|${mediator}`);
+      if (!list) continue;
+      for (const stored of list) {
+        if (stored.offer.terms.price > job.terms.maxPrice) break;
+        if (best && compareOffers(stored, best) >= 0) break;
+        const misfit = misfitOf(job, stored, nowSeconds);
+        if (misfit === undefined) {
+          best = stored;
+          break;
+        }
+        if (misfit === 'full' || misfit === 'expired') spent.push(stored);
+      }
+    }
+    for (const stored of spent) this.retire(stored.id);
+    if (best) return { matched: true, resourceOffer: best, mediator: sharedMediator(job, best.offer)! };
+    return matchJobOffer(job, [...this.all.values()], nowSeconds);
+  }
+
+  /** Call after a deal took one of `stored`'s capacity. */
+  used(stored: StoredResourceOffer): void {
+    if (BigInt(stored.used) >= stored.offer.terms.capacity) this.retire(stored.id);
+  }
 }

@@ -1,7 +1,7 @@
 /** The solver's HTTP + WebSocket API on 127.0.0.1: matching, subscriptions, and refusing bad requests. */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { privateKeyToAccount } from 'viem/accounts';
-import { signedJobOffer, signedResourceOffer, testDomain } from '../../test/fixtures/offers.js';
+import { jobCreatorAccount, providerAccounts, signedJobOffer, signedResourceOffer, testDomain } from '../../test/fixtures/offers.js';
 import type { DealEvent } from '../protocol/deals.js';
 import { jobOfferId, toWire } from '../protocol/offers.js';
 import { createSolverClient, type SolverClient } from './client.js';
@@ -38,8 +38,14 @@ describe('solver API', () => {
     const id = jobOfferId(testDomain, jobOffer.terms);
     const providerEvents: DealEvent[] = [];
     const creatorEvents: DealEvent[] = [];
-    const providerSubscription = client.subscribe({ resourceProvider: resourceOffer.terms.resourceProvider }, (e) => providerEvents.push(e));
-    const creatorSubscription = client.subscribe({ jobOffer: id }, (e) => creatorEvents.push(e));
+    const providerSubscription = client.subscribe(
+      { resourceProvider: resourceOffer.terms.resourceProvider, signer: providerAccounts[0]!, domain: testDomain },
+      (e) => providerEvents.push(e),
+    );
+    const creatorSubscription = client.subscribe(
+      { jobOffer: id, jobCreator: jobCreatorAccount.address, signer: jobCreatorAccount, domain: testDomain },
+      (e) => creatorEvents.push(e),
+    );
     await Promise.all([providerSubscription.ready, creatorSubscription.ready]);
 
     await client.postResourceOffer(resourceOffer);
