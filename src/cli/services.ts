@@ -57,6 +57,9 @@ const flagNames: Record<string, string> = {
   state: 'LILYPAD_CHAIN_STATE',
   jobCreator: 'LILYPAD_JOB_CREATOR_ADDRESS',
   maxPrice: 'LILYPAD_MAX_PRICE',
+  minSubmitTimeout: 'LILYPAD_MIN_SUBMIT_TIMEOUT',
+  maxJudgeWindow: 'LILYPAD_MAX_JUDGE_WINDOW',
+  panel: 'LILYPAD_MEDIATOR_PANEL',
 };
 
 function settings(flags: Flags) {
@@ -136,6 +139,8 @@ export function registerServiceCommands(program: Command): void {
     .option('--data-dir <dir>', 'where jobs and result blocks are kept (LILYPAD_DATA_DIR)')
     .option('--host <host>', 'address of the result gateway (LILYPAD_HOST)')
     .option('--port <port>', 'port of the result gateway (LILYPAD_PORT)')
+    .option('--min-submit-timeout <s>', 'the shortest submit timeout a deal may have (LILYPAD_MIN_SUBMIT_TIMEOUT; default 60)')
+    .option('--max-judge-window <s>', 'the longest judge window a deal may have (LILYPAD_MAX_JUDGE_WINDOW; default 3600)')
     .option('--config <file>', 'a JSON file of settings')
     .action(async (flags: Flags) => {
       const machine = detectMachine();
@@ -155,6 +160,8 @@ export function registerServiceCommands(program: Command): void {
           LILYPAD_DATA_DIR: z.string().default(path.join(os.tmpdir(), 'lilypad', 'resource-provider')),
           LILYPAD_HOST: z.string().default('127.0.0.1'),
           LILYPAD_PORT: port.default(0),
+          LILYPAD_MIN_SUBMIT_TIMEOUT: z.coerce.bigint().positive().optional(),
+          LILYPAD_MAX_JUDGE_WINDOW: z.coerce.bigint().positive().optional(),
         }),
         settings(flags),
       );
@@ -173,6 +180,8 @@ export function registerServiceCommands(program: Command): void {
           dataDir: path.resolve(config.LILYPAD_DATA_DIR),
           host: config.LILYPAD_HOST,
           port: config.LILYPAD_PORT,
+          minSubmitTimeout: config.LILYPAD_MIN_SUBMIT_TIMEOUT,
+          maxJudgeWindow: config.LILYPAD_MAX_JUDGE_WINDOW,
           logger: createLogger({ name: 'resource-provider', level: process.env.LILYPAD_LOG_LEVEL ?? 'info' }),
         }),
       );
@@ -184,14 +193,35 @@ export function registerServiceCommands(program: Command): void {
     .option('--rpc-url <url>', 'the chain (WEB3_RPC_URL)')
     .option('--private-key <key>', 'the mediator\'s key (WEB3_PRIVATE_KEY; prefer the environment)')
     .option('--deals <address>', 'the deal contract (LILYPAD_DEALS_ADDRESS)')
+    .option('--solver <url>', 'the solver, where challenged deals\' offers are read (SERVICE_SOLVER)')
+    .option('--data-dir <dir>', 'where re-runs and both results of a disputed deal are kept (LILYPAD_DATA_DIR)')
+    .option('--panel <urls>', 'other mediators that must re-run each challenge too; rules only with a majority (LILYPAD_MEDIATOR_PANEL)')
+    .option('--host <host>', 'address to serve re-runs to other mediators on (LILYPAD_HOST)')
+    .option('--port <port>', 'port to serve re-runs on; unset: not served (LILYPAD_PORT)')
     .option('--config <file>', 'a JSON file of settings')
     .action(async (flags: Flags) => {
-      const config = loadServiceConfig(z.object({ ...chainConnection, WEB3_PRIVATE_KEY: privateKey }), settings(flags));
+      const config = loadServiceConfig(
+        z.object({
+          ...chainConnection,
+          WEB3_PRIVATE_KEY: privateKey,
+          SERVICE_SOLVER: z.string().url().optional(),
+          LILYPAD_DATA_DIR: z.string().optional(),
+          LILYPAD_MEDIATOR_PANEL: z.string().default('').transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean)),
+          LILYPAD_HOST: z.string().default('127.0.0.1'),
+          LILYPAD_PORT: port.optional(),
+        }),
+        settings(flags),
+      );
       await serve('mediator', () =>
         startMediatorService({
           rpcUrl: config.WEB3_RPC_URL,
           dealsAddress: config.LILYPAD_DEALS_ADDRESS as Address,
           privateKey: config.WEB3_PRIVATE_KEY as Hex,
+          solverUrl: config.SERVICE_SOLVER,
+          dataDir: config.LILYPAD_DATA_DIR ? path.resolve(config.LILYPAD_DATA_DIR) : undefined,
+          panel: config.LILYPAD_MEDIATOR_PANEL,
+          host: config.LILYPAD_HOST,
+          port: config.LILYPAD_PORT,
           logger: createLogger({ name: 'mediator', level: process.env.LILYPAD_LOG_LEVEL ?? 'info' }),
         }),
       );

@@ -2,6 +2,7 @@
  * Each role as a service of its own, connected to a chain by RPC URL and to the solver by URL: what the
  * `lilypad solver`, `lilypad resource-provider` and `lilypad mediator` processes run.
  */
+import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import type { Address, Hex } from 'viem';
@@ -32,8 +33,34 @@ export interface ChainConnection {
 }
 
 /** CPU, GPU and RAM of this machine, as a provider offers them unless told otherwise. */
-export function detectMachine(): MachineSpec {
-  return { cpu: os.availableParallelism() * 1000, gpu: 0, ram: Math.floor(os.totalmem() / 1024 / 1024) };
+export function detectMachine(): MachineSpec & { gpuMemory?: number } {
+  const gpus = detectGpus();
+  return {
+    cpu: os.availableParallelism() * 1000,
+    gpu: gpus.length * 1000,
+    ram: Math.floor(os.totalmem() / 1024 / 1024),
+    ...(gpus.length > 0 ? { gpuMemory: Math.min(...gpus) } : {}),
+  };
+}
+
+/**
+ * The memory (MB) of each NVIDIA GPU, from `nvidia-smi` where it is installed; none where it is not or fails.
+ * GPUs are counted in milli-GPU like CPUs (1000 a card).
+ */
+export function detectGpus(): number[] {
+  try {
+    const output = execFileSync('nvidia-smi', ['--query-gpu=memory.total', '--format=csv,noheader,nounits'], {
+      encoding: 'utf8',
+      timeout: 5000,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    return output
+      .split('\n')
+      .map((line) => Number.parseInt(line.trim(), 10))
+      .filter((mb) => Number.isFinite(mb) && mb > 0);
+  } catch {
+    return [];
+  }
 }
 
 export async function startSolverService(
@@ -61,6 +88,9 @@ export interface ResourceProviderServiceOptions extends ChainConnection {
   dataDir: string;
   host?: string;
   port?: number;
+  /** The shortest submit timeout and the longest judge window (s) its deals may have. */
+  minSubmitTimeout?: bigint;
+  maxJudgeWindow?: bigint;
   logger?: Logger;
 }
 
@@ -80,6 +110,8 @@ export async function startResourceProviderService(options: ResourceProviderServ
       dataDir: options.dataDir,
       host: options.host,
       port: options.port,
+      minSubmitTimeout: options.minSubmitTimeout,
+      maxJudgeWindow: options.maxJudgeWindow,
     },
     {
       chain,
@@ -109,7 +141,16 @@ export async function startResourceProviderService(options: ResourceProviderServ
 }
 
 export async function startMediatorService(
-  options: ChainConnection & { privateKey: Hex; logger?: Logger; solverUrl?: string; dataDir?: string },
+  options: ChainConnection & {
+    privateKey: Hex;
+    logger?: Logger;
+    solverUrl?: string;
+    dataDir?: string;
+    /** Other mediators' URLs to re-run each challenged job too (a majority must agree), and where to serve re-runs. */
+    panel?: string[];
+    host?: string;
+    port?: number;
+  },
 ): Promise<RunningService> {
   const chain = await connectChain({ rpcUrl: options.rpcUrl, privateKey: options.privateKey });
   const address = chain.walletClient.account.address;
@@ -117,7 +158,11 @@ export async function startMediatorService(
   const solverUrl = options.solverUrl ?? process.env.SERVICE_SOLVER ?? 'http://127.0.0.1:8080';
   const executors: Executor[] = [createWasmExecutor()];
   const mediator = createMediator(
-    { dataDir: options.dataDir ?? path.join(os.tmpdir(), `lilypad-mediator-${address}`) },
+    {
+      dataDir: options.dataDir ?? path.join(os.tmpdir(), `lilypad-mediator-${address}`),
+      panel: options.panel,
+      listen: options.port !== undefined ? { host: options.host, port: options.port } : undefined,
+    },
     {
       chain,
       domain: { chainId: chain.chainId, dealsAddress: options.dealsAddress },
@@ -130,6 +175,7 @@ export async function startMediatorService(
   await mediator.start();
   return {
     address,
+    url: mediator.url,
     async stop() {
       await mediator.stop();
       await Promise.all(executors.map((e) => e.close()));

@@ -18,6 +18,9 @@ export interface StackProcess {
   name: string;
   pid: number;
   log: string;
+  /** How it was started, so that `lilypad stack restart NAME` can start it again the same way. */
+  args?: string[];
+  env?: Record<string, string>;
 }
 
 export interface StackState {
@@ -98,7 +101,7 @@ async function startService(
   for (;;) {
     const lines = readFileSync(log, 'utf8').split('\n');
     const readyLine = lines.reverse().find((line) => line.startsWith(`{"ready":"${args[0]}"`) && line.includes(`"pid":${pid}`));
-    if (readyLine) return { process: { name, pid, log }, ready: JSON.parse(readyLine) };
+    if (readyLine) return { process: { name, pid, log, args, env }, ready: JSON.parse(readyLine) };
     if (!isAlive(pid) || Date.now() - started > 30_000) {
       if (isAlive(pid)) process.kill(pid, 'SIGKILL');
       const tail = lines.reverse().filter(Boolean).slice(-5).join('\n');
@@ -162,7 +165,7 @@ export async function stackUp(options: StackUpOptions): Promise<StackState> {
     say(`solver       ${state.solverUrl}`);
     await writeStack(options.dir, state);
 
-    processes.push((await startService(options, 'mediator', ['mediator'], { ...chainEnv, WEB3_PRIVATE_KEY: keys.mediator })).process);
+    processes.push((await startService(options, 'mediator', ['mediator'], { ...chainEnv, WEB3_PRIVATE_KEY: keys.mediator, SERVICE_SOLVER: state.solverUrl, LILYPAD_DATA_DIR: path.join(options.dir, 'mediator') })).process);
     say(`mediator     ${state.mediators[0]}`);
     await writeStack(options.dir, state);
 
@@ -204,6 +207,29 @@ export async function stackDown(dir: string): Promise<StackProcess[]> {
   await stopProcesses(state.processes);
   await writeStack(dir, { ...state, processes: [] });
   return running;
+}
+
+/**
+ * Starts one service of the stack again as it was started (after a crash, or to pick up new code): stops it
+ * first if it still runs (SIGTERM, then SIGKILL after 10 s). The chain cannot be restarted this way: the
+ * others hold its URL.
+ */
+export async function stackRestart(dir: string, name: string, cliPath: string): Promise<StackProcess> {
+  const state = await readStack(dir);
+  const index = state?.processes.findIndex((p) => p.name === name) ?? -1;
+  if (!state || index < 0) {
+    const names = state?.processes.map((p) => p.name).join(', ');
+    throw new UserInputError(`stack: no service ${name} in ${dir}${names ? `; services: ${names}` : ''}`, { code: 'input-malformed' });
+  }
+  const entry = state.processes[index]!;
+  if (name === 'chain' || !entry.args) {
+    throw new UserInputError(`stack: ${name} cannot be restarted on its own; use \`lilypad stack down\` and \`up\``, { code: 'input-malformed' });
+  }
+  await stopProcesses([entry]);
+  const started = await startService({ dir, providers: 0, cliPath }, name, entry.args, entry.env ?? {});
+  state.processes[index] = started.process;
+  await writeStack(dir, state);
+  return started.process;
 }
 
 /** What `lilypad run` needs to use the stack, as the job creator. */

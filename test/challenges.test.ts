@@ -1,0 +1,169 @@
+/**
+ * Challenges with real processes on a real chain: `lilypad stack up` (chain, solver, mediator, an honest
+ * provider), a second mediator, and cheating providers from test/doubles/ (the honest provider code with
+ * a lying executor). Jobs reach the provider under test through the mediators they share: the cheats
+ * trust only the second mediator, the honest provider only the stack's; a module allowlist separates the
+ * two cheats. Every figure is an exact escrow balance read from the chain.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { parseEther, type Address, type Hex } from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ANVIL_DEV_PRIVATE_KEYS, connectChain, createLilypadPublicClient, escrowBalance, fund } from '../src/chain/index.js';
+import { cliPath, runCli } from './helpers.js';
+
+const doubles = fileURLToPath(new URL('./doubles/', import.meta.url));
+const PRICE = parseEther('1');
+const COLLATERAL = 2n * PRICE;
+const FEE = parseEther('0.1');
+
+const keys = { wrongOutput: ANVIL_DEV_PRIVATE_KEYS[2], copier: ANVIL_DEV_PRIVATE_KEYS[5], panelMediator: ANVIL_DEV_PRIVATE_KEYS[9] };
+const addressOf = (key: Hex) => privateKeyToAccount(key).address;
+
+let dir: string;
+let env: Record<string, string>;
+const children: ChildProcess[] = [];
+let mediatorDir: string;
+
+/** Starts `node script args` and waits for its JSON ready line. */
+async function startProcess(script: string, args: string[], childEnv: Record<string, string>): Promise<Record<string, unknown>> {
+  const child = spawn(process.execPath, [script, ...args], { env: { ...process.env, ...childEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let stderr = '';
+  child.stderr!.on('data', (chunk) => (stderr += chunk));
+  const lines = createInterface({ input: child.stdout! });
+  return await new Promise((resolve, reject) => {
+    lines.on('line', (line) => {
+      if (line.startsWith('{"ready"')) resolve(JSON.parse(line));
+    });
+    child.once('exit', (code) => reject(new Error(`${script} exited (${code}) before it was ready: ${stderr}`)));
+  });
+}
+
+async function free(account: Address): Promise<bigint> {
+  const publicClient = createLilypadPublicClient({ rpcUrl: env.WEB3_RPC_URL!, chainId: 31337 });
+  return (await escrowBalance(publicClient, { deals: env.LILYPAD_DEALS_ADDRESS as Address, account })).free;
+}
+
+async function balances(accounts: Record<string, Address>): Promise<Record<string, bigint>> {
+  return Object.fromEntries(await Promise.all(Object.entries(accounts).map(async ([name, account]) => [name, await free(account)])));
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'lilypad-challenges-'));
+  const up = await runCli(['stack', 'up', '--dir', dir, '--providers', '1']);
+  expect(up.code).toBe(0);
+  env = JSON.parse((await runCli(['stack', 'env', '--dir', dir, '--json'])).stdout);
+
+  const deployer = await connectChain({ rpcUrl: env.WEB3_RPC_URL!, privateKey: ANVIL_DEV_PRIVATE_KEYS[0], chainId: 31337 });
+  const faucet = { walletClient: deployer.walletClient, publicClient: deployer.publicClient, token: env.LILYPAD_TOKEN_ADDRESS as Address, deals: env.LILYPAD_DEALS_ADDRESS as Address };
+  for (const key of [keys.wrongOutput, keys.copier]) await fund({ ...faucet, to: addressOf(key), eth: parseEther('1'), escrow: parseEther('100') });
+  await fund({ ...faucet, to: addressOf(keys.panelMediator), eth: parseEther('1') });
+
+  const chainEnv = { WEB3_RPC_URL: env.WEB3_RPC_URL!, LILYPAD_DEALS_ADDRESS: env.LILYPAD_DEALS_ADDRESS!, SERVICE_SOLVER: env.SERVICE_SOLVER! };
+  mediatorDir = path.join(dir, 'second-mediator');
+  await startProcess(cliPath, ['mediator', '--data-dir', mediatorDir], { ...chainEnv, WEB3_PRIVATE_KEY: keys.panelMediator });
+  const cheatEnv = { ...chainEnv, SERVICE_MEDIATORS: addressOf(keys.panelMediator), LILYPAD_PRICE: PRICE.toString(), LILYPAD_COLLATERAL_MULTIPLE: '2' };
+  await startProcess(path.join(doubles, 'cheating-provider.mjs'), ['--policy', 'wrong-output'], {
+    ...cheatEnv,
+    WEB3_PRIVATE_KEY: keys.wrongOutput,
+    LILYPAD_MODULES: 'cowsay:v0.0.1',
+    LILYPAD_DATA_DIR: path.join(dir, 'wrong-output'),
+  });
+  await startProcess(path.join(doubles, 'cheating-provider.mjs'), ['--policy', 'copy'], {
+    ...cheatEnv,
+    WEB3_PRIVATE_KEY: keys.copier,
+    LILYPAD_MODULES: 'spin:v0.0.1',
+    LILYPAD_DATA_DIR: path.join(dir, 'copier'),
+  });
+}, 120_000);
+
+afterAll(async () => {
+  for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
+  await Promise.all(children.map((child) => (child.exitCode === null ? new Promise((resolve) => child.once('exit', resolve)) : undefined)));
+  await runCli(['stack', 'down', '--dir', dir]);
+  await rm(dir, { recursive: true, force: true });
+}, 60_000);
+
+describe('a cheating provider that is challenged', () => {
+  it('returns a wrong output: `lilypad run --verify` catches it; its collateral goes to the job creator, the fee to the mediator', async () => {
+    const accounts = { jobCreator: addressOf(env.WEB3_PRIVATE_KEY as Hex), provider: addressOf(keys.wrongOutput), mediator: addressOf(keys.panelMediator) };
+    const before = await balances(accounts);
+    const run = await runCli(['run', 'cowsay:v0.0.1', '-i', 'Message=cheat', '--verify', '--output-dir', path.join(dir, 'results')], {
+      ...env,
+      SERVICE_MEDIATORS: accounts.mediator,
+    });
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('🔁 Re-ran the job here: got bafy');
+    expect(run.stdout).toContain('⚖️  Results challenged. Mediator');
+    expect(run.stdout).toContain('🚨 Mediator ruled the results wrong');
+    const after = await balances(accounts);
+    expect(after.jobCreator - before.jobCreator).toBe(COLLATERAL - FEE);
+    expect(after.provider - before.provider).toBe(-COLLATERAL);
+    expect(after.mediator - before.mediator).toBe(FEE);
+
+    // The mediator kept both results, by deal id.
+    const [dealId] = (await import('node:fs')).readdirSync(path.join(mediatorDir, 'deals'));
+    const kept = path.join(mediatorDir, 'deals', dealId!);
+    expect(await readFile(path.join(kept, 'provider', 'stdout'), 'utf8')).toContain('trust me');
+    expect(await readFile(path.join(kept, 'mediator', 'stdout'), 'utf8')).toContain('< cheat >');
+    expect(JSON.parse(await readFile(path.join(kept, 'ruling.json'), 'utf8'))).toMatchObject({ dealId, resultsCorrect: false });
+  });
+
+  it('skips the work and returns a copied result: caught the same way', async () => {
+    const accounts = { jobCreator: addressOf(env.WEB3_PRIVATE_KEY as Hex), provider: addressOf(keys.copier), mediator: addressOf(keys.panelMediator) };
+    const before = await balances(accounts);
+    const run = await runCli(['run', 'spin:v0.0.1', '-i', 'Rounds=1', '--verify', '--json', '--output-dir', path.join(dir, 'results')], {
+      ...env,
+      SERVICE_MEDIATORS: accounts.mediator,
+    });
+    expect(run.stderr).toBe('');
+    expect(JSON.parse(run.stdout)).toMatchObject({ state: 'mediation-rejected' });
+    const after = await balances(accounts);
+    expect(after.jobCreator - before.jobCreator).toBe(COLLATERAL - FEE);
+    expect(after.provider - before.provider).toBe(-COLLATERAL);
+    expect(after.mediator - before.mediator).toBe(FEE);
+  });
+});
+
+describe('an honest provider that is challenged', () => {
+  it('is paid and keeps its collateral; the job creator that challenged pays the fee (lazy job creator, then `lilypad challenge`)', async () => {
+    const state = JSON.parse(await readFile(path.join(dir, 'stack.json'), 'utf8'));
+    const accounts = { jobCreator: addressOf(env.WEB3_PRIVATE_KEY as Hex), provider: addressOf(state.keys.providers[0]), mediator: addressOf(state.keys.mediator) };
+    const before = await balances(accounts);
+    const lazy = await new Promise<string>((resolve, reject) => {
+      const child = spawn(process.execPath, [path.join(doubles, 'job-creator.mjs'), '--policy', 'lazy', 'cowsay:v0.0.1', 'Message=honest'], {
+        env: { ...process.env, ...env, LILYPAD_MODULE_ORG: 'file:///nonexistent/lilypad-module-{name}' },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      let out = '';
+      child.stdout.on('data', (chunk) => (out += chunk));
+      child.on('error', reject);
+      child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`lazy job creator exited ${code}`))));
+    });
+    const { dealId, state: submitted } = JSON.parse(lazy);
+    expect(submitted).toBe('results-submitted');
+
+    const challenge = await runCli(['challenge', dealId], env);
+    expect(challenge.stderr).toBe('');
+    expect(challenge.code).toBe(0);
+    expect(challenge.stdout).toContain('⚖️  Results challenged. Mediator');
+    expect(challenge.stdout).toContain('🧑‍⚖️ Mediator ruled the results right');
+    const after = await balances(accounts);
+    expect(after.jobCreator - before.jobCreator).toBe(-PRICE - FEE);
+    expect(after.provider - before.provider).toBe(PRICE);
+    expect(after.mediator - before.mediator).toBe(FEE);
+    // Right results leave nothing behind at the mediator.
+    expect(existsSync(path.join(dir, 'mediator', 'deals', dealId))).toBe(false);
+
+    const again = await runCli(['challenge', dealId], env);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/cannot be challenged: it was already mediated \(mediation-accepted\)/);
+  });
+});

@@ -1,0 +1,98 @@
+// @ts-nocheck -- a plain script run with node against the built dist/
+/**
+ * A cheating resource provider, as a process: the honest provider code (dist/resource-provider) with an
+ * executor that lies. Policies (--policy, or LILYPAD_POLICY):
+ * - wrong-output: runs the job, then changes its stdout before the CID is taken;
+ * - copy: skips the work and returns a result folder it copied: LILYPAD_COPY_FROM if set, else the last
+ *   result it produced, else a fixed folder.
+ * Configured like `lilypad resource-provider` by environment: WEB3_RPC_URL, WEB3_PRIVATE_KEY,
+ * SERVICE_SOLVER, SERVICE_MEDIATORS, LILYPAD_DEALS_ADDRESS, LILYPAD_PRICE (wei), LILYPAD_COLLATERAL_MULTIPLE, LILYPAD_MODULES,
+ * LILYPAD_DATA_DIR. Prints one ready line of JSON and stops on SIGTERM.
+ */
+import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+
+const dist = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist');
+const { connectChain } = await import(`${dist}/chain/index.js`);
+const { createWasmExecutor } = await import(`${dist}/executor/wasm/index.js`);
+const { createResourceProvider } = await import(`${dist}/resource-provider/resource-provider.js`);
+const { createModuleResolver } = await import(`${dist}/module/resolve.js`);
+const { createSolverClient } = await import(`${dist}/solver/client.js`);
+const { openBlockstore, closeBlockstore } = await import(`${dist}/storage/index.js`);
+
+const { values } = parseArgs({ options: { policy: { type: 'string' } } });
+const policy = values.policy ?? process.env.LILYPAD_POLICY ?? 'wrong-output';
+if (!['wrong-output', 'copy'].includes(policy)) throw new Error(`unknown policy ${policy}`);
+const env = process.env;
+const dataDir = env.LILYPAD_DATA_DIR;
+
+/** The honest executor, wrapped: the provider code around it is unchanged. */
+function cheatingExecutor(honest) {
+  let lastResult;
+  return {
+    engine: honest.engine,
+    isAvailable: () => honest.isAvailable(),
+    prepare: () => honest.prepare(),
+    close: () => honest.close(),
+    async run(request) {
+      if (policy === 'wrong-output') {
+        const result = await honest.run(request);
+        const stdout = await readFile(path.join(request.resultDir, 'stdout'), 'utf8');
+        await writeFile(path.join(request.resultDir, 'stdout'), stdout.replace(/[a-z]/, 'x') + 'trust me\n');
+        return result;
+      }
+      const source = env.LILYPAD_COPY_FROM ?? lastResult;
+      await rm(request.resultDir, { recursive: true, force: true });
+      if (source) {
+        await cp(source, request.resultDir, { recursive: true });
+      } else {
+        await mkdir(path.join(request.resultDir, 'outputs'), { recursive: true });
+        await writeFile(path.join(request.resultDir, 'stdout'), 'all done\n');
+        await writeFile(path.join(request.resultDir, 'stderr'), '');
+        await writeFile(path.join(request.resultDir, 'exitCode'), '0');
+      }
+      lastResult = path.join(dataDir, 'copied-result');
+      if (source !== lastResult) {
+        await rm(lastResult, { recursive: true, force: true });
+        await cp(request.resultDir, lastResult, { recursive: true });
+      }
+      return { exitCode: 0, resultDir: request.resultDir, truncated: { stdout: false, stderr: false } };
+    },
+  };
+}
+
+const chain = await connectChain({ rpcUrl: env.WEB3_RPC_URL, privateKey: env.WEB3_PRIVATE_KEY });
+const blockstore = await openBlockstore(path.join(dataDir, 'blocks'));
+const executor = cheatingExecutor(createWasmExecutor());
+const provider = createResourceProvider(
+  {
+    price: BigInt(env.LILYPAD_PRICE ?? 10n ** 18n),
+    collateralMultiple: BigInt(env.LILYPAD_COLLATERAL_MULTIPLE ?? 2),
+    capacity: 4,
+    machine: { cpu: 4000, gpu: 0, ram: 4096 },
+    modules: (env.LILYPAD_MODULES ?? '').split(',').filter(Boolean),
+    mediators: env.SERVICE_MEDIATORS.split(','),
+    dataDir,
+  },
+  {
+    chain,
+    domain: { chainId: chain.chainId, dealsAddress: env.LILYPAD_DEALS_ADDRESS },
+    solver: createSolverClient(env.SERVICE_SOLVER),
+    executors: [executor],
+    modules: createModuleResolver(),
+    blockstore,
+  },
+);
+const stopping = new Promise((resolve) => {
+  process.once('SIGTERM', resolve);
+  process.once('SIGINT', resolve);
+});
+await provider.start();
+process.stdout.write(JSON.stringify({ ready: 'cheating-provider', pid: process.pid, policy, address: provider.address }) + '\n');
+await stopping;
+await provider.stop();
+await executor.close();
+await closeBlockstore(blockstore);
+process.exit(0);
