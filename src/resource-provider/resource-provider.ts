@@ -38,6 +38,8 @@ export interface ResourceProviderConfig {
   machine: MachineSpec;
   /** Module names or ids this provider runs; empty means all. */
   modules: string[];
+  /** Module names or ids it refuses even when allowed, such as those `lilypad module test` flagged as not deterministic. */
+  refuseModules?: string[];
   mediators: Address[];
   offerTtlSeconds?: number;
   /** The shortest submit timeout (s) it accepts; default 60. */
@@ -115,6 +117,10 @@ export function createResourceProvider(config: ResourceProviderConfig, component
   async function prepare(deal: Deal) {
     const job = deal.jobOffer;
     if (!(await verifyJobOfferSignature(components.domain, job, components.chain.publicClient))) throw new Error('job offer signature is not the job creator\'s');
+    // A module whose re-run can differ would lose this provider its collateral to any challenge.
+    if (config.refuseModules?.some((m) => m === job.moduleName || m.toLowerCase() === job.terms.moduleId.toLowerCase())) {
+      throw new Error(`module ${job.moduleName} is refused here (refuseModules: not deterministic)`);
+    }
     const module = await components.modules.resolveRef(job.module, job.moduleName);
     const spec = renderModule(job.moduleName, module.template, job.inputs);
     const engine = engineOf(spec);

@@ -55,12 +55,15 @@ export function createSolverClient(url: string, options: SolverClientOptions = {
 
   async function request_(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
     let response: Response;
-    try {
-      response = await fetch(base + path, {
+    const send = () =>
+      fetch(base + path, {
         method,
         headers: body === undefined ? undefined : { 'content-type': 'application/json' },
         body: body === undefined ? undefined : JSON.stringify(toWire(body)),
       });
+    try {
+      // A kept-alive connection to a solver that has since restarted fails once; reads are safe to repeat.
+      response = await send().catch((error) => (method === 'GET' || path.endsWith('/sync') ? send() : Promise.reject(error)));
     } catch (error) {
       throw new SolverError(`cannot reach the solver at ${base}: ${(error as Error & { cause?: Error }).cause?.message ?? (error as Error).message}; is it running? (SERVICE_SOLVER)`, {
         code: 'solver-unreachable',

@@ -88,7 +88,7 @@ describe('ResourceOfferIndex', () => {
           const offer = {
             ...template,
             terms: { ...template.terms, price: o.price, capacity: o.capacity, mediators: o.mediators, expiry: o.expired ? now - 1n : now + 60n },
-            details: { ...template.details, engines: [...o.engines], modules: o.modules, machine: o.machine },
+            details: { ...template.details, engines: [...o.engines], modules: [...o.modules], machine: o.machine },
           };
           const stored = { id: `0x${(i * 7919 % 101).toString(16).padStart(64, '0')}${i}`, offer, used: Math.min(o.used, Number(o.capacity)), receivedAt: i % 5 };
           index.add(stored);
