@@ -8,7 +8,9 @@ import type { Address, Hex } from 'viem';
 import { deliverJobResults, lilypadOnChainJobCreatorAbi } from '../chain/index.js';
 import { onceLifecycle, type Service } from '../lib/lifecycle.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
-import { runJob, type JobCreatorComponents } from '../job-creator/run-job.js';
+import { runCheckedJob } from '../job-creator/audit.js';
+import type { JobCreatorComponents } from '../job-creator/run-job.js';
+import { JobError } from '../lib/errors.js';
 
 export interface BridgeConfig {
   /** The LilypadOnChainJobCreator contract. */
@@ -17,6 +19,14 @@ export interface BridgeConfig {
   /** The most LP (wei) one job may cost. */
   maxPrice: bigint;
   resultsDir: string;
+  /**
+   * Audit a share of jobs at the computed rate (default true): re-run them here and refuse to deliver a
+   * result that differs. The contract cannot challenge (LilypadOnChainJobCreator has no function that calls
+   * `challengeResults`, and only a deal's job creator may), so a wrong result is withheld from the client,
+   * not disputed: the provider is still paid once the judge window passes, and the client can take its
+   * refund after the job timeout.
+   */
+  audit?: boolean;
 }
 
 export interface BridgeComponents extends JobCreatorComponents {
@@ -54,10 +64,25 @@ export function createBridge(config: BridgeConfig, components: BridgeComponents)
     const log = logger.child({ jobId: jobId.toString() });
     const job = await publicClient.readContract({ address: config.contract, abi: lilypadOnChainJobCreatorAbi, functionName: 'getJob', args: [jobId] });
     if (job.state !== JOB_REQUESTED) return;
-    const result = await runJob(
+    let wrongResult: string | undefined;
+    const result = await runCheckedJob(
+      {
+        audit: config.audit ?? true,
+        canChallenge: false,
+        onCheck: (event) => {
+          if (event.type === 'audit:decided') log.info({ dealId: event.dealId, audited: event.audited, rate: event.rate }, 'audit decided');
+          if (event.type === 'verify:rerun' && !event.matches) wrongResult = event.submittedCid;
+        },
+      },
       { module, inputs: parseContractInputs(inputEntries), maxPrice: config.maxPrice, mediators: config.mediators, resultsDir: config.resultsDir, jobCreator: config.contract },
       components,
-    );
+    ).catch((error) => {
+      if (wrongResult === undefined) throw error;
+      throw new JobError(`the audit re-ran job ${jobId} and got a different result than ${wrongResult}; the on-chain job creator cannot challenge, so the result is not delivered`, {
+        code: 'audit-failed',
+        cause: error,
+      });
+    });
     const delivery = await deliverJobResults(components.chain, { jobCreator: config.contract, jobId, dealId: result.dealId as Hex, cid: result.cid });
     log.info({ dealId: result.dealId, cid: result.cid, delivered: delivery.delivered }, 'job delivered');
   }

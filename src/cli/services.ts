@@ -52,6 +52,7 @@ const flagNames: Record<string, string> = {
   gpu: 'LILYPAD_GPU',
   ram: 'LILYPAD_RAM',
   modules: 'LILYPAD_MODULES',
+  refuseModules: 'LILYPAD_REFUSE_MODULES',
   dataDir: 'LILYPAD_DATA_DIR',
   db: 'LILYPAD_SOLVER_DB',
   state: 'LILYPAD_CHAIN_STATE',
@@ -136,6 +137,7 @@ export function registerServiceCommands(program: Command): void {
     .option('--gpu <milli>', 'GPU offered in milli-GPU (LILYPAD_GPU)')
     .option('--ram <MB>', 'RAM offered in MB (LILYPAD_RAM)')
     .option('--modules <names>', 'modules allowed, comma-separated; empty allows all (LILYPAD_MODULES)')
+    .option('--refuse-modules <names>', 'modules refused, comma-separated: those `lilypad module test` flags as not deterministic (LILYPAD_REFUSE_MODULES)')
     .option('--data-dir <dir>', 'where jobs and result blocks are kept (LILYPAD_DATA_DIR)')
     .option('--host <host>', 'address of the result gateway (LILYPAD_HOST)')
     .option('--port <port>', 'port of the result gateway (LILYPAD_PORT)')
@@ -157,6 +159,7 @@ export function registerServiceCommands(program: Command): void {
           LILYPAD_GPU: z.coerce.number().nonnegative().default(machine.gpu),
           LILYPAD_RAM: z.coerce.number().nonnegative().default(machine.ram),
           LILYPAD_MODULES: z.string().default('').transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean)),
+          LILYPAD_REFUSE_MODULES: z.string().default('').transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean)),
           LILYPAD_DATA_DIR: z.string().default(path.join(os.tmpdir(), 'lilypad', 'resource-provider')),
           LILYPAD_HOST: z.string().default('127.0.0.1'),
           LILYPAD_PORT: port.default(0),
@@ -177,6 +180,7 @@ export function registerServiceCommands(program: Command): void {
           capacity: config.LILYPAD_CAPACITY,
           machine: { cpu: config.LILYPAD_CPU, gpu: config.LILYPAD_GPU, ram: config.LILYPAD_RAM },
           modules: config.LILYPAD_MODULES,
+          refuseModules: config.LILYPAD_REFUSE_MODULES,
           dataDir: path.resolve(config.LILYPAD_DATA_DIR),
           host: config.LILYPAD_HOST,
           port: config.LILYPAD_PORT,

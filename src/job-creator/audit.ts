@@ -33,6 +33,11 @@ export interface AuditJudgeOptions {
   margin?: number;
   /** Audit every job (rate 1), as `--verify` does; default: the computed rate. */
   rate?: number;
+  /**
+   * Whether this job creator can challenge (default true). One that cannot (a contract without a challenge
+   * function) accepts what it cannot re-run, since a challenge it cannot send checks nothing.
+   */
+  canChallenge?: boolean;
   onProgress?: (event: CheckProgressEvent) => void;
 }
 
@@ -53,7 +58,7 @@ export function auditingJudge(options: AuditJudgeOptions): DealJudge {
     options.onProgress?.({ type: 'audit:decided', dealId, audited, rate, cheaterExpectedLoss: cheaterExpectedLoss(deal.price, deal.collateral, rate) });
     if (!audited) return true;
     const matches = options.verifier ? await options.verifier.check(dealId, cid, options.onProgress) : undefined;
-    return matches === true;
+    return matches ?? options.canChallenge === false;
   };
 }
 
@@ -63,6 +68,8 @@ export interface JobChecks {
   /** Audit a share of jobs at the computed rate (`lilypad run --audit`). */
   audit?: boolean;
   onCheck?: (event: CheckProgressEvent) => void;
+  /** See `AuditJudgeOptions.canChallenge`. */
+  canChallenge?: boolean;
 }
 
 /**
@@ -77,7 +84,13 @@ export async function runCheckedJob(checks: JobChecks, options: RunJobOptions, c
     const verifier = createVerifier({ workDir: path.join(path.dirname(options.resultsDir), 'reruns') }, { ...components, executors: [executor] });
     const judge = checks.verify
       ? verifyingJudge(verifier, checks.onCheck)
-      : auditingJudge({ secret: await auditSecretOf(components.chain), verifier, readDeal: components.readDeal, onProgress: checks.onCheck });
+      : auditingJudge({
+          secret: await auditSecretOf(components.chain),
+          verifier,
+          readDeal: components.readDeal,
+          canChallenge: checks.canChallenge,
+          onProgress: checks.onCheck,
+        });
     return await runJob(withDealJudge(options, judge), components);
   } finally {
     await executor.close();

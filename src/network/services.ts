@@ -85,6 +85,8 @@ export interface ResourceProviderServiceOptions extends ChainConnection {
   capacity: number;
   machine: MachineSpec;
   modules: string[];
+  /** Modules refused even when allowed (flagged not deterministic by `lilypad module test`). */
+  refuseModules?: string[];
   dataDir: string;
   host?: string;
   port?: number;
@@ -106,6 +108,7 @@ export async function startResourceProviderService(options: ResourceProviderServ
       capacity: options.capacity,
       machine: options.machine,
       modules: options.modules,
+      refuseModules: options.refuseModules,
       mediators: options.mediators,
       dataDir: options.dataDir,
       host: options.host,
