@@ -159,7 +159,7 @@ export async function stackUp(options: StackUpOptions): Promise<StackState> {
     await writeStack(options.dir, state);
 
     const chainEnv = { WEB3_RPC_URL: state.rpcUrl, LILYPAD_DEALS_ADDRESS: state.contracts.deals };
-    const solver = await startService(options, 'solver', ['solver', '--port', String(await freePort())], chainEnv);
+    const solver = await startService(options, 'solver', ['solver', '--port', String(await freePort()), '--db', path.join(options.dir, 'solver.db')], chainEnv);
     processes.push(solver.process);
     state.solverUrl = String(solver.ready.url);
     say(`solver       ${state.solverUrl}`);
