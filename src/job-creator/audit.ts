@@ -43,10 +43,11 @@ export interface AuditJudgeOptions {
 
 /** What a cheating provider loses per job in expectation at `rate`, in LP (wei), for a deal's terms. */
 export function cheaterExpectedLoss(price: bigint, collateral: bigint, rate: number): bigint {
-  // Cheating pays p when not audited and costs the collateral (and the price) when audited.
-  const scale = 1_000_000n;
-  const q = BigInt(Math.round(rate * 1_000_000));
-  return (q * (price + collateral) - scale * price) / scale;
+  // Cheating pays p when not audited and costs the collateral (and the price) when audited: the loss is
+  // (q·(k + 1) − 1)·p, rounded to a millionth of the price.
+  if (price === 0n) return 0n;
+  const k = Number(collateral) / Number(price);
+  return (price * BigInt(Math.round((rate * (k + 1) - 1) * 1_000_000))) / 1_000_000n;
 }
 
 export function auditingJudge(options: AuditJudgeOptions): DealJudge {
