@@ -6,6 +6,7 @@ import { Command } from 'commander';
 import { LilypadError } from '../lib/errors.js';
 import { registerChallengeCommand } from './challenge.js';
 import { checkLine, completionLines, progressLine } from './output.js';
+import { dealTimeouts, detachCommand, registerJobCommands, type RunFlags } from './jobs.js';
 import { registerModuleCommands } from './module.js';
 import { runCommand } from './run.js';
 import { registerServiceCommands } from './services.js';
@@ -24,7 +25,11 @@ program
   .option('--json', 'print one JSON object instead of progress lines')
   .option('--verify', 're-run the job here and challenge the result if it differs')
   .option('--audit', 'audit a share of jobs (re-run here, challenge a difference), at the rate that makes cheating lose money')
-  .action(async (module: string, flags: { input: string[]; maxPrice: string; outputDir?: string; json?: boolean; verify?: boolean; audit?: boolean }) => {
+  .option('--detach', 'post the job, record it and print its id; `lilypad get ID` fetches it later')
+  .option('--submit-timeout <seconds>', 'how long the provider has to submit results')
+  .option('--judge-window <seconds>', 'how long you have to judge results before they count as accepted')
+  .action(async (module: string, flags: RunFlags & { input: string[]; maxPrice: string; outputDir?: string; json?: boolean; verify?: boolean; audit?: boolean }) => {
+    if (flags.detach) return await detachCommand(module, flags);
     const controller = new AbortController();
     const cancel = () => controller.abort();
     process.once('SIGINT', cancel);
@@ -47,6 +52,7 @@ program
         verify: flags.verify,
         audit: flags.audit,
         onCheck: (event) => say(checkLine(event)),
+        ...dealTimeouts(flags),
       });
       if (flags.json) {
         process.stdout.write(
@@ -74,6 +80,7 @@ program
   });
 
 registerChallengeCommand(program);
+registerJobCommands(program);
 registerServiceCommands(program);
 registerStackCommands(program);
 

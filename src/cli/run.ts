@@ -7,7 +7,9 @@ import { parseEther, type Address } from 'viem';
 import { connectChain, fetchChainId } from '../chain/index.js';
 import { runCheckedJob } from '../job-creator/audit.js';
 import type { CheckProgressEvent } from '../job-creator/verify.js';
-import { type JobProgressEvent, type JobResult } from '../job-creator/run-job.js';
+import { defaultJobsDbPath, openJobStore } from '../job-creator/job-store.js';
+import { postJob, type JobCreatorComponents, type JobProgressEvent, type JobResult, type RunJobOptions } from '../job-creator/run-job.js';
+import { recordingJobOptions, type PostedJob } from './jobs.js';
 import { UserInputError } from '../lib/errors.js';
 import { configuredRpcUrl, defaultResultsDir, parseNetworkConfig } from '../lib/config.js';
 import { renderModule } from '../module/render.js';
@@ -29,6 +31,11 @@ export interface RunCommandOptions {
   verify?: boolean;
   audit?: boolean;
   onCheck?: (event: CheckProgressEvent) => void;
+  /** Deal timeouts (s) the offer asks for; defaults in `defaultDealTimeouts`. */
+  submitTimeout?: bigint;
+  judgeWindow?: bigint;
+  /** Post the offer, record the job and return without following it (configured networks only). */
+  detach?: boolean;
 }
 
 export function parseInputs(pairs: string[]): Record<string, string> {
@@ -48,7 +55,9 @@ function parseMaxPrice(value: string) {
   return parseEther(value);
 }
 
-export async function runCommand(options: RunCommandOptions): Promise<JobResult> {
+export async function runCommand(options: RunCommandOptions & { detach: true }): Promise<PostedJob>;
+export async function runCommand(options: RunCommandOptions): Promise<JobResult>;
+export async function runCommand(options: RunCommandOptions): Promise<JobResult | PostedJob> {
   const inputs = parseInputs(options.inputs);
   const maxPrice = parseMaxPrice(options.maxPrice);
   const resultsDir = path.resolve(options.outputDir ?? defaultResultsDir());
@@ -60,6 +69,9 @@ export async function runCommand(options: RunCommandOptions): Promise<JobResult>
   renderModule(options.module, module.template, inputs);
 
   if (rpcUrl === undefined) {
+    if (options.detach) {
+      throw new UserInputError('--detach needs a configured network (WEB3_RPC_URL and the rest): the embedded network ends with the command', { code: 'input-malformed' });
+    }
     const network = await startEmbeddedNetwork();
     try {
       const chain = await connectChain({ rpcUrl: network.rpcUrl, privateKey: network.jobCreatorPrivateKey, chainId: network.chainId });
@@ -67,7 +79,17 @@ export async function runCommand(options: RunCommandOptions): Promise<JobResult>
       try {
         return await runCheckedJob(
           options,
-          { module: options.module, inputs, maxPrice, mediators: network.mediators, resultsDir, signal: options.signal, onProgress: options.onProgress },
+          {
+            module: options.module,
+            inputs,
+            maxPrice,
+            mediators: network.mediators,
+            resultsDir,
+            signal: options.signal,
+            onProgress: options.onProgress,
+            submitTimeout: options.submitTimeout,
+            judgeWindow: options.judgeWindow,
+          },
           { chain, domain: network.domain, solver: createSolverClient(network.solverUrl), modules: network.modules, readDeal: network.readDeal, blockstore },
         );
       } finally {
@@ -78,25 +100,60 @@ export async function runCommand(options: RunCommandOptions): Promise<JobResult>
     }
   }
 
+  const network = await connectConfiguredNetwork(options.env, resultsDir);
+  // On a configured network the job is recorded before its offer is sent: `lilypad get ID` finishes it if
+  // this process dies.
+  const jobs = openJobStore(defaultJobsDbPath(options.env));
+  try {
+    const jobOptions: RunJobOptions = {
+      module: options.module,
+      inputs,
+      maxPrice,
+      mediators: network.mediators,
+      resultsDir,
+      signal: options.signal,
+      onProgress: options.onProgress,
+      submitTimeout: options.submitTimeout,
+      judgeWindow: options.judgeWindow,
+    };
+    const recorded = recordingJobOptions(jobs, network, jobOptions);
+    if (options.detach) return await postJob(recorded, network.components);
+    return await runCheckedJob(options, recorded, network.components);
+  } finally {
+    jobs.close();
+    await network.close();
+  }
+}
+
+export interface ConfiguredNetwork {
+  components: JobCreatorComponents;
+  mediators: Address[];
+  solverUrl: string;
+  close(): Promise<void>;
+}
+
+/** The job creator's connections to the network named by the environment (WEB3_RPC_URL and the rest). */
+export async function connectConfiguredNetwork(env: NodeJS.ProcessEnv, resultsDir: string): Promise<ConfiguredNetwork> {
+  const rpcUrl = configuredRpcUrl(env);
+  if (rpcUrl === undefined) {
+    throw new UserInputError('no network is configured: set WEB3_RPC_URL and the rest (eval "$(lilypad stack env)" for a local stack)', { code: 'network-missing' });
+  }
   const chainId = await fetchChainId(rpcUrl);
-  const config = parseNetworkConfig(options.env);
+  const config = parseNetworkConfig(env);
   const chain = await connectChain({ rpcUrl: config.WEB3_RPC_URL, privateKey: config.WEB3_PRIVATE_KEY as `0x${string}`, chainId });
   const dealsAddress = config.LILYPAD_DEALS_ADDRESS as Address;
   const blockstore = await openBlockstore(path.join(path.dirname(resultsDir), 'blocks'));
-  try {
-    return await runCheckedJob(
-      options,
-      { module: options.module, inputs, maxPrice, mediators: config.SERVICE_MEDIATORS as Address[], resultsDir, signal: options.signal, onProgress: options.onProgress },
-      {
-        chain,
-        domain: { chainId, dealsAddress },
-        solver: createSolverClient(config.SERVICE_SOLVER),
-        modules,
-        readDeal: chainReadDeal(chain.publicClient, dealsAddress),
-        blockstore,
-      },
-    );
-  } finally {
-    await closeBlockstore(blockstore);
-  }
+  return {
+    components: {
+      chain,
+      domain: { chainId, dealsAddress },
+      solver: createSolverClient(config.SERVICE_SOLVER),
+      modules: createModuleResolver(),
+      readDeal: chainReadDeal(chain.publicClient, dealsAddress),
+      blockstore,
+    },
+    mediators: config.SERVICE_MEDIATORS as Address[],
+    solverUrl: config.SERVICE_SOLVER,
+    close: () => closeBlockstore(blockstore),
+  };
 }

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { UserInputError } from '../lib/errors.js';
 import { packageRoot } from '../lib/package-root.js';
-import { isAlive, readStack, stackDown, stackEnv, stackUp } from '../network/stack.js';
+import { isAlive, readStack, stackDown, stackEnv, stackRestart, stackUp } from '../network/stack.js';
 
 const defaultDir = () => path.join(os.homedir(), '.lilypad', 'stack');
 
@@ -37,6 +37,16 @@ export function registerStackCommands(program: Command): void {
     .action(async (flags: { dir: string }) => {
       const stopped = await stackDown(path.resolve(flags.dir));
       process.stdout.write(stopped.length ? `stopped ${stopped.map((p) => p.name).join(', ')}\n` : 'nothing was running\n');
+    });
+
+  stack
+    .command('restart')
+    .description('start one service again as it was started, stopping it first if it runs (e.g. resource-provider-1)')
+    .argument('<name>', 'the service, as `lilypad stack status` names it')
+    .option('--dir <dir>', 'the stack folder', defaultDir())
+    .action(async (name: string, flags: { dir: string }) => {
+      const started = await stackRestart(path.resolve(flags.dir), name, path.join(packageRoot(), 'bin', 'lilypad.js'));
+      process.stdout.write(`restarted ${started.name} (pid ${started.pid})\n`);
     });
 
   stack

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { CID } from 'multiformats/cid';
 import { keccak256, zeroAddress, type Address, type Hex } from 'viem';
 import { challengeResults, signResultsAcceptance, timeoutMediation, timeoutSubmitResults, type ChainClients } from '../chain/index.js';
-import { JobError } from '../lib/errors.js';
+import { JobError, SolverError } from '../lib/errors.js';
 import { renderModule } from '../module/render.js';
 import type { ModuleResolver } from '../module/resolve.js';
 import { engineOf, machineOf } from '../module/spec.js';
@@ -63,6 +63,15 @@ export interface RunJobOptions {
   resultsDir: string;
   signal?: AbortSignal;
   onProgress?: (event: JobProgressEvent) => void;
+  /**
+   * Called with the signed offer before it is sent: where a caller records the job, so that a crash of
+   * this process after sending never loses it (`followJob` picks it up again).
+   */
+  onOffer?: (offer: JobOffer, jobOfferId: Hex) => void | Promise<void>;
+  /** Called with the deal each time the solver tells of it (it carries the provider's results address). */
+  onDeal?: (deal: Deal) => void;
+  /** The deal as last seen, when following a job again: used if the solver no longer knows it. */
+  knownDeal?: Deal;
 }
 
 export interface JobCreatorComponents {
@@ -88,17 +97,41 @@ export interface JobResult {
 }
 
 export async function runJob(options: RunJobOptions, components: JobCreatorComponents): Promise<JobResult> {
-  const emit = options.onProgress ?? (() => undefined);
+  options.onProgress?.({ type: 'job:submitting', module: options.module });
+  const { offer, id } = await signJobOffer(options, components);
+  await options.onOffer?.(offer, id);
+  return await followJob(offer, options, components);
+}
+
+/**
+ * Posts a job without following it (`lilypad run --detach`): signs the offer, hands it to `onOffer`, sends
+ * it to the solver; `followJob` later takes it to the end.
+ */
+export async function postJob(
+  options: RunJobOptions,
+  components: JobCreatorComponents,
+): Promise<{ jobOfferId: Hex; offer: JobOffer; state: string; reason?: string }> {
+  const { offer, id } = await signJobOffer(options, components);
+  await options.onOffer?.(offer, id);
+  const posted = await components.solver.postJobOffer(offer);
+  return { jobOfferId: id, offer, state: posted.state, reason: posted.state === 'pending' ? posted.reason : undefined };
+}
+
+/** The job creator's half of the mediator draw: secret until a challenge, and derivable again from its key. */
+async function mediatorSeedOf(components: JobCreatorComponents, nonce: bigint): Promise<Hex> {
+  return keccak256(await components.chain.walletClient.signMessage({ message: `lilypad mediator seed ${nonce}` }));
+}
+
+/** Resolves and renders the module (so a bad module or a missing input fails before anything is signed) and signs the offer. */
+export async function signJobOffer(options: RunJobOptions, components: JobCreatorComponents): Promise<{ offer: JobOffer; id: Hex }> {
   const account = options.jobCreator ?? components.chain.walletClient.account.address;
-  emit({ type: 'job:submitting', module: options.module });
 
   // Render here first, so that a bad module or a missing input fails before anything is signed.
   const module = await components.modules.resolve(options.module);
   const spec = renderModule(options.module, module.template, options.inputs);
 
-  // The job creator's half of the mediator draw: secret until a challenge, and derivable again from its key.
   const nonce = randomNonce();
-  const mediatorSeed = keccak256(await components.chain.walletClient.signMessage({ message: `lilypad mediator seed ${nonce}` }));
+  const mediatorSeed = await mediatorSeedOf(components, nonce);
   const terms: SignedJobOfferTerms = {
     jobCreator: account,
     moduleId: moduleIdOf(module.ref),
@@ -128,7 +161,18 @@ export async function runJob(options: RunJobOptions, components: JobCreatorCompo
     engine: engineOf(spec),
     signature,
   };
-  const id = jobOfferId(components.domain, terms);
+  return { offer, id: jobOfferId(components.domain, terms) };
+}
+
+/**
+ * Takes a signed job offer to the end: (re)posts it, follows the deal on chain, downloads and verifies the
+ * result, then accepts it (gasless) or challenges it. Safe to call again for the same offer after a crash or
+ * a lost connection: every step starts from what the chain says.
+ */
+export async function followJob(offer: JobOffer, options: RunJobOptions, components: JobCreatorComponents): Promise<JobResult> {
+  const emit = options.onProgress ?? (() => undefined);
+  const id = jobOfferId(components.domain, offer.terms);
+  const mediatorSeed = await mediatorSeedOf(components, offer.terms.nonce);
 
   const deal = await followDeal(id, offer, options, components, emit);
   const onChain = await components.readDeal(deal.dealId);
@@ -249,6 +293,7 @@ async function followDeal(
       settled = true;
       clearTimeout(expiryTimer);
       clearTimeout(submitTimer);
+      clearInterval(pollTimer);
       options.signal?.removeEventListener('abort', onAbort);
       subscription.close();
       if (error) reject(error);
@@ -259,11 +304,24 @@ async function followDeal(
 
     const expiresInMs = Number(offer.terms.expiry) * 1000 - Date.now();
     const expiryTimer = setTimeout(() => {
-      if (reported === 'none') {
-        finish(new JobError(`no resource provider took the job before its offer expired: ${lastReason}`, { code: 'job-unmatched' }));
-      }
+      if (reported !== 'none') return;
+      // The chain has the last word: a deal agreed just before the expiry still counts.
+      components
+        .readDeal(id)
+        .then((onChain) => {
+          if (onChain.state === 'none') {
+            finish(new JobError(`no resource provider took the job before its offer expired: ${lastReason}`, { code: 'job-unmatched' }));
+          } else if (options.knownDeal) check(options.knownDeal).catch((error) => finish(error));
+        })
+        .catch((error) => finish(error));
     }, Math.max(0, expiresInMs) + 1000);
     let submitTimer: NodeJS.Timeout | undefined;
+    // Once the deal is known, the chain is looked at every second too, so that a lost solver connection
+    // (or a solver restart) does not stop the job.
+    let lastDeal: Deal | undefined = options.knownDeal;
+    const pollTimer = setInterval(() => {
+      if (lastDeal) check(lastDeal).catch(() => undefined);
+    }, 1000);
 
     // A provider that agreed but never submits: once its deadline passes, end the deal and take the
     // collateral (a transaction of the job creator's; anyone else may send it too).
@@ -306,13 +364,26 @@ async function followDeal(
         return;
       }
       if (event.deal.dealId.toLowerCase() !== id.toLowerCase()) return;
+      lastDeal = event.deal;
+      options.onDeal?.(event.deal);
       if (event.type === 'deal:matched') return;
       check(event.deal).catch((error) => finish(error));
-    }, () => finish(new JobError('lost the connection to the solver while waiting for the deal; run again to retry', { code: 'solver-disconnected', retryable: true })));
+    }, () => {
+      if (!lastDeal) finish(new JobError(`lost the connection to the solver while waiting for the deal; \`lilypad get ${id}\` takes it up again`, { code: 'solver-disconnected', retryable: true }));
+    });
 
     subscription.ready
       .then(async () => {
-        const posted = await components.solver.postJobOffer(offer);
+        // Following again, the solver may no longer know the deal: the one seen before is checked on chain.
+        if (options.knownDeal) await check(options.knownDeal);
+        if (settled) return;
+        const posted = await components.solver.postJobOffer(offer).catch((error) => {
+          // Posted before (this job is being followed again): the subscription has told of its deal.
+          if (error instanceof SolverError && (error.details as { status?: number } | undefined)?.status === 409) return undefined;
+          if (options.knownDeal) return undefined; // the chain and the provider are enough from here
+          throw error;
+        });
+        if (!posted) return;
         emit({ type: 'job:submitted', jobOfferId: id });
         if (posted.state === 'pending') {
           lastReason = posted.reason;

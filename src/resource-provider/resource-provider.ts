@@ -5,12 +5,17 @@
  * job creator posts its signed acceptance to `POST /api/v1/deals/:id/acceptance` on the results server, or
  * the judge window passes; either way the provider settles its deals on chain, many in one transaction.
  * It also sends the mediation timeout of its challenged deals when it is due, to free its collateral.
+ *
+ * Its deals live in SQLite (`dataDir/provider.db`, see deal-store.ts). After a crash it reads each open
+ * deal's state from the chain and carries on: it agrees, runs (again) or resubmits, settles with the
+ * acceptances it had received, and triggers the timeouts that are due. It runs at most `capacity` jobs at
+ * once and keeps one offer posted with the capacity it has free, renewing it as deals use it up.
  */
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Hono } from 'hono';
 import type { Address, Hex } from 'viem';
-import { agreeDeal, getDeal, settleResults, submitResults, timeoutMediation, type ChainClients } from '../chain/index.js';
+import { agreeDeal, getDeal, settleResults, submitResults, timeoutMediation, timeoutSubmitResults, type ChainClients } from '../chain/index.js';
 import type { Executor } from '../executor/types.js';
 import { LilypadError } from '../lib/errors.js';
 import { listen, type RunningHttpServer } from '../lib/http-server.js';
@@ -25,15 +30,16 @@ import { acceptanceTypes, offerDomain, offerTypes, type SignedResourceOfferTerms
 import { defaultDealTimeouts } from '../protocol/mediation.js';
 import { detailsHashOf } from '../protocol/ids.js';
 import type { MachineSpec } from '../protocol/machine.js';
-import { randomNonce, verifyJobOfferSignature, type OfferDomain, type ResourceOffer, type ResourceOfferDetails } from '../protocol/offers.js';
+import { randomNonce, resourceOfferId, verifyJobOfferSignature, type OfferDomain, type ResourceOffer, type ResourceOfferDetails } from '../protocol/offers.js';
 import type { EventSubscription, SolverClient } from '../solver/client.js';
 import { addDirectory, addGatewayRoutes, type Blockstore } from '../storage/index.js';
+import { openDealStore, type DealStore } from './deal-store.js';
 
 export interface ResourceProviderConfig {
   /** LP (wei) per job. */
   price: bigint;
   collateralMultiple: bigint;
-  /** Deals one offer may take, and jobs run at once. */
+  /** Jobs run at once; the posted offer never promises more than is free. */
   capacity: number;
   machine: MachineSpec;
   /** Module names or ids this provider runs; empty means all. */
@@ -50,7 +56,7 @@ export interface ResourceProviderConfig {
   settleBatchSize?: number;
   /** How long acceptances are gathered before one settlement transaction (ms); default 0. */
   settleDelayMs?: number;
-  /** Where job folders are written. */
+  /** Where job folders and `provider.db` are kept. */
   dataDir: string;
   host?: string;
   port?: number;
@@ -76,27 +82,61 @@ export interface ResourceProvider extends Service {
   awaitingPayment(): Hex[];
 }
 
+/** A counting semaphore: at most `size` holders at once, the rest wait in order. */
+function slots(size: number) {
+  let free = size;
+  const waiting: Array<() => void> = [];
+  return {
+    get free() {
+      return free;
+    },
+    async run<T>(task: () => Promise<T>): Promise<T> {
+      if (free > 0) free -= 1;
+      else await new Promise<void>((resolve) => waiting.push(resolve));
+      try {
+        return await task();
+      } finally {
+        const next = waiting.shift();
+        if (next) next();
+        else free += 1;
+      }
+    },
+  };
+}
+
 export function createResourceProvider(config: ResourceProviderConfig, components: ResourceProviderComponents): ResourceProvider {
   const logger = components.logger ?? silentLogger;
   const address = components.chain.walletClient.account.address;
-  const running = new Map<Hex, Promise<void>>();
   const deals = components.domain.dealsAddress;
-  /** Deals with results on chain and not yet settled, with the job creator's acceptance once it came. */
+  /** Deals being moved along now (agreeing, running, submitting), by id. */
+  const active = new Map<Hex, Promise<void>>();
+  const jobSlots = slots(Math.max(1, config.capacity));
+  /** Deals with results on chain whose settlement is queued, with the job creator's acceptance where it came. */
   const toSettle = new Map<Hex, Hex | undefined>();
-  const awaitingPayment = new Map<Hex, Deal>();
   const timers = new Set<NodeJS.Timeout>();
+  let store: DealStore | undefined;
   let settleTimer: NodeJS.Timeout | undefined;
   let settling: Promise<void> = Promise.resolve();
   let stopped = false;
   let http: RunningHttpServer | undefined;
   let subscription: EventSubscription | undefined;
+  let offerDetails: ResourceOfferDetails | undefined;
+  /** The offer the solver matches from now; renewed when its capacity is used up or it nears expiry. */
+  let current: { id: Hex; capacity: number; uses: number; expiry: bigint } | undefined;
+  let posting: Promise<void> = Promise.resolve();
+  let offerTimer: NodeJS.Timeout | undefined;
 
-  async function signOffer(details: ResourceOfferDetails): Promise<ResourceOffer> {
+  const db = (): DealStore => {
+    if (!store) throw new LilypadError('the resource provider is not started', { code: 'not-started' });
+    return store;
+  };
+
+  async function signOffer(details: ResourceOfferDetails, capacity: number): Promise<ResourceOffer> {
     const terms: SignedResourceOfferTerms = {
       resourceProvider: address,
       price: config.price,
       collateralMultiple: config.collateralMultiple,
-      capacity: BigInt(config.capacity),
+      capacity: BigInt(capacity),
       mediators: config.mediators,
       minSubmitTimeout: config.minSubmitTimeout ?? defaultDealTimeouts.minSubmitTimeout,
       maxJudgeWindow: config.maxJudgeWindow ?? defaultDealTimeouts.maxJudgeWindow,
@@ -113,7 +153,38 @@ export function createResourceProvider(config: ResourceProviderConfig, component
     return { terms, details, signature };
   }
 
-  /** Everything a provider checks before it puts its collateral behind a deal. */
+  /** Deals taken and not yet submitted: what occupies (or will occupy) a job slot. */
+  function inFlight(): number {
+    const counts = db().counts();
+    return counts.taken + counts.agreed + counts.ran;
+  }
+
+  /**
+   * Posts a fresh offer when the current one is used up or close to expiry, with the capacity that is free
+   * now; with none free, the next finished deal calls this again.
+   */
+  function keepOfferPosted(force = false): Promise<void> {
+    posting = posting.then(async () => {
+      if (stopped || !offerDetails) return;
+      const nearExpiry = current !== undefined && Number(current.expiry) * 1000 - Date.now() < 60_000;
+      if (!force && current && current.uses < current.capacity && !nearExpiry) return;
+      const free = config.capacity - inFlight();
+      if (free <= 0 && !nearExpiry && !force) return;
+      const offer = await signOffer(offerDetails, Math.max(1, free));
+      const id = resourceOfferId(components.domain, offer.terms);
+      db().saveOffer(id, offer);
+      current = { id, capacity: Number(offer.terms.capacity), uses: 0, expiry: offer.terms.expiry };
+      await components.solver.postResourceOffer(offer);
+      logger.info({ offerId: id, capacity: current.capacity }, 'resource offer posted');
+      clearTimeout(offerTimer);
+      offerTimer = setTimeout(() => void keepOfferPosted().catch((error) => logger.warn({ err: error }, 'offer renewal failed')),
+        Math.max(1000, Number(offer.terms.expiry) * 1000 - Date.now() - 60_000));
+      offerTimer.unref();
+    });
+    return posting;
+  }
+
+  /** Everything a provider checks before it puts its collateral behind a deal, and what it needs to run it. */
   async function prepare(deal: Deal) {
     const job = deal.jobOffer;
     if (!(await verifyJobOfferSignature(components.domain, job, components.chain.publicClient))) throw new Error('job offer signature is not the job creator\'s');
@@ -133,19 +204,9 @@ export function createResourceProvider(config: ResourceProviderConfig, component
     return { executor, executorJob: await executorJobOf(module, spec), timeoutSeconds: spec.job.Spec.Timeout };
   }
 
-  async function handleDeal(deal: Deal): Promise<void> {
-    const log = logger.child({ dealId: deal.dealId });
+  /** Runs the job into `dataDir/jobs/<dealId>` and adds the folder to the blockstore; returns its CID. */
+  async function runJob(deal: Deal): Promise<string> {
     const { executor, executorJob, timeoutSeconds } = await prepare(deal);
-    // Sent by the provider itself: its transaction is its consent, so the contract skips its signature.
-    await agreeDeal(components.chain, {
-      deals,
-      jobOffer: deal.jobOffer.terms,
-      jobCreatorSignature: deal.jobOffer.signature,
-      resourceOffer: deal.resourceOffer.terms,
-    });
-    log.info('deal agreed');
-    await components.solver.syncDeal(deal.dealId);
-
     const resultDir = path.join(config.dataDir, 'jobs', deal.dealId);
     await rm(resultDir, { recursive: true, force: true });
     await mkdir(resultDir, { recursive: true });
@@ -155,12 +216,106 @@ export function createResourceProvider(config: ResourceProviderConfig, component
       resultDir,
       limits: timeoutSeconds ? { wallClockMs: timeoutSeconds * 1000 } : undefined,
     });
-    const cid = await addDirectory(resultDir, components.blockstore);
-    log.info({ exitCode: result.exitCode, cid: cid.toString() }, 'job ran');
-    await submitResults(components.chain, { deals, dealId: deal.dealId, resultCid: cid.toString() });
-    awaitingPayment.set(deal.dealId, deal);
-    await components.solver.syncDeal(deal.dealId);
-    await watchPayment(deal.dealId);
+    const cid = (await addDirectory(resultDir, components.blockstore)).toString();
+    logger.info({ dealId: deal.dealId, exitCode: result.exitCode, cid }, 'job ran');
+    return cid;
+  }
+
+  const chainNow = () => BigInt(Math.floor(Date.now() / 1000));
+
+  /**
+   * Moves one deal on from wherever it is, as read from the chain: agree, run, submit, then wait for
+   * payment. Safe to call again at any point (after a crash too): each step first looks at the chain.
+   */
+  async function advance(dealId: Hex): Promise<void> {
+    const log = logger.child({ dealId });
+    for (;;) {
+      if (stopped) return;
+      const stored = db().get(dealId);
+      if (!stored || stored.stage === 'done' || stored.stage === 'failed') return;
+      const { deal } = stored;
+      const onChain = await getDeal(components.chain.publicClient, { deals, dealId });
+
+      if (!onChain) {
+        if (stored.stage !== 'taken') {
+          // Recorded as agreed but the chain has no such deal: the agreement never landed.
+          db().setStage(dealId, 'taken');
+        }
+        const expiry = deal.jobOffer.terms.expiry < deal.resourceOffer.terms.expiry ? deal.jobOffer.terms.expiry : deal.resourceOffer.terms.expiry;
+        if (expiry <= chainNow()) {
+          db().setStage(dealId, 'failed', { error: 'an offer expired before the deal was agreed' });
+          return;
+        }
+        try {
+          await prepare(deal);
+          // Sent by the provider itself: its transaction is its consent, so the contract skips its signature.
+          await agreeDeal(components.chain, {
+            deals,
+            jobOffer: deal.jobOffer.terms,
+            jobCreatorSignature: deal.jobOffer.signature,
+            resourceOffer: deal.resourceOffer.terms,
+          });
+        } catch (error) {
+          // Another look: the agreement may have landed even though waiting for it failed.
+          if (await getDeal(components.chain.publicClient, { deals, dealId }).catch(() => null)) continue;
+          db().setStage(dealId, 'failed', { error: (error as Error).message });
+          throw error;
+        }
+        db().setStage(dealId, 'agreed');
+        log.info('deal agreed');
+        await components.solver.syncDeal(dealId).catch(() => undefined);
+        continue;
+      }
+
+      switch (onChain.state) {
+        case 'agreed': {
+          if (onChain.deadline < chainNow()) {
+            // Too late to submit: end the deal, as anyone may, so that nothing stays locked (the collateral
+            // goes to the job creator, as the rules say).
+            await timeoutSubmitResults(components.chain, { deals, dealId });
+            log.warn('submit deadline passed before results; deal timed out');
+            continue;
+          }
+          let resultCid = stored.stage === 'ran' ? stored.resultCid : undefined;
+          if (!resultCid) {
+            resultCid = await runJob(deal);
+            db().setStage(dealId, 'ran', { resultCid });
+          }
+          await submitResults(components.chain, { deals, dealId, resultCid });
+          db().setStage(dealId, 'submitted', { resultCid });
+          await components.solver.syncDeal(dealId).catch(() => undefined);
+          void keepOfferPosted().catch((error) => log.warn({ err: error }, 'offer renewal failed'));
+          continue;
+        }
+        case 'results-submitted': {
+          if (stored.stage !== 'submitted') db().setStage(dealId, 'submitted', { resultCid: onChain.resultCid });
+          if (stored.acceptance || onChain.deadline < chainNow()) queueSettlement(dealId, stored.acceptance);
+          else {
+            at(onChain.deadline, async () => {
+              const now = await getDeal(components.chain.publicClient, { deals, dealId });
+              if (now?.state === 'results-submitted') queueSettlement(dealId, db().get(dealId)?.acceptance);
+              else await advance(dealId);
+            });
+          }
+          return;
+        }
+        case 'results-checked': {
+          if (stored.stage !== 'submitted') db().setStage(dealId, 'submitted', { resultCid: onChain.resultCid });
+          at(onChain.deadline, async () => {
+            const now = await getDeal(components.chain.publicClient, { deals, dealId });
+            if (now?.state === 'results-checked') await timeoutMediation(components.chain, { deals, dealId });
+            await advance(dealId);
+          });
+          return;
+        }
+        default: {
+          db().setStage(dealId, 'done');
+          await components.solver.syncDeal(dealId).catch(() => undefined);
+          void keepOfferPosted().catch((error) => log.warn({ err: error }, 'offer renewal failed'));
+          return;
+        }
+      }
+    }
   }
 
   /** Runs `task` at chain deadline `deadline` (unix seconds), unless the provider stops first. */
@@ -173,30 +328,8 @@ export function createResourceProvider(config: ResourceProviderConfig, component
     timers.add(timer);
   }
 
-  /** After results: settle once the judge window passes; if challenged, end the mediation when it times out. */
-  async function watchPayment(dealId: Hex): Promise<void> {
-    const onChain = await getDeal(components.chain.publicClient, { deals, dealId });
-    if (!onChain) return;
-    if (onChain.state === 'results-submitted') {
-      at(onChain.deadline, async () => {
-        const now = await getDeal(components.chain.publicClient, { deals, dealId });
-        if (now?.state === 'results-submitted') queueSettlement(dealId, undefined);
-        else await watchPayment(dealId);
-      });
-    } else if (onChain.state === 'results-checked') {
-      at(onChain.deadline, async () => {
-        const now = await getDeal(components.chain.publicClient, { deals, dealId });
-        if (now?.state === 'results-checked') await timeoutMediation(components.chain, { deals, dealId });
-        awaitingPayment.delete(dealId);
-        await components.solver.syncDeal(dealId).catch(() => undefined);
-      });
-    } else {
-      awaitingPayment.delete(dealId);
-    }
-  }
-
   function queueSettlement(dealId: Hex, acceptance: Hex | undefined): void {
-    if (!awaitingPayment.has(dealId)) return;
+    if (db().get(dealId)?.stage !== 'submitted') return;
     toSettle.set(dealId, acceptance ?? toSettle.get(dealId));
     const batchSize = config.settleBatchSize ?? 20;
     if (toSettle.size >= batchSize) void flushSettlements();
@@ -210,54 +343,98 @@ export function createResourceProvider(config: ResourceProviderConfig, component
     clearTimeout(settleTimer);
     settleTimer = undefined;
     settling = settling.then(async () => {
-      while (toSettle.size > 0) {
+      while (toSettle.size > 0 && store) {
         const batch = [...toSettle.entries()].slice(0, config.settleBatchSize ?? 20).map(([dealId, acceptance]) => ({ dealId, acceptance }));
         for (const { dealId } of batch) toSettle.delete(dealId);
         try {
           await settleResults(components.chain, { deals, settlements: batch });
+          for (const { dealId } of batch) db().setStage(dealId, 'done');
         } catch (error) {
           logger.warn({ err: error, deals: batch.length }, 'batch settlement failed; settling one by one');
           for (const settlement of batch) {
             await settleResults(components.chain, { deals, settlements: [settlement] }).catch((e) =>
               logger.warn({ err: e, dealId: settlement.dealId }, 'settlement failed'),
             );
+            // Whatever happened, the chain says where the deal is now (a challenge may have come first).
+            await advance(settlement.dealId).catch((e) => logger.warn({ err: e, dealId: settlement.dealId }, 'deal follow-up failed'));
           }
         }
-        for (const { dealId } of batch) {
-          awaitingPayment.delete(dealId);
-          await components.solver.syncDeal(dealId).catch(() => undefined);
-        }
+        for (const { dealId } of batch) await components.solver.syncDeal(dealId).catch(() => undefined);
         logger.info({ deals: batch.length }, 'deals settled');
       }
     });
     return settling;
   }
 
+  /** Moves a deal on in the background, one mover per deal; a job runs only when a slot is free. */
+  function follow(dealId: Hex): void {
+    if (active.has(dealId) || stopped) return;
+    const work = jobSlots
+      .run(() => advance(dealId))
+      .catch((error) => {
+        logger.error({ dealId, err: error, code: error instanceof LilypadError ? error.code : undefined }, 'deal failed');
+      })
+      .finally(() => {
+        active.delete(dealId);
+        void keepOfferPosted().catch((error) => logger.warn({ err: error }, 'offer renewal failed'));
+      });
+    active.set(dealId, work);
+  }
+
   function onDeal(deal: Deal): void {
     if (deal.resourceOffer.terms.resourceProvider.toLowerCase() !== address.toLowerCase()) return;
-    if (running.has(deal.dealId)) return;
-    const work = handleDeal(deal).catch((error) => {
-      logger.error({ dealId: deal.dealId, err: error, code: error instanceof LilypadError ? error.code : undefined }, 'deal failed');
-    });
-    running.set(deal.dealId, work);
+    if (!db().add(deal)) return; // known already: it is being followed
+    const offer = db().countOfferUse(deal.resourceOfferId);
+    if (current && offer && offer.id === current.id.toLowerCase()) current.uses = offer.uses;
+    follow(deal.dealId);
+    void keepOfferPosted().catch((error) => logger.warn({ err: error }, 'offer renewal failed'));
+  }
+
+  /** Listens for this provider's deals; after a lost connection, listens again and re-posts its offer. */
+  async function listenForDeals(): Promise<void> {
+    let closed = false;
+    const reconnect = () => {
+      if (closed || stopped) return;
+      closed = true;
+      const retry = setTimeout(() => {
+        if (stopped) return;
+        listenForDeals()
+          .then(() => keepOfferPosted(true))
+          .catch((error) => {
+            logger.warn({ err: error }, 'solver unreachable; retrying');
+            closed = false;
+            reconnect();
+          });
+      }, 1000);
+      retry.unref();
+      timers.add(retry);
+    };
+    subscription = components.solver.subscribe({ resourceProvider: address, signer: components.chain.walletClient, domain: components.domain }, (event) => {
+      if (event.type === 'deal:matched') onDeal(event.deal);
+    }, () => reconnect());
+    await subscription.ready;
   }
 
   const lifecycle = onceLifecycle({
     async start() {
+      stopped = false;
+      store = openDealStore(path.join(config.dataDir, 'provider.db'));
       const app = new Hono();
       addGatewayRoutes(app, { blockstore: components.blockstore });
       // The job creator's gasless acceptance: a signature the provider puts on chain with its settlement.
       app.post('/api/v1/deals/:id/acceptance', async (c) => {
         const dealId = c.req.param('id').toLowerCase() as Hex;
-        const deal = awaitingPayment.get(dealId);
-        if (!deal) return c.json({ error: 'no deal of this provider is waiting for acceptance' }, 404);
+        const stored = store?.get(dealId);
+        if (!stored || stored.stage === 'done' || stored.stage === 'failed' || stored.stage === 'taken') {
+          return c.json({ error: 'no deal of this provider is waiting for acceptance' }, 404);
+        }
         const body = (await c.req.json().catch(() => ({}))) as { signature?: unknown };
         const signature = typeof body.signature === 'string' && /^0x[0-9a-fA-F]+$/.test(body.signature) ? (body.signature as Hex) : undefined;
         const valid =
           signature !== undefined &&
           // Through the chain client, so that a contract job creator's (ERC-1271) acceptance counts too.
           (await components.chain.publicClient.verifyTypedData({
-            address: deal.jobOffer.terms.jobCreator,
+            address: stored.deal.jobOffer.terms.jobCreator,
             domain: offerDomain(components.domain.chainId, deals),
             types: acceptanceTypes,
             primaryType: 'ResultsAcceptance',
@@ -265,34 +442,48 @@ export function createResourceProvider(config: ResourceProviderConfig, component
             signature,
           }).catch(() => false));
         if (!valid) return c.json({ error: 'signature is not the job creator’s acceptance of this deal' }, 401);
+        // Kept before it is answered: an acceptance received is settled even after a crash.
+        store?.setAcceptance(dealId, signature);
         queueSettlement(dealId, signature);
         return c.json({ dealId, queued: true }, 202);
       });
-      http = await listen(app, { host: config.host, port: config.port });
-      subscription = components.solver.subscribe({ resourceProvider: address, signer: components.chain.walletClient, domain: components.domain }, (event) => {
-        if (event.type === 'deal:matched') onDeal(event.deal);
-      });
-      await subscription.ready;
-      const details: ResourceOfferDetails = {
+      // The results address is in every deal's signed offer, so after a restart it must be the same: with no
+      // port configured, the one used last time is taken again when it is free.
+      const lastPort = Number(store.getSetting('results-port') ?? 0);
+      http = config.port || !lastPort
+        ? await listen(app, { host: config.host, port: config.port })
+        : await listen(app, { host: config.host, port: lastPort }).catch(() => listen(app, { host: config.host, port: 0 }));
+      store.setSetting('results-port', String(new URL(http.url).port));
+      await listenForDeals();
+      offerDetails = {
         machine: config.machine,
         engines: [...new Set((await Promise.all(components.executors.map(async (e) => ((await e.isAvailable()) ? [e.engine] : [])))).flat())],
         modules: config.modules,
         resultsUrl: http.url,
       };
-      await components.solver.postResourceOffer(await signOffer(details));
+      // Carry on with the deals that were open when the provider last stopped (or crashed).
+      const open = store.open();
+      if (open.length > 0) logger.info({ deals: open.length }, 'carrying on with open deals');
+      for (const stored of open) follow(stored.deal.dealId);
+      // A fresh offer every start: the results address may have changed, and the old one's use is unknown.
+      await keepOfferPosted(true);
       logger.info({ address, resultsUrl: http.url }, 'resource provider offering');
     },
     async stop() {
       subscription?.close();
-      await Promise.allSettled(running.values());
+      await Promise.allSettled(active.values());
       stopped = true;
       for (const timer of timers) clearTimeout(timer);
       timers.clear();
+      clearTimeout(offerTimer);
+      await posting.catch(() => undefined);
       // Acceptances already received are worth a transaction; deals still in their judge window are not lost
-      // either: anyone can settle them once it has passed.
+      // either: they are in provider.db, and anyone can settle them once it has passed.
       await flushSettlements();
       await http?.close();
       http = undefined;
+      store?.close();
+      store = undefined;
     },
   });
 
@@ -300,10 +491,10 @@ export function createResourceProvider(config: ResourceProviderConfig, component
     ...lifecycle,
     address,
     async idle() {
-      await Promise.allSettled(running.values());
+      while (active.size > 0) await Promise.allSettled(active.values());
       await settling;
     },
     settleNow: () => flushSettlements(),
-    awaitingPayment: () => [...awaitingPayment.keys()],
+    awaitingPayment: () => (store ? store.open().filter((d) => d.stage === 'submitted').map((d) => d.deal.dealId) : []),
   };
 }

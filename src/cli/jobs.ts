@@ -1,0 +1,262 @@
+/**
+ * Jobs that outlive a command: `lilypad run --detach` posts a job and returns; `lilypad jobs` lists the jobs
+ * recorded on this machine (`~/.lilypad/jobs.db`, `LILYPAD_JOBS_DB`); `lilypad job ID` shows one as the
+ * chain and the solver see it; `lilypad get ID` follows it to the end (download, verify, accept) — also a
+ * job whose `lilypad run` was killed.
+ */
+import path from 'node:path';
+import type { Command } from 'commander';
+import { formatEther, type Hex } from 'viem';
+import { defaultJobsDbPath, openJobStore, AmbiguousJobIdError, type JobStore, type StoredJob } from '../job-creator/job-store.js';
+import { followJob, type postJob, type JobResult, type RunJobOptions } from '../job-creator/run-job.js';
+import { JobError, UserInputError } from '../lib/errors.js';
+import { defaultResultsDir } from '../lib/config.js';
+import { completionLines, progressLine } from './output.js';
+import { connectConfiguredNetwork, runCommand, type ConfiguredNetwork } from './run.js';
+
+export type PostedJob = Awaited<ReturnType<typeof postJob>>;
+
+/** The flags `lilypad run` takes for detaching and for the deal's timeouts. */
+export interface RunFlags {
+  detach?: boolean;
+  submitTimeout?: string;
+  judgeWindow?: string;
+}
+
+function seconds(flag: string, value: string | undefined): bigint | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value) || Number(value) <= 0) throw new UserInputError(`${flag} ${value}: expected a whole number of seconds such as 60`, { code: 'input-malformed' });
+  return BigInt(value);
+}
+
+export function dealTimeouts(flags: RunFlags): { submitTimeout?: bigint; judgeWindow?: bigint } {
+  return { submitTimeout: seconds('--submit-timeout', flags.submitTimeout), judgeWindow: seconds('--judge-window', flags.judgeWindow) };
+}
+
+/** `lilypad run --detach`: posts the job, records it, prints its id (or one JSON object) and returns. */
+export async function detachCommand(
+  module: string,
+  flags: RunFlags & { input: string[]; maxPrice: string; outputDir?: string; json?: boolean },
+): Promise<void> {
+  const posted = await runCommand({
+    module,
+    inputs: flags.input,
+    maxPrice: flags.maxPrice,
+    outputDir: flags.outputDir,
+    env: process.env,
+    signal: new AbortController().signal,
+    onProgress: () => undefined,
+    detach: true,
+    ...dealTimeouts(flags),
+  });
+  if (flags.json) {
+    process.stdout.write(JSON.stringify({ id: posted.jobOfferId, module, state: posted.state, reason: posted.reason }) + '\n');
+    return;
+  }
+  process.stdout.write(`${posted.jobOfferId}\n`);
+  process.stderr.write(
+    posted.state === 'pending'
+      ? `job posted, waiting for a match (${posted.reason}); \`lilypad get ${short(posted.jobOfferId)}\` fetches it\n`
+      : `job posted and matched; \`lilypad get ${short(posted.jobOfferId)}\` fetches it\n`,
+  );
+}
+
+/** RunJobOptions that record the job in `jobs` as it goes: the offer before it is sent, then the deal and each step. */
+export function recordingJobOptions(jobs: JobStore, network: Pick<ConfiguredNetwork, 'components' | 'solverUrl'>, options: RunJobOptions): RunJobOptions {
+  let id: Hex | undefined;
+  return {
+    ...options,
+    onOffer: async (offer, jobOfferId) => {
+      id = jobOfferId;
+      jobs.add({
+        id: jobOfferId,
+        module: options.module,
+        inputs: options.inputs,
+        offer,
+        network: { chainId: network.components.domain.chainId, dealsAddress: network.components.domain.dealsAddress, solverUrl: network.solverUrl },
+      });
+      await options.onOffer?.(offer, jobOfferId);
+    },
+    onDeal: (deal) => {
+      jobs.setDeal(deal.dealId, deal);
+      options.onDeal?.(deal);
+    },
+    onProgress: (event) => {
+      if (id) {
+        if (event.type === 'deal:agreed') jobs.setStage(id, 'agreed');
+        else if (event.type === 'results:submitted') jobs.setStage(id, 'results', { cid: event.cid });
+        else if (event.type === 'results:accepted') jobs.setStage(id, 'accepted');
+        else if (event.type === 'results:challenged') jobs.setStage(id, 'challenged');
+        else if (event.type === 'results:downloaded') jobs.setStage(id, 'done', { cid: event.cid, dir: event.dir });
+      }
+      options.onProgress?.(event);
+    },
+  };
+}
+
+function openJobs(): JobStore {
+  return openJobStore(defaultJobsDbPath(process.env));
+}
+
+function findJob(jobs: JobStore, id: string): StoredJob {
+  let job: StoredJob | undefined;
+  try {
+    job = jobs.find(id);
+  } catch (error) {
+    if (error instanceof AmbiguousJobIdError) throw new UserInputError(error.message, { code: 'input-malformed' });
+    throw error;
+  }
+  if (!job) throw new UserInputError(`no job ${id} in ${defaultJobsDbPath(process.env)}; \`lilypad jobs\` lists them`, { code: 'job-not-found' });
+  return job;
+}
+
+const short = (id: string) => id.slice(0, 12);
+const when = (ms: number) => new Date(ms).toISOString().replace('T', ' ').slice(0, 19);
+
+export function registerJobCommands(program: Command): void {
+  program
+    .command('jobs')
+    .description('list the jobs run from this machine (LILYPAD_JOBS_DB, default ~/.lilypad/jobs.db)')
+    .option('--json', 'print JSON lines')
+    .action((flags: { json?: boolean }) => {
+      const jobs = openJobs();
+      try {
+        const all = jobs.list();
+        if (flags.json) {
+          for (const job of all) {
+            process.stdout.write(
+              JSON.stringify({ id: job.id, module: job.module, inputs: job.inputs, stage: job.stage, cid: job.cid, dir: job.dir, error: job.error, createdAt: job.createdAt }) + '\n',
+            );
+          }
+          return;
+        }
+        if (all.length === 0) {
+          process.stdout.write('no jobs yet: `lilypad run --detach MODULE` posts one\n');
+          return;
+        }
+        process.stdout.write(`${'ID'.padEnd(14)}${'MODULE'.padEnd(22)}${'STATE'.padEnd(12)}${'CREATED'.padEnd(21)}CID\n`);
+        for (const job of all) {
+          process.stdout.write(`${short(job.id).padEnd(14)}${job.module.padEnd(22)}${job.stage.padEnd(12)}${when(job.createdAt).padEnd(21)}${job.cid ?? ''}\n`);
+        }
+      } finally {
+        jobs.close();
+      }
+    });
+
+  program
+    .command('job')
+    .description('show a job: what this machine recorded, and its deal as the chain and the solver see it')
+    .argument('<id>', 'the job id (or its start)')
+    .option('--json', 'print JSON')
+    .action(async (id: string, flags: { json?: boolean }) => {
+      const jobs = openJobs();
+      let job: StoredJob;
+      try {
+        job = findJob(jobs, id);
+      } finally {
+        jobs.close();
+      }
+      const network = await connectConfiguredNetwork(process.env, defaultResultsDir());
+      try {
+        const onChain = await network.components.readDeal(job.id);
+        const solverState = await network.components.solver
+          .getDeal(job.id)
+          .then((deal) => deal.state as string)
+          .catch(() => 'unknown to the solver (or not matched yet)');
+        const shown = {
+          id: job.id,
+          module: job.module,
+          inputs: job.inputs,
+          recorded: job.stage,
+          chain: onChain.state,
+          solver: solverState,
+          resourceProvider: onChain.state === 'none' ? undefined : onChain.resourceProvider,
+          price: onChain.state === 'none' ? undefined : onChain.price.toString(),
+          deadline: onChain.state === 'none' ? undefined : Number(onChain.deadline),
+          cid: onChain.resultCid || job.cid,
+          dir: job.dir,
+          error: job.error,
+        };
+        if (flags.json) {
+          process.stdout.write(JSON.stringify(shown) + '\n');
+          return;
+        }
+        const lines = [
+          `job       ${job.id}`,
+          `module    ${job.module} ${Object.entries(job.inputs).map(([k, v]) => `${k}=${v}`).join(' ')}`,
+          `here      ${job.stage}${job.error ? ` (${job.error})` : ''}`,
+          `chain     ${onChain.state}${onChain.state === 'none' ? '' : `, deadline ${when(Number(onChain.deadline) * 1000)}`}`,
+          `solver    ${solverState}`,
+        ];
+        if (onChain.state !== 'none') lines.push(`provider  ${onChain.resourceProvider} for ${formatEther(onChain.price)} LP`);
+        if (shown.cid) lines.push(`CID       ${shown.cid}`);
+        if (job.dir) lines.push(`folder    ${job.dir}`);
+        process.stdout.write(lines.join('\n') + '\n');
+      } finally {
+        await network.close();
+      }
+    });
+
+  program
+    .command('get')
+    .description('follow a job to the end: download and verify its result, accept it, write the folder and print its output')
+    .argument('<id>', 'the job id (or its start)')
+    .option('--output-dir <dir>', 'where result folders are written (default: <tmp>/lilypad/data/downloaded-files)')
+    .option('--json', 'print one JSON object instead of progress lines')
+    .action(async (id: string, flags: { outputDir?: string; json?: boolean }) => {
+      const say = (line: string) => {
+        if (!flags.json) process.stdout.write(line + '\n');
+      };
+      const controller = new AbortController();
+      const cancel = () => controller.abort();
+      process.once('SIGINT', cancel);
+      process.once('SIGTERM', cancel);
+      const jobs = openJobs();
+      try {
+        const job = findJob(jobs, id);
+        const resultsDir = path.resolve(flags.outputDir ?? defaultResultsDir());
+        const network = await connectConfiguredNetwork(process.env, resultsDir);
+        let result: JobResult;
+        try {
+          const account = network.components.chain.walletClient.account.address;
+          if (job.offer.terms.jobCreator.toLowerCase() !== account.toLowerCase()) {
+            throw new UserInputError(`job ${short(job.id)} belongs to ${job.offer.terms.jobCreator}, not to this key's ${account}`, { code: 'job-not-yours' });
+          }
+          const options = recordingJobOptions(jobs, network, {
+            module: job.module,
+            inputs: job.inputs,
+            maxPrice: job.offer.terms.maxPrice,
+            mediators: job.offer.terms.mediators,
+            resultsDir,
+            knownDeal: job.deal,
+            signal: controller.signal,
+            onProgress: (event) => {
+              const line = progressLine(event);
+              if (line) say(line);
+            },
+          });
+          // followJob records through onOffer only for new jobs; this one is known, so mark it by hand.
+          await options.onOffer?.(job.offer, job.id);
+          result = await followJob(job.offer, options, network.components).catch((error) => {
+            if (error instanceof JobError && error.code !== 'cancelled') jobs.setStage(job.id, 'failed', { error: error.message });
+            throw error;
+          });
+        } finally {
+          await network.close();
+        }
+        if (flags.json) {
+          process.stdout.write(
+            JSON.stringify({ id: job.id, module: job.module, dealId: result.dealId, cid: result.cid, dir: result.dir, exitCode: result.exitCode, stdout: result.stdout, resourceProvider: result.resourceProvider, price: result.price.toString(), state: result.state }) + '\n',
+          );
+        } else {
+          for (const line of completionLines(result)) say(line);
+          say('');
+          process.stdout.write(result.stdout);
+        }
+      } finally {
+        jobs.close();
+        process.off('SIGINT', cancel);
+        process.off('SIGTERM', cancel);
+      }
+    });
+}

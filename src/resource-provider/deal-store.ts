@@ -1,0 +1,159 @@
+/**
+ * The resource provider's memory on disk (`dataDir/provider.db`, SQLite): every deal it took with how far
+ * it got, the job creator's acceptance once it came, and the resource offers it signed. What happened on
+ * chain is never taken from here — after a restart the provider reads each open deal's state from the
+ * chain and carries on from there; this store says which deals are its own and what it already holds
+ * (a result CID whose blocks are on disk, an acceptance that is worth a settlement).
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import type { Hex } from 'viem';
+import { parseDeal, type Deal } from '../protocol/deals.js';
+import { parseResourceOffer, toWire, type ResourceOffer } from '../protocol/offers.js';
+
+/**
+ * How far the provider got with a deal. `taken`: matched, not agreed by this provider yet; `agreed`; `ran`:
+ * the result folder is in the blockstore as `resultCid`; `submitted`: the CID is on chain and the deal
+ * waits for payment; `done`: the deal ended on chain; `failed`: never agreed (a check failed, the offer
+ * expired), nothing locked.
+ */
+export type DealStage = 'taken' | 'agreed' | 'ran' | 'submitted' | 'done' | 'failed';
+
+export interface StoredDeal {
+  deal: Deal;
+  stage: DealStage;
+  resultCid?: string;
+  acceptance?: Hex;
+  error?: string;
+  updatedAt: number;
+}
+
+export interface StoredOffer {
+  id: Hex;
+  offer: ResourceOffer;
+  /** Deals this provider has received for the offer. */
+  uses: number;
+}
+
+export interface DealStore {
+  /** Records a new deal as `taken`; false when it is known already. */
+  add(deal: Deal): boolean;
+  get(dealId: Hex): StoredDeal | undefined;
+  setStage(dealId: Hex, stage: DealStage, extra?: { resultCid?: string; error?: string }): void;
+  setAcceptance(dealId: Hex, acceptance: Hex): void;
+  /** Deals that have not ended: the ones to carry on with after a restart. */
+  open(): StoredDeal[];
+  /** How many deals are in each stage. */
+  counts(): Record<DealStage, number>;
+  saveOffer(id: Hex, offer: ResourceOffer): void;
+  countOfferUse(id: Hex): StoredOffer | undefined;
+  currentOffer(): StoredOffer | undefined;
+  /** Small named values kept across restarts (the results server's port). */
+  getSetting(name: string): string | undefined;
+  setSetting(name: string, value: string): void;
+  close(): void;
+}
+
+interface DealRow {
+  deal: string;
+  stage: DealStage;
+  result_cid: string | null;
+  acceptance: string | null;
+  error: string | null;
+  updated_at: number;
+}
+
+export function openDealStore(file: string): DealStore {
+  mkdirSync(path.dirname(file), { recursive: true });
+  const db = new Database(file);
+  // WAL and synchronous=NORMAL: a committed row survives a kill -9 of this process (the OS has it), and
+  // writes do not wait for the disk; a power cut may lose the last moments, which the chain then tells.
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.exec(`
+    CREATE TABLE IF NOT EXISTS deals (
+      deal_id TEXT PRIMARY KEY,
+      deal TEXT NOT NULL,
+      stage TEXT NOT NULL,
+      result_cid TEXT,
+      acceptance TEXT,
+      error TEXT,
+      updated_at INTEGER NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS deals_by_stage ON deals (stage);
+    CREATE TABLE IF NOT EXISTS offers (
+      id TEXT PRIMARY KEY,
+      offer TEXT NOT NULL,
+      uses INTEGER NOT NULL DEFAULT 0,
+      created_at INTEGER NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+  `);
+  const selectSetting = db.prepare<[string], { value: string }>('SELECT value FROM settings WHERE name = ?');
+  const upsertSetting = db.prepare('INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value');
+  const insertDeal = db.prepare('INSERT OR IGNORE INTO deals (deal_id, deal, stage, updated_at) VALUES (?, ?, ?, ?)');
+  const selectDeal = db.prepare<[string], DealRow>('SELECT deal, stage, result_cid, acceptance, error, updated_at FROM deals WHERE deal_id = ?');
+  const updateStage = db.prepare(
+    'UPDATE deals SET stage = ?, result_cid = COALESCE(?, result_cid), error = COALESCE(?, error), updated_at = ? WHERE deal_id = ?',
+  );
+  const updateAcceptance = db.prepare('UPDATE deals SET acceptance = ?, updated_at = ? WHERE deal_id = ?');
+  const selectOpen = db.prepare<[], DealRow>(
+    "SELECT deal, stage, result_cid, acceptance, error, updated_at FROM deals WHERE stage NOT IN ('done', 'failed') ORDER BY updated_at",
+  );
+  const selectCounts = db.prepare<[], { stage: DealStage; n: number }>('SELECT stage, COUNT(*) AS n FROM deals GROUP BY stage');
+  const insertOffer = db.prepare('INSERT OR IGNORE INTO offers (id, offer, uses, created_at) VALUES (?, ?, 0, ?)');
+  const bumpOffer = db.prepare('UPDATE offers SET uses = uses + 1 WHERE id = ?');
+  const selectOffer = db.prepare<[string], { id: string; offer: string; uses: number }>('SELECT id, offer, uses FROM offers WHERE id = ?');
+  const selectLatestOffer = db.prepare<[], { id: string; offer: string; uses: number }>(
+    'SELECT id, offer, uses FROM offers ORDER BY created_at DESC, rowid DESC LIMIT 1',
+  );
+
+  const toStored = (row: DealRow): StoredDeal => ({
+    deal: parseDeal(JSON.parse(row.deal)),
+    stage: row.stage,
+    resultCid: row.result_cid ?? undefined,
+    acceptance: (row.acceptance ?? undefined) as Hex | undefined,
+    error: row.error ?? undefined,
+    updatedAt: row.updated_at,
+  });
+  const toOffer = (row: { id: string; offer: string; uses: number } | undefined): StoredOffer | undefined =>
+    row && { id: row.id as Hex, offer: parseResourceOffer(JSON.parse(row.offer)), uses: row.uses };
+
+  return {
+    add(deal) {
+      return insertDeal.run(deal.dealId.toLowerCase(), JSON.stringify(toWire(deal)), 'taken', Date.now()).changes > 0;
+    },
+    get(dealId) {
+      const row = selectDeal.get(dealId.toLowerCase());
+      return row && toStored(row);
+    },
+    setStage(dealId, stage, extra) {
+      updateStage.run(stage, extra?.resultCid ?? null, extra?.error ?? null, Date.now(), dealId.toLowerCase());
+    },
+    setAcceptance(dealId, acceptance) {
+      updateAcceptance.run(acceptance, Date.now(), dealId.toLowerCase());
+    },
+    open: () => selectOpen.all().map(toStored),
+    counts() {
+      const counts: Record<DealStage, number> = { taken: 0, agreed: 0, ran: 0, submitted: 0, done: 0, failed: 0 };
+      for (const { stage, n } of selectCounts.all()) counts[stage] = n;
+      return counts;
+    },
+    saveOffer(id, offer) {
+      insertOffer.run(id.toLowerCase(), JSON.stringify(toWire(offer)), Date.now());
+    },
+    countOfferUse(id) {
+      bumpOffer.run(id.toLowerCase());
+      return toOffer(selectOffer.get(id.toLowerCase()));
+    },
+    currentOffer: () => toOffer(selectLatestOffer.get()),
+    getSetting: (name) => selectSetting.get(name)?.value,
+    setSetting(name, value) {
+      upsertSetting.run(name, value);
+    },
+    close() {
+      if (db.open) db.close();
+    },
+  };
+}
