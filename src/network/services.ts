@@ -115,6 +115,8 @@ export async function startResourceProviderService(options: ResourceProviderServ
       port: options.port,
       minSubmitTimeout: options.minSubmitTimeout,
       maxJudgeWindow: options.maxJudgeWindow,
+      // Acceptances arriving within this long share one settlement transaction.
+      settleDelayMs: 200,
     },
     {
       chain,

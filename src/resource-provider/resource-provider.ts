@@ -184,8 +184,20 @@ export function createResourceProvider(config: ResourceProviderConfig, component
     return posting;
   }
 
+  /** Deals checked and ready to run, so that agreeing and running check once (the module is hashed each time). */
+  const prepared = new Map<Hex, ReturnType<typeof checkDeal>>();
+  function prepare(deal: Deal): ReturnType<typeof checkDeal> {
+    let ready = prepared.get(deal.dealId);
+    if (!ready) {
+      ready = checkDeal(deal);
+      ready.catch(() => prepared.delete(deal.dealId));
+      prepared.set(deal.dealId, ready);
+    }
+    return ready;
+  }
+
   /** Everything a provider checks before it puts its collateral behind a deal, and what it needs to run it. */
-  async function prepare(deal: Deal) {
+  async function checkDeal(deal: Deal) {
     const job = deal.jobOffer;
     if (!(await verifyJobOfferSignature(components.domain, job, components.chain.publicClient))) throw new Error('job offer signature is not the job creator\'s');
     // A module whose re-run can differ would lose this provider its collateral to any challenge.
@@ -229,12 +241,15 @@ export function createResourceProvider(config: ResourceProviderConfig, component
    */
   async function advance(dealId: Hex): Promise<void> {
     const log = logger.child({ dealId });
+    /** The deal's state as this provider's own last transaction left it, so that it need not be read back. */
+    let known: Pick<NonNullable<Awaited<ReturnType<typeof getDeal>>>, 'state' | 'deadline' | 'resultCid'> | undefined;
     for (;;) {
       if (stopped) return;
       const stored = db().get(dealId);
       if (!stored || stored.stage === 'done' || stored.stage === 'failed') return;
       const { deal } = stored;
-      const onChain = await getDeal(components.chain.publicClient, { deals, dealId });
+      const onChain = known ?? (await getDeal(components.chain.publicClient, { deals, dealId }));
+      known = undefined;
 
       if (!onChain) {
         if (stored.stage !== 'taken') {
@@ -263,7 +278,8 @@ export function createResourceProvider(config: ResourceProviderConfig, component
         }
         db().setStage(dealId, 'agreed');
         log.info('deal agreed');
-        await components.solver.syncDeal(dealId).catch(() => undefined);
+        void components.solver.syncDeal(dealId).catch(() => undefined);
+        known = { state: 'agreed', deadline: chainNow() + deal.jobOffer.terms.submitTimeout, resultCid: '' };
         continue;
       }
 
@@ -283,8 +299,10 @@ export function createResourceProvider(config: ResourceProviderConfig, component
           }
           await submitResults(components.chain, { deals, dealId, resultCid });
           db().setStage(dealId, 'submitted', { resultCid });
+          // The job creator hears of the results through the solver, so this one is awaited.
           await components.solver.syncDeal(dealId).catch(() => undefined);
           void keepOfferPosted().catch((error) => log.warn({ err: error }, 'offer renewal failed'));
+          known = { state: 'results-submitted', deadline: chainNow() + deal.jobOffer.terms.judgeWindow, resultCid };
           continue;
         }
         case 'results-submitted': {
@@ -376,6 +394,7 @@ export function createResourceProvider(config: ResourceProviderConfig, component
       })
       .finally(() => {
         active.delete(dealId);
+        prepared.delete(dealId);
         void keepOfferPosted().catch((error) => logger.warn({ err: error }, 'offer renewal failed'));
       });
     active.set(dealId, work);
