@@ -6,7 +6,7 @@
  * two cheats. Every figure is an exact escrow balance read from the chain.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -108,9 +108,12 @@ describe('a cheating provider that is challenged', () => {
     expect(after.provider - before.provider).toBe(-COLLATERAL);
     expect(after.mediator - before.mediator).toBe(FEE);
 
-    // The mediator kept both results, by deal id.
-    const [dealId] = (await import('node:fs')).readdirSync(path.join(mediatorDir, 'deals'));
+    // The mediator kept both results, by deal id; it fetches the provider's after ruling and writes ruling.json last.
+    const [dealId] = readdirSync(path.join(mediatorDir, 'deals'));
     const kept = path.join(mediatorDir, 'deals', dealId!);
+    for (const started = Date.now(); !existsSync(path.join(kept, 'ruling.json')) && Date.now() - started < 20_000; ) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
     expect(await readFile(path.join(kept, 'provider', 'stdout'), 'utf8')).toContain('trust me');
     expect(await readFile(path.join(kept, 'mediator', 'stdout'), 'utf8')).toContain('< cheat >');
     expect(JSON.parse(await readFile(path.join(kept, 'ruling.json'), 'utf8'))).toMatchObject({ dealId, resultsCorrect: false });

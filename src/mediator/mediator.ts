@@ -191,11 +191,12 @@ export function createMediator(config: MediatorConfig, components: MediatorCompo
       return;
     }
     const resultsCorrect = agreed === submittedCid;
+    // Nothing to inspect when the results were right; cleared before the ruling, which is what others wait for.
+    if (resultsCorrect) await rm(dealDir(dealId), { recursive: true, force: true });
     await mediate(components.chain, { deals, dealId, resultsCorrect });
     const ruling: Ruling = { dealId, submittedCid, mediatorCid: agreed, resultsCorrect, votes: panel.length > 0 ? votes : undefined };
-    if (resultsCorrect) {
-      await rm(dealDir(dealId), { recursive: true, force: true });
-    } else {
+    if (!resultsCorrect) {
+      // Fetched after the ruling, so that a slow or absent provider gateway cannot delay it; ruling.json comes last.
       ruling.keptIn = dealDir(dealId);
       await keepProviderResult(deal, submittedCid).catch((error) =>
         logger.warn({ dealId, err: error }, 'could not fetch the provider’s result; only the re-run is kept'),
