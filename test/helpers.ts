@@ -1,8 +1,12 @@
 /** Running the real CLI as a child process, and finding processes it left behind. */
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+
+const testJobsDb = path.join(mkdtempSync(path.join(os.tmpdir(), 'lilypad-test-jobs-')), 'jobs.db');
 
 export const cliPath = fileURLToPath(new URL('../bin/lilypad.js', import.meta.url));
 
@@ -22,6 +26,8 @@ export function runCli(args: string[], env: Record<string, string | undefined> =
   // NAME:TAG falls back to a git organisation; in tests it is a folder that does not exist, so nothing
   // ever leaves this machine.
   childEnv.LILYPAD_MODULE_ORG = 'file:///nonexistent/lilypad-module-{name}';
+  // Job records of tests stay out of the user's ~/.lilypad (a test may point it elsewhere).
+  childEnv.LILYPAD_JOBS_DB = testJobsDb;
   Object.assign(childEnv, env);
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [cliPath, ...args], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
