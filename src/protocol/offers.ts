@@ -25,6 +25,12 @@ export interface ResourceOfferDetails {
   engines: Engine[];
   /** Module names or module ids the provider runs; empty means all. */
   modules: string[];
+  /**
+   * Module names or module ids the provider refuses even when `modules` allows them (those `lilypad module
+   * test` flagged as not deterministic). Signed like the rest, so the solver never matches them; absent when
+   * none, which keeps the details hash of offers made before refusals existed.
+   */
+  refusedModules?: string[];
   /** Where the provider serves result blocks (trustless-gateway style). */
   resultsUrl: string;
 }
@@ -94,6 +100,7 @@ const resourceOfferSchema = z.object({
     machine: machineSchema,
     engines: z.array(engine),
     modules: z.array(z.string().max(1024)).max(1024),
+    refusedModules: z.array(z.string().max(1024)).max(1024).optional(),
     resultsUrl: z.string().url(),
   }),
   signature: hex,

@@ -478,6 +478,8 @@ export function createResourceProvider(config: ResourceProviderConfig, component
         machine: config.machine,
         engines: [...new Set((await Promise.all(components.executors.map(async (e) => ((await e.isAvailable()) ? [e.engine] : [])))).flat())],
         modules: config.modules,
+        // Signed into the offer, so the solver does not match a refused module to this provider at all.
+        ...(config.refuseModules?.length ? { refusedModules: config.refuseModules } : {}),
         resultsUrl: http.url,
       };
       // Carry on with the deals that were open when the provider last stopped (or crashed).

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { mediatorA, mediatorB, providerAccounts, signedJobOffer, signedResourceOffer } from '../../test/fixtures/offers.js';
+import { parseResourceOffer, toWire } from '../protocol/offers.js';
 import { matchJobOffer, ResourceOfferIndex, type StoredResourceOffer } from './matcher.js';
 
 const now = BigInt(Math.floor(Date.now() / 1000));
@@ -55,6 +56,34 @@ describe('matchJobOffer', () => {
     expect(matchJobOffer(job, [expired], now)).toEqual({ matched: false, reason: 'no offer fits: 1 offer has expired' });
     expect(matchJobOffer(job, [], now)).toEqual({ matched: false, reason: 'no resource offers are posted' });
   });
+
+  it('skips an offer that refuses the module, by name or by id, and says so', async () => {
+    const job = await signedJobOffer();
+    const refusesByName = stored(await signedResourceOffer({ details: { refusedModules: ['cowsay:v0.0.1'] }, terms: { price: 1n } }), 0);
+    const refusesById = stored(await signedResourceOffer({ details: { refusedModules: [job.terms.moduleId.toUpperCase().replace('0X', '0x')] }, terms: { price: 1n } }), 1);
+    const refusesOther = stored(await signedResourceOffer({ details: { refusedModules: ['sdxl:v1'] }, terms: { price: 3n } }), 2);
+    expect(matchJobOffer(job, [refusesByName], now)).toEqual({ matched: false, reason: 'no offer fits: 1 offer refuses this module' });
+    expect(matchJobOffer(job, [refusesByName, refusesById], now)).toEqual({ matched: false, reason: 'no offer fits: 2 offers refuse this module' });
+    // The cheaper offers refuse it, so the dearer one that only refuses another module wins, in the index too.
+    const result = matchJobOffer(job, [refusesByName, refusesById, refusesOther], now);
+    expect(result.matched && result.resourceOffer).toBe(refusesOther);
+    const index = new ResourceOfferIndex();
+    for (const offer of [refusesByName, refusesById, refusesOther]) index.add(offer);
+    const indexed = index.match(job, now);
+    expect(indexed.matched && indexed.resourceOffer).toBe(refusesOther);
+    const refusingOnly = new ResourceOfferIndex();
+    refusingOnly.add(refusesByName);
+    expect(refusingOnly.match(job, now)).toEqual({ matched: false, reason: 'no offer fits: 1 offer refuses this module' });
+  });
+
+  it('covers refusals with the signed details hash', async () => {
+    const offer = await signedResourceOffer({ details: { refusedModules: ['cowsay:v0.0.1'] } });
+    expect(parseResourceOffer(toWire(offer)).details.refusedModules).toEqual(['cowsay:v0.0.1']);
+    const stripped = { ...offer, details: { ...offer.details, refusedModules: [] } };
+    expect(() => parseResourceOffer(toWire(stripped))).toThrow(/detailsHash does not match/);
+    const { refusedModules: _, ...withoutRefusals } = offer.details;
+    expect(() => parseResourceOffer(toWire({ ...offer, details: withoutRefusals }))).toThrow(/detailsHash does not match/);
+  });
 });
 
 describe('ResourceOfferIndex', () => {
@@ -68,6 +97,7 @@ describe('ResourceOfferIndex', () => {
     mediators: fc.subarray([...mediators], { minLength: 1 }),
     engines: fc.subarray(['wasm', 'docker'] as const, { minLength: 1 }),
     modules: fc.constantFrom([], ['cowsay:v0.0.1'], ['sdxl:v1']),
+    refusedModules: fc.constantFrom(undefined, ['cowsay:v0.0.1'], ['sdxl:v1']),
     machine,
   });
   const jobOffer = fc.record({
@@ -88,7 +118,7 @@ describe('ResourceOfferIndex', () => {
           const offer = {
             ...template,
             terms: { ...template.terms, price: o.price, capacity: o.capacity, mediators: o.mediators, expiry: o.expired ? now - 1n : now + 60n },
-            details: { ...template.details, engines: [...o.engines], modules: [...o.modules], machine: o.machine },
+            details: { ...template.details, engines: [...o.engines], modules: [...o.modules], refusedModules: o.refusedModules && [...o.refusedModules], machine: o.machine },
           };
           const stored = { id: `0x${(i * 7919 % 101).toString(16).padStart(64, '0')}${i}`, offer, used: Math.min(o.used, Number(o.capacity)), receivedAt: i % 5 };
           index.add(stored);

@@ -22,6 +22,7 @@ export type Misfit =
   | 'full'
   | 'engine'
   | 'module'
+  | 'refused'
   | 'cpu'
   | 'gpu'
   | 'ram'
@@ -36,6 +37,7 @@ const misfitText: Record<Misfit, [string, string]> = {
   full: ['has no capacity left', 'have no capacity left'],
   engine: ['cannot run this engine', 'cannot run this engine'],
   module: ['does not allow this module', 'do not allow this module'],
+  refused: ['refuses this module', 'refuse this module'],
   cpu: ['has too little CPU', 'have too little CPU'],
   gpu: ['has too few GPUs', 'have too few GPUs'],
   ram: ['has too little RAM', 'have too little RAM'],
@@ -54,6 +56,7 @@ export function misfitOf(job: JobOffer, stored: StoredResourceOffer, nowSeconds:
   if (details.modules.length > 0 && !details.modules.includes(job.moduleName) && !details.modules.includes(job.terms.moduleId)) {
     return 'module';
   }
+  if (details.refusedModules?.some((m) => m === job.moduleName || m.toLowerCase() === job.terms.moduleId.toLowerCase())) return 'refused';
   if (details.machine.cpu < job.machine.cpu) return 'cpu';
   if (details.machine.gpu < job.machine.gpu) return 'gpu';
   if (details.machine.ram < job.machine.ram) return 'ram';
