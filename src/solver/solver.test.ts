@@ -63,6 +63,36 @@ describe('solver API', () => {
     creatorSubscription.close();
   });
 
+  it('tells a provider that (re)subscribes after the match of its open matched deals, and only those', async () => {
+    // The provider posted its offer and went down; two job offers are matched to it meanwhile.
+    await client.postResourceOffer(await signedResourceOffer());
+    await client.postResourceOffer(await signedResourceOffer({ terms: { price: 2n * 10n ** 18n } }, providerAccounts[1]));
+    const first = await signedJobOffer();
+    const second = await signedJobOffer({ inputs: { Message: 'baa' } });
+    expect((await client.postJobOffer(first)).state).toBe('matched');
+    expect((await client.postJobOffer(second)).state).toBe('matched');
+
+    const subscribeAs = async (index: 0 | 1) => {
+      const events: DealEvent[] = [];
+      const account = providerAccounts[index]!;
+      const subscription = client.subscribe({ resourceProvider: account.address, signer: account, domain: testDomain }, (e) => events.push(e));
+      await subscription.ready;
+      return { events, subscription };
+    };
+    const back = await subscribeAs(0);
+    const ids = [jobOfferId(testDomain, first.terms), jobOfferId(testDomain, second.terms)].sort();
+    await expect.poll(() => back.events.map((e) => (e.type === 'deal:matched' ? e.deal.dealId : e.type)).sort()).toEqual(ids);
+    back.subscription.close();
+    // Told again after a reconnect (its crash recovery skips what it knows); another provider hears nothing of them.
+    const again = await subscribeAs(0);
+    await expect.poll(() => again.events.length).toBe(2);
+    const other = await subscribeAs(1);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(other.events).toEqual([]);
+    again.subscription.close();
+    other.subscription.close();
+  });
+
   it('keeps an unmatched job offer waiting with the reason, and matches it when an offer arrives', async () => {
     const jobOffer = await signedJobOffer({ machine: { cpu: 100, gpu: 1000, ram: 64 } });
     const first = await client.postJobOffer(jobOffer);
