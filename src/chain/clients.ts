@@ -2,6 +2,8 @@
  * viem clients for one EVM JSON-RPC URL: a public client for reads and a wallet client with a local
  * account (the private key never leaves this process). RPC URLs are shown without credentials.
  */
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import {
   createPublicClient,
   createWalletClient,
@@ -53,6 +55,41 @@ export function redactRpcUrlIn(text: string, rpcUrl: string): string {
   return text.split(rpcUrl).join(redactRpcUrl(rpcUrl)).replace(/\/\/[^/\s:@]+:[^/\s@]+@/g, '//');
 }
 
+/**
+ * The HTTP transport for an RPC URL. With `LILYPAD_RPC_STATS_DIR` set, every JSON-RPC call is counted by
+ * method and the counts are written to `<dir>/<pid>.json` each second (the stack benchmark reads them).
+ */
+function rpcTransport(rpcUrl: string): Transport {
+  const transport = http(rpcUrl, { retryCount: 1 });
+  const statsDir = process.env.LILYPAD_RPC_STATS_DIR;
+  if (!statsDir) return transport;
+  return ((options: Parameters<Transport>[0]) => {
+    const inner = transport(options);
+    const request = inner.request;
+    return { ...inner, request: ((args: { method: string }, requestOptions?: unknown) => {
+      rpcCounts[args.method] = (rpcCounts[args.method] ?? 0) + 1;
+      startStatsWriter(statsDir);
+      return (request as (a: unknown, o: unknown) => Promise<unknown>)(args, requestOptions);
+    }) as typeof request };
+  }) as Transport;
+}
+
+const rpcCounts: Record<string, number> = {};
+let statsTimer: NodeJS.Timeout | undefined;
+function startStatsWriter(dir: string): void {
+  if (statsTimer) return;
+  const write = () => {
+    try {
+      writeFileSync(path.join(dir, `${process.pid}.json`), JSON.stringify({ argv: process.argv.slice(2, 3), counts: rpcCounts }));
+    } catch {
+      // statistics are best effort
+    }
+  };
+  statsTimer = setInterval(write, 1000);
+  statsTimer.unref();
+  process.once('exit', write);
+}
+
 function isLoopback(rpcUrl: string): boolean {
   try {
     const host = new URL(rpcUrl).hostname;
@@ -75,7 +112,7 @@ export function chainFromId(chainId: number, rpcUrl: string): Chain {
 export function createLilypadPublicClient(options: ClientOptions): LilypadPublicClient {
   return createPublicClient({
     chain: chainFromId(options.chainId, options.rpcUrl),
-    transport: http(options.rpcUrl, { retryCount: 1 }),
+    transport: rpcTransport(options.rpcUrl),
     pollingInterval: options.pollingInterval ?? (isLoopback(options.rpcUrl) ? 50 : 1000),
   });
 }
@@ -99,7 +136,7 @@ export function createLilypadWalletClient(options: WalletClientOptions): Lilypad
   return createWalletClient({
     account,
     chain: chainFromId(options.chainId, options.rpcUrl),
-    transport: http(options.rpcUrl, { retryCount: 1 }),
+    transport: rpcTransport(options.rpcUrl),
     pollingInterval: options.pollingInterval ?? (isLoopback(options.rpcUrl) ? 50 : 1000),
   });
 }
