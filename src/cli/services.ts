@@ -193,7 +193,7 @@ export function registerServiceCommands(program: Command): void {
 
   program
     .command('mediator')
-    .description('run a mediator: watch the deals that name it')
+    .description('run a mediator: re-run the challenged jobs it is drawn for and rule on chain')
     .option('--rpc-url <url>', 'the chain (WEB3_RPC_URL)')
     .option('--private-key <key>', 'the mediator\'s key (WEB3_PRIVATE_KEY; prefer the environment)')
     .option('--deals <address>', 'the deal contract (LILYPAD_DEALS_ADDRESS)')
