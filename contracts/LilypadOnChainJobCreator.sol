@@ -25,6 +25,11 @@ interface ILilypadJobResultsReceiver {
 /// behalf through ERC-1271 ({isValidSignature}). So the bridge never holds the clients' money, and a deal's
 /// payment, refund or slashed collateral always lands with this contract. A job whose results are not
 /// delivered within `jobTimeout` can be refunded to its client ({refund}), so no payment is stuck.
+/// When the bridge's audit contradicts a result, the operator challenges it through this contract
+/// ({challengeResults}; the mediation fee comes from this contract's escrow). The job then follows the
+/// ruling: its results are delivered only if the mediator accepts them, and if the mediator rejects them (or
+/// never rules) the client can be refunded at once, paid for by the slashed collateral that comes back to
+/// this contract's escrow.
 contract LilypadOnChainJobCreator is IERC1271, Ownable, ReentrancyGuard {
     using SafeERC20 for IERC20;
 
@@ -76,10 +81,13 @@ contract LilypadOnChainJobCreator is IERC1271, Ownable, ReentrancyGuard {
     error DealAlreadyDelivered(bytes32 dealId);
     error TooEarlyToRefund(uint256 jobId, uint256 refundableAt);
     error CoinTransferFailed(address to, uint256 amount);
+    error JobAlreadyChallenged(uint256 jobId, bytes32 dealId);
+    error DealNotOfJob(uint256 jobId, bytes32 dealId, bytes32 challengedDealId);
 
     event JobAdded(uint256 indexed jobId, address indexed client, string module, string[] inputs, address payee);
     event JobCompleted(uint256 indexed jobId, bytes32 indexed dealId, string cid, bool delivered);
     event JobRefunded(uint256 indexed jobId, address indexed client);
+    event JobResultsChallenged(uint256 indexed jobId, bytes32 indexed dealId);
     event OperatorChanged(address operator);
     event PricesChanged(uint256 jobPriceLp, uint256 jobPriceCoin, uint256 jobTimeout);
 
@@ -146,6 +154,8 @@ contract LilypadOnChainJobCreator is IERC1271, Ownable, ReentrancyGuard {
         if (msg.sender != operator) revert NotOperator(msg.sender);
         Job storage job = _jobs[jobId];
         if (job.state != JobState.Requested) revert JobNotRequested(jobId);
+        // A challenged job's results are those of the challenged deal, once its mediator accepted them.
+        if (job.dealId != bytes32(0) && job.dealId != dealId) revert DealNotOfJob(jobId, dealId, job.dealId);
         LilypadDeals.Deal memory deal = deals.getDeal(dealId);
         if (deal.jobCreator != address(this)) revert NotJobCreatorOfDeal(dealId, deal.jobCreator);
         if (
@@ -167,14 +177,47 @@ contract LilypadOnChainJobCreator is IERC1271, Ownable, ReentrancyGuard {
         emit JobCompleted(jobId, dealId, cid, delivered);
     }
 
-    /// @notice Gives a job's payment back to its client when no results came within `jobTimeout`.
+    /// @notice Challenges the results of a job's deal when the bridge's audit contradicts them: reveals this
+    /// contract's mediator seed and draws the mediator, as {LilypadDeals-challengeResults} does for any job
+    /// creator. The mediation fee is locked from this contract's escrow. From then on the job follows the
+    /// ruling: {deliverResults} only once the mediator accepts the results, {refund} at once when it rejects
+    /// them or the mediation times out.
+    /// @dev Only the operator (it holds the seed: the job offer's `mediatorSeedHash` is its commitment). The
+    /// deal contract checks that this contract is the deal's job creator, the judge window, and the seed.
+    /// A job is challenged at most once. Emits {JobResultsChallenged}.
+    /// @param jobId The job whose deal is challenged.
+    /// @param dealId The deal that ran it.
+    /// @param jobCreatorSeed The seed whose keccak256(abi.encode(seed)) is the job offer's `mediatorSeedHash`.
+    /// @param candidates The mediator candidates, as in the deal's {LilypadDeals-DealAgreed} event.
+    /// @param providerSeed The resource provider's seed, as in the deal's {LilypadDeals-ResultsSubmitted} event.
+    function challengeResults(
+        uint256 jobId,
+        bytes32 dealId,
+        bytes32 jobCreatorSeed,
+        address[] calldata candidates,
+        bytes32 providerSeed
+    ) external nonReentrant {
+        if (msg.sender != operator) revert NotOperator(msg.sender);
+        Job storage job = _jobs[jobId];
+        if (job.state != JobState.Requested) revert JobNotRequested(jobId);
+        if (job.dealId != bytes32(0)) revert JobAlreadyChallenged(jobId, job.dealId);
+        job.dealId = dealId;
+        emit JobResultsChallenged(jobId, dealId);
+        deals.challengeResults(dealId, jobCreatorSeed, candidates, providerSeed);
+    }
+
+    /// @notice Gives a job's payment back to its client when no results came within `jobTimeout`, or at once
+    /// when the mediator rejected the results of the job's challenged deal (or never ruled): the deal's price
+    /// and the slashed collateral are back in this contract's escrow, and there are no results to deliver.
     /// @dev Anyone may send it. LP comes out of this contract's free escrow. Emits {JobRefunded}.
     /// @param jobId The job.
     function refund(uint256 jobId) external nonReentrant {
         Job storage job = _jobs[jobId];
         if (job.state != JobState.Requested) revert JobNotRequested(jobId);
-        uint256 refundableAt = uint256(job.requestedAt) + jobTimeout;
-        if (block.timestamp < refundableAt) revert TooEarlyToRefund(jobId, refundableAt);
+        if (!_resultsRuledOut(job.dealId)) {
+            uint256 refundableAt = uint256(job.requestedAt) + jobTimeout;
+            if (block.timestamp < refundableAt) revert TooEarlyToRefund(jobId, refundableAt);
+        }
         job.state = JobState.Refunded;
         emit JobRefunded(jobId, job.client);
         if (job.paidLp > 0) {
@@ -233,6 +276,13 @@ contract LilypadOnChainJobCreator is IERC1271, Ownable, ReentrancyGuard {
         jobPriceCoin = priceCoin;
         jobTimeout = timeout;
         emit PricesChanged(priceLp, priceCoin, timeout);
+    }
+
+    /// Whether a challenged deal ended without results to deliver: rejected by its mediator, or timed out.
+    function _resultsRuledOut(bytes32 dealId) private view returns (bool) {
+        if (dealId == bytes32(0)) return false;
+        LilypadDeals.DealState state = deals.getDeal(dealId).state;
+        return state == LilypadDeals.DealState.MediationRejected || state == LilypadDeals.DealState.MediationTimedOut;
     }
 
     function _addJob(string calldata module, string[] memory inputs, address payee, uint256 paidLp, uint256 paidCoin)

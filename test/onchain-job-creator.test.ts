@@ -1,12 +1,13 @@
 /**
  * Smart contracts as job creators: the seed's ExampleClient asks the on-chain job creator for cowsay,
  * the bridge runs it through the embedded network (as the contract, by ERC-1271 signatures), and the
- * client receives the result CID in its callback. A job that cannot run is refunded after its timeout.
+ * client receives the result CID in its callback. A job that cannot run is refunded after its timeout. A
+ * provider that lies is challenged through the contract, and the client is refunded at once.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { getAddress, parseEther, type Address, type Hex } from 'viem';
+import { getAddress, parseEther, parseEventLogs, type Address, type Hex } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBridge, type Bridge } from '../src/bridge/bridge.js';
@@ -20,8 +21,12 @@ import {
   lilypadDealsAbi,
   lilypadOnChainJobCreatorAbi,
   lilypadTokenAbi,
+  escrowBalance,
   type ChainClients,
 } from '../src/chain/index.js';
+import { createWasmExecutor } from '../src/executor/wasm/index.js';
+import type { Executor } from '../src/executor/types.js';
+import { createResourceProvider } from '../src/resource-provider/resource-provider.js';
 import { runJob } from '../src/job-creator/run-job.js';
 import { startEmbeddedNetwork, type EmbeddedNetwork } from '../src/network/embedded.js';
 import { createSolverClient } from '../src/solver/client.js';
@@ -75,7 +80,8 @@ beforeAll(async () => {
   const blockstore = await openBlockstore(path.join(dir, 'bridge-blocks'));
   blockstores.push(blockstore);
   bridge = createBridge(
-    { contract: jobCreator, mediators: network.mediators, maxPrice: parseEther('10'), resultsDir: path.join(dir, 'bridge-results') },
+    // Every job is re-run here (a cheating provider below must be caught, not sampled).
+    { contract: jobCreator, mediators: network.mediators, maxPrice: parseEther('10'), resultsDir: path.join(dir, 'bridge-results'), verify: true },
     { chain: operator, domain: network.domain, solver: createSolverClient(network.solverUrl), modules: network.modules, readDeal: network.readDeal, blockstore },
   );
   await bridge.start();
@@ -117,11 +123,97 @@ describe('the on-chain job creator', () => {
     );
   });
 
+  it('challenges a wrong result through the contract: the client is refunded at once, the cheat loses its collateral', async () => {
+    // Before the refund test below, which moves the chain's clock past every offer's expiry.
+    // A provider that runs the job, then changes its stdout before the CID is taken; cheaper than the
+    // network's honest one, so it gets the job.
+    const cheatKey = generatePrivateKey();
+    const cheatAddress = privateKeyToAccount(cheatKey).address;
+    const faucet = { walletClient: deployer.walletClient, publicClient: deployer.publicClient, ...network.contracts };
+    await fund({ ...faucet, to: cheatAddress, eth: parseEther('1'), escrow: parseEther('100') });
+    const honest = createWasmExecutor();
+    const lying: Executor = {
+      engine: honest.engine,
+      isAvailable: () => honest.isAvailable(),
+      prepare: () => honest.prepare(),
+      close: () => honest.close(),
+      async run(request) {
+        const result = await honest.run(request);
+        const stdout = path.join(request.resultDir, 'stdout');
+        await writeFile(stdout, (await readFile(stdout, 'utf8')) + 'trust me\n');
+        return result;
+      },
+    };
+    const cheatBlocks = await openBlockstore(path.join(dir, 'cheat-blocks'));
+    blockstores.push(cheatBlocks);
+    const price = parseEther('0.5');
+    const cheat = createResourceProvider(
+      { price, collateralMultiple: 2n, capacity: 2, machine: { cpu: 4000, gpu: 0, ram: 4096 }, modules: ['cowsay:v0.0.1'], mediators: network.mediators, dataDir: path.join(dir, 'cheat') },
+      {
+        chain: await connectChain({ rpcUrl: network.rpcUrl, privateKey: cheatKey, chainId: network.chainId }),
+        domain: network.domain,
+        solver: createSolverClient(network.solverUrl),
+        executors: [lying],
+        modules: network.modules,
+        blockstore: cheatBlocks,
+      },
+    );
+    await cheat.start();
+    try {
+      const mediator = network.mediators[0]!;
+      const free = async (account: Address) => (await escrowBalance(deployer.publicClient, { deals: network.contracts.deals, account })).free;
+      const before = { contract: await free(jobCreator), cheat: await free(cheatAddress), mediator: await free(mediator) };
+
+      const user = await connectChain({ rpcUrl: network.rpcUrl, privateKey: ANVIL_DEV_PRIVATE_KEYS[7], chainId: network.chainId });
+      const userAddress = privateKeyToAccount(ANVIL_DEV_PRIVATE_KEYS[7]).address;
+      const asked = await send(user, (w) => w.writeContract({ address: jobCreator, abi: lilypadOnChainJobCreatorAbi, functionName: 'runModuleWithDefaultMediators', args: ['cowsay:v0.0.1', 'Message=cheat'], value: JOB_PRICE_COIN }));
+      const [added] = parseEventLogs({ abi: lilypadOnChainJobCreatorAbi, eventName: 'JobAdded', logs: asked.logs });
+      const jobId = added!.args.jobId;
+      const coinAfterAsking = await user.publicClient.getBalance({ address: userAddress });
+
+      const getJob = () => deployer.publicClient.readContract({ address: jobCreator, abi: lilypadOnChainJobCreatorAbi, functionName: 'getJob', args: [jobId] });
+      await expect.poll(async () => (await getJob()).state, { timeout: 60_000, interval: 200 }).toBe(3); // Refunded
+
+      // Refunded by the bridge right after the ruling, not after the job timeout: the client paid no gas for it.
+      expect(await user.publicClient.getBalance({ address: userAddress })).toBe(coinAfterAsking + JOB_PRICE_COIN);
+      const job = await getJob();
+      const deal = await deployer.publicClient.readContract({ address: network.contracts.deals, abi: lilypadDealsAbi, functionName: 'getDeal', args: [job.dealId as Hex] });
+      expect(getAddress(deal.resourceProvider)).toBe(getAddress(cheatAddress));
+      expect(deal.state).toBe(6); // MediationRejected
+      const collateral = 2n * price;
+      const fee = deal.mediationFee;
+      const after = { contract: await free(jobCreator), cheat: await free(cheatAddress), mediator: await free(mediator) };
+      // The contract paid the price and the fee, and got back the price and the slashed collateral.
+      expect(after.contract - before.contract).toBe(collateral - fee);
+      expect(after.cheat - before.cheat).toBe(-collateral);
+      expect(after.mediator - before.mediator).toBe(fee);
+      // Nothing was delivered to the client: no JobCompleted for this job.
+      const completed = await deployer.publicClient.getContractEvents({ address: jobCreator, abi: lilypadOnChainJobCreatorAbi, eventName: 'JobCompleted', args: { jobId }, fromBlock: 0n });
+      expect(completed).toEqual([]);
+
+      // Only the operator may challenge, once; the gas of the challenge through the contract is measured.
+      const [challenged] = await deployer.publicClient.getContractEvents({ address: jobCreator, abi: lilypadOnChainJobCreatorAbi, eventName: 'JobResultsChallenged', args: { jobId }, fromBlock: 0n });
+      const receipt = await deployer.publicClient.getTransactionReceipt({ hash: challenged!.transactionHash! });
+      expect(receipt.gasUsed).toBeLessThan(150_000n);
+      process.stdout.write(`on-chain job creator challengeResults: ${receipt.gasUsed} gas\n`);
+      const byUser = user.walletClient.writeContract({
+        address: jobCreator,
+        abi: lilypadOnChainJobCreatorAbi,
+        functionName: 'challengeResults',
+        args: [jobId, job.dealId as Hex, `0x${'00'.repeat(32)}`, network.mediators, `0x${'00'.repeat(32)}`],
+      });
+      await expect(byUser).rejects.toThrow(/NotOperator/);
+    } finally {
+      await cheat.stop();
+      await honest.close();
+    }
+  }, 90_000);
+
   it('refunds a job that could not run once its timeout has passed', async () => {
     const user = await connectChain({ rpcUrl: network.rpcUrl, privateKey: ANVIL_DEV_PRIVATE_KEYS[6], chainId: network.chainId });
     const userAddress = privateKeyToAccount(ANVIL_DEV_PRIVATE_KEYS[6]).address;
-    await send(user, (w) => w.writeContract({ address: jobCreator, abi: lilypadOnChainJobCreatorAbi, functionName: 'runModuleWithDefaultMediators', args: ['nosuchmodule:v1', 'Message=moo'], value: JOB_PRICE_COIN }));
-    const jobId = 2n;
+    const asked = await send(user, (w) => w.writeContract({ address: jobCreator, abi: lilypadOnChainJobCreatorAbi, functionName: 'runModuleWithDefaultMediators', args: ['nosuchmodule:v1', 'Message=moo'], value: JOB_PRICE_COIN }));
+    const jobId = parseEventLogs({ abi: lilypadOnChainJobCreatorAbi, eventName: 'JobAdded', logs: asked.logs })[0]!.args.jobId;
     const refund = () => user.walletClient.writeContract({ address: jobCreator, abi: lilypadOnChainJobCreatorAbi, functionName: 'refund', args: [jobId] });
     await expect(refund()).rejects.toThrow(/TooEarlyToRefund/);
 
@@ -134,4 +226,5 @@ describe('the on-chain job creator', () => {
     const job = await deployer.publicClient.readContract({ address: jobCreator, abi: lilypadOnChainJobCreatorAbi, functionName: 'getJob', args: [jobId] });
     expect(job.state).toBe(3); // Refunded
   });
+
 });

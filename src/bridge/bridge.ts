@@ -2,15 +2,16 @@
  * The bridge for the on-chain job creator (contracts/LilypadOnChainJobCreator.sol): it watches the
  * contract's JobAdded events, runs each job through the network as the contract (the bridge's key signs
  * offers and acceptances for it, ERC-1271), and delivers the result CID, which calls the client
- * contract's `receiveJobResults`. On start it also takes up jobs asked for while it was down.
+ * contract's `receiveJobResults`. A result its audit contradicts is challenged through the contract, and
+ * the job follows the ruling: delivered if the mediator accepts it, refunded to the client at once if not.
+ * On start it also takes up jobs asked for while it was down.
  */
 import type { Address, Hex } from 'viem';
-import { deliverJobResults, lilypadOnChainJobCreatorAbi } from '../chain/index.js';
+import { challengeJobResults, deliverJobResults, lilypadOnChainJobCreatorAbi, refundJob } from '../chain/index.js';
 import { onceLifecycle, type Service } from '../lib/lifecycle.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
 import { runCheckedJob } from '../job-creator/audit.js';
 import type { JobCreatorComponents } from '../job-creator/run-job.js';
-import { JobError } from '../lib/errors.js';
 
 export interface BridgeConfig {
   /** The LilypadOnChainJobCreator contract. */
@@ -20,13 +21,14 @@ export interface BridgeConfig {
   maxPrice: bigint;
   resultsDir: string;
   /**
-   * Audit a share of jobs at the computed rate (default true): re-run them here and refuse to deliver a
-   * result that differs. The contract cannot challenge (LilypadOnChainJobCreator has no function that calls
-   * `challengeResults`, and only a deal's job creator may), so a wrong result is withheld from the client,
-   * not disputed: the provider is still paid once the judge window passes, and the client can take its
-   * refund after the job timeout.
+   * Audit a share of jobs at the computed rate (default true): re-run them here and challenge a result that
+   * differs (or one that cannot be re-run here) through the contract's `challengeResults`, with the fee
+   * from the contract's escrow. The result is delivered only if the mediator accepts it; if it rejects it,
+   * the client is refunded at once from the slashed collateral that lands in the contract's escrow.
    */
   audit?: boolean;
+  /** Re-run every job here and challenge a differing result, as `lilypad run --verify` does (default false). */
+  verify?: boolean;
 }
 
 export interface BridgeComponents extends JobCreatorComponents {
@@ -64,25 +66,36 @@ export function createBridge(config: BridgeConfig, components: BridgeComponents)
     const log = logger.child({ jobId: jobId.toString() });
     const job = await publicClient.readContract({ address: config.contract, abi: lilypadOnChainJobCreatorAbi, functionName: 'getJob', args: [jobId] });
     if (job.state !== JOB_REQUESTED) return;
-    let wrongResult: string | undefined;
     const result = await runCheckedJob(
       {
         audit: config.audit ?? true,
-        canChallenge: false,
+        verify: config.verify,
         onCheck: (event) => {
           if (event.type === 'audit:decided') log.info({ dealId: event.dealId, audited: event.audited, rate: event.rate }, 'audit decided');
-          if (event.type === 'verify:rerun' && !event.matches) wrongResult = event.submittedCid;
+          if (event.type === 'verify:rerun' && !event.matches) log.warn({ dealId: event.dealId, submitted: event.submittedCid, rerun: event.rerunCid }, 're-run differs; challenging');
         },
       },
-      { module, inputs: parseContractInputs(inputEntries), maxPrice: config.maxPrice, mediators: config.mediators, resultsDir: config.resultsDir, jobCreator: config.contract },
-      components,
-    ).catch((error) => {
-      if (wrongResult === undefined) throw error;
-      throw new JobError(`the audit re-ran job ${jobId} and got a different result than ${wrongResult}; the on-chain job creator cannot challenge, so the result is not delivered`, {
-        code: 'audit-failed',
-        cause: error,
-      });
-    });
+      {
+        module,
+        inputs: parseContractInputs(inputEntries),
+        maxPrice: config.maxPrice,
+        mediators: config.mediators,
+        resultsDir: config.resultsDir,
+        jobCreator: config.contract,
+        onProgress: (event) => {
+          if (event.type === 'results:challenged') log.info({ dealId: event.dealId, mediator: event.mediator }, 'results challenged');
+          if (event.type === 'mediation:ruled') log.info({ dealId: event.dealId, state: event.state }, 'mediator ruled');
+        },
+      },
+      // Only the deal's job creator may challenge, and that is the contract: the challenge goes through it.
+      { ...components, challenge: (args) => challengeJobResults(components.chain, { jobCreator: config.contract, jobId, ...args }) },
+    );
+    if (result.state === 'mediation-rejected' || result.state === 'mediation-timed-out') {
+      // No result to deliver: the client has its payment back now, not after the job timeout.
+      await refundJob(components.chain, { jobCreator: config.contract, jobId });
+      log.warn({ dealId: result.dealId, state: result.state }, 'results not upheld; job refunded');
+      return;
+    }
     const delivery = await deliverJobResults(components.chain, { jobCreator: config.contract, jobId, dealId: result.dealId as Hex, cid: result.cid });
     log.info({ dealId: result.dealId, cid: result.cid, delivered: delivery.delivered }, 'job delivered');
   }

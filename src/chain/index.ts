@@ -74,3 +74,7 @@ export { withdraw } from './actions/withdraw.js';
 export type { WithdrawParameters, WithdrawReturnType } from './actions/withdraw.js';
 export { deliverJobResults } from './actions/deliver-job-results.js';
 export type { DeliverJobResultsParameters, DeliverJobResultsReturnType } from './actions/deliver-job-results.js';
+export { challengeJobResults } from './actions/challenge-job-results.js';
+export type { ChallengeJobResultsParameters } from './actions/challenge-job-results.js';
+export { refundJob } from './actions/refund-job.js';
+export type { RefundJobParameters, RefundJobReturnType } from './actions/refund-job.js';

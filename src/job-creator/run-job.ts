@@ -82,6 +82,20 @@ export interface JobCreatorComponents {
   readDeal: ReadDeal;
   /** Where downloaded blocks are kept (and verified) before the folder is written. */
   blockstore: Blockstore;
+  /**
+   * Sends the challenge of a deal's results; default: the deal contract's `challengeResults` from this
+   * wallet. A job creator that is a contract (`jobCreator`) must send it itself, as the on-chain job
+   * creator's bridge does through the contract (`challengeJobResults`).
+   */
+  challenge?: (args: ChallengeArgs) => Promise<{ mediator: Address }>;
+}
+
+/** What a challenge reveals: the job creator's mediator seed, the candidates, and the provider's seed. */
+export interface ChallengeArgs {
+  dealId: Hex;
+  jobCreatorSeed: Hex;
+  candidates: Address[];
+  providerSeed: Hex;
 }
 
 export interface JobResult {
@@ -247,13 +261,13 @@ async function challengeAndWait(
   signal?: AbortSignal,
 ): Promise<OnChainDealView['state']> {
   const deals = components.domain.dealsAddress;
-  const { mediator } = await challengeResults(components.chain, {
-    deals,
+  const challenge: ChallengeArgs = {
     dealId: deal.dealId,
     jobCreatorSeed: mediatorSeed,
     candidates: sharedMediatorsOf(deal.jobOffer.terms.mediators, deal.resourceOffer.terms.mediators),
     providerSeed: onChain.providerSeed,
-  });
+  };
+  const { mediator } = components.challenge ? await components.challenge(challenge) : await challengeResults(components.chain, { deals, ...challenge });
   emit({ type: 'results:challenged', dealId: deal.dealId, mediator });
   for (;;) {
     const now = await components.readDeal(deal.dealId);
