@@ -1,0 +1,95 @@
+/**
+ * A resource provider that is down while the solver matches a deal to its offer: when it comes back and
+ * subscribes again, the solver tells it of its open matched deals, and its crash recovery runs them.
+ * Embedded network on 127.0.0.1, plus a second provider in this process that is cheaper than the network's.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { getAddress, parseEther, type Hex } from 'viem';
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ANVIL_DEV_PRIVATE_KEYS, connectChain, fund } from '../src/chain/index.js';
+import { createWasmExecutor } from '../src/executor/wasm/index.js';
+import { runJob } from '../src/job-creator/run-job.js';
+import { startEmbeddedNetwork, type EmbeddedNetwork } from '../src/network/embedded.js';
+import { createResourceProvider } from '../src/resource-provider/resource-provider.js';
+import { createSolverClient } from '../src/solver/client.js';
+import { closeBlockstore, openBlockstore } from '../src/storage/index.js';
+
+let network: EmbeddedNetwork;
+let dir: string;
+
+beforeAll(async () => {
+  network = await startEmbeddedNetwork();
+  dir = await mkdtemp(path.join(os.tmpdir(), 'lilypad-late-provider-'));
+}, 60_000);
+
+afterAll(async () => {
+  await network?.stop();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+describe('a provider that was down when its deal was matched', () => {
+  it('hears of the deal when it subscribes again, and runs it', async () => {
+    const providerKey = generatePrivateKey();
+    const providerAddress = privateKeyToAccount(providerKey).address;
+    const deployer = await connectChain({ rpcUrl: network.rpcUrl, privateKey: ANVIL_DEV_PRIVATE_KEYS[0], chainId: network.chainId });
+    await fund({ walletClient: deployer.walletClient, publicClient: deployer.publicClient, ...network.contracts, to: providerAddress, eth: parseEther('1'), escrow: parseEther('100') });
+
+    const executor = createWasmExecutor();
+    const blockstore = await openBlockstore(path.join(dir, 'provider-blocks'));
+    const startProvider = async () => {
+      const provider = createResourceProvider(
+        { price: parseEther('0.5'), collateralMultiple: 2n, capacity: 2, machine: { cpu: 4000, gpu: 0, ram: 4096 }, modules: [], mediators: network.mediators, dataDir: path.join(dir, 'provider') },
+        {
+          chain: await connectChain({ rpcUrl: network.rpcUrl, privateKey: providerKey, chainId: network.chainId }),
+          domain: network.domain,
+          solver: createSolverClient(network.solverUrl),
+          executors: [executor],
+          modules: network.modules,
+          blockstore,
+        },
+      );
+      await provider.start();
+      return provider;
+    };
+    try {
+      // It posts its offer and goes away (its offer stays at the solver, as after a crash).
+      await (await startProvider()).stop();
+
+      const jobBlocks = await openBlockstore(path.join(dir, 'job-blocks'));
+      let jobOfferId: Hex | undefined;
+      const person = await connectChain({ rpcUrl: network.rpcUrl, privateKey: network.jobCreatorPrivateKey, chainId: network.chainId });
+      const job = runJob(
+        {
+          module: 'cowsay:v0.0.1',
+          inputs: { Message: 'late' },
+          maxPrice: parseEther('10'),
+          mediators: network.mediators,
+          resultsDir: path.join(dir, 'results'),
+          onOffer: (_offer, id) => void (jobOfferId = id),
+        },
+        { chain: person, domain: network.domain, solver: createSolverClient(network.solverUrl), modules: network.modules, readDeal: network.readDeal, blockstore: jobBlocks },
+      );
+      job.catch(() => undefined);
+      // Matched to the absent provider's offer, the cheapest.
+      await expect
+        .poll(async () => (jobOfferId ? ((await (await fetch(`${network.solverUrl}/api/v1/job-offers/${jobOfferId}`)).json()) as { state?: string }).state : undefined), { timeout: 10_000 })
+        .toBe('matched');
+
+      const back = await startProvider();
+      try {
+        const result = await job;
+        expect(getAddress(result.resourceProvider)).toBe(getAddress(providerAddress));
+        expect(result.stdout).toContain('< late >');
+      } finally {
+        await back.stop();
+        await closeBlockstore(jobBlocks);
+      }
+    } finally {
+      await closeBlockstore(blockstore);
+      await executor.close();
+    }
+  }, 60_000);
+});
