@@ -21,6 +21,7 @@ import {
   lilypadDealsAbi,
   lilypadOnChainJobCreatorAbi,
   lilypadTokenAbi,
+  challengeJobResults,
   escrowBalance,
   type ChainClients,
 } from '../src/chain/index.js';
@@ -77,15 +78,20 @@ beforeAll(async () => {
   });
   client = deployed.contractAddress!;
 
-  const blockstore = await openBlockstore(path.join(dir, 'bridge-blocks'));
+  bridge = await startBridge();
+}, 60_000);
+
+async function startBridge(): Promise<Bridge> {
+  const blockstore = await openBlockstore(path.join(dir, `bridge-blocks-${blockstores.length}`));
   blockstores.push(blockstore);
-  bridge = createBridge(
+  const started = createBridge(
     // Every job is re-run here (a cheating provider below must be caught, not sampled).
     { contract: jobCreator, mediators: network.mediators, maxPrice: parseEther('10'), resultsDir: path.join(dir, 'bridge-results'), verify: true },
     { chain: operator, domain: network.domain, solver: createSolverClient(network.solverUrl), modules: network.modules, readDeal: network.readDeal, blockstore },
   );
-  await bridge.start();
-}, 60_000);
+  await started.start();
+  return started;
+}
 
 afterAll(async () => {
   await bridge?.stop();
@@ -203,6 +209,34 @@ describe('the on-chain job creator', () => {
         args: [jobId, job.dealId as Hex, `0x${'00'.repeat(32)}`, network.mediators, `0x${'00'.repeat(32)}`],
       });
       await expect(byUser).rejects.toThrow(/NotOperator/);
+
+      // A job challenged before the bridge went down follows the ruling when it is back: refunded at once.
+      await bridge.stop();
+      const askedAgain = await send(user, (w) => w.writeContract({ address: jobCreator, abi: lilypadOnChainJobCreatorAbi, functionName: 'runModuleWithDefaultMediators', args: ['cowsay:v0.0.1', 'Message=again'], value: JOB_PRICE_COIN }));
+      const againId = parseEventLogs({ abi: lilypadOnChainJobCreatorAbi, eventName: 'JobAdded', logs: askedAgain.logs })[0]!.args.jobId;
+      const coinBeforeRefund = await user.publicClient.getBalance({ address: userAddress });
+      // The operator runs and challenges it by hand, as the bridge did before it stopped.
+      const operatorBlocks = await openBlockstore(path.join(dir, 'operator-blocks'));
+      blockstores.push(operatorBlocks);
+      const ruled = await runJob(
+        { module: 'cowsay:v0.0.1', inputs: { Message: 'again' }, maxPrice: parseEther('10'), mediators: network.mediators, resultsDir: path.join(dir, 'operator-results'), jobCreator, judge: () => false },
+        {
+          chain: operator,
+          domain: network.domain,
+          solver: createSolverClient(network.solverUrl),
+          modules: network.modules,
+          readDeal: network.readDeal,
+          blockstore: operatorBlocks,
+          challenge: (args) => challengeJobResults(operator, { jobCreator, jobId: againId, ...args }),
+        },
+      );
+      expect(ruled.state).toBe('mediation-rejected');
+      const challengedJob = await deployer.publicClient.readContract({ address: jobCreator, abi: lilypadOnChainJobCreatorAbi, functionName: 'getJob', args: [againId] });
+      expect(challengedJob).toMatchObject({ state: 1, dealId: ruled.dealId }); // Requested, marked with its challenged deal
+      bridge = await startBridge();
+      await bridge.idle();
+      expect((await deployer.publicClient.readContract({ address: jobCreator, abi: lilypadOnChainJobCreatorAbi, functionName: 'getJob', args: [againId] })).state).toBe(3);
+      expect(await user.publicClient.getBalance({ address: userAddress })).toBe(coinBeforeRefund + JOB_PRICE_COIN);
     } finally {
       await cheat.stop();
       await honest.close();

@@ -6,8 +6,8 @@
  * the job follows the ruling: delivered if the mediator accepts it, refunded to the client at once if not.
  * On start it also takes up jobs asked for while it was down.
  */
-import type { Address, Hex } from 'viem';
-import { challengeJobResults, deliverJobResults, lilypadOnChainJobCreatorAbi, refundJob } from '../chain/index.js';
+import { zeroHash, type Address, type Hex } from 'viem';
+import { challengeJobResults, deliverJobResults, lilypadOnChainJobCreatorAbi, refundJob, timeoutMediation } from '../chain/index.js';
 import { onceLifecycle, type Service } from '../lib/lifecycle.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
 import { runCheckedJob } from '../job-creator/audit.js';
@@ -61,11 +61,39 @@ export function createBridge(config: BridgeConfig, components: BridgeComponents)
   const { publicClient } = components.chain;
   const taken = new Map<bigint, Promise<void>>();
   let unwatch: (() => void) | undefined;
+  let stopped = false;
+
+  /**
+   * A job challenged before this bridge (re)started: its result is the challenged deal's, so it follows that
+   * deal's ruling instead of running again, sending the mediation timeout when it is due.
+   */
+  async function followRuling(jobId: bigint, dealId: Hex, log: Logger): Promise<void> {
+    log.info({ dealId }, 'job was challenged; following the ruling');
+    while (!stopped) {
+      const deal = await components.readDeal(dealId);
+      if (deal.state === 'mediation-accepted') {
+        const delivery = await deliverJobResults(components.chain, { jobCreator: config.contract, jobId, dealId, cid: deal.resultCid });
+        log.info({ dealId, cid: deal.resultCid, delivered: delivery.delivered }, 'job delivered');
+        return;
+      }
+      if (deal.state === 'mediation-rejected' || deal.state === 'mediation-timed-out') {
+        await refundJob(components.chain, { jobCreator: config.contract, jobId });
+        log.warn({ dealId, state: deal.state }, 'results not upheld; job refunded');
+        return;
+      }
+      if ((await publicClient.getBlock()).timestamp > deal.deadline) {
+        await timeoutMediation(components.chain, { deals: components.domain.dealsAddress, dealId }).catch(() => undefined);
+        continue;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  }
 
   async function handle(jobId: bigint, module: string, inputEntries: readonly string[]): Promise<void> {
     const log = logger.child({ jobId: jobId.toString() });
     const job = await publicClient.readContract({ address: config.contract, abi: lilypadOnChainJobCreatorAbi, functionName: 'getJob', args: [jobId] });
     if (job.state !== JOB_REQUESTED) return;
+    if (job.dealId !== zeroHash) return await followRuling(jobId, job.dealId, log);
     const result = await runCheckedJob(
       {
         audit: config.audit ?? true,
@@ -113,6 +141,7 @@ export function createBridge(config: BridgeConfig, components: BridgeComponents)
 
   const lifecycle = onceLifecycle({
     async start() {
+      stopped = false;
       // Watch first, then catch up: a job asked for in between is seen twice and taken once.
       unwatch = publicClient.watchContractEvent({
         address: config.contract,
@@ -127,6 +156,7 @@ export function createBridge(config: BridgeConfig, components: BridgeComponents)
       for (const event of past) take(event.args.jobId, event.args.module, event.args.inputs);
     },
     async stop() {
+      stopped = true;
       unwatch?.();
       unwatch = undefined;
       await Promise.allSettled(taken.values());
