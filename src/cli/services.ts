@@ -61,6 +61,7 @@ const flagNames: Record<string, string> = {
   minSubmitTimeout: 'LILYPAD_MIN_SUBMIT_TIMEOUT',
   maxJudgeWindow: 'LILYPAD_MAX_JUDGE_WINDOW',
   panel: 'LILYPAD_MEDIATOR_PANEL',
+  checks: 'LILYPAD_BRIDGE_CHECKS',
 };
 
 function settings(flags: Flags) {
@@ -242,6 +243,7 @@ export function registerServiceCommands(program: Command): void {
     .option('--job-creator <address>', 'the on-chain job creator contract (LILYPAD_JOB_CREATOR_ADDRESS)')
     .option('--max-price <LP>', 'the most one job may cost (LILYPAD_MAX_PRICE)')
     .option('--data-dir <dir>', 'where results and blocks are kept (LILYPAD_DATA_DIR)')
+    .option('--checks <mode>', 're-run jobs here and challenge a differing result through the contract: audit (a share of jobs at the computed rate; default), verify (every job) or none (LILYPAD_BRIDGE_CHECKS)')
     .option('--config <file>', 'a JSON file of settings')
     .action(async (flags: Flags) => {
       const config = loadServiceConfig(
@@ -251,6 +253,7 @@ export function registerServiceCommands(program: Command): void {
           SERVICE_SOLVER: z.string().url(),
           SERVICE_MEDIATORS: addressList,
           LILYPAD_JOB_CREATOR_ADDRESS: address,
+          LILYPAD_BRIDGE_CHECKS: z.enum(['audit', 'verify', 'none']).default('audit'),
           LILYPAD_MAX_PRICE: lp.default(parseEther('10')),
           LILYPAD_DATA_DIR: z.string().default(path.join(os.tmpdir(), 'lilypad', 'jobcreator')),
         }),
@@ -265,6 +268,7 @@ export function registerServiceCommands(program: Command): void {
           mediators: config.SERVICE_MEDIATORS as Address[],
           jobCreatorAddress: config.LILYPAD_JOB_CREATOR_ADDRESS as Address,
           maxPrice: config.LILYPAD_MAX_PRICE,
+          checks: config.LILYPAD_BRIDGE_CHECKS,
           dataDir: path.resolve(config.LILYPAD_DATA_DIR),
           logger: createLogger({ name: 'jobcreator', level: process.env.LILYPAD_LOG_LEVEL ?? 'info' }),
         }),

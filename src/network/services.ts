@@ -196,6 +196,8 @@ export interface BridgeServiceOptions extends ChainConnection {
   /** The LilypadOnChainJobCreator contract. */
   jobCreatorAddress: Address;
   maxPrice: bigint;
+  /** Re-runs here, challenged through the contract when they differ: a share of jobs (default), every job, or none. */
+  checks?: 'audit' | 'verify' | 'none';
   dataDir: string;
   logger?: Logger;
 }
@@ -205,7 +207,14 @@ export async function startBridgeService(options: BridgeServiceOptions): Promise
   const chain = await connectChain({ rpcUrl: options.rpcUrl, privateKey: options.privateKey });
   const blockstore = await openBlockstore(path.join(options.dataDir, 'blocks'));
   const bridge = createBridge(
-    { contract: options.jobCreatorAddress, mediators: options.mediators, maxPrice: options.maxPrice, resultsDir: path.join(options.dataDir, 'results') },
+    {
+      contract: options.jobCreatorAddress,
+      mediators: options.mediators,
+      maxPrice: options.maxPrice,
+      resultsDir: path.join(options.dataDir, 'results'),
+      audit: options.checks !== 'none',
+      verify: options.checks === 'verify',
+    },
     {
       chain,
       domain: { chainId: chain.chainId, dealsAddress: options.dealsAddress },
