@@ -1,7 +1,9 @@
 /**
- * A resource provider that is down while the solver matches a deal to its offer: when it comes back and
- * subscribes again, the solver tells it of its open matched deals, and its crash recovery runs them.
- * Embedded network on 127.0.0.1, plus a second provider in this process that is cheaper than the network's.
+ * What a resource provider's offer carries, and how it hears of its deals. A provider that is down while
+ * the solver matches a deal to its offer: when it comes back and subscribes again, the solver tells it of
+ * its open matched deals, and its crash recovery runs them. A provider's refused modules are in its signed
+ * offer, so the solver never matches them to it. Embedded network on 127.0.0.1, plus providers in this
+ * process that are cheaper than the network's.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -11,7 +13,7 @@ import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ANVIL_DEV_PRIVATE_KEYS, connectChain, fund } from '../src/chain/index.js';
 import { createWasmExecutor } from '../src/executor/wasm/index.js';
-import { runJob } from '../src/job-creator/run-job.js';
+import { postJob, runJob } from '../src/job-creator/run-job.js';
 import { startEmbeddedNetwork, type EmbeddedNetwork } from '../src/network/embedded.js';
 import { createResourceProvider } from '../src/resource-provider/resource-provider.js';
 import { createSolverClient } from '../src/solver/client.js';
@@ -28,6 +30,58 @@ beforeAll(async () => {
 afterAll(async () => {
   await network?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+// First: the provider that comes back late leaves a cheap offer behind, which would take the job below.
+describe('a provider that refuses a module', () => {
+  it('says so in its signed offer, and the solver does not match the module to it', async () => {
+    const providerKey = generatePrivateKey();
+    const providerAddress = privateKeyToAccount(providerKey).address;
+    const deployer = await connectChain({ rpcUrl: network.rpcUrl, privateKey: ANVIL_DEV_PRIVATE_KEYS[0], chainId: network.chainId });
+    await fund({ walletClient: deployer.walletClient, publicClient: deployer.publicClient, ...network.contracts, to: providerAddress, eth: parseEther('1'), escrow: parseEther('100') });
+    const executor = createWasmExecutor();
+    const blockstore = await openBlockstore(path.join(dir, 'refusing-blocks'));
+    const provider = createResourceProvider(
+      {
+        price: parseEther('0.1'),
+        collateralMultiple: 2n,
+        capacity: 2,
+        machine: { cpu: 4000, gpu: 0, ram: 4096 },
+        modules: [],
+        refuseModules: ['cowsay:v0.0.1'],
+        mediators: network.mediators,
+        dataDir: path.join(dir, 'refusing'),
+      },
+      {
+        chain: await connectChain({ rpcUrl: network.rpcUrl, privateKey: providerKey, chainId: network.chainId }),
+        domain: network.domain,
+        solver: createSolverClient(network.solverUrl),
+        executors: [executor],
+        modules: network.modules,
+        blockstore,
+      },
+    );
+    await provider.start();
+    const jobBlocks = await openBlockstore(path.join(dir, 'refused-job-blocks'));
+    try {
+      const person = await connectChain({ rpcUrl: network.rpcUrl, privateKey: network.jobCreatorPrivateKey, chainId: network.chainId });
+      const components = { chain: person, domain: network.domain, solver: createSolverClient(network.solverUrl), modules: network.modules, readDeal: network.readDeal, blockstore: jobBlocks };
+      const options = { module: 'cowsay:v0.0.1', mediators: network.mediators, resultsDir: path.join(dir, 'refused-results') };
+      // Only the refusing provider is cheap enough: the job waits, and the reason says why.
+      const waiting = await postJob({ ...options, inputs: { Message: 'cheap' }, maxPrice: parseEther('0.2') }, components);
+      expect(waiting.state).toBe('pending');
+      expect(waiting.reason).toContain('1 offer refuses this module');
+      // With room for the network's provider, the job goes there, not to the cheaper one that refuses it.
+      const result = await runJob({ ...options, inputs: { Message: 'refused' }, maxPrice: parseEther('10') }, components);
+      expect(getAddress(result.resourceProvider)).not.toBe(getAddress(providerAddress));
+      expect(result.stdout).toContain('< refused >');
+    } finally {
+      await provider.stop();
+      await closeBlockstore(jobBlocks);
+      await closeBlockstore(blockstore);
+      await executor.close();
+    }
+  }, 60_000);
 });
 
 describe('a provider that was down when its deal was matched', () => {
