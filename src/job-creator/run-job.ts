@@ -112,9 +112,9 @@ export interface JobResult {
 
 export async function runJob(options: RunJobOptions, components: JobCreatorComponents): Promise<JobResult> {
   options.onProgress?.({ type: 'job:submitting', module: options.module });
-  const { offer, id } = await signJobOffer(options, components);
+  const { offer, id, mediatorSeed } = await signJobOffer(options, components);
   await options.onOffer?.(offer, id);
-  return await followJob(offer, options, components);
+  return await followJob(offer, options, components, mediatorSeed);
 }
 
 /**
@@ -137,7 +137,7 @@ async function mediatorSeedOf(components: JobCreatorComponents, nonce: bigint): 
 }
 
 /** Resolves and renders the module (so a bad module or a missing input fails before anything is signed) and signs the offer. */
-export async function signJobOffer(options: RunJobOptions, components: JobCreatorComponents): Promise<{ offer: JobOffer; id: Hex }> {
+export async function signJobOffer(options: RunJobOptions, components: JobCreatorComponents): Promise<{ offer: JobOffer; id: Hex; mediatorSeed: Hex }> {
   const account = options.jobCreator ?? components.chain.walletClient.account.address;
 
   // Render here first, so that a bad module or a missing input fails before anything is signed.
@@ -175,7 +175,7 @@ export async function signJobOffer(options: RunJobOptions, components: JobCreato
     engine: engineOf(spec),
     signature,
   };
-  return { offer, id: jobOfferId(components.domain, terms) };
+  return { offer, id: jobOfferId(components.domain, terms), mediatorSeed };
 }
 
 /**
@@ -183,13 +183,18 @@ export async function signJobOffer(options: RunJobOptions, components: JobCreato
  * result, then accepts it (gasless) or challenges it. Safe to call again for the same offer after a crash or
  * a lost connection: every step starts from what the chain says.
  */
-export async function followJob(offer: JobOffer, options: RunJobOptions, components: JobCreatorComponents): Promise<JobResult> {
+export async function followJob(
+  offer: JobOffer,
+  options: RunJobOptions,
+  components: JobCreatorComponents,
+  /** The seed `signJobOffer` derived, when at hand; derived again from the key otherwise. */
+  knownMediatorSeed?: Hex,
+): Promise<JobResult> {
   const emit = options.onProgress ?? (() => undefined);
   const id = jobOfferId(components.domain, offer.terms);
-  const mediatorSeed = await mediatorSeedOf(components, offer.terms.nonce);
+  const mediatorSeed = knownMediatorSeed ?? (await mediatorSeedOf(components, offer.terms.nonce));
 
-  const deal = await followDeal(id, offer, options, components, emit);
-  const onChain = await components.readDeal(deal.dealId);
+  const { deal, onChain } = await followDeal(id, offer, options, components, emit);
   const cid = CID.parse(onChain.resultCid);
 
   // "Awaiting verification": every block is checked against its CID before the result is judged.
@@ -295,14 +300,14 @@ async function followDeal(
   options: RunJobOptions,
   components: JobCreatorComponents,
   emit: (event: JobProgressEvent) => void,
-): Promise<Deal> {
+): Promise<{ deal: Deal; onChain: OnChainDealView }> {
   const account = offer.terms.jobCreator.toLowerCase();
   let reported: 'none' | 'agreed' | 'results' = 'none';
   let lastReason = 'no resource provider has answered yet';
 
-  return await new Promise<Deal>((resolve, reject) => {
+  return await new Promise<{ deal: Deal; onChain: OnChainDealView }>((resolve, reject) => {
     let settled = false;
-    const finish = (error: Error | undefined, deal?: Deal) => {
+    const finish = (error: Error | undefined, found?: { deal: Deal; onChain: OnChainDealView }) => {
       if (settled) return;
       settled = true;
       clearTimeout(expiryTimer);
@@ -311,7 +316,7 @@ async function followDeal(
       options.signal?.removeEventListener('abort', onAbort);
       subscription.close();
       if (error) reject(error);
-      else resolve(deal!);
+      else resolve(found!);
     };
     const onAbort = () => finish(new JobError('the job was cancelled', { code: 'cancelled' }));
     options.signal?.addEventListener('abort', onAbort, { once: true });
@@ -367,7 +372,7 @@ async function followDeal(
       if (reported === 'agreed' && onChain.state !== 'agreed' && onChain.state !== 'none') {
         reported = 'results';
         emit({ type: 'results:submitted', dealId: deal.dealId, cid: onChain.resultCid });
-        finish(undefined, deal);
+        finish(undefined, { deal, onChain });
       }
     };
 

@@ -242,13 +242,17 @@ export function createResourceProvider(config: ResourceProviderConfig, component
   async function advance(dealId: Hex): Promise<void> {
     const log = logger.child({ dealId });
     /** The deal's state as this provider's own last transaction left it, so that it need not be read back. */
-    let known: Pick<NonNullable<Awaited<ReturnType<typeof getDeal>>>, 'state' | 'deadline' | 'resultCid'> | undefined;
+    let known: Pick<NonNullable<Awaited<ReturnType<typeof getDeal>>>, 'state' | 'deadline' | 'resultCid'> | null | undefined;
+    // A deal only taken is not read first: if it is on chain already, the agreement fails and the chain is read then.
+    let first = true;
     for (;;) {
       if (stopped) return;
       const stored = db().get(dealId);
       if (!stored || stored.stage === 'done' || stored.stage === 'failed') return;
       const { deal } = stored;
-      const onChain = known ?? (await getDeal(components.chain.publicClient, { deals, dealId }));
+      if (first && stored.stage === 'taken') known = null;
+      first = false;
+      const onChain = known !== undefined ? known : await getDeal(components.chain.publicClient, { deals, dealId });
       known = undefined;
 
       if (!onChain) {
@@ -377,7 +381,7 @@ export function createResourceProvider(config: ResourceProviderConfig, component
             await advance(settlement.dealId).catch((e) => logger.warn({ err: e, dealId: settlement.dealId }, 'deal follow-up failed'));
           }
         }
-        for (const { dealId } of batch) await components.solver.syncDeal(dealId).catch(() => undefined);
+        await Promise.all(batch.map(({ dealId }) => components.solver.syncDeal(dealId).catch(() => undefined)));
         logger.info({ deals: batch.length }, 'deals settled');
       }
     });
@@ -428,7 +432,7 @@ export function createResourceProvider(config: ResourceProviderConfig, component
       retry.unref();
       timers.add(retry);
     };
-    subscription = components.solver.subscribe({ resourceProvider: address, signer: components.chain.walletClient, domain: components.domain }, (event) => {
+    subscription = components.solver.subscribe({ resourceProvider: address, signer: components.chain.walletClient, domain: components.domain, events: ['deal:matched'] }, (event) => {
       if (event.type === 'deal:matched') onDeal(event.deal);
     }, () => reconnect());
     await subscription.ready;

@@ -20,7 +20,10 @@ export interface SolverAuth {
  * What to listen to, signed by the party it is about: a resource provider's deals, or the deal of one
  * job offer (then `jobCreator` is the offer's creator, a key or an ERC-1271 contract `signer` signs for).
  */
-export type SubscriptionRequest = SolverAuth & ({ resourceProvider: Address } | { jobOffer: Hex; jobCreator: Address });
+export type SubscriptionRequest = SolverAuth & {
+  /** The event types wanted; others are dropped unread (a deal event is parsed and its offers re-hashed). Default: all. */
+  events?: ReadonlyArray<DealEvent['type']>;
+} & ({ resourceProvider: Address } | { jobOffer: Hex; jobCreator: Address });
 
 export interface EventSubscription {
   /** Resolves once the solver has confirmed the subscription. */
@@ -32,7 +35,8 @@ export interface SolverClient {
   readonly url: string;
   postResourceOffer(offer: ResourceOffer): Promise<Hex>;
   postJobOffer(offer: JobOffer): Promise<JobOfferPostResult>;
-  syncDeal(dealId: Hex): Promise<Deal>;
+  /** Asks the solver to read the deal from the chain again (and tell its parties what moved). */
+  syncDeal(dealId: Hex): Promise<void>;
   /** The deal as the solver keeps it (offers re-checked against their signed hashes by `parseDeal`). */
   getDeal(dealId: Hex): Promise<Deal>;
   /** Takes a resource offer out of matching; signed by its provider. */
@@ -94,14 +98,14 @@ export function createSolverClient(url: string, options: SolverClientOptions = {
       return parseDeal((await request_('GET', `/api/v1/deals/${dealId}`)).json);
     },
     async syncDeal(dealId) {
-      return parseDeal((await request_('POST', `/api/v1/deals/${dealId}/sync`)).json);
+      await request_('POST', `/api/v1/deals/${dealId}/sync`);
     },
     async withdrawResourceOffer(id, auth) {
       const request = await signSolverRequest(auth.signer, auth.domain, { party: auth.resourceProvider, action: 'withdraw-resource-offer', target: id });
       await request_('POST', `/api/v1/resource-offers/${id}/withdraw`, request);
     },
     subscribe(subscription, onEvent, onClose) {
-      const { signer, domain, ...target } = subscription;
+      const { signer, domain, events: wanted, ...target } = subscription;
       const wire = 'jobOffer' in target ? { jobOffer: target.jobOffer } : { resourceProvider: target.resourceProvider };
       const sign = () =>
         'jobOffer' in target
@@ -156,6 +160,7 @@ export function createSolverClient(url: string, options: SolverClientOptions = {
             giveUp(new SolverError(`solver refused the subscription: ${message.error}`, { code: 'solver-refused' }));
             return;
           }
+          if (wanted && !wanted.includes(message.type)) return;
           let event: DealEvent | undefined;
           try {
             event = parseDealEvent(message);
