@@ -109,8 +109,20 @@ export function openDealStore(file: string): DealStore {
     'SELECT id, offer, uses FROM offers ORDER BY created_at DESC, rowid DESC LIMIT 1',
   );
 
+  // A row's deal and offer never change once written, and parsing one re-checks its hashes; what was
+  // parsed is kept by its text, so that the many reads of a deal in flight parse it once.
+  const parsed = new Map<string, Deal | ResourceOffer>();
+  function parseOnce<T extends Deal | ResourceOffer>(text: string, parse: (value: unknown) => T): T {
+    let value = parsed.get(text) as T | undefined;
+    if (!value) {
+      value = parse(JSON.parse(text));
+      if (parsed.size >= 4096) parsed.clear();
+      parsed.set(text, value);
+    }
+    return value;
+  }
   const toStored = (row: DealRow): StoredDeal => ({
-    deal: parseDeal(JSON.parse(row.deal)),
+    deal: parseOnce(row.deal, parseDeal),
     stage: row.stage,
     resultCid: row.result_cid ?? undefined,
     acceptance: (row.acceptance ?? undefined) as Hex | undefined,
@@ -118,7 +130,7 @@ export function openDealStore(file: string): DealStore {
     updatedAt: row.updated_at,
   });
   const toOffer = (row: { id: string; offer: string; uses: number } | undefined): StoredOffer | undefined =>
-    row && { id: row.id as Hex, offer: parseResourceOffer(JSON.parse(row.offer)), uses: row.uses };
+    row && { id: row.id as Hex, offer: parseOnce(row.offer, parseResourceOffer), uses: row.uses };
 
   return {
     add(deal) {

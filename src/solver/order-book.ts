@@ -228,6 +228,19 @@ export class OrderBook {
     return (this.statements.getJobOffer.get(id) as { creator: string } | undefined)?.creator;
   }
 
+  /** Job offers parsed from their stored text (which never changes), so that a deal read often is parsed once. */
+  private readonly parsedJobOffers = new Map<string, JobOffer>();
+
+  private parseStoredJobOffer(text: string): JobOffer {
+    let offer = this.parsedJobOffers.get(text);
+    if (!offer) {
+      offer = parseJobOffer(JSON.parse(text));
+      if (this.parsedJobOffers.size >= 4096) this.parsedJobOffers.clear();
+      this.parsedJobOffers.set(text, offer);
+    }
+    return offer;
+  }
+
   getDeal(id: Hex): Deal | undefined {
     const row = this.statements.getDeal.get(id) as { id: Hex; resource_offer_id: Hex; state: DealState; result_cid: string | null } | undefined;
     if (!row) return undefined;
@@ -237,7 +250,7 @@ export class OrderBook {
       dealId: row.id,
       resourceOfferId: row.resource_offer_id,
       state: row.state,
-      jobOffer: parseJobOffer(JSON.parse(job.offer)),
+      jobOffer: this.parseStoredJobOffer(job.offer),
       resourceOffer: this.index.get(row.resource_offer_id)?.offer ?? parseResourceOffer(JSON.parse(resource.offer)),
       ...(row.result_cid ? { resultCid: row.result_cid } : {}),
     };
