@@ -142,18 +142,27 @@ export function createBridge(config: BridgeConfig, components: BridgeComponents)
   const lifecycle = onceLifecycle({
     async start() {
       stopped = false;
-      // Watch first, then catch up: a job asked for in between is seen twice and taken once.
-      unwatch = publicClient.watchContractEvent({
-        address: config.contract,
-        abi: lilypadOnChainJobCreatorAbi,
-        eventName: 'JobAdded',
-        onLogs: (logs) => {
-          for (const event of logs) take(event.args.jobId, event.args.module, event.args.inputs);
-        },
-        onError: (error) => logger.warn({ err: error }, 'watching JobAdded failed; retrying'),
-      });
-      const past = await publicClient.getContractEvents({ address: config.contract, abi: lilypadOnChainJobCreatorAbi, eventName: 'JobAdded', fromBlock: 0n });
-      for (const event of past) take(event.args.jobId, event.args.module, event.args.inputs);
+      // Block ranges read one after the other, from the first block on: no job is missed, not even one
+      // asked for while an event filter would still be being installed (a filter of viem's watcher is
+      // installed by its first poll, which can land after a catch-up read and after the next job).
+      let nextBlock = 0n;
+      const scan = async () => {
+        const head = await publicClient.getBlockNumber({ cacheTime: 0 });
+        if (head < nextBlock) return;
+        const events = await publicClient.getContractEvents({ address: config.contract, abi: lilypadOnChainJobCreatorAbi, eventName: 'JobAdded', fromBlock: nextBlock, toBlock: head });
+        nextBlock = head + 1n;
+        for (const event of events) take(event.args.jobId, event.args.module, event.args.inputs);
+      };
+      await scan();
+      let scanning = false;
+      const timer = setInterval(() => {
+        if (scanning) return;
+        scanning = true;
+        scan()
+          .catch((error) => logger.warn({ err: error }, 'reading JobAdded failed; retrying'))
+          .finally(() => (scanning = false));
+      }, publicClient.pollingInterval);
+      unwatch = () => clearInterval(timer);
     },
     async stop() {
       stopped = true;

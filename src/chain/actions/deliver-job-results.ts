@@ -19,14 +19,14 @@ export type DeliverJobResultsReturnType = DealWriteReturnType & { delivered: boo
  * @throws ChainError, e.g. "deliverResults reverted: DealHasNoResults(dealId=…)".
  */
 export async function deliverJobResults(clients: ChainClients, args: DeliverJobResultsParameters): Promise<DeliverJobResultsReturnType> {
-  const receipt = await transact(clients, 'deliverResults', () =>
-    clients.walletClient.writeContract({
-      address: args.jobCreator,
-      abi: lilypadOnChainJobCreatorAbi,
-      functionName: 'deliverResults',
-      args: [args.jobId, args.dealId, args.cid],
-    }),
-  );
+  const call = { address: args.jobCreator, abi: lilypadOnChainJobCreatorAbi, functionName: 'deliverResults', args: [args.jobId, args.dealId, args.cid] } as const;
+  const receipt = await transact(clients, 'deliverResults', async () => {
+    // The client's callback runs in a try/catch, so the node's estimate is the least gas at which the
+    // transaction still succeeds: just enough for the callback, with nothing to spare. A deal settled in
+    // between (a warm slot turned cold) then makes it run out of gas. Unused gas is not paid for.
+    const estimate = await clients.publicClient.estimateContractGas({ ...call, account: clients.walletClient.account });
+    return await clients.walletClient.writeContract({ ...call, gas: (estimate * 3n) / 2n });
+  });
   const [completed] = parseEventLogs({ abi: lilypadOnChainJobCreatorAbi, eventName: 'JobCompleted', logs: receipt.logs });
   return { transactionHash: receipt.transactionHash, gasUsed: receipt.gasUsed, delivered: completed?.args.delivered ?? false };
 }
