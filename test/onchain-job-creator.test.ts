@@ -129,6 +129,48 @@ describe('the on-chain job creator', () => {
     );
   });
 
+  it('delivers the result of a challenged job once the mediator upholds it; the contract has paid the fee', async () => {
+    // Before the cheating provider below is started: its offers stay posted after it stops.
+    // The operator challenges an honest result by hand while the bridge is down; the bridge, back, follows the ruling.
+    await bridge.stop();
+    const user = await connectChain({ rpcUrl: network.rpcUrl, privateKey: ANVIL_DEV_PRIVATE_KEYS[8], chainId: network.chainId });
+    const asked = await send(user, (w) => w.writeContract({ address: client, abi: exampleClientAbi, functionName: 'runCowsay', args: ['upheld'], value: JOB_PRICE_COIN }));
+    const jobId = parseEventLogs({ abi: lilypadOnChainJobCreatorAbi, eventName: 'JobAdded', logs: asked.logs })[0]!.args.jobId;
+    const escrowBefore = (await escrowBalance(deployer.publicClient, { deals: network.contracts.deals, account: jobCreator })).free;
+    const operatorBlocks = await openBlockstore(path.join(dir, 'operator-upheld-blocks'));
+    blockstores.push(operatorBlocks);
+    const ruled = await runJob(
+      { module: 'cowsay:v0.0.1', inputs: { Message: 'upheld' }, maxPrice: parseEther('10'), mediators: network.mediators, resultsDir: path.join(dir, 'operator-upheld'), jobCreator, judge: () => false },
+      {
+        chain: operator,
+        domain: network.domain,
+        solver: createSolverClient(network.solverUrl),
+        modules: network.modules,
+        readDeal: network.readDeal,
+        blockstore: operatorBlocks,
+        challenge: (args) => challengeJobResults(operator, { jobCreator, jobId, ...args }),
+      },
+    );
+    expect(ruled.state).toBe('mediation-accepted');
+    // A challenged job's results can only be those of its challenged deal.
+    const otherDeal = (await deployer.publicClient.readContract({ address: jobCreator, abi: lilypadOnChainJobCreatorAbi, functionName: 'getJob', args: [1n] })).dealId as Hex;
+    await expect(
+      operator.walletClient.writeContract({ address: jobCreator, abi: lilypadOnChainJobCreatorAbi, functionName: 'deliverResults', args: [jobId, otherDeal, ruled.cid] }),
+    ).rejects.toThrow(/DealNotOfJob/);
+    await expect(
+      operator.walletClient.writeContract({ address: jobCreator, abi: lilypadOnChainJobCreatorAbi, functionName: 'refund', args: [jobId] }),
+    ).rejects.toThrow(/TooEarlyToRefund/);
+
+    bridge = await startBridge();
+    await bridge.idle();
+    const count = await deployer.publicClient.readContract({ address: client, abi: exampleClientAbi, functionName: 'resultCount' });
+    const [deliveredJob, cid] = await deployer.publicClient.readContract({ address: client, abi: exampleClientAbi, functionName: 'results', args: [count - 1n] });
+    expect(deliveredJob).toBe(jobId);
+    expect(cid).toBe(ruled.cid);
+    const deal = await network.readDeal(ruled.dealId);
+    expect((await escrowBalance(deployer.publicClient, { deals: network.contracts.deals, account: jobCreator })).free).toBe(escrowBefore - deal.price - deal.mediationFee);
+  }, 60_000);
+
   it('challenges a wrong result through the contract: the client is refunded at once, the cheat loses its collateral', async () => {
     // Before the refund test below, which moves the chain's clock past every offer's expiry.
     // A provider that runs the job, then changes its stdout before the CID is taken; cheaper than the
