@@ -8,6 +8,7 @@ interface ILilypadOnChainJobCreator {
         external
         payable
         returns (uint256);
+    function claimRefund(address payable to) external;
 }
 
 /// @title Example client
@@ -20,16 +21,20 @@ contract ExampleClient is ILilypadJobResultsReceiver {
 
     /// @notice The on-chain job creator this client uses.
     address public immutable jobCreator;
+    /// @notice Who deployed this client; refunds of its jobs go to it.
+    address public immutable owner;
     /// @notice The results received so far.
     Result[] public results;
 
     error NotJobCreator(address caller);
+    error NotOwner(address caller);
 
     event ReceivedJobResults(uint256 jobID, string cid);
 
     /// @param lilypadJobCreator The on-chain job creator.
     constructor(address lilypadJobCreator) {
         jobCreator = lilypadJobCreator;
+        owner = msg.sender;
     }
 
     /// @notice Runs cowsay with `message`, paying the job creator's price in the chain's coin.
@@ -46,6 +51,12 @@ contract ExampleClient is ILilypadJobResultsReceiver {
         if (msg.sender != jobCreator) revert NotJobCreator(msg.sender);
         results.push(Result(jobID, cid));
         emit ReceivedJobResults(jobID, cid);
+    }
+
+    /// @notice Sends the refunds of this client's jobs that could not run (it takes no coin itself) to its owner.
+    function claimRefund() external {
+        if (msg.sender != owner) revert NotOwner(msg.sender);
+        ILilypadOnChainJobCreator(jobCreator).claimRefund(payable(owner));
     }
 
     /// @notice How many results have arrived.

@@ -70,6 +70,8 @@ contract LilypadOnChainJobCreator is IERC1271, Ownable, ReentrancyGuard {
     uint256 private _nextJobId = 1;
     mapping(uint256 jobId => Job) private _jobs;
     mapping(bytes32 dealId => bool) public dealDelivered;
+    /// @notice Chain coin refunds that could not be sent to their client, which it claims with {claimRefund}.
+    mapping(address client => uint256) public refundsOwed;
 
     error ZeroAddress();
     error EmptyModule();
@@ -81,12 +83,15 @@ contract LilypadOnChainJobCreator is IERC1271, Ownable, ReentrancyGuard {
     error DealAlreadyDelivered(bytes32 dealId);
     error TooEarlyToRefund(uint256 jobId, uint256 refundableAt);
     error CoinTransferFailed(address to, uint256 amount);
+    error NothingOwed(address client);
     error JobAlreadyChallenged(uint256 jobId, bytes32 dealId);
     error DealNotOfJob(uint256 jobId, bytes32 dealId, bytes32 challengedDealId);
 
     event JobAdded(uint256 indexed jobId, address indexed client, string module, string[] inputs, address payee);
     event JobCompleted(uint256 indexed jobId, bytes32 indexed dealId, string cid, bool delivered);
     event JobRefunded(uint256 indexed jobId, address indexed client);
+    event RefundOwed(address indexed client, uint256 amount);
+    event RefundClaimed(address indexed client, address to, uint256 amount);
     event JobResultsChallenged(uint256 indexed jobId, bytes32 indexed dealId);
     event OperatorChanged(address operator);
     event PricesChanged(uint256 jobPriceLp, uint256 jobPriceCoin, uint256 jobTimeout);
@@ -225,9 +230,26 @@ contract LilypadOnChainJobCreator is IERC1271, Ownable, ReentrancyGuard {
             token.safeTransfer(job.client, job.paidLp);
         }
         if (job.paidCoin > 0) {
+            // A client that cannot take coin (a contract without `receive`) claims it later instead, so the
+            // refund can never be stuck here nor block the job's state.
             (bool sent,) = job.client.call{value: job.paidCoin}("");
-            if (!sent) revert CoinTransferFailed(job.client, job.paidCoin);
+            if (!sent) {
+                refundsOwed[job.client] += job.paidCoin;
+                emit RefundOwed(job.client, job.paidCoin);
+            }
         }
+    }
+
+    /// @notice Sends the caller's coin refunds that could not be sent to it when its jobs were refunded.
+    /// @dev Emits {RefundClaimed}.
+    /// @param to Where the coin goes.
+    function claimRefund(address payable to) external nonReentrant {
+        uint256 amount = refundsOwed[msg.sender];
+        if (amount == 0) revert NothingOwed(msg.sender);
+        refundsOwed[msg.sender] = 0;
+        emit RefundClaimed(msg.sender, to, amount);
+        (bool sent,) = to.call{value: amount}("");
+        if (!sent) revert CoinTransferFailed(to, amount);
     }
 
     /// @notice ERC-1271: a signature is this contract's when the operator made it.

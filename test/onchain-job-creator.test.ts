@@ -303,4 +303,25 @@ describe('the on-chain job creator', () => {
     expect(job.state).toBe(3); // Refunded
   });
 
+  it('keeps the refund of a client contract that takes no coin until it claims it', async () => {
+    // ExampleClient has no receive(): the refund is owed to it, and its owner (the deployer) claims it.
+    await bridge.stop(); // nobody runs the job
+    const user = await connectChain({ rpcUrl: network.rpcUrl, privateKey: ANVIL_DEV_PRIVATE_KEYS[7], chainId: network.chainId });
+    const asked = await send(user, (w) => w.writeContract({ address: client, abi: exampleClientAbi, functionName: 'runCowsay', args: ['nobody runs this'], value: JOB_PRICE_COIN }));
+    const jobId = parseEventLogs({ abi: lilypadOnChainJobCreatorAbi, eventName: 'JobAdded', logs: asked.logs })[0]!.args.jobId;
+    await deployer.publicClient.request({ method: 'evm_increaseTime' as never, params: [Number(JOB_TIMEOUT)] as never });
+    const refunded = await send(user, (w) => w.writeContract({ address: jobCreator, abi: lilypadOnChainJobCreatorAbi, functionName: 'refund', args: [jobId] }));
+    expect(parseEventLogs({ abi: lilypadOnChainJobCreatorAbi, eventName: 'RefundOwed', logs: refunded.logs })[0]!.args).toMatchObject({ amount: JOB_PRICE_COIN });
+    const owed = () => deployer.publicClient.readContract({ address: jobCreator, abi: lilypadOnChainJobCreatorAbi, functionName: 'refundsOwed', args: [client] });
+    expect(await owed()).toBe(JOB_PRICE_COIN);
+
+    await expect(user.walletClient.writeContract({ address: client, abi: exampleClientAbi, functionName: 'claimRefund' })).rejects.toThrow(/NotOwner/);
+    const owner = deployer.walletClient.account.address;
+    const before = await deployer.publicClient.getBalance({ address: owner });
+    const claimed = await send(deployer, (w) => w.writeContract({ address: client, abi: exampleClientAbi, functionName: 'claimRefund' }));
+    const after = await deployer.publicClient.getBalance({ address: owner });
+    expect(after - before).toBe(JOB_PRICE_COIN - claimed.gasUsed * claimed.effectiveGasPrice);
+    expect(await owed()).toBe(0n);
+  });
+
 });
