@@ -72,6 +72,20 @@ function settings(flags: Flags) {
 
 const chainConnection = { WEB3_RPC_URL: z.string().url(), LILYPAD_DEALS_ADDRESS: address };
 
+/** The options of every service on a chain: where the chain and the deal contract are, its key if it signs. */
+function withChainOptions(command: Command, keyOf?: string): Command {
+  command.option('--rpc-url <url>', 'the chain (WEB3_RPC_URL)').option('--deals <address>', 'the deal contract (LILYPAD_DEALS_ADDRESS)');
+  if (keyOf) command.option('--private-key <key>', `${keyOf} key (WEB3_PRIVATE_KEY; prefer the environment)`);
+  return command.option('--config <file>', 'a JSON file of settings');
+}
+
+/** The chain connection of a signing service, from its parsed settings. */
+function signerOf(config: { WEB3_RPC_URL: string; LILYPAD_DEALS_ADDRESS: string; WEB3_PRIVATE_KEY: string }) {
+  return { rpcUrl: config.WEB3_RPC_URL, dealsAddress: config.LILYPAD_DEALS_ADDRESS as Address, privateKey: config.WEB3_PRIVATE_KEY as Hex };
+}
+
+const serviceLogger = (name: string) => createLogger({ name, level: process.env.LILYPAD_LOG_LEVEL ?? 'info' });
+
 export function registerServiceCommands(program: Command): void {
   program
     .command('chain')
@@ -88,16 +102,15 @@ export function registerServiceCommands(program: Command): void {
       });
     });
 
-  program
-    .command('solver')
-    .description('run a solver: matches offers into deals; HTTP + WebSocket API')
-    .option('--rpc-url <url>', 'the chain (WEB3_RPC_URL)')
-    .option('--deals <address>', 'the deal contract (LILYPAD_DEALS_ADDRESS)')
+  withChainOptions(
+    program
+      .command('solver')
+      .description('run a solver: matches offers into deals; HTTP + WebSocket API'),
+  )
     .option('--host <host>', 'address to listen on (LILYPAD_HOST)')
     .option('--port <port>', 'port to listen on (LILYPAD_PORT)')
     .option('--db <file>', 'the SQLite file that keeps offers and deals across restarts (LILYPAD_SOLVER_DB; default: solver.db in the data dir)')
     .option('--data-dir <dir>', 'where the solver keeps its state (LILYPAD_DATA_DIR)')
-    .option('--config <file>', 'a JSON file of settings')
     .action(async (flags: Flags) => {
       const config = loadServiceConfig(
         z.object({
@@ -118,19 +131,19 @@ export function registerServiceCommands(program: Command): void {
           host: config.LILYPAD_HOST,
           port: config.LILYPAD_PORT,
           dbPath,
-          logger: createLogger({ name: 'solver', level: process.env.LILYPAD_LOG_LEVEL ?? 'info' }),
+          logger: serviceLogger('solver'),
         }),
       );
     });
 
-  program
-    .command('resource-provider')
-    .description('sell compute: post offers, run deals, submit results')
-    .option('--rpc-url <url>', 'the chain (WEB3_RPC_URL)')
-    .option('--private-key <key>', 'this provider\'s key (WEB3_PRIVATE_KEY; prefer the environment)')
+  withChainOptions(
+    program
+      .command('resource-provider')
+      .description('sell compute: post offers, run deals, submit results'),
+    "this provider's",
+  )
     .option('--solver <url>', 'the solver (SERVICE_SOLVER)')
     .option('--mediators <addresses>', 'trusted mediators, comma-separated (SERVICE_MEDIATORS)')
-    .option('--deals <address>', 'the deal contract (LILYPAD_DEALS_ADDRESS)')
     .option('--price <LP>', 'price per job in LP (LILYPAD_PRICE)')
     .option('--collateral-multiple <n>', 'collateral per deal as a multiple of the price (LILYPAD_COLLATERAL_MULTIPLE)')
     .option('--capacity <n>', 'jobs at once (LILYPAD_CAPACITY)')
@@ -144,7 +157,6 @@ export function registerServiceCommands(program: Command): void {
     .option('--port <port>', 'port of the result gateway (LILYPAD_PORT)')
     .option('--min-submit-timeout <s>', 'the shortest submit timeout a deal may have (LILYPAD_MIN_SUBMIT_TIMEOUT; default 60)')
     .option('--max-judge-window <s>', 'the longest judge window a deal may have (LILYPAD_MAX_JUDGE_WINDOW; default 3600)')
-    .option('--config <file>', 'a JSON file of settings')
     .action(async (flags: Flags) => {
       const machine = detectMachine();
       const config = loadServiceConfig(
@@ -171,9 +183,7 @@ export function registerServiceCommands(program: Command): void {
       );
       await serve('resource-provider', () =>
         startResourceProviderService({
-          rpcUrl: config.WEB3_RPC_URL,
-          dealsAddress: config.LILYPAD_DEALS_ADDRESS as Address,
-          privateKey: config.WEB3_PRIVATE_KEY as Hex,
+          ...signerOf(config),
           solverUrl: config.SERVICE_SOLVER,
           mediators: config.SERVICE_MEDIATORS as Address[],
           price: config.LILYPAD_PRICE,
@@ -187,23 +197,22 @@ export function registerServiceCommands(program: Command): void {
           port: config.LILYPAD_PORT,
           minSubmitTimeout: config.LILYPAD_MIN_SUBMIT_TIMEOUT,
           maxJudgeWindow: config.LILYPAD_MAX_JUDGE_WINDOW,
-          logger: createLogger({ name: 'resource-provider', level: process.env.LILYPAD_LOG_LEVEL ?? 'info' }),
+          logger: serviceLogger('resource-provider'),
         }),
       );
     });
 
-  program
-    .command('mediator')
-    .description('run a mediator: re-run the challenged jobs it is drawn for and rule on chain')
-    .option('--rpc-url <url>', 'the chain (WEB3_RPC_URL)')
-    .option('--private-key <key>', 'the mediator\'s key (WEB3_PRIVATE_KEY; prefer the environment)')
-    .option('--deals <address>', 'the deal contract (LILYPAD_DEALS_ADDRESS)')
+  withChainOptions(
+    program
+      .command('mediator')
+      .description('run a mediator: re-run the challenged jobs it is drawn for and rule on chain'),
+    "the mediator's",
+  )
     .option('--solver <url>', 'the solver, where challenged deals\' offers are read (SERVICE_SOLVER)')
     .option('--data-dir <dir>', 'where re-runs and both results of a disputed deal are kept (LILYPAD_DATA_DIR)')
     .option('--panel <urls>', 'other mediators that must re-run each challenge too; rules only with a majority (LILYPAD_MEDIATOR_PANEL)')
     .option('--host <host>', 'address to serve re-runs to other mediators on (LILYPAD_HOST)')
     .option('--port <port>', 'port to serve re-runs on; unset: not served (LILYPAD_PORT)')
-    .option('--config <file>', 'a JSON file of settings')
     .action(async (flags: Flags) => {
       const config = loadServiceConfig(
         z.object({
@@ -219,32 +228,29 @@ export function registerServiceCommands(program: Command): void {
       );
       await serve('mediator', () =>
         startMediatorService({
-          rpcUrl: config.WEB3_RPC_URL,
-          dealsAddress: config.LILYPAD_DEALS_ADDRESS as Address,
-          privateKey: config.WEB3_PRIVATE_KEY as Hex,
+          ...signerOf(config),
           solverUrl: config.SERVICE_SOLVER,
           dataDir: config.LILYPAD_DATA_DIR ? path.resolve(config.LILYPAD_DATA_DIR) : undefined,
           panel: config.LILYPAD_MEDIATOR_PANEL,
           host: config.LILYPAD_HOST,
           port: config.LILYPAD_PORT,
-          logger: createLogger({ name: 'mediator', level: process.env.LILYPAD_LOG_LEVEL ?? 'info' }),
+          logger: serviceLogger('mediator'),
         }),
       );
     });
 
-  program
-    .command('jobcreator')
-    .description('run the bridge of the on-chain job creator: run the jobs that contracts ask for, and call them back')
-    .option('--rpc-url <url>', 'the chain (WEB3_RPC_URL)')
-    .option('--private-key <key>', 'the operator key of the on-chain job creator (WEB3_PRIVATE_KEY; prefer the environment)')
+  withChainOptions(
+    program
+      .command('jobcreator')
+      .description('run the bridge of the on-chain job creator: run the jobs that contracts ask for, and call them back'),
+    "the on-chain job creator's operator",
+  )
     .option('--solver <url>', 'the solver (SERVICE_SOLVER)')
     .option('--mediators <addresses>', 'mediators, comma-separated (SERVICE_MEDIATORS)')
-    .option('--deals <address>', 'the deal contract (LILYPAD_DEALS_ADDRESS)')
     .option('--job-creator <address>', 'the on-chain job creator contract (LILYPAD_JOB_CREATOR_ADDRESS)')
     .option('--max-price <LP>', 'the most one job may cost (LILYPAD_MAX_PRICE)')
     .option('--data-dir <dir>', 'where results and blocks are kept (LILYPAD_DATA_DIR)')
     .option('--checks <mode>', 're-run jobs here and challenge a differing result through the contract: audit (a share of jobs at the computed rate; default), verify (every job) or none (LILYPAD_BRIDGE_CHECKS)')
-    .option('--config <file>', 'a JSON file of settings')
     .action(async (flags: Flags) => {
       const config = loadServiceConfig(
         z.object({
@@ -261,31 +267,29 @@ export function registerServiceCommands(program: Command): void {
       );
       await serve('jobcreator', () =>
         startBridgeService({
-          rpcUrl: config.WEB3_RPC_URL,
-          dealsAddress: config.LILYPAD_DEALS_ADDRESS as Address,
-          privateKey: config.WEB3_PRIVATE_KEY as Hex,
+          ...signerOf(config),
           solverUrl: config.SERVICE_SOLVER,
           mediators: config.SERVICE_MEDIATORS as Address[],
           jobCreatorAddress: config.LILYPAD_JOB_CREATOR_ADDRESS as Address,
           maxPrice: config.LILYPAD_MAX_PRICE,
           checks: config.LILYPAD_BRIDGE_CHECKS,
           dataDir: path.resolve(config.LILYPAD_DATA_DIR),
-          logger: createLogger({ name: 'jobcreator', level: process.env.LILYPAD_LOG_LEVEL ?? 'info' }),
+          logger: serviceLogger('jobcreator'),
         }),
       );
     });
 
-  program
-    .command('faucet')
-    .description('fund an address with ETH and LP (needs the token owner\'s key in WEB3_PRIVATE_KEY)')
+  withChainOptions(
+    program
+      .command('faucet')
+      .description('fund an address with ETH and LP (needs the token owner\'s key in WEB3_PRIVATE_KEY)'),
+    "the token owner's",
+  )
     .argument('<address>', 'the address to fund')
     .option('--eth <amount>', 'ETH to send', '1')
     .option('--lp <amount>', 'LP to mint into the wallet', '100')
     .option('--escrow <amount>', 'LP to deposit into the address\'s escrow', '0')
-    .option('--rpc-url <url>', 'the chain (WEB3_RPC_URL)')
-    .option('--deals <address>', 'the deal contract (LILYPAD_DEALS_ADDRESS)')
     .option('--token <address>', 'the LP token (LILYPAD_TOKEN_ADDRESS)')
-    .option('--config <file>', 'a JSON file of settings')
     .action(async (to: string, flags: Flags & { eth: string; lp: string; escrow: string }) => {
       const target = address.safeParse(to);
       if (!target.success) throw new UserInputError(`faucet: ${to} is not an address`, { code: 'input-malformed' });
