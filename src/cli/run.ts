@@ -68,6 +68,18 @@ export async function runCommand(options: RunCommandOptions): Promise<JobResult 
   const module = await modules.resolve(options.module);
   renderModule(options.module, module.template, inputs);
 
+  const jobOptionsFor = (mediators: Address[]): RunJobOptions => ({
+    module: options.module,
+    inputs,
+    maxPrice,
+    mediators,
+    resultsDir,
+    signal: options.signal,
+    onProgress: options.onProgress,
+    submitTimeout: options.submitTimeout,
+    judgeWindow: options.judgeWindow,
+  });
+
   if (rpcUrl === undefined) {
     if (options.detach) {
       throw new UserInputError('--detach needs a configured network (WEB3_RPC_URL and the rest): the embedded network ends with the command', { code: 'input-malformed' });
@@ -77,21 +89,14 @@ export async function runCommand(options: RunCommandOptions): Promise<JobResult 
       const chain = await connectChain({ rpcUrl: network.rpcUrl, privateKey: network.jobCreatorPrivateKey, chainId: network.chainId });
       const blockstore = await openBlockstore(path.join(network.dataDir, 'job-creator', 'blocks'));
       try {
-        return await runCheckedJob(
-          options,
-          {
-            module: options.module,
-            inputs,
-            maxPrice,
-            mediators: network.mediators,
-            resultsDir,
-            signal: options.signal,
-            onProgress: options.onProgress,
-            submitTimeout: options.submitTimeout,
-            judgeWindow: options.judgeWindow,
-          },
-          { chain, domain: network.domain, solver: createSolverClient(network.solverUrl), modules: network.modules, readDeal: network.readDeal, blockstore },
-        );
+        return await runCheckedJob(options, jobOptionsFor(network.mediators), {
+          chain,
+          domain: network.domain,
+          solver: createSolverClient(network.solverUrl),
+          modules: network.modules,
+          readDeal: network.readDeal,
+          blockstore,
+        });
       } finally {
         await closeBlockstore(blockstore);
       }
@@ -105,18 +110,7 @@ export async function runCommand(options: RunCommandOptions): Promise<JobResult 
   // this process dies.
   const jobs = openJobStore(defaultJobsDbPath(options.env));
   try {
-    const jobOptions: RunJobOptions = {
-      module: options.module,
-      inputs,
-      maxPrice,
-      mediators: network.mediators,
-      resultsDir,
-      signal: options.signal,
-      onProgress: options.onProgress,
-      submitTimeout: options.submitTimeout,
-      judgeWindow: options.judgeWindow,
-    };
-    const recorded = recordingJobOptions(jobs, network, jobOptions);
+    const recorded = recordingJobOptions(jobs, network, jobOptionsFor(network.mediators));
     if (options.detach) return await postJob(recorded, network.components);
     return await runCheckedJob(options, recorded, network.components);
   } finally {
