@@ -78,6 +78,23 @@ export function lex(input: string): Item[] {
     items.push({ type: 'error', pos: start, val: message, line: lineOf(start) });
     return false;
   };
+  // Scans past a quoted string or character constant whose opening quote was just read; a backslash
+  // escapes the next character, and a newline or the end of input leaves it unterminated.
+  const scanQuoted = (quote: string, unterminated: string): boolean => {
+    for (;;) {
+      const d = input[pos++];
+      if (d === '\\') {
+        const e = input[pos];
+        if (e !== undefined && e !== '\n') {
+          pos++;
+          continue;
+        }
+        return error(unterminated);
+      }
+      if (d === undefined || d === '\n') return error(unterminated);
+      if (d === quote) return true;
+    }
+  };
   const atRightDelim = (): { delim: boolean; trim: boolean } => {
     if (hasRightTrimMarker(input, pos) && input.startsWith(RIGHT, pos + 2)) return { delim: true, trim: true };
     return { delim: input.startsWith(RIGHT, pos), trim: false };
@@ -236,19 +253,7 @@ export function lex(input: string): Item[] {
         emit('declare');
       } else if (c === '|') emit('pipe');
       else if (c === '"') {
-        for (;;) {
-          const d = input[pos++];
-          if (d === '\\') {
-            const e = input[pos];
-            if (e !== undefined && e !== '\n') {
-              pos++;
-              continue;
-            }
-            return error('unterminated quoted string');
-          }
-          if (d === undefined || d === '\n') return error('unterminated quoted string');
-          if (d === '"') break;
-        }
+        if (!scanQuoted('"', 'unterminated quoted string')) return false;
         emit('string');
       } else if (c === '`') {
         const x = input.indexOf('`', pos);
@@ -258,19 +263,7 @@ export function lex(input: string): Item[] {
       } else if (c === '$') {
         if (!lexFieldOrVariable('variable')) return false;
       } else if (c === "'") {
-        for (;;) {
-          const d = input[pos++];
-          if (d === '\\') {
-            const e = input[pos];
-            if (e !== undefined && e !== '\n') {
-              pos++;
-              continue;
-            }
-            return error('unterminated character constant');
-          }
-          if (d === undefined || d === '\n') return error('unterminated character constant');
-          if (d === "'") break;
-        }
+        if (!scanQuoted("'", 'unterminated character constant')) return false;
         emit('charConstant');
       } else if (c === '.' && pos < input.length && !(input[pos]! >= '0' && input[pos]! <= '9')) {
         if (!lexFieldOrVariable('field')) return false;
