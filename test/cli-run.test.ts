@@ -77,6 +77,11 @@ describe('bad input: one line on stderr, a non-zero exit code, nothing left runn
     { name: 'a missing input the template needs', args: ['run', 'cowsay:v0.0.1'], message: /needs input Message: pass -i Message=VALUE/ },
     { name: '-i without =', args: ['run', 'cowsay:v0.0.1', '-i', 'Message'], message: /-i Message: inputs are KEY=VALUE/ },
     {
+      name: 'a network preset that does not exist',
+      args: ['--network', 'nosuchnet', 'run', 'cowsay:v0.0.1', '-i', 'Message=moo'],
+      message: /no network preset nosuchnet in .*networks; there are none yet/,
+    },
+    {
       name: 'an RPC URL that does not answer',
       args: ['run', 'cowsay:v0.0.1', '-i', 'Message=moo'],
       env: { WEB3_RPC_URL: 'http://127.0.0.1:1' },

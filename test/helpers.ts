@@ -6,7 +6,10 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 
-const testJobsDb = path.join(mkdtempSync(path.join(os.tmpdir(), 'lilypad-test-jobs-')), 'jobs.db');
+const testHome = mkdtempSync(path.join(os.tmpdir(), 'lilypad-test-home-'));
+const testJobsDb = path.join(testHome, 'jobs.db');
+/** Network presets that tests write (`lilypad stack up` writes one named stack). */
+export const testNetworksDir = path.join(testHome, 'networks');
 
 export const cliPath = fileURLToPath(new URL('../bin/lilypad.js', import.meta.url));
 
@@ -28,6 +31,8 @@ export function runCli(args: string[], env: Record<string, string | undefined> =
   childEnv.LILYPAD_MODULE_ORG = 'file:///nonexistent/lilypad-module-{name}';
   // Job records of tests stay out of the user's ~/.lilypad (a test may point it elsewhere).
   childEnv.LILYPAD_JOBS_DB = testJobsDb;
+  childEnv.LILYPAD_NETWORKS_DIR = testNetworksDir;
+  delete childEnv.LILYPAD_NETWORK;
   Object.assign(childEnv, env);
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [cliPath, ...args], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });

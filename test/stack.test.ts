@@ -63,6 +63,15 @@ describe('lilypad stack', () => {
     expect(await totalEscrow(jobCreator)).toBe(before - 2n * parseEther('1'));
   });
 
+  it('writes a network preset, so that lilypad run needs only a private key', async () => {
+    const run = await runCli(['--network', 'stack', 'run', 'cowsay:v0.0.1', '-i', 'Message=preset', '--json', '--output-dir', path.join(dir, 'results')], {
+      WEB3_PRIVATE_KEY: env.WEB3_PRIVATE_KEY,
+    });
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout).stdout).toContain('< preset >');
+  });
+
   it('stops every process on stack down', async () => {
     const status = JSON.parse((await runCli(['stack', 'status', '--dir', dir, '--json'])).stdout);
     expect(status.processes.map((p: { name: string }) => p.name)).toEqual(['chain', 'solver', 'mediator', 'resource-provider-1', 'resource-provider-2']);

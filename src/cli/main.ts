@@ -4,6 +4,7 @@
  */
 import { Command } from 'commander';
 import { LilypadError } from '../lib/errors.js';
+import { applyNetworkPreset } from '../lib/network-presets.js';
 import { registerChallengeCommand } from './challenge.js';
 import { checkLine, completionLines, progressLine } from './output.js';
 import { dealTimeouts, detachCommand, registerJobCommands, type RunFlags } from './jobs.js';
@@ -13,7 +14,15 @@ import { registerServiceCommands } from './services.js';
 import { registerStackCommands } from './stack.js';
 
 const program = new Command();
-program.name('lilypad').description('A peer-to-peer compute marketplace for AI').showHelpAfterError();
+program
+  .name('lilypad')
+  .description('A peer-to-peer compute marketplace for AI')
+  .option('--network <name>', 'use a network preset (LILYPAD_NETWORK): its RPC URL, contracts, solver and mediators; you set WEB3_PRIVATE_KEY')
+  .showHelpAfterError()
+  .hook('preAction', () => {
+    const network = (program.opts() as { network?: string }).network ?? process.env.LILYPAD_NETWORK;
+    if (network) applyNetworkPreset(process.env, network);
+  });
 
 program
   .command('run')

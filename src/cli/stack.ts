@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { UserInputError } from '../lib/errors.js';
+import { writeNetworkPreset } from '../lib/network-presets.js';
 import { packageRoot } from '../lib/package-root.js';
 import { isAlive, readStack, stackDown, stackEnv, stackRestart, stackUp } from '../network/stack.js';
 
@@ -27,7 +28,11 @@ export function registerStackCommands(program: Command): void {
         cliPath: path.join(packageRoot(), 'bin', 'lilypad.js'),
         onProgress: (line) => process.stderr.write(`${line}\n`),
       });
-      process.stdout.write(exportLines(stackEnv(state)));
+      const env = stackEnv(state);
+      // So that `lilypad --network stack run ...` finds it, with only WEB3_PRIVATE_KEY to set.
+      const preset = writeNetworkPreset('stack', env, process.env);
+      process.stderr.write(`network preset stack written to ${preset}\n`);
+      process.stdout.write(exportLines(env));
     });
 
   stack
