@@ -6,19 +6,10 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { COWSAY_MOO } from '../src/executor/conformance.js';
 import { processesWithMarker, runCli } from './helpers.js';
 
-const cow = [
-  ' _____',
-  '< moo >',
-  ' -----',
-  '        \\   ^__^',
-  '         \\  (oo)\\_______',
-  '            (__)\\       )\\/\\',
-  '                ||----w |',
-  '                ||     ||',
-  '',
-].join('\n');
+const cow = COWSAY_MOO;
 
 let outputDir: string;
 beforeAll(async () => {

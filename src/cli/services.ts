@@ -71,6 +71,7 @@ function settings(flags: Flags) {
 }
 
 const chainConnection = { WEB3_RPC_URL: z.string().url(), LILYPAD_DEALS_ADDRESS: address };
+const signerSettings = { ...chainConnection, WEB3_PRIVATE_KEY: privateKey };
 
 /** The options of every service on a chain: where the chain and the deal contract are, its key if it signs. */
 function withChainOptions(command: Command, keyOf?: string): Command {
@@ -161,8 +162,7 @@ export function registerServiceCommands(program: Command): void {
       const machine = detectMachine();
       const config = loadServiceConfig(
         z.object({
-          ...chainConnection,
-          WEB3_PRIVATE_KEY: privateKey,
+          ...signerSettings,
           SERVICE_SOLVER: z.string().url(),
           SERVICE_MEDIATORS: addressList,
           LILYPAD_PRICE: lp.default(parseEther('1')),
@@ -216,8 +216,7 @@ export function registerServiceCommands(program: Command): void {
     .action(async (flags: Flags) => {
       const config = loadServiceConfig(
         z.object({
-          ...chainConnection,
-          WEB3_PRIVATE_KEY: privateKey,
+          ...signerSettings,
           SERVICE_SOLVER: z.string().url().optional(),
           LILYPAD_DATA_DIR: z.string().optional(),
           LILYPAD_MEDIATOR_PANEL: z.string().default('').transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean)),
@@ -254,8 +253,7 @@ export function registerServiceCommands(program: Command): void {
     .action(async (flags: Flags) => {
       const config = loadServiceConfig(
         z.object({
-          ...chainConnection,
-          WEB3_PRIVATE_KEY: privateKey,
+          ...signerSettings,
           SERVICE_SOLVER: z.string().url(),
           SERVICE_MEDIATORS: addressList,
           LILYPAD_JOB_CREATOR_ADDRESS: address,
@@ -294,7 +292,7 @@ export function registerServiceCommands(program: Command): void {
       const target = address.safeParse(to);
       if (!target.success) throw new UserInputError(`faucet: ${to} is not an address`, { code: 'input-malformed' });
       const config = loadServiceConfig(
-        z.object({ ...chainConnection, WEB3_PRIVATE_KEY: privateKey, LILYPAD_TOKEN_ADDRESS: address }),
+        z.object({ ...signerSettings, LILYPAD_TOKEN_ADDRESS: address }),
         settings(flags),
       );
       const amounts = z.object({ eth: lp, lp, escrow: lp }).parse(flags);

@@ -560,6 +560,17 @@ class Printer {
   }
 }
 
+/** Prints one argument; `%v` takes `#` and `+` as its own variants (Go's fmt does the same). */
+function printVerb(p: Printer, arg: unknown, verb: string): void {
+  if (verb === 'v') {
+    p.f.sharpV = p.f.sharp;
+    p.f.sharp = false;
+    p.f.plusV = p.f.plus;
+    p.f.plus = false;
+  }
+  p.printArg(arg, verb);
+}
+
 function hexFloat(a: number, verb: string, prec: number): string {
   // %x of a float64: -0x1.cp+01 style. Precision is not applied (rare in templates).
   void prec;
@@ -683,13 +694,7 @@ export function sprintf(format: string, args: unknown[]): string {
         case ' ': p.f.space = true; break;
         default:
           if (c >= 'a' && c <= 'z' && argNum < args.length) {
-            if (c === 'v') {
-              p.f.sharpV = p.f.sharp;
-              p.f.sharp = false;
-              p.f.plusV = p.f.plus;
-              p.f.plus = false;
-            }
-            p.printArg(args[argNum], c);
+            printVerb(p, args[argNum], c);
             argNum++;
             state.i = i + 1;
             continue formatLoop;
@@ -764,13 +769,7 @@ export function sprintf(format: string, args: unknown[]): string {
     else if (!goodArgNum) p.buf += `%!${verb}(BADINDEX)`;
     else if (argNum >= args.length) p.buf += `%!${verb}(MISSING)`;
     else {
-      if (verb === 'v') {
-        p.f.sharpV = p.f.sharp;
-        p.f.sharp = false;
-        p.f.plusV = p.f.plus;
-        p.f.plus = false;
-      }
-      p.printArg(args[argNum], verb);
+      printVerb(p, args[argNum], verb);
       argNum++;
     }
     afterIndex = false;
