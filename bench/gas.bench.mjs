@@ -41,12 +41,17 @@ try {
   const challenger = kit.clientsFor(generatePrivateKey());
   await kit.fundParty(challenger.walletClient.account.address, { escrow: LP(10_000), eth: parseEther('1') });
 
-  const agree = async (creator = jobCreator, sender = provider) => {
+  // Only the provider agrees, with the job creator's offer and its acceptance of the match.
+  const agree = async (creator = jobCreator) => {
     const jobOffer = kit.jobOffer(creator.walletClient.account.address);
     const resourceOffer = kit.resourceOffer(rp);
-    const args = { deals: kit.deals, jobOffer, jobCreatorSignature: await kit.signJobOffer(creator, jobOffer), resourceOffer };
-    if (sender !== provider) args.resourceProviderSignature = await kit.signResourceOffer(provider, resourceOffer);
-    const agreed = await agreeDeal(sender, args);
+    const agreed = await agreeDeal(provider, {
+      deals: kit.deals,
+      jobOffer,
+      jobCreatorSignature: await kit.signJobOffer(creator, jobOffer),
+      resourceOffer,
+      matchAcceptance: await kit.signMatch(creator, jobOffer, resourceOffer),
+    });
     return { ...agreed, jobOffer, resourceOffer };
   };
   const submit = (deal) => submitResults(provider, { deals: kit.deals, dealId: deal.dealId, resultCid: RESULT_CID });
@@ -90,12 +95,6 @@ try {
     const submitted = await submit(deal);
     const accepted = await acceptResults(challenger, { deals: kit.deals, dealId: deal.dealId });
     paths['accepted by the job creator itself'] = { agreeDeal: gas(deal), submitResults: gas(submitted), 'acceptResults (job creator)': gas(accepted) };
-  }
-  {
-    const deal = await agree(jobCreator, solver);
-    const submitted = await submit(deal);
-    const settled = await settleResults(provider, { deals: kit.deals, settlements: [{ dealId: deal.dealId, acceptance: await kit.signAcceptance(jobCreator, deal.dealId) }] });
-    paths['happy, agreed by the solver with both signatures'] = { 'agreeDeal (solver)': gas(deal), submitResults: gas(submitted), settleResults: gas(settled) };
   }
   for (const resultsCorrect of [true, false]) {
     const deal = await agree(challenger);

@@ -20,8 +20,9 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 /// open deals.
 ///
 /// Life of a deal (P = price, C = collateral = P × collateralMultiple, F = mediation fee):
-/// - Agreed: P locked from the job creator, C from the resource provider. Agreement is one transaction carrying
-///   both signatures, so there is no half-agreed state; an offer that is not agreed before its `expiry` never
+/// - Agreed: P locked from the job creator, C from the resource provider. Agreement is one transaction, sent by
+///   the resource provider with the job creator's signed offer and its signed acceptance of the match, so there
+///   is no half-agreed state; an offer that is not agreed before its `expiry` never
 ///   can be (that is the agreement timeout) and nothing was locked for it.
 /// - Agreed → ResultsSubmitted by the resource provider before `submitTimeout` has passed.
 /// - Agreed → SubmitTimedOut by anyone after that: the job creator gets P + C (the collateral is slashed to
@@ -44,11 +45,16 @@ contract LilypadDeals is EIP712, ReentrancyGuard {
     /// @notice What a job creator signs: the job (by module id and inputs hash) and its terms.
     /// @dev `mediatorSeedHash` is keccak256(abi.encode(seed)) of a secret 32-byte seed that the job creator
     /// reveals only when it challenges; it is its half of the mediator draw.
+    /// `detailsHash` binds what the job offer says off chain beyond the module and inputs (the module's name, the
+    /// machine and engine it asks for), so that no copy with other details can stand for the signed offer.
+    /// `minCollateral` is the least collateral (LP wei) the job creator accepts from a resource provider.
     struct JobOffer {
         address jobCreator;
         bytes32 moduleId;
         bytes32 inputsHash;
+        bytes32 detailsHash;
         uint256 maxPrice;
+        uint256 minCollateral;
         address[] mediators;
         bytes32 mediatorSeedHash;
         uint256 mediationFee;
@@ -60,7 +66,8 @@ contract LilypadDeals is EIP712, ReentrancyGuard {
     }
 
     /// @notice What a resource provider signs: its price, collateral, the timeouts it accepts and how many
-    /// deals the offer may make.
+    /// deals the offer may make (`capacity` is kept by the provider and the solver: only the provider can agree
+    /// a deal, so the chain need not count uses).
     struct ResourceOffer {
         address resourceProvider;
         uint256 price;
@@ -69,6 +76,7 @@ contract LilypadDeals is EIP712, ReentrancyGuard {
         address[] mediators;
         uint256 minSubmitTimeout;
         uint256 maxJudgeWindow;
+        uint256 maxMediationTimeout;
         bytes32 detailsHash;
         uint256 nonce;
         uint256 expiry;
@@ -107,12 +115,15 @@ contract LilypadDeals is EIP712, ReentrancyGuard {
     }
 
     bytes32 public constant JOB_OFFER_TYPEHASH = keccak256(
-        "JobOffer(address jobCreator,bytes32 moduleId,bytes32 inputsHash,uint256 maxPrice,address[] mediators,bytes32 mediatorSeedHash,uint256 mediationFee,uint256 submitTimeout,uint256 judgeWindow,uint256 mediationTimeout,uint256 nonce,uint256 expiry)"
+        "JobOffer(address jobCreator,bytes32 moduleId,bytes32 inputsHash,bytes32 detailsHash,uint256 maxPrice,uint256 minCollateral,address[] mediators,bytes32 mediatorSeedHash,uint256 mediationFee,uint256 submitTimeout,uint256 judgeWindow,uint256 mediationTimeout,uint256 nonce,uint256 expiry)"
     );
 
     bytes32 public constant RESOURCE_OFFER_TYPEHASH = keccak256(
-        "ResourceOffer(address resourceProvider,uint256 price,uint256 collateralMultiple,uint256 capacity,address[] mediators,uint256 minSubmitTimeout,uint256 maxJudgeWindow,bytes32 detailsHash,uint256 nonce,uint256 expiry)"
+        "ResourceOffer(address resourceProvider,uint256 price,uint256 collateralMultiple,uint256 capacity,address[] mediators,uint256 minSubmitTimeout,uint256 maxJudgeWindow,uint256 maxMediationTimeout,bytes32 detailsHash,uint256 nonce,uint256 expiry)"
     );
+
+    bytes32 public constant MATCH_ACCEPTANCE_TYPEHASH =
+        keccak256("MatchAcceptance(bytes32 dealId,bytes32 resourceOfferId)");
 
     bytes32 public constant RESULTS_ACCEPTANCE_TYPEHASH = keccak256("ResultsAcceptance(bytes32 dealId)");
 
@@ -122,17 +133,15 @@ contract LilypadDeals is EIP712, ReentrancyGuard {
     mapping(address account => uint256) private _freeEscrow;
     mapping(bytes32 dealId => Deal) private _deals;
 
-    /// @notice How many deals a resource offer (by its EIP-712 digest) has been agreed into by third parties.
-    mapping(bytes32 resourceOfferDigest => uint256) public resourceOfferUses;
-
     error ZeroAddress();
     error ZeroAmount();
     error InsufficientEscrow(address account, uint256 needed, uint256 available);
     error InvalidSignature(address signer, bytes32 digest);
     error OfferExpired(bytes32 digest, uint256 expiry, uint256 currentTime);
     error JobOfferAlreadyUsed(bytes32 dealId);
-    error ResourceOfferCapacityExhausted(bytes32 digest, uint256 capacity);
     error PriceAboveMaximum(uint256 price, uint256 maxPrice);
+    error CollateralBelowMinimum(uint256 collateral, uint256 minCollateral);
+    error MediationTimeoutTooLong(uint256 mediationTimeout, uint256 maxMediationTimeout);
     error NoSharedMediator();
     error SubmitTimeoutTooShort(uint256 submitTimeout, uint256 minSubmitTimeout);
     error JudgeWindowTooLong(uint256 judgeWindow, uint256 maxJudgeWindow);
@@ -226,50 +235,57 @@ contract LilypadDeals is EIP712, ReentrancyGuard {
 
     // ----------------------------------------------------------------- deals
 
-    /// @notice Agrees a deal between a signed job offer and a resource offer. Anyone may send it, so the job
-    /// creator needs no gas; when the resource provider sends it, its own transaction is its consent and its
-    /// signature and the offer's capacity are not checked.
-    /// @dev Locks the price (resourceOffer.price) from the job creator's free escrow and the collateral
+    /// @notice Agrees a deal between a signed job offer and the resource provider's own resource offer. Only
+    /// the resource provider sends it: its transaction is its consent, so no resource offer can make a deal
+    /// that its provider does not know of. The job creator needs no gas: it signs its offer, and then its
+    /// acceptance of the match (this resource offer for this job offer), which the provider sends along.
+    /// @dev Both parties' terms bind: the job offer's price ceiling, least collateral and timeouts, the resource
+    /// offer's price, collateral multiple and timeout bounds; the job creator's match acceptance fixes which
+    /// resource offer (by its EIP-712 digest), so nobody who saw the signed job offer (the solver, a stranger)
+    /// can agree it on other terms. Locks the price from the job creator's free escrow and the collateral
     /// (price × collateralMultiple) from the resource provider's. The mediator candidates are the job offer's
-    /// mediators that the resource offer also lists, in the job offer's order. Emits {DealAgreed}.
+    /// mediators that the resource offer also lists, in the job offer's order, each once. Emits {DealAgreed}.
     /// @param jobOffer The job creator's offer.
     /// @param jobCreatorSignature The job creator's EIP-712 signature of `jobOffer` (or an ERC-1271 one).
-    /// @param resourceOffer The resource provider's offer.
-    /// @param resourceProviderSignature The resource provider's EIP-712 signature of `resourceOffer`; may be
-    /// empty when the resource provider sends the transaction.
+    /// @param resourceOffer The resource provider's offer; `resourceOffer.resourceProvider` must send this.
+    /// @param matchAcceptance The job creator's EIP-712 signature of MatchAcceptance(dealId, resourceOfferId).
     /// @return dealId The EIP-712 digest of `jobOffer`.
     function agreeDeal(
         JobOffer calldata jobOffer,
         bytes calldata jobCreatorSignature,
         ResourceOffer calldata resourceOffer,
-        bytes calldata resourceProviderSignature
+        bytes calldata matchAcceptance
     ) external returns (bytes32 dealId) {
         dealId = hashJobOffer(jobOffer);
+        if (msg.sender != resourceOffer.resourceProvider) {
+            revert UnauthorizedCaller(dealId, msg.sender, resourceOffer.resourceProvider);
+        }
         _checkSignedOffer(jobOffer.jobCreator, dealId, jobCreatorSignature, jobOffer.expiry);
         if (_deals[dealId].state != DealState.None) revert JobOfferAlreadyUsed(dealId);
-        if (msg.sender != resourceOffer.resourceProvider) {
-            bytes32 resourceOfferDigest = hashResourceOffer(resourceOffer);
-            _checkSignedOffer(
-                resourceOffer.resourceProvider, resourceOfferDigest, resourceProviderSignature, resourceOffer.expiry
-            );
-            uint256 uses = resourceOfferUses[resourceOfferDigest];
-            if (uses >= resourceOffer.capacity) {
-                revert ResourceOfferCapacityExhausted(resourceOfferDigest, resourceOffer.capacity);
-            }
-            resourceOfferUses[resourceOfferDigest] = uses + 1;
+        if (block.timestamp > resourceOffer.expiry) {
+            revert OfferExpired(hashResourceOffer(resourceOffer), resourceOffer.expiry, block.timestamp);
+        }
+        bytes32 matchDigest = hashMatchAcceptance(dealId, hashResourceOffer(resourceOffer));
+        if (!SignatureChecker.isValidSignatureNow(jobOffer.jobCreator, matchDigest, matchAcceptance)) {
+            revert InvalidSignature(jobOffer.jobCreator, matchDigest);
         }
         if (resourceOffer.price > jobOffer.maxPrice) revert PriceAboveMaximum(resourceOffer.price, jobOffer.maxPrice);
+        uint256 collateralAmount = resourceOffer.price * resourceOffer.collateralMultiple;
+        if (collateralAmount < jobOffer.minCollateral) revert CollateralBelowMinimum(collateralAmount, jobOffer.minCollateral);
         if (jobOffer.submitTimeout < resourceOffer.minSubmitTimeout) {
             revert SubmitTimeoutTooShort(jobOffer.submitTimeout, resourceOffer.minSubmitTimeout);
         }
         if (jobOffer.judgeWindow > resourceOffer.maxJudgeWindow) {
             revert JudgeWindowTooLong(jobOffer.judgeWindow, resourceOffer.maxJudgeWindow);
         }
+        if (jobOffer.mediationTimeout > resourceOffer.maxMediationTimeout) {
+            revert MediationTimeoutTooLong(jobOffer.mediationTimeout, resourceOffer.maxMediationTimeout);
+        }
         address[] memory candidates = _sharedMediators(jobOffer.mediators, resourceOffer.mediators);
         if (candidates.length == 0) revert NoSharedMediator();
 
         uint96 price = resourceOffer.price.toUint96();
-        uint96 collateral = (resourceOffer.price * resourceOffer.collateralMultiple).toUint96();
+        uint96 collateral = collateralAmount.toUint96();
         _takeFree(jobOffer.jobCreator, price);
         _takeFree(resourceOffer.resourceProvider, collateral);
 
@@ -457,11 +473,13 @@ contract LilypadDeals is EIP712, ReentrancyGuard {
                         jobOffer.jobCreator,
                         jobOffer.moduleId,
                         jobOffer.inputsHash,
+                        jobOffer.detailsHash,
                         jobOffer.maxPrice,
-                        keccak256(abi.encodePacked(jobOffer.mediators)),
-                        jobOffer.mediatorSeedHash
+                        jobOffer.minCollateral,
+                        keccak256(abi.encodePacked(jobOffer.mediators))
                     ),
                     abi.encode(
+                        jobOffer.mediatorSeedHash,
                         jobOffer.mediationFee,
                         jobOffer.submitTimeout,
                         jobOffer.judgeWindow,
@@ -492,6 +510,7 @@ contract LilypadDeals is EIP712, ReentrancyGuard {
                     abi.encode(
                         resourceOffer.minSubmitTimeout,
                         resourceOffer.maxJudgeWindow,
+                        resourceOffer.maxMediationTimeout,
                         resourceOffer.detailsHash,
                         resourceOffer.nonce,
                         resourceOffer.expiry
@@ -499,6 +518,15 @@ contract LilypadDeals is EIP712, ReentrancyGuard {
                 )
             )
         );
+    }
+
+    /// @notice The EIP-712 digest that a job creator signs to accept a match: the resource offer `resourceOfferId`
+    /// (its EIP-712 digest) for the deal `dealId` (its job offer's digest).
+    /// @param dealId The deal, i.e. the job offer's digest.
+    /// @param resourceOfferId The resource offer's digest ({hashResourceOffer}).
+    /// @return The digest of MatchAcceptance(dealId, resourceOfferId).
+    function hashMatchAcceptance(bytes32 dealId, bytes32 resourceOfferId) public view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(MATCH_ACCEPTANCE_TYPEHASH, dealId, resourceOfferId)));
     }
 
     /// @notice The EIP-712 digest that a job creator signs to accept a deal's results without gas.

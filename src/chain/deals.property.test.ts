@@ -235,13 +235,19 @@ async function runSequence(terms: DealTerms[], steps: Step[]): Promise<void> {
             judgeWindow: t.judgeWindow,
             mediationTimeout: t.mediationTimeout,
           });
-          const resourceOffer: SignedResourceOfferTerms = kit.resourceOffer(rp, { price: t.price, collateralMultiple: t.multiple, mediators });
+          const resourceOffer: SignedResourceOfferTerms = kit.resourceOffer(rp, {
+            price: t.price,
+            collateralMultiple: t.multiple,
+            mediators,
+            maxMediationTimeout: 2n ** 256n - 1n,
+          });
           const signature = await kit.signJobOffer(kit.clientsFor(jobCreatorKeys[t.jc]!), d.offer);
+          const matchAcceptance = await kit.signMatch(kit.clientsFor(jobCreatorKeys[t.jc]!), d.offer, resourceOffer);
           const ok =
             d.state === 'none' &&
             free.get(jc)! >= t.price &&
             free.get(rp)! - (jc === rp ? t.price : 0n) >= collateral;
-          if (await expectTx(rp, encodeFunctionData({ abi: lilypadDealsAbi, functionName: 'agreeDeal', args: [d.offer, signature, resourceOffer, '0x'] }), ok, 'agree')) {
+          if (await expectTx(rp, encodeFunctionData({ abi: lilypadDealsAbi, functionName: 'agreeDeal', args: [d.offer, signature, resourceOffer, matchAcceptance] }), ok, 'agree')) {
             d.dealId = await kit.publicClient.readContract({ address: kit.deals, abi: lilypadDealsAbi, functionName: 'hashJobOffer', args: [d.offer] });
             free.set(jc, free.get(jc)! - t.price);
             free.set(rp, free.get(rp)! - collateral);

@@ -8,6 +8,7 @@ import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChainError } from '../lib/errors.js';
 import { acceptanceTypes, offerDomain, offerTypes, type SignedJobOfferTerms, type SignedResourceOfferTerms } from '../protocol/eip712.js';
+import { matchAcceptanceTypedData } from '../protocol/offers.js';
 import { drawMediator, sharedMediatorsOf } from '../protocol/mediation.js';
 import { ANVIL_DEV_PRIVATE_KEYS } from './anvil.js';
 import type { ChainClients } from './clients.js';
@@ -97,6 +98,7 @@ async function agreeAsProvider(p: Parties, jobOverrides: Partial<SignedJobOfferT
     jobOffer,
     jobCreatorSignature: await kit.signJobOffer(p.jobCreator, jobOffer),
     resourceOffer,
+    matchAcceptance: await kit.signMatch(p.jobCreator, jobOffer, resourceOffer),
   });
   return { ...agreed, jobOffer, resourceOffer };
 }
@@ -131,6 +133,10 @@ describe('EIP-712 hashes', () => {
     expect(
       await kit.publicClient.readContract({ address: kit.deals, abi: lilypadDealsAbi, functionName: 'hashResultsAcceptance', args: [dealId] }),
     ).toBe(hashTypedData({ domain, types: acceptanceTypes, primaryType: 'ResultsAcceptance', message: { dealId } }));
+    const resourceOfferId = `0x${'cd'.repeat(32)}` as Hex;
+    expect(
+      await kit.publicClient.readContract({ address: kit.deals, abi: lilypadDealsAbi, functionName: 'hashMatchAcceptance', args: [dealId, resourceOfferId] }),
+    ).toBe(hashTypedData(matchAcceptanceTypedData({ chainId: kit.chainId, dealsAddress: kit.deals }, dealId, resourceOfferId)));
   });
 });
 
@@ -274,27 +280,58 @@ describe('every path of a deal, with every party’s balances', () => {
     const jobCreatorSignature = await kit.signJobOffer(p.jobCreator, jobOffer);
     expect(await ledger(p)).toEqual(start);
     await kit.increaseTime(101);
-    const error = await revertOf(agreeDeal(p.provider, { deals: kit.deals, jobOffer, jobCreatorSignature, resourceOffer }));
+    const matchAcceptance = await kit.signMatch(p.jobCreator, jobOffer, resourceOffer);
+    const error = await revertOf(agreeDeal(p.provider, { deals: kit.deals, jobOffer, jobCreatorSignature, resourceOffer, matchAcceptance }));
     expect(error.message).toMatch(new RegExp(`^agreeDeal reverted: OfferExpired\\(digest=0x[0-9a-f]{64}, expiry=${expiry}, currentTime=\\d+\\)$`));
     expect(await ledger(p)).toEqual(start);
   });
 
-  it('a third party (the solver) agrees with both signatures; the resource offer’s capacity is counted', async () => {
+  it('nobody but the provider can agree its resource offer, not even with both signatures (no borrowed offers)', async () => {
     const p = await freshParties();
     const start = await ledger(p);
-    const resourceOffer = kit.resourceOffer(p.rp, { price: PRICE, mediators, capacity: 2n });
-    const resourceProviderSignature = await kit.signResourceOffer(p.provider, resourceOffer);
-    for (let i = 0; i < 2; i++) {
-      const jobOffer = kit.jobOffer(p.jc, { maxPrice: PRICE, mediators });
-      await agreeDeal(solver, { deals: kit.deals, jobOffer, jobCreatorSignature: await kit.signJobOffer(p.jobCreator, jobOffer), resourceOffer, resourceProviderSignature });
-    }
-    expect(await ledger(p)).toEqual({ ...start, jcEscrow: LP(10), rpEscrow: LP(10) });
+    const resourceOffer = kit.resourceOffer(p.rp, { price: PRICE, mediators });
     const jobOffer = kit.jobOffer(p.jc, { maxPrice: PRICE, mediators });
-    const digest = hashTypedData({ domain: offerDomain(kit.chainId, kit.deals), types: offerTypes, primaryType: 'ResourceOffer', message: resourceOffer });
-    const error = await revertOf(
-      agreeDeal(solver, { deals: kit.deals, jobOffer, jobCreatorSignature: await kit.signJobOffer(p.jobCreator, jobOffer), resourceOffer, resourceProviderSignature }),
-    );
-    expect(error.message).toBe(`agreeDeal reverted: ResourceOfferCapacityExhausted(digest=${digest}, capacity=2)`);
+    const args = {
+      deals: kit.deals,
+      jobOffer,
+      jobCreatorSignature: await kit.signJobOffer(p.jobCreator, jobOffer),
+      resourceOffer,
+      matchAcceptance: await kit.signMatch(p.jobCreator, jobOffer, resourceOffer),
+    };
+    // The job creator itself, holding the provider's signed offer, cannot make a deal the provider never heard of.
+    const dealId = hashTypedData({ domain: offerDomain(kit.chainId, kit.deals), types: offerTypes, primaryType: 'JobOffer', message: jobOffer });
+    for (const sender of [solver, p.jobCreator]) {
+      await kit.fundParty(sender.walletClient.account.address, { eth: parseEther('1') });
+      const error = await revertOf(agreeDeal(sender, args));
+      expect(error.message).toBe(`agreeDeal reverted: UnauthorizedCaller(dealId=${dealId}, caller=${sender.walletClient.account.address}, required=${p.rp})`);
+    }
+    expect(await ledger(p)).toEqual({ ...start, jcEth: await kit.publicClient.getBalance({ address: p.jc }) });
+  });
+
+  it('front-running a signed job offer: a stranger with its own offer cannot agree it without the job creator’s acceptance of that match', async () => {
+    const p = await freshParties();
+    const attacker = kit.clientsFor(generatePrivateKey());
+    const attackerAddress = attacker.walletClient.account.address;
+    await kit.fundParty(attackerAddress, { escrow: LP(5), eth: parseEther('1') });
+    const jobOffer = kit.jobOffer(p.jc, { maxPrice: LP(10), mediators, minCollateral: PRICE });
+    const jobCreatorSignature = await kit.signJobOffer(p.jobCreator, jobOffer);
+    const honest = kit.resourceOffer(p.rp, { price: PRICE, mediators });
+    const honestAcceptance = await kit.signMatch(p.jobCreator, jobOffer, honest);
+    const greedy = kit.resourceOffer(attackerAddress, { price: LP(10), collateralMultiple: 0n, mediators });
+    const before = { jc: await kit.freeEscrow(p.jc), attacker: await kit.freeEscrow(attackerAddress) };
+    // With the acceptance the job creator gave another offer, with none, and with a self-made one.
+    for (const matchAcceptance of [honestAcceptance, '0x' as Hex, await kit.signMatch(attacker, jobOffer, greedy)]) {
+      const error = await revertOf(agreeDeal(attacker, { deals: kit.deals, jobOffer, jobCreatorSignature, resourceOffer: greedy, matchAcceptance }));
+      expect(error.message).toMatch(new RegExp(`^agreeDeal reverted: InvalidSignature\\(signer=${p.jc}, digest=0x[0-9a-f]{64}\\)$`));
+    }
+    // Even a job creator's acceptance of a zero-collateral offer binds nothing below its own least collateral.
+    const careless = await kit.signMatch(p.jobCreator, jobOffer, greedy);
+    const thin = await revertOf(agreeDeal(attacker, { deals: kit.deals, jobOffer, jobCreatorSignature, resourceOffer: greedy, matchAcceptance: careless }));
+    expect(thin.message).toBe(`agreeDeal reverted: CollateralBelowMinimum(collateral=0, minCollateral=${PRICE})`);
+    expect({ jc: await kit.freeEscrow(p.jc), attacker: await kit.freeEscrow(attackerAddress) }).toEqual(before);
+    // The provider whose match was accepted still agrees it, at its own price.
+    const agreed = await agreeDeal(p.provider, { deals: kit.deals, jobOffer, jobCreatorSignature, resourceOffer: honest, matchAcceptance: honestAcceptance });
+    expect(agreed.price).toBe(PRICE);
   });
 
   it('settles many deals in one transaction, signed and optimistic mixed', async () => {
@@ -376,37 +413,40 @@ describe('bad input reverts with a named error', () => {
     const deal = await agreeAsProvider(p);
     const before = await ledger(p);
     const again = await revertOf(
-      agreeDeal(p.provider, { deals: kit.deals, jobOffer: deal.jobOffer, jobCreatorSignature: await kit.signJobOffer(p.jobCreator, deal.jobOffer), resourceOffer: deal.resourceOffer }),
-    );
-    expect(again.message).toBe(`agreeDeal reverted: JobOfferAlreadyUsed(dealId=${deal.dealId})`);
-    const viaSolver = await revertOf(
-      agreeDeal(solver, {
+      agreeDeal(p.provider, {
         deals: kit.deals,
         jobOffer: deal.jobOffer,
         jobCreatorSignature: await kit.signJobOffer(p.jobCreator, deal.jobOffer),
         resourceOffer: deal.resourceOffer,
-        resourceProviderSignature: await kit.signResourceOffer(p.provider, deal.resourceOffer),
+        matchAcceptance: await kit.signMatch(p.jobCreator, deal.jobOffer, deal.resourceOffer),
       }),
     );
-    expect(viaSolver.message).toBe(`agreeDeal reverted: JobOfferAlreadyUsed(dealId=${deal.dealId})`);
+    expect(again.message).toBe(`agreeDeal reverted: JobOfferAlreadyUsed(dealId=${deal.dealId})`);
     expect(await ledger(p)).toEqual(before);
   });
 
-  it('a wrong signer, a forged signature, and a third party without the provider’s signature', async () => {
+  it('a wrong signer, a forged signature, a match acceptance by someone else or for other terms', async () => {
     const jobOffer = kit.jobOffer(p.jc, { mediators });
     const resourceOffer = kit.resourceOffer(p.rp, { mediators });
+    const matchAcceptance = await kit.signMatch(p.jobCreator, jobOffer, resourceOffer);
     const bySomeoneElse = await revertOf(
-      agreeDeal(p.provider, { deals: kit.deals, jobOffer, jobCreatorSignature: await kit.signJobOffer(p.provider, jobOffer), resourceOffer }),
+      agreeDeal(p.provider, { deals: kit.deals, jobOffer, jobCreatorSignature: await kit.signJobOffer(p.provider, jobOffer), resourceOffer, matchAcceptance }),
     );
     expect(bySomeoneElse.message).toMatch(new RegExp(`^agreeDeal reverted: InvalidSignature\\(signer=${p.jc}, digest=0x[0-9a-f]{64}\\)$`));
     const tampered = await revertOf(
-      agreeDeal(p.provider, { deals: kit.deals, jobOffer: { ...jobOffer, maxPrice: LP(99) }, jobCreatorSignature: await kit.signJobOffer(p.jobCreator, jobOffer), resourceOffer }),
+      agreeDeal(p.provider, { deals: kit.deals, jobOffer: { ...jobOffer, maxPrice: LP(99) }, jobCreatorSignature: await kit.signJobOffer(p.jobCreator, jobOffer), resourceOffer, matchAcceptance }),
     );
     expect(tampered.message).toMatch(`InvalidSignature(signer=${p.jc}`);
-    const unsigned = await revertOf(
-      agreeDeal(solver, { deals: kit.deals, jobOffer, jobCreatorSignature: await kit.signJobOffer(p.jobCreator, jobOffer), resourceOffer }),
+    const jobCreatorSignature = await kit.signJobOffer(p.jobCreator, jobOffer);
+    const acceptedByProvider = await revertOf(
+      agreeDeal(p.provider, { deals: kit.deals, jobOffer, jobCreatorSignature, resourceOffer, matchAcceptance: await kit.signMatch(p.provider, jobOffer, resourceOffer) }),
     );
-    expect(unsigned.message).toMatch(`InvalidSignature(signer=${p.rp}`);
+    expect(acceptedByProvider.message).toMatch(`InvalidSignature(signer=${p.jc}`);
+    // The provider swaps in other terms of its own (a higher price) under the job creator's acceptance.
+    const swapped = await revertOf(
+      agreeDeal(p.provider, { deals: kit.deals, jobOffer, jobCreatorSignature, resourceOffer: { ...resourceOffer, price: resourceOffer.price + 1n }, matchAcceptance }),
+    );
+    expect(swapped.message).toMatch(`InvalidSignature(signer=${p.jc}`);
   });
 
   it('terms that do not fit', async () => {
@@ -415,7 +455,9 @@ describe('bad input reverts with a named error', () => {
       [{ mediators: [mediators[0]!] }, { mediators: [mediators[1]!] }, 'NoSharedMediator()'],
       [{ submitTimeout: 59n }, { minSubmitTimeout: 60n }, 'SubmitTimeoutTooShort(submitTimeout=59, minSubmitTimeout=60)'],
       [{ judgeWindow: 3601n }, { maxJudgeWindow: 3600n }, 'JudgeWindowTooLong(judgeWindow=3601, maxJudgeWindow=3600)'],
-      [{ mediationTimeout: 2n ** 24n }, {}, `TimeoutOutOfRange(timeout=${2n ** 24n}, max=${2n ** 24n - 1n})`],
+      [{ mediationTimeout: 3601n }, { maxMediationTimeout: 3600n }, 'MediationTimeoutTooLong(mediationTimeout=3601, maxMediationTimeout=3600)'],
+      [{ mediationTimeout: 2n ** 24n }, { maxMediationTimeout: 2n ** 256n - 1n }, `TimeoutOutOfRange(timeout=${2n ** 24n}, max=${2n ** 24n - 1n})`],
+      [{ minCollateral: PRICE * 2n + 1n }, { price: PRICE, collateralMultiple: 2n }, `CollateralBelowMinimum(collateral=${PRICE * 2n}, minCollateral=${PRICE * 2n + 1n})`],
     ];
     for (const [jobOverrides, resourceOverrides, expected] of cases) {
       const error = await revertOf(agreeAsProvider(p, jobOverrides, resourceOverrides));

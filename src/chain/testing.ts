@@ -6,6 +6,7 @@ import { createTestClient, encodeAbiParameters, http, keccak256, parseEther, typ
 import { privateKeyToAccount } from 'viem/accounts';
 import { acceptanceTypes, offerDomain, offerTypes, type SignedJobOfferTerms, type SignedResourceOfferTerms } from '../protocol/eip712.js';
 import { mediatorSeedHashOf } from '../protocol/mediation.js';
+import { jobOfferId, matchAcceptanceTypedData, resourceOfferId } from '../protocol/offers.js';
 import { ANVIL_DEV_PRIVATE_KEYS, startAnvil, type AnvilInstance } from './anvil.js';
 import { createLilypadPublicClient, createLilypadWalletClient, type ChainClients, type LilypadPublicClient } from './clients.js';
 import { deployContracts } from './deploy.js';
@@ -33,6 +34,8 @@ export interface DealsKit {
   signJobOffer(signer: ChainClients, offer: SignedJobOfferTerms): Promise<Hex>;
   signResourceOffer(signer: ChainClients, offer: SignedResourceOfferTerms): Promise<Hex>;
   signAcceptance(signer: ChainClients, dealId: Hex): Promise<Hex>;
+  /** The job creator's acceptance of `resourceOffer` as the match for `jobOffer`. */
+  signMatch(signer: ChainClients, jobOffer: SignedJobOfferTerms, resourceOffer: SignedResourceOfferTerms): Promise<Hex>;
   tokenBalance(account: Address): Promise<bigint>;
   freeEscrow(account: Address): Promise<bigint>;
   /** The latest block's timestamp. */
@@ -77,7 +80,9 @@ export async function startDealsKit(): Promise<DealsKit> {
         jobCreator,
         moduleId: `0x${'11'.repeat(32)}`,
         inputsHash: `0x${'22'.repeat(32)}`,
+        detailsHash: `0x${'44'.repeat(32)}`,
         maxPrice: LP(2),
+        minCollateral: 0n,
         mediators: [privateKeyToAccount(ANVIL_DEV_PRIVATE_KEYS[4]).address],
         mediatorSeedHash: mediatorSeedHashOf(seedOf(n)),
         mediationFee: LP(1) / 10n,
@@ -98,6 +103,7 @@ export async function startDealsKit(): Promise<DealsKit> {
         mediators: [privateKeyToAccount(ANVIL_DEV_PRIVATE_KEYS[4]).address],
         minSubmitTimeout: 60n,
         maxJudgeWindow: 3600n,
+        maxMediationTimeout: 3600n,
         detailsHash: `0x${'33'.repeat(32)}`,
         nonce: ++nonce,
         expiry: FAR_FUTURE,
@@ -110,6 +116,12 @@ export async function startDealsKit(): Promise<DealsKit> {
       signer.walletClient.signTypedData({ domain, types: offerTypes, primaryType: 'ResourceOffer', message: offer }),
     signAcceptance: (signer, dealId) =>
       signer.walletClient.signTypedData({ domain, types: acceptanceTypes, primaryType: 'ResultsAcceptance', message: { dealId } }),
+    signMatch: (signer, jobOffer, resourceOffer) => {
+      const offerDomainOfKit = { chainId, dealsAddress: deals };
+      return signer.walletClient.signTypedData(
+        matchAcceptanceTypedData(offerDomainOfKit, jobOfferId(offerDomainOfKit, jobOffer), resourceOfferId(offerDomainOfKit, resourceOffer)),
+      );
+    },
     tokenBalance: (account) => publicClient.readContract({ address: token, abi: lilypadTokenAbi, functionName: 'balanceOf', args: [account] }),
     freeEscrow: (account) => publicClient.readContract({ address: deals, abi: lilypadDealsAbi, functionName: 'escrowBalance', args: [account] }),
     async now() {

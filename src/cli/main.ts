@@ -71,6 +71,7 @@ program
             cid: result.cid,
             dir: result.dir,
             exitCode: result.exitCode,
+            ...(result.error ? { error: result.error } : {}),
             stdout: result.stdout,
             resourceProvider: result.resourceProvider,
             price: result.price.toString(),
@@ -82,6 +83,8 @@ program
         say('');
         process.stdout.write(result.stdout);
       }
+      // A job that failed is not a success, whoever is reading the exit status.
+      if (result.error || result.exitCode !== 0) process.exitCode = 1;
     } finally {
       process.off('SIGINT', cancel);
       process.off('SIGTERM', cancel);

@@ -58,6 +58,9 @@ export function completionLines(result: JobResult): string[] {
       `    CID: ${result.cid}`,
     ];
   }
+  if (result.error) {
+    return [`❌ Lilypad job failed: ${result.error}`, `    open ${result.dir}`, `    CID: ${result.cid}`];
+  }
   const lines = [
     '🍂 Lilypad job completed, try 👇',
     `    open ${result.dir}`,

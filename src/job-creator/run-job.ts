@@ -20,7 +20,17 @@ import type { Deal, OnChainDealView, ReadDeal } from '../protocol/deals.js';
 import { defaultDealTimeouts, mediatorSeedHashOf, sharedMediatorsOf } from '../protocol/mediation.js';
 import { offerDomain, offerTypes, type SignedJobOfferTerms } from '../protocol/eip712.js';
 import { inputsHashOf, moduleIdOf } from '../protocol/ids.js';
-import { jobOfferId, randomNonce, type JobOffer, type OfferDomain } from '../protocol/offers.js';
+import { termsMisfitOf, termsMisfitText } from '../protocol/agreement.js';
+import {
+  jobOfferDetailsHashOf,
+  jobOfferId,
+  matchAcceptanceTypedData,
+  randomNonce,
+  resourceOfferId,
+  verifyResourceOfferSignature,
+  type JobOffer,
+  type OfferDomain,
+} from '../protocol/offers.js';
 import type { SolverClient } from '../solver/client.js';
 import { exportDirectory, fetchDag, type Blockstore } from '../storage/index.js';
 
@@ -40,6 +50,8 @@ export interface RunJobOptions {
   inputs: Record<string, string>;
   /** The most LP (wei) this job may cost. */
   maxPrice: bigint;
+  /** The least collateral (LP wei) a provider must lock for this job; default 0 (the provider's own terms). */
+  minCollateral?: bigint;
   mediators: Address[];
   /** Seconds the offer stays open for a match. */
   offerTtlSeconds?: number;
@@ -104,6 +116,8 @@ export interface JobResult {
   dir: string;
   stdout: string;
   exitCode: number;
+  /** Why the job failed, when the provider's executor gave up on it (the result folder's `error`). */
+  error?: string;
   resourceProvider: Address;
   price: bigint;
   /** The deal's final or current state: 'results-submitted' (accepted off chain), or a mediation outcome. */
@@ -143,6 +157,7 @@ export async function signJobOffer(options: RunJobOptions, components: JobCreato
   // Render here first, so that a bad module or a missing input fails before anything is signed.
   const module = await components.modules.resolve(options.module);
   const spec = renderModule(options.module, module.template, options.inputs);
+  const details = { moduleName: options.module, machine: machineOf(spec), engine: engineOf(spec) };
 
   const nonce = randomNonce();
   const mediatorSeed = await mediatorSeedOf(components, nonce);
@@ -150,7 +165,9 @@ export async function signJobOffer(options: RunJobOptions, components: JobCreato
     jobCreator: account,
     moduleId: moduleIdOf(module.ref),
     inputsHash: inputsHashOf(options.inputs),
+    detailsHash: jobOfferDetailsHashOf(details),
     maxPrice: options.maxPrice,
+    minCollateral: options.minCollateral ?? 0n,
     mediators: options.mediators,
     mediatorSeedHash: mediatorSeedHashOf(mediatorSeed),
     mediationFee: options.mediationFee ?? 10n ** 17n,
@@ -166,15 +183,7 @@ export async function signJobOffer(options: RunJobOptions, components: JobCreato
     primaryType: 'JobOffer',
     message: terms,
   });
-  const offer: JobOffer = {
-    terms,
-    moduleName: options.module,
-    module: module.ref,
-    inputs: options.inputs,
-    machine: machineOf(spec),
-    engine: engineOf(spec),
-    signature,
-  };
+  const offer: JobOffer = { terms, ...details, module: module.ref, inputs: options.inputs, signature };
   return { offer, id: jobOfferId(components.domain, terms), mediatorSeed };
 }
 
@@ -232,10 +241,30 @@ export async function followJob(
     dir,
     stdout: await readFile(path.join(dir, 'stdout'), 'utf8'),
     exitCode: Number(await readFile(path.join(dir, 'exitCode'), 'utf8')),
+    error: (await readFile(path.join(dir, 'error'), 'utf8').catch(() => undefined))?.trim(),
     resourceProvider: onChain.resourceProvider,
     price: onChain.price,
     state: onChain.state,
   };
+}
+
+/**
+ * Checks the solver's match against this job's own signed offer, as the chain will, and hands the solver the
+ * job creator's signed acceptance of it: only then can the provider agree the deal, and only on these terms.
+ * Returns why the match was refused, or undefined once it is accepted.
+ */
+async function acceptMatch(offer: JobOffer, deal: Deal, components: JobCreatorComponents): Promise<string | undefined> {
+  const { resourceOffer } = deal;
+  if (!(await verifyResourceOfferSignature(components.domain, resourceOffer, components.chain.publicClient))) {
+    return 'the solver matched a resource offer that its provider did not sign';
+  }
+  const misfit = termsMisfitOf(offer.terms, resourceOffer.terms);
+  if (misfit) return `the solver matched a resource offer that ${termsMisfitText[misfit][0]}`;
+  const signature = await components.chain.walletClient.signTypedData(
+    matchAcceptanceTypedData(components.domain, jobOfferId(components.domain, offer.terms), resourceOfferId(components.domain, resourceOffer.terms)),
+  );
+  await components.solver.acceptMatch(deal.dealId, signature);
+  return undefined;
 }
 
 async function postAcceptance(resultsUrl: string, dealId: Hex, signature: Hex): Promise<void> {
@@ -385,7 +414,21 @@ async function followDeal(
       if (event.deal.dealId.toLowerCase() !== id.toLowerCase()) return;
       lastDeal = event.deal;
       options.onDeal?.(event.deal);
-      if (event.type === 'deal:matched') return;
+      if (event.type === 'deal:matched') {
+        if (event.deal.matchAcceptance) return;
+        // A refused match is not the end: the solver may match the job again elsewhere.
+        acceptMatch(offer, event.deal, components)
+          .then((refusal) => {
+            if (refusal) {
+              lastReason = refusal;
+              emit({ type: 'job:unmatched', reason: refusal });
+            }
+          })
+          .catch((error) => {
+            lastReason = `could not accept the match: ${(error as Error).message}`;
+          });
+        return;
+      }
       check(event.deal).catch((error) => finish(error));
     }, () => {
       if (!lastDeal) finish(new JobError(`lost the connection to the solver while waiting for the deal; \`lilypad get ${id}\` takes it up again`, { code: 'solver-disconnected', retryable: true }));

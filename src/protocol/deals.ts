@@ -11,6 +11,11 @@ export interface Deal {
   jobOffer: JobOffer;
   resourceOffer: ResourceOffer;
   resultCid?: string;
+  /**
+   * The job creator's signed acceptance of this match (MatchAcceptance(dealId, resourceOfferId)); the provider
+   * agrees the deal only with it, and the chain checks it.
+   */
+  matchAcceptance?: Hex;
 }
 
 export const dealEventForState = {
@@ -65,6 +70,7 @@ export function parseDeal(value: unknown): Deal {
     jobOffer: parseJobOffer(raw.jobOffer),
     resourceOffer: parseResourceOffer(raw.resourceOffer),
     resultCid: typeof raw.resultCid === 'string' ? raw.resultCid : undefined,
+    matchAcceptance: typeof raw.matchAcceptance === 'string' && /^0x[0-9a-fA-F]*$/.test(raw.matchAcceptance) ? (raw.matchAcceptance as Hex) : undefined,
   };
 }
 

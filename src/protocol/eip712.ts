@@ -12,7 +12,9 @@ export const offerTypes = {
     { name: 'jobCreator', type: 'address' },
     { name: 'moduleId', type: 'bytes32' },
     { name: 'inputsHash', type: 'bytes32' },
+    { name: 'detailsHash', type: 'bytes32' },
     { name: 'maxPrice', type: 'uint256' },
+    { name: 'minCollateral', type: 'uint256' },
     { name: 'mediators', type: 'address[]' },
     { name: 'mediatorSeedHash', type: 'bytes32' },
     { name: 'mediationFee', type: 'uint256' },
@@ -30,9 +32,21 @@ export const offerTypes = {
     { name: 'mediators', type: 'address[]' },
     { name: 'minSubmitTimeout', type: 'uint256' },
     { name: 'maxJudgeWindow', type: 'uint256' },
+    { name: 'maxMediationTimeout', type: 'uint256' },
     { name: 'detailsHash', type: 'bytes32' },
     { name: 'nonce', type: 'uint256' },
     { name: 'expiry', type: 'uint256' },
+  ],
+} as const;
+
+/**
+ * What a job creator signs to accept the solver's match: this resource offer (its EIP-712 digest) for this job
+ * offer (the deal id). The provider sends it with the agreement, so nobody can agree the job offer on other terms.
+ */
+export const matchAcceptanceTypes = {
+  MatchAcceptance: [
+    { name: 'dealId', type: 'bytes32' },
+    { name: 'resourceOfferId', type: 'bytes32' },
   ],
 } as const;
 
@@ -46,7 +60,11 @@ export interface SignedJobOfferTerms {
   jobCreator: Address;
   moduleId: Hex;
   inputsHash: Hex;
+  /** Binds the offer's other details (module name, machine, engine): see `jobOfferDetailsOf`. */
+  detailsHash: Hex;
   maxPrice: bigint;
+  /** The least collateral (LP wei) the job creator accepts from a provider. */
+  minCollateral: bigint;
   /** Mediators the job creator trusts; the deal's mediator is drawn from those the provider also lists. */
   mediators: Address[];
   /** keccak256(abi.encode(seed)) of the job creator's secret half of the mediator draw. */
@@ -78,6 +96,8 @@ export interface SignedResourceOfferTerms {
   minSubmitTimeout: bigint;
   /** The longest judge window (collateral held after submission) the provider agrees to. */
   maxJudgeWindow: bigint;
+  /** The longest mediation (collateral frozen after a challenge) the provider agrees to. */
+  maxMediationTimeout: bigint;
   detailsHash: Hex;
   nonce: bigint;
   expiry: bigint;

@@ -34,4 +34,5 @@ export const defaultDealTimeouts = {
   mediationTimeout: 600n,
   minSubmitTimeout: 60n,
   maxJudgeWindow: 3600n,
+  maxMediationTimeout: 3600n,
 } as const;

@@ -4,7 +4,7 @@
  */
 import { getAddress, hashTypedData, verifyHash, type Address, type Hex, type PublicClient } from 'viem';
 import { z } from 'zod';
-import { offerDomain, offerTypes, type SignedJobOfferTerms, type SignedResourceOfferTerms } from './eip712.js';
+import { matchAcceptanceTypes, offerDomain, offerTypes, type SignedJobOfferTerms, type SignedResourceOfferTerms } from './eip712.js';
 import { detailsHashOf, inputsHashOf, moduleIdOf, type ModuleRef } from './ids.js';
 import type { Engine, MachineSpec } from './machine.js';
 
@@ -65,7 +65,9 @@ const jobOfferSchema = z.object({
     jobCreator: address,
     moduleId: bytes32,
     inputsHash: bytes32,
+    detailsHash: bytes32,
     maxPrice: uint,
+    minCollateral: uint,
     mediators: z.array(address).min(1).max(16),
     mediatorSeedHash: bytes32,
     mediationFee: uint,
@@ -92,6 +94,7 @@ const resourceOfferSchema = z.object({
     mediators: z.array(address).min(1).max(16),
     minSubmitTimeout: uint,
     maxJudgeWindow: uint,
+    maxMediationTimeout: uint,
     detailsHash: bytes32,
     nonce: uint,
     expiry: uint,
@@ -123,7 +126,13 @@ export function parseJobOffer(value: unknown): JobOffer {
   const offer = parsed.data as JobOffer;
   if (moduleIdOf(offer.module) !== offer.terms.moduleId) throw new OfferError('job offer moduleId does not match its module');
   if (inputsHashOf(offer.inputs) !== offer.terms.inputsHash) throw new OfferError('job offer inputsHash does not match its inputs');
+  if (jobOfferDetailsHashOf(offer) !== offer.terms.detailsHash) throw new OfferError('job offer detailsHash does not match its module name, machine and engine');
   return offer;
+}
+
+/** The job offer's details that its `detailsHash` signs: everything a role acts on beyond module and inputs. */
+export function jobOfferDetailsHashOf(offer: Pick<JobOffer, 'moduleName' | 'machine' | 'engine'>): Hex {
+  return detailsHashOf({ moduleName: offer.moduleName, machine: offer.machine, engine: offer.engine });
 }
 
 export function parseResourceOffer(value: unknown): ResourceOffer {
@@ -145,6 +154,22 @@ export function jobOfferId(domain: OfferDomain, terms: SignedJobOfferTerms): Hex
 
 export function resourceOfferId(domain: OfferDomain, terms: SignedResourceOfferTerms): Hex {
   return hashTypedData({ domain: offerDomain(domain.chainId, domain.dealsAddress), types: offerTypes, primaryType: 'ResourceOffer', message: terms });
+}
+
+/** The typed data of a job creator's acceptance of a match (see `matchAcceptanceTypes`). */
+export function matchAcceptanceTypedData(domain: OfferDomain, dealId: Hex, resourceOfferId: Hex) {
+  return {
+    domain: offerDomain(domain.chainId, domain.dealsAddress),
+    types: matchAcceptanceTypes,
+    primaryType: 'MatchAcceptance',
+    message: { dealId, resourceOfferId },
+  } as const;
+}
+
+/** Whether `signature` is the job creator's acceptance of this deal's match (ERC-1271 through `verifier`). */
+export async function verifyMatchAcceptance(domain: OfferDomain, deal: { dealId: Hex; resourceOffer: ResourceOffer; jobOffer: JobOffer }, signature: Hex, verifier?: SignatureVerifier): Promise<boolean> {
+  const hash = hashTypedData(matchAcceptanceTypedData(domain, deal.dealId, resourceOfferId(domain, deal.resourceOffer.terms)));
+  return signedBy(deal.jobOffer.terms.jobCreator, hash, signature, verifier);
 }
 
 /**

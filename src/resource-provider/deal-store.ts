@@ -13,7 +13,8 @@ import { parseDeal, type Deal } from '../protocol/deals.js';
 import { parseResourceOffer, toWire, type ResourceOffer } from '../protocol/offers.js';
 
 /**
- * How far the provider got with a deal. `taken`: matched, not agreed by this provider yet; `agreed`; `ran`:
+ * How far the provider got with a deal. `taken`: matched, not agreed by this provider yet (it waits for the
+ * job creator's acceptance of the match); `agreed`; `ran`:
  * the result folder is in the blockstore as `resultCid`; `submitted`: the CID is on chain and the deal
  * waits for payment; `done`: the deal ended on chain; `failed`: never agreed (a check failed, the offer
  * expired), nothing locked.
@@ -24,6 +25,9 @@ export interface StoredDeal {
   deal: Deal;
   stage: DealStage;
   resultCid?: string;
+  /** The job creator's acceptance of the match, needed to agree the deal. */
+  matchAcceptance?: Hex;
+  /** The job creator's acceptance of the results, worth a settlement. */
   acceptance?: Hex;
   error?: string;
   updatedAt: number;
@@ -42,11 +46,13 @@ export interface DealStore {
   get(dealId: Hex): StoredDeal | undefined;
   setStage(dealId: Hex, stage: DealStage, extra?: { resultCid?: string; error?: string }): void;
   setAcceptance(dealId: Hex, acceptance: Hex): void;
+  setMatchAcceptance(dealId: Hex, matchAcceptance: Hex): void;
   /** Deals that have not ended: the ones to carry on with after a restart. */
   open(): StoredDeal[];
   /** How many deals are in each stage. */
   counts(): Record<DealStage, number>;
   saveOffer(id: Hex, offer: ResourceOffer): void;
+  getOffer(id: Hex): StoredOffer | undefined;
   countOfferUse(id: Hex): StoredOffer | undefined;
   currentOffer(): StoredOffer | undefined;
   /** Small named values kept across restarts (the results server's port). */
@@ -59,6 +65,7 @@ interface DealRow {
   deal: string;
   stage: DealStage;
   result_cid: string | null;
+  match_acceptance: string | null;
   acceptance: string | null;
   error: string | null;
   updated_at: number;
@@ -77,6 +84,7 @@ export function openDealStore(file: string): DealStore {
       deal TEXT NOT NULL,
       stage TEXT NOT NULL,
       result_cid TEXT,
+      match_acceptance TEXT,
       acceptance TEXT,
       error TEXT,
       updated_at INTEGER NOT NULL
@@ -93,13 +101,14 @@ export function openDealStore(file: string): DealStore {
   const selectSetting = db.prepare<[string], { value: string }>('SELECT value FROM settings WHERE name = ?');
   const upsertSetting = db.prepare('INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value');
   const insertDeal = db.prepare('INSERT OR IGNORE INTO deals (deal_id, deal, stage, updated_at) VALUES (?, ?, ?, ?)');
-  const selectDeal = db.prepare<[string], DealRow>('SELECT deal, stage, result_cid, acceptance, error, updated_at FROM deals WHERE deal_id = ?');
+  const selectDeal = db.prepare<[string], DealRow>('SELECT deal, stage, result_cid, match_acceptance, acceptance, error, updated_at FROM deals WHERE deal_id = ?');
   const updateStage = db.prepare(
     'UPDATE deals SET stage = ?, result_cid = COALESCE(?, result_cid), error = COALESCE(?, error), updated_at = ? WHERE deal_id = ?',
   );
   const updateAcceptance = db.prepare('UPDATE deals SET acceptance = ?, updated_at = ? WHERE deal_id = ?');
+  const updateMatchAcceptance = db.prepare('UPDATE deals SET match_acceptance = ?, updated_at = ? WHERE deal_id = ? AND match_acceptance IS NULL');
   const selectOpen = db.prepare<[], DealRow>(
-    "SELECT deal, stage, result_cid, acceptance, error, updated_at FROM deals WHERE stage NOT IN ('done', 'failed') ORDER BY updated_at",
+    "SELECT deal, stage, result_cid, match_acceptance, acceptance, error, updated_at FROM deals WHERE stage NOT IN ('done', 'failed') ORDER BY updated_at",
   );
   const selectCounts = db.prepare<[], { stage: DealStage; n: number }>('SELECT stage, COUNT(*) AS n FROM deals GROUP BY stage');
   const insertOffer = db.prepare('INSERT OR IGNORE INTO offers (id, offer, uses, created_at) VALUES (?, ?, 0, ?)');
@@ -125,6 +134,7 @@ export function openDealStore(file: string): DealStore {
     deal: parseOnce(row.deal, parseDeal),
     stage: row.stage,
     resultCid: row.result_cid ?? undefined,
+    matchAcceptance: (row.match_acceptance ?? undefined) as Hex | undefined,
     acceptance: (row.acceptance ?? undefined) as Hex | undefined,
     error: row.error ?? undefined,
     updatedAt: row.updated_at,
@@ -146,6 +156,9 @@ export function openDealStore(file: string): DealStore {
     setAcceptance(dealId, acceptance) {
       updateAcceptance.run(acceptance, Date.now(), dealId.toLowerCase());
     },
+    setMatchAcceptance(dealId, matchAcceptance) {
+      updateMatchAcceptance.run(matchAcceptance, Date.now(), dealId.toLowerCase());
+    },
     open: () => selectOpen.all().map(toStored),
     counts() {
       const counts: Record<DealStage, number> = { taken: 0, agreed: 0, ran: 0, submitted: 0, done: 0, failed: 0 };
@@ -155,6 +168,7 @@ export function openDealStore(file: string): DealStore {
     saveOffer(id, offer) {
       insertOffer.run(id.toLowerCase(), JSON.stringify(toWire(offer)), Date.now());
     },
+    getOffer: (id) => toOffer(selectOffer.get(id.toLowerCase())),
     countOfferUse(id) {
       bumpOffer.run(id.toLowerCase());
       return toOffer(selectOffer.get(id.toLowerCase()));

@@ -27,13 +27,18 @@ import type { ModuleResolver } from '../module/resolve.js';
 import { engineOf, machineOf } from '../module/spec.js';
 import type { Deal } from '../protocol/deals.js';
 import { acceptanceTypes, offerDomain, offerTypes, type SignedResourceOfferTerms } from '../protocol/eip712.js';
+import { termsMisfitOf, termsMisfitText } from '../protocol/agreement.js';
 import { defaultDealTimeouts } from '../protocol/mediation.js';
-import { detailsHashOf } from '../protocol/ids.js';
+import { detailsHashOf, moduleIdOf } from '../protocol/ids.js';
 import type { MachineSpec } from '../protocol/machine.js';
-import { randomNonce, resourceOfferId, verifyJobOfferSignature, type OfferDomain, type ResourceOffer, type ResourceOfferDetails } from '../protocol/offers.js';
+import { randomNonce, resourceOfferId, verifyJobOfferSignature, verifyMatchAcceptance, type OfferDomain, type ResourceOffer, type ResourceOfferDetails } from '../protocol/offers.js';
 import type { EventSubscription, SolverClient } from '../solver/client.js';
 import { addDirectory, addGatewayRoutes, type Blockstore } from '../storage/index.js';
 import { openDealStore, type DealStore } from './deal-store.js';
+import { writeFailureResult } from './failure-result.js';
+
+/** Seconds kept free before a submit deadline, for the result to be added and the transaction to land. */
+const SUBMIT_MARGIN_SECONDS = 10n;
 
 export interface ResourceProviderConfig {
   /** LP (wei) per job. */
@@ -52,6 +57,12 @@ export interface ResourceProviderConfig {
   minSubmitTimeout?: bigint;
   /** The longest judge window (s) it lets its collateral wait; default 3600. */
   maxJudgeWindow?: bigint;
+  /** The longest mediation (s) it lets its collateral be frozen for after a challenge; default 3600. */
+  maxMediationTimeout?: bigint;
+  /** The wall-clock limit (s) of a job whose module sets no `Timeout`; default 300. */
+  defaultJobTimeoutSeconds?: number;
+  /** The longest `Timeout` (s) a module may ask for here; longer ones are refused before agreeing; default 3600. */
+  maxJobTimeoutSeconds?: number;
   /** Most deals settled in one transaction; default 20. */
   settleBatchSize?: number;
   /** How long acceptances are gathered before one settlement transaction (ms); default 0. */
@@ -125,6 +136,8 @@ export function createResourceProvider(config: ResourceProviderConfig, component
   let current: { id: Hex; capacity: number; uses: number; expiry: bigint } | undefined;
   let posting: Promise<void> = Promise.resolve();
   let offerTimer: NodeJS.Timeout | undefined;
+  /** Jobs running now, stopped when the provider stops. */
+  const stopping = new Set<AbortController>();
 
   const db = (): DealStore => {
     if (!store) throw new LilypadError('the resource provider is not started', { code: 'not-started' });
@@ -140,6 +153,7 @@ export function createResourceProvider(config: ResourceProviderConfig, component
       mediators: config.mediators,
       minSubmitTimeout: config.minSubmitTimeout ?? defaultDealTimeouts.minSubmitTimeout,
       maxJudgeWindow: config.maxJudgeWindow ?? defaultDealTimeouts.maxJudgeWindow,
+      maxMediationTimeout: config.maxMediationTimeout ?? defaultDealTimeouts.maxMediationTimeout,
       detailsHash: detailsHashOf(details),
       nonce: randomNonce(),
       expiry: BigInt(Math.floor(Date.now() / 1000) + (config.offerTtlSeconds ?? 3600)),
@@ -196,10 +210,36 @@ export function createResourceProvider(config: ResourceProviderConfig, component
     return ready;
   }
 
-  /** Everything a provider checks before it puts its collateral behind a deal, and what it needs to run it. */
+  /** Module ids of the allowlist's names, resolved once each: a name in an offer is only the job creator's word. */
+  const allowedModuleIds = new Map<string, Promise<string | undefined>>();
+  async function isAllowedModule(moduleId: Hex): Promise<boolean> {
+    if (config.modules.length === 0) return true;
+    for (const entry of config.modules) {
+      if (/^0x[0-9a-fA-F]{64}$/.test(entry)) {
+        if (entry.toLowerCase() === moduleId.toLowerCase()) return true;
+        continue;
+      }
+      let id = allowedModuleIds.get(entry);
+      if (!id) {
+        id = components.modules.resolve(entry).then((module) => moduleIdOf(module.ref), () => undefined);
+        allowedModuleIds.set(entry, id);
+      }
+      if ((await id) === moduleId.toLowerCase()) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Everything a provider checks before it puts its collateral behind a deal, and what it needs to run it:
+   * the offers are the job creator's and this provider's own, their terms make a deal, the module is allowed
+   * by its signed id, and the job renders, fits this machine and its deadline, and is ready to run.
+   */
   async function checkDeal(deal: Deal) {
     const job = deal.jobOffer;
     if (!(await verifyJobOfferSignature(components.domain, job, components.chain.publicClient))) throw new Error('job offer signature is not the job creator\'s');
+    const misfit = termsMisfitOf(job.terms, deal.resourceOffer.terms);
+    if (misfit) throw new Error(`this provider's offer ${termsMisfitText[misfit][0]}`);
+    if (!(await isAllowedModule(job.terms.moduleId))) throw new Error(`module ${job.moduleName} (id ${job.terms.moduleId}) is not in this provider's allowlist`);
     // A module whose re-run can differ would lose this provider its collateral to any challenge.
     if (config.refuseModules?.some((m) => m === job.moduleName || m.toLowerCase() === job.terms.moduleId.toLowerCase())) {
       throw new Error(`module ${job.moduleName} is refused here (refuseModules: not deterministic)`);
@@ -213,23 +253,47 @@ export function createResourceProvider(config: ResourceProviderConfig, component
     if (machine.cpu > config.machine.cpu || machine.gpu > config.machine.gpu || machine.ram > config.machine.ram) {
       throw new Error('the module asks for more than this provider has');
     }
-    return { executor, executorJob: await executorJobOf(module, spec), timeoutSeconds: spec.job.Spec.Timeout };
+    const timeoutSeconds = spec.job.Spec.Timeout ?? config.defaultJobTimeoutSeconds ?? 300;
+    const maxTimeout = config.maxJobTimeoutSeconds ?? 3600;
+    if (timeoutSeconds > maxTimeout) throw new Error(`the module's Timeout of ${timeoutSeconds} s is longer than this provider's maximum of ${maxTimeout} s`);
+    if (BigInt(timeoutSeconds) + SUBMIT_MARGIN_SECONDS > job.terms.submitTimeout) {
+      throw new Error(`the module's Timeout of ${timeoutSeconds} s does not fit in the deal's submit timeout of ${job.terms.submitTimeout} s`);
+    }
+    return { executor, executorJob: await executorJobOf(module, spec), timeoutSeconds };
   }
 
-  /** Runs the job into `dataDir/jobs/<dealId>` and adds the folder to the blockstore; returns its CID. */
-  async function runJob(deal: Deal): Promise<string> {
+  /**
+   * Runs the job into `dataDir/jobs/<dealId>` and adds the folder to the blockstore; returns its CID. The job
+   * is stopped in time to submit before `deadline`. A job that fails after agreement (the executor gives up on
+   * it) still gets a result folder that says why (`exitCode` 1 and `error`), which is submitted like any
+   * other: the deal ends at once, the provider is paid for its work, and the mediator's re-run can check it.
+   */
+  async function runJob(deal: Deal, deadline: bigint): Promise<string> {
     const { executor, executorJob, timeoutSeconds } = await prepare(deal);
     const resultDir = path.join(config.dataDir, 'jobs', deal.dealId);
     await rm(resultDir, { recursive: true, force: true });
     await mkdir(resultDir, { recursive: true });
-    const result = await executor.run({
-      jobId: deal.dealId,
-      job: executorJob,
-      resultDir,
-      limits: timeoutSeconds ? { wallClockMs: timeoutSeconds * 1000 } : undefined,
-    });
+    const untilDeadlineMs = (Number(deadline) - Number(SUBMIT_MARGIN_SECONDS)) * 1000 - Date.now();
+    const abort = new AbortController();
+    stopping.add(abort);
+    try {
+      const result = await executor.run({
+        jobId: deal.dealId,
+        job: executorJob,
+        resultDir,
+        limits: { wallClockMs: Math.max(1000, Math.min(timeoutSeconds * 1000, untilDeadlineMs)) },
+        signal: abort.signal,
+      });
+      logger.info({ dealId: deal.dealId, exitCode: result.exitCode }, 'job ran');
+    } catch (error) {
+      if (stopped) throw error; // stopping: the job runs again after a restart
+      logger.warn({ dealId: deal.dealId, err: error }, 'job failed; submitting the failure as its result');
+      await writeFailureResult(resultDir, error as Error);
+    } finally {
+      stopping.delete(abort);
+    }
     const cid = (await addDirectory(resultDir, components.blockstore)).toString();
-    logger.info({ dealId: deal.dealId, exitCode: result.exitCode, cid }, 'job ran');
+    logger.info({ dealId: deal.dealId, cid }, 'result added');
     return cid;
   }
 
@@ -242,7 +306,7 @@ export function createResourceProvider(config: ResourceProviderConfig, component
   async function advance(dealId: Hex): Promise<void> {
     const log = logger.child({ dealId });
     /** The deal's state as this provider's own last transaction left it, so that it need not be read back. */
-    let known: Pick<NonNullable<Awaited<ReturnType<typeof getDeal>>>, 'state' | 'deadline' | 'resultCid'> | null | undefined;
+    let known: Pick<NonNullable<Awaited<ReturnType<typeof getDeal>>>, 'state' | 'deadline' | 'resultCid' | 'resourceProvider'> | null | undefined;
     // A deal only taken is not read first: if it is on chain already, the agreement fails and the chain is read then.
     let first = true;
     for (;;) {
@@ -262,17 +326,23 @@ export function createResourceProvider(config: ResourceProviderConfig, component
         }
         const expiry = deal.jobOffer.terms.expiry < deal.resourceOffer.terms.expiry ? deal.jobOffer.terms.expiry : deal.resourceOffer.terms.expiry;
         if (expiry <= chainNow()) {
-          db().setStage(dealId, 'failed', { error: 'an offer expired before the deal was agreed' });
+          db().setStage(dealId, 'failed', { error: stored.matchAcceptance ? 'an offer expired before the deal was agreed' : 'the job creator did not accept the match before its offer expired' });
           return;
         }
         try {
+          // Everything is checked before anything is locked, also while the job creator's acceptance is awaited.
           await prepare(deal);
-          // Sent by the provider itself: its transaction is its consent, so the contract skips its signature.
+          if (!stored.matchAcceptance) {
+            at(expiry, () => advance(dealId));
+            return;
+          }
+          // Only the provider can agree its offer: its transaction is its consent.
           await agreeDeal(components.chain, {
             deals,
             jobOffer: deal.jobOffer.terms,
             jobCreatorSignature: deal.jobOffer.signature,
             resourceOffer: deal.resourceOffer.terms,
+            matchAcceptance: stored.matchAcceptance,
           });
         } catch (error) {
           // Another look: the agreement may have landed even though waiting for it failed.
@@ -283,10 +353,16 @@ export function createResourceProvider(config: ResourceProviderConfig, component
         db().setStage(dealId, 'agreed');
         log.info('deal agreed');
         void components.solver.syncDeal(dealId).catch(() => undefined);
-        known = { state: 'agreed', deadline: chainNow() + deal.jobOffer.terms.submitTimeout, resultCid: '' };
+        known = { state: 'agreed', deadline: chainNow() + deal.jobOffer.terms.submitTimeout, resultCid: '', resourceProvider: address };
         continue;
       }
 
+      // The deal id is the job offer's hash; a deal with it that another provider agreed is not this one's.
+      if (onChain.resourceProvider.toLowerCase() !== address.toLowerCase()) {
+        db().setStage(dealId, 'failed', { error: `the job offer was agreed with another provider (${onChain.resourceProvider})` });
+        log.warn('deal on chain belongs to another provider; dropped');
+        return;
+      }
       switch (onChain.state) {
         case 'agreed': {
           if (onChain.deadline < chainNow()) {
@@ -298,7 +374,7 @@ export function createResourceProvider(config: ResourceProviderConfig, component
           }
           let resultCid = stored.stage === 'ran' ? stored.resultCid : undefined;
           if (!resultCid) {
-            resultCid = await runJob(deal);
+            resultCid = await runJob(deal, onChain.deadline);
             db().setStage(dealId, 'ran', { resultCid });
           }
           await submitResults(components.chain, { deals, dealId, resultCid });
@@ -306,7 +382,7 @@ export function createResourceProvider(config: ResourceProviderConfig, component
           // The job creator hears of the results through the solver, so this one is awaited.
           await components.solver.syncDeal(dealId).catch(() => undefined);
           void keepOfferPosted().catch((error) => log.warn({ err: error }, 'offer renewal failed'));
-          known = { state: 'results-submitted', deadline: chainNow() + deal.jobOffer.terms.judgeWindow, resultCid };
+          known = { state: 'results-submitted', deadline: chainNow() + deal.jobOffer.terms.judgeWindow, resultCid, resourceProvider: address };
           continue;
         }
         case 'results-submitted': {
@@ -390,7 +466,13 @@ export function createResourceProvider(config: ResourceProviderConfig, component
 
   /** Moves a deal on in the background, one mover per deal; a job runs only when a slot is free. */
   function follow(dealId: Hex): void {
-    if (active.has(dealId) || stopped) return;
+    if (stopped) return;
+    const running = active.get(dealId);
+    if (running) {
+      // Moved on once the current step is done: an acceptance may have come while the deal was being checked.
+      running.then(() => follow(dealId));
+      return;
+    }
     const work = jobSlots
       .run(() => advance(dealId))
       .catch((error) => {
@@ -404,13 +486,32 @@ export function createResourceProvider(config: ResourceProviderConfig, component
     active.set(dealId, work);
   }
 
-  function onDeal(deal: Deal): void {
+  /**
+   * A deal the solver says this provider was matched into. Only a resource offer this provider signed counts
+   * (the id is the hash of its terms, so its own stored copy is what it agrees); the job creator's acceptance
+   * of the match, once it comes with the deal, is checked and kept, and the deal moves on.
+   */
+  async function onDeal(deal: Deal): Promise<void> {
     if (deal.resourceOffer.terms.resourceProvider.toLowerCase() !== address.toLowerCase()) return;
-    if (!db().add(deal)) return; // known already: it is being followed
-    const offer = db().countOfferUse(deal.resourceOfferId);
-    if (current && offer && offer.id === current.id.toLowerCase()) current.uses = offer.uses;
+    const own = db().getOffer(deal.resourceOfferId);
+    if (!own || resourceOfferId(components.domain, deal.resourceOffer.terms) !== own.id) {
+      logger.warn({ dealId: deal.dealId, resourceOfferId: deal.resourceOfferId }, 'deal names a resource offer this provider did not sign; ignored');
+      return;
+    }
+    const { matchAcceptance, ...matched } = deal;
+    const isNew = db().add({ ...matched, resourceOffer: own.offer });
+    if (isNew) {
+      const offer = db().countOfferUse(deal.resourceOfferId);
+      if (current && offer && offer.id === current.id.toLowerCase()) current.uses = offer.uses;
+      void keepOfferPosted().catch((error) => logger.warn({ err: error }, 'offer renewal failed'));
+    }
+    const stored = db().get(deal.dealId);
+    if (matchAcceptance && stored && !stored.matchAcceptance) {
+      const valid = await verifyMatchAcceptance(components.domain, { ...stored.deal }, matchAcceptance, components.chain.publicClient);
+      if (valid) db().setMatchAcceptance(deal.dealId, matchAcceptance);
+      else logger.warn({ dealId: deal.dealId }, 'match acceptance is not the job creator’s; ignored');
+    }
     follow(deal.dealId);
-    void keepOfferPosted().catch((error) => logger.warn({ err: error }, 'offer renewal failed'));
   }
 
   /** Listens for this provider's deals; after a lost connection, listens again and re-posts its offer. */
@@ -433,7 +534,7 @@ export function createResourceProvider(config: ResourceProviderConfig, component
       timers.add(retry);
     };
     subscription = components.solver.subscribe({ resourceProvider: address, signer: components.chain.walletClient, domain: components.domain, events: ['deal:matched'] }, (event) => {
-      if (event.type === 'deal:matched') onDeal(event.deal);
+      if (event.type === 'deal:matched') onDeal(event.deal).catch((error) => logger.warn({ err: error }, 'deal not taken'));
     }, () => reconnect());
     await subscription.ready;
   }
@@ -496,8 +597,9 @@ export function createResourceProvider(config: ResourceProviderConfig, component
     },
     async stop() {
       subscription?.close();
-      await Promise.allSettled(active.values());
       stopped = true;
+      for (const job of stopping) job.abort();
+      await Promise.allSettled(active.values());
       for (const timer of timers) clearTimeout(timer);
       timers.clear();
       clearTimeout(offerTimer);

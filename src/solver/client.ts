@@ -39,6 +39,8 @@ export interface SolverClient {
   syncDeal(dealId: Hex): Promise<void>;
   /** The deal as the solver keeps it (offers re-checked against their signed hashes by `parseDeal`). */
   getDeal(dealId: Hex): Promise<Deal>;
+  /** Hands the solver the job creator's acceptance of a matched deal, for its provider to agree it with. */
+  acceptMatch(dealId: Hex, signature: Hex): Promise<void>;
   /** Takes a resource offer out of matching; signed by its provider. */
   withdrawResourceOffer(id: Hex, auth: SolverAuth & { resourceProvider: Address }): Promise<void>;
   /**
@@ -99,6 +101,9 @@ export function createSolverClient(url: string, options: SolverClientOptions = {
     },
     async syncDeal(dealId) {
       await request_('POST', `/api/v1/deals/${dealId}/sync`);
+    },
+    async acceptMatch(dealId, signature) {
+      await request_('POST', `/api/v1/deals/${dealId}/match-acceptance`, { signature });
     },
     async withdrawResourceOffer(id, auth) {
       const request = await signSolverRequest(auth.signer, auth.domain, { party: auth.resourceProvider, action: 'withdraw-resource-offer', target: id });

@@ -2,6 +2,7 @@
  * Matching, as a pure function: which resource offer fits a job offer (DESIGN.md section 5), and when
  * none does, why, summarised over all offers.
  */
+import { termsMisfitOf, termsMisfitText, type TermsMisfit } from '../protocol/agreement.js';
 import type { JobOffer, ResourceOffer } from '../protocol/offers.js';
 
 export interface StoredResourceOffer {
@@ -27,9 +28,7 @@ export type Misfit =
   | 'gpu'
   | 'ram'
   | 'gpu memory'
-  | 'price'
-  | 'mediator'
-  | 'timeouts';
+  | TermsMisfit;
 
 // What the offers that fail each test lack, as [one offer, several offers].
 const misfitText: Record<Misfit, [string, string]> = {
@@ -42,9 +41,7 @@ const misfitText: Record<Misfit, [string, string]> = {
   gpu: ['has too few GPUs', 'have too few GPUs'],
   ram: ['has too little RAM', 'have too little RAM'],
   'gpu memory': ['has too little GPU memory', 'have too little GPU memory'],
-  price: ['costs more than the price ceiling', 'cost more than the price ceiling'],
-  mediator: ['shares no mediator', 'share no mediator'],
-  timeouts: ['does not accept the job’s timeouts', 'do not accept the job’s timeouts'],
+  ...termsMisfitText,
 };
 
 /** What keeps `stored` from fitting `job`, or undefined when it fits. */
@@ -61,11 +58,8 @@ export function misfitOf(job: JobOffer, stored: StoredResourceOffer, nowSeconds:
   if (details.machine.gpu < job.machine.gpu) return 'gpu';
   if (details.machine.ram < job.machine.ram) return 'ram';
   if ((job.machine.gpuMemory ?? 0) > (details.machine.gpuMemory ?? 0)) return 'gpu memory';
-  if (terms.price > job.terms.maxPrice) return 'price';
-  if (sharedMediator(job, stored.offer) === undefined) return 'mediator';
-  // As the deal contract checks at agreement: enough time to run, collateral not held too long.
-  if (job.terms.submitTimeout < terms.minSubmitTimeout || job.terms.judgeWindow > terms.maxJudgeWindow) return 'timeouts';
-  return undefined;
+  // As the deal contract checks at agreement: price, collateral, a shared mediator, the timeouts.
+  return termsMisfitOf(job.terms, terms);
 }
 
 /** The first of the job creator's mediators that the provider also trusts (addresses as addresses). */

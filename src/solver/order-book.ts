@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS deals (
   provider TEXT NOT NULL,
   state TEXT NOT NULL,
   result_cid TEXT,
+  match_acceptance TEXT,
   final INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS deals_open ON deals (final, provider);
@@ -85,6 +86,7 @@ export class OrderBook {
       insertDeal: this.db.prepare('INSERT INTO deals (id, resource_offer_id, provider, state) VALUES (?, ?, ?, ?)'),
       getDeal: this.db.prepare('SELECT * FROM deals WHERE id = ?'),
       advanceDeal: this.db.prepare('UPDATE deals SET state = ?, result_cid = coalesce(?, result_cid), final = ? WHERE id = ? AND state = ?'),
+      acceptMatch: this.db.prepare("UPDATE deals SET match_acceptance = ? WHERE id = ? AND state = 'matched' AND match_acceptance IS NULL"),
       openDeals: this.db.prepare('SELECT id FROM deals WHERE final = 0'),
       matchedDealsOf: this.db.prepare("SELECT id FROM deals WHERE final = 0 AND provider = ? AND state = 'matched'"),
       insertNonce: this.db.prepare('INSERT OR IGNORE INTO request_nonces (party, nonce, expiry) VALUES (?, ?, ?)'),
@@ -242,7 +244,9 @@ export class OrderBook {
   }
 
   getDeal(id: Hex): Deal | undefined {
-    const row = this.statements.getDeal.get(id) as { id: Hex; resource_offer_id: Hex; state: DealState; result_cid: string | null } | undefined;
+    const row = this.statements.getDeal.get(id) as
+      | { id: Hex; resource_offer_id: Hex; state: DealState; result_cid: string | null; match_acceptance: Hex | null }
+      | undefined;
     if (!row) return undefined;
     const job = this.statements.getJobOffer.get(id) as { offer: string };
     const resource = this.statements.getResourceOffer.get(row.resource_offer_id) as { offer: string };
@@ -253,7 +257,13 @@ export class OrderBook {
       jobOffer: this.parseStoredJobOffer(job.offer),
       resourceOffer: this.index.get(row.resource_offer_id)?.offer ?? parseResourceOffer(JSON.parse(resource.offer)),
       ...(row.result_cid ? { resultCid: row.result_cid } : {}),
+      ...(row.match_acceptance ? { matchAcceptance: row.match_acceptance } : {}),
     };
+  }
+
+  /** Keeps the job creator's (already checked) acceptance of a matched deal; false when it has one or moved on. */
+  acceptMatch(id: Hex, signature: Hex): boolean {
+    return this.statements.acceptMatch.run(signature, id).changes > 0;
   }
 
   /** Deals not yet in a final state: what a restarted solver checks against the chain. */

@@ -27,6 +27,7 @@ import {
   resourceOfferId,
   toWire,
   verifyJobOfferSignature,
+  verifyMatchAcceptance,
   verifyResourceOfferSignature,
   type OfferDomain,
   type SignatureVerifier,
@@ -285,6 +286,25 @@ export function createSolver(config: SolverConfig, components: SolverComponents)
   app.get('/api/v1/deals/:id', (c) => {
     const deal = openBook().getDeal(c.req.param('id').toLowerCase() as Hex);
     return deal ? c.json(toWire(deal)) : c.json({ error: 'no such deal' }, 404);
+  });
+
+  // The job creator's acceptance of its match, which the provider needs to agree the deal: checked here so
+  // that nobody else's signature is passed on, then told to both parties with the deal.
+  app.post('/api/v1/deals/:id/match-acceptance', async (c) => {
+    const deal = openBook().getDeal(c.req.param('id').toLowerCase() as Hex);
+    if (!deal) return refuse(c, 404, 'no such deal');
+    const body = (await readJson(c.req.raw)) as { signature?: unknown } | undefined;
+    const signature = typeof body?.signature === 'string' && /^0x[0-9a-fA-F]{2,1024}$/.test(body.signature) ? (body.signature as Hex) : undefined;
+    if (!signature || !(await verifyMatchAcceptance(components.domain, deal, signature, components.signatureVerifier))) {
+      return refuse(c, 401, 'signature is not the job creator’s acceptance of this match');
+    }
+    if (deal.state !== 'matched') return c.json(toWire(deal));
+    if (openBook().acceptMatch(deal.dealId, signature)) {
+      const accepted = openBook().getDeal(deal.dealId)!;
+      publish({ type: 'deal:matched', deal: accepted });
+      return c.json(toWire(accepted));
+    }
+    return c.json(toWire(openBook().getDeal(deal.dealId)));
   });
 
   // Anyone may ask the solver to look at the chain again for a deal; it believes only the chain.

@@ -9,9 +9,10 @@ export interface AgreeDealParameters {
   deals: Address;
   jobOffer: SignedJobOfferTerms;
   jobCreatorSignature: Hex;
+  /** The sender's own offer: only the resource provider can agree a deal (its transaction is its consent). */
   resourceOffer: SignedResourceOfferTerms;
-  /** Needed unless the sender is the resource provider itself (its transaction is its consent). */
-  resourceProviderSignature?: Hex;
+  /** The job creator's signature of MatchAcceptance(dealId, resourceOfferId): it accepted this offer for its job. */
+  matchAcceptance: Hex;
 }
 
 export interface AgreeDealReturnType {
@@ -26,8 +27,8 @@ export interface AgreeDealReturnType {
 }
 
 /**
- * Agrees a deal on chain from a signed job offer and a resource offer. Any account may send it (the
- * solver, the RP), so the job creator needs no gas.
+ * Agrees a deal on chain from a signed job offer, the job creator's acceptance of the match and the
+ * sender's own resource offer. Only the resource provider may send it; the job creator needs no gas.
  * @throws ChainError, e.g. "agreeDeal reverted: PriceAboveMaximum(price=…, maxPrice=…)".
  */
 export async function agreeDeal(clients: ChainClients, args: AgreeDealParameters): Promise<AgreeDealReturnType> {
@@ -36,7 +37,7 @@ export async function agreeDeal(clients: ChainClients, args: AgreeDealParameters
       address: args.deals,
       abi: lilypadDealsAbi,
       functionName: 'agreeDeal',
-      args: [args.jobOffer, args.jobCreatorSignature, args.resourceOffer, args.resourceProviderSignature ?? '0x'],
+      args: [args.jobOffer, args.jobCreatorSignature, args.resourceOffer, args.matchAcceptance],
     }),
   );
   const [agreed] = parseEventLogs({ abi: lilypadDealsAbi, eventName: 'DealAgreed', logs: receipt.logs });
