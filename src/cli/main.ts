@@ -84,7 +84,7 @@ program
         process.stdout.write(result.stdout);
       }
       // A job that failed is not a success, whoever is reading the exit status.
-      if (result.error || result.exitCode !== 0) process.exitCode = 1;
+      if (result.error || result.exitCode > 0) process.exitCode = 1;
     } finally {
       process.off('SIGINT', cancel);
       process.off('SIGTERM', cancel);

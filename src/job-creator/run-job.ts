@@ -133,7 +133,7 @@ export async function runJob(options: RunJobOptions, components: JobCreatorCompo
 
 /**
  * Posts a job without following it (`lilypad run --detach`): signs the offer, hands it to `onOffer`, sends
- * it to the solver; `followJob` later takes it to the end.
+ * it to the solver and accepts the match when there is one at once; `followJob` later takes it to the end.
  */
 export async function postJob(
   options: RunJobOptions,
@@ -142,7 +142,11 @@ export async function postJob(
   const { offer, id } = await signJobOffer(options, components);
   await options.onOffer?.(offer, id);
   const posted = await components.solver.postJobOffer(offer);
-  return { jobOfferId: id, offer, state: posted.state, reason: posted.state === 'pending' ? posted.reason : undefined };
+  if (posted.state === 'pending') return { jobOfferId: id, offer, state: posted.state, reason: posted.reason };
+  // Matched at once: accepted now, so that the provider can go on while nobody follows the job. A match that
+  // comes later waits for `followJob` (`lilypad get`) to accept it.
+  const refusal = await acceptMatch(offer, posted.deal, components);
+  return { jobOfferId: id, offer, state: posted.state, reason: refusal };
 }
 
 /** The job creator's half of the mediator draw: secret until a challenge, and derivable again from its key. */

@@ -253,12 +253,12 @@ export function createResourceProvider(config: ResourceProviderConfig, component
     if (machine.cpu > config.machine.cpu || machine.gpu > config.machine.gpu || machine.ram > config.machine.ram) {
       throw new Error('the module asks for more than this provider has');
     }
-    const timeoutSeconds = spec.job.Spec.Timeout ?? config.defaultJobTimeoutSeconds ?? 300;
+    // Without a Timeout of its own a job gets the provider's default; either way runJob stops it in time to
+    // submit before the deal's deadline.
+    const asked = spec.job.Spec.Timeout;
     const maxTimeout = config.maxJobTimeoutSeconds ?? 3600;
-    if (timeoutSeconds > maxTimeout) throw new Error(`the module's Timeout of ${timeoutSeconds} s is longer than this provider's maximum of ${maxTimeout} s`);
-    if (BigInt(timeoutSeconds) + SUBMIT_MARGIN_SECONDS > job.terms.submitTimeout) {
-      throw new Error(`the module's Timeout of ${timeoutSeconds} s does not fit in the deal's submit timeout of ${job.terms.submitTimeout} s`);
-    }
+    if (asked !== undefined && asked > maxTimeout) throw new Error(`the module's Timeout of ${asked} s is longer than this provider's maximum of ${maxTimeout} s`);
+    const timeoutSeconds = asked ?? config.defaultJobTimeoutSeconds ?? 300;
     return { executor, executorJob: await executorJobOf(module, spec), timeoutSeconds };
   }
 
