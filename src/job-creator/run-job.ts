@@ -11,7 +11,7 @@ import path from 'node:path';
 import { CID } from 'multiformats/cid';
 import { keccak256, zeroAddress, type Address, type Hex } from 'viem';
 import { challengeResults, signResultsAcceptance, timeoutMediation, timeoutSubmitResults, type ChainClients } from '../chain/index.js';
-import { JobError, SolverError } from '../lib/errors.js';
+import { JobError, SolverError, StorageError } from '../lib/errors.js';
 import { renderModule } from '../module/render.js';
 import type { ModuleResolver } from '../module/resolve.js';
 import { engineOf, machineOf } from '../module/spec.js';
@@ -150,12 +150,12 @@ export async function postJob(
 }
 
 /** The job creator's half of the mediator draw: secret until a challenge, and derivable again from its key. */
-async function mediatorSeedOf(components: JobCreatorComponents, nonce: bigint): Promise<Hex> {
+async function mediatorSeedOf(components: Pick<JobCreatorComponents, 'chain'>, nonce: bigint): Promise<Hex> {
   return keccak256(await components.chain.walletClient.signMessage({ message: `lilypad mediator seed ${nonce}` }));
 }
 
 /** Resolves and renders the module (so a bad module or a missing input fails before anything is signed) and signs the offer. */
-export async function signJobOffer(options: RunJobOptions, components: JobCreatorComponents): Promise<{ offer: JobOffer; id: Hex; mediatorSeed: Hex }> {
+export async function signJobOffer(options: RunJobOptions, components: Pick<JobCreatorComponents, 'chain' | 'domain' | 'modules'>): Promise<{ offer: JobOffer; id: Hex; mediatorSeed: Hex }> {
   const account = options.jobCreator ?? components.chain.walletClient.account.address;
 
   // Render here first, so that a bad module or a missing input fails before anything is signed.
@@ -221,6 +221,15 @@ export async function followJob(
     accepted = options.judge ? await options.judge({ cid: cid.toString(), dir }) : true;
   } catch (error) {
     if (options.signal?.aborted) throw error;
+    // Only a result shown to be wrong is challenged. A failure on this side (a full or read-only disk, a
+    // download cut off) says nothing about the result, and a challenge would only cost the mediation fee.
+    const local = localFailureOf(error);
+    if (local) {
+      throw new JobError(`${local} result ${cid} of deal ${deal.dealId}: ${(error as Error).message}; nothing was challenged. Fix it and run \`lilypad get ${id}\` to fetch it again (the judge window passing pays the provider meanwhile)`, {
+        code: 'result-not-fetched',
+        cause: error,
+      });
+    }
     accepted = false;
   }
 
@@ -268,6 +277,22 @@ async function acceptMatch(offer: JobOffer, deal: Deal, components: JobCreatorCo
     matchAcceptanceTypedData(components.domain, jobOfferId(components.domain, offer.terms), resourceOfferId(components.domain, resourceOffer.terms)),
   );
   await components.solver.acceptMatch(deal.dealId, signature);
+  return undefined;
+}
+
+/** Codes of a result that is shown to be wrong: its blocks do not hash to their CIDs or cannot be a result. */
+const wrongResultCodes = new Set(['block-mismatch', 'block-too-large', 'unsupported-codec', 'unsupported-hash']);
+
+/**
+ * What went wrong on the job creator's side while fetching or writing a result, in words that start a
+ * sentence; undefined when the result itself is at fault. The file system's errors carry an errno code
+ * (ENOSPC, EACCES, EROFS, ...), a lost connection a storage code that is not one of a wrong result.
+ */
+function localFailureOf(error: unknown): string | undefined {
+  const code = (error as { code?: unknown })?.code;
+  if (typeof code !== 'string') return undefined;
+  if (/^E[A-Z]+$/.test(code)) return 'could not write the';
+  if (error instanceof StorageError && !wrongResultCodes.has(code)) return 'could not download the';
   return undefined;
 }
 
