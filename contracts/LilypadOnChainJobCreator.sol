@@ -287,7 +287,7 @@ contract LilypadOnChainJobCreator is IERC1271, Ownable, ReentrancyGuard {
             job.dealId == bytes32(0) ? LilypadDeals.DealState.None : deals.getDeal(job.dealId).state;
         if (state == LilypadDeals.DealState.None) {
             if (block.timestamp < job.refundableAt) revert TooEarlyToRefund(jobId, job.refundableAt);
-        } else if (_hasResults(state) && state != LilypadDeals.DealState.ResultsSubmitted) {
+        } else if (state == LilypadDeals.DealState.ResultsAccepted || state == LilypadDeals.DealState.MediationAccepted) {
             revert JobHasResults(jobId, job.dealId);
         } else if (!_endedWithoutResults(state)) {
             revert DealStillOpen(jobId, job.dealId, state);
