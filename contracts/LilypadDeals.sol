@@ -6,6 +6,8 @@ import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC2
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {MessageHashUtils} from "@openzeppelin/contracts/utils/cryptography/MessageHashUtils.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
@@ -127,11 +129,17 @@ contract LilypadDeals is EIP712, ReentrancyGuard {
 
     bytes32 public constant RESULTS_ACCEPTANCE_TYPEHASH = keccak256("ResultsAcceptance(bytes32 dealId)");
 
+    /// @dev EIP-2612's permit type, to recognise a permit that was put on the token before {depositWithPermit}.
+    bytes32 private constant PERMIT_TYPEHASH =
+        keccak256("Permit(address owner,address spender,uint256 value,uint256 nonce,uint256 deadline)");
+
     /// @notice The LP token that escrow is held in.
     IERC20 public immutable token;
 
     mapping(address account => uint256) private _freeEscrow;
     mapping(bytes32 dealId => Deal) private _deals;
+    /// @dev Per holder, the token permit nonce from which its permits have not yet funded a deposit here.
+    mapping(address owner => uint256) private _unspentPermitNonce;
 
     error ZeroAddress();
     error ZeroAmount();
@@ -154,6 +162,7 @@ contract LilypadDeals is EIP712, ReentrancyGuard {
     error DeadlineNotPassed(bytes32 dealId, uint256 deadline, uint256 currentTime);
     error MediatorSeedMismatch(bytes32 dealId);
     error LengthMismatch(uint256 dealIds, uint256 acceptances);
+    error InvalidPermit(address owner);
 
     event Deposited(address indexed account, address indexed payer, uint256 amount);
     event Withdrawn(address indexed account, uint256 amount);
@@ -197,8 +206,11 @@ contract LilypadDeals is EIP712, ReentrancyGuard {
 
     /// @notice Moves `amount` LP from `owner`'s wallet into `owner`'s free escrow, authorised by an EIP-2612
     /// permit that `owner` signed. Anyone may send it, so a job creator with LP but no gas can fund its escrow.
-    /// @dev A permit that was already used (someone front-ran it) is ignored when the allowance suffices
-    /// anyway, as OpenZeppelin advises. Emits {Deposited}.
+    /// @dev It acts only on a valid permit: one the token accepts now, or (when someone front-ran it by putting
+    /// the same permit on the token first, the case OpenZeppelin's IERC20Permit warns of) one that is the
+    /// holder's latest permit, made out to this contract for `amount`, unexpired, and not yet used for a
+    /// deposit here. A garbage permit reverts with {InvalidPermit} even where an allowance exists, so nobody can
+    /// move a holder's LP on an allowance it gave for something else. Emits {Deposited}.
     /// @param owner The holder of the LP; its escrow is credited.
     /// @param amount The amount of LP (wei).
     /// @param deadline The permit's deadline.
@@ -210,7 +222,18 @@ contract LilypadDeals is EIP712, ReentrancyGuard {
         nonReentrant
     {
         if (owner == address(0)) revert ZeroAddress();
-        try IERC20Permit(address(token)).permit(owner, address(this), amount, deadline, v, r, s) {} catch {}
+        IERC20Permit permitToken = IERC20Permit(address(token));
+        uint256 nonce = permitToken.nonces(owner);
+        try permitToken.permit(owner, address(this), amount, deadline, v, r, s) {}
+        catch {
+            // Front-run: the permit already spent its nonce on the token, so it is the one before.
+            if (
+                nonce == 0 || nonce - 1 < _unspentPermitNonce[owner] || block.timestamp > deadline
+                    || !_isPermit(permitToken, owner, amount, nonce - 1, deadline, v, r, s)
+            ) revert InvalidPermit(owner);
+            nonce -= 1;
+        }
+        _unspentPermitNonce[owner] = nonce + 1;
         _deposit(owner, owner, amount);
     }
 
@@ -338,7 +361,11 @@ contract LilypadDeals is EIP712, ReentrancyGuard {
     /// @notice Settles many deals with submitted results in one transaction, each either by its job creator's
     /// signed acceptance or, with an empty signature, optimistically once its judge window has passed. Anyone
     /// may send it; a resource provider uses it to claim all its finished deals at once.
-    /// @dev Reverts as a whole if any deal cannot be settled. Emits {ResultsAccepted} for each deal.
+    /// @dev A deal that has left ResultsSubmitted since the batch was made (its job creator accepted it with
+    /// {acceptResults}, or challenged it) is skipped, with no event, so that one such deal cannot void the
+    /// others: the batch's {ResultsAccepted} events say which deals it settled. It reverts as a whole for a
+    /// deal that does not exist, a bad acceptance signature, or an optimistic acceptance before the judge
+    /// window has passed. Emits {ResultsAccepted} for each deal it settles.
     /// @param dealIds The deals.
     /// @param acceptances For each deal, the job creator's EIP-712 signature of ResultsAcceptance(dealId)
     /// (ERC-1271 for a contract job creator), or empty for optimistic acceptance.
@@ -347,7 +374,7 @@ contract LilypadDeals is EIP712, ReentrancyGuard {
         for (uint256 i = 0; i < dealIds.length; ++i) {
             bytes32 dealId = dealIds[i];
             Deal storage deal = _existingDeal(dealId);
-            _requireState(dealId, deal, DealState.ResultsSubmitted);
+            if (deal.state != DealState.ResultsSubmitted) continue;
             bool optimistic = acceptances[i].length == 0;
             if (optimistic) {
                 _requireAfterDeadline(dealId, deal);
@@ -364,7 +391,7 @@ contract LilypadDeals is EIP712, ReentrancyGuard {
     /// @notice Challenges a deal's results within its judge window and draws its mediator; the job creator
     /// pays the mediation fee into the deal.
     /// @dev The mediator is `candidates[keccak256(abi.encode(jobCreatorSeed, providerSeed)) % candidates.length]`,
-    /// where `candidates` are the mediators both offers list. The job creator committed to `jobCreatorSeed` in
+    /// where `candidates` are the mediators both offers list, each once. The job creator committed to `jobCreatorSeed` in
     /// its signed offer (as `mediatorSeedHash`) before any resource provider was matched; the resource provider
     /// chose `providerSeed` when it submitted results, without knowing `jobCreatorSeed`. So neither party can
     /// steer the draw: each fixed its half without knowing the other's. No block data (hash, timestamp,
@@ -597,7 +624,26 @@ contract LilypadDeals is EIP712, ReentrancyGuard {
         if (block.timestamp <= deal.deadline) revert DeadlineNotPassed(dealId, deal.deadline, block.timestamp);
     }
 
-    /// @dev The job offer's mediators that the resource offer also lists, in the job offer's order.
+    function _isPermit(
+        IERC20Permit permitToken,
+        address owner,
+        uint256 amount,
+        uint256 nonce,
+        uint256 deadline,
+        uint8 v,
+        bytes32 r,
+        bytes32 s
+    ) private view returns (bool) {
+        bytes32 digest = MessageHashUtils.toTypedDataHash(
+            permitToken.DOMAIN_SEPARATOR(),
+            keccak256(abi.encode(PERMIT_TYPEHASH, owner, address(this), amount, nonce, deadline))
+        );
+        (address signer, ECDSA.RecoverError error,) = ECDSA.tryRecover(digest, v, r, s);
+        return error == ECDSA.RecoverError.NoError && signer == owner;
+    }
+
+    /// @dev The job offer's mediators that the resource offer also lists, each once, in the job offer's order
+    /// (its first occurrence). Duplicates are dropped so that listing a mediator twice cannot weight the draw.
     function _sharedMediators(address[] calldata wanted, address[] calldata offered)
         private
         pure
@@ -606,15 +652,26 @@ contract LilypadDeals is EIP712, ReentrancyGuard {
         shared = new address[](wanted.length);
         uint256 count = 0;
         for (uint256 i = 0; i < wanted.length; ++i) {
-            for (uint256 j = 0; j < offered.length; ++j) {
-                if (wanted[i] == offered[j]) {
-                    shared[count++] = wanted[i];
+            address mediator = wanted[i];
+            if (!_contains(offered, mediator)) continue;
+            bool seen = false;
+            for (uint256 k = 0; k < count; ++k) {
+                if (shared[k] == mediator) {
+                    seen = true;
                     break;
                 }
             }
+            if (!seen) shared[count++] = mediator;
         }
         assembly ("memory-safe") {
             mstore(shared, count)
         }
+    }
+
+    function _contains(address[] calldata list, address item) private pure returns (bool) {
+        for (uint256 i = 0; i < list.length; ++i) {
+            if (list[i] == item) return true;
+        }
+        return false;
     }
 }

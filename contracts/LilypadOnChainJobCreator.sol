@@ -23,8 +23,19 @@ interface ILilypadJobResultsReceiver {
 /// @dev This contract is itself the job creator of the deals it makes: LP payments are deposited into its
 /// escrow in {LilypadDeals}, and the bridge's key (`operator`) signs job offers and result acceptances on its
 /// behalf through ERC-1271 ({isValidSignature}). So the bridge never holds the clients' money, and a deal's
-/// payment, refund or slashed collateral always lands with this contract. A job whose results are not
-/// delivered within `jobTimeout` can be refunded to its client ({refund}), so no payment is stuck.
+/// payment, refund or slashed collateral always lands with this contract.
+///
+/// Each job has at most one live deal: before it posts a job offer, the operator binds the offer's digest (the
+/// deal's id) to the job ({bindJobOffer}), and this contract's signature of a bound offer is valid only while
+/// it is the job's current offer and the job is still Requested. So {refund} always knows the job's deal: it
+/// refuses while that deal is open or has paid its resource provider (the pool would pay twice), and a refund
+/// voids the offer's signature, so an offer not yet agreed can never be agreed afterwards. The operator must
+/// sign job offers only through {bindJobOffer}; its other signatures (results acceptances) stay valid.
+///
+/// Money the clients may get back is kept apart: `coinOwed` (coin of Requested jobs and unclaimed refunds)
+/// and `lpOwed` (LP of Requested LP-paid jobs) cannot be taken by the owner ({withdrawCoin}, {withdrawLp}
+/// take only the surplus above them). The pool's own costs (the LP deals of coin-paid jobs, mediation fees)
+/// come out of the owner's funding ({fundEscrow}); keeping the escrow funded for them is the owner's job.
 /// When the bridge's audit contradicts a result, the operator challenges it through this contract
 /// ({challengeResults}; the mediation fee comes from this contract's escrow). The job then follows the
 /// ruling: its results are delivered only if the mediator accepts them, and if the mediator rejects them (or
@@ -42,6 +53,8 @@ contract LilypadOnChainJobCreator is IERC1271, Ownable, ReentrancyGuard {
 
     struct Job {
         address client;
+        /// Unix seconds from which a job whose offer was never agreed may be refunded; fixed at request time.
+        uint64 refundableAt;
         address payee;
         JobState state;
         uint64 requestedAt;
@@ -49,6 +62,7 @@ contract LilypadOnChainJobCreator is IERC1271, Ownable, ReentrancyGuard {
         uint256 paidLp;
         /// Chain coin (wei) for a job paid in it, or 0.
         uint256 paidCoin;
+        /// The job's current offer (its deal's id), as bound by {bindJobOffer}; 0 until then.
         bytes32 dealId;
         string module;
         string[] inputs;
@@ -64,14 +78,27 @@ contract LilypadOnChainJobCreator is IERC1271, Ownable, ReentrancyGuard {
     uint256 public jobPriceLp;
     /// @notice Chain coin (wei) a job costs when paid in it.
     uint256 public jobPriceCoin;
-    /// @notice Seconds after which a job without results may be refunded.
+    /// @notice Seconds after which a job whose offer was never agreed may be refunded (for jobs asked from now on).
     uint256 public jobTimeout;
+    /// @notice The longest `jobTimeout` the owner may set.
+    uint256 public constant MAX_JOB_TIMEOUT = 30 days;
+    /// @notice The gas a client's `receiveJobResults` is given; a callback that needs more fails (and the job is
+    /// completed all the same, with `delivered` false).
+    uint256 public constant RESULTS_CALLBACK_GAS = 200_000;
+    /// @dev The gas {deliverResults} needs left before the callback, so that it gets all of
+    /// RESULTS_CALLBACK_GAS after the 63/64 rule and the call's own costs: a sender cannot starve it.
+    uint256 private constant CALLBACK_GAS_NEEDED = RESULTS_CALLBACK_GAS + RESULTS_CALLBACK_GAS / 63 + 10_000;
 
     uint256 private _nextJobId = 1;
     mapping(uint256 jobId => Job) private _jobs;
-    mapping(bytes32 dealId => bool) public dealDelivered;
+    /// @notice The job each bound job offer (by its digest, the deal's id) belongs to; 0 for none.
+    mapping(bytes32 dealId => uint256 jobId) public jobOfDeal;
     /// @notice Chain coin refunds that could not be sent to their client, which it claims with {claimRefund}.
     mapping(address client => uint256) public refundsOwed;
+    /// @notice Chain coin the clients may still get back: paid for Requested jobs, plus `refundsOwed`.
+    uint256 public coinOwed;
+    /// @notice LP the clients may still get back: paid for Requested LP-paid jobs.
+    uint256 public lpOwed;
 
     error ZeroAddress();
     error EmptyModule();
@@ -84,8 +111,14 @@ contract LilypadOnChainJobCreator is IERC1271, Ownable, ReentrancyGuard {
     error TooEarlyToRefund(uint256 jobId, uint256 refundableAt);
     error CoinTransferFailed(address to, uint256 amount);
     error NothingOwed(address client);
-    error JobAlreadyChallenged(uint256 jobId, bytes32 dealId);
-    error DealNotOfJob(uint256 jobId, bytes32 dealId, bytes32 challengedDealId);
+    error DealNotOfJob(uint256 jobId, bytes32 dealId, bytes32 boundDealId);
+    error JobTimeoutTooLong(uint256 timeout, uint256 max);
+    error DealAlreadyBound(bytes32 dealId, uint256 jobId);
+    error DealAlreadyAgreed(uint256 jobId, bytes32 dealId, LilypadDeals.DealState state);
+    error DealStillOpen(uint256 jobId, bytes32 dealId, LilypadDeals.DealState state);
+    error JobHasResults(uint256 jobId, bytes32 dealId);
+    error ExceedsSurplus(uint256 amount, uint256 surplus);
+    error NotEnoughGasForCallback(uint256 gasLeft, uint256 needed);
 
     event JobAdded(uint256 indexed jobId, address indexed client, string module, string[] inputs, address payee);
     event JobCompleted(uint256 indexed jobId, bytes32 indexed dealId, string cid, bool delivered);
@@ -93,6 +126,9 @@ contract LilypadOnChainJobCreator is IERC1271, Ownable, ReentrancyGuard {
     event RefundOwed(address indexed client, uint256 amount);
     event RefundClaimed(address indexed client, address to, uint256 amount);
     event JobResultsChallenged(uint256 indexed jobId, bytes32 indexed dealId);
+    event JobOfferBound(uint256 indexed jobId, bytes32 indexed dealId);
+    event CoinWithdrawn(address to, uint256 amount);
+    event LpWithdrawn(address to, uint256 amount);
     event OperatorChanged(address operator);
     event PricesChanged(uint256 jobPriceLp, uint256 jobPriceCoin, uint256 jobTimeout);
 
@@ -100,11 +136,12 @@ contract LilypadOnChainJobCreator is IERC1271, Ownable, ReentrancyGuard {
     /// @param bridgeOperator The bridge's key.
     /// @param priceLp LP per job paid in LP.
     /// @param priceCoin Chain coin per job paid in it.
-    /// @param timeout Seconds before an undelivered job may be refunded.
+    /// @param timeout Seconds before a job whose offer was never agreed may be refunded; at most MAX_JOB_TIMEOUT.
     constructor(LilypadDeals lilypadDeals, address bridgeOperator, uint256 priceLp, uint256 priceCoin, uint256 timeout)
         Ownable(msg.sender)
     {
         if (address(lilypadDeals) == address(0) || bridgeOperator == address(0)) revert ZeroAddress();
+        if (timeout > MAX_JOB_TIMEOUT) revert JobTimeoutTooLong(timeout, MAX_JOB_TIMEOUT);
         deals = lilypadDeals;
         token = lilypadDeals.token();
         operator = bridgeOperator;
@@ -149,33 +186,55 @@ contract LilypadOnChainJobCreator is IERC1271, Ownable, ReentrancyGuard {
         jobId = _addJob(name, inputs, msg.sender, 0, msg.value);
     }
 
-    /// @notice Delivers a job's results: checks that the deal is this contract's and has results, then calls
-    /// the client's `receiveJobResults`. A client that reverts does not block delivery.
-    /// @dev Only the operator. Emits {JobCompleted}.
+    /// @notice Binds a job offer to a job before the operator signs and posts it: from now on this contract's
+    /// signature is valid for that offer only while it is the job's current offer and the job is Requested.
+    /// @dev Only the operator. A job may be bound to a new offer only while its current one was never agreed,
+    /// or its deal ended without results (submit timeout, mediation rejected or timed out); binding voids the
+    /// old offer's signature. An offer is bound to one job, once. Emits {JobOfferBound}.
     /// @param jobId The job.
-    /// @param dealId The deal that ran it.
+    /// @param dealId The job offer's EIP-712 digest under the deal contract (the id its deal will have).
+    function bindJobOffer(uint256 jobId, bytes32 dealId) external {
+        if (msg.sender != operator) revert NotOperator(msg.sender);
+        Job storage job = _jobs[jobId];
+        if (job.state != JobState.Requested) revert JobNotRequested(jobId);
+        if (jobOfDeal[dealId] != 0) revert DealAlreadyBound(dealId, jobOfDeal[dealId]);
+        if (job.dealId != bytes32(0)) {
+            LilypadDeals.DealState state = deals.getDeal(job.dealId).state;
+            if (state != LilypadDeals.DealState.None && !_endedWithoutResults(state)) {
+                revert DealAlreadyAgreed(jobId, job.dealId, state);
+            }
+        }
+        job.dealId = dealId;
+        jobOfDeal[dealId] = jobId;
+        emit JobOfferBound(jobId, dealId);
+    }
+
+    /// @notice Delivers a job's results: checks that the deal is the job's and has results, then calls the
+    /// client's `receiveJobResults` with RESULTS_CALLBACK_GAS. A client that reverts or runs out of that gas
+    /// does not block delivery.
+    /// @dev Only the operator. Reverts with {NotEnoughGasForCallback} when sent with too little gas for the
+    /// callback's whole allowance, so the operator cannot starve a client. Emits {JobCompleted}.
+    /// @param jobId The job.
+    /// @param dealId The deal that ran it (the job's bound offer).
     /// @param cid The result folder's CID, as the deal's ResultsSubmitted event carries it.
     function deliverResults(uint256 jobId, bytes32 dealId, string calldata cid) external nonReentrant {
         if (msg.sender != operator) revert NotOperator(msg.sender);
         Job storage job = _jobs[jobId];
         if (job.state != JobState.Requested) revert JobNotRequested(jobId);
-        // A challenged job's results are those of the challenged deal, once its mediator accepted them.
-        if (job.dealId != bytes32(0) && job.dealId != dealId) revert DealNotOfJob(jobId, dealId, job.dealId);
+        if (job.dealId != dealId) revert DealNotOfJob(jobId, dealId, job.dealId);
         LilypadDeals.Deal memory deal = deals.getDeal(dealId);
         if (deal.jobCreator != address(this)) revert NotJobCreatorOfDeal(dealId, deal.jobCreator);
-        if (
-            deal.state != LilypadDeals.DealState.ResultsSubmitted && deal.state != LilypadDeals.DealState.ResultsAccepted
-                && deal.state != LilypadDeals.DealState.MediationAccepted
-        ) revert DealHasNoResults(dealId);
-        if (dealDelivered[dealId]) revert DealAlreadyDelivered(dealId);
+        if (!_hasResults(deal.state)) revert DealHasNoResults(dealId);
 
         job.state = JobState.Completed;
-        job.dealId = dealId;
-        dealDelivered[dealId] = true;
+        // The job's payment is the pool's now: the deal paid (or will pay) its provider.
+        lpOwed -= job.paidLp;
+        coinOwed -= job.paidCoin;
 
         bool delivered;
         if (job.client.code.length > 0) {
-            try ILilypadJobResultsReceiver(job.client).receiveJobResults(jobId, cid) {
+            if (gasleft() < CALLBACK_GAS_NEEDED) revert NotEnoughGasForCallback(gasleft(), CALLBACK_GAS_NEEDED);
+            try ILilypadJobResultsReceiver(job.client).receiveJobResults{gas: RESULTS_CALLBACK_GAS}(jobId, cid) {
                 delivered = true;
             } catch {}
         }
@@ -187,9 +246,9 @@ contract LilypadOnChainJobCreator is IERC1271, Ownable, ReentrancyGuard {
     /// creator. The mediation fee is locked from this contract's escrow. From then on the job follows the
     /// ruling: {deliverResults} only once the mediator accepts the results, {refund} at once when it rejects
     /// them or the mediation times out.
-    /// @dev Only the operator (it holds the seed: the job offer's `mediatorSeedHash` is its commitment). The
-    /// deal contract checks that this contract is the deal's job creator, the judge window, and the seed.
-    /// A job is challenged at most once. Emits {JobResultsChallenged}.
+    /// @dev Only the operator (it holds the seed: the job offer's `mediatorSeedHash` is its commitment), and only
+    /// the job's bound deal. The deal contract checks that this contract is the deal's job creator, the judge
+    /// window, and the seed (so a deal is challenged at most once). Emits {JobResultsChallenged}.
     /// @param jobId The job whose deal is challenged.
     /// @param dealId The deal that ran it.
     /// @param jobCreatorSeed The seed whose keccak256(abi.encode(seed)) is the job offer's `mediatorSeedHash`.
@@ -205,25 +264,36 @@ contract LilypadOnChainJobCreator is IERC1271, Ownable, ReentrancyGuard {
         if (msg.sender != operator) revert NotOperator(msg.sender);
         Job storage job = _jobs[jobId];
         if (job.state != JobState.Requested) revert JobNotRequested(jobId);
-        if (job.dealId != bytes32(0)) revert JobAlreadyChallenged(jobId, job.dealId);
-        job.dealId = dealId;
+        if (job.dealId != dealId) revert DealNotOfJob(jobId, dealId, job.dealId);
         emit JobResultsChallenged(jobId, dealId);
         deals.challengeResults(dealId, jobCreatorSeed, candidates, providerSeed);
     }
 
-    /// @notice Gives a job's payment back to its client when no results came within `jobTimeout`, or at once
-    /// when the mediator rejected the results of the job's challenged deal (or never ruled): the deal's price
-    /// and the slashed collateral are back in this contract's escrow, and there are no results to deliver.
-    /// @dev Anyone may send it. LP comes out of this contract's free escrow. Emits {JobRefunded}.
+    /// @notice Gives a job's payment back to its client when its deal ended without results (the provider
+    /// missed the submit deadline, or the mediator rejected the results or never ruled: the deal's price, and
+    /// any slashed collateral, are back in this contract's escrow), or once the job's `refundableAt` has
+    /// passed when no offer of the job was ever agreed. The refund voids the job's offer, so it can never be
+    /// agreed afterwards.
+    /// @dev Anyone may send it. It reverts with {DealStillOpen} while the job's deal is open (it may still pay
+    /// its provider: refunding then would pay twice), and with {JobHasResults} once the deal paid its provider:
+    /// those results are the client's, and only {deliverResults} ends the job (the result CID lives in the
+    /// deal's log, not in storage, so only the operator can deliver it). LP comes out of this contract's free
+    /// escrow. Emits {JobRefunded}.
     /// @param jobId The job.
     function refund(uint256 jobId) external nonReentrant {
         Job storage job = _jobs[jobId];
         if (job.state != JobState.Requested) revert JobNotRequested(jobId);
-        if (!_resultsRuledOut(job.dealId)) {
-            uint256 refundableAt = uint256(job.requestedAt) + jobTimeout;
-            if (block.timestamp < refundableAt) revert TooEarlyToRefund(jobId, refundableAt);
+        LilypadDeals.DealState state =
+            job.dealId == bytes32(0) ? LilypadDeals.DealState.None : deals.getDeal(job.dealId).state;
+        if (state == LilypadDeals.DealState.None) {
+            if (block.timestamp < job.refundableAt) revert TooEarlyToRefund(jobId, job.refundableAt);
+        } else if (state == LilypadDeals.DealState.ResultsAccepted || state == LilypadDeals.DealState.MediationAccepted) {
+            revert JobHasResults(jobId, job.dealId);
+        } else if (!_endedWithoutResults(state)) {
+            revert DealStillOpen(jobId, job.dealId, state);
         }
         job.state = JobState.Refunded;
+        lpOwed -= job.paidLp;
         emit JobRefunded(jobId, job.client);
         if (job.paidLp > 0) {
             deals.withdraw(job.paidLp);
@@ -233,7 +303,9 @@ contract LilypadOnChainJobCreator is IERC1271, Ownable, ReentrancyGuard {
             // A client that cannot take coin (a contract without `receive`) claims it later instead, so the
             // refund can never be stuck here nor block the job's state.
             (bool sent,) = job.client.call{value: job.paidCoin}("");
-            if (!sent) {
+            if (sent) {
+                coinOwed -= job.paidCoin;
+            } else {
                 refundsOwed[job.client] += job.paidCoin;
                 emit RefundOwed(job.client, job.paidCoin);
             }
@@ -247,18 +319,26 @@ contract LilypadOnChainJobCreator is IERC1271, Ownable, ReentrancyGuard {
         uint256 amount = refundsOwed[msg.sender];
         if (amount == 0) revert NothingOwed(msg.sender);
         refundsOwed[msg.sender] = 0;
+        coinOwed -= amount;
         emit RefundClaimed(msg.sender, to, amount);
         (bool sent,) = to.call{value: amount}("");
         if (!sent) revert CoinTransferFailed(to, amount);
     }
 
-    /// @notice ERC-1271: a signature is this contract's when the operator made it.
+    /// @notice ERC-1271: a signature is this contract's when the operator made it and, for a bound job offer,
+    /// the offer is still its job's current one and the job is still Requested.
     /// @param hash The digest signed.
     /// @param signature The operator's ECDSA signature.
     /// @return magicValue 0x1626ba7e when valid, 0xffffffff otherwise.
     function isValidSignature(bytes32 hash, bytes calldata signature) external view returns (bytes4 magicValue) {
         (address signer, ECDSA.RecoverError error,) = ECDSA.tryRecover(hash, signature);
-        return error == ECDSA.RecoverError.NoError && signer == operator ? IERC1271.isValidSignature.selector : bytes4(0xffffffff);
+        bool valid = error == ECDSA.RecoverError.NoError && signer == operator;
+        uint256 jobId = jobOfDeal[hash];
+        if (valid && jobId != 0) {
+            Job storage job = _jobs[jobId];
+            valid = job.state == JobState.Requested && job.dealId == hash;
+        }
+        return valid ? IERC1271.isValidSignature.selector : bytes4(0xffffffff);
     }
 
     /// @notice A job.
@@ -276,12 +356,30 @@ contract LilypadOnChainJobCreator is IERC1271, Ownable, ReentrancyGuard {
         deals.depositFor(address(this), amount);
     }
 
-    /// @notice Sends collected chain coin to `to` (the owner converts it into LP for {fundEscrow}).
+    /// @notice Sends collected chain coin to `to` (the owner converts it into LP for {fundEscrow}): only the
+    /// surplus, never coin the clients may get back (`coinOwed`).
     /// @param to The recipient.
-    /// @param amount Wei.
-    function withdrawCoin(address payable to, uint256 amount) external onlyOwner {
+    /// @param amount Wei, at most `address(this).balance - coinOwed`.
+    function withdrawCoin(address payable to, uint256 amount) external onlyOwner nonReentrant {
+        uint256 surplus = address(this).balance - coinOwed;
+        if (amount > surplus) revert ExceedsSurplus(amount, surplus);
+        emit CoinWithdrawn(to, amount);
         (bool sent,) = to.call{value: amount}("");
         if (!sent) revert CoinTransferFailed(to, amount);
+    }
+
+    /// @notice Sends LP from this contract's free escrow to `to`: only the surplus above `lpOwed`, the LP that
+    /// Requested LP-paid jobs may be refunded. LP locked in open deals is not free escrow, so it is never taken.
+    /// @param to The recipient.
+    /// @param amount LP (wei), at most the free escrow minus `lpOwed`.
+    function withdrawLp(address to, uint256 amount) external onlyOwner nonReentrant {
+        if (to == address(0)) revert ZeroAddress();
+        uint256 free = deals.escrowBalance(address(this));
+        uint256 surplus = free > lpOwed ? free - lpOwed : 0;
+        if (amount > surplus) revert ExceedsSurplus(amount, surplus);
+        emit LpWithdrawn(to, amount);
+        deals.withdraw(amount);
+        token.safeTransfer(to, amount);
     }
 
     /// @notice Changes the bridge's key.
@@ -292,19 +390,29 @@ contract LilypadOnChainJobCreator is IERC1271, Ownable, ReentrancyGuard {
         emit OperatorChanged(newOperator);
     }
 
-    /// @notice Changes the prices and the refund timeout for jobs asked for from now on.
+    /// @notice Changes the prices and the refund timeout for jobs asked for from now on; a job keeps the
+    /// `refundableAt` fixed when it was asked for.
+    /// @param priceLp LP per job paid in LP.
+    /// @param priceCoin Chain coin per job paid in it.
+    /// @param timeout Seconds before a job whose offer was never agreed may be refunded; at most MAX_JOB_TIMEOUT.
     function setPrices(uint256 priceLp, uint256 priceCoin, uint256 timeout) external onlyOwner {
+        if (timeout > MAX_JOB_TIMEOUT) revert JobTimeoutTooLong(timeout, MAX_JOB_TIMEOUT);
         jobPriceLp = priceLp;
         jobPriceCoin = priceCoin;
         jobTimeout = timeout;
         emit PricesChanged(priceLp, priceCoin, timeout);
     }
 
-    /// Whether a challenged deal ended without results to deliver: rejected by its mediator, or timed out.
-    function _resultsRuledOut(bytes32 dealId) private view returns (bool) {
-        if (dealId == bytes32(0)) return false;
-        LilypadDeals.DealState state = deals.getDeal(dealId).state;
-        return state == LilypadDeals.DealState.MediationRejected || state == LilypadDeals.DealState.MediationTimedOut;
+    /// Whether a deal ended without results to deliver, its price back in this contract's escrow.
+    function _endedWithoutResults(LilypadDeals.DealState state) private pure returns (bool) {
+        return state == LilypadDeals.DealState.SubmitTimedOut || state == LilypadDeals.DealState.MediationRejected
+            || state == LilypadDeals.DealState.MediationTimedOut;
+    }
+
+    /// Whether a deal has results that stand (submitted and not challenged, or accepted).
+    function _hasResults(LilypadDeals.DealState state) private pure returns (bool) {
+        return state == LilypadDeals.DealState.ResultsSubmitted || state == LilypadDeals.DealState.ResultsAccepted
+            || state == LilypadDeals.DealState.MediationAccepted;
     }
 
     function _addJob(string calldata module, string[] memory inputs, address payee, uint256 paidLp, uint256 paidCoin)
@@ -318,8 +426,11 @@ contract LilypadOnChainJobCreator is IERC1271, Ownable, ReentrancyGuard {
         job.payee = payee;
         job.state = JobState.Requested;
         job.requestedAt = uint64(block.timestamp);
+        job.refundableAt = uint64(block.timestamp + jobTimeout);
         job.paidLp = paidLp;
         job.paidCoin = paidCoin;
+        if (paidLp > 0) lpOwed += paidLp;
+        if (paidCoin > 0) coinOwed += paidCoin;
         job.module = module;
         for (uint256 i = 0; i < inputs.length; ++i) {
             job.inputs.push(inputs[i]);

@@ -3,11 +3,14 @@
  * the bridge runs it through the embedded network (as the contract, by ERC-1271 signatures), and the
  * client receives the result CID in its callback. A job that cannot run is refunded after its timeout. A
  * provider that lies is challenged through the contract, and the client is refunded at once.
+ * Then the contract's own rules, attacked by direct chain calls on a deal kit of its own: no refund while a
+ * job's deal is open or has paid, a timeout fixed per job, the owner takes only the surplus, and a client's
+ * callback gets a fixed allowance of gas.
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { getAddress, parseEther, parseEventLogs, type Address, type Hex } from 'viem';
+import { concatHex, encodeFunctionData, getAddress, numberToHex, parseEther, parseEventLogs, size, type Address, type Hex } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBridge, type Bridge } from '../src/bridge/bridge.js';
@@ -21,10 +24,18 @@ import {
   lilypadDealsAbi,
   lilypadOnChainJobCreatorAbi,
   lilypadTokenAbi,
+  agreeDeal,
+  bindJobOffer,
   challengeJobResults,
+  deliverJobResults,
   escrowBalance,
+  settleResults,
+  submitResults,
+  timeoutSubmitResults,
   type ChainClients,
 } from '../src/chain/index.js';
+import { LP, startDealsKit, type DealsKit } from '../src/chain/testing.js';
+import type { SignedJobOfferTerms } from '../src/protocol/eip712.js';
 import { createWasmExecutor } from '../src/executor/wasm/index.js';
 import type { Executor } from '../src/executor/types.js';
 import { createResourceProvider } from '../src/resource-provider/resource-provider.js';
@@ -140,7 +151,8 @@ describe('the on-chain job creator', () => {
     const operatorBlocks = await openBlockstore(path.join(dir, 'operator-upheld-blocks'));
     blockstores.push(operatorBlocks);
     const ruled = await runJob(
-      { module: 'cowsay:v0.0.1', inputs: { Message: 'upheld' }, maxPrice: parseEther('10'), mediators: network.mediators, resultsDir: path.join(dir, 'operator-upheld'), jobCreator, judge: () => false },
+      { module: 'cowsay:v0.0.1', inputs: { Message: 'upheld' }, maxPrice: parseEther('10'), mediators: network.mediators, resultsDir: path.join(dir, 'operator-upheld'), jobCreator, judge: () => false,
+        onOffer: async (_offer, dealId) => void (await bindJobOffer(operator, { jobCreator, jobId, dealId })) },
       {
         chain: operator,
         domain: network.domain,
@@ -159,7 +171,7 @@ describe('the on-chain job creator', () => {
     ).rejects.toThrow(/DealNotOfJob/);
     await expect(
       operator.walletClient.writeContract({ address: jobCreator, abi: lilypadOnChainJobCreatorAbi, functionName: 'refund', args: [jobId] }),
-    ).rejects.toThrow(/TooEarlyToRefund/);
+    ).rejects.toThrow(/JobHasResults/); // the provider has been paid: the results are the client's
 
     bridge = await startBridge();
     await bridge.idle();
@@ -261,7 +273,8 @@ describe('the on-chain job creator', () => {
       const operatorBlocks = await openBlockstore(path.join(dir, 'operator-blocks'));
       blockstores.push(operatorBlocks);
       const ruled = await runJob(
-        { module: 'cowsay:v0.0.1', inputs: { Message: 'again' }, maxPrice: parseEther('10'), mediators: network.mediators, resultsDir: path.join(dir, 'operator-results'), jobCreator, judge: () => false },
+        { module: 'cowsay:v0.0.1', inputs: { Message: 'again' }, maxPrice: parseEther('10'), mediators: network.mediators, resultsDir: path.join(dir, 'operator-results'), jobCreator, judge: () => false,
+          onOffer: async (_offer, dealId) => void (await bindJobOffer(operator, { jobCreator, jobId: againId, dealId })) },
         {
           chain: operator,
           domain: network.domain,
@@ -324,4 +337,217 @@ describe('the on-chain job creator', () => {
     expect(await owed()).toBe(0n);
   });
 
+});
+
+describe('the on-chain job creator under attack (direct chain calls)', () => {
+  const PRICE_LP = LP(2);
+  const PRICE_COIN = parseEther('2');
+  const TIMEOUT = 600n;
+  let kit: DealsKit;
+  let owner: ChainClients;
+  let bridgeKey: ChainClients;
+  let provider: ChainClients;
+  let user: ChainClients;
+  let userAddress: Address;
+
+  beforeAll(async () => {
+    kit = await startDealsKit();
+    owner = kit.deployer;
+    bridgeKey = kit.clientsFor(generatePrivateKey());
+    provider = kit.clientsFor(generatePrivateKey());
+    user = kit.clientsFor(generatePrivateKey());
+    userAddress = user.walletClient.account.address;
+    await kit.fundParty(bridgeKey.walletClient.account.address, { eth: parseEther('10') });
+    await kit.fundParty(provider.walletClient.account.address, { eth: parseEther('10'), escrow: LP(1000) });
+    await kit.fundParty(userAddress, { eth: parseEther('100'), lp: LP(100) });
+    await kit.fundParty(owner.walletClient.account.address, { lp: LP(1000) });
+  }, 60_000);
+  afterAll(async () => {
+    await kit?.stop();
+  });
+
+  const mined = async (clients: ChainClients, hash: Promise<Hex>) => {
+    const receipt = await clients.publicClient.waitForTransactionReceipt({ hash: await hash });
+    expect(receipt.status).toBe('success');
+    return receipt;
+  };
+
+  /** A fresh job creator contract whose escrow the owner funded with `pool` LP. */
+  async function deployCreator(pool = LP(10), jobTimeout = TIMEOUT): Promise<Address> {
+    const address = await deployOnChainJobCreator(owner, { deals: kit.deals, operator: bridgeKey.walletClient.account.address, priceLp: PRICE_LP, priceCoin: PRICE_COIN, jobTimeout });
+    await mined(owner, owner.walletClient.writeContract({ address: kit.token, abi: lilypadTokenAbi, functionName: 'approve', args: [address, pool] }));
+    await mined(owner, owner.walletClient.writeContract({ address, abi: lilypadOnChainJobCreatorAbi, functionName: 'fundEscrow', args: [pool] }));
+    return address;
+  }
+
+  async function askCoinJob(creator: Address): Promise<bigint> {
+    const receipt = await mined(user, user.walletClient.writeContract({ address: creator, abi: lilypadOnChainJobCreatorAbi, functionName: 'runModuleWithDefaultMediators', args: ['cowsay:v0.0.1', 'Message=moo'], value: PRICE_COIN }));
+    return parseEventLogs({ abi: lilypadOnChainJobCreatorAbi, eventName: 'JobAdded', logs: receipt.logs })[0]!.args.jobId;
+  }
+
+  async function askLpJob(creator: Address): Promise<bigint> {
+    await mined(user, user.walletClient.writeContract({ address: kit.token, abi: lilypadTokenAbi, functionName: 'approve', args: [creator, PRICE_LP] }));
+    const receipt = await mined(user, user.walletClient.writeContract({ address: creator, abi: lilypadOnChainJobCreatorAbi, functionName: 'runJob', args: ['cowsay:v0.0.1', ['Message=moo'], userAddress] }));
+    return parseEventLogs({ abi: lilypadOnChainJobCreatorAbi, eventName: 'JobAdded', logs: receipt.logs })[0]!.args.jobId;
+  }
+
+  /** What the bridge does: an offer for the job, signed by its key for the contract, bound to the job. */
+  async function boundOffer(creator: Address, jobId: bigint): Promise<{ offer: SignedJobOfferTerms; signature: Hex; dealId: Hex }> {
+    const offer = kit.jobOffer(creator);
+    const signature = await kit.signJobOffer(bridgeKey, offer);
+    const dealId = await kit.publicClient.readContract({ address: kit.deals, abi: lilypadDealsAbi, functionName: 'hashJobOffer', args: [offer] });
+    await bindJobOffer(bridgeKey, { jobCreator: creator, jobId, dealId });
+    return { offer, signature, dealId };
+  }
+
+  const agree = (bound: { offer: SignedJobOfferTerms; signature: Hex }) =>
+    agreeDeal(provider, { deals: kit.deals, jobOffer: bound.offer, jobCreatorSignature: bound.signature, resourceOffer: kit.resourceOffer(provider.walletClient.account.address) });
+
+  const refund = (creator: Address, jobId: bigint, by: ChainClients = user) =>
+    by.walletClient.writeContract({ address: creator, abi: lilypadOnChainJobCreatorAbi, functionName: 'refund', args: [jobId] });
+  const jobOf = (creator: Address, jobId: bigint) => kit.publicClient.readContract({ address: creator, abi: lilypadOnChainJobCreatorAbi, functionName: 'getJob', args: [jobId] });
+
+  it('refuses a refund while the job’s deal is open or has paid its provider, so the pool never pays twice', async () => {
+    const creator = await deployCreator(LP(10), 60n);
+    const jobId = await askLpJob(creator);
+    const bound = await boundOffer(creator, jobId);
+    const deal = await agree(bound);
+    const price = LP(1);
+    const ledger = async () => ({ wallet: await kit.tokenBalance(userAddress), pool: await kit.freeEscrow(creator) });
+    const agreed = await ledger();
+    expect(agreed.pool).toBe(LP(10) + PRICE_LP - price);
+
+    // The client waits out the job timeout and asks for its money while the deal can still pay the provider.
+    await kit.increaseTime(61);
+    await expect(refund(creator, jobId)).rejects.toThrow(/DealStillOpen/);
+    await submitResults(provider, { deals: kit.deals, dealId: deal.dealId, resultCid: 'bafyresult' });
+    await expect(refund(creator, jobId)).rejects.toThrow(/DealStillOpen/);
+    await kit.increaseTime(301);
+    await settleResults(provider, { deals: kit.deals, settlements: [{ dealId: deal.dealId }] });
+    // The provider has been paid from the pool: the results are the client's, not a refund.
+    await expect(refund(creator, jobId)).rejects.toThrow(/JobHasResults/);
+    expect(await ledger()).toEqual(agreed);
+    expect(await kit.publicClient.readContract({ address: creator, abi: lilypadOnChainJobCreatorAbi, functionName: 'lpOwed' })).toBe(PRICE_LP);
+
+    await deliverJobResults(bridgeKey, { jobCreator: creator, jobId, dealId: deal.dealId, cid: 'bafyresult' });
+    expect((await jobOf(creator, jobId)).state).toBe(2); // Completed
+    expect(await kit.publicClient.readContract({ address: creator, abi: lilypadOnChainJobCreatorAbi, functionName: 'lpOwed' })).toBe(0n);
+  });
+
+  it('a refund voids the job’s offer, a new offer voids the old one, and a failed deal is refunded at once', async () => {
+    const creator = await deployCreator();
+    // Refunded before any provider agreed: the offer can never be agreed afterwards.
+    const jobId = await askLpJob(creator);
+    const bound = await boundOffer(creator, jobId);
+    await expect(refund(creator, jobId)).rejects.toThrow(/TooEarlyToRefund/);
+    await kit.increaseTime(TIMEOUT);
+    const before = { wallet: await kit.tokenBalance(userAddress), pool: await kit.freeEscrow(creator) };
+    await mined(user, refund(creator, jobId));
+    expect({ wallet: await kit.tokenBalance(userAddress), pool: await kit.freeEscrow(creator) }).toEqual({ wallet: before.wallet + PRICE_LP, pool: before.pool - PRICE_LP });
+    await expect(agree(bound)).rejects.toThrow(/InvalidSignature/);
+    expect(await kit.freeEscrow(creator)).toBe(before.pool - PRICE_LP);
+
+    // Re-bound: the first offer is dead, the second agrees.
+    const second = await askCoinJob(creator);
+    const first = await boundOffer(creator, second);
+    const replacement = await boundOffer(creator, second);
+    await expect(agree(first)).rejects.toThrow(/InvalidSignature/);
+    const deal = await agree(replacement);
+    await expect(boundOffer(creator, second)).rejects.toThrow(/DealAlreadyAgreed/);
+    // The provider never submits: once the deal timed out (price and collateral back to the pool), the client is refunded at once.
+    await kit.increaseTime(601);
+    const pool = await kit.freeEscrow(creator);
+    await timeoutSubmitResults(provider, { deals: kit.deals, dealId: deal.dealId });
+    expect(await kit.freeEscrow(creator)).toBe(pool + LP(1) + LP(2));
+    const coin = await kit.publicClient.getBalance({ address: userAddress });
+    const receipt = await mined(user, refund(creator, second));
+    expect(await kit.publicClient.getBalance({ address: userAddress })).toBe(coin + PRICE_COIN - receipt.gasUsed * receipt.effectiveGasPrice);
+  });
+
+  it('fixes each job’s refund time when it is asked for; the owner cannot set a timeout that breaks refunds', async () => {
+    const creator = await deployCreator(LP(10), 60n);
+    const jobId = await askLpJob(creator);
+    const job = await jobOf(creator, jobId);
+    expect(job.refundableAt).toBe(job.requestedAt + 60n);
+    const setTimeout_ = (timeout: bigint) =>
+      owner.walletClient.writeContract({ address: creator, abi: lilypadOnChainJobCreatorAbi, functionName: 'setPrices', args: [PRICE_LP, PRICE_COIN, timeout] });
+    await expect(setTimeout_(2n ** 256n - 1n)).rejects.toThrow(/JobTimeoutTooLong/);
+    await expect(setTimeout_(30n * 86400n + 1n)).rejects.toThrow(/JobTimeoutTooLong/);
+    await mined(owner, setTimeout_(30n * 86400n));
+    // The job keeps the timeout it was asked with.
+    await kit.increaseTime(61);
+    const wallet = await kit.tokenBalance(userAddress);
+    await mined(user, refund(creator, jobId));
+    expect(await kit.tokenBalance(userAddress)).toBe(wallet + PRICE_LP);
+    expect((await jobOf(creator, await askLpJob(creator))).refundableAt).toBeGreaterThan(job.requestedAt + 30n * 86400n);
+  });
+
+  it('the owner takes only surplus coin and LP, never what clients may get back', async () => {
+    const creator = await deployCreator(LP(10));
+    const [a, b] = [await askCoinJob(creator), await askCoinJob(creator)];
+    const lpJob = await askLpJob(creator);
+    const to = privateKeyToAccount(generatePrivateKey()).address;
+    const withdrawCoin = (amount: bigint) => owner.walletClient.writeContract({ address: creator, abi: lilypadOnChainJobCreatorAbi, functionName: 'withdrawCoin', args: [to, amount] });
+    const withdrawLp = (amount: bigint, by: ChainClients = owner) => by.walletClient.writeContract({ address: creator, abi: lilypadOnChainJobCreatorAbi, functionName: 'withdrawLp', args: [to, amount] });
+    await expect(withdrawCoin(1n)).rejects.toThrow(/ExceedsSurplus/);
+    // The pool's own LP (10) is surplus; the LP job's 2 are not.
+    await expect(withdrawLp(LP(10) + 1n)).rejects.toThrow(/ExceedsSurplus/);
+    await expect(withdrawLp(1n, user)).rejects.toThrow(/OwnableUnauthorizedAccount/);
+
+    // Job a runs and is delivered: its coin is the pool's now.
+    const bound = await boundOffer(creator, a);
+    const deal = await agree(bound);
+    await submitResults(provider, { deals: kit.deals, dealId: deal.dealId, resultCid: 'bafyresult' });
+    await deliverJobResults(bridgeKey, { jobCreator: creator, jobId: a, dealId: deal.dealId, cid: 'bafyresult' });
+    await expect(withdrawCoin(PRICE_COIN + 1n)).rejects.toThrow(/ExceedsSurplus/);
+    await mined(owner, withdrawCoin(PRICE_COIN));
+    expect(await kit.publicClient.getBalance({ address: to })).toBe(PRICE_COIN);
+    // The deal's price (1 LP) left the pool: 9 LP of it are surplus.
+    await expect(withdrawLp(LP(9) + 1n)).rejects.toThrow(/ExceedsSurplus/);
+    await mined(owner, withdrawLp(LP(9)));
+    expect(await kit.tokenBalance(to)).toBe(LP(9));
+    expect(await kit.freeEscrow(creator)).toBe(PRICE_LP);
+
+    // What the clients were owed is all still there.
+    await kit.increaseTime(TIMEOUT);
+    const coin = await kit.publicClient.getBalance({ address: userAddress });
+    const wallet = await kit.tokenBalance(userAddress);
+    const gas = [await mined(user, refund(creator, b)), await mined(user, refund(creator, lpJob))].reduce((sum, r) => sum + r.gasUsed * r.effectiveGasPrice, 0n);
+    expect(await kit.publicClient.getBalance({ address: userAddress })).toBe(coin + PRICE_COIN - gas);
+    expect(await kit.tokenBalance(userAddress)).toBe(wallet + PRICE_LP);
+    expect(await kit.freeEscrow(creator)).toBe(0n);
+  });
+
+  it('gives a client’s callback a fixed allowance of gas: a client that burns gas cannot block delivery or cost the bridge more', async () => {
+    const creator = await deployCreator();
+    // A client contract whose constructor asks for the job and whose code then loops forever when called
+    // (its inner call's failure would not revert the creation, so the gas is given, not estimated).
+    const ask = encodeFunctionData({ abi: lilypadOnChainJobCreatorAbi, functionName: 'runModuleWithDefaultMediators', args: ['cowsay:v0.0.1', 'Message=moo'] });
+    const runtime = '0x5b600056' as Hex; // JUMPDEST PUSH1 0 JUMP
+    const u16 = (n: number) => numberToHex(n, { size: 2 });
+    const header = 56;
+    const init = concatHex([
+      '0x61', u16(size(ask)), '0x61', u16(header + 4), '0x600039', // CODECOPY the call data to memory 0
+      '0x6000600061', u16(size(ask)), '0x600034', '0x73', creator, '0x5af150', // CALL(gas, creator, callvalue, 0, len, 0, 0); POP
+      '0x600461', u16(header), '0x600039', '0x60046000f3', // return the runtime
+      runtime,
+      ask,
+    ]);
+    const deployed = await mined(user, user.walletClient.sendTransaction({ data: init, value: PRICE_COIN, gas: 3_000_000n }));
+    const [added] = parseEventLogs({ abi: lilypadOnChainJobCreatorAbi, eventName: 'JobAdded', logs: deployed.logs });
+    expect(getAddress(added!.args.client)).toBe(getAddress(deployed.contractAddress!));
+    const jobId = added!.args.jobId;
+    const bound = await boundOffer(creator, jobId);
+    const deal = await agree(bound);
+    await submitResults(provider, { deals: kit.deals, dealId: deal.dealId, resultCid: 'bafyresult' });
+
+    const delivery = { address: creator, abi: lilypadOnChainJobCreatorAbi, functionName: 'deliverResults', args: [jobId, deal.dealId, 'bafyresult'] } as const;
+    // Too little gas for the callback's allowance is refused, so the bridge cannot starve a client either.
+    await expect(kit.publicClient.simulateContract({ ...delivery, account: bridgeKey.walletClient.account, gas: 200_000n })).rejects.toThrow(/NotEnoughGasForCallback/);
+    // With 5M gas offered, the callback burns only its allowance, and the job is completed.
+    const receipt = await mined(bridgeKey, bridgeKey.walletClient.writeContract({ ...delivery, gas: 5_000_000n }));
+    expect(receipt.gasUsed).toBeLessThan(300_000n);
+    expect(parseEventLogs({ abi: lilypadOnChainJobCreatorAbi, eventName: 'JobCompleted', logs: receipt.logs })[0]!.args.delivered).toBe(false);
+    expect((await jobOf(creator, jobId)).state).toBe(2);
+  });
 });

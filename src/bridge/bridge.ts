@@ -4,10 +4,20 @@
  * offers and acceptances for it, ERC-1271), and delivers the result CID, which calls the client
  * contract's `receiveJobResults`. A result its audit contradicts is challenged through the contract, and
  * the job follows the ruling: delivered if the mediator accepts it, refunded to the client at once if not.
- * On start it also takes up jobs asked for while it was down.
+ * Each job offer is bound to its job on chain before it is posted (`bindJobOffer`), so the contract knows
+ * every job's deal. On start it also takes up jobs asked for while it was down, following the deal of a job
+ * whose offer was agreed instead of running it again.
  */
 import { zeroHash, type Address, type Hex } from 'viem';
-import { challengeJobResults, deliverJobResults, lilypadOnChainJobCreatorAbi, refundJob, timeoutMediation } from '../chain/index.js';
+import {
+  bindJobOffer,
+  challengeJobResults,
+  deliverJobResults,
+  lilypadOnChainJobCreatorAbi,
+  refundJob,
+  timeoutMediation,
+  timeoutSubmitResults,
+} from '../chain/index.js';
 import { onceLifecycle, type Service } from '../lib/lifecycle.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
 import { runCheckedJob } from '../job-creator/audit.js';
@@ -64,25 +74,28 @@ export function createBridge(config: BridgeConfig, components: BridgeComponents)
   let stopped = false;
 
   /**
-   * A job challenged before this bridge (re)started: its result is the challenged deal's, so it follows that
-   * deal's ruling instead of running again, sending the mediation timeout when it is due.
+   * A job whose offer was agreed before this bridge (re)started: it follows that deal instead of running the
+   * job again, delivering results that stand, refunding once the deal ends without results, and sending
+   * the deal's timeouts when they are due.
    */
-  async function followRuling(jobId: bigint, dealId: Hex, log: Logger): Promise<void> {
-    log.info({ dealId }, 'job was challenged; following the ruling');
+  async function followDeal(jobId: bigint, dealId: Hex, log: Logger): Promise<void> {
+    log.info({ dealId }, 'job has an agreed deal; following it');
+    const deals = components.domain.dealsAddress;
     while (!stopped) {
       const deal = await components.readDeal(dealId);
-      if (deal.state === 'mediation-accepted') {
+      if (deal.state === 'results-submitted' || deal.state === 'results-accepted' || deal.state === 'mediation-accepted') {
         const delivery = await deliverJobResults(components.chain, { jobCreator: config.contract, jobId, dealId, cid: deal.resultCid });
         log.info({ dealId, cid: deal.resultCid, delivered: delivery.delivered }, 'job delivered');
         return;
       }
-      if (deal.state === 'mediation-rejected' || deal.state === 'mediation-timed-out') {
+      if (deal.state === 'mediation-rejected' || deal.state === 'mediation-timed-out' || deal.state === 'submit-timed-out') {
         await refundJob(components.chain, { jobCreator: config.contract, jobId });
-        log.warn({ dealId, state: deal.state }, 'results not upheld; job refunded');
+        log.warn({ dealId, state: deal.state }, 'deal ended without results; job refunded');
         return;
       }
       if ((await publicClient.getBlock()).timestamp > deal.deadline) {
-        await timeoutMediation(components.chain, { deals: components.domain.dealsAddress, dealId }).catch(() => undefined);
+        const timeout = deal.state === 'agreed' ? timeoutSubmitResults : timeoutMediation;
+        await timeout(components.chain, { deals, dealId }).catch(() => undefined);
         continue;
       }
       await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -93,7 +106,8 @@ export function createBridge(config: BridgeConfig, components: BridgeComponents)
     const log = logger.child({ jobId: jobId.toString() });
     const job = await publicClient.readContract({ address: config.contract, abi: lilypadOnChainJobCreatorAbi, functionName: 'getJob', args: [jobId] });
     if (job.state !== JOB_REQUESTED) return;
-    if (job.dealId !== zeroHash) return await followRuling(jobId, job.dealId, log);
+    // A bound offer that was never agreed is simply replaced: binding the next one voids it.
+    if (job.dealId !== zeroHash && (await components.readDeal(job.dealId)).state !== 'none') return await followDeal(jobId, job.dealId, log);
     const result = await runCheckedJob(
       {
         audit: config.audit ?? true,
@@ -110,6 +124,10 @@ export function createBridge(config: BridgeConfig, components: BridgeComponents)
         mediators: config.mediators,
         resultsDir: config.resultsDir,
         jobCreator: config.contract,
+        // Bound before it is posted: the contract's signature is valid only for its job's current offer.
+        onOffer: async (_offer, jobOfferId) => {
+          await bindJobOffer(components.chain, { jobCreator: config.contract, jobId, dealId: jobOfferId });
+        },
         onProgress: (event) => {
           if (event.type === 'results:challenged') log.info({ dealId: event.dealId, mediator: event.mediator }, 'results challenged');
           if (event.type === 'mediation:ruled') log.info({ dealId: event.dealId, state: event.state }, 'mediator ruled');

@@ -3,7 +3,7 @@
  * every timeout, with the exact wallet and escrow balance of every party after each step, and every bad
  * input reverting with its named custom error.
  */
-import { hashTypedData, parseEther, zeroAddress, type Address, type Hex } from 'viem';
+import { hashTypedData, hexToSignature, parseEther, zeroAddress, type Address, type Hex } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChainError } from '../lib/errors.js';
@@ -13,7 +13,7 @@ import { drawMediator, sharedMediatorsOf } from '../protocol/mediation.js';
 import { ANVIL_DEV_PRIVATE_KEYS } from './anvil.js';
 import type { ChainClients } from './clients.js';
 import { toChainError } from './errors.js';
-import { lilypadDealsAbi } from './generated/contracts.js';
+import { lilypadDealsAbi, lilypadTokenAbi } from './generated/contracts.js';
 import { acceptResults } from './actions/accept-results.js';
 import { agreeDeal } from './actions/agree-deal.js';
 import { challengeResults } from './actions/challenge-results.js';
@@ -366,9 +366,75 @@ describe('every path of a deal, with every party’s balances', () => {
     expect(await kit.freeEscrow(jc)).toBe(LP(4));
     expect(await kit.tokenBalance(kit.deals)).toBe(contractBefore + LP(4));
     expect(await kit.publicClient.getBalance({ address: jc })).toBe(0n);
-    // The same permit again: its nonce is used, and there is no allowance left.
+    // The same permit again: it has funded a deposit already.
     const replay = await revertOf(depositWithPermit(solver, { deals: kit.deals, permit }));
-    expect(replay.message).toMatch('depositWithPermit reverted: ERC20InsufficientAllowance(');
+    expect(replay.message).toBe(`depositWithPermit reverted: InvalidPermit(owner=${jc})`);
+  });
+
+  it('attack: a garbage permit cannot move a holder’s LP on an allowance it gave for something else', async () => {
+    const holder = kit.clientsFor(generatePrivateKey());
+    const victim = holder.walletClient.account.address;
+    await kit.fundParty(victim, { lp: LP(5), eth: parseEther('1') });
+    // The holder approved the deal contract for a later deposit of its own; a stranger tries to spend it.
+    await holder.publicClient.waitForTransactionReceipt({
+      hash: await holder.walletClient.writeContract({ address: kit.token, abi: lilypadTokenAbi, functionName: 'approve', args: [kit.deals, LP(5)] }),
+    });
+    const before = { wallet: await kit.tokenBalance(victim), escrow: await kit.freeEscrow(victim) };
+    const garbage = { owner: victim, amount: LP(5), deadline: 2n ** 40n, signature: `0x${'11'.repeat(32)}${'22'.repeat(32)}1b` as Hex };
+    const error = await revertOf(depositWithPermit(solver, { deals: kit.deals, permit: garbage }));
+    expect(error.message).toBe(`depositWithPermit reverted: InvalidPermit(owner=${victim})`);
+    // A real permit of another holder's, or one made out for another amount, is garbage here too.
+    const other = kit.clientsFor(generatePrivateKey());
+    const foreign = await signEscrowPermit(other.walletClient, kit.publicClient, { token: kit.token, deals: kit.deals, amount: LP(5) });
+    expect((await revertOf(depositWithPermit(solver, { deals: kit.deals, permit: { ...foreign, owner: victim } }))).message).toBe(
+      `depositWithPermit reverted: InvalidPermit(owner=${victim})`,
+    );
+    expect({ wallet: await kit.tokenBalance(victim), escrow: await kit.freeEscrow(victim) }).toEqual(before);
+    expect(before).toEqual({ wallet: LP(5), escrow: 0n });
+  });
+
+  it('a permit front-run onto the token still funds the holder’s escrow, once', async () => {
+    const holder = kit.clientsFor(generatePrivateKey());
+    const jc = holder.walletClient.account.address;
+    await kit.fundParty(jc, { lp: LP(5) });
+    const permit = await signEscrowPermit(holder.walletClient, kit.publicClient, { token: kit.token, deals: kit.deals, amount: LP(4) });
+    // A watcher puts the permit on the token itself, spending its nonce, before the relayed deposit lands.
+    const { v, r, s: sigS } = hexToSignature(permit.signature);
+    await solver.publicClient.waitForTransactionReceipt({
+      hash: await solver.walletClient.writeContract({ address: kit.token, abi: lilypadTokenAbi, functionName: 'permit', args: [jc, kit.deals, LP(4), permit.deadline, Number(v), r, sigS] }),
+    });
+    await depositWithPermit(solver, { deals: kit.deals, permit });
+    expect({ wallet: await kit.tokenBalance(jc), escrow: await kit.freeEscrow(jc) }).toEqual({ wallet: LP(1), escrow: LP(4) });
+    // Once used, it cannot be used again, not even on a new allowance.
+    await kit.fundParty(jc, { eth: parseEther('1'), lp: LP(4) });
+    await holder.publicClient.waitForTransactionReceipt({
+      hash: await holder.walletClient.writeContract({ address: kit.token, abi: lilypadTokenAbi, functionName: 'approve', args: [kit.deals, LP(4)] }),
+    });
+    const replay = await revertOf(depositWithPermit(solver, { deals: kit.deals, permit }));
+    expect(replay.message).toBe(`depositWithPermit reverted: InvalidPermit(owner=${jc})`);
+    expect({ wallet: await kit.tokenBalance(jc), escrow: await kit.freeEscrow(jc) }).toEqual({ wallet: LP(5), escrow: LP(4) });
+  });
+
+  it('attack: the job creator’s own acceptResults does not void the provider’s settlement batch', async () => {
+    const p = await freshParties({ jobCreatorEth: true });
+    const start = await ledger(p);
+    const made = [];
+    for (let i = 0; i < 3; i++) {
+      const deal = await agreeAsProvider(p, {}, { price: LP(2), collateralMultiple: 1n });
+      await submitResults(p.provider, { deals: kit.deals, dealId: deal.dealId, resultCid: RESULT_CID });
+      made.push(deal);
+    }
+    const acceptances = await Promise.all(made.map((d) => kit.signAcceptance(p.jobCreator, d.dealId)));
+    // The provider queued a batch of all three; the job creator accepts the middle one itself first.
+    await acceptResults(p.jobCreator, { deals: kit.deals, dealId: made[1]!.dealId });
+    const afterAccept = await ledger(p);
+    const { settled } = await settleResults(p.provider, { deals: kit.deals, settlements: made.map((d, i) => ({ dealId: d.dealId, acceptance: acceptances[i] })) });
+    expect(settled).toEqual([made[0]!.dealId, made[2]!.dealId]);
+    const end = await ledger(p);
+    // Each deal paid the provider price + collateral exactly once: 3 × 4 LP, 4 of them by the job creator's own acceptance.
+    expect(afterAccept.rpEscrow - start.rpEscrow).toBe(LP(-6 + 4));
+    expect(end).toEqual({ ...start, jcEscrow: start.jcEscrow - LP(6), rpEscrow: start.rpEscrow + LP(6), jcEth: afterAccept.jcEth });
+    for (const d of made) expect((await getDeal(kit.publicClient, { deals: kit.deals, dealId: d.dealId }))!.state).toBe('results-accepted');
   });
 });
 
@@ -392,6 +458,20 @@ describe('the mediator draw', () => {
       drawn.add(mediator);
     }
     expect(drawn.size).toBeGreaterThan(1);
+  });
+
+  it('attack: a mediator listed many times gets no more weight in the draw', async () => {
+    const p = await freshParties({ jobCreatorEth: true });
+    // The job creator stuffs its list with mediator 0, hoping to be judged by it nearly always.
+    const stuffed = [mediators[0]!, mediators[0]!, mediators[1]!, mediators[0]!, mediators[0]!, mediators[2]!, mediators[1]!];
+    const deal = await agreeAsProvider(p, { mediators: stuffed, mediationFee: 0n }, { mediators: [mediators[2]!, mediators[0]!, mediators[1]!, mediators[0]!] });
+    expect(deal.mediatorCandidates).toEqual([mediators[0], mediators[1], mediators[2]]);
+    expect(sharedMediatorsOf(stuffed, [mediators[2]!, mediators[0]!, mediators[1]!, mediators[0]!])).toEqual(deal.mediatorCandidates);
+    await submitResults(p.provider, { deals: kit.deals, dealId: deal.dealId, resultCid: RESULT_CID });
+    // The challenge recomputes the candidates in TypeScript; the contract accepts them, and draws among three.
+    const onChain = await getDeal(kit.publicClient, { deals: kit.deals, dealId: deal.dealId });
+    const { mediator } = await challenge(p, deal);
+    expect(mediator).toBe(drawMediator(kit.jobCreatorSeed(deal.jobOffer), onChain!.providerSeed, [mediators[0]!, mediators[1]!, mediators[2]!]));
   });
 
   it('draws only from the mediators both offers list', async () => {

@@ -61,7 +61,7 @@ export interface DeployOnChainJobCreatorParameters {
   priceLp: bigint;
   /** Chain coin (wei) per job paid in it. */
   priceCoin: bigint;
-  /** Seconds after which an undelivered job may be refunded. */
+  /** Seconds after which a job whose offer was never agreed may be refunded (at most 30 days). */
   jobTimeout: bigint;
 }
 

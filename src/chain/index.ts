@@ -76,5 +76,7 @@ export { deliverJobResults } from './actions/deliver-job-results.js';
 export type { DeliverJobResultsParameters, DeliverJobResultsReturnType } from './actions/deliver-job-results.js';
 export { challengeJobResults } from './actions/challenge-job-results.js';
 export type { ChallengeJobResultsParameters } from './actions/challenge-job-results.js';
+export { bindJobOffer } from './actions/bind-job-offer.js';
+export type { BindJobOfferParameters, BindJobOfferReturnType } from './actions/bind-job-offer.js';
 export { refundJob } from './actions/refund-job.js';
 export type { RefundJobParameters, RefundJobReturnType } from './actions/refund-job.js';

@@ -10,10 +10,19 @@ export function mediatorSeedHashOf(seed: Hex): Hex {
   return keccak256(encodeAbiParameters([{ type: 'bytes32' }], [seed]));
 }
 
-/** The job offer's mediators that the resource offer also lists, in the job offer's order (as the contract). */
+/**
+ * The job offer's mediators that the resource offer also lists, each once at its first place, in the job
+ * offer's order: exactly the candidates the contract's `_sharedMediators` emits (a duplicate cannot weight the draw).
+ */
 export function sharedMediatorsOf(jobMediators: readonly Address[], resourceMediators: readonly Address[]): Address[] {
   const offered = new Set(resourceMediators.map((m) => m.toLowerCase()));
-  return jobMediators.filter((m) => offered.has(m.toLowerCase()));
+  const seen = new Set<string>();
+  return jobMediators.filter((m) => {
+    const key = m.toLowerCase();
+    if (!offered.has(key) || seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }
 
 export function drawMediator(jobCreatorSeed: Hex, providerSeed: Hex, candidates: readonly Address[]): Address {

@@ -445,8 +445,12 @@ export function createResourceProvider(config: ResourceProviderConfig, component
         const batch = [...toSettle.entries()].slice(0, config.settleBatchSize ?? 20).map(([dealId, acceptance]) => ({ dealId, acceptance }));
         for (const { dealId } of batch) toSettle.delete(dealId);
         try {
-          await settleResults(components.chain, { deals, settlements: batch });
-          for (const { dealId } of batch) db().setStage(dealId, 'done');
+          const { settled } = await settleResults(components.chain, { deals, settlements: batch });
+          // A deal the chain skipped (accepted or challenged by its job creator first) goes where the chain says.
+          for (const { dealId } of batch) {
+            if (settled.some((id) => id.toLowerCase() === dealId.toLowerCase())) db().setStage(dealId, 'done');
+            else await advance(dealId).catch((e) => logger.warn({ err: e, dealId }, 'deal follow-up failed'));
+          }
         } catch (error) {
           logger.warn({ err: error, deals: batch.length }, 'batch settlement failed; settling one by one');
           for (const settlement of batch) {

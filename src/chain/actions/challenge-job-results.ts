@@ -21,7 +21,7 @@ export interface ChallengeJobResultsParameters {
 /**
  * The bridge's challenge of a job's results through the on-chain job creator (operator only; the mediation
  * fee comes from the contract's escrow); returns the drawn mediator.
- * @throws ChainError, e.g. "challengeResults reverted: JobAlreadyChallenged(jobId=…, dealId=…)".
+ * @throws ChainError, e.g. "challengeResults reverted: DealNotOfJob(jobId=…, dealId=…, boundDealId=…)".
  */
 export async function challengeJobResults(clients: ChainClients, args: ChallengeJobResultsParameters): Promise<ChallengeResultsReturnType> {
   const receipt = await transact(clients, 'challengeResults', () =>

@@ -21,9 +21,9 @@ export type DeliverJobResultsReturnType = DealWriteReturnType & { delivered: boo
 export async function deliverJobResults(clients: ChainClients, args: DeliverJobResultsParameters): Promise<DeliverJobResultsReturnType> {
   const call = { address: args.jobCreator, abi: lilypadOnChainJobCreatorAbi, functionName: 'deliverResults', args: [args.jobId, args.dealId, args.cid] } as const;
   const receipt = await transact(clients, 'deliverResults', async () => {
-    // The client's callback runs in a try/catch, so the node's estimate is the least gas at which the
-    // transaction still succeeds: just enough for the callback, with nothing to spare. A deal settled in
-    // between (a warm slot turned cold) then makes it run out of gas. Unused gas is not paid for.
+    // The contract refuses to start the client's callback with less than its whole allowance
+    // (RESULTS_CALLBACK_GAS), so the node's estimate covers it; the headroom is for state that changes in
+    // between (a warm slot turned cold). Unused gas is not paid for.
     const estimate = await clients.publicClient.estimateContractGas({ ...call, account: clients.walletClient.account });
     return await clients.walletClient.writeContract({ ...call, gas: (estimate * 3n) / 2n });
   });

@@ -13,9 +13,10 @@ export interface RefundJobParameters {
 export type RefundJobReturnType = DealWriteReturnType;
 
 /**
- * Gives a job's payment back to its client: after the job timeout, or at once when the mediator rejected the
- * results of the job's challenged deal. Anyone may send it.
- * @throws ChainError, e.g. "refund reverted: TooEarlyToRefund(jobId=…, refundableAt=…)".
+ * Gives a job's payment back to its client: at once when the job's deal ended without results (submit
+ * timeout, mediation rejected or timed out), after the job's `refundableAt` when no offer of it was agreed;
+ * never while its deal is open or once the deal paid its provider. Anyone may send it.
+ * @throws ChainError, e.g. "refund reverted: TooEarlyToRefund(jobId=…, refundableAt=…)", "DealStillOpen(…)".
  */
 export async function refundJob(clients: ChainClients, args: RefundJobParameters): Promise<RefundJobReturnType> {
   const receipt = await transact(clients, 'refund', () =>

@@ -1,4 +1,4 @@
-import type { Address, Hex } from 'viem';
+import { parseEventLogs, type Address, type Hex } from 'viem';
 import type { ChainClients } from '../clients.js';
 import { lilypadDealsAbi } from '../generated/contracts.js';
 import { transact } from '../transact.js';
@@ -10,11 +10,15 @@ export interface SettleResultsParameters {
   settlements: ReadonlyArray<{ dealId: Hex; acceptance?: Hex }>;
 }
 
-export type SettleResultsReturnType = DealWriteReturnType;
+export type SettleResultsReturnType = DealWriteReturnType & {
+  /** The deals this transaction settled; the others had left results-submitted already and were skipped. */
+  settled: Hex[];
+};
 
 /**
  * Settles many deals with submitted results in one transaction: pays each resource provider and frees its
- * collateral. Anyone may send it.
+ * collateral. A deal accepted or challenged by its job creator in the meantime is skipped (not in `settled`).
+ * Anyone may send it.
  * @throws ChainError, e.g. "settleResults reverted: DeadlineNotPassed(dealId=…, deadline=…, currentTime=…)".
  */
 export async function settleResults(clients: ChainClients, args: SettleResultsParameters): Promise<SettleResultsReturnType> {
@@ -26,5 +30,6 @@ export async function settleResults(clients: ChainClients, args: SettleResultsPa
       args: [args.settlements.map((s) => s.dealId), args.settlements.map((s) => s.acceptance ?? '0x')],
     }),
   );
-  return { transactionHash: receipt.transactionHash, gasUsed: receipt.gasUsed };
+  const settled = parseEventLogs({ abi: lilypadDealsAbi, eventName: 'ResultsAccepted', logs: receipt.logs }).map((log) => log.args.dealId);
+  return { transactionHash: receipt.transactionHash, gasUsed: receipt.gasUsed, settled };
 }
