@@ -400,8 +400,12 @@ describe('the on-chain job creator under attack (direct chain calls)', () => {
     return { offer, signature, dealId };
   }
 
-  const agree = (bound: { offer: SignedJobOfferTerms; signature: Hex }) =>
-    agreeDeal(provider, { deals: kit.deals, jobOffer: bound.offer, jobCreatorSignature: bound.signature, resourceOffer: kit.resourceOffer(provider.walletClient.account.address) });
+  const agree = async (bound: { offer: SignedJobOfferTerms; signature: Hex }) => {
+    const resourceOffer = kit.resourceOffer(provider.walletClient.account.address);
+    // The bridge accepts the match for the contract, with the same key (ERC-1271).
+    const matchAcceptance = await kit.signMatch(bridgeKey, bound.offer, resourceOffer);
+    return agreeDeal(provider, { deals: kit.deals, jobOffer: bound.offer, jobCreatorSignature: bound.signature, resourceOffer, matchAcceptance });
+  };
 
   const refund = (creator: Address, jobId: bigint, by: ChainClients = user) =>
     by.walletClient.writeContract({ address: creator, abi: lilypadOnChainJobCreatorAbi, functionName: 'refund', args: [jobId] });
