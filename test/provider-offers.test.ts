@@ -11,9 +11,12 @@ import path from 'node:path';
 import { getAddress, parseEther, type Hex } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ANVIL_DEV_PRIVATE_KEYS, connectChain, fund } from '../src/chain/index.js';
+import pino from 'pino';
+import { ANVIL_DEV_PRIVATE_KEYS, connectChain, escrowBalance, fund } from '../src/chain/index.js';
 import { createWasmExecutor } from '../src/executor/wasm/index.js';
-import { postJob, runJob } from '../src/job-creator/run-job.js';
+import { postJob, runJob, signJobOffer } from '../src/job-creator/run-job.js';
+import { offerDomain, offerTypes } from '../src/protocol/eip712.js';
+import { jobOfferDetailsHashOf, matchAcceptanceTypedData, resourceOfferId } from '../src/protocol/offers.js';
 import { startEmbeddedNetwork, type EmbeddedNetwork } from '../src/network/embedded.js';
 import { createResourceProvider } from '../src/resource-provider/resource-provider.js';
 import { createSolverClient } from '../src/solver/client.js';
@@ -142,6 +145,59 @@ describe('a provider that was down when its deal was matched', () => {
         await closeBlockstore(jobBlocks);
       }
     } finally {
+      await closeBlockstore(blockstore);
+      await executor.close();
+    }
+  }, 60_000);
+});
+
+describe('a provider whose allowlist names one module', () => {
+  it('refuses a job offer that signs that name over another module, and locks nothing', async () => {
+    const providerKey = generatePrivateKey();
+    const providerAddress = privateKeyToAccount(providerKey).address;
+    const deployer = await connectChain({ rpcUrl: network.rpcUrl, privateKey: ANVIL_DEV_PRIVATE_KEYS[0], chainId: network.chainId });
+    await fund({ walletClient: deployer.walletClient, publicClient: deployer.publicClient, ...network.contracts, to: providerAddress, eth: parseEther('1'), escrow: parseEther('100') });
+    const executor = createWasmExecutor();
+    const blockstore = await openBlockstore(path.join(dir, 'allowlist-blocks'));
+    const refusals: string[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void refusals.push(line) });
+    const provider = createResourceProvider(
+      { price: parseEther('0.1'), collateralMultiple: 2n, capacity: 2, machine: { cpu: 4000, gpu: 0, ram: 4096 }, modules: ['cowsay:v0.0.1'], mediators: network.mediators, dataDir: path.join(dir, 'allowlist') },
+      {
+        chain: await connectChain({ rpcUrl: network.rpcUrl, privateKey: providerKey, chainId: network.chainId }),
+        domain: network.domain,
+        solver: createSolverClient(network.solverUrl),
+        executors: [executor],
+        modules: network.modules,
+        blockstore,
+        logger,
+      },
+    );
+    await provider.start();
+    try {
+      const person = await connectChain({ rpcUrl: network.rpcUrl, privateKey: network.jobCreatorPrivateKey, chainId: network.chainId });
+      const solver = createSolverClient(network.solverUrl);
+      const escrowBefore = (await escrowBalance(person.publicClient, { deals: network.domain.dealsAddress, account: providerAddress })).free;
+      // The spin module under the allowed name: the name is signed, but it is only the job creator's word.
+      const { offer } = await signJobOffer(
+        { module: 'spin:v0.0.1', inputs: { Rounds: '1' }, maxPrice: parseEther('0.2'), mediators: network.mediators, resultsDir: dir },
+        { chain: person, domain: network.domain, modules: network.modules },
+      );
+      const disguised = { ...offer, moduleName: 'cowsay:v0.0.1' };
+      const terms = { ...offer.terms, detailsHash: jobOfferDetailsHashOf(disguised) };
+      const signature = await person.walletClient.signTypedData({ domain: offerDomain(network.chainId, network.domain.dealsAddress), types: offerTypes, primaryType: 'JobOffer', message: terms });
+      const posted = await solver.postJobOffer({ ...disguised, terms, signature });
+      expect(posted.state).toBe('matched');
+      if (posted.state === 'pending') return;
+      expect(getAddress(posted.deal.resourceOffer.terms.resourceProvider)).toBe(getAddress(providerAddress));
+      const resourceOffer = resourceOfferId(network.domain, posted.deal.resourceOffer.terms);
+      await solver.acceptMatch(posted.deal.dealId, await person.walletClient.signTypedData(matchAcceptanceTypedData(network.domain, posted.deal.dealId, resourceOffer)));
+
+      await expect.poll(() => refusals.some((line) => line.includes('is not in this provider') && line.includes(posted.deal.dealId)), { timeout: 20_000 }).toBe(true);
+      expect((await network.readDeal(posted.deal.dealId)).state).toBe('none');
+      expect((await escrowBalance(person.publicClient, { deals: network.domain.dealsAddress, account: providerAddress })).free).toBe(escrowBefore);
+    } finally {
+      await provider.stop();
       await closeBlockstore(blockstore);
       await executor.close();
     }
