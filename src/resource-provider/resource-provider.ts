@@ -21,7 +21,7 @@ import { LilypadError } from '../lib/errors.js';
 import { listen, type RunningHttpServer } from '../lib/http-server.js';
 import { onceLifecycle, type Service } from '../lib/lifecycle.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
-import { executorJobOf } from '../module/executor-job.js';
+import { executorJobOf, jobSeedOf } from '../module/executor-job.js';
 import { renderModule } from '../module/render.js';
 import type { ModuleResolver } from '../module/resolve.js';
 import { engineOf, machineOf } from '../module/spec.js';
@@ -224,6 +224,7 @@ export function createResourceProvider(config: ResourceProviderConfig, component
     await mkdir(resultDir, { recursive: true });
     const result = await executor.run({
       jobId: deal.dealId,
+      randomSeed: jobSeedOf(deal.jobOffer.terms),
       job: executorJob,
       resultDir,
       limits: timeoutSeconds ? { wallClockMs: timeoutSeconds * 1000 } : undefined,

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { executorJobOf } from '../../module/executor-job.js';
 import { renderModule } from '../../module/render.js';
 import type { ResolvedModule } from '../../module/resolve.js';
-import { COWSAY_MOO, expectExecutorError } from '../conformance.js';
+import { COWSAY_MOO, expectExecutorError, TEST_SEED } from '../conformance.js';
 import type { DockerJob, ExecutionRequest } from '../types.js';
 import { connectDocker, createDockerExecutor, OWNER_LABEL, parseImageReference } from './docker-executor.js';
 import { dockerSkipReason } from './testdata/engine.js';
@@ -57,6 +57,7 @@ describe.skipIf(Boolean(skip))(`docker executor${skip ? ` (skipped: ${skip})` : 
   });
   const request = (dockerJob: DockerJob, extra: Partial<ExecutionRequest> = {}): ExecutionRequest => ({
     jobId: `d0c4e7${(++runs).toString(16).padStart(4, '0')}`,
+    randomSeed: TEST_SEED,
     job: dockerJob,
     resultDir: join(scratch, `result-${runs}`),
     ...extra,
