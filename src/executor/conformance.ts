@@ -160,6 +160,12 @@ export function describeExecutorConformance(subject: ConformanceSubject): void {
       expect(read(result.resultDir, 'exitCode')).toBe('3');
     });
 
+    test('exit statuses keep their low 8 bits, as POSIX reports them: exit(257) is 1', async () => {
+      const result = await executor.run(request(programs.probe(['exit', '257'])));
+      expect(result.exitCode).toBe(1);
+      expect(read(result.resultDir, 'exitCode')).toBe('1');
+    });
+
     test('a file written to /outputs lands in the result folder', async () => {
       const result = await executor.run(request(programs.probe(['write', '/outputs/hello.txt', 'hello from the job'])));
       expect(result.exitCode).toBe(0);
