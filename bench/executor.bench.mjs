@@ -40,7 +40,7 @@ const job = { engine: 'wasm', module: wasmBytes, args: ['moo'], env: {} };
 await executor.prepare();
 for (let i = 0; i < 5; i++) {
   runDirect();
-  await executor.run({ jobId: 'be7c4', job, resultDir: resultDir() });
+  await executor.run({ jobId: 'be7c4', randomSeed: 'abababababababababababababababababababababababababababababababab', job, resultDir: resultDir() });
 }
 const direct = [];
 const viaExecutor = [];
@@ -49,7 +49,7 @@ for (let i = 0; i < runs; i++) {
   if (runDirect() !== 0) throw new Error('direct cowsay failed');
   direct.push(performance.now() - started);
   started = performance.now();
-  const result = await executor.run({ jobId: 'be7c4', job, resultDir: resultDir() });
+  const result = await executor.run({ jobId: 'be7c4', randomSeed: 'abababababababababababababababababababababababababababababababab', job, resultDir: resultDir() });
   viaExecutor.push(performance.now() - started);
   if (result.exitCode !== 0 || !readFileSync(path.join(result.resultDir, 'stdout'), 'utf8').includes('< moo >')) {
     throw new Error('cowsay through the executor failed');
@@ -101,13 +101,13 @@ if (!docker) {
   const dockerJob = { engine: 'docker', image, entrypoint: ['/bin/cowsay'], args: ['moo'], env: {} };
   const dockerRuns = Math.min(runs, Number(process.env.BENCH_DOCKER_RUNS ?? 10));
   const dockerRunArgs = ['run', '--rm', '--network', 'none', '--log-driver', 'none', '-a', 'stdout', '-a', 'stderr', '--entrypoint', '/bin/cowsay', image, 'moo'];
-  await dockerExecutor.run({ jobId: 'be7c4', job: dockerJob, resultDir: resultDir() });
+  await dockerExecutor.run({ jobId: 'be7c4', randomSeed: 'abababababababababababababababababababababababababababababababab', job: dockerJob, resultDir: resultDir() });
   await timeCommand('docker', dockerRunArgs);
   const viaDockerExecutor = [];
   const dockerRun = [];
   for (let i = 0; i < dockerRuns; i++) {
     let started = performance.now();
-    const result = await dockerExecutor.run({ jobId: 'be7c4', job: dockerJob, resultDir: resultDir() });
+    const result = await dockerExecutor.run({ jobId: 'be7c4', randomSeed: 'abababababababababababababababababababababababababababababababab', job: dockerJob, resultDir: resultDir() });
     viaDockerExecutor.push(performance.now() - started);
     if (!readFileSync(path.join(result.resultDir, 'stdout'), 'utf8').includes('< moo >')) throw new Error('docker executor cowsay failed');
     const run = await timeCommand('docker', dockerRunArgs);

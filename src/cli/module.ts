@@ -10,7 +10,8 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { createWasmExecutor } from '../executor/wasm/index.js';
 import { UserInputError } from '../lib/errors.js';
-import { executorJobOf } from '../module/executor-job.js';
+import { executionLimitsOf, executorJobOf, jobSeedOf } from '../module/executor-job.js';
+import { inputsHashOf, moduleIdOf } from '../protocol/ids.js';
 import { renderModuleDetailed, TEMPLATE_FILE } from '../module/render.js';
 import { createModuleResolver, defaultBuiltinDir } from '../module/resolve.js';
 import { cidOfBytes, cidOfDirectory } from '../storage/index.js';
@@ -41,12 +42,12 @@ export async function moduleTest(module: string, inputPairs: string[]): Promise<
     const exitCodes: number[] = [];
     for (const run of [1, 2]) {
       const resultDir = path.join(work, `run-${run}`);
-      const timeout = spec.job.Spec.Timeout;
       const result = await executor.run({
         jobId: '0x' + '00'.repeat(32),
+        randomSeed: jobSeedOf({ moduleId: moduleIdOf(resolved.ref), inputsHash: inputsHashOf(parseInputs(inputPairs)) }),
         job,
         resultDir,
-        limits: { wallClockMs: timeout ? timeout * 1000 : 60_000, memoryBytes: spec.machine.ram * 1024 * 1024 || undefined },
+        limits: executionLimitsOf(spec, { defaultWallClockMs: 60_000 }),
       });
       exitCodes.push(result.exitCode);
       cids.push((await cidOfDirectory(resultDir)).toString());

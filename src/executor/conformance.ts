@@ -4,9 +4,11 @@
  * (`wasm/testdata/probe.c`), built for each engine, and cowsay. Hostile jobs are here too: each must end
  * with a clear error or a capped result, leave the host untouched, and leave the executor serving.
  *
- * Where engines contain a job differently, the suite accepts either outcome and checks what a provider
- * relies on: WebAssembly refuses a write past the `/outputs` cap (ENOSPC) while Docker stops the container;
- * WebAssembly's malloc fails at the memory cap while Docker's kernel kills the container.
+ * Where engines contain a job differently, each subject declares its engine's behaviour (`contains`) and the
+ * suite checks that one: WebAssembly refuses a write past the `/outputs` cap (ENOSPC) while Docker stops the
+ * container; WebAssembly's malloc fails at the memory cap while Docker's kernel kills the container. Either
+ * way a limit hit, a trap or invalid outputs end in a result folder that records it (failure.ts): `exitCode`,
+ * a one-line `error`, and for a limit hit nothing else (empty stdout, stderr and outputs/).
  */
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,7 +16,8 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { ExecutorError } from '../lib/errors.js';
-import type { ExecutionRequest, Executor, ExecutorJob, ExecutorProgressEvent } from './types.js';
+import { MAX_OUTPUT_DEPTH } from './outputs.js';
+import type { ExecutionRequest, ExecutionResult, Executor, ExecutorJob, ExecutorProgressEvent, JobFailureCode } from './types.js';
 
 export interface ConformancePrograms {
   /** The probe with these arguments (its modes are listed at the top of probe.c). */
@@ -31,6 +34,15 @@ export interface ConformanceSubject {
   setup(): Promise<{ executor: Executor; programs: ConformancePrograms; teardown?: () => Promise<void> }>;
   /** Seconds a stopped job may take to end (Docker's stop grace period and container removal). */
   stopSlackMs?: number;
+  /** How the engine holds a job to its limits. */
+  contains: {
+    /** At the memory cap: allocation fails inside the job (it decides how to end), or the job is killed. */
+    memory: 'allocation-fails' | 'killed';
+    /** At the /outputs cap: writes fail with ENOSPC, or the job is stopped. */
+    outputs: 'enospc' | 'stopped';
+    /** A symbolic link the job makes in /outputs: made and then refused, or never made at all. */
+    symlinks: 'refused-after' | 'cannot-make';
+  };
 }
 
 export const COWSAY_MOO = [
@@ -47,6 +59,9 @@ export const COWSAY_MOO = [
 
 const MiB = 1024 * 1024;
 
+/** A fixed seed for test runs (a real one comes from jobSeedOf). */
+export const TEST_SEED = 'abababababababababababababababababababababababababababababababab';
+
 export async function expectExecutorError(promise: Promise<unknown>, ...codes: string[]): Promise<ExecutorError> {
   const error = await promise.then(
     () => undefined,
@@ -55,6 +70,17 @@ export async function expectExecutorError(promise: Promise<unknown>, ...codes: s
   expect(error, `expected an ExecutorError (${codes.join(' or ')})`).toBeInstanceOf(ExecutorError);
   expect(codes).toContain((error as ExecutorError).code);
   return error as ExecutorError;
+}
+
+/** Every file of a folder by relative path (folders only through their files). */
+function readTree(dir: string, prefix = ''): Record<string, string> {
+  const files: Record<string, string> = {};
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) Object.assign(files, readTree(path, `${prefix}${entry.name}/`));
+    else files[`${prefix}${entry.name}`] = readFileSync(path, 'utf8');
+  }
+  return files;
 }
 
 function treeSize(dir: string): number {
@@ -95,11 +121,19 @@ export function describeExecutorConformance(subject: ConformanceSubject): void {
 
     const request = (job: ExecutorJob, extra: Partial<ExecutionRequest> = {}): ExecutionRequest => ({
       jobId: `c0ffee${(++runs).toString(16).padStart(4, '0')}`,
+      randomSeed: TEST_SEED,
       job,
       resultDir: join(scratch, `result-${runs}`),
       ...extra,
     });
     const read = (dir: string, file: string) => readFileSync(join(dir, file), 'utf8');
+    /** What a limit hit leaves: the exit code, the one-line error, and nothing the job wrote. */
+    const expectLimitRecord = (result: ExecutionResult, code: JobFailureCode, exitCode: number, message: string) => {
+      expect(result.failure).toEqual({ code, message });
+      expect(result.exitCode).toBe(exitCode);
+      expect(readTree(result.resultDir)).toEqual({ error: `${code}: ${message}\n`, exitCode: String(exitCode), stderr: '', stdout: '' });
+      expect(readdirSync(join(result.resultDir, 'outputs'))).toEqual([]);
+    };
 
     test('is available', async () => {
       expect(await executor.isAvailable()).toBe(true);
@@ -124,6 +158,12 @@ export function describeExecutorConformance(subject: ConformanceSubject): void {
       const result = await executor.run(request(programs.probe(['exit', '3'])));
       expect(result.exitCode).toBe(3);
       expect(read(result.resultDir, 'exitCode')).toBe('3');
+    });
+
+    test('exit statuses keep their low 8 bits, as POSIX reports them: exit(257) is 1', async () => {
+      const result = await executor.run(request(programs.probe(['exit', '257'])));
+      expect(result.exitCode).toBe(1);
+      expect(read(result.resultDir, 'exitCode')).toBe('1');
     });
 
     test('a file written to /outputs lands in the result folder', async () => {
@@ -161,15 +201,18 @@ export function describeExecutorConformance(subject: ConformanceSubject): void {
     });
 
     describe('hostile jobs', () => {
-      test('an endless loop is stopped at the wall-clock limit, and the executor goes on serving', async () => {
+      test('an endless loop is stopped at the wall-clock limit into a result that says so, and the executor goes on serving', async () => {
         const started = performance.now();
-        const error = await expectExecutorError(
-          executor.run(request(programs.probe(['loop']), { limits: { wallClockMs: 500 } })),
-          'wall-clock-limit',
-        );
-        expect(error.message).toMatch(/^job c0ffee[0-9a-f]+ ran past its wall-clock limit of 500 ms/);
+        const result = await executor.run(request(programs.probe(['loop']), { limits: { wallClockMs: 500 } }));
         expect(performance.now() - started).toBeLessThan(500 + slackMs + 3_000);
+        expectLimitRecord(result, 'wall-clock-limit', 124, 'the job ran past its wall-clock limit of 500 ms and was stopped');
         expect((await executor.run(request(programs.cowsay('moo')))).exitCode).toBe(0);
+      });
+
+      test('a job stopped mid-output gives the same result under another job id', async () => {
+        const one = await executor.run(request(programs.probe(['flood', '100000']), { limits: { wallClockMs: 500 } }));
+        const two = await executor.run(request(programs.probe(['flood', '100000']), { limits: { wallClockMs: 500 } }));
+        expect(readTree(two.resultDir)).toEqual(readTree(one.resultDir));
       });
 
       test('an abort stops a running job', async () => {
@@ -196,37 +239,33 @@ export function describeExecutorConformance(subject: ConformanceSubject): void {
       }, 120_000);
 
       test('memory growth past the cap fails inside the job or ends it, and a smaller job fits', async () => {
-        const limits = { memoryBytes: 64 * MiB };
+        const limits = { memoryBytes: 64 * MiB, wallClockMs: 60_000 };
         const small = await executor.run(request(programs.probe(['grow', '8']), { limits }));
         expect(read(small.resultDir, 'stdout')).toBe('malloc 8 MiB ok\n');
-        const outcome = await executor.run(request(programs.probe(['grow', '512']), { limits })).then(
-          (result) => result,
-          (error: unknown) => error,
-        );
-        if (outcome instanceof Error) {
-          expect(outcome).toBeInstanceOf(ExecutorError);
-          expect((outcome as ExecutorError).code).toBe('memory-limit');
+        const hog = await executor.run(request(programs.probe(['hog']), { limits }));
+        if (subject.contains.memory === 'allocation-fails') {
+          expect(hog.failure).toBeUndefined();
+          expect(hog.exitCode).toBe(12);
+          const got = Number(/^hog stopped after (\d+) MiB\n$/.exec(read(hog.resultDir, 'stdout'))?.[1]);
+          expect(got).toBeGreaterThanOrEqual(56);
+          expect(got).toBeLessThan(64);
         } else {
-          expect((outcome as { exitCode: number }).exitCode).not.toBe(0);
+          expectLimitRecord(hog, 'memory-limit', 137, `the job ran out of memory: it used more than its ${64 * MiB} bytes and was killed`);
         }
       });
 
       test('writes past the /outputs cap are refused or stop the job; the result never goes past the cap', async () => {
         const limits = { outputsBytes: 4 * MiB, wallClockMs: 30_000 };
-        const outcome = await executor.run(request(programs.probe(['fill', '64']), { limits })).then(
-          (result) => result,
-          (error: unknown) => error,
-        );
-        if (outcome instanceof Error) {
-          expect((outcome as ExecutorError).code).toBe('outputs-limit');
+        const fill = await executor.run(request(programs.probe(['fill', '64']), { limits }));
+        if (subject.contains.outputs === 'stopped') {
+          expectLimitRecord(fill, 'outputs-limit', 153, 'the job wrote more than its /outputs limit of 4194304 bytes');
         } else {
-          const result = outcome as { exitCode: number; resultDir: string };
-          expect(result.exitCode).toBe(17);
-          expect(treeSize(join(result.resultDir, 'outputs'))).toBeLessThanOrEqual(4 * MiB);
-          expect(read(result.resultDir, 'stdout')).toMatch(/^fill stopped after \d+ bytes: No space left on device\n$/);
+          expect(fill.exitCode).toBe(17);
+          expect(treeSize(join(fill.resultDir, 'outputs'))).toBeLessThanOrEqual(4 * MiB);
+          expect(read(fill.resultDir, 'stdout')).toMatch(/^fill stopped after \d+ bytes: No space left on device\n$/);
         }
-        const sparse = await expectExecutorError(executor.run(request(programs.probe(['sparse']), { limits })), 'outputs-limit');
-        expect(sparse.message).toContain('/outputs limit of 4194304 bytes');
+        const sparse = await executor.run(request(programs.probe(['sparse']), { limits }));
+        expectLimitRecord(sparse, 'outputs-limit', 153, 'the job wrote more than its /outputs limit of 4194304 bytes');
         expect((await executor.run(request(programs.probe(['fill', '1']), { limits }))).exitCode).toBe(0);
       });
 
@@ -257,16 +296,28 @@ export function describeExecutorConformance(subject: ConformanceSubject): void {
       });
 
       test('a symbolic link left in /outputs is refused, so nobody follows it out', async () => {
-        const outcome = await executor.run(request(programs.probe(['symlink']))).then(
-          (result) => result,
-          (error: unknown) => error,
-        );
-        if (outcome instanceof Error) {
-          expect((outcome as ExecutorError).code).toBe('outputs-invalid');
-          expect(outcome.message).toContain('symbolic link at /outputs/passwd');
+        const result = await executor.run(request(programs.probe(['symlink'])));
+        expect(readdirSync(join(result.resultDir, 'outputs'))).toEqual([]);
+        if (subject.contains.symlinks === 'refused-after') {
+          expect(result.exitCode).toBe(1);
+          expect(result.failure).toEqual({
+            code: 'outputs-invalid',
+            message: 'the job left a symbolic link at /outputs/passwd; outputs may hold only files and folders',
+          });
+          expect(read(result.resultDir, 'error')).toBe(`outputs-invalid: ${result.failure?.message}\n`);
         } else {
-          expect(readdirSync(join((outcome as { resultDir: string }).resultDir, 'outputs'))).toEqual([]);
+          expect(result.failure).toBeUndefined();
         }
+      });
+
+      test('folders nested past MAX_OUTPUT_DEPTH are refused in the result, and a shallower tree is kept', async () => {
+        const deep = await executor.run(request(programs.probe(['nest', String(MAX_OUTPUT_DEPTH + 1)]), { limits: { wallClockMs: 60_000 } }));
+        expect(deep.failure?.code).toBe('outputs-invalid');
+        expect(deep.failure?.message).toBe(`the job nested folders in /outputs deeper than ${MAX_OUTPUT_DEPTH} levels; a result may be at most that deep`);
+        expect(readdirSync(join(deep.resultDir, 'outputs'))).toEqual([]);
+        const fits = await executor.run(request(programs.probe(['nest', '20'])));
+        expect(fits.failure).toBeUndefined();
+        expect(existsSync(join(fits.resultDir, 'outputs', ...Array(20).fill('d')))).toBe(true);
       });
     });
 

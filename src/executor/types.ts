@@ -77,8 +77,13 @@ export const DEFAULT_LIMITS = {
 } as const;
 
 export interface ExecutionRequest {
-  /** The job's id (hex). It seeds the job's random bytes, so one job always sees the same ones. */
+  /** Names the run (hex) in logs, messages and container labels; the job never sees it. */
   jobId: string;
+  /**
+   * 64 hex digits that seed everything random the job can observe. `jobSeedOf` (module/executor-job.ts)
+   * derives it from the module's id and the inputs' hash, so two deals of one job see the same bytes.
+   */
+  randomSeed: string;
   job: ExecutorJob;
   /** Shown to the job read-only as `/inputs`. */
   inputsDir?: string;
@@ -89,11 +94,23 @@ export interface ExecutionRequest {
   onProgress?: (event: ExecutorProgressEvent) => void;
 }
 
+/** Ways a job ends that are its own doing, recorded in its result folder instead of thrown. */
+export type JobFailureCode = 'wall-clock-limit' | 'memory-limit' | 'outputs-limit' | 'outputs-invalid' | 'wasm-trap';
+
+export interface JobFailure {
+  code: JobFailureCode;
+  /** One line, the same on every run of the job (no job id, no timing); the result's `error` file. */
+  message: string;
+}
+
 export interface ExecutionResult {
+  /** The job's exit status (0-255, as POSIX reports it); for a failure, the code FAILURE_EXIT_CODES gives. */
   exitCode: number;
   resultDir: string;
   /** Which streams reached their cap and were cut there (the files hold the first bytes, exactly the cap). */
   truncated: { stdout: boolean; stderr: boolean };
+  /** Set when the job trapped or hit a limit; the folder then also holds `error` (see failure.ts). */
+  failure?: JobFailure;
 }
 
 export type ExecutorProgressEvent =
@@ -111,8 +128,9 @@ export interface Executor {
    */
   prepare(): Promise<void>;
   /**
-   * Runs one job to its end. A job that exits (any code) resolves; a job that is stopped (limit, abort) or
-   * cannot run (bad module, trap) rejects with an ExecutorError whose code says which.
+   * Runs one job to its end. A job that exits (any code), traps or hits a limit resolves with its result
+   * folder (`failure` says which limit); a job that is aborted or cannot run (bad module, bad request, the
+   * engine failing) rejects with an ExecutorError whose code says which.
    */
   run(request: ExecutionRequest): Promise<ExecutionResult>;
   /**

@@ -12,7 +12,7 @@ import { keccak256, zeroAddress, type Address, type Hex } from 'viem';
 import { challengeResults, timeoutMediation, type ChainClients } from '../chain/index.js';
 import type { Executor } from '../executor/types.js';
 import { JobError } from '../lib/errors.js';
-import { executorJobOf } from '../module/executor-job.js';
+import { executionLimitsOf, executorJobOf, jobSeedOf } from '../module/executor-job.js';
 import { renderModule } from '../module/render.js';
 import type { ModuleResolver } from '../module/resolve.js';
 import { engineOf } from '../module/spec.js';
@@ -106,8 +106,7 @@ export function createVerifier(config: { workDir: string }, components: Verifier
     const dir = path.join(config.workDir, dealId);
     await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { recursive: true });
-    const timeoutSeconds = spec.job.Spec.Timeout;
-    await executor.run({ jobId: dealId, job: executorJob, resultDir: dir, limits: timeoutSeconds ? { wallClockMs: timeoutSeconds * 1000 } : undefined });
+    await executor.run({ jobId: dealId, randomSeed: jobSeedOf(job.terms), job: executorJob, resultDir: dir, limits: executionLimitsOf(spec) });
     return { rerun: true, cid: (await cidOfDirectory(dir)).toString(), dir };
   }
 

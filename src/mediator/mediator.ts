@@ -25,7 +25,7 @@ import type { Executor } from '../executor/types.js';
 import { listen, type RunningHttpServer } from '../lib/http-server.js';
 import { onceLifecycle, type Service } from '../lib/lifecycle.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
-import { executorJobOf } from '../module/executor-job.js';
+import { executionLimitsOf, executorJobOf, jobSeedOf } from '../module/executor-job.js';
 import { renderModule } from '../module/render.js';
 import type { ModuleResolver } from '../module/resolve.js';
 import { engineOf } from '../module/spec.js';
@@ -131,12 +131,12 @@ export function createMediator(config: MediatorConfig, components: MediatorCompo
       const resultDir = path.join(dealDir(deal.dealId), 'mediator');
       await rm(resultDir, { recursive: true, force: true });
       await mkdir(resultDir, { recursive: true });
-      const timeoutSeconds = spec.job.Spec.Timeout;
       await executor.run({
         jobId: deal.dealId,
+        randomSeed: jobSeedOf(job.terms),
         job: await executorJobOf(module, spec),
         resultDir,
-        limits: timeoutSeconds ? { wallClockMs: timeoutSeconds * 1000 } : undefined,
+        limits: executionLimitsOf(spec),
       });
       return (await cidOfDirectory(resultDir)).toString();
     })();

@@ -1,6 +1,8 @@
 import { describe, expect, test } from 'vitest';
 import { renderModuleDetailed, renderModule } from './render.js';
-import { renderTemplate } from './template/template.js';
+import { DEFAULT_MAX_STEPS } from './template/exec.js';
+import { MAX_PARSE_DEPTH } from './template/parser.js';
+import { renderTemplate, TemplateError } from './template/template.js';
 
 const wasmSpec = (params: string, env = '{}') => `{
   "machine": {"gpu": 0, "cpu": 1000, "ram": 100},
@@ -86,5 +88,53 @@ describe("Go's defaults that the oracle does not use", () => {
   });
   test('subst JSON-decodes its arguments', () => {
     expect(renderTemplate('t', '{{subst "%s and %s" .a .b}}', { a: '"x"', b: '"y \\" z"' }).output).toBe('x and y " z');
+  });
+});
+
+describe('bounded work: a hostile template ends with a one-line error', () => {
+  const failure = (template: string): TemplateError => {
+    try {
+      renderModule('hostile', template, {});
+    } catch (error) {
+      expect(error).toBeInstanceOf(TemplateError);
+      expect((error as Error).message).not.toContain('\n');
+      expect((error as Error).message).toMatch(/^module hostile failed to render \(its author must fix the template\): template: lilypad_module\.json\.tmpl:/);
+      return error as TemplateError;
+    }
+    throw new Error('the template rendered');
+  };
+
+  test.each([
+    ['a range over 10^14', '{{range 100000000000000}}{{end}}'],
+    ['nested ranges', '{{range 100000}}{{range 100000}}{{end}}{{end}}'],
+    ['a template that calls itself twice, 40 deep', `{{define "a"}}{{if .}}{{template "a" (slice . 1)}}{{template "a" (slice . 1)}}{{end}}{{end}}{{template "a" "${'x'.repeat(40)}"}}`],
+  ])('%s stops at the step budget', (_name, template) => {
+    const error = failure(template);
+    expect(error.code).toBe('template-exec');
+    expect(error.message).toContain(`took more than ${DEFAULT_MAX_STEPS} steps; a template must do bounded work`);
+  });
+
+  test('a template that calls itself for ever stops at the depth limit', () => {
+    expect(failure('{{define "a"}}{{template "a" .}}{{end}}{{template "a" .}}').message).toContain('exceeded maximum template depth (1000)');
+  });
+
+  test('100,000 nested {{if}} are refused by the parser, not by a stack overflow', () => {
+    const error = failure(`${'{{if 1}}'.repeat(100_000)}x${'{{end}}'.repeat(100_000)}`);
+    expect(error.code).toBe('template-parse');
+    expect(error.message).toContain(`max nesting depth exceeded: actions and parentheses nest more than ${MAX_PARSE_DEPTH} deep`);
+  });
+
+  test('100,000 nested parentheses are refused by the parser', () => {
+    const error = failure(`{{${'('.repeat(100_000)}1${')'.repeat(100_000)}}}`);
+    expect(error.code).toBe('template-parse');
+    expect(error.message).toContain(`max expression depth exceeded: actions and parentheses nest more than ${MAX_PARSE_DEPTH} deep`);
+  });
+
+  test('nesting up to the limit still parses', () => {
+    const depth = MAX_PARSE_DEPTH - 2;
+    const half = depth / 2;
+    const template = `${'{{if 1}}'.repeat(half)}{{${'('.repeat(half)}"ok"${')'.repeat(half)}}}${'{{end}}'.repeat(half)}`;
+    expect(renderTemplate('deep', template, {}).output).toBe('ok');
+    expect(renderTemplate('deep', `${'{{if 1}}'.repeat(depth)}ok${'{{end}}'.repeat(depth)}`, {}).output).toBe('ok');
   });
 });

@@ -5,7 +5,7 @@
  */
 import { ModuleError } from '../lib/errors.js';
 import { canonicalKeys, moduleSpecSchema, type ModuleSpec } from './spec.js';
-import { renderTemplate } from './template/template.js';
+import { renderTemplate, TemplateError } from './template/template.js';
 
 export const TEMPLATE_FILE = 'lilypad_module.json.tmpl';
 
@@ -61,6 +61,22 @@ function jsonErrorPlace(text: string, error: Error): string {
   return `line ${line}, column ${col}: ${error.message.replace(/ in JSON at position \d+.*$/, '')}\n  ${excerpt.trim()}`;
 }
 
+/**
+ * Runs the template within its bounds (depth, steps, output). A template that passes one is the module's
+ * fault and the same for everyone who renders it, so the message names the module and says so.
+ */
+function renderBounded(moduleName: string, template: string, encoded: Record<string, string>) {
+  try {
+    return renderTemplate(TEMPLATE_FILE, template, encoded, { maxOutput: MAX_OUTPUT_CHARS });
+  } catch (error) {
+    if (!(error instanceof TemplateError)) throw error;
+    throw new TemplateError(`module ${moduleName} failed to render (its author must fix the template): ${error.message}`, {
+      code: error.code,
+      cause: error,
+    });
+  }
+}
+
 export function renderModuleDetailed(moduleName: string, template: string, inputs: Record<string, string>): RenderedModule {
   const encoded: Record<string, string> = {};
   for (const [key, value] of Object.entries(inputs)) {
@@ -73,7 +89,7 @@ export function renderModuleDetailed(moduleName: string, template: string, input
     }
     encoded[key] = JSON.stringify(value);
   }
-  const { output, missing } = renderTemplate(TEMPLATE_FILE, template, encoded, { maxOutput: MAX_OUTPUT_CHARS });
+  const { output, missing } = renderBounded(moduleName, template, encoded);
   if (missing.length > 0) {
     const flags = missing.map((name) => `-i ${name}=VALUE`).join(' ');
     throw new ModuleError(

@@ -21,7 +21,7 @@ import { LilypadError } from '../lib/errors.js';
 import { listen, type RunningHttpServer } from '../lib/http-server.js';
 import { onceLifecycle, type Service } from '../lib/lifecycle.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
-import { executorJobOf } from '../module/executor-job.js';
+import { executionLimitsOf, executorJobOf, jobSeedOf } from '../module/executor-job.js';
 import { renderModule } from '../module/render.js';
 import type { ModuleResolver } from '../module/resolve.js';
 import { engineOf, machineOf } from '../module/spec.js';
@@ -59,8 +59,6 @@ export interface ResourceProviderConfig {
   maxJudgeWindow?: bigint;
   /** The longest mediation (s) it lets its collateral be frozen for after a challenge; default 3600. */
   maxMediationTimeout?: bigint;
-  /** The wall-clock limit (s) of a job whose module sets no `Timeout`; default 300. */
-  defaultJobTimeoutSeconds?: number;
   /** The longest `Timeout` (s) a module may ask for here; longer ones are refused before agreeing; default 3600. */
   maxJobTimeoutSeconds?: number;
   /** Most deals settled in one transaction; default 20. */
@@ -253,13 +251,14 @@ export function createResourceProvider(config: ResourceProviderConfig, component
     if (machine.cpu > config.machine.cpu || machine.gpu > config.machine.gpu || machine.ram > config.machine.ram) {
       throw new Error('the module asks for more than this provider has');
     }
-    // Without a Timeout of its own a job gets the provider's default; either way runJob stops it in time to
-    // submit before the deal's deadline.
+    // Without a Timeout of its own a job gets the network's default (the same in every re-run, so a mediator
+    // stops it where the provider did); either way runJob stops it in time to submit before the deal's
+    // deadline. Memory is held to the module's declared RAM.
     const asked = spec.job.Spec.Timeout;
     const maxTimeout = config.maxJobTimeoutSeconds ?? 3600;
     if (asked !== undefined && asked > maxTimeout) throw new Error(`the module's Timeout of ${asked} s is longer than this provider's maximum of ${maxTimeout} s`);
-    const timeoutSeconds = asked ?? config.defaultJobTimeoutSeconds ?? 300;
-    return { executor, executorJob: await executorJobOf(module, spec), timeoutSeconds };
+    const limits = executionLimitsOf(spec);
+    return { executor, executorJob: await executorJobOf(module, spec), limits };
   }
 
   /**
@@ -269,7 +268,7 @@ export function createResourceProvider(config: ResourceProviderConfig, component
    * other: the deal ends at once, the provider is paid for its work, and the mediator's re-run can check it.
    */
   async function runJob(deal: Deal, deadline: bigint): Promise<string> {
-    const { executor, executorJob, timeoutSeconds } = await prepare(deal);
+    const { executor, executorJob, limits } = await prepare(deal);
     const resultDir = path.join(config.dataDir, 'jobs', deal.dealId);
     await rm(resultDir, { recursive: true, force: true });
     await mkdir(resultDir, { recursive: true });
@@ -279,12 +278,13 @@ export function createResourceProvider(config: ResourceProviderConfig, component
     try {
       const result = await executor.run({
         jobId: deal.dealId,
+        randomSeed: jobSeedOf(deal.jobOffer.terms),
         job: executorJob,
         resultDir,
-        limits: { wallClockMs: Math.max(1000, Math.min(timeoutSeconds * 1000, untilDeadlineMs)) },
+        limits: { ...limits, wallClockMs: Math.max(1000, Math.min(limits.wallClockMs ?? Infinity, untilDeadlineMs)) },
         signal: abort.signal,
       });
-      logger.info({ dealId: deal.dealId, exitCode: result.exitCode }, 'job ran');
+      logger.info({ dealId: deal.dealId, exitCode: result.exitCode, failure: result.failure?.code }, 'job ran');
     } catch (error) {
       if (stopped) throw error; // stopping: the job runs again after a restart
       logger.warn({ dealId: deal.dealId, err: error }, 'job failed; submitting the failure as its result');

@@ -2,7 +2,7 @@
  * Turning bytes and folders into UnixFS DAGs under the project's one profile (`profile.ts`), and the CIDs
  * that name them. A result folder (`stdout`, `stderr`, `exitCode`, `outputs/`) goes in with `addDirectory`.
  */
-import { createReadStream } from 'node:fs';
+import { createReadStream, type Dirent } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { importBytes, importer, type ImportCandidate, type WritableStorage } from 'ipfs-unixfs-importer';
@@ -32,7 +32,8 @@ const discardingStore: WritableStorage = { put: async (cid) => cid };
  * Stores the folder `dir` and everything below it as a UnixFS directory, and returns the CID of `dir`
  * itself (not of a folder holding it). Entries go in sorted by the bytes of their names, empty folders are
  * kept, and no mtime or mode is recorded, so the same tree gives the same CID on any machine. Symbolic
- * links and special files are refused: a result is plain files and folders.
+ * links and special files are refused: a result is plain files and folders. A tree deeper than
+ * MAX_DIRECTORY_DEPTH is refused (code 'directory-too-deep').
  */
 export async function addDirectory(dir: string, blockstore: WritableStorage): Promise<CID> {
   const stats = await lstat(dir).catch((cause: unknown) => {
@@ -49,7 +50,7 @@ export async function addDirectory(dir: string, blockstore: WritableStorage): Pr
   // With `wrapWithDirectory`, paths are relative to `dir` and the last entry the importer yields is the
   // directory that holds them all, which is `dir` itself; an empty `dir` gives the empty directory.
   let root: CID | undefined;
-  for await (const entry of importer(candidates(dir, ''), blockstore, { ...importerOptions(), wrapWithDirectory: true })) {
+  for await (const entry of importer(candidates(dir), blockstore, { ...importerOptions(), wrapWithDirectory: true })) {
     if (entry.path === '' || entry.path === undefined) root = entry.cid;
   }
   if (root === undefined) {
@@ -58,17 +59,30 @@ export async function addDirectory(dir: string, blockstore: WritableStorage): Pr
   return root;
 }
 
-async function* candidates(base: string, relative: string): AsyncGenerator<ImportCandidate> {
-  const absolute = relative === '' ? base : join(base, relative);
-  const entries = await readdir(absolute, { withFileTypes: true });
-  entries.sort((a, b) => compareNames(a.name, b.name));
-  for (const entry of entries) {
-    const path = relative === '' ? entry.name : `${relative}/${entry.name}`;
+/**
+ * How many folders deep a stored directory may nest (a folder directly in the root is 1 deep). The UnixFS
+ * importer builds directories by recursion and overflows the stack at a few thousand levels, and the host's
+ * PATH_MAX ends reads by name sooner still; 256 is far beyond what a result needs, and the same everywhere.
+ */
+export const MAX_DIRECTORY_DEPTH = 256;
+
+/** The import candidates under `base`, depth-first in name order, walked with a stack of folders, not recursion. */
+async function* candidates(base: string): AsyncGenerator<ImportCandidate> {
+  const stack = [{ relative: '', entries: await listSorted(base, ''), next: 0 }];
+  while (stack.length > 0) {
+    const folder = stack[stack.length - 1]!;
+    const entry = folder.entries[folder.next++];
+    if (!entry) {
+      stack.pop();
+      continue;
+    }
+    const path = folder.relative === '' ? entry.name : `${folder.relative}/${entry.name}`;
     const full = join(base, path);
     if (entry.isDirectory()) {
+      if (stack.length > MAX_DIRECTORY_DEPTH) throw tooDeep(base);
       // Listed on its own so that a folder with nothing in it still appears in the DAG.
       yield { path };
-      yield* candidates(base, path);
+      stack.push({ relative: path, entries: await listSorted(base, path), next: 0 });
     } else if (entry.isFile()) {
       yield { path, content: createReadStream(full) };
     } else {
@@ -79,6 +93,20 @@ async function* candidates(base: string, relative: string): AsyncGenerator<Impor
       });
     }
   }
+}
+
+async function listSorted(base: string, relative: string): Promise<Dirent[]> {
+  const entries = await readdir(relative === '' ? base : join(base, relative), { withFileTypes: true }).catch((error: unknown) => {
+    throw (error as { code?: string }).code === 'ENAMETOOLONG' ? tooDeep(base) : error;
+  });
+  return entries.sort((a, b) => compareNames(a.name, b.name));
+}
+
+function tooDeep(dir: string): StorageError {
+  return new StorageError(
+    `cannot add ${dir}: its folders nest deeper than ${MAX_DIRECTORY_DEPTH} levels, the most a stored directory may have`,
+    { code: 'directory-too-deep', details: { dir, maxDepth: MAX_DIRECTORY_DEPTH } },
+  );
 }
 
 /** Orders names by their UTF-8 bytes, as dag-pb orders directory links. */

@@ -9,6 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import { exporter, type ReadableStorage, type UnixFSEntry } from 'ipfs-unixfs-exporter';
 import type { CID } from 'multiformats/cid';
 import { StorageError } from '../lib/errors.js';
+import { MAX_DIRECTORY_DEPTH } from './add.js';
 
 export interface ExportDirectoryOptions {
   signal?: AbortSignal;
@@ -19,7 +20,8 @@ export interface ExportDirectoryOptions {
  * destination's entries. Files that already exist are not overwritten (code 'destination-exists'). Entry
  * names that are empty, `.`, `..`, or contain `/` or NUL are refused (code 'unsafe-entry-name'), as are
  * symbolic links and non-UnixFS nodes (code 'unsupported-entry'). Every block must be in `blockstore`
- * (fetch it first with `fetchDag`).
+ * (fetch it first with `fetchDag`). A DAG nesting deeper than MAX_DIRECTORY_DEPTH is refused (code
+ * 'directory-too-deep').
  */
 export async function exportDirectory(
   cid: CID,
@@ -36,17 +38,34 @@ export async function exportDirectory(
   }
   const destination = resolve(destinationDir);
   await mkdir(destination, { recursive: true });
-  await writeDirectory(root, destination, destination, '', blockstore, options);
+  // A stack of folders still to write, not recursion: a hostile DAG can nest as deep as it likes.
+  const pending: Array<{ directory: Extract<UnixFSEntry, { type: 'directory' }>; target: string; relative: string; depth: number }> = [
+    { directory: root, target: destination, relative: '', depth: 0 },
+  ];
+  while (pending.length > 0) {
+    const { directory, target, relative, depth } = pending.pop()!;
+    for (const child of await writeEntries(directory, destination, target, relative, blockstore, options)) {
+      if (depth + 1 > MAX_DIRECTORY_DEPTH) {
+        throw new StorageError(
+          `refusing to export ${cid}: its folders nest deeper than ${MAX_DIRECTORY_DEPTH} levels, the most a stored directory may have`,
+          { code: 'directory-too-deep', details: { cid: cid.toString(), maxDepth: MAX_DIRECTORY_DEPTH } },
+        );
+      }
+      pending.push({ ...child, depth: depth + 1 });
+    }
+  }
 }
 
-async function writeDirectory(
+/** Writes the files of one folder and creates its sub-folders; returns the sub-folders to fill next. */
+async function writeEntries(
   directory: Extract<UnixFSEntry, { type: 'directory' }>,
   destination: string,
   target: string,
   relative: string,
   blockstore: ReadableStorage,
   options: ExportDirectoryOptions,
-): Promise<void> {
+): Promise<Array<{ directory: Extract<UnixFSEntry, { type: 'directory' }>; target: string; relative: string }>> {
+  const folders: Array<{ directory: Extract<UnixFSEntry, { type: 'directory' }>; target: string; relative: string }> = [];
   for await (const link of directory.entries({ signal: options.signal })) {
     options.signal?.throwIfAborted();
     assertSafeName(link.name, relative, directory.cid);
@@ -61,7 +80,7 @@ async function writeDirectory(
       await mkdir(childTarget).catch((cause: unknown) => {
         throw existsOr(cause, childTarget);
       });
-      await writeDirectory(child, destination, childTarget, childRelative, blockstore, options);
+      folders.push({ directory: child, target: childTarget, relative: childRelative });
     } else if (
       (child.type === 'file' && (child.unixfs.type === 'file' || child.unixfs.type === 'raw')) ||
       child.type === 'raw' ||
@@ -88,6 +107,7 @@ async function writeDirectory(
       );
     }
   }
+  return folders;
 }
 
 async function load(

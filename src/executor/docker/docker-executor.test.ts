@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { executorJobOf } from '../../module/executor-job.js';
 import { renderModule } from '../../module/render.js';
 import type { ResolvedModule } from '../../module/resolve.js';
-import { COWSAY_MOO, expectExecutorError } from '../conformance.js';
+import { COWSAY_MOO, expectExecutorError, TEST_SEED } from '../conformance.js';
 import type { DockerJob, ExecutionRequest } from '../types.js';
 import { connectDocker, createDockerExecutor, OWNER_LABEL, parseImageReference } from './docker-executor.js';
 import { dockerSkipReason } from './testdata/engine.js';
@@ -57,6 +57,7 @@ describe.skipIf(Boolean(skip))(`docker executor${skip ? ` (skipped: ${skip})` : 
   });
   const request = (dockerJob: DockerJob, extra: Partial<ExecutionRequest> = {}): ExecutionRequest => ({
     jobId: `d0c4e7${(++runs).toString(16).padStart(4, '0')}`,
+    randomSeed: TEST_SEED,
     job: dockerJob,
     resultDir: join(scratch, `result-${runs}`),
     ...extra,
@@ -128,12 +129,16 @@ describe.skipIf(Boolean(skip))(`docker executor${skip ? ` (skipped: ${skip})` : 
     expect(stdoutOf(result.resultDir)).toBe(IMAGE_PASSWD);
   });
 
-  test('memory growth past the cap is an out-of-memory error naming the limit', async () => {
-    const error = await expectExecutorError(
-      executor.run(request(job(['/bin/probe'], ['grow', '512']), { limits: { memoryBytes: 32 * 1024 * 1024 } })),
-      'memory-limit',
-    );
-    expect(error.message).toMatch(/ran out of memory: it used more than its 33554432 bytes/);
+  test('memory growth past the cap ends in a result naming the limit', async () => {
+    const result = await executor.run(request(job(['/bin/probe'], ['grow', '512']), { limits: { memoryBytes: 32 * 1024 * 1024 } }));
+    expect(result.failure).toEqual({ code: 'memory-limit', message: 'the job ran out of memory: it used more than its 33554432 bytes and was killed' });
+    expect(result.exitCode).toBe(137);
+    expect(readFileSync(join(result.resultDir, 'error'), 'utf8')).toBe(`memory-limit: ${result.failure?.message}\n`);
+  });
+
+  test('the job sees a fixed host name, not the container id', async () => {
+    const result = await executor.run(request(job(['/bin/sh', '-c'], ['hostname'])));
+    expect(stdoutOf(result.resultDir)).toBe('lilypad-job\n');
   });
 
   test('a fork bomb stops at the pids limit and the job still ends', async () => {
@@ -147,10 +152,8 @@ describe.skipIf(Boolean(skip))(`docker executor${skip ? ` (skipped: ${skip})` : 
 
   test('a container that ignores SIGTERM is killed after the grace period and removed', async () => {
     const started = performance.now();
-    await expectExecutorError(
-      executor.run(request(job(['/bin/sh', '-c'], ['trap "" TERM; while :; do :; done']), { limits: { wallClockMs: 300 } })),
-      'wall-clock-limit',
-    );
+    const result = await executor.run(request(job(['/bin/sh', '-c'], ['trap "" TERM; while :; do :; done']), { limits: { wallClockMs: 300 } }));
+    expect(result.failure?.code).toBe('wall-clock-limit');
     const elapsed = performance.now() - started;
     expect(elapsed).toBeGreaterThan(1_000); // the grace period was given
     expect(elapsed).toBeLessThan(8_000);

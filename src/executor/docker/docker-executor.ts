@@ -17,6 +17,7 @@ import { Writable } from 'node:stream';
 import type Dockerode from 'dockerode';
 
 import { ExecutorError } from '../../lib/errors.js';
+import { jobFailureOf, recordFailure } from '../failure.js';
 import { resolveLimits } from '../limits.js';
 import { validateCommonRequest } from '../validate.js';
 import { checkOutputs } from '../outputs.js';
@@ -45,6 +46,8 @@ export interface DockerExecutorOptions {
 
 export const OWNER_LABEL = 'tech.lilypad.owner';
 export const JOB_LABEL = 'tech.lilypad.job';
+/** Every job sees the same host name, so that nothing about the run (the container id) reaches its output. */
+const JOB_HOSTNAME = 'lilypad-job';
 
 const DIGEST = /^(?:(?<name>[a-z0-9][a-z0-9._\-/:]*?)@)?sha256:(?<hex>[0-9a-f]{64})$/;
 
@@ -171,6 +174,7 @@ export function createDockerExecutor(options: DockerExecutorOptions = {}): Execu
     if (closed) throw new ExecutorError('the docker executor is closed', { code: 'executor-closed' });
     const { jobId, signal, onProgress } = request;
     const job = validateRequest(request, options.allowNetwork ?? false);
+    const started = performance.now();
     const limits = resolveLimits(request.limits);
     throwIfAborted(jobId, signal);
     await prepare();
@@ -200,6 +204,7 @@ export function createDockerExecutor(options: DockerExecutorOptions = {}): Execu
         .map(([name, value]) => `${name}=${value}`),
       WorkingDir: job.workingDir,
       Labels: { [OWNER_LABEL]: owner, [JOB_LABEL]: jobId },
+      Hostname: JOB_HOSTNAME, // otherwise the container's random id, which the job could print
       AttachStdin: false,
       AttachStdout: true,
       AttachStderr: true,
@@ -233,6 +238,28 @@ export function createDockerExecutor(options: DockerExecutorOptions = {}): Execu
       });
     }
 
+    let result: ExecutionResult;
+    try {
+      result = await execute(container, request, limits, resultDir, outputsDir, memoryBytes);
+    } catch (error) {
+      // A limit is the job's own doing: its result records it (failure.ts), the same on every run.
+      const failure = jobFailureOf(error, jobId);
+      if (!failure) throw error;
+      result = await recordFailure(resultDir, failure, { stdout: false, stderr: false });
+    }
+    onProgress?.({ type: 'job:exited', jobId, exitCode: result.exitCode, durationMs: performance.now() - started });
+    return result;
+  }
+
+  /** Runs the created container to its end and fills the result folder; throws on any limit hit. */
+  async function execute(
+    container: Dockerode.Container,
+    { jobId, signal, onProgress }: ExecutionRequest,
+    limits: ReturnType<typeof resolveLimits>,
+    resultDir: string,
+    outputsDir: string,
+    memoryBytes: number | undefined,
+  ): Promise<ExecutionResult> {
     const stdout = await CappedFile.open(join(resultDir, 'stdout'), limits.stdoutBytes);
     const stderr = await CappedFile.open(join(resultDir, 'stderr'), limits.stderrBytes);
     let stopReason: ExecutorError | undefined;
@@ -266,7 +293,6 @@ export function createDockerExecutor(options: DockerExecutorOptions = {}): Execu
       docker.modem.demuxStream(stream, stdout.writable(), stderr.writable());
 
       const exited = container.wait({ condition: 'next-exit' }); // asked before start, so no exit is missed
-      const started = performance.now();
       try {
         await container.start();
       } catch (error) {
@@ -323,7 +349,6 @@ export function createDockerExecutor(options: DockerExecutorOptions = {}): Execu
       if (truncated.stderr) onProgress?.({ type: 'job:output-capped', jobId, stream: 'stderr', limitBytes: limits.stderrBytes });
       await checkOutputs(jobId, outputsDir, limits.outputsBytes);
       await writeFile(join(resultDir, 'exitCode'), String(exitCode));
-      onProgress?.({ type: 'job:exited', jobId, exitCode, durationMs: performance.now() - started });
       return { exitCode, resultDir, truncated };
     } finally {
       clearTimeout(timer);

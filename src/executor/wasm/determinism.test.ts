@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 
 import { cidOfDirectory } from '../../storage/index.js';
+import { TEST_SEED } from '../conformance.js';
 import { createWasmExecutor } from './wasm-executor.js';
 
 // node:wasi warns that it is experimental when loaded; this file's process is a test worker, so drop it.
@@ -58,6 +59,7 @@ test('the executor gives the same result CID on every run; plain node:wasi does 
     for (let run = 0; run < 3; run++) {
       const result = await executor.run({
         jobId: 'ab12',
+        randomSeed: TEST_SEED,
         job: { engine: 'wasm', module: probe, args, env },
         resultDir: join(scratch, `executor-${++runs}`),
       });

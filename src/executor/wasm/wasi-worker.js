@@ -79,7 +79,8 @@ const READ_ONLY_RIGHTS =
 
 /**
  * @typedef {{ type: 'exited', exitCode: number, memoryBytes: number, report: WriteReport }
- *   | { type: 'failed', reason: 'trap' | 'link' | 'internal', message: string, stack?: string }} WorkerReply
+ *   | { type: 'failed', reason: 'trap' | 'link' | 'internal', message: string, stack?: string,
+ *       memoryBytes?: number, report?: WriteReport }} WorkerReply
  */
 
 /**
@@ -401,8 +402,8 @@ function runJob(job) {
     return { type: 'exited', exitCode, memoryBytes: memory.buffer.byteLength, report };
   } catch (error) {
     // A trap, or the stack running out inside the module: the job's fault, not ours.
-    if (error instanceof WebAssembly.RuntimeError) return failed('trap', error);
-    if (error instanceof RangeError && /call stack/.test(error.message)) return failed('trap', error);
+    const trapped = error instanceof WebAssembly.RuntimeError || (error instanceof RangeError && /call stack/.test(error.message));
+    if (trapped) return { ...failed('trap', error), memoryBytes: memory.buffer.byteLength, report };
     throw error;
   } finally {
     // The preopens and whatever the job left open are host descriptors of this process; close them.

@@ -8,6 +8,8 @@ const probe = readFileSync(new URL('./testdata/probe.wasm', import.meta.url));
 
 describeExecutorConformance({
   name: 'wasm',
+  // Allocation fails at the linear-memory cap; writes past the /outputs cap fail with ENOSPC; WASI cannot make links.
+  contains: { memory: 'allocation-fails', outputs: 'enospc', symlinks: 'cannot-make' },
   async setup() {
     return {
       executor: createWasmExecutor(),

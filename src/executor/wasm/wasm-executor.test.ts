@@ -5,6 +5,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { ExecutorError } from '../../lib/errors.js';
 import type { ExecutionRequest, ExecutorProgressEvent } from '../types.js';
+import { cidOfDirectory } from '../../storage/index.js';
+import { TEST_SEED } from '../conformance.js';
 import { createWasmExecutor } from './wasm-executor.js';
 
 const cowsay = readFileSync(new URL('../../../modules/cowsay/cowsay.wasm', import.meta.url));
@@ -33,6 +35,7 @@ let runs = 0;
 function request(module: Uint8Array, args: string[], extra: Partial<ExecutionRequest> = {}): ExecutionRequest {
   return {
     jobId: 'c0ffee',
+    randomSeed: TEST_SEED,
     job: { engine: 'wasm', module, args, env: {} },
     resultDir: join(scratch, `result-${++runs}`),
     ...extra,
@@ -104,9 +107,10 @@ describe('cowsay', () => {
 });
 
 describe('determinism', () => {
-  const probeRequest = (jobId: string) =>
+  const probeRequest = (jobId: string, randomSeed = TEST_SEED) =>
     request(probe, ['first arg', 'second'], {
       jobId,
+      randomSeed,
       job: { engine: 'wasm', module: probe, args: ['first arg', 'second'], env: { ZETA: 'z', ALPHA: 'a', MIDDLE: 'm' } },
     });
 
@@ -127,12 +131,19 @@ describe('determinism', () => {
     expect(readFileSync(join(first.resultDir, 'stderr'), 'utf8')).toBe('probe done\n');
   });
 
-  test('another job id gives other random bytes', async () => {
+  test('the random bytes follow the seed, not the job id', async () => {
     const random = (dir: string) => /random ([0-9a-f]{32})/.exec(readFileSync(join(dir, 'stdout'), 'utf8'))?.[1];
     const one = await executor.run(probeRequest('ab12'));
-    const other = await executor.run(probeRequest('ab13'));
+    const otherJob = await executor.run(probeRequest('ab13'));
+    const otherSeed = await executor.run(probeRequest('ab12', 'cd'.repeat(32)));
     expect(random(one.resultDir)).toMatch(/^[0-9a-f]{32}$/);
-    expect(random(other.resultDir)).not.toBe(random(one.resultDir));
+    expect(readTree(otherJob.resultDir)).toEqual(readTree(one.resultDir));
+    expect(random(otherSeed.resultDir)).not.toBe(random(one.resultDir));
+  });
+
+  test('a request without a 32-byte seed is refused', async () => {
+    const error = await expectExecutorError(executor.run(request(probe, [], { randomSeed: 'ab12' })), 'invalid-request');
+    expect(error.message).toBe('job c0ffee: randomSeed must be 64 hex digits (jobSeedOf in module/executor-job.ts makes one)');
   });
 
   test('/inputs is readable, read-only, and shows no host timestamps or inode numbers', async () => {
@@ -157,16 +168,39 @@ describe('limits and failures', () => {
     expect(readFileSync(join(result.resultDir, 'exitCode'), 'utf8')).toBe('3');
   });
 
-  test('an endless loop is stopped at the wall-clock limit', async () => {
-    const started = performance.now();
-    const error = await expectExecutorError(
-      executor.run(request(probe, ['loop'], { limits: { wallClockMs: 300 } })),
-      'wall-clock-limit',
-    );
-    expect(performance.now() - started).toBeLessThan(5_000);
-    expect(error.message).toContain('c0ffee');
+  test('exit codes keep their low 8 bits, as on POSIX: exit(257) is 1, exit(256) is 0, exit(-1) is 255', async () => {
+    for (const [code, reported] of [['257', 1], ['256', 0], ['-1', 255], ['255', 255]] as const) {
+      const result = await executor.run(request(probe, ['exit', code]));
+      expect(result.exitCode).toBe(reported);
+      expect(readFileSync(join(result.resultDir, 'exitCode'), 'utf8')).toBe(String(reported));
+    }
+  });
+
+  test('an endless loop is stopped at the wall-clock limit and recorded in its result', async () => {
+    const result = await executor.run(request(probe, ['loop'], { limits: { wallClockMs: 300 } }));
+    expect(result.failure).toEqual({
+      code: 'wall-clock-limit',
+      message: 'the job ran past its wall-clock limit of 300 ms and was stopped',
+    });
+    expect(result.exitCode).toBe(124);
+    expect(readTree(result.resultDir)).toEqual({
+      error: Buffer.from('wall-clock-limit: the job ran past its wall-clock limit of 300 ms and was stopped\n').toString('base64'),
+      exitCode: Buffer.from('124').toString('base64'),
+      stderr: '',
+      stdout: '',
+    });
     // The executor goes on working.
     expect((await executor.run(request(probe, ['exit', '0']))).exitCode).toBe(0);
+  });
+
+  test('a job stopped at its wall clock gives the same result CID under two job ids', async () => {
+    const cids = new Set<string>();
+    for (const jobId of ['aa01', 'bb02']) {
+      const result = await executor.run(request(probe, ['flood', '100000'], { jobId, limits: { wallClockMs: 300 } }));
+      expect(result.failure?.code).toBe('wall-clock-limit');
+      cids.add((await cidOfDirectory(result.resultDir)).toString());
+    }
+    expect(cids.size).toBe(1);
   });
 
   test('an abort stops a running job', async () => {
@@ -175,11 +209,14 @@ describe('limits and failures', () => {
     await expectExecutorError(executor.run(request(probe, ['loop'], { signal: controller.signal })), 'aborted');
   });
 
-  test('a trap becomes an ExecutorError naming the job', async () => {
-    const trap = await expectExecutorError(executor.run(request(probe, ['trap'], { jobId: 'dead01' })), 'wasm-trap');
-    expect(trap.message).toMatch(/^job dead01 trapped: unreachable/);
-    const outOfBounds = await expectExecutorError(executor.run(request(probe, ['oob'])), 'wasm-trap');
-    expect(outOfBounds.message).toMatch(/out of bounds/);
+  test('a trap is recorded in the result, without the job id', async () => {
+    const trap = await executor.run(request(probe, ['trap'], { jobId: 'dead01' }));
+    expect(trap.exitCode).toBe(134);
+    expect(trap.failure).toEqual({ code: 'wasm-trap', message: 'the job trapped: unreachable' });
+    expect(readFileSync(join(trap.resultDir, 'error'), 'utf8')).toBe('wasm-trap: the job trapped: unreachable\n');
+    expect(readFileSync(join(trap.resultDir, 'exitCode'), 'utf8')).toBe('134');
+    const outOfBounds = await executor.run(request(probe, ['oob']));
+    expect(outOfBounds.failure?.message).toMatch(/^the job trapped: memory access out of bounds$/);
   });
 
   test('a missing entry point is named, with what the module exports', async () => {
@@ -205,6 +242,14 @@ describe('limits and failures', () => {
     expect(large.exitCode).toBe(12);
     expect(readFileSync(join(large.resultDir, 'stdout'), 'utf8')).toBe('malloc 16 MiB failed\n');
     await expectExecutorError(executor.run(request(probe, [], { limits: { memoryBytes: 1024 } })), 'memory-limit');
+  });
+
+  test('a job allocating without bound stops near its 64 MiB cap (ram 64)', async () => {
+    const result = await executor.run(request(probe, ['hog'], { limits: { memoryBytes: 64 * 1024 * 1024 } }));
+    expect(result.exitCode).toBe(12);
+    const got = Number(/^hog stopped after (\d+) MiB\n$/.exec(readFileSync(join(result.resultDir, 'stdout'), 'utf8'))?.[1]);
+    expect(got).toBeGreaterThanOrEqual(60);
+    expect(got).toBeLessThan(64);
   });
 
   test('a result directory with outputs in it is refused', async () => {

@@ -18,6 +18,7 @@ import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 
 import { ExecutorError } from '../../lib/errors.js';
+import { jobFailureOf, recordFailure } from '../failure.js';
 import { checkOutputs } from '../outputs.js';
 import { resolveLimits } from '../limits.js';
 import { validateCommonRequest } from '../validate.js';
@@ -43,7 +44,15 @@ const RANDOM_DOMAIN = 'lilypad/executor/wasm/random/v1\0';
 
 type WorkerReply =
   | { type: 'exited'; exitCode: number; memoryBytes: number; report: { stdout: boolean; stderr: boolean; outputsFull: boolean } }
-  | { type: 'failed'; reason: 'trap' | 'link' | 'internal'; message: string; stack?: string };
+  | {
+      type: 'failed';
+      reason: 'trap' | 'link' | 'internal';
+      message: string;
+      stack?: string;
+      /** For a trap: the memory the job had and what it had written when it trapped. */
+      memoryBytes?: number;
+      report?: { stdout: boolean; stderr: boolean };
+    };
 
 export function createWasmExecutor(options: WasmExecutorOptions = {}): Executor {
   const cacheSize = options.moduleCacheSize ?? 16;
@@ -141,62 +150,81 @@ export function createWasmExecutor(options: WasmExecutorOptions = {}): Executor 
     if (request.inputsDir !== undefined) preopens['/inputs'] = resolve(request.inputsDir);
     preopens['/outputs'] = outputsDir; // /inputs first: preopens are numbered from fd 3 in this order
 
-    const fds: number[] = [];
-    let worker: Worker | undefined;
-    let reusable = false;
-    let replied = false;
+    let truncated = { stdout: false, stderr: false };
+    const started = performance.now();
+    let result: ExecutionResult;
     try {
-      const stdin = openSync(devNull, 'r');
-      fds.push(stdin);
-      const stdout = openSync(join(resultDir, 'stdout'), 'w');
-      fds.push(stdout);
-      const stderr = openSync(join(resultDir, 'stderr'), 'w');
-      fds.push(stderr);
+      result = await execute();
+    } catch (error) {
+      // A trap or a limit is the job's own doing: its result records it (failure.ts), the same on every run.
+      const failure = jobFailureOf(error, jobId);
+      if (!failure) throw error;
+      result = await recordFailure(resultDir, failure, truncated);
+    }
+    onProgress?.({ type: 'job:exited', jobId, exitCode: result.exitCode, durationMs: performance.now() - started });
+    return result;
 
-      const started = performance.now();
-      worker = takeWorker();
-      running.add(worker);
-      if (request.inputsDir !== undefined) runningInputs.set(worker, preopens['/inputs']);
-      onProgress?.({ type: 'job:started', jobId, engine: 'wasm' });
-      const reply = await runInWorker(worker, jobId, limits.wallClockMs, signal, {
-        module,
-        entryPoint,
-        args: job.args,
-        env: Object.entries(job.env).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
-        preopens,
-        readOnlyFd: request.inputsDir !== undefined ? 3 : undefined,
-        randomSeed: randomSeed(jobId),
-        stdin,
-        stdout,
-        stderr,
-        stdoutLimit: limits.stdoutBytes,
-        stderrLimit: limits.stderrBytes,
-        outputsLimit: limits.outputsBytes,
-      });
+    async function execute(): Promise<ExecutionResult> {
+      const fds: number[] = [];
+      let worker: Worker | undefined;
+      let reusable = false;
+      let replied = false;
+      try {
+        const stdin = openSync(devNull, 'r');
+        fds.push(stdin);
+        const stdout = openSync(join(resultDir, 'stdout'), 'w');
+        fds.push(stdout);
+        const stderr = openSync(join(resultDir, 'stderr'), 'w');
+        fds.push(stderr);
 
-      replied = true;
-      if (reply.type === 'failed') throw failure(jobId, reply);
-      reusable = reply.memoryBytes <= REUSE_MEMORY_BYTES;
-      const truncated = { stdout: reply.report.stdout, stderr: reply.report.stderr };
-      if (truncated.stdout) onProgress?.({ type: 'job:output-capped', jobId, stream: 'stdout', limitBytes: limits.stdoutBytes });
-      if (truncated.stderr) onProgress?.({ type: 'job:output-capped', jobId, stream: 'stderr', limitBytes: limits.stderrBytes });
-      // The write budget keeps real bytes under the cap; this also catches a sparse file made by seeking far.
-      await checkOutputs(jobId, outputsDir, limits.outputsBytes);
-      await writeFile(join(resultDir, 'exitCode'), String(reply.exitCode));
-      onProgress?.({ type: 'job:exited', jobId, exitCode: reply.exitCode, durationMs: performance.now() - started });
-      return { exitCode: reply.exitCode, resultDir, truncated };
-    } finally {
-      for (const fd of fds) closeSync(fd);
-      if (worker) {
-        running.delete(worker);
-        runningInputs.delete(worker);
-        giveBack(worker, reusable);
-        if (!replied) {
-          // A worker stopped mid-job cannot close the directories it opened for the job; close them here.
-          await worker.terminate();
-          const dirs = [outputsDir];
-          if (request.inputsDir !== undefined && ![...runningInputs.values()].includes(preopens['/inputs'])) dirs.push(preopens['/inputs']);
-          closeDescriptorsUnder(dirs);
+        worker = takeWorker();
+        running.add(worker);
+        if (request.inputsDir !== undefined) runningInputs.set(worker, preopens['/inputs']);
+        onProgress?.({ type: 'job:started', jobId, engine: 'wasm' });
+        const reply = await runInWorker(worker, jobId, limits.wallClockMs, signal, {
+          module,
+          entryPoint,
+          args: job.args,
+          env: Object.entries(job.env).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+          preopens,
+          readOnlyFd: request.inputsDir !== undefined ? 3 : undefined,
+          randomSeed: randomStreamSeed(request.randomSeed),
+          stdin,
+          stdout,
+          stderr,
+          stdoutLimit: limits.stdoutBytes,
+          stderrLimit: limits.stderrBytes,
+          outputsLimit: limits.outputsBytes,
+        });
+
+        replied = true;
+        if (reply.type === 'failed') {
+          if (reply.report) truncated = { stdout: reply.report.stdout, stderr: reply.report.stderr };
+          throw failure(jobId, reply, limits.memoryBytes);
+        }
+        reusable = reply.memoryBytes <= REUSE_MEMORY_BYTES;
+        truncated = { stdout: reply.report.stdout, stderr: reply.report.stderr };
+        if (truncated.stdout) onProgress?.({ type: 'job:output-capped', jobId, stream: 'stdout', limitBytes: limits.stdoutBytes });
+        if (truncated.stderr) onProgress?.({ type: 'job:output-capped', jobId, stream: 'stderr', limitBytes: limits.stderrBytes });
+        // The write budget keeps real bytes under the cap; this also catches a sparse file made by seeking far.
+        await checkOutputs(jobId, outputsDir, limits.outputsBytes);
+        // POSIX keeps the low 8 bits of an exit status: exit(257) is reported as 1 everywhere else too.
+        const exitCode = reply.exitCode & 0xff;
+        await writeFile(join(resultDir, 'exitCode'), String(exitCode));
+        return { exitCode, resultDir, truncated };
+      } finally {
+        for (const fd of fds) closeSync(fd);
+        if (worker) {
+          running.delete(worker);
+          runningInputs.delete(worker);
+          giveBack(worker, reusable);
+          if (!replied) {
+            // A worker stopped mid-job cannot close the directories it opened for the job; close them here.
+            await worker.terminate();
+            const dirs = [outputsDir];
+            if (request.inputsDir !== undefined && ![...runningInputs.values()].includes(preopens['/inputs'])) dirs.push(preopens['/inputs']);
+            closeDescriptorsUnder(dirs);
+          }
         }
       }
     }
@@ -290,10 +318,15 @@ function runInWorker(
   });
 }
 
-function failure(jobId: string, reply: Extract<WorkerReply, { type: 'failed' }>): ExecutorError {
+/** A trap this close to the memory cap most likely followed a failed allocation. */
+const NEAR_MEMORY_CAP_BYTES = 1024 * 1024;
+
+function failure(jobId: string, reply: Extract<WorkerReply, { type: 'failed' }>, memoryLimit: number | undefined): ExecutorError {
   const cause = Object.assign(new Error(reply.message), { stack: reply.stack });
   if (reply.reason === 'trap') {
-    return new ExecutorError(`job ${jobId} trapped: ${reply.message}`, {
+    const atCap = memoryLimit !== undefined && (reply.memoryBytes ?? 0) + NEAR_MEMORY_CAP_BYTES > memoryLimit;
+    const hint = atCap ? ` (its memory had reached its limit of ${memoryLimit} bytes, so it most likely ran out; the module can ask for more with machine.ram)` : '';
+    return new ExecutorError(`job ${jobId} trapped: ${reply.message}${hint}`, {
       code: 'wasm-trap',
       details: { jobId },
       cause,
@@ -313,10 +346,9 @@ function failure(jobId: string, reply: Extract<WorkerReply, { type: 'failed' }>)
   });
 }
 
-/** 32 bytes that seed the job's random stream: the same job id gives the same bytes on every machine. */
-function randomSeed(jobId: string): string {
-  const normalized = jobId.toLowerCase().replace(/^0x/, '');
-  return createHash('sha256').update(RANDOM_DOMAIN).update(normalized).digest('hex');
+/** 32 bytes that seed the job's random stream, from the request's seed (the same job gives the same bytes). */
+function randomStreamSeed(seed: string): string {
+  return createHash('sha256').update(RANDOM_DOMAIN).update(seed.toLowerCase()).digest('hex');
 }
 
 function validateRequest(request: ExecutionRequest): void {

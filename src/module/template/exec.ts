@@ -18,7 +18,12 @@ export interface ExecOptions {
   maxDepth?: number;
   /** The most output, in UTF-16 units, before execution stops with an error. */
   maxOutput?: number;
+  /** The most steps (nodes walked, range iterations) before execution stops with an error; a bound on work. */
+  maxSteps?: number;
 }
+
+/** Far beyond any real module's template (a few hundred steps), and well under a second of work. */
+export const DEFAULT_MAX_STEPS = 1_000_000;
 
 /** A value and whether it sits in an interface{} (an element of a map or slice), which Go's messages show. */
 interface Dot {
@@ -62,6 +67,8 @@ class State {
   private readonly missingKey: MissingKey;
   private readonly maxDepth: number;
   private readonly maxOutput: number;
+  private readonly maxSteps: number;
+  private steps = 0;
 
   constructor(
     private readonly tmpl: ParsedTemplate,
@@ -73,6 +80,12 @@ class State {
     this.missingKey = options.missingKey ?? 'default';
     this.maxDepth = options.maxDepth ?? 1000;
     this.maxOutput = options.maxOutput ?? 64 * 1024 * 1024;
+    this.maxSteps = options.maxSteps ?? DEFAULT_MAX_STEPS;
+  }
+
+  /** Counts one unit of work; a template that loops for ever (or for 10^14 rounds) stops here. */
+  private step() {
+    if (++this.steps > this.maxSteps) this.errorf(`took more than ${this.maxSteps} steps; a template must do bounded work`);
   }
 
   run() {
@@ -130,6 +143,7 @@ class State {
 
   private walk(dot: Dot, node: Node): void {
     this.at(node);
+    this.step();
     switch (node.type) {
       case 'action': {
         this.pendingMissing = undefined;
@@ -198,6 +212,7 @@ class State {
           }
         }
         const inner = this.vars.length;
+        this.step();
         try {
           this.walk(elem, node.list);
         } catch (signal) {

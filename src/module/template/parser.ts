@@ -152,8 +152,17 @@ export function newNumber(pos: number, text: string, type: ItemType): NumberNode
   return n;
 }
 
+/**
+ * How deep actions may nest ({{if}}, {{range}}, {{with}}, {{else if}}, {{block}}, {{define}}) and how deep
+ * parentheses may go. The parser recurses on both, so without a bound a hostile template would end it with a
+ * stack overflow; Go's parser bounds expressions the same way (maxStackDepth, 1000 on WebAssembly).
+ */
+export const MAX_PARSE_DEPTH = 1000;
+
 class Parser {
   private items: Item[];
+  /** Nested actions and parentheses together: both are levels of the parser's recursion. */
+  private depth = 0;
   private index = 0;
   private lastToken: Item;
   private vars: string[] = ['$'];
@@ -265,14 +274,20 @@ class Parser {
   }
 
   private itemList(): { list: ListNode; next: Node } {
-    const list: ListNode = { type: 'list', pos: this.peekNonSpace().pos, nodes: [] };
-    while (this.peekNonSpace().type !== 'eof') {
-      const n = this.textOrAction();
-      if (n === undefined) continue;
-      if (n.type === 'end' || n.type === 'else') return { list, next: n };
-      list.nodes.push(n);
+    if (this.depth >= MAX_PARSE_DEPTH) this.errorf(`max nesting depth exceeded: actions and parentheses nest more than ${MAX_PARSE_DEPTH} deep`);
+    this.depth++;
+    try {
+      const list: ListNode = { type: 'list', pos: this.peekNonSpace().pos, nodes: [] };
+      while (this.peekNonSpace().type !== 'eof') {
+        const n = this.textOrAction();
+        if (n === undefined) continue;
+        if (n.type === 'end' || n.type === 'else') return { list, next: n };
+        list.nodes.push(n);
+      }
+      this.errorf('unexpected EOF');
+    } finally {
+      this.depth--;
     }
-    this.errorf('unexpected EOF');
   }
 
   private textOrAction(): Node | undefined {
@@ -508,8 +523,15 @@ class Parser {
         if (typeof n === 'string') this.errorf(n);
         return n;
       }
-      case 'leftParen':
-        return this.pipeline('parenthesized pipeline', 'rightParen');
+      case 'leftParen': {
+        if (this.depth >= MAX_PARSE_DEPTH) this.errorf(`max expression depth exceeded: actions and parentheses nest more than ${MAX_PARSE_DEPTH} deep`);
+        this.depth++;
+        try {
+          return this.pipeline('parenthesized pipeline', 'rightParen');
+        } finally {
+          this.depth--;
+        }
+      }
       case 'string':
       case 'rawString': {
         const text = goUnquote(token.val);
@@ -529,7 +551,14 @@ function isEmptyTree(list: ListNode): boolean {
 export function parse(name: string, source: string, hasFunction: (name: string) => boolean): ParsedTemplate {
   const defined = new Map<string, ListNode>();
   const parser = new Parser(name, source, hasFunction, defined);
-  const root = parser.parse();
+  let root: ListNode;
+  try {
+    root = parser.parse();
+  } catch (error) {
+    // MAX_PARSE_DEPTH should come first; a smaller stack than expected still gets a one-line message.
+    if (!(error instanceof RangeError && /call stack/i.test(error.message))) throw error;
+    throw new TemplateError(`template: ${name}: max nesting depth exceeded (the parser ran out of stack)`, { code: 'template-parse' });
+  }
   const existing = defined.get(name);
   if (existing === undefined || isEmptyTree(existing) || !isEmptyTree(root)) {
     if (existing !== undefined && !isEmptyTree(existing) && !isEmptyTree(root)) {

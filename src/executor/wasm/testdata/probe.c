@@ -6,7 +6,8 @@
  * to stdout and N/16 MiB to stderr, then exit 0), "fill N" (write N MiB to /outputs/fill.bin), "sparse" (seek
  * 4 GiB into /outputs/sparse.bin and write a byte), "escape" (try to write outside /outputs and read
  * /etc/passwd), "symlink" (link /outputs/passwd to /etc/passwd), "write PATH TEXT" (write a file),
- * "cat PATH" (print a file). The same source builds natively for the Docker executor's tests.
+ * "cat PATH" (print a file), "hog" (allocate and touch 1 MiB blocks until malloc fails, then print how many
+ * and exit 12), "random" (print 16 random bytes in hex), "nest N" (make N folders nested in /outputs). The same source builds natively for the Docker executor's tests.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -86,6 +87,30 @@ int main(int argc, char **argv) {
     }
     memset(p, 1, mib << 20);
     printf("malloc %zu MiB ok\n", mib);
+    return 0;
+  }
+  if (strcmp(mode, "hog") == 0) {
+    size_t blocks = 0;
+    for (char *volatile p; (p = malloc(1 << 20)) != NULL; blocks++) memset(p, 1, 1 << 20); /* volatile: kept */
+    printf("hog stopped after %zu MiB\n", blocks);
+    return 12;
+  }
+  if (strcmp(mode, "random") == 0) {
+    unsigned char bytes[16];
+    if (getentropy(bytes, sizeof bytes) != 0) return 10;
+    for (size_t i = 0; i < sizeof bytes; i++) printf("%02x", bytes[i]);
+    printf("\n");
+    return 0;
+  }
+  if (strcmp(mode, "nest") == 0) {
+    int depth = argc > 2 ? atoi(argv[2]) : 1;
+    if (chdir("/outputs") != 0) return 15;
+    for (int i = 0; i < depth; i++) {
+      if (mkdir("d", 0755) != 0 || chdir("d") != 0) {
+        printf("nest stopped at %d: %s\n", i, strerror(errno));
+        return 15;
+      }
+    }
     return 0;
   }
   if (strcmp(mode, "write-inputs") == 0) {
