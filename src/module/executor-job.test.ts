@@ -11,7 +11,7 @@ import { afterAll, expect, test } from 'vitest';
 import { createWasmExecutor } from '../executor/wasm/index.js';
 import { inputsHashOf, moduleIdOf } from '../protocol/ids.js';
 import { addDirectory } from '../storage/index.js';
-import { DEFAULT_JOB_WALL_CLOCK_MS, executionLimitsOf, jobSeedOf } from './executor-job.js';
+import { DEFAULT_JOB_MEMORY_BYTES, DEFAULT_JOB_WALL_CLOCK_MS, executionLimitsOf, jobSeedOf } from './executor-job.js';
 import type { ModuleSpec } from './spec.js';
 
 const probe = readFileSync(new URL('../executor/wasm/testdata/probe.wasm', import.meta.url));
@@ -56,7 +56,8 @@ const spec = (machine: { cpu: number; gpu: number; ram: number }, timeout?: numb
 
 test('limits come from Timeout (seconds) and machine.ram (MB, as MiB), with the policy for what a module leaves out', () => {
   expect(executionLimitsOf(spec({ cpu: 1000, gpu: 0, ram: 64 }, 5))).toEqual({ wallClockMs: 5_000, memoryBytes: 64 * 1024 * 1024 });
-  expect(executionLimitsOf(spec({ cpu: 1000, gpu: 0, ram: 0 }))).toEqual({ wallClockMs: DEFAULT_JOB_WALL_CLOCK_MS });
+  // A module that declares no RAM gets the same default everywhere, so every re-run hits the same cap.
+  expect(executionLimitsOf(spec({ cpu: 1000, gpu: 0, ram: 0 }))).toEqual({ wallClockMs: DEFAULT_JOB_WALL_CLOCK_MS, memoryBytes: DEFAULT_JOB_MEMORY_BYTES });
   expect(executionLimitsOf(spec({ cpu: 1000, gpu: 0, ram: 0 }), { defaultWallClockMs: 30_000, defaultMemoryBytes: 1024 })).toEqual({
     wallClockMs: 30_000,
     memoryBytes: 1024,
