@@ -5,10 +5,11 @@
  */
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { privateKeyToAccount } from 'viem/accounts';
 import { jobCreatorAccount, providerAccounts, signedJobOffer, signedResourceOffer, testDomain } from '../../test/fixtures/offers.js';
+import { connectProvider, startEscrowChain, type EscrowChain } from '../../test/fixtures/solver.js';
 import type { DealEvent } from '../protocol/deals.js';
 import { jobOfferId, resourceOfferId, toWire } from '../protocol/offers.js';
 import { createSolverClient } from './client.js';
@@ -20,12 +21,22 @@ const [providerA, providerB] = providerAccounts as [typeof providerAccounts[0], 
 let solver: Solver | undefined;
 const sockets: WebSocket[] = [];
 let logLines: string[] = [];
+let chain: EscrowChain;
+
+beforeAll(async () => {
+  chain = await startEscrowChain();
+});
+
+afterAll(async () => {
+  await chain.stop();
+});
 
 async function start(config: SolverConfig = {}): Promise<Solver> {
   logLines = [];
   const logger = pino({ level: 'info' }, new Writable({ write: (chunk, _encoding, done) => (logLines.push(String(chunk)), done()) }));
   solver = createSolver(config, {
     domain: testDomain,
+    freeEscrow: chain.freeEscrow,
     readDeal: async () => {
       throw new Error('readDeal is not expected in these tests');
     },
@@ -148,6 +159,7 @@ describe('solver security', () => {
     const creatorSubscription = client.subscribe({ jobOffer: id, jobCreator: jobCreatorAccount.address, signer: jobCreatorAccount, domain: testDomain }, (e) => creatorEvents.push(e));
     const providerBEvents: DealEvent[] = [];
     const providerBSubscription = client.subscribe({ resourceProvider: providerB.address, signer: providerB, domain: testDomain }, (e) => providerBEvents.push(e));
+    const providerASubscription = await connectProvider(client, providerA);
     await Promise.all([strangerSubscription.ready, creatorSubscription.ready, providerBSubscription.ready]);
 
     await client.postResourceOffer(await signedResourceOffer());
@@ -162,7 +174,7 @@ describe('solver security', () => {
       auth: toWire(await signSolverRequest(stranger, testDomain, { party: stranger.address, action: 'subscribe-job-offer', target: id })),
     });
     expect(late.replies[0]).toEqual({ type: 'error', error: `job offer ${id} is not ${stranger.address}'s: only its job creator may subscribe to it` });
-    for (const s of [strangerSubscription, creatorSubscription, providerBSubscription]) s.close();
+    for (const s of [strangerSubscription, creatorSubscription, providerBSubscription, providerASubscription]) s.close();
   });
 
   it('refuses oversized bodies and messages, and keeps serving', async () => {
@@ -208,7 +220,9 @@ describe('solver security', () => {
   it('drops a subscriber that never reads, and keeps serving the others', async () => {
     await start({ maxSendBufferBytes: 256 * 1024, maxBodyBytes: 1024 * 1024 });
     const client = createSolverClient(solver!.url);
-    // The greedy subscriber is provider A itself, which stops reading its socket.
+    // The greedy subscriber is provider A itself, which stops reading its socket (on a second connection:
+    // the first keeps it connected, so that its offer is still matched once the greedy one is gone).
+    const providerASubscription = await connectProvider(client, providerA);
     const greedy = await rawSubscribe(await subscribeAsProvider(providerA));
     expect(greedy.replies[0]).toMatchObject({ type: 'subscribed' });
     const greedyClosed = new Promise<void>((resolve) => greedy.socket.once('close', () => resolve()));
@@ -239,5 +253,6 @@ describe('solver security', () => {
     expect(again.replies[0]).toMatchObject({ type: 'subscribed' });
     (greedy.socket as unknown as { _socket: { resume(): void } })._socket.resume();
     await greedyClosed;
+    providerASubscription.close();
   });
 });
