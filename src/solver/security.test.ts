@@ -177,6 +177,51 @@ describe('solver security', () => {
     for (const s of [strangerSubscription, creatorSubscription, providerBSubscription, providerASubscription]) s.close();
   });
 
+  it('answers a one-line 400, never a 500, for numbers out of bounds', async () => {
+    await start();
+    const offer = toWire(await signedResourceOffer()) as { terms: Record<string, unknown> };
+    const withPrice = (price: unknown) => ({ ...offer, terms: { ...offer.terms, price } });
+    expect(await post('/api/v1/resource-offers', withPrice('1'.repeat(1000)))).toEqual({
+      status: 400,
+      json: { error: 'resource offer is malformed at terms.price: expected a whole number of at most 78 digits' },
+    });
+    expect(await post('/api/v1/resource-offers', withPrice('9'.repeat(78)))).toEqual({
+      status: 400,
+      json: { error: 'resource offer is malformed at terms.price: must be at most 2^256 - 1 (a uint256)' },
+    });
+    const job = toWire(await signedJobOffer()) as { terms: Record<string, unknown> };
+    expect(await post('/api/v1/job-offers', { ...job, terms: { ...job.terms, maxPrice: '1'.repeat(1000) } })).toEqual({
+      status: 400,
+      json: { error: 'job offer is malformed at terms.maxPrice: expected a whole number of at most 78 digits' },
+    });
+    // A 1000-digit JSON number, not a string.
+    const raw = JSON.stringify(withPrice(0)).replace('"price":0', `"price":${'1'.repeat(1000)}`);
+    const response = await fetch(solver!.url + '/api/v1/resource-offers', { method: 'POST', headers: { 'content-type': 'application/json' }, body: raw });
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as { error: string }).error).toMatch(/^resource offer is malformed at terms\.price: [^\n]+$/);
+    // Within uint256 but more than the deal contract could ever lock: matched, it could only fail.
+    const dear = await signedResourceOffer({ terms: { price: 2n ** 96n } });
+    expect(await post('/api/v1/resource-offers', toWire(dear))).toEqual({
+      status: 400,
+      json: { error: `resource offer price is more than the deal contract holds (at most ${2n ** 96n - 1n} wei)` },
+    });
+    const collateral = await signedResourceOffer({ terms: { price: 2n ** 90n, collateralMultiple: 2n ** 10n } });
+    expect((await post('/api/v1/resource-offers', toWire(collateral))).json.error).toMatch(/^resource offer collateral \(price × collateralMultiple\) is more than/);
+    const endless = await signedJobOffer({ terms: { submitTimeout: 2n ** 200n } });
+    expect(await post('/api/v1/job-offers', toWire(endless))).toEqual({ status: 400, json: { error: `job offer submitTimeout is longer than ${2n ** 32n} s` } });
+    // Signed requests too, over HTTP and WebSocket.
+    const request = toWire(await signSolverRequest(providerA, testDomain, { party: providerA.address, action: 'subscribe-resource-provider' })) as object;
+    const hugeNonce = { ...request, nonce: '9'.repeat(78) };
+    expect((await rawSubscribe({ subscribe: { resourceProvider: providerA.address }, auth: hugeNonce })).replies[0]).toEqual({
+      type: 'error',
+      error: 'signed request is malformed at nonce: must be at most 2^256 - 1 (a uint256)',
+    });
+    expect(await post(`/api/v1/resource-offers/0x${'00'.repeat(32)}/withdraw`, { ...request, expiry: '1'.repeat(1000) })).toEqual({
+      status: 400,
+      json: { error: 'signed request is malformed at expiry: expected a whole number of at most 78 digits' },
+    });
+  });
+
   it('refuses oversized bodies and messages, and keeps serving', async () => {
     await start({ maxBodyBytes: 16 * 1024 });
     const huge = await signedJobOffer({ inputs: { Message: 'x'.repeat(32 * 1024) } });
