@@ -267,7 +267,8 @@ describe('solver security', () => {
     const client = createSolverClient(solver!.url);
     // The greedy subscriber is provider A itself, which stops reading its socket (on a second connection:
     // the first keeps it connected, so that its offer is still matched once the greedy one is gone).
-    const providerASubscription = await connectProvider(client, providerA);
+    const providerASubscription = client.subscribe({ resourceProvider: providerA.address, signer: providerA, domain: testDomain, events: ['job:unmatched'] }, () => undefined);
+    await providerASubscription.ready;
     const greedy = await rawSubscribe(await subscribeAsProvider(providerA));
     expect(greedy.replies[0]).toMatchObject({ type: 'subscribed' });
     const greedyClosed = new Promise<void>((resolve) => greedy.socket.once('close', () => resolve()));
