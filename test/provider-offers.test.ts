@@ -1,7 +1,7 @@
 /**
- * What a resource provider's offer carries, and how it hears of its deals. A provider that is down while
- * the solver matches a deal to its offer: when it comes back and subscribes again, the solver tells it of
- * its open matched deals, and its crash recovery runs them. A provider's refused modules are in its signed
+ * What a resource provider's offer carries, and how it hears of its deals. A provider that is down when a
+ * job arrives is not matched (it would not hear of the deal); when it comes back within the solver's grace
+ * and subscribes again, the waiting job is matched to it and it runs it. A provider's refused modules are in its signed
  * offer, so the solver never matches them to it. Embedded network on 127.0.0.1, plus providers in this
  * process that are cheaper than the network's.
  */
@@ -87,8 +87,8 @@ describe('a provider that refuses a module', () => {
   }, 60_000);
 });
 
-describe('a provider that was down when its deal was matched', () => {
-  it('hears of the deal when it subscribes again, and runs it', async () => {
+describe('a provider that was down when a job arrived', () => {
+  it('is not matched while it is away, and gets the waiting job when it subscribes again', async () => {
     const providerKey = generatePrivateKey();
     const providerAddress = privateKeyToAccount(providerKey).address;
     const deployer = await connectChain({ rpcUrl: network.rpcUrl, privateKey: ANVIL_DEV_PRIVATE_KEYS[0], chainId: network.chainId });
@@ -112,7 +112,7 @@ describe('a provider that was down when its deal was matched', () => {
       return provider;
     };
     try {
-      // It posts its offer and goes away (its offer stays at the solver, as after a crash).
+      // It posts its offer and goes away (its offer stays at the solver for the grace, as after a crash).
       await (await startProvider()).stop();
 
       const jobBlocks = await openBlockstore(path.join(dir, 'job-blocks'));
@@ -122,7 +122,8 @@ describe('a provider that was down when its deal was matched', () => {
         {
           module: 'cowsay:v0.0.1',
           inputs: { Message: 'late' },
-          maxPrice: parseEther('10'),
+          // Below the network's own provider's price: only the absent provider's offer fits.
+          maxPrice: parseEther('0.75'),
           mediators: network.mediators,
           resultsDir: path.join(dir, 'results'),
           onOffer: (_offer, id) => void (jobOfferId = id),
@@ -130,10 +131,10 @@ describe('a provider that was down when its deal was matched', () => {
         { chain: person, domain: network.domain, solver: createSolverClient(network.solverUrl), modules: network.modules, readDeal: network.readDeal, blockstore: jobBlocks },
       );
       job.catch(() => undefined);
-      // Matched to the absent provider's offer, the cheapest.
+      // Not matched to the absent provider's offer: it waits, and says why.
       await expect
-        .poll(async () => (jobOfferId ? ((await (await fetch(`${network.solverUrl}/api/v1/job-offers/${jobOfferId}`)).json()) as { state?: string }).state : undefined), { timeout: 10_000 })
-        .toBe('matched');
+        .poll(async () => (jobOfferId ? ((await (await fetch(`${network.solverUrl}/api/v1/job-offers/${jobOfferId}`)).json()) as { reason?: string }).reason : undefined), { timeout: 10_000 })
+        .toMatch(/1 offer's provider is not connected/);
 
       const back = await startProvider();
       try {

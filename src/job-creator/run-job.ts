@@ -272,7 +272,7 @@ async function acceptMatch(offer: JobOffer, deal: Deal, components: JobCreatorCo
     return 'the solver matched a resource offer that its provider did not sign';
   }
   const misfit = termsMisfitOf(offer.terms, resourceOffer.terms);
-  if (misfit) return `the solver matched a resource offer that ${termsMisfitText[misfit][0]}`;
+  if (misfit) return `the solver matched a resource offer that ${termsMisfitText[misfit]}`;
   const signature = await components.chain.walletClient.signTypedData(
     matchAcceptanceTypedData(components.domain, jobOfferId(components.domain, offer.terms), resourceOfferId(components.domain, resourceOffer.terms)),
   );

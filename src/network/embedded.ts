@@ -27,6 +27,7 @@ import type { OfferDomain } from '../protocol/offers.js';
 import { createResourceProvider } from '../resource-provider/resource-provider.js';
 import { createSolverClient } from '../solver/client.js';
 import { createSolver } from '../solver/solver.js';
+import { chainFreeEscrow } from '../solver/standing.js';
 import { closeBlockstore, openBlockstore } from '../storage/index.js';
 import { chainReadDeal } from './read-deal.js';
 
@@ -87,7 +88,7 @@ export async function startEmbeddedNetwork(options: EmbeddedNetworkOptions = {})
     await fund({ ...faucet, to: privateKeyToAccount(providerPrivateKey).address, eth: parseEther('1'), escrow: parseEther('100') });
     await fund({ ...faucet, to: mediatorAddress, eth: parseEther('1') });
 
-    const solver = createSolver({}, { domain, readDeal, signatureVerifier: deployer.publicClient, logger: logger.child({ role: 'solver' }) });
+    const solver = createSolver({}, { domain, readDeal, freeEscrow: chainFreeEscrow(deployer.publicClient, contracts.deals), signatureVerifier: deployer.publicClient, logger: logger.child({ role: 'solver' }) });
     await solver.start();
     cleanups.push(() => solver.stop());
 

@@ -16,6 +16,7 @@ import type { MachineSpec } from '../protocol/machine.js';
 import { createResourceProvider } from '../resource-provider/resource-provider.js';
 import { createSolverClient } from '../solver/client.js';
 import { createSolver } from '../solver/solver.js';
+import { chainFreeEscrow } from '../solver/standing.js';
 import { closeBlockstore, openBlockstore } from '../storage/index.js';
 import { createBridge } from '../bridge/bridge.js';
 import { chainReadDeal } from './read-deal.js';
@@ -70,7 +71,7 @@ export async function startSolverService(
   const publicClient = createLilypadPublicClient({ rpcUrl: options.rpcUrl, chainId });
   const solver = createSolver(
     { host: options.host, port: options.port, dbPath: options.dbPath },
-    { domain: { chainId, dealsAddress: options.dealsAddress }, readDeal: chainReadDeal(publicClient, options.dealsAddress), signatureVerifier: publicClient, logger: options.logger },
+    { domain: { chainId, dealsAddress: options.dealsAddress }, readDeal: chainReadDeal(publicClient, options.dealsAddress), freeEscrow: chainFreeEscrow(publicClient, options.dealsAddress), signatureVerifier: publicClient, logger: options.logger },
   );
   await solver.start();
   return { url: solver.url, stop: () => solver.stop() };

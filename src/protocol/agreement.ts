@@ -6,7 +6,7 @@
 import type { SignedJobOfferTerms, SignedResourceOfferTerms } from './eip712.js';
 import { sharedMediatorsOf } from './mediation.js';
 
-export type TermsMisfit = 'price' | 'collateral' | 'mediator' | 'timeouts';
+export type TermsMisfit = 'price' | 'least collateral' | 'mediator' | 'timeouts';
 
 export function collateralOf(terms: Pick<SignedResourceOfferTerms, 'price' | 'collateralMultiple'>): bigint {
   return terms.price * terms.collateralMultiple;
@@ -15,7 +15,7 @@ export function collateralOf(terms: Pick<SignedResourceOfferTerms, 'price' | 'co
 /** What keeps the two offers' terms from making a deal on chain, or undefined when they can. */
 export function termsMisfitOf(job: SignedJobOfferTerms, resource: SignedResourceOfferTerms): TermsMisfit | undefined {
   if (resource.price > job.maxPrice) return 'price';
-  if (collateralOf(resource) < job.minCollateral) return 'collateral';
+  if (collateralOf(resource) < job.minCollateral) return 'least collateral';
   if (sharedMediatorsOf(job.mediators, resource.mediators).length === 0) return 'mediator';
   if (
     job.submitTimeout < resource.minSubmitTimeout ||
@@ -27,10 +27,10 @@ export function termsMisfitOf(job: SignedJobOfferTerms, resource: SignedResource
   return undefined;
 }
 
-/** A user's words for each misfit, as [one offer, several offers]. */
-export const termsMisfitText: Record<TermsMisfit, [string, string]> = {
-  price: ['costs more than the price ceiling', 'cost more than the price ceiling'],
-  collateral: ['puts up less collateral than the job asks', 'put up less collateral than the job asks'],
-  mediator: ['shares no mediator', 'share no mediator'],
-  timeouts: ['does not accept the job’s timeouts', 'do not accept the job’s timeouts'],
+/** A user's words for what an offer lacks, after "the offer …". */
+export const termsMisfitText: Record<TermsMisfit, string> = {
+  price: 'costs more than the price ceiling',
+  'least collateral': 'puts up less collateral than the job asks',
+  mediator: 'shares no mediator',
+  timeouts: 'does not accept the job’s timeouts',
 };

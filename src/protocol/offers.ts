@@ -47,7 +47,10 @@ export interface OfferDomain {
   dealsAddress: Address;
 }
 
-const uint = z.union([z.string().regex(/^\d+$/), z.number().int().nonnegative(), z.bigint()]).transform((v) => BigInt(v));
+const uint = z
+  .union([z.string().regex(/^\d{1,78}$/, 'expected a whole number of at most 78 digits'), z.number().int().nonnegative(), z.bigint().nonnegative()])
+  .transform((v) => BigInt(v))
+  .refine((v) => v < 2n ** 256n, 'must be at most 2^256 - 1 (a uint256)');
 const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'expected a 0x-prefixed 20-byte address').transform((v) => getAddress(v));
 const bytes32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/, 'expected a 0x-prefixed 32-byte hex value').transform((v) => v.toLowerCase() as Hex);
 const hex = z.string().regex(/^0x[0-9a-fA-F]*$/, 'expected hex').transform((v) => v as Hex);

@@ -236,7 +236,7 @@ export function createResourceProvider(config: ResourceProviderConfig, component
     const job = deal.jobOffer;
     if (!(await verifyJobOfferSignature(components.domain, job, components.chain.publicClient))) throw new Error('job offer signature is not the job creator\'s');
     const misfit = termsMisfitOf(job.terms, deal.resourceOffer.terms);
-    if (misfit) throw new Error(`this provider's offer ${termsMisfitText[misfit][0]}`);
+    if (misfit) throw new Error(`this provider's offer ${termsMisfitText[misfit]}`);
     if (!(await isAllowedModule(job.terms.moduleId))) throw new Error(`module ${job.moduleName} (id ${job.terms.moduleId}) is not in this provider's allowlist`);
     // A module whose re-run can differ would lose this provider its collateral to any challenge.
     if (config.refuseModules?.some((m) => m === job.moduleName || m.toLowerCase() === job.terms.moduleId.toLowerCase())) {

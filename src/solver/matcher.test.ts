@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { mediatorA, mediatorB, providerAccounts, signedJobOffer, signedResourceOffer } from '../../test/fixtures/offers.js';
 import { parseResourceOffer, toWire } from '../protocol/offers.js';
-import { matchJobOffer, ResourceOfferIndex, type StoredResourceOffer } from './matcher.js';
+import { matchJobOffer, ResourceOfferIndex, type ProviderCheck, type ProviderMisfit, type StoredResourceOffer } from './matcher.js';
 
 const now = BigInt(Math.floor(Date.now() / 1000));
 
@@ -99,6 +99,8 @@ describe('ResourceOfferIndex', () => {
     modules: fc.constantFrom([], ['cowsay:v0.0.1'], ['sdxl:v1']),
     refusedModules: fc.constantFrom(undefined, ['cowsay:v0.0.1'], ['sdxl:v1']),
     machine,
+    // What the solver knows of the offer's provider (standing.ts): able to take the deal, or not and why.
+    provider: fc.constantFrom(undefined, undefined, 'collateral', 'offline', 'stale'),
   });
   const jobOffer = fc.record({
     maxPrice: fc.bigInt({ min: 1n, max: 6n }),
@@ -114,6 +116,8 @@ describe('ResourceOfferIndex', () => {
       fc.property(fc.array(resourceOffer, { maxLength: 25 }), fc.array(jobOffer, { minLength: 1, maxLength: 10 }), (offers, jobs) => {
         const index = new ResourceOfferIndex();
         const naive: StoredResourceOffer[] = [];
+        const standing = new Map<string, ProviderMisfit | undefined>();
+        const providerCheck: ProviderCheck = (stored) => standing.get(stored.id);
         for (const [i, o] of offers.entries()) {
           const offer = {
             ...template,
@@ -121,13 +125,14 @@ describe('ResourceOfferIndex', () => {
             details: { ...template.details, engines: [...o.engines], modules: [...o.modules], refusedModules: o.refusedModules && [...o.refusedModules], machine: o.machine },
           };
           const stored = { id: `0x${(i * 7919 % 101).toString(16).padStart(64, '0')}${i}`, offer, used: Math.min(o.used, Number(o.capacity)), receivedAt: i % 5 };
+          standing.set(stored.id, o.provider);
           index.add(stored);
           naive.push(stored);
         }
         for (const j of jobs) {
           const job = { ...job0, engine: j.engine, machine: j.machine, terms: { ...job0.terms, maxPrice: j.maxPrice, mediators: j.mediators } };
-          const expected = matchJobOffer(job, naive, now);
-          const actual = index.match(job, now);
+          const expected = matchJobOffer(job, naive, now, providerCheck);
+          const actual = index.match(job, now, providerCheck);
           if (expected.matched && actual.matched) {
             expect(actual.resourceOffer.id).toBe(expected.resourceOffer.id);
             expect(actual.mediator).toBe(expected.mediator);

@@ -2,7 +2,7 @@
  * Matching, as a pure function: which resource offer fits a job offer (DESIGN.md section 5), and when
  * none does, why, summarised over all offers.
  */
-import { termsMisfitOf, termsMisfitText, type TermsMisfit } from '../protocol/agreement.js';
+import { termsMisfitOf, type TermsMisfit } from '../protocol/agreement.js';
 import type { JobOffer, ResourceOffer } from '../protocol/offers.js';
 
 export interface StoredResourceOffer {
@@ -28,24 +28,40 @@ export type Misfit =
   | 'gpu'
   | 'ram'
   | 'gpu memory'
-  | TermsMisfit;
+  | TermsMisfit
+  | ProviderMisfit;
 
-// What the offers that fail each test lack, as [one offer, several offers].
+/** What the solver knows of an offer's provider beyond what it signed (see standing.ts). */
+export type ProviderMisfit = 'collateral' | 'offline' | 'stale';
+
+/** Whether an offer's provider can be matched now; undefined when it can. */
+export type ProviderCheck = (stored: StoredResourceOffer) => ProviderMisfit | undefined;
+
+// What the offers that fail each test lack, as [one offer, several offers], after the count.
 const misfitText: Record<Misfit, [string, string]> = {
-  expired: ['has expired', 'have expired'],
-  full: ['has no capacity left', 'have no capacity left'],
-  engine: ['cannot run this engine', 'cannot run this engine'],
-  module: ['does not allow this module', 'do not allow this module'],
-  refused: ['refuses this module', 'refuse this module'],
-  cpu: ['has too little CPU', 'have too little CPU'],
-  gpu: ['has too few GPUs', 'have too few GPUs'],
-  ram: ['has too little RAM', 'have too little RAM'],
-  'gpu memory': ['has too little GPU memory', 'have too little GPU memory'],
-  ...termsMisfitText,
+  expired: ['offer has expired', 'offers have expired'],
+  full: ['offer has no capacity left', 'offers have no capacity left'],
+  engine: ['offer cannot run this engine', 'offers cannot run this engine'],
+  module: ['offer does not allow this module', 'offers do not allow this module'],
+  refused: ['offer refuses this module', 'offers refuse this module'],
+  cpu: ['offer has too little CPU', 'offers have too little CPU'],
+  gpu: ['offer has too few GPUs', 'offers have too few GPUs'],
+  ram: ['offer has too little RAM', 'offers have too little RAM'],
+  'gpu memory': ['offer has too little GPU memory', 'offers have too little GPU memory'],
+  price: ['offer costs more than the price ceiling', 'offers cost more than the price ceiling'],
+  'least collateral': ['offer puts up less collateral than the job asks', 'offers put up less collateral than the job asks'],
+  mediator: ['offer shares no mediator', 'offers share no mediator'],
+  timeouts: ['offer does not accept the job’s timeouts', 'offers do not accept the job’s timeouts'],
+  collateral: ["offer's provider has too little collateral in escrow", "offers' providers have too little collateral in escrow"],
+  offline: ["offer's provider is not connected", "offers' providers are not connected"],
+  stale: ["offer's provider did not agree a matched deal in time", "offers' providers did not agree a matched deal in time"],
 };
 
-/** What keeps `stored` from fitting `job`, or undefined when it fits. */
-export function misfitOf(job: JobOffer, stored: StoredResourceOffer, nowSeconds: bigint): Misfit | undefined {
+/**
+ * What keeps `stored` from fitting `job`, or undefined when it fits. The provider is asked about last, so
+ * that an offer that could never fit says so rather than that its provider is away.
+ */
+export function misfitOf(job: JobOffer, stored: StoredResourceOffer, nowSeconds: bigint, provider?: ProviderCheck): Misfit | undefined {
   const { terms, details } = stored.offer;
   if (terms.expiry <= nowSeconds) return 'expired';
   if (BigInt(stored.used) >= terms.capacity) return 'full';
@@ -58,8 +74,8 @@ export function misfitOf(job: JobOffer, stored: StoredResourceOffer, nowSeconds:
   if (details.machine.gpu < job.machine.gpu) return 'gpu';
   if (details.machine.ram < job.machine.ram) return 'ram';
   if ((job.machine.gpuMemory ?? 0) > (details.machine.gpuMemory ?? 0)) return 'gpu memory';
-  // As the deal contract checks at agreement: price, collateral, a shared mediator, the timeouts.
-  return termsMisfitOf(job.terms, terms);
+  // As the deal contract checks at agreement: price, least collateral, a shared mediator, the timeouts.
+  return termsMisfitOf(job.terms, terms) ?? provider?.(stored);
 }
 
 /** The first of the job creator's mediators that the provider also trusts (addresses as addresses). */
@@ -68,12 +84,12 @@ export function sharedMediator(job: JobOffer, offer: ResourceOffer): `0x${string
   return job.terms.mediators.find((m) => trusted.has(m.toLowerCase()));
 }
 
-export function matchJobOffer(job: JobOffer, offers: readonly StoredResourceOffer[], nowSeconds: bigint): MatchResult {
+export function matchJobOffer(job: JobOffer, offers: readonly StoredResourceOffer[], nowSeconds: bigint, provider?: ProviderCheck): MatchResult {
   if (job.terms.expiry <= nowSeconds) return { matched: false, reason: 'the job offer has expired' };
   const counts = new Map<Misfit, number>();
   const fits: StoredResourceOffer[] = [];
   for (const stored of offers) {
-    const misfit = misfitOf(job, stored, nowSeconds);
+    const misfit = misfitOf(job, stored, nowSeconds, provider);
     if (misfit === undefined) fits.push(stored);
     else counts.set(misfit, (counts.get(misfit) ?? 0) + 1);
   }
@@ -81,7 +97,7 @@ export function matchJobOffer(job: JobOffer, offers: readonly StoredResourceOffe
     if (offers.length === 0) return { matched: false, reason: 'no resource offers are posted' };
     const parts = [...counts.entries()]
       .sort((a, b) => b[1] - a[1])
-      .map(([misfit, n]) => (n === 1 ? `1 offer ${misfitText[misfit][0]}` : `${n} offers ${misfitText[misfit][1]}`));
+      .map(([misfit, n]) => `${n} ${misfitText[misfit][n === 1 ? 0 : 1]}`);
     return { matched: false, reason: `no offer fits: ${parts.join(', ')}` };
   }
   // Cheapest, then oldest, then by id so that ties break the same way everywhere.
@@ -170,7 +186,7 @@ export class ResourceOfferIndex {
     }
   }
 
-  match(job: JobOffer, nowSeconds: bigint): MatchResult {
+  match(job: JobOffer, nowSeconds: bigint, provider?: ProviderCheck): MatchResult {
     if (job.terms.expiry <= nowSeconds) return { matched: false, reason: 'the job offer has expired' };
     let best: StoredResourceOffer | undefined;
     const spent: StoredResourceOffer[] = [];
@@ -180,7 +196,7 @@ export class ResourceOfferIndex {
       for (const stored of list) {
         if (stored.offer.terms.price > job.terms.maxPrice) break;
         if (best && compareOffers(stored, best) >= 0) break;
-        const misfit = misfitOf(job, stored, nowSeconds);
+        const misfit = misfitOf(job, stored, nowSeconds, provider);
         if (misfit === undefined) {
           best = stored;
           break;
@@ -190,7 +206,7 @@ export class ResourceOfferIndex {
     }
     for (const stored of spent) this.retire(stored.id);
     if (best) return { matched: true, resourceOffer: best, mediator: sharedMediator(job, best.offer)! };
-    return matchJobOffer(job, [...this.all.values()], nowSeconds);
+    return matchJobOffer(job, [...this.all.values()], nowSeconds, provider);
   }
 
   /** Call after a deal took one of `stored`'s capacity. */

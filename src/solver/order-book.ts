@@ -9,7 +9,26 @@ import type { Address, Hex } from 'viem';
 import { canTransition, isFinal, type DealState } from '../protocol/deal-states.js';
 import type { Deal } from '../protocol/deals.js';
 import { parseJobOffer, parseResourceOffer, toWire, type JobOffer, type ResourceOffer } from '../protocol/offers.js';
-import { matchJobOffer, misfitOf, ResourceOfferIndex, type StoredResourceOffer } from './matcher.js';
+import { matchJobOffer, misfitOf, ResourceOfferIndex, type ProviderCheck, type StoredResourceOffer } from './matcher.js';
+
+/** What the book asks of the solver about a provider (standing.ts), addresses in lower case. */
+export interface ProviderStandingView {
+  freeEscrow(provider: string): bigint;
+  connected(provider: string): boolean;
+  paused(provider: string): boolean;
+}
+
+/** What one deal of `offer` locks of its provider's escrow, as the deal contract computes it. */
+export const collateralOf = (offer: ResourceOffer): bigint => offer.terms.price * offer.terms.collateralMultiple;
+
+/** A deal matched but not yet agreed on chain. */
+export interface MatchedDeal {
+  id: Hex;
+  provider: string;
+  matchedAtMs: number;
+  /** When the job creator accepted the match, from which the provider can agree it. */
+  acceptedAtMs?: number;
+}
 
 export interface PendingJobOffer {
   id: Hex;
@@ -27,6 +46,7 @@ CREATE TABLE IF NOT EXISTS resource_offers (
   used INTEGER NOT NULL DEFAULT 0,
   expiry INTEGER NOT NULL,
   received_at INTEGER NOT NULL,
+  -- 1: withdrawn by its provider (for good); 2: by the solver, while its provider is away (restored when it is back).
   withdrawn INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS job_offers (
@@ -46,7 +66,9 @@ CREATE TABLE IF NOT EXISTS deals (
   state TEXT NOT NULL,
   result_cid TEXT,
   match_acceptance TEXT,
-  final INTEGER NOT NULL DEFAULT 0
+  final INTEGER NOT NULL DEFAULT 0,
+  matched_at INTEGER,
+  accepted_at INTEGER
 );
 CREATE INDEX IF NOT EXISTS deals_open ON deals (final, provider);
 CREATE TABLE IF NOT EXISTS request_nonces (
@@ -67,26 +89,43 @@ export class OrderBook {
   private readonly pending = new Map<Hex, { offer: JobOffer; reason: string }>();
   private arrivals = 0;
   private readonly statements;
+  /** Collateral of deals matched and not yet agreed, by deal, and its total by provider: promised, not yet locked on chain. */
+  private readonly reservations = new Map<Hex, { provider: string; collateral: bigint }>();
+  private readonly reserved = new Map<string, bigint>();
 
-  /** Opens (or creates) the book at `path`; `:memory:` keeps it in memory only. */
-  constructor(path = ':memory:') {
+  /**
+   * Opens (or creates) the book at `path`; `:memory:` keeps it in memory only. `standing` says which
+   * providers can be matched now: one that holds the collateral of one more deal in escrow (beyond what
+   * its matched deals will lock), is connected, and is not paused.
+   */
+  constructor(path: string, private readonly standing: ProviderStandingView) {
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('foreign_keys = ON');
     this.db.exec(SCHEMA);
+    // Books made before deals kept their match time and acceptance: their matched deals start the clock now.
+    const columns = new Set((this.db.pragma('table_info(deals)') as { name: string }[]).map((column) => column.name));
+    for (const [column, type] of [['matched_at', 'INTEGER'], ['match_acceptance', 'TEXT'], ['accepted_at', 'INTEGER']]) {
+      if (!columns.has(column!)) this.db.exec(`ALTER TABLE deals ADD COLUMN ${column} ${type}`);
+    }
+    this.db.prepare('UPDATE deals SET matched_at = ? WHERE matched_at IS NULL').run(Date.now());
     this.statements = {
       insertResourceOffer: this.db.prepare('INSERT INTO resource_offers (id, provider, offer, used, expiry, received_at) VALUES (?, ?, ?, 0, ?, ?)'),
       getResourceOffer: this.db.prepare('SELECT * FROM resource_offers WHERE id = ?'),
       useResourceOffer: this.db.prepare('UPDATE resource_offers SET used = used + 1 WHERE id = ?'),
       withdrawResourceOffer: this.db.prepare('UPDATE resource_offers SET withdrawn = 1 WHERE id = ?'),
+      setAway: this.db.prepare('UPDATE resource_offers SET withdrawn = ? WHERE id = ?'),
+      awayOffersOf: this.db.prepare('SELECT id, offer, used, received_at FROM resource_offers WHERE provider = ? AND withdrawn = 2 AND expiry > ?'),
       insertJobOffer: this.db.prepare('INSERT INTO job_offers (id, creator, offer, expiry, received_at, status, reason) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       getJobOffer: this.db.prepare('SELECT * FROM job_offers WHERE id = ?'),
       setJobOfferStatus: this.db.prepare('UPDATE job_offers SET status = ?, reason = ? WHERE id = ?'),
-      insertDeal: this.db.prepare('INSERT INTO deals (id, resource_offer_id, provider, state) VALUES (?, ?, ?, ?)'),
+      insertDeal: this.db.prepare('INSERT INTO deals (id, resource_offer_id, provider, state, matched_at) VALUES (?, ?, ?, ?, ?)'),
+      deleteMatchedDeal: this.db.prepare("DELETE FROM deals WHERE id = ? AND state = 'matched'"),
+      matchedDeals: this.db.prepare("SELECT id, provider, matched_at, accepted_at FROM deals WHERE final = 0 AND state = 'matched'"),
       getDeal: this.db.prepare('SELECT * FROM deals WHERE id = ?'),
       advanceDeal: this.db.prepare('UPDATE deals SET state = ?, result_cid = coalesce(?, result_cid), final = ? WHERE id = ? AND state = ?'),
-      acceptMatch: this.db.prepare("UPDATE deals SET match_acceptance = ? WHERE id = ? AND state = 'matched' AND match_acceptance IS NULL"),
+      acceptMatch: this.db.prepare("UPDATE deals SET match_acceptance = ?, accepted_at = ? WHERE id = ? AND state = 'matched' AND match_acceptance IS NULL"),
       openDeals: this.db.prepare('SELECT id FROM deals WHERE final = 0'),
       matchedDealsOf: this.db.prepare("SELECT id FROM deals WHERE final = 0 AND provider = ? AND state = 'matched'"),
       insertNonce: this.db.prepare('INSERT OR IGNORE INTO request_nonces (party, nonce, expiry) VALUES (?, ?, ?)'),
@@ -107,6 +146,12 @@ export class OrderBook {
     for (const row of offers) this.index.add({ id: row.id, offer: parseResourceOffer(JSON.parse(row.offer)), used: row.used, receivedAt: row.received_at });
     const waiting = this.db.prepare("SELECT id, offer, reason FROM job_offers WHERE status = 'pending' ORDER BY received_at").all() as { id: Hex; offer: string; reason: string }[];
     for (const row of waiting) this.pending.set(row.id, { offer: parseJobOffer(JSON.parse(row.offer)), reason: row.reason });
+    const matched = this.db.prepare("SELECT d.id, d.provider, r.offer FROM deals d JOIN resource_offers r ON r.id = d.resource_offer_id WHERE d.final = 0 AND d.state = 'matched'").all() as {
+      id: Hex;
+      provider: string;
+      offer: string;
+    }[];
+    for (const row of matched) this.reserve(row.id, row.provider, collateralOf(parseResourceOffer(JSON.parse(row.offer))));
     const last = this.db.prepare('SELECT max(received_at) AS last FROM (SELECT received_at FROM resource_offers UNION ALL SELECT received_at FROM job_offers)').get() as { last: number | null };
     this.arrivals = (last.last ?? -1) + 1;
   }
@@ -114,6 +159,32 @@ export class OrderBook {
   close(): void {
     if (this.db.open) this.db.close();
   }
+
+  private reserve(id: Hex, provider: string, collateral: bigint): void {
+    this.reservations.set(id, { provider, collateral });
+    this.reserved.set(provider, (this.reserved.get(provider) ?? 0n) + collateral);
+  }
+
+  private release(id: Hex): void {
+    const reservation = this.reservations.get(id);
+    if (!reservation) return;
+    this.reservations.delete(id);
+    const left = (this.reserved.get(reservation.provider) ?? 0n) - reservation.collateral;
+    if (left > 0n) this.reserved.set(reservation.provider, left);
+    else this.reserved.delete(reservation.provider);
+  }
+
+  /** Whether an offer's provider can take one more deal of it now (see the constructor). */
+  private readonly providerCheck: ProviderCheck = (stored) => {
+    const provider = stored.offer.terms.resourceProvider.toLowerCase();
+    const free = this.standing.freeEscrow(provider) - (this.reserved.get(provider) ?? 0n);
+    // An empty escrow is never enough, even for an offer that asks no collateral: a key that holds nothing
+    // risks nothing by taking jobs it will not run.
+    if (free <= 0n || free < collateralOf(stored.offer)) return 'collateral';
+    if (!this.standing.connected(provider)) return 'offline';
+    if (this.standing.paused(provider)) return 'stale';
+    return undefined;
+  };
 
   /** How many offers the book holds in memory: resource offers and waiting job offers. */
   get sizes(): { resourceOffers: number; pendingJobOffers: number } {
@@ -128,9 +199,11 @@ export class OrderBook {
   addResourceOffer(id: Hex, offer: ResourceOffer, nowSeconds: bigint): { deals: Deal[] } | { refused: string } {
     const known = this.statements.getResourceOffer.get(id) as { used: number; withdrawn: number; expiry: number } | undefined;
     if (known) {
-      if (known.withdrawn) return { refused: `resource offer ${id} was withdrawn; sign a new offer with a new nonce` };
+      if (known.withdrawn === 1) return { refused: `resource offer ${id} was withdrawn; sign a new offer with a new nonce` };
       if (BigInt(known.used) >= offer.terms.capacity) return { refused: `resource offer ${id} was already used up; sign a new offer with a new nonce` };
       if (offer.terms.expiry <= nowSeconds) return { refused: `resource offer ${id} has expired; sign a new offer with a new nonce` };
+      // Taken out while its provider was away: the provider is back.
+      if (known.withdrawn === 2 && this.restoreOffersOf(offer.terms.resourceProvider.toLowerCase(), nowSeconds) > 0) return { deals: this.matchPending(nowSeconds) };
       return { deals: [] };
     }
     const stored: StoredResourceOffer = { id, offer, used: 0, receivedAt: this.arrivals++ };
@@ -144,7 +217,7 @@ export class OrderBook {
           this.expire(jobId);
           continue;
         }
-        if (misfitOf(waiting.offer, stored, nowSeconds) !== undefined) continue;
+        if (misfitOf(waiting.offer, stored, nowSeconds, this.providerCheck) !== undefined) continue;
         this.pending.delete(jobId);
         this.statements.setJobOfferStatus.run('matched', null, jobId);
         deals.push(this.makeDeal(jobId, waiting.offer, stored));
@@ -164,9 +237,11 @@ export class OrderBook {
   }
 
   private makeDeal(id: Hex, offer: JobOffer, stored: StoredResourceOffer): Deal {
+    const provider = stored.offer.terms.resourceProvider.toLowerCase();
     stored.used += 1;
     this.statements.useResourceOffer.run(stored.id);
-    this.statements.insertDeal.run(id, stored.id, stored.offer.terms.resourceProvider.toLowerCase(), 'matched');
+    this.statements.insertDeal.run(id, stored.id, provider, 'matched', Date.now());
+    this.reserve(id, provider, collateralOf(stored.offer));
     return { dealId: id, resourceOfferId: stored.id as Hex, state: 'matched', jobOffer: offer, resourceOffer: stored.offer };
   }
 
@@ -193,7 +268,7 @@ export class OrderBook {
       return { pending: { id, offer, reason: this.reasonFor(id, nowSeconds) ?? known.reason ?? 'waiting for a resource offer' } };
     }
     if (offer.terms.expiry <= nowSeconds) return { refused: 'job offer has expired' };
-    const result = this.index.match(offer, nowSeconds);
+    const result = this.index.match(offer, nowSeconds, this.providerCheck);
     const receivedAt = this.arrivals++;
     const creator = offer.terms.jobCreator.toLowerCase();
     const wire = JSON.stringify(toWire(offer));
@@ -214,8 +289,94 @@ export class OrderBook {
   private reasonFor(id: Hex, nowSeconds: bigint): string | undefined {
     const waiting = this.pending.get(id);
     if (!waiting) return undefined;
-    const result = matchJobOffer(waiting.offer, [...this.index.values()], nowSeconds);
+    const result = matchJobOffer(waiting.offer, [...this.index.values()], nowSeconds, this.providerCheck);
     return result.matched ? undefined : result.reason;
+  }
+
+  /**
+   * Matches the waiting job offers again, oldest first: after something that the offers do not say
+   * changed (a provider came back, its escrow grew, a pause ended, a deal was dropped).
+   */
+  matchPending(nowSeconds: bigint): Deal[] {
+    const deals: Deal[] = [];
+    for (const [jobId, waiting] of [...this.pending]) {
+      if (waiting.offer.terms.expiry <= nowSeconds) {
+        this.expire(jobId);
+        continue;
+      }
+      const result = this.index.match(waiting.offer, nowSeconds, this.providerCheck);
+      if (!result.matched) {
+        waiting.reason = result.reason;
+        continue;
+      }
+      deals.push(
+        this.db.transaction(() => {
+          this.pending.delete(jobId);
+          this.statements.setJobOfferStatus.run('matched', null, jobId);
+          return this.makeDeal(jobId, waiting.offer, result.resourceOffer);
+        })(),
+      );
+      this.index.used(result.resourceOffer);
+    }
+    return deals;
+  }
+
+  /** The providers of the offers that can still be matched: whose escrow the solver keeps reading. */
+  providers(nowSeconds: bigint): Set<string> {
+    const providers = new Set<string>();
+    for (const stored of this.index.values()) {
+      if (stored.offer.terms.expiry > nowSeconds && BigInt(stored.used) < stored.offer.terms.capacity) providers.add(stored.offer.terms.resourceProvider.toLowerCase());
+    }
+    return providers;
+  }
+
+  /** Takes a provider's offers out of matching while it is away; they come back with `restoreOffersOf`. */
+  withdrawOffersOf(provider: string): number {
+    const ids = [...this.index.values()].filter((stored) => stored.offer.terms.resourceProvider.toLowerCase() === provider).map((stored) => stored.id as Hex);
+    this.db.transaction(() => {
+      for (const id of ids) this.statements.setAway.run(2, id);
+    })();
+    for (const id of ids) this.index.retire(id, { forget: true });
+    return ids.length;
+  }
+
+  /** Brings back the unexpired offers taken out while their provider was away. */
+  restoreOffersOf(provider: string, nowSeconds: bigint): number {
+    const rows = this.statements.awayOffersOf.all(provider, seconds(nowSeconds)) as { id: Hex; offer: string; used: number; received_at: number }[];
+    for (const row of rows) {
+      this.statements.setAway.run(0, row.id);
+      this.index.add({ id: row.id, offer: parseResourceOffer(JSON.parse(row.offer)), used: row.used, receivedAt: row.received_at });
+    }
+    return rows.length;
+  }
+
+  /** Deals matched and not yet agreed on chain (as far as the book knows). */
+  matchedDeals(): MatchedDeal[] {
+    return (this.statements.matchedDeals.all() as { id: Hex; provider: string; matched_at: number; accepted_at: number | null }[]).map((row) => ({
+      id: row.id,
+      provider: row.provider,
+      matchedAtMs: row.matched_at,
+      ...(row.accepted_at !== null ? { acceptedAtMs: row.accepted_at } : {}),
+    }));
+  }
+
+  /**
+   * Undoes a match that its provider did not agree: the deal is forgotten and its job offer waits again
+   * with `reason` (or expires). The resource offer's capacity stays used. Returns the dropped deal.
+   */
+  dropMatchedDeal(id: Hex, reason: string, nowSeconds: bigint): Deal | undefined {
+    const deal = this.getDeal(id);
+    if (!deal || deal.state !== 'matched') return undefined;
+    const dropped = this.db.transaction(() => {
+      if (this.statements.deleteMatchedDeal.run(id).changes !== 1) return false;
+      if (deal.jobOffer.terms.expiry <= nowSeconds) this.statements.setJobOfferStatus.run('expired', 'the job offer has expired', id);
+      else this.statements.setJobOfferStatus.run('pending', reason, id);
+      return true;
+    })();
+    if (!dropped) return undefined;
+    this.release(id);
+    if (deal.jobOffer.terms.expiry > nowSeconds) this.pending.set(id, { offer: deal.jobOffer, reason });
+    return deal;
   }
 
   getPending(id: Hex, nowSeconds?: bigint): PendingJobOffer | undefined {
@@ -263,7 +424,7 @@ export class OrderBook {
 
   /** Keeps the job creator's (already checked) acceptance of a matched deal; false when it has one or moved on. */
   acceptMatch(id: Hex, signature: Hex): boolean {
-    return this.statements.acceptMatch.run(signature, id).changes > 0;
+    return this.statements.acceptMatch.run(signature, Date.now(), id).changes > 0;
   }
 
   /** Deals not yet in a final state: what a restarted solver checks against the chain. */
@@ -281,7 +442,9 @@ export class OrderBook {
     const row = this.statements.getDeal.get(id) as { state: DealState } | undefined;
     if (!row || !canTransition(row.state, to)) return undefined;
     const changed = this.statements.advanceDeal.run(to, resultCid ?? null, isFinal(to) ? 1 : 0, id, row.state).changes;
-    return changed ? this.getDeal(id) : undefined;
+    if (!changed) return undefined;
+    if (row.state === 'matched') this.release(id); // the chain holds the collateral now
+    return this.getDeal(id);
   }
 
   /** Spends a signed request's nonce; false when it was spent before (a replay). */

@@ -6,9 +6,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Hex } from 'viem';
 import { jobCreatorAccount, providerAccounts, signedJobOffer, signedResourceOffer, testDomain } from '../../test/fixtures/offers.js';
+import { connectProvider, startEscrowChain, type EscrowChain } from '../../test/fixtures/solver.js';
 import type { DealEvent, OnChainDealView } from '../protocol/deals.js';
 import { jobOfferId, toWire } from '../protocol/offers.js';
 import { createSolverClient } from './client.js';
@@ -18,10 +19,20 @@ import { createSolver, type Solver } from './solver.js';
 let dir: string;
 let solver: Solver | undefined;
 const chain = new Map<Hex, OnChainDealView['state']>();
+let escrowChain: EscrowChain;
+
+beforeAll(async () => {
+  escrowChain = await startEscrowChain();
+});
+
+afterAll(async () => {
+  await escrowChain.stop();
+});
 
 function startSolver(dbPath: string, port?: number): Promise<Solver> {
   solver = createSolver({ dbPath, port }, {
     domain: testDomain,
+    freeEscrow: escrowChain.freeEscrow,
     readDeal: async (dealId) => ({ state: chain.get(dealId) ?? 'none', resultCid: chain.get(dealId) === 'results-submitted' ? 'bafyresult' : '' }) as OnChainDealView,
   });
   return solver.start().then(() => solver!);
@@ -45,6 +56,7 @@ describe('solver persistence', () => {
     let running = await startSolver(dbPath);
     const port = Number(new URL(running.url).port);
     let client = createSolverClient(running.url);
+    const providerSubscription = await connectProvider(client);
     await client.postResourceOffer(await signedResourceOffer({ terms: { capacity: 2n } }));
     const matchedJob = await signedJobOffer();
     const agreedJob = await signedJobOffer();
@@ -78,9 +90,12 @@ describe('solver persistence', () => {
     const events: DealEvent[] = [];
     const subscription = client.subscribe({ jobOffer: waitingId, jobCreator: jobCreatorAccount.address, signer: jobCreatorAccount, domain: testDomain }, (e) => events.push(e));
     await subscription.ready;
+    const secondProvider = await connectProvider(client, providerAccounts[1]);
     await client.postResourceOffer(await signedResourceOffer({ details: { machine: { cpu: 4000, gpu: 2000, ram: 4096 } } }, providerAccounts[1]));
     await expect.poll(() => events.map((e) => e.type)).toContain('deal:matched');
     subscription.close();
+    secondProvider.close();
+    providerSubscription.close();
 
     // A nonce spent before the restart is still spent.
     const socket = new (await import('ws')).default(running.url.replace('http', 'ws') + '/api/v1/events');
@@ -106,6 +121,7 @@ describe('solver persistence', () => {
     let running = await startSolver(dbPath);
     const port = Number(new URL(running.url).port);
     const client = createSolverClient(running.url);
+    const provider = await connectProvider(client);
     await client.postResourceOffer(await signedResourceOffer());
     const job = await signedJobOffer();
     const id = jobOfferId(testDomain, job.terms);
@@ -121,5 +137,6 @@ describe('solver persistence', () => {
     await expect.poll(() => events.map((e) => e.type), { timeout: 5000 }).toEqual(['deal:matched', 'deal:agreed']);
     expect(closed).toBe(false);
     subscription.close();
+    provider.close();
   });
 });

@@ -61,12 +61,17 @@ export async function signSolverRequest(
   return { ...message, signature };
 }
 
+const uint256 = z
+  .union([z.string().regex(/^\d{1,78}$/, 'expected a whole number of at most 78 digits'), z.number().int().nonnegative()])
+  .transform((v) => BigInt(v))
+  .refine((v) => v < 2n ** 256n, 'must be at most 2^256 - 1 (a uint256)');
+
 const requestSchema = z.object({
   party: z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'expected an address').transform((v) => getAddress(v)),
   action: z.enum(solverActions),
   target: z.string().regex(/^0x[0-9a-fA-F]{64}$/, 'expected a 32-byte hex value').transform((v) => v.toLowerCase() as Hex),
-  nonce: z.union([z.string().regex(/^\d{1,78}$/), z.number().int().nonnegative()]).transform((v) => BigInt(v)),
-  expiry: z.union([z.string().regex(/^\d{1,78}$/), z.number().int().nonnegative()]).transform((v) => BigInt(v)),
+  nonce: uint256,
+  expiry: uint256,
   signature: z.string().regex(/^0x[0-9a-fA-F]{2,2048}$/, 'expected a hex signature').transform((v) => v as Hex),
 });
 

@@ -5,10 +5,11 @@
  */
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { privateKeyToAccount } from 'viem/accounts';
 import { jobCreatorAccount, providerAccounts, signedJobOffer, signedResourceOffer, testDomain } from '../../test/fixtures/offers.js';
+import { connectProvider, startEscrowChain, type EscrowChain } from '../../test/fixtures/solver.js';
 import type { DealEvent } from '../protocol/deals.js';
 import { jobOfferId, resourceOfferId, toWire } from '../protocol/offers.js';
 import { createSolverClient } from './client.js';
@@ -20,12 +21,22 @@ const [providerA, providerB] = providerAccounts as [typeof providerAccounts[0], 
 let solver: Solver | undefined;
 const sockets: WebSocket[] = [];
 let logLines: string[] = [];
+let chain: EscrowChain;
+
+beforeAll(async () => {
+  chain = await startEscrowChain();
+});
+
+afterAll(async () => {
+  await chain.stop();
+});
 
 async function start(config: SolverConfig = {}): Promise<Solver> {
   logLines = [];
   const logger = pino({ level: 'info' }, new Writable({ write: (chunk, _encoding, done) => (logLines.push(String(chunk)), done()) }));
   solver = createSolver(config, {
     domain: testDomain,
+    freeEscrow: chain.freeEscrow,
     readDeal: async () => {
       throw new Error('readDeal is not expected in these tests');
     },
@@ -148,6 +159,7 @@ describe('solver security', () => {
     const creatorSubscription = client.subscribe({ jobOffer: id, jobCreator: jobCreatorAccount.address, signer: jobCreatorAccount, domain: testDomain }, (e) => creatorEvents.push(e));
     const providerBEvents: DealEvent[] = [];
     const providerBSubscription = client.subscribe({ resourceProvider: providerB.address, signer: providerB, domain: testDomain }, (e) => providerBEvents.push(e));
+    const providerASubscription = await connectProvider(client, providerA);
     await Promise.all([strangerSubscription.ready, creatorSubscription.ready, providerBSubscription.ready]);
 
     await client.postResourceOffer(await signedResourceOffer());
@@ -162,7 +174,52 @@ describe('solver security', () => {
       auth: toWire(await signSolverRequest(stranger, testDomain, { party: stranger.address, action: 'subscribe-job-offer', target: id })),
     });
     expect(late.replies[0]).toEqual({ type: 'error', error: `job offer ${id} is not ${stranger.address}'s: only its job creator may subscribe to it` });
-    for (const s of [strangerSubscription, creatorSubscription, providerBSubscription]) s.close();
+    for (const s of [strangerSubscription, creatorSubscription, providerBSubscription, providerASubscription]) s.close();
+  });
+
+  it('answers a one-line 400, never a 500, for numbers out of bounds', async () => {
+    await start();
+    const offer = toWire(await signedResourceOffer()) as { terms: Record<string, unknown> };
+    const withPrice = (price: unknown) => ({ ...offer, terms: { ...offer.terms, price } });
+    expect(await post('/api/v1/resource-offers', withPrice('1'.repeat(1000)))).toEqual({
+      status: 400,
+      json: { error: 'resource offer is malformed at terms.price: expected a whole number of at most 78 digits' },
+    });
+    expect(await post('/api/v1/resource-offers', withPrice('9'.repeat(78)))).toEqual({
+      status: 400,
+      json: { error: 'resource offer is malformed at terms.price: must be at most 2^256 - 1 (a uint256)' },
+    });
+    const job = toWire(await signedJobOffer()) as { terms: Record<string, unknown> };
+    expect(await post('/api/v1/job-offers', { ...job, terms: { ...job.terms, maxPrice: '1'.repeat(1000) } })).toEqual({
+      status: 400,
+      json: { error: 'job offer is malformed at terms.maxPrice: expected a whole number of at most 78 digits' },
+    });
+    // A 1000-digit JSON number, not a string.
+    const raw = JSON.stringify(withPrice(0)).replace('"price":0', `"price":${'1'.repeat(1000)}`);
+    const response = await fetch(solver!.url + '/api/v1/resource-offers', { method: 'POST', headers: { 'content-type': 'application/json' }, body: raw });
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as { error: string }).error).toMatch(/^resource offer is malformed at terms\.price: [^\n]+$/);
+    // Within uint256 but more than the deal contract could ever lock: matched, it could only fail.
+    const dear = await signedResourceOffer({ terms: { price: 2n ** 96n } });
+    expect(await post('/api/v1/resource-offers', toWire(dear))).toEqual({
+      status: 400,
+      json: { error: `resource offer price is more than the deal contract holds (at most ${2n ** 96n - 1n} wei)` },
+    });
+    const collateral = await signedResourceOffer({ terms: { price: 2n ** 90n, collateralMultiple: 2n ** 10n } });
+    expect((await post('/api/v1/resource-offers', toWire(collateral))).json.error).toMatch(/^resource offer collateral \(price × collateralMultiple\) is more than/);
+    const endless = await signedJobOffer({ terms: { submitTimeout: 2n ** 200n } });
+    expect(await post('/api/v1/job-offers', toWire(endless))).toEqual({ status: 400, json: { error: `job offer submitTimeout is longer than ${2n ** 32n} s` } });
+    // Signed requests too, over HTTP and WebSocket.
+    const request = toWire(await signSolverRequest(providerA, testDomain, { party: providerA.address, action: 'subscribe-resource-provider' })) as object;
+    const hugeNonce = { ...request, nonce: '9'.repeat(78) };
+    expect((await rawSubscribe({ subscribe: { resourceProvider: providerA.address }, auth: hugeNonce })).replies[0]).toEqual({
+      type: 'error',
+      error: 'signed request is malformed at nonce: must be at most 2^256 - 1 (a uint256)',
+    });
+    expect(await post(`/api/v1/resource-offers/0x${'00'.repeat(32)}/withdraw`, { ...request, expiry: '1'.repeat(1000) })).toEqual({
+      status: 400,
+      json: { error: 'signed request is malformed at expiry: expected a whole number of at most 78 digits' },
+    });
   });
 
   it('refuses oversized bodies and messages, and keeps serving', async () => {
@@ -208,7 +265,10 @@ describe('solver security', () => {
   it('drops a subscriber that never reads, and keeps serving the others', async () => {
     await start({ maxSendBufferBytes: 256 * 1024, maxBodyBytes: 1024 * 1024 });
     const client = createSolverClient(solver!.url);
-    // The greedy subscriber is provider A itself, which stops reading its socket.
+    // The greedy subscriber is provider A itself, which stops reading its socket (on a second connection:
+    // the first keeps it connected, so that its offer is still matched once the greedy one is gone).
+    const providerASubscription = client.subscribe({ resourceProvider: providerA.address, signer: providerA, domain: testDomain, events: ['job:unmatched'] }, () => undefined);
+    await providerASubscription.ready;
     const greedy = await rawSubscribe(await subscribeAsProvider(providerA));
     expect(greedy.replies[0]).toMatchObject({ type: 'subscribed' });
     const greedyClosed = new Promise<void>((resolve) => greedy.socket.once('close', () => resolve()));
@@ -239,5 +299,6 @@ describe('solver security', () => {
     expect(again.replies[0]).toMatchObject({ type: 'subscribed' });
     (greedy.socket as unknown as { _socket: { resume(): void } })._socket.resume();
     await greedyClosed;
+    providerASubscription.close();
   });
 });

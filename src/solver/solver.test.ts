@@ -1,7 +1,11 @@
-/** The solver's HTTP + WebSocket API on 127.0.0.1: matching, subscriptions, and refusing bad requests. */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+/**
+ * The solver's HTTP + WebSocket API on 127.0.0.1: matching, subscriptions, and refusing bad requests. The
+ * providers' escrow is read from a real anvil.
+ */
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { privateKeyToAccount } from 'viem/accounts';
 import { jobCreatorAccount, providerAccounts, signedJobOffer, signedResourceOffer, testDomain } from '../../test/fixtures/offers.js';
+import { connectProvider, startEscrowChain, type EscrowChain } from '../../test/fixtures/solver.js';
 import type { DealEvent } from '../protocol/deals.js';
 import { jobOfferId, toWire } from '../protocol/offers.js';
 import { createSolverClient, type SolverClient } from './client.js';
@@ -9,10 +13,20 @@ import { createSolver, type Solver } from './solver.js';
 
 let solver: Solver;
 let client: SolverClient;
+let chain: EscrowChain;
+
+beforeAll(async () => {
+  chain = await startEscrowChain();
+});
+
+afterAll(async () => {
+  await chain.stop();
+});
 
 beforeEach(async () => {
   solver = createSolver({ maxBodyBytes: 64 * 1024 }, {
     domain: testDomain,
+    freeEscrow: chain.freeEscrow,
     // These tests never reach the chain; a sync would be a bug here.
     readDeal: async () => {
       throw new Error('readDeal is not expected in these tests');
@@ -64,13 +78,15 @@ describe('solver API', () => {
   });
 
   it('tells a provider that (re)subscribes after the match of its open matched deals, and only those', async () => {
-    // The provider posted its offer and went down; two job offers are matched to it meanwhile.
+    // The provider posted its offer and lost its connection right after two job offers were matched to it.
+    const connected = await connectProvider(client);
     await client.postResourceOffer(await signedResourceOffer());
     await client.postResourceOffer(await signedResourceOffer({ terms: { price: 2n * 10n ** 18n } }, providerAccounts[1]));
     const first = await signedJobOffer();
     const second = await signedJobOffer({ inputs: { Message: 'baa' } });
     expect((await client.postJobOffer(first)).state).toBe('matched');
     expect((await client.postJobOffer(second)).state).toBe('matched');
+    connected.close();
 
     const subscribeAs = async (index: 0 | 1) => {
       const events: DealEvent[] = [];
@@ -97,12 +113,14 @@ describe('solver API', () => {
     const jobOffer = await signedJobOffer({ machine: { cpu: 100, gpu: 1000, ram: 64 } });
     const first = await client.postJobOffer(jobOffer);
     expect(first).toMatchObject({ state: 'pending', reason: 'no resource offers are posted' });
+    const provider = await connectProvider(client);
     await client.postResourceOffer(await signedResourceOffer());
     const again = await post('/api/v1/job-offers', toWire(jobOffer));
     expect(again.json).toMatchObject({ state: 'pending', reason: 'no offer fits: 1 offer has too few GPUs' });
     await client.postResourceOffer(await signedResourceOffer({ details: { machine: { cpu: 1000, gpu: 1000, ram: 1024 } } }));
     const status = await fetch(`${solver.url}/api/v1/job-offers/${jobOfferId(testDomain, jobOffer.terms)}`).then((r) => r.json());
     expect(status.state).toBe('matched');
+    provider.close();
   });
 
   it('refuses a job offer whose signature is not the job creator\'s, and keeps serving', async () => {

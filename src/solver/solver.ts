@@ -7,9 +7,16 @@
  * Every write is signed by the party it speaks for and can be used once: offers carry their own nonce and
  * expiry (and a used or expired offer posted again is refused); other writes and subscriptions are
  * signed requests (requests.ts) whose nonces the solver spends. Requests are rate-limited per address
- * once signed and per IP otherwise; a subscriber that does not read its events is dropped.
+ * once signed and per IP otherwise; connections are capped per address and closed when idle; a
+ * subscriber that does not read its events is dropped.
+ *
+ * A resource offer is matched only while its provider can take the deal (standing.ts): it holds the
+ * collateral in escrow, it is subscribed to its deals, and it has not lately let a matched deal go
+ * unagreed. A provider that does not agree a match in time loses the job to another offer; one that goes
+ * away has its offers withdrawn after a grace.
  */
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
@@ -32,9 +39,11 @@ import {
   type OfferDomain,
   type SignatureVerifier,
 } from '../protocol/offers.js';
-import { OrderBook } from './order-book.js';
+import { jobOfferProblem, resourceOfferProblem } from './bounds.js';
+import { OrderBook, type MatchedDeal } from './order-book.js';
 import { RateLimiter, type RateLimit } from './rate-limit.js';
 import { checkSolverRequest, parseSolverRequest, type SolverRequest } from './requests.js';
+import { agreementClockStart, ProviderStanding, type FreeEscrow } from './standing.js';
 
 export interface SolverConfig {
   host?: string;
@@ -49,6 +58,20 @@ export interface SolverConfig {
   maxSubscribers?: number;
   /** TCP connections at once (HTTP and WebSocket); more are closed at once. */
   maxConnections?: number;
+  /** TCP connections at once from one address (an IPv6 /64 counts as one), HTTP and WebSocket; more are closed at once. */
+  maxConnectionsPerAddress?: number;
+  /** An HTTP connection that sends nothing for this long, or a WebSocket that has not subscribed by then, is closed. */
+  idleTimeoutMs?: number;
+  /** How often WebSockets are pinged; one that has not answered the last ping is closed. */
+  heartbeatMs?: number;
+  /** How long a provider has to agree a matched deal on chain; after it the job is matched elsewhere. */
+  agreementTimeoutMs?: number;
+  /** How long a provider that let a matched deal go unagreed is not matched. */
+  stalePauseMs?: number;
+  /** How long a provider's offers outlive its last subscription before they are withdrawn. */
+  providerGraceMs?: number;
+  /** How often providers' free escrow is read from the chain and matched deals are checked against their time. */
+  chainRefreshMs?: number;
   /** Bytes queued for one subscriber that is not reading; past this it is disconnected. */
   maxSendBufferBytes?: number;
 }
@@ -56,6 +79,8 @@ export interface SolverConfig {
 export interface SolverComponents {
   domain: OfferDomain;
   readDeal: ReadDeal;
+  /** Reads a provider's free escrow on chain (`chainFreeEscrow` in standing.ts). */
+  freeEscrow: FreeEscrow;
   /** Checks contract signers (ERC-1271) on chain; without it only plain keys can sign. */
   signatureVerifier?: SignatureVerifier;
   logger?: Logger;
@@ -73,6 +98,13 @@ export const solverDefaults = {
   perIp: { rate: 100, burst: 400 },
   maxSubscribers: 1024,
   maxConnections: 4096,
+  maxConnectionsPerAddress: 256,
+  idleTimeoutMs: 10_000,
+  heartbeatMs: 30_000,
+  agreementTimeoutMs: 30_000,
+  stalePauseMs: 120_000,
+  providerGraceMs: 15_000,
+  chainRefreshMs: 2_000,
   maxSendBufferBytes: 1024 * 1024,
   maxSubscriptionsPerSocket: 64,
 };
@@ -85,6 +117,18 @@ interface Subscriber {
 
 type Subscription = { jobOffer: Hex } | { resourceProvider: Address };
 
+/** Whom a connection counts against: its address, or for IPv6 its /64 (one host can hold a whole /64). */
+export function connectionKey(address: string | undefined): string {
+  if (!address) return 'unknown';
+  if (address.startsWith('::ffff:') && address.includes('.')) return address.slice(7);
+  if (!address.includes(':')) return address;
+  const [head = '', tail] = address.split('::');
+  const left = head ? head.split(':') : [];
+  const right = tail ? tail.split(':') : [];
+  const groups = tail === undefined ? left : [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right];
+  return `${groups.slice(0, 4).map((g) => Number.parseInt(g || '0', 16).toString(16)).join(':')}::/64`;
+}
+
 function clientIp(c: Context): string {
   return (c.env as { incoming?: IncomingMessage } | undefined)?.incoming?.socket.remoteAddress ?? 'unknown';
 }
@@ -96,12 +140,27 @@ export function createSolver(config: SolverConfig, components: SolverComponents)
   const maxSubscribers = config.maxSubscribers ?? solverDefaults.maxSubscribers;
   const perAddress = new RateLimiter(config.rateLimits?.perAddress ?? solverDefaults.perAddress);
   const perIp = new RateLimiter(config.rateLimits?.perIp ?? solverDefaults.perIp);
+  const maxPerAddress = config.maxConnectionsPerAddress ?? solverDefaults.maxConnectionsPerAddress;
+  const idleTimeoutMs = config.idleTimeoutMs ?? solverDefaults.idleTimeoutMs;
+  const agreementTimeoutMs = config.agreementTimeoutMs ?? solverDefaults.agreementTimeoutMs;
+  const standing = new ProviderStanding({
+    graceMs: config.providerGraceMs ?? solverDefaults.providerGraceMs,
+    pauseMs: config.stalePauseMs ?? solverDefaults.stalePauseMs,
+    onGone: (provider) => {
+      const withdrawn = book?.withdrawOffersOf(provider) ?? 0;
+      if (withdrawn) logger.info({ provider, offers: withdrawn }, 'resource provider stayed away past the grace; its offers are withdrawn');
+    },
+  });
   let book: OrderBook | undefined;
   let http: RunningHttpServer | undefined;
   let pruneTimer: NodeJS.Timeout | undefined;
+  let refreshTimer: NodeJS.Timeout | undefined;
+  let heartbeatTimer: NodeJS.Timeout | undefined;
+  /** Open TCP connections by `connectionKey`. */
+  const connections = new Map<string, number>();
   /** Subscribers by what they listen to: `job:<id>` or `rp:<address>`, lower case. */
   const listeners = new Map<string, Set<Subscriber>>();
-  const sockets = new Map<WebSocket, { ip: string; keys: Set<string> }>();
+  const sockets = new Map<WebSocket, { ip: string; keys: Set<string>; alive: boolean; idleTimer?: NodeJS.Timeout }>();
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
 
   const openBook = (): OrderBook => {
@@ -113,10 +172,15 @@ export function createSolver(config: SolverConfig, components: SolverComponents)
     const entry = sockets.get(socket);
     if (!entry) return;
     sockets.delete(socket);
+    clearTimeout(entry.idleTimer);
     for (const key of entry.keys) {
       const set = listeners.get(key);
       if (!set) continue;
-      for (const subscriber of set) if (subscriber.socket === socket) set.delete(subscriber);
+      for (const subscriber of set) {
+        if (subscriber.socket !== socket) continue;
+        set.delete(subscriber);
+        if (key.startsWith('rp:')) standing.unsubscribed(key.slice(3));
+      }
       if (set.size === 0) listeners.delete(key);
     }
   }
@@ -149,6 +213,83 @@ export function createSolver(config: SolverConfig, components: SolverComponents)
     sendTo(`job:${deal.dealId.toLowerCase()}`, message, (party) => party === creator);
     sendTo(`rp:${deal.resourceOffer.terms.resourceProvider.toLowerCase()}`, message, () => true);
     logger.info({ event: event.type, id: deal.dealId }, 'published');
+  }
+
+  /** Tells a dropped deal's job creator and provider that the match is off (the job waits again). */
+  function publishDropped(deal: Deal, reason: string): void {
+    const message = JSON.stringify({ type: 'job:unmatched', jobOfferId: deal.dealId, reason });
+    const creator = deal.jobOffer.terms.jobCreator.toLowerCase();
+    sendTo(`job:${deal.dealId.toLowerCase()}`, message, (party) => party === creator);
+    sendTo(`rp:${deal.resourceOffer.terms.resourceProvider.toLowerCase()}`, message, () => true);
+    logger.info({ event: 'job:unmatched', id: deal.dealId, reason }, 'published');
+  }
+
+  /** Matches the waiting job offers again and tells of each new deal; `dropped` jobs still waiting hear why. */
+  function matchPending(dropped: Hex[] = []): void {
+    const currentBook = openBook();
+    for (const deal of currentBook.matchPending(now())) publish({ type: 'deal:matched', deal });
+    for (const id of dropped) {
+      const pending = currentBook.getPending(id);
+      if (pending) publish({ type: 'job:unmatched', jobOfferId: id, reason: pending.reason });
+    }
+  }
+
+  /** Reads a provider's free escrow from the chain into its standing; true when it can lock more than before. */
+  async function readEscrow(provider: string): Promise<boolean> {
+    try {
+      return standing.setFreeEscrow(provider, await components.freeEscrow(provider as Address));
+    } catch (error) {
+      logger.warn({ err: error, provider }, 'could not read escrow from the chain');
+      return false;
+    }
+  }
+
+  /**
+   * A matched deal past its time: if the chain still has no such deal, the match is undone, the provider
+   * paused, and the job matched again elsewhere. Returns whether it was dropped.
+   */
+  async function dropIfUnagreed(matched: MatchedDeal): Promise<boolean> {
+    const deal = await syncDeal(matched.id);
+    if (!book || deal?.state !== 'matched') return false;
+    const reason = `resource provider ${deal.resourceOffer.terms.resourceProvider} did not agree the deal on chain within ${agreementTimeoutMs / 1000} s; matching the job again`;
+    const dropped = book.dropMatchedDeal(matched.id, reason, now());
+    if (!dropped) return false;
+    standing.pause(matched.provider);
+    logger.warn({ dealId: matched.id, provider: matched.provider }, 'matched deal not agreed in time; dropped, provider paused');
+    publishDropped(dropped, reason);
+    return true;
+  }
+
+  /**
+   * What the solver learns from the chain, every `chainRefreshMs`: the free escrow of every provider with
+   * an open offer (one read per provider, however many job offers arrive; matching then reads the cache),
+   * and which matched deals are past their time to be agreed.
+   */
+  let refreshing = false;
+  async function refreshFromChain(): Promise<void> {
+    if (refreshing || !book) return;
+    refreshing = true;
+    try {
+      let changed = standing.endPauses();
+      const providers = [...book.providers(now())];
+      for (let i = 0; i < providers.length; i += 16) {
+        const grew = await Promise.all(providers.slice(i, i + 16).map(readEscrow));
+        if (grew.includes(true)) changed = true;
+      }
+      const dropped: Hex[] = [];
+      for (const matched of book?.matchedDeals() ?? []) {
+        const startedAt = agreementClockStart(matched);
+        if (startedAt === undefined || Date.now() - startedAt < agreementTimeoutMs) continue;
+        const gone = await dropIfUnagreed(matched).catch((error) => {
+          logger.warn({ err: error, dealId: matched.id }, 'could not check a matched deal on chain');
+          return false;
+        });
+        if (gone) dropped.push(matched.id);
+      }
+      if (book && (changed || dropped.length)) matchPending(dropped);
+    } finally {
+      refreshing = false;
+    }
   }
 
   /** Catches the solver's view of a deal up with the chain, one allowed step at a time. */
@@ -224,12 +365,16 @@ export function createSolver(config: SolverConfig, components: SolverComponents)
     } catch (error) {
       return refuse(c, 400, (error as Error).message);
     }
+    const problem = resourceOfferProblem(offer);
+    if (problem) return refuse(c, 400, problem);
     if (offer.terms.expiry <= now()) return refuse(c, 400, 'resource offer has expired');
     if (!(await verifyResourceOfferSignature(components.domain, offer, components.signatureVerifier))) {
       return refuse(c, 401, 'resource offer signature does not match resourceProvider');
     }
-    const wait = perAddress.take(offer.terms.resourceProvider.toLowerCase());
+    const provider = offer.terms.resourceProvider.toLowerCase();
+    const wait = perAddress.take(provider);
     if (wait > 0) return tooMany(c, offer.terms.resourceProvider, wait);
+    await readEscrow(provider); // fresh for the offer's first matches
     const id = resourceOfferId(components.domain, offer.terms);
     const outcome = openBook().addResourceOffer(id, offer, now());
     if ('refused' in outcome) return refuse(c, 409, outcome.refused);
@@ -257,6 +402,8 @@ export function createSolver(config: SolverConfig, components: SolverComponents)
     } catch (error) {
       return refuse(c, 400, (error as Error).message);
     }
+    const problem = jobOfferProblem(offer);
+    if (problem) return refuse(c, 400, problem);
     if (offer.terms.expiry <= now()) return refuse(c, 400, 'job offer has expired');
     if (!(await verifyJobOfferSignature(components.domain, offer, components.signatureVerifier))) {
       return refuse(c, 401, 'job offer signature does not match jobCreator');
@@ -355,9 +502,11 @@ export function createSolver(config: SolverConfig, components: SolverComponents)
     if (entry.keys.size >= solverDefaults.maxSubscriptionsPerSocket) return `at most ${solverDefaults.maxSubscriptionsPerSocket} subscriptions on one connection`;
     const key = 'jobOffer' in subscription ? `job:${subscription.jobOffer}` : `rp:${subscription.resourceProvider}`;
     entry.keys.add(key);
+    clearTimeout(entry.idleTimer);
     let set = listeners.get(key);
     if (!set) listeners.set(key, (set = new Set()));
     set.add({ socket, party });
+    const cameBack = 'resourceProvider' in subscription && standing.subscribed(party);
     send(socket, JSON.stringify({ type: 'subscribed', subscription }));
     // A late subscriber gets the current state, so no event is lost between posting and listening (or
     // across a reconnect, or a restart of the solver).
@@ -373,12 +522,27 @@ export function createSolver(config: SolverConfig, components: SolverComponents)
       }
     }
     logger.info({ ip, party, key }, 'subscribed');
+    if (cameBack) {
+      // Reachable again: its offers taken out while it was away come back, and waiting jobs may fit it now.
+      currentBook.restoreOffersOf(party, now());
+      await readEscrow(party);
+      if (book) matchPending();
+    }
     return undefined;
   }
 
   wss.on('connection', (socket: WebSocket, request: IncomingMessage) => {
     const ip = request.socket.remoteAddress ?? 'unknown';
-    sockets.set(socket, { ip, keys: new Set() });
+    // A WebSocket that has not subscribed within the idle time holds a connection for nothing.
+    const idleTimer = setTimeout(() => {
+      if (sockets.get(socket)?.keys.size === 0) socket.close(1008, 'no subscription');
+    }, idleTimeoutMs);
+    idleTimer.unref();
+    sockets.set(socket, { ip, keys: new Set(), alive: true, idleTimer });
+    socket.on('pong', () => {
+      const entry = sockets.get(socket);
+      if (entry) entry.alive = true;
+    });
     socket.on('message', (data) => {
       let message: unknown;
       try {
@@ -415,7 +579,7 @@ export function createSolver(config: SolverConfig, components: SolverComponents)
 
   const lifecycle = onceLifecycle({
     async start() {
-      book = new OrderBook(config.dbPath ?? ':memory:');
+      book = new OrderBook(config.dbPath ?? ':memory:', standing);
       try {
         http = await listen(app, { host: config.host, port: config.port });
       } catch (error) {
@@ -424,6 +588,27 @@ export function createSolver(config: SolverConfig, components: SolverComponents)
         throw error;
       }
       http.server.maxConnections = config.maxConnections ?? solverDefaults.maxConnections;
+      // One address cannot hold every connection: past its cap, its new ones are closed at once.
+      const capped = new Set<string>();
+      http.server.on('connection', (socket: Socket) => {
+        const key = connectionKey(socket.remoteAddress);
+        const open = connections.get(key) ?? 0;
+        if (open >= maxPerAddress) {
+          if (!capped.has(key)) logger.warn({ address: key, open }, 'connection cap reached for an address; closing its new connections');
+          capped.add(key);
+          socket.destroy();
+          return;
+        }
+        connections.set(key, open + 1);
+        socket.once('close', () => {
+          const left = (connections.get(key) ?? 1) - 1;
+          if (left > 0) connections.set(key, left);
+          else connections.delete(key);
+          if (left < maxPerAddress) capped.delete(key);
+        });
+      });
+      // HTTP connections that send nothing are closed (an upgraded WebSocket has its own idle rule).
+      http.server.setTimeout(idleTimeoutMs, (socket) => socket.destroy());
       http.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
         if (new URL(request.url ?? '/', 'http://solver').pathname !== '/api/v1/events') {
           socket.destroy();
@@ -437,14 +622,35 @@ export function createSolver(config: SolverConfig, components: SolverComponents)
       });
       pruneTimer = setInterval(() => book?.prune(now()), 30_000);
       pruneTimer.unref();
+      // A WebSocket whose peer vanished without closing (a host gone) is found by its missing pong.
+      heartbeatTimer = setInterval(() => {
+        for (const [socket, entry] of sockets) {
+          if (!entry.alive) {
+            dropSocket(socket);
+            socket.terminate();
+            continue;
+          }
+          entry.alive = false;
+          socket.ping();
+        }
+      }, config.heartbeatMs ?? solverDefaults.heartbeatMs);
+      heartbeatTimer.unref();
       logger.info({ url: http.url, db: config.dbPath ?? ':memory:', ...book.sizes }, 'solver listening');
       await resyncOpenDeals();
+      await refreshFromChain().catch((error) => logger.warn({ err: error }, 'could not read the chain'));
+      refreshTimer = setInterval(() => void refreshFromChain().catch((error) => logger.warn({ err: error }, 'could not read the chain')), config.chainRefreshMs ?? solverDefaults.chainRefreshMs);
+      refreshTimer.unref();
     },
     async stop() {
       clearInterval(pruneTimer);
+      clearInterval(refreshTimer);
+      clearInterval(heartbeatTimer);
       for (const socket of sockets.keys()) socket.terminate();
+      for (const entry of sockets.values()) clearTimeout(entry.idleTimer);
       sockets.clear();
       listeners.clear();
+      standing.close();
+      connections.clear();
       await http?.close();
       http = undefined;
       book?.close();
