@@ -139,8 +139,9 @@ export async function connectConfiguredNetwork(env: NodeJS.ProcessEnv, resultsDi
   if (rpcUrl === undefined) {
     throw new UserInputError('no network is configured: set WEB3_RPC_URL and the rest (eval "$(lilypad stack env)" for a local stack)', { code: 'network-missing' });
   }
-  const chainId = await fetchChainId(rpcUrl);
+  // Settings first: a bad key or address is reported as itself, not as whatever the chain says about it.
   const config = parseNetworkConfig(env);
+  const chainId = await fetchChainId(rpcUrl);
   const chain = await connectChain({ rpcUrl: config.WEB3_RPC_URL, privateKey: config.WEB3_PRIVATE_KEY as `0x${string}`, chainId });
   const dealsAddress = config.LILYPAD_DEALS_ADDRESS as Address;
   await checkDealsContract(chain.publicClient, { deals: dealsAddress, chainId, setting: 'LILYPAD_DEALS_ADDRESS' });

@@ -5,7 +5,7 @@
  * Every clone and fetch is bounded in time and size, so a repository that never answers or never ends
  * cannot hold a caller (a provider's job slot) for ever.
  */
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
@@ -60,16 +60,20 @@ async function git(args: string[], options: { cwd?: string; limits?: GitFetchLim
   if (limits?.protocols) env.GIT_ALLOW_PROTOCOL = limits.protocols.join(':');
   return new Promise((resolve, reject) => {
     let stoppedBy: string | undefined;
-    const child = execFile('git', [...config, ...args], { cwd: options.cwd, env, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
-      clearTimeout(timer);
-      clearInterval(sizeWatch);
-      if (stoppedBy) reject(new GitFailure(String(stderr), stoppedBy));
-      else if (error) reject(new GitFailure(String(stderr || error.message)));
-      else resolve(String(stdout));
-    });
+    // A bounded command gets its own process group, so that a stop also ends git's helpers (git-remote-http),
+    // which would otherwise keep running and hold its output open.
+    const child = spawn('git', [...config, ...args], { cwd: options.cwd, env, detached: limits !== undefined, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-16_384)));
     const stop = (why: string) => {
       stoppedBy ??= why;
-      child.kill('SIGKILL');
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
     };
     const timer = limits ? setTimeout(() => stop(`no answer within ${limits.timeoutMs / 1000} s`), limits.timeoutMs) : undefined;
     // git has no size cap for what it fetches, so the folder it writes into is watched instead.
@@ -77,12 +81,29 @@ async function git(args: string[], options: { cwd?: string; limits?: GitFetchLim
       limits && options.watchDir
         ? setInterval(() => {
             void folderBytes(options.watchDir!).then((bytes) => {
-              if (bytes > limits.maxBytes) stop(`the repository is larger than ${Math.round(limits.maxBytes / 1024 / 1024)} MiB`);
+              if (bytes > limits.maxBytes) stop(tooLarge(limits));
             });
           }, 500)
         : undefined;
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      clearInterval(sizeWatch);
+      reject(new GitFailure(error.message));
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      clearInterval(sizeWatch);
+      if (stoppedBy) reject(new GitFailure(stderr, stoppedBy));
+      else if (code !== 0) reject(new GitFailure(stderr || `git exited with ${code}`));
+      // A fetch quicker than the watch is measured once at the end.
+      else if (limits && options.watchDir) {
+        void folderBytes(options.watchDir).then((bytes) => (bytes > limits.maxBytes ? reject(new GitFailure('', tooLarge(limits))) : resolve(stdout)));
+      } else resolve(stdout);
+    });
   });
 }
+
+const tooLarge = (limits: GitFetchLimits) => `the repository is larger than the ${Math.round(limits.maxBytes / 1024 / 1024)} MiB allowed`;
 
 async function folderBytes(dir: string): Promise<number> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
@@ -142,7 +163,9 @@ export async function fetchRepository(
   try {
     await git(['fetch', '--quiet', '--prune', '--tags', '--force', 'origin', '+refs/heads/*:refs/heads/*'], { cwd: mirror, limits, watchDir: mirror });
   } catch (error) {
-    if (commit !== undefined && (await hasCommit(mirror, commit))) return mirror;
+    // A mirror grown past the limit is dropped: it would only be fetched into again.
+    if (error instanceof GitFailure && error.limit === tooLarge(limits)) await rm(mirror, { recursive: true, force: true });
+    else if (commit !== undefined && (await hasCommit(mirror, commit))) return mirror;
     failed(error);
   }
   return mirror;
