@@ -113,6 +113,7 @@ test('a provider by default fetches nothing from its own disk or network; built-
   // Built-in modules ship with the provider: always allowed.
   const builtin = await createModuleResolver({ env: {} }).resolve('cowsay:v0.0.1');
   expect((await provider.resolveRef(builtin.ref, 'cowsay:v0.0.1')).template).toBe(builtin.template);
+  await expect(provider.resolveRef({ ...builtin.ref, repository: `builtin/../../${path.relative('/', folder)}` }, 'x')).rejects.toThrow('there is no built-in module');
   // An operator who allows the source gets it.
   const widened = createModuleResolver({ cacheDir: path.join(work, 'cache-widened'), env: {}, sources: ['public-https', `file://${work}/`] });
   expect((await widened.resolveRef(mine.ref, 'hello:v1')).template).toBe(mine.template);

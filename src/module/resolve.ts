@@ -173,8 +173,14 @@ export function createModuleResolver(options: ModuleResolverOptions = {}): Modul
         return openGitCommit(name, ref, mirror);
       }
       let dir: string;
-      if (ref.repository.startsWith(BUILTIN_REPOSITORY_PREFIX)) dir = path.join(builtinDir, ref.repository.slice(BUILTIN_REPOSITORY_PREFIX.length));
-      else if (isLocal) {
+      if (ref.repository.startsWith(BUILTIN_REPOSITORY_PREFIX)) {
+        const moduleName = ref.repository.slice(BUILTIN_REPOSITORY_PREFIX.length);
+        // A built-in name, never a path: `builtin/../..` would read any folder of this machine.
+        if (!/^[a-z0-9][a-z0-9._-]*$/.test(moduleName) || moduleName.includes('..')) {
+          throw new ModuleError(`module ${name}: there is no built-in module ${moduleName}`, { code: 'module-not-found' });
+        }
+        dir = path.join(builtinDir, moduleName);
+      } else if (isLocal) {
         await checkModuleSource(sources, ref.repository, name);
         dir = ref.repository.slice(LOCAL_REPOSITORY_PREFIX.length);
       }
