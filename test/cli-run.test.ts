@@ -73,9 +73,21 @@ describe('bad input: one line on stderr, a non-zero exit code, nothing left runn
       message: /no network preset nosuchnet in .*networks; there are none yet/,
     },
     {
-      name: 'an RPC URL that does not answer',
+      name: 'a network with settings missing',
       args: ['run', 'cowsay:v0.0.1', '-i', 'Message=moo'],
       env: { WEB3_RPC_URL: 'http://127.0.0.1:1' },
+      message: /WEB3_RPC_URL is set, so lilypad uses that network, but WEB3_PRIVATE_KEY, SERVICE_SOLVER, SERVICE_MEDIATORS, LILYPAD_DEALS_ADDRESS are not set/,
+    },
+    {
+      name: 'an RPC URL that does not answer',
+      args: ['run', 'cowsay:v0.0.1', '-i', 'Message=moo'],
+      env: {
+        WEB3_RPC_URL: 'http://127.0.0.1:1',
+        WEB3_PRIVATE_KEY: '0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80',
+        SERVICE_SOLVER: 'http://127.0.0.1:1',
+        SERVICE_MEDIATORS: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8',
+        LILYPAD_DEALS_ADDRESS: '0x5FbDB2315678afecb367f032d93F642f64180aa3',
+      },
       message: /cannot reach the chain at http:\/\/127\.0\.0\.1:1/,
     },
   ];

@@ -64,6 +64,8 @@ export { timeoutSubmitResults } from './actions/timeout-submit-results.js';
 export type { TimeoutSubmitResultsParameters, TimeoutSubmitResultsReturnType } from './actions/timeout-submit-results.js';
 export { deposit } from './actions/deposit.js';
 export type { DepositParameters, DepositReturnType } from './actions/deposit.js';
+export { checkDealsContract } from './actions/check-deals-contract.js';
+export type { CheckDealsContractParameters } from './actions/check-deals-contract.js';
 export { escrowBalance } from './actions/escrow-balance.js';
 export type { EscrowBalanceParameters, EscrowBalanceReturnType } from './actions/escrow-balance.js';
 export { getDeal } from './actions/get-deal.js';

@@ -11,6 +11,7 @@ import { defaultJobsDbPath, openJobStore, AmbiguousJobIdError, type JobStore, ty
 import { followJob, type postJob, type JobResult, type RunJobOptions } from '../job-creator/run-job.js';
 import { JobError, UserInputError } from '../lib/errors.js';
 import { defaultResultsDir } from '../lib/config.js';
+import { dealTimeoutSeconds, parseFlag } from '../lib/service-config.js';
 import { completionLines, progressLine } from './output.js';
 import { connectConfiguredNetwork, runCommand, type ConfiguredNetwork } from './run.js';
 
@@ -24,9 +25,7 @@ export interface RunFlags {
 }
 
 function seconds(flag: string, value: string | undefined): bigint | undefined {
-  if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value) || Number(value) <= 0) throw new UserInputError(`${flag} ${value}: expected a whole number of seconds such as 60`, { code: 'input-malformed' });
-  return BigInt(value);
+  return value === undefined ? undefined : parseFlag(dealTimeoutSeconds, flag, value);
 }
 
 export function dealTimeouts(flags: RunFlags): { submitTimeout?: bigint; judgeWindow?: bigint } {

@@ -13,6 +13,15 @@ import { runCommand } from './run.js';
 import { registerServiceCommands } from './services.js';
 import { registerStackCommands } from './stack.js';
 
+// A reader that has seen enough (`lilypad jobs | head -2`) closes the pipe: stop quietly with 0, as Unix
+// tools do. What this process started is stopped by its exit handlers (anvil's among them).
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    process.exit(0);
+  });
+}
+
 const program = new Command();
 program
   .name('lilypad')

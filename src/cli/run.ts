@@ -3,8 +3,8 @@
  * configured, on an embedded network started for this job and torn down afterwards.
  */
 import path from 'node:path';
-import { parseEther, type Address } from 'viem';
-import { connectChain, fetchChainId } from '../chain/index.js';
+import type { Address } from 'viem';
+import { checkDealsContract, connectChain, fetchChainId } from '../chain/index.js';
 import { runCheckedJob } from '../job-creator/audit.js';
 import type { CheckProgressEvent } from '../job-creator/verify.js';
 import { defaultJobsDbPath, openJobStore } from '../job-creator/job-store.js';
@@ -12,6 +12,8 @@ import { postJob, type JobCreatorComponents, type JobProgressEvent, type JobResu
 import { recordingJobOptions, type PostedJob } from './jobs.js';
 import { UserInputError } from '../lib/errors.js';
 import { configuredRpcUrl, defaultResultsDir, parseNetworkConfig } from '../lib/config.js';
+import { lpAmount, parseFlag, shownValue } from '../lib/service-config.js';
+import { INPUT_LIMITS } from '../protocol/offers.js';
 import { renderModule } from '../module/render.js';
 import { createModuleResolver } from '../module/resolve.js';
 import { startEmbeddedNetwork } from '../network/embedded.js';
@@ -45,21 +47,26 @@ export function parseInputs(pairs: string[]): Record<string, string> {
     if (equals <= 0) {
       throw new UserInputError(`-i ${pair}: inputs are KEY=VALUE, for example -i Message=moo`, { code: 'input-malformed' });
     }
-    inputs[pair.slice(0, equals)] = pair.slice(equals + 1);
+    const [key, value] = [pair.slice(0, equals), pair.slice(equals + 1)];
+    if (key.length > INPUT_LIMITS.keyLength) {
+      throw new UserInputError(`-i ${shownValue(key)}=…: the input name is ${key.length} characters; the network takes names of at most ${INPUT_LIMITS.keyLength}`, { code: 'input-too-long' });
+    }
+    if (value.length > INPUT_LIMITS.valueLength) {
+      throw new UserInputError(
+        `-i ${key}=…: the value is ${value.length} characters; the network takes at most ${INPUT_LIMITS.valueLength}`,
+        { code: 'input-too-long' },
+      );
+    }
+    inputs[key] = value;
   }
   return inputs;
-}
-
-function parseMaxPrice(value: string) {
-  if (!/^\d+(\.\d+)?$/.test(value)) throw new UserInputError(`--max-price ${value}: expected an amount of LP such as 10 or 2.5`, { code: 'input-malformed' });
-  return parseEther(value);
 }
 
 export async function runCommand(options: RunCommandOptions & { detach: true }): Promise<PostedJob>;
 export async function runCommand(options: RunCommandOptions): Promise<JobResult>;
 export async function runCommand(options: RunCommandOptions): Promise<JobResult | PostedJob> {
   const inputs = parseInputs(options.inputs);
-  const maxPrice = parseMaxPrice(options.maxPrice);
+  const maxPrice = parseFlag(lpAmount, '--max-price', options.maxPrice);
   const resultsDir = path.resolve(options.outputDir ?? defaultResultsDir());
   const rpcUrl = configuredRpcUrl(options.env);
   const modules = createModuleResolver();
@@ -132,10 +139,12 @@ export async function connectConfiguredNetwork(env: NodeJS.ProcessEnv, resultsDi
   if (rpcUrl === undefined) {
     throw new UserInputError('no network is configured: set WEB3_RPC_URL and the rest (eval "$(lilypad stack env)" for a local stack)', { code: 'network-missing' });
   }
-  const chainId = await fetchChainId(rpcUrl);
+  // Settings first: a bad key or address is reported as itself, not as whatever the chain says about it.
   const config = parseNetworkConfig(env);
+  const chainId = await fetchChainId(rpcUrl);
   const chain = await connectChain({ rpcUrl: config.WEB3_RPC_URL, privateKey: config.WEB3_PRIVATE_KEY as `0x${string}`, chainId });
   const dealsAddress = config.LILYPAD_DEALS_ADDRESS as Address;
+  await checkDealsContract(chain.publicClient, { deals: dealsAddress, chainId, setting: 'LILYPAD_DEALS_ADDRESS' });
   const blockstore = await openBlockstore(path.join(path.dirname(resultsDir), 'blocks'));
   return {
     components: {

@@ -12,10 +12,10 @@ import { z } from 'zod';
 import { connectChain, fund, startAnvil } from '../chain/index.js';
 import { UserInputError } from '../lib/errors.js';
 import { createLogger } from '../lib/logger.js';
-import { address, addressList, loadServiceConfig, port, privateKey } from '../lib/service-config.js';
+import { address, addressList, loadServiceConfig, lpAmount, port, privateKey } from '../lib/service-config.js';
 import { detectMachine, startBridgeService, startMediatorService, startResourceProviderService, startSolverService, type RunningService } from '../network/services.js';
 
-const lp = z.string().regex(/^\d+(\.\d+)?$/, 'must be an amount such as 1 or 0.5').transform((v) => parseEther(v));
+const lp = lpAmount;
 
 function untilSignal(): Promise<string> {
   return new Promise((resolve) => {
@@ -62,7 +62,12 @@ const flagNames: Record<string, string> = {
   maxJudgeWindow: 'LILYPAD_MAX_JUDGE_WINDOW',
   panel: 'LILYPAD_MEDIATOR_PANEL',
   checks: 'LILYPAD_BRIDGE_CHECKS',
+  moduleSources: 'LILYPAD_MODULE_SOURCES',
 };
+
+/** Where a service that runs strangers' jobs fetches modules from (see src/module/sources.ts). */
+const moduleSourcesSetting = z.string().default('').transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean));
+const moduleSourcesHelp = 'where modules may be fetched from, comma-separated: public-https (default), URL prefixes, file:/ or * (LILYPAD_MODULE_SOURCES)';
 
 function settings(flags: Flags) {
   const named: Record<string, string | undefined> = {};
@@ -158,6 +163,7 @@ export function registerServiceCommands(program: Command): void {
     .option('--port <port>', 'port of the result gateway (LILYPAD_PORT)')
     .option('--min-submit-timeout <s>', 'the shortest submit timeout a deal may have (LILYPAD_MIN_SUBMIT_TIMEOUT; default 60)')
     .option('--max-judge-window <s>', 'the longest judge window a deal may have (LILYPAD_MAX_JUDGE_WINDOW; default 3600)')
+    .option('--module-sources <list>', moduleSourcesHelp)
     .action(async (flags: Flags) => {
       const machine = detectMachine();
       const config = loadServiceConfig(
@@ -178,6 +184,7 @@ export function registerServiceCommands(program: Command): void {
           LILYPAD_PORT: port.default(0),
           LILYPAD_MIN_SUBMIT_TIMEOUT: z.coerce.bigint().positive().optional(),
           LILYPAD_MAX_JUDGE_WINDOW: z.coerce.bigint().positive().optional(),
+          LILYPAD_MODULE_SOURCES: moduleSourcesSetting,
         }),
         settings(flags),
       );
@@ -197,6 +204,7 @@ export function registerServiceCommands(program: Command): void {
           port: config.LILYPAD_PORT,
           minSubmitTimeout: config.LILYPAD_MIN_SUBMIT_TIMEOUT,
           maxJudgeWindow: config.LILYPAD_MAX_JUDGE_WINDOW,
+          moduleSources: config.LILYPAD_MODULE_SOURCES,
           logger: serviceLogger('resource-provider'),
         }),
       );
@@ -213,6 +221,7 @@ export function registerServiceCommands(program: Command): void {
     .option('--panel <urls>', 'other mediators that must re-run each challenge too; rules only with a majority (LILYPAD_MEDIATOR_PANEL)')
     .option('--host <host>', 'address to serve re-runs to other mediators on (LILYPAD_HOST)')
     .option('--port <port>', 'port to serve re-runs on; unset: not served (LILYPAD_PORT)')
+    .option('--module-sources <list>', moduleSourcesHelp)
     .action(async (flags: Flags) => {
       const config = loadServiceConfig(
         z.object({
@@ -222,6 +231,7 @@ export function registerServiceCommands(program: Command): void {
           LILYPAD_MEDIATOR_PANEL: z.string().default('').transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean)),
           LILYPAD_HOST: z.string().default('127.0.0.1'),
           LILYPAD_PORT: port.optional(),
+          LILYPAD_MODULE_SOURCES: moduleSourcesSetting,
         }),
         settings(flags),
       );
@@ -233,6 +243,7 @@ export function registerServiceCommands(program: Command): void {
           panel: config.LILYPAD_MEDIATOR_PANEL,
           host: config.LILYPAD_HOST,
           port: config.LILYPAD_PORT,
+          moduleSources: config.LILYPAD_MODULE_SOURCES,
           logger: serviceLogger('mediator'),
         }),
       );
@@ -250,6 +261,7 @@ export function registerServiceCommands(program: Command): void {
     .option('--max-price <LP>', 'the most one job may cost (LILYPAD_MAX_PRICE)')
     .option('--data-dir <dir>', 'where results and blocks are kept (LILYPAD_DATA_DIR)')
     .option('--checks <mode>', 're-run jobs here and challenge a differing result through the contract: audit (a share of jobs at the computed rate; default), verify (every job) or none (LILYPAD_BRIDGE_CHECKS)')
+    .option('--module-sources <list>', moduleSourcesHelp)
     .action(async (flags: Flags) => {
       const config = loadServiceConfig(
         z.object({
@@ -260,6 +272,7 @@ export function registerServiceCommands(program: Command): void {
           LILYPAD_BRIDGE_CHECKS: z.enum(['audit', 'verify', 'none']).default('audit'),
           LILYPAD_MAX_PRICE: lp.default(parseEther('10')),
           LILYPAD_DATA_DIR: z.string().default(path.join(os.tmpdir(), 'lilypad', 'jobcreator')),
+          LILYPAD_MODULE_SOURCES: moduleSourcesSetting,
         }),
         settings(flags),
       );
@@ -272,6 +285,7 @@ export function registerServiceCommands(program: Command): void {
           maxPrice: config.LILYPAD_MAX_PRICE,
           checks: config.LILYPAD_BRIDGE_CHECKS,
           dataDir: path.resolve(config.LILYPAD_DATA_DIR),
+          moduleSources: config.LILYPAD_MODULE_SOURCES,
           logger: serviceLogger('jobcreator'),
         }),
       );

@@ -6,18 +6,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { UserInputError } from './errors.js';
-
-const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/);
+import { address, privateKey } from './service-config.js';
 
 const networkSchema = z.object({
-  WEB3_RPC_URL: z.string().url('WEB3_RPC_URL must be a URL such as http://127.0.0.1:8545'),
-  WEB3_PRIVATE_KEY: z.string().regex(/^0x[0-9a-fA-F]{64}$/, 'WEB3_PRIVATE_KEY must be 0x followed by 64 hex digits'),
-  SERVICE_SOLVER: z.string().url('SERVICE_SOLVER must be the solver URL, such as http://127.0.0.1:8080'),
+  WEB3_RPC_URL: z.string().url('must be a URL such as http://127.0.0.1:8545'),
+  WEB3_PRIVATE_KEY: privateKey,
+  SERVICE_SOLVER: z.string().url('must be the solver URL, such as http://127.0.0.1:8080'),
   SERVICE_MEDIATORS: z
     .string()
     .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
-    .pipe(z.array(address.describe('a mediator address')).min(1, 'SERVICE_MEDIATORS must name at least one mediator address')),
-  LILYPAD_DEALS_ADDRESS: address.describe('the deal contract address'),
+    .pipe(z.array(address).min(1, 'must name at least one mediator address')),
+  LILYPAD_DEALS_ADDRESS: address,
 });
 
 export type NetworkConfig = z.infer<typeof networkSchema>;
@@ -41,7 +40,7 @@ export function parseNetworkConfig(env: NodeJS.ProcessEnv): NetworkConfig {
   const parsed = networkSchema.safeParse(env);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    throw new UserInputError(`${String(issue.path[0])}: ${issue.message}`, { code: 'config-invalid' });
+    throw new UserInputError(`${String(issue.path[0])} ${issue.message}`, { code: 'config-invalid' });
   }
   return parsed.data;
 }

@@ -12,7 +12,8 @@ import { ModuleError } from '../lib/errors.js';
 import { packageRoot } from '../lib/package-root.js';
 import type { ModuleRef } from '../protocol/ids.js';
 import { cidOfBytes, cidOfDirectory } from '../storage/index.js';
-import { checkoutCommit, defaultModuleCacheDir, defaultModuleOrg, fetchRepository, repositoryForName, resolveRevision } from './git.js';
+import { checkoutCommit, defaultGitFetchLimits, defaultModuleCacheDir, defaultModuleOrg, fetchRepository, repositoryForName, resolveRevision, type GitFetchLimits } from './git.js';
+import { ANY_MODULE_SOURCE, checkModuleSource, gitRulesFor, type ModuleSources } from './sources.js';
 import { TEMPLATE_FILE } from './render.js';
 
 export interface ResolvedModule {
@@ -42,6 +43,13 @@ export interface ModuleResolverOptions {
   moduleOrg?: string;
   /** Read from the environment for the defaults above; `process.env` when left out. */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Where modules may come from (see `sources.ts`); any source by default, as a job creator's own CLI needs.
+   * Providers and mediators pass their `LILYPAD_MODULE_SOURCES` (default `DEFAULT_SERVICE_MODULE_SOURCES`).
+   */
+  sources?: ModuleSources;
+  /** Time and size bounds on git clones and fetches; `defaultGitFetchLimits` for what is left out. */
+  fetchLimits?: Partial<GitFetchLimits>;
 }
 
 const BUILTIN_REPOSITORY_PREFIX = 'builtin/';
@@ -85,9 +93,17 @@ export function createModuleResolver(options: ModuleResolverOptions = {}): Modul
   const env = options.env ?? process.env;
   const cacheDir = options.cacheDir ?? defaultModuleCacheDir(env);
   const moduleOrg = options.moduleOrg ?? defaultModuleOrg(env);
+  const sources = options.sources ?? ANY_MODULE_SOURCE;
+  const fetchLimits: GitFetchLimits = { ...defaultGitFetchLimits, ...options.fetchLimits, ...gitRulesFor(sources) };
+
+  /** The one place that decides whether a repository may be fetched: every git fetch and local folder passes here. */
+  async function fetchAllowed(name: string, repository: string, commit?: string): Promise<string> {
+    await checkModuleSource(sources, repository, name);
+    return fetchRepository(cacheDir, repository, name, commit, fetchLimits);
+  }
 
   async function resolveGit(name: string, repository: string, revision: string, subPath = ''): Promise<ResolvedModule> {
-    const mirror = await fetchRepository(cacheDir, repository, name);
+    const mirror = await fetchAllowed(name, repository);
     const commit = await resolveRevision(mirror, revision, name);
     return openGitCommit(name, { repository, commit, path: subPath }, mirror);
   }
@@ -126,6 +142,7 @@ export function createModuleResolver(options: ModuleResolverOptions = {}): Modul
 
   async function resolveLocal(name: string): Promise<ResolvedModule> {
     const dir = path.resolve(name);
+    await checkModuleSource(sources, LOCAL_REPOSITORY_PREFIX + dir, name);
     const info = await stat(dir).catch(() => undefined);
     if (!info?.isDirectory()) throw new ModuleError(`module ${name} not found: ${dir} is not a folder`, { code: 'module-not-found' });
     const template = await readTemplate(name, dir);
@@ -152,12 +169,21 @@ export function createModuleResolver(options: ModuleResolverOptions = {}): Modul
     async resolveRef(ref, name) {
       const isLocal = ref.repository.startsWith(LOCAL_REPOSITORY_PREFIX) && !ref.repository.startsWith('file://');
       if (!ref.repository.startsWith(BUILTIN_REPOSITORY_PREFIX) && !isLocal) {
-        const mirror = await fetchRepository(cacheDir, ref.repository, name, ref.commit);
+        const mirror = await fetchAllowed(name, ref.repository, ref.commit);
         return openGitCommit(name, ref, mirror);
       }
       let dir: string;
-      if (ref.repository.startsWith(BUILTIN_REPOSITORY_PREFIX)) dir = path.join(builtinDir, ref.repository.slice(BUILTIN_REPOSITORY_PREFIX.length));
-      else if (isLocal) dir = ref.repository.slice(LOCAL_REPOSITORY_PREFIX.length);
+      if (ref.repository.startsWith(BUILTIN_REPOSITORY_PREFIX)) {
+        const moduleName = ref.repository.slice(BUILTIN_REPOSITORY_PREFIX.length);
+        // A built-in name, never a path: `builtin/../..` would read any folder of this machine.
+        if (!/^[a-z0-9][a-z0-9._-]*$/.test(moduleName) || moduleName.includes('..')) {
+          throw new ModuleError(`module ${name}: there is no built-in module ${moduleName}`, { code: 'module-not-found' });
+        }
+        dir = path.join(builtinDir, moduleName);
+      } else if (isLocal) {
+        await checkModuleSource(sources, ref.repository, name);
+        dir = ref.repository.slice(LOCAL_REPOSITORY_PREFIX.length);
+      }
       else throw new ModuleError(`module ${name}: unknown repository ${ref.repository}`, { code: 'module-not-found' });
       const commit = await folderCid(dir).catch(() => undefined);
       if (commit !== ref.commit) {

@@ -22,6 +22,7 @@ import { createWasmExecutor } from '../executor/wasm/index.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
 import { createMediator } from '../mediator/mediator.js';
 import { createModuleResolver, type ModuleResolver } from '../module/resolve.js';
+import { ANY_MODULE_SOURCE } from '../module/sources.js';
 import type { ReadDeal } from '../protocol/deals.js';
 import type { OfferDomain } from '../protocol/offers.js';
 import { createResourceProvider } from '../resource-provider/resource-provider.js';
@@ -93,7 +94,8 @@ export async function startEmbeddedNetwork(options: EmbeddedNetworkOptions = {})
     cleanups.push(() => solver.stop());
 
 
-    const modules = createModuleResolver();
+    // Every role here is the user's own, so it fetches what the user's CLI may: ./folders, file:// repositories.
+    const modules = createModuleResolver({ sources: ANY_MODULE_SOURCE });
     const providerBlockstore = await openBlockstore(path.join(dataDir, 'resource-provider', 'blocks'));
     cleanups.push(() => closeBlockstore(providerBlockstore));
     const executor = createWasmExecutor();

@@ -11,7 +11,8 @@ import { createWasmExecutor } from '../executor/wasm/index.js';
 import type { Executor } from '../executor/types.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
 import { createMediator } from '../mediator/mediator.js';
-import { createModuleResolver } from '../module/resolve.js';
+import { createModuleResolver, type ModuleResolver } from '../module/resolve.js';
+import { DEFAULT_SERVICE_MODULE_SOURCES, type ModuleSources } from '../module/sources.js';
 import type { MachineSpec } from '../protocol/machine.js';
 import { createResourceProvider } from '../resource-provider/resource-provider.js';
 import { createSolverClient } from '../solver/client.js';
@@ -31,6 +32,15 @@ export interface RunningService {
 export interface ChainConnection {
   rpcUrl: string;
   dealsAddress: Address;
+}
+
+/** Where a service fetches the modules that strangers' offers name; empty or left out: the safe default. */
+export interface ModuleSourcesOption {
+  moduleSources?: ModuleSources;
+}
+
+function serviceModuleResolver(options: ModuleSourcesOption): ModuleResolver {
+  return createModuleResolver({ sources: options.moduleSources?.length ? options.moduleSources : DEFAULT_SERVICE_MODULE_SOURCES });
 }
 
 /** CPU, GPU and RAM of this machine, as a provider offers them unless told otherwise. */
@@ -77,7 +87,7 @@ export async function startSolverService(
   return { url: solver.url, stop: () => solver.stop() };
 }
 
-export interface ResourceProviderServiceOptions extends ChainConnection {
+export interface ResourceProviderServiceOptions extends ChainConnection, ModuleSourcesOption {
   privateKey: Hex;
   solverUrl: string;
   mediators: Address[];
@@ -124,7 +134,7 @@ export async function startResourceProviderService(options: ResourceProviderServ
       domain: { chainId: chain.chainId, dealsAddress: options.dealsAddress },
       solver: createSolverClient(options.solverUrl),
       executors,
-      modules: createModuleResolver(),
+      modules: serviceModuleResolver(options),
       blockstore,
       logger,
     },
@@ -147,7 +157,7 @@ export async function startResourceProviderService(options: ResourceProviderServ
 }
 
 export async function startMediatorService(
-  options: ChainConnection & {
+  options: ChainConnection & ModuleSourcesOption & {
     privateKey: Hex;
     logger?: Logger;
     solverUrl?: string;
@@ -174,7 +184,7 @@ export async function startMediatorService(
       domain: { chainId: chain.chainId, dealsAddress: options.dealsAddress },
       solver: createSolverClient(solverUrl),
       executors,
-      modules: createModuleResolver(),
+      modules: serviceModuleResolver(options),
       logger: options.logger,
     },
   );
@@ -189,7 +199,7 @@ export async function startMediatorService(
   };
 }
 
-export interface BridgeServiceOptions extends ChainConnection {
+export interface BridgeServiceOptions extends ChainConnection, ModuleSourcesOption {
   /** The bridge's key: the on-chain job creator's operator. */
   privateKey: Hex;
   solverUrl: string;
@@ -220,7 +230,7 @@ export async function startBridgeService(options: BridgeServiceOptions): Promise
       chain,
       domain: { chainId: chain.chainId, dealsAddress: options.dealsAddress },
       solver: createSolverClient(options.solverUrl),
-      modules: createModuleResolver(),
+      modules: serviceModuleResolver(options),
       readDeal: chainReadDeal(chain.publicClient, options.dealsAddress),
       blockstore,
       logger: options.logger,

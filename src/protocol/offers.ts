@@ -63,6 +63,9 @@ const machineSchema = z.object({
   gpuMemory: z.number().nonnegative().optional(),
 });
 
+/** The longest input name and value (UTF-16 code units) a job offer may carry; the CLI checks them before posting. */
+export const INPUT_LIMITS = { keyLength: 256, valueLength: 65536 } as const;
+
 const jobOfferSchema = z.object({
   terms: z.object({
     jobCreator: address,
@@ -82,7 +85,7 @@ const jobOfferSchema = z.object({
   }),
   moduleName: z.string().max(512),
   module: z.object({ repository: z.string().max(1024), commit: z.string().max(256), path: z.string().max(1024) }),
-  inputs: z.record(z.string().max(256), z.string().max(65536)),
+  inputs: z.record(z.string().max(INPUT_LIMITS.keyLength), z.string().max(INPUT_LIMITS.valueLength)),
   machine: machineSchema,
   engine,
   signature: hex,
