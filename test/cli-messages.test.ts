@@ -109,7 +109,7 @@ describe('lilypad jobs | head -2', () => {
       const inputs = { Message: `moo ${i}` };
       const offer: JobOffer = {
         terms: {
-          jobCreator: zeroAddress, moduleId: moduleIdOf(module), inputsHash: inputsHashOf(inputs), maxPrice: 1n, mediators: [zeroAddress],
+          jobCreator: zeroAddress, moduleId: moduleIdOf(module), inputsHash: inputsHashOf(inputs), detailsHash: zeroHash, maxPrice: 1n, minCollateral: 0n, mediators: [zeroAddress],
           mediatorSeedHash: zeroHash, mediationFee: 0n, submitTimeout: 60n, judgeWindow: 60n, mediationTimeout: 60n, nonce: BigInt(i), expiry: 1n,
         },
         moduleName: 'cowsay:v0.0.1', module, inputs, machine: { cpu: 1, gpu: 0, ram: 1 }, engine: 'wasm', signature: '0x',
