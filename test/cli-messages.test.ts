@@ -12,7 +12,7 @@ import { ANVIL_DEV_PRIVATE_KEYS, connectChain, deployContracts, startAnvil, type
 import type { DeployedContracts } from '../src/chain/deploy.js';
 import { openJobStore } from '../src/job-creator/job-store.js';
 import { inputsHashOf, moduleIdOf } from '../src/protocol/ids.js';
-import type { JobOffer } from '../src/protocol/offers.js';
+import { jobOfferDetailsHashOf, type JobOffer } from '../src/protocol/offers.js';
 import { cliPath, processesWithMarker, runCli } from './helpers.js';
 
 async function expectOneLineError(args: string[], env: Record<string, string>, message: RegExp): Promise<void> {
@@ -109,7 +109,7 @@ describe('lilypad jobs | head -2', () => {
       const inputs = { Message: `moo ${i}` };
       const offer: JobOffer = {
         terms: {
-          jobCreator: zeroAddress, moduleId: moduleIdOf(module), inputsHash: inputsHashOf(inputs), detailsHash: zeroHash, maxPrice: 1n, minCollateral: 0n, mediators: [zeroAddress],
+          jobCreator: zeroAddress, moduleId: moduleIdOf(module), inputsHash: inputsHashOf(inputs), detailsHash: jobOfferDetailsHashOf({ moduleName: 'cowsay:v0.0.1', machine: { cpu: 1, gpu: 0, ram: 1 }, engine: 'wasm' }), maxPrice: 1n, minCollateral: 0n, mediators: [zeroAddress],
           mediatorSeedHash: zeroHash, mediationFee: 0n, submitTimeout: 60n, judgeWindow: 60n, mediationTimeout: 60n, nonce: BigInt(i), expiry: 1n,
         },
         moduleName: 'cowsay:v0.0.1', module, inputs, machine: { cpu: 1, gpu: 0, ram: 1 }, engine: 'wasm', signature: '0x',
