@@ -3,6 +3,7 @@
  * a bug and shows its stack.
  */
 import { Command } from 'commander';
+import { onChainWait } from '../chain/clients.js';
 import { LilypadError } from '../lib/errors.js';
 import { applyNetworkPreset } from '../lib/network-presets.js';
 import { registerChallengeCommand } from './challenge.js';
@@ -15,6 +16,7 @@ import { handleStopSignals, stopSignal, stoppedBySignal } from './signals.js';
 import { registerStackCommands } from './stack.js';
 
 handleStopSignals();
+onChainWait((line) => process.stderr.write(`lilypad: ${line}\n`));
 
 const program = new Command();
 program
