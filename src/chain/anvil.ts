@@ -12,6 +12,7 @@ import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import WebSocket from 'ws';
 import { ChainError } from '../lib/errors.js';
+import { markChainStopped } from './clients.js';
 
 export interface StartAnvilOptions {
   /** Port to listen on; 0 (the default) lets the system pick a free one. */
@@ -201,10 +202,12 @@ export async function startAnvil(options: StartAnvilOptions = {}): Promise<Anvil
     throw error;
   }
 
+  const rpcUrl = `http://127.0.0.1:${port}`;
+  markChainStopped(rpcUrl, false);
   const saver = stateFile === undefined ? undefined : saveStateOnEveryBlock(`ws://127.0.0.1:${port}`, stateFile);
   let stopping: Promise<void> | undefined;
   return {
-    rpcUrl: `http://127.0.0.1:${port}`,
+    rpcUrl,
     port,
     pid: child.pid!,
     chainId,
@@ -212,6 +215,7 @@ export async function startAnvil(options: StartAnvilOptions = {}): Promise<Anvil
     stop() {
       stopping ??= (async () => {
         await saver?.stop();
+        markChainStopped(rpcUrl, true); // what still asks it now (a watcher's last poll) fails at once
         if (child.exitCode !== null || child.signalCode !== null) return;
         // SIGTERM lets anvil write its --state file; SIGKILL only if it hangs.
         child.kill('SIGTERM');

@@ -84,7 +84,8 @@ describe('a chain that stops answering', () => {
     expect(await client.getBlockNumber({ cacheTime: 0 })).toBe(2n);
     const lines: string[] = [];
     onChainWait((line) => lines.push(line));
-    await first.stop();
+    process.kill(first.pid, 'SIGTERM'); // stopped from outside, as a restarted chain would be
+    await first.exited;
     const read = client.getBlockNumber({ cacheTime: 0 });
     while (lines.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
     const second = await startAnvil({ port: first.port, stateFile });

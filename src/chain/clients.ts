@@ -75,6 +75,15 @@ export function onChainWait(report: (message: string) => void): void {
   reportChainWait = report;
 }
 
+// Chains this process stopped itself (a local anvil): nobody waits for them to come back.
+const stoppedHere = new Set<string>();
+
+/** Marks a chain this process is stopping (or starting again) at `rpcUrl`; calls to a stopped one fail at once. */
+export function markChainStopped(rpcUrl: string, stopped: boolean): void {
+  if (stopped) stoppedHere.add(rpcUrl);
+  else stoppedHere.delete(rpcUrl);
+}
+
 /**
  * What the transport throws when the node does not answer. A viem error, so that viem keeps it as the
  * cause of what it throws in turn (toChainError turns it into a ChainError with this message).
@@ -136,10 +145,10 @@ function rpcTransport(rpcUrl: string): Transport {
           return result;
         } catch (error) {
           const failure = notAnswered(error, timeoutMs);
-          const mayRetry = failure && (failure.refused || !WRITE_METHODS.has(args.method));
+          const mayRetry = failure && !stoppedHere.has(rpcUrl) && (failure.refused || !WRITE_METHODS.has(args.method));
           if (!failure || !mayRetry || Date.now() >= deadline) {
             if (!failure) throw error;
-            const waited = attempt > 0 ? `, waited ${Math.round(rpcWaitMs() / 1000)} s` : '';
+            const waited = stoppedHere.has(rpcUrl) ? ', stopped by this process' : attempt > 0 ? `, waited ${Math.round(rpcWaitMs() / 1000)} s` : '';
             throw new ChainNotAnsweringError(`the chain at ${shownUrl} does not answer (${failure.reason}${waited}); check that it runs`, error);
           }
           if (!waiting) {

@@ -28,7 +28,7 @@ async function serve(name: string, start: () => Promise<ServedService>): Promise
   const service = await start();
   const { stop, ended, ...shown } = service;
   if (!signal.aborted) process.stdout.write(JSON.stringify({ ready: name, pid: process.pid, ...shown }) + '\n');
-  const endedBy = await Promise.race([stopped.then(() => undefined), ended]);
+  const endedBy = await Promise.race([stopped.then(() => undefined), ended ?? new Promise<never>(() => undefined)]);
   await stop();
   if (endedBy !== undefined) throw new LilypadError(`${name}: ${endedBy}`, { code: 'service-ended' });
 }
