@@ -173,4 +173,18 @@ describe('a stack whose chain is killed', () => {
     expect(after.block).toBe(before.block);
     expect((await runCli(['stack', 'down', '--dir', dir])).code).toBe(0);
   }, 180_000);
+
+  it('a chain killed in the middle of a job ends lilypad run with "does not answer", never a hang', async () => {
+    dir ??= await tempDir('lilypad-stack-kill-');
+    const env = await up();
+    const run = startCli(['run', 'spin:v0.0.1', '-i', 'Rounds=1000000'], { ...env, LILYPAD_RPC_WAIT: '2' });
+    await run.printed(/Deal agreed/);
+    process.kill((await readStack(dir))!.processes.find((p) => p.name === 'chain')!.anvilPid!, 'SIGKILL');
+    const result = await run.exited;
+    expect(result.code).toBe(1);
+    const lines = result.stderr.trim().split('\n');
+    expect(lines[0]).toMatch(/^lilypad: the chain at http:\/\/127\.0\.0\.1:\d+ does not answer \((ECONNREFUSED|ECONNRESET)\); waiting up to 2 s for it$/);
+    expect(lines.at(-1)).toMatch(/^Error: \w+ failed: the chain at http:\/\/127\.0\.0\.1:\d+ does not answer \((ECONNREFUSED|ECONNRESET), waited 2 s\); check that it runs$/);
+    expect((await runCli(['stack', 'down', '--dir', dir])).code).toBe(0);
+  }, 180_000);
 });
