@@ -21,8 +21,8 @@ export interface CliResult {
   marker: string;
 }
 
-export function runCli(args: string[], env: Record<string, string | undefined> = {}): Promise<CliResult> {
-  const marker = randomUUID();
+/** The environment runCli gives the CLI. */
+function cliEnv(marker: string, env: Record<string, string | undefined>): NodeJS.ProcessEnv {
   const childEnv: NodeJS.ProcessEnv = { ...process.env, LILYPAD_TEST_MARKER: marker };
   // A configured network in the environment running the tests must not leak into them.
   for (const name of ['WEB3_RPC_URL', 'WEB3_PRIVATE_KEY', 'SERVICE_SOLVER', 'SERVICE_MEDIATORS', 'LILYPAD_DEALS_ADDRESS']) delete childEnv[name];
@@ -33,7 +33,50 @@ export function runCli(args: string[], env: Record<string, string | undefined> =
   childEnv.LILYPAD_JOBS_DB = testJobsDb;
   childEnv.LILYPAD_NETWORKS_DIR = testNetworksDir;
   delete childEnv.LILYPAD_NETWORK;
-  Object.assign(childEnv, env);
+  return Object.assign(childEnv, env);
+}
+
+export interface StartedCli {
+  child: ReturnType<typeof spawn>;
+  marker: string;
+  /** What it has printed so far. */
+  output(): { stdout: string; stderr: string };
+  /** Resolves once stdout or stderr has a line that matches. */
+  printed(pattern: RegExp): Promise<void>;
+  exited: Promise<CliResult & { signal: NodeJS.Signals | null }>;
+}
+
+/** Starts the CLI as runCli does, without waiting for it: to signal it, or to watch it. */
+export function startCli(args: string[], env: Record<string, string | undefined> = {}): StartedCli {
+  const marker = randomUUID();
+  const child = spawn(process.execPath, [cliPath, ...args], { env: cliEnv(marker, env), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  const watchers: Array<() => void> = [];
+  const onData = () => { for (const watcher of watchers) watcher(); };
+  child.stdout!.on('data', (chunk) => { stdout += chunk; onData(); });
+  child.stderr!.on('data', (chunk) => { stderr += chunk; onData(); });
+  const exited = new Promise<CliResult & { signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr, marker })),
+  );
+  return {
+    child,
+    marker,
+    output: () => ({ stdout, stderr }),
+    printed: (pattern) =>
+      new Promise<void>((resolve, reject) => {
+        const check = () => { if (pattern.test(stdout) || pattern.test(stderr)) resolve(); };
+        watchers.push(check);
+        check();
+        void exited.then(() => { check(); reject(new Error(`exited without printing ${pattern}:\n${stdout}\n${stderr}`)); });
+      }),
+    exited,
+  };
+}
+
+export function runCli(args: string[], env: Record<string, string | undefined> = {}): Promise<CliResult> {
+  const marker = randomUUID();
+  const childEnv = cliEnv(marker, env);
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [cliPath, ...args], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';

@@ -1,10 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createTestClient, http } from 'viem';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ChainError } from '../lib/errors.js';
-import { startAnvil, type AnvilInstance } from './anvil.js';
+import { anvilsOnState, startAnvil, type AnvilInstance } from './anvil.js';
 import { createLilypadPublicClient, fetchChainId } from './clients.js';
 
 function isAlive(pid: number): boolean {
@@ -79,6 +79,37 @@ describe('startAnvil', () => {
     started.push(second);
     const client2 = createLilypadPublicClient({ rpcUrl: second.rpcUrl, chainId: second.chainId });
     expect(await client2.getBlockNumber()).toBe(2n);
+  });
+
+  it('keeps every block in stateFile, so that a SIGKILL of anvil loses nothing, and refuses a second node on it', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'lilypad-anvil-'));
+    dirs.push(dir);
+    const stateFile = path.join(dir, 'state.json');
+    const first = await startAnvil({ stateFile });
+    started.push(first);
+    const error = await startAnvil({ stateFile }).catch((e: unknown) => e);
+    expect((error as ChainError).code).toBe('chain-state-in-use');
+    expect((error as ChainError).message).toContain(`in use by anvil (pid ${first.pid})`);
+    expect(anvilsOnState(stateFile)).toEqual([first.pid]);
+
+    const receiver = '0x00000000000000000000000000000000000000aa';
+    const testClient = createTestClient({ mode: 'anvil', transport: http(first.rpcUrl) });
+    await testClient.setBalance({ address: receiver, value: 12345n });
+    await testClient.mine({ blocks: 3 });
+    const client1 = createLilypadPublicClient({ rpcUrl: first.rpcUrl, chainId: first.chainId });
+    const head = await client1.getBlockNumber();
+    // The file follows the chain block by block; wait for the last block to be written, then kill anvil.
+    const savedBlock = () => { try { return BigInt(JSON.parse(readFileSync(stateFile, 'utf8')).block.number); } catch { return -1n; } };
+    while (savedBlock() < head) await new Promise((r) => setTimeout(r, 10));
+    process.kill(first.pid, 'SIGKILL');
+    await first.exited;
+    expect(anvilsOnState(stateFile)).toEqual([]);
+
+    const second = await startAnvil({ stateFile });
+    started.push(second);
+    const client2 = createLilypadPublicClient({ rpcUrl: second.rpcUrl, chainId: second.chainId });
+    expect(await client2.getBlockNumber()).toBe(head);
+    expect(await client2.getBalance({ address: receiver })).toBe(12345n);
   });
 
   it('mines on an interval with blockTime', async () => {

@@ -1,17 +1,26 @@
 /**
  * Starts and stops a local anvil node (the binary inside the npm package @foundry-rs/anvil) on a free
- * 127.0.0.1 port. Owns the anvil process only: it is killed by its PID, never by name.
+ * 127.0.0.1 port. Owns the anvil process only: it is killed by its PID, never by name. anvil never outlives
+ * the Node process that started it, even one killed with SIGKILL (see WATCHDOG), and with a state file it
+ * keeps every block on disk as soon as it is mined.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { rename, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import WebSocket from 'ws';
 import { ChainError } from '../lib/errors.js';
+import { markChainStopped } from './clients.js';
 
 export interface StartAnvilOptions {
   /** Port to listen on; 0 (the default) lets the system pick a free one. */
   port?: number;
-  /** Load the chain from this file if it exists and write it back on stop (anvil's `--state`). */
+  /**
+   * Load the chain from this file if it exists, write it back after every block and on stop. Only one
+   * anvil may run on a state file: a second start is refused.
+   */
   stateFile?: string;
   /** Mine a block every this many seconds; by default every transaction is mined at once. */
   blockTime?: number;
@@ -28,6 +37,8 @@ export interface AnvilInstance {
   port: number;
   pid: number;
   chainId: number;
+  /** Settles when anvil has exited, whoever stopped it. */
+  exited: Promise<void>;
   /** Stops anvil (SIGTERM, then SIGKILL after 5 s) and waits until it has exited. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -71,18 +82,37 @@ export function anvilBinaryPath(): string {
   return binary;
 }
 
-// Anvil processes of this Node process, killed if Node exits without stopping them.
-const running = new Set<ChildProcess>();
-let exitHookInstalled = false;
-function trackChild(child: ChildProcess): void {
-  running.add(child);
-  child.once('exit', () => running.delete(child));
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    process.once('exit', () => {
-      for (const c of running) c.kill('SIGKILL');
-    });
+/**
+ * anvil is started through this POSIX sh script, which keeps the write end of a pipe from Node as its only
+ * tie to the parent: a background subshell reads the pipe and, when it reaches end of file (Node exited,
+ * however it died: the kernel closes the pipe), sends anvil SIGTERM, so anvil saves its state and exits.
+ * The shell then execs anvil, so the process Node holds (its PID, its exit) is anvil itself.
+ */
+const WATCHDOG = 'exec 3<&0 </dev/null; (while read -r _ <&3; do :; done; kill -TERM $$ 2>/dev/null) & exec "$0" "$@" 3<&-';
+
+/** PIDs of the anvil processes that run on `stateFile` (read from /proc; none where there is no /proc). */
+export function anvilsOnState(stateFile: string): number[] {
+  const wanted = path.resolve(stateFile);
+  const found: number[] = [];
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc').filter((entry) => /^\d+$/.test(entry));
+  } catch {
+    return found;
   }
+  for (const entry of entries) {
+    try {
+      const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (path.basename(argv[0] ?? '') !== 'anvil') continue;
+      const stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
+      if (stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z') continue;
+      const at = argv.findIndex((arg, i) => ['--state', '--load-state', '--dump-state'].includes(argv[i - 1] ?? '') && path.resolve(arg) === wanted);
+      if (at > 0) found.push(Number(entry));
+    } catch {
+      // the process ended while we looked, or is not ours to read
+    }
+  }
+  return found;
 }
 
 const LISTENING = /Listening on ([\d.]+):(\d+)/;
@@ -94,11 +124,23 @@ export async function startAnvil(options: StartAnvilOptions = {}): Promise<Anvil
   const args = ['--host', '127.0.0.1', '--port', String(options.port ?? 0), '--accounts', '10'];
   if (options.chainId !== undefined) args.push('--chain-id', String(options.chainId));
   if (options.blockTime !== undefined) args.push('--block-time', String(options.blockTime));
-  if (options.stateFile !== undefined) args.push('--state', options.stateFile);
+  const stateFile = options.stateFile === undefined ? undefined : path.resolve(options.stateFile);
+  if (stateFile !== undefined) {
+    const holders = anvilsOnState(stateFile);
+    if (holders.length > 0) {
+      throw new ChainError(
+        `the chain state ${stateFile} is in use by anvil (pid ${holders.join(', ')}); stop that chain first (\`lilypad stack down\`, or kill ${holders.join(' ')})`,
+        { code: 'chain-state-in-use', details: { pids: holders } },
+      );
+    }
+    args.push('--state', stateFile);
+  }
 
   // Not --quiet: that also hides the "Listening on" line that tells us the port. stdout is drained.
-  const child = spawn(anvilBinaryPath(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  trackChild(child);
+  // Detached: a Ctrl-C in the terminal reaches Node, which stops anvil last, not anvil under its feet.
+  const child = spawn('/bin/sh', ['-c', WATCHDOG, anvilBinaryPath(), ...args], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+  child.stdin!.on('error', () => undefined);
+  child.once('exit', () => child.stdin!.destroy()); // lets the watchdog's subshell go
   const exited = new Promise<void>((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) resolve();
     else {
@@ -160,14 +202,20 @@ export async function startAnvil(options: StartAnvilOptions = {}): Promise<Anvil
     throw error;
   }
 
+  const rpcUrl = `http://127.0.0.1:${port}`;
+  markChainStopped(rpcUrl, false);
+  const saver = stateFile === undefined ? undefined : saveStateOnEveryBlock(`ws://127.0.0.1:${port}`, stateFile);
   let stopping: Promise<void> | undefined;
   return {
-    rpcUrl: `http://127.0.0.1:${port}`,
+    rpcUrl,
     port,
     pid: child.pid!,
     chainId,
+    exited,
     stop() {
       stopping ??= (async () => {
+        await saver?.stop();
+        markChainStopped(rpcUrl, true); // what still asks it now (a watcher's last poll) fails at once
         if (child.exitCode !== null || child.signalCode !== null) return;
         // SIGTERM lets anvil write its --state file; SIGKILL only if it hangs.
         child.kill('SIGTERM');
@@ -176,6 +224,66 @@ export async function startAnvil(options: StartAnvilOptions = {}): Promise<Anvil
         clearTimeout(timer);
       })();
       return stopping;
+    },
+  };
+}
+
+/**
+ * Writes anvil's state to `stateFile` after every new block (anvil's `--state` alone writes it only on a
+ * clean exit, so a SIGKILL would lose every block since the start). Each write replaces the file whole
+ * (write, then rename), so a crash mid-write leaves the previous block's state, never a broken file.
+ */
+function saveStateOnEveryBlock(wsUrl: string, stateFile: string): { stop(): Promise<void> } {
+  const socket = new WebSocket(wsUrl);
+  let saving: Promise<void> = Promise.resolve();
+  let again = false;
+  let busy = false;
+  let nextId = 2;
+  const answers = new Map<number, (result: string | undefined) => void>();
+  const dump = () =>
+    new Promise<string | undefined>((resolve) => {
+      const id = nextId++;
+      answers.set(id, resolve);
+      socket.send(JSON.stringify({ jsonrpc: '2.0', id, method: 'anvil_dumpState', params: [] }), (error) => {
+        if (error) { answers.delete(id); resolve(undefined); }
+      });
+    });
+  const save = async () => {
+    const hex = await dump();
+    if (!hex) return;
+    const temporary = `${stateFile}.saving`;
+    await writeFile(temporary, gunzipSync(Buffer.from(hex.slice(2), 'hex')));
+    await rename(temporary, stateFile);
+  };
+  const onBlock = () => {
+    if (busy) { again = true; return; }
+    busy = true;
+    saving = (async () => {
+      do {
+        again = false;
+        await save().catch(() => undefined); // best effort: anvil also writes the file when it stops
+      } while (again);
+      busy = false;
+    })();
+  };
+  socket.on('open', () => socket.send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_subscribe', params: ['newHeads'] })));
+  socket.on('message', (data) => {
+    const message = JSON.parse(String(data)) as { id?: number; method?: string; result?: string };
+    if (message.method === 'eth_subscription') onBlock();
+    else if (message.id !== undefined && answers.has(message.id)) {
+      answers.get(message.id)!(typeof message.result === 'string' ? message.result : undefined);
+      answers.delete(message.id);
+    }
+  });
+  socket.on('error', () => undefined);
+  socket.on('close', () => {
+    for (const resolve of answers.values()) resolve(undefined);
+    answers.clear();
+  });
+  return {
+    async stop() {
+      await saving;
+      socket.close();
     },
   };
 }

@@ -1,8 +1,13 @@
-import { createServer } from 'node:net';
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createTestClient, http } from 'viem';
+import { afterEach, describe, expect, it } from 'vitest';
 import { ChainError } from '../lib/errors.js';
-import { ANVIL_DEV_PRIVATE_KEYS } from './anvil.js';
-import { connectChain, createLilypadWalletClient, fetchChainId, redactRpcUrl } from './clients.js';
+import { getDeal } from './index.js';
+import { ANVIL_DEV_PRIVATE_KEYS, startAnvil } from './anvil.js';
+import { connectChain, createLilypadPublicClient, createLilypadWalletClient, fetchChainId, onChainWait, redactRpcUrl } from './clients.js';
 
 /** A loopback port that nothing listens on. */
 async function closedPort(): Promise<number> {
@@ -55,5 +60,70 @@ describe('clients', () => {
     }
     expect(error).toBeInstanceOf(ChainError);
     expect(String((error as Error).message)).not.toContain('1234nothex');
+  });
+});
+
+describe('a chain that stops answering', () => {
+  const saved = { wait: process.env.LILYPAD_RPC_WAIT, timeout: process.env.LILYPAD_RPC_TIMEOUT };
+  afterEach(() => {
+    onChainWait(() => undefined);
+    for (const [name, value] of [['LILYPAD_RPC_WAIT', saved.wait], ['LILYPAD_RPC_TIMEOUT', saved.timeout]] as const) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  });
+  const deals = '0x00000000000000000000000000000000000000d1' as const;
+  const dealId = `0x${'11'.repeat(32)}` as const;
+
+  it('is waited for while it restarts, and the wait is reported', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'lilypad-rpc-wait-'));
+    const stateFile = path.join(dir, 'state.json');
+    const first = await startAnvil({ stateFile });
+    const client = createLilypadPublicClient({ rpcUrl: first.rpcUrl, chainId: first.chainId });
+    await createTestClient({ mode: 'anvil', transport: http(first.rpcUrl) }).mine({ blocks: 2 });
+    expect(await client.getBlockNumber({ cacheTime: 0 })).toBe(2n);
+    const lines: string[] = [];
+    onChainWait((line) => lines.push(line));
+    process.kill(first.pid, 'SIGTERM'); // stopped from outside, as a restarted chain would be
+    await first.exited;
+    const read = client.getBlockNumber({ cacheTime: 0 });
+    while (lines.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    const second = await startAnvil({ port: first.port, stateFile });
+    try {
+      expect(await read).toBe(2n);
+      expect(lines).toHaveLength(2);
+      expect(lines[0]).toMatch(new RegExp(`^the chain at ${first.rpcUrl} does not answer \\((ECONNREFUSED|ECONNRESET)\\); waiting up to 30 s for it$`));
+      expect(lines[1]).toBe(`the chain at ${first.rpcUrl} answers again`);
+    } finally {
+      await second.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('ends a read with "does not answer" when it stays gone', async () => {
+    process.env.LILYPAD_RPC_WAIT = '1';
+    const url = `http://127.0.0.1:${await closedPort()}`;
+    const client = createLilypadPublicClient({ rpcUrl: url, chainId: 31337 });
+    const error = await getDeal(client, { deals, dealId }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ChainError);
+    expect((error as ChainError).code).toBe('rpc-unreachable');
+    expect((error as ChainError).message).toBe(`getDeal failed: the chain at ${url} does not answer (ECONNREFUSED, waited 1 s); check that it runs`);
+  });
+
+  it('times out a node that takes connections and never answers', async () => {
+    process.env.LILYPAD_RPC_WAIT = '1';
+    process.env.LILYPAD_RPC_TIMEOUT = '0.3';
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(silent.address() as { port: number }).port}`;
+    try {
+      const client = createLilypadPublicClient({ rpcUrl: url, chainId: 31337 });
+      const error = await getDeal(client, { deals, dealId }).catch((e: unknown) => e);
+      expect((error as ChainError).message).toBe(`getDeal failed: the chain at ${url} does not answer (no answer within 0.3 s, waited 1 s); check that it runs`);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
   });
 });

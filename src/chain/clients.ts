@@ -6,6 +6,9 @@ import { writeFileSync } from 'node:fs';
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import path from 'node:path';
 import {
+  BaseError,
+  HttpRequestError,
+  TimeoutError,
   createPublicClient,
   createWalletClient,
   defineChain,
@@ -56,22 +59,106 @@ export function redactRpcUrlIn(text: string, rpcUrl: string): string {
   return text.split(rpcUrl).join(redactRpcUrl(rpcUrl)).replace(/\/\/[^/\s:@]+:[^/\s@]+@/g, '//');
 }
 
+function secondsFromEnv(name: string, fallback: number): number {
+  const seconds = Number(process.env[name] ?? fallback);
+  return (Number.isFinite(seconds) && seconds >= 0 ? seconds : fallback) * 1000;
+}
+/** How long one JSON-RPC request may take before it counts as not answered (LILYPAD_RPC_TIMEOUT, s). */
+const rpcTimeoutMs = () => secondsFromEnv('LILYPAD_RPC_TIMEOUT', 10);
+/** How long a chain that does not answer is waited for before a call fails (LILYPAD_RPC_WAIT, s). */
+const rpcWaitMs = () => secondsFromEnv('LILYPAD_RPC_WAIT', 30);
+
+let reportChainWait: (message: string) => void = () => undefined;
+
+/** Where "waiting for the chain" lines go (the CLI: stderr; by default nowhere). */
+export function onChainWait(report: (message: string) => void): void {
+  reportChainWait = report;
+}
+
+// Chains this process stopped itself (a local anvil): nobody waits for them to come back.
+const stoppedHere = new Set<string>();
+
+/** Marks a chain this process is stopping (or starting again) at `rpcUrl`; calls to a stopped one fail at once. */
+export function markChainStopped(rpcUrl: string, stopped: boolean): void {
+  if (stopped) stoppedHere.add(rpcUrl);
+  else stoppedHere.delete(rpcUrl);
+}
+
 /**
- * The HTTP transport for an RPC URL. With `LILYPAD_RPC_STATS_DIR` set, every JSON-RPC call is counted by
- * method and the counts are written to `<dir>/<pid>.json` each second (the stack benchmark reads them).
+ * What the transport throws when the node does not answer. A viem error, so that viem keeps it as the
+ * cause of what it throws in turn (toChainError turns it into a ChainError with this message).
+ */
+export class ChainNotAnsweringError extends BaseError {
+  constructor(message: string, cause: unknown) {
+    super(message, { cause: cause as Error, name: 'ChainNotAnsweringError' });
+  }
+}
+
+/** Methods that change the chain: sent again only when the first attempt cannot have reached the node. */
+const WRITE_METHODS = new Set(['eth_sendRawTransaction', 'eth_sendTransaction']);
+
+/** The node did not answer at all (refused, reset, timed out), as opposed to answering with an error. */
+function notAnswered(error: unknown, timeoutMs: number): { refused: boolean; reason: string } | undefined {
+  if (!(error instanceof HttpRequestError) && !(error instanceof TimeoutError)) return undefined;
+  if (error instanceof HttpRequestError && error.status !== undefined) return undefined;
+  let code: unknown;
+  for (let cause: unknown = error; cause && code === undefined; cause = (cause as { cause?: unknown }).cause) {
+    code = (cause as { code?: unknown }).code;
+  }
+  const reason = error instanceof TimeoutError ? `no answer within ${timeoutMs / 1000} s` : typeof code === 'string' ? code : 'connection failed';
+  return { refused: code === 'ECONNREFUSED', reason };
+}
+
+/**
+ * The HTTP transport for an RPC URL: each request times out, and a node that does not answer (restarting,
+ * say) is waited for: reads are retried with a growing pause for up to LILYPAD_RPC_WAIT seconds, writes only
+ * while the connection is refused (so a transaction is never sent twice). Then the call fails with "the
+ * chain at URL does not answer". With `LILYPAD_RPC_STATS_DIR` set, every JSON-RPC call is counted by method
+ * and the counts are written to `<dir>/<pid>.json` each second (the stack benchmark reads them).
  */
 function rpcTransport(rpcUrl: string): Transport {
-  const transport = http(rpcUrl, { retryCount: 1, fetchFn: rpcUrl.startsWith('http:') ? plainHttpFetch : undefined });
+  const timeoutMs = rpcTimeoutMs();
+  const transport = http(rpcUrl, {
+    retryCount: 0,
+    timeout: timeoutMs,
+    fetchFn: rpcUrl.startsWith('http:') ? plainHttpFetch : undefined,
+  });
   const statsDir = process.env.LILYPAD_RPC_STATS_DIR;
-  if (!statsDir) return transport;
+  const shownUrl = redactRpcUrl(rpcUrl);
+  let waiting = false;
   return ((options: Parameters<Transport>[0]) => {
     const inner = transport(options);
-    const request = inner.request;
-    return { ...inner, request: ((args: { method: string }, requestOptions?: unknown) => {
-      rpcCounts[args.method] = (rpcCounts[args.method] ?? 0) + 1;
-      startStatsWriter(statsDir);
-      return (request as (a: unknown, o: unknown) => Promise<unknown>)(args, requestOptions);
-    }) as typeof request };
+    const request = inner.request as (a: unknown, o?: unknown) => Promise<unknown>;
+    return { ...inner, request: (async (args: { method: string }, requestOptions?: unknown) => {
+      if (statsDir) {
+        rpcCounts[args.method] = (rpcCounts[args.method] ?? 0) + 1;
+        startStatsWriter(statsDir);
+      }
+      const deadline = Date.now() + rpcWaitMs();
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const result = await request(args, requestOptions);
+          if (waiting) {
+            waiting = false;
+            reportChainWait(`the chain at ${shownUrl} answers again`);
+          }
+          return result;
+        } catch (error) {
+          const failure = notAnswered(error, timeoutMs);
+          const mayRetry = failure && !stoppedHere.has(rpcUrl) && (failure.refused || !WRITE_METHODS.has(args.method));
+          if (!failure || !mayRetry || Date.now() >= deadline) {
+            if (!failure) throw error;
+            const waited = stoppedHere.has(rpcUrl) ? ', stopped by this process' : attempt > 0 ? `, waited ${Math.round(rpcWaitMs() / 1000)} s` : '';
+            throw new ChainNotAnsweringError(`the chain at ${shownUrl} does not answer (${failure.reason}${waited}); check that it runs`, error);
+          }
+          if (!waiting) {
+            waiting = true;
+            reportChainWait(`the chain at ${shownUrl} does not answer (${failure.reason}); waiting up to ${Math.round(rpcWaitMs() / 1000)} s for it`);
+          }
+          await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** attempt, 2_000, Math.max(0, deadline - Date.now()))));
+        }
+      }
+    }) as typeof inner.request };
   }) as Transport;
 }
 

@@ -12,6 +12,7 @@ import {
   type TransactionReceipt,
 } from 'viem';
 import { ChainError } from '../lib/errors.js';
+import { ChainNotAnsweringError } from './clients.js';
 import { lilypadDealsAbi, lilypadRegistryAbi, lilypadTokenAbi } from './generated/contracts.js';
 import { dealStateNames } from './deal-state.js';
 
@@ -78,6 +79,11 @@ export function toChainError(error: unknown, action: string): ChainError {
         details: { action, reason },
         cause: error,
       });
+    }
+    // The transport's own message ("the chain at URL does not answer") says more than viem's wrapping of it.
+    const notAnswering = error.walk((e) => e instanceof ChainNotAnsweringError);
+    if (notAnswering instanceof ChainNotAnsweringError) {
+      return new ChainError(`${action} failed: ${notAnswering.shortMessage}`, { code: 'rpc-unreachable', retryable: true, details: { action }, cause: error });
     }
     const unreachable = error.walk((e) => e instanceof HttpRequestError);
     // viem already strips credentials from URLs in its messages; the cause keeps the details.

@@ -3,6 +3,7 @@
  * a bug and shows its stack.
  */
 import { Command } from 'commander';
+import { onChainWait } from '../chain/clients.js';
 import { LilypadError } from '../lib/errors.js';
 import { applyNetworkPreset } from '../lib/network-presets.js';
 import { registerChallengeCommand } from './challenge.js';
@@ -11,6 +12,7 @@ import { dealTimeouts, detachCommand, registerJobCommands, type RunFlags } from 
 import { registerModuleCommands } from './module.js';
 import { runCommand } from './run.js';
 import { registerServiceCommands } from './services.js';
+import { handleStopSignals, stopSignal, stoppedBySignal } from './signals.js';
 import { registerStackCommands } from './stack.js';
 
 // A reader that has seen enough (`lilypad jobs | head -2`) closes the pipe: stop quietly with 0, as Unix
@@ -21,6 +23,8 @@ for (const stream of [process.stdout, process.stderr]) {
     process.exit(0);
   });
 }
+handleStopSignals();
+onChainWait((line) => process.stderr.write(`lilypad: ${line}\n`));
 
 const program = new Command();
 program
@@ -48,56 +52,48 @@ program
   .option('--judge-window <seconds>', 'how long you have to judge results before they count as accepted')
   .action(async (module: string, flags: RunFlags & { input: string[]; maxPrice: string; outputDir?: string; json?: boolean; verify?: boolean; audit?: boolean }) => {
     if (flags.detach) return await detachCommand(module, flags);
-    const controller = new AbortController();
-    const cancel = () => controller.abort();
-    process.once('SIGINT', cancel);
-    process.once('SIGTERM', cancel);
+    const signal = stopSignal();
     const say = (line: string) => {
       if (!flags.json) process.stdout.write(line + '\n');
     };
-    try {
-      const result = await runCommand({
-        module,
-        inputs: flags.input,
-        maxPrice: flags.maxPrice,
-        outputDir: flags.outputDir,
-        env: process.env,
-        signal: controller.signal,
-        onProgress: (event) => {
-          const line = progressLine(event);
-          if (line) say(line);
-        },
-        verify: flags.verify,
-        audit: flags.audit,
-        onCheck: (event) => say(checkLine(event)),
-        ...dealTimeouts(flags),
-      });
-      if (flags.json) {
-        process.stdout.write(
-          JSON.stringify({
-            module,
-            dealId: result.dealId,
-            cid: result.cid,
-            dir: result.dir,
-            exitCode: result.exitCode,
-            ...(result.error ? { error: result.error } : {}),
-            stdout: result.stdout,
-            resourceProvider: result.resourceProvider,
-            price: result.price.toString(),
-            state: result.state,
-          }) + '\n',
-        );
-      } else {
-        for (const line of completionLines(result)) say(line);
-        say('');
-        process.stdout.write(result.stdout);
-      }
-      // A job that failed is not a success, whoever is reading the exit status.
-      if (result.error || result.exitCode > 0) process.exitCode = 1;
-    } finally {
-      process.off('SIGINT', cancel);
-      process.off('SIGTERM', cancel);
+    const result = await runCommand({
+      module,
+      inputs: flags.input,
+      maxPrice: flags.maxPrice,
+      outputDir: flags.outputDir,
+      env: process.env,
+      signal,
+      onProgress: (event) => {
+        const line = progressLine(event);
+        if (line) say(line);
+      },
+      verify: flags.verify,
+      audit: flags.audit,
+      onCheck: (event) => say(checkLine(event)),
+      ...dealTimeouts(flags),
+    });
+    if (flags.json) {
+      process.stdout.write(
+        JSON.stringify({
+          module,
+          dealId: result.dealId,
+          cid: result.cid,
+          dir: result.dir,
+          exitCode: result.exitCode,
+          ...(result.error ? { error: result.error } : {}),
+          stdout: result.stdout,
+          resourceProvider: result.resourceProvider,
+          price: result.price.toString(),
+          state: result.state,
+        }) + '\n',
+      );
+    } else {
+      for (const line of completionLines(result)) say(line);
+      say('');
+      process.stdout.write(result.stdout);
     }
+    // A job that failed is not a success, whoever is reading the exit status.
+    if (result.error || result.exitCode > 0) process.exitCode = 1;
   });
 
 registerChallengeCommand(program);
@@ -109,8 +105,18 @@ registerModuleCommands(program);
 
 try {
   await program.parseAsync(process.argv);
+  const stopped = stoppedBySignal();
+  if (stopped) {
+    process.stderr.write(`${stopped.message}\n`);
+    process.exitCode = stopped.exitCode;
+  }
 } catch (error) {
-  if (error instanceof LilypadError) {
+  const stopped = stoppedBySignal();
+  if (stopped) {
+    // What failed after a stop signal failed because of it (an aborted wait, a closed network).
+    process.stderr.write(`${stopped.message}\n`);
+    process.exitCode = stopped.exitCode;
+  } else if (error instanceof LilypadError) {
     process.stderr.write(`Error: ${error.message}\n`);
     process.exitCode = 1;
   } else {

@@ -93,6 +93,7 @@ export async function runCommand(options: RunCommandOptions): Promise<JobResult 
     }
     const network = await startEmbeddedNetwork();
     try {
+      options.signal.throwIfAborted();
       const chain = await connectChain({ rpcUrl: network.rpcUrl, privateKey: network.jobCreatorPrivateKey, chainId: network.chainId });
       const blockstore = await openBlockstore(path.join(network.dataDir, 'job-creator', 'blocks'));
       try {

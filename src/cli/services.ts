@@ -10,27 +10,27 @@ import type { Command } from 'commander';
 import { parseEther, type Address, type Hex } from 'viem';
 import { z } from 'zod';
 import { connectChain, fund, startAnvil } from '../chain/index.js';
-import { UserInputError } from '../lib/errors.js';
+import { LilypadError, UserInputError } from '../lib/errors.js';
 import { createLogger } from '../lib/logger.js';
 import { address, addressList, loadServiceConfig, lpAmount, port, privateKey } from '../lib/service-config.js';
+import { stopSignal } from './signals.js';
 import { detectMachine, startBridgeService, startMediatorService, startResourceProviderService, startSolverService, type RunningService } from '../network/services.js';
 
 const lp = lpAmount;
 
-function untilSignal(): Promise<string> {
-  return new Promise((resolve) => {
-    process.once('SIGINT', () => resolve('SIGINT'));
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-  });
-}
+/** A started service; `ended` settles, with the reason, if it stops by itself (the chain's anvil exits). */
+type ServedService = RunningService & { chainId?: number; anvilPid?: number; ended?: Promise<string> };
 
-async function serve(name: string, start: () => Promise<RunningService & { chainId?: number }>): Promise<void> {
-  const stopping = untilSignal();
+/** Starts a service, prints its ready line, and serves until SIGINT or SIGTERM, then stops it. */
+async function serve(name: string, start: () => Promise<ServedService>): Promise<void> {
+  const signal = stopSignal();
+  const stopped = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
   const service = await start();
-  const { stop, ...shown } = service;
-  process.stdout.write(JSON.stringify({ ready: name, pid: process.pid, ...shown }) + '\n');
-  await stopping;
+  const { stop, ended, ...shown } = service;
+  if (!signal.aborted) process.stdout.write(JSON.stringify({ ready: name, pid: process.pid, ...shown }) + '\n');
+  const endedBy = await Promise.race([stopped.then(() => undefined), ended ?? new Promise<never>(() => undefined)]);
   await stop();
+  if (endedBy !== undefined) throw new LilypadError(`${name}: ${endedBy}`, { code: 'service-ended' });
 }
 
 type Flags = Record<string, string | undefined> & { config?: string };
@@ -98,13 +98,19 @@ export function registerServiceCommands(program: Command): void {
     .description('run a local EVM chain (anvil) until stopped; with --state it keeps its state across restarts')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on (0 picks a free one)')
-    .option('--state <file>', 'load the chain from this file and save it there on stop')
+    .option('--state <file>', 'load the chain from this file and save it there after every block; one chain per file')
     .option('--config <file>', 'a JSON file of settings')
     .action(async (flags: Flags) => {
       const config = loadServiceConfig(z.object({ LILYPAD_PORT: port.default(0), LILYPAD_CHAIN_STATE: z.string().optional() }), settings(flags));
       await serve('chain', async () => {
         const anvil = await startAnvil({ port: config.LILYPAD_PORT, stateFile: config.LILYPAD_CHAIN_STATE });
-        return { url: anvil.rpcUrl, chainId: anvil.chainId, stop: () => anvil.stop() };
+        return {
+          url: anvil.rpcUrl,
+          chainId: anvil.chainId,
+          anvilPid: anvil.pid,
+          ended: anvil.exited.then(() => `anvil (pid ${anvil.pid}) exited; the chain is down${config.LILYPAD_CHAIN_STATE ? `, its state is in ${config.LILYPAD_CHAIN_STATE}` : ''}`),
+          stop: () => anvil.stop(),
+        };
       });
     });
 

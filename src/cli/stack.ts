@@ -5,7 +5,8 @@ import type { Command } from 'commander';
 import { UserInputError } from '../lib/errors.js';
 import { writeNetworkPreset } from '../lib/network-presets.js';
 import { packageRoot } from '../lib/package-root.js';
-import { isAlive, readStack, stackDown, stackEnv, stackRestart, stackUp } from '../network/stack.js';
+import { readStack, serviceHealth, stackDown, stackEnv, stackRestart, stackUp } from '../network/stack.js';
+import { stopSignal } from './signals.js';
 
 const defaultDir = () => path.join(os.homedir(), '.lilypad', 'stack');
 
@@ -27,6 +28,7 @@ export function registerStackCommands(program: Command): void {
         providers: Number(flags.providers),
         cliPath: path.join(packageRoot(), 'bin', 'lilypad.js'),
         onProgress: (line) => process.stderr.write(`${line}\n`),
+        signal: stopSignal(),
       });
       const env = stackEnv(state);
       // So that `lilypad --network stack run ...` finds it, with only WEB3_PRIVATE_KEY to set.
@@ -56,12 +58,17 @@ export function registerStackCommands(program: Command): void {
 
   stack
     .command('status')
-    .description('show what runs where')
+    .description('show what runs where: running (the process lives and, for the chain and the solver, answers), not answering, or stopped')
     .option('--dir <dir>', 'the stack folder', defaultDir())
     .option('--json', 'print JSON')
     .action(async (flags: { dir: string; json?: boolean }) => {
       const state = await readStack(path.resolve(flags.dir));
-      const processes = (state?.processes ?? []).map((p) => ({ ...p, running: isAlive(p.pid) }));
+      const processes = await Promise.all(
+        (state?.processes ?? []).map(async (p) => {
+          const health = await serviceHealth(state!, p);
+          return { ...p, state: health, running: health === 'running' };
+        }),
+      );
       if (flags.json) {
         process.stdout.write(JSON.stringify({ solverUrl: state?.solverUrl, rpcUrl: state?.rpcUrl, processes }) + '\n');
         return;
@@ -70,7 +77,7 @@ export function registerStackCommands(program: Command): void {
         process.stdout.write('the stack is not running\n');
         return;
       }
-      for (const p of processes) process.stdout.write(`${p.name.padEnd(22)} ${p.running ? 'running' : 'stopped'}  pid ${p.pid}  log ${p.log}\n`);
+      for (const p of processes) process.stdout.write(`${p.name.padEnd(22)} ${p.state.padEnd(13)} pid ${p.pid}${p.anvilPid ? ` (anvil ${p.anvilPid})` : ''}  log ${p.log}\n`);
     });
 
   stack

@@ -397,7 +397,7 @@ async function followDeal(
     // (or a solver restart) does not stop the job.
     let lastDeal: Deal | undefined = options.knownDeal;
     const pollTimer = setInterval(() => {
-      if (lastDeal) check(lastDeal).catch(() => undefined);
+      if (lastDeal) check(lastDeal).catch((error) => { if ((error as { code?: string }).code === 'rpc-unreachable') finish(error); }); // a chain gone for good ends the job
     }, 1000);
 
     // A provider that agreed but never submits: once its deadline passes, end the deal and take the

@@ -61,7 +61,11 @@ export async function startEmbeddedNetwork(options: EmbeddedNetworkOptions = {})
   const ownsDataDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), 'lilypad-network-')));
   const cleanups: Array<() => Promise<unknown>> = [];
+  // The executors close first: that ends any job still running (a stop signal mid-job), which the provider
+  // would otherwise wait for; then the roles stop in reverse order of start, the chain last.
+  const executorCloses: Array<() => Promise<unknown>> = [];
   const stop = async () => {
+    for (const close of executorCloses.splice(0)) await close().catch((error) => logger.warn({ err: error }, 'clean-up failed'));
     for (const cleanup of cleanups.reverse()) await cleanup().catch((error) => logger.warn({ err: error }, 'clean-up failed'));
     cleanups.length = 0;
     if (ownsDataDir) await rm(dataDir, { recursive: true, force: true });
@@ -99,9 +103,9 @@ export async function startEmbeddedNetwork(options: EmbeddedNetworkOptions = {})
     const providerBlockstore = await openBlockstore(path.join(dataDir, 'resource-provider', 'blocks'));
     cleanups.push(() => closeBlockstore(providerBlockstore));
     const executor = createWasmExecutor();
-    cleanups.push(() => executor.close());
+    executorCloses.push(() => executor.close());
     const dockerExecutor = await dockerReady;
-    if (dockerExecutor) cleanups.push(() => dockerExecutor.close());
+    if (dockerExecutor) executorCloses.push(() => dockerExecutor.close());
     const mediator = createMediator(
       { dataDir: path.join(dataDir, 'mediator') },
       {

@@ -11,6 +11,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { parseEther, type Address, type Hex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
+import { anvilsOnState } from '../chain/anvil.js';
 import { ANVIL_DEV_PRIVATE_KEYS, connectChain, deployContracts, fund } from '../chain/index.js';
 import { LilypadError, UserInputError } from '../lib/errors.js';
 
@@ -21,6 +22,8 @@ export interface StackProcess {
   /** How it was started, so that `lilypad stack restart NAME` can start it again the same way. */
   args?: string[];
   env?: Record<string, string>;
+  /** The chain's anvil, a process of its own (it ends when `lilypad chain` does). */
+  anvilPid?: number;
 }
 
 export interface StackState {
@@ -40,9 +43,12 @@ export interface StackUpOptions {
   /** The `lilypad` executable script to start services with. */
   cliPath: string;
   onProgress?: (line: string) => void;
+  /** Aborting it stops what was started so far and rejects. */
+  signal?: AbortSignal;
 }
 
 const stateFile = (dir: string) => path.join(dir, 'stack.json');
+const chainStateFile = (dir: string) => path.join(dir, 'chain-state.json');
 const MAX_PROVIDERS = ANVIL_DEV_PRIVATE_KEYS.length - 4;
 
 async function freePort(): Promise<number> {
@@ -121,6 +127,11 @@ export async function stackUp(options: StackUpOptions): Promise<StackState> {
   if (previous?.processes.some((p) => isAlive(p.pid))) {
     throw new UserInputError(`stack: a stack is already running in ${options.dir}; run \`lilypad stack down\` first`, { code: 'stack-running' });
   }
+  // A second chain on the same state would start from an older snapshot than the one still running.
+  const chains = anvilsOnState(chainStateFile(options.dir));
+  if (chains.length > 0) {
+    throw new UserInputError(`stack: a chain (anvil pid ${chains.join(', ')}) still runs on ${chainStateFile(options.dir)}; run \`lilypad stack down\` first`, { code: 'stack-running' });
+  }
 
   const keys = {
     deployer: ANVIL_DEV_PRIVATE_KEYS[0],
@@ -138,10 +149,17 @@ export async function stackUp(options: StackUpOptions): Promise<StackState> {
     keys,
     processes,
   };
+  const started = async (name: string, args: string[], env: Record<string, string>) => {
+    options.signal?.throwIfAborted();
+    const service = await startService(options, name, args, env);
+    processes.push(service.process);
+    options.signal?.throwIfAborted();
+    return service;
+  };
   try {
     const chainPort = await freePort();
-    const chain = await startService(options, 'chain', ['chain', '--port', String(chainPort), '--state', path.join(options.dir, 'chain-state.json')], {});
-    processes.push(chain.process);
+    const chain = await started('chain', ['chain', '--port', String(chainPort), '--state', chainStateFile(options.dir)], {});
+    if (typeof chain.ready.anvilPid === 'number') chain.process.anvilPid = chain.ready.anvilPid;
     state.rpcUrl = String(chain.ready.url);
     state.chainId = Number(chain.ready.chainId);
     say(`chain        ${state.rpcUrl} (state in ${options.dir})`);
@@ -159,54 +177,78 @@ export async function stackUp(options: StackUpOptions): Promise<StackState> {
     await writeStack(options.dir, state);
 
     const chainEnv = { WEB3_RPC_URL: state.rpcUrl, LILYPAD_DEALS_ADDRESS: state.contracts.deals };
-    const solver = await startService(options, 'solver', ['solver', '--port', String(await freePort()), '--db', path.join(options.dir, 'solver.db')], chainEnv);
-    processes.push(solver.process);
+    const solver = await started('solver', ['solver', '--port', String(await freePort()), '--db', path.join(options.dir, 'solver.db')], chainEnv);
     state.solverUrl = String(solver.ready.url);
     say(`solver       ${state.solverUrl}`);
     await writeStack(options.dir, state);
 
-    processes.push((await startService(options, 'mediator', ['mediator'], { ...chainEnv, WEB3_PRIVATE_KEY: keys.mediator, SERVICE_SOLVER: state.solverUrl, LILYPAD_DATA_DIR: path.join(options.dir, 'mediator') })).process);
+    await started('mediator', ['mediator'], { ...chainEnv, WEB3_PRIVATE_KEY: keys.mediator, SERVICE_SOLVER: state.solverUrl, LILYPAD_DATA_DIR: path.join(options.dir, 'mediator') });
     say(`mediator     ${state.mediators[0]}`);
     await writeStack(options.dir, state);
 
     for (const [index, key] of keys.providers.entries()) {
       const name = `resource-provider-${index + 1}`;
-      const provider = await startService(options, name, ['resource-provider', '--data-dir', path.join(options.dir, name)], {
+      await started(name, ['resource-provider', '--data-dir', path.join(options.dir, name)], {
         ...chainEnv,
         WEB3_PRIVATE_KEY: key,
         SERVICE_SOLVER: state.solverUrl,
         SERVICE_MEDIATORS: state.mediators.join(','),
       });
-      processes.push(provider.process);
       say(`${name.padEnd(12)} ${privateKeyToAccount(key).address}`);
       await writeStack(options.dir, state);
     }
     return state;
   } catch (error) {
     await stopProcesses(processes);
+    await stopPids(anvilsOnState(chainStateFile(options.dir)));
     await writeStack(options.dir, { ...state, processes: [] }).catch(() => undefined);
     throw error;
   }
 }
 
-/** SIGTERM in reverse order of start (the chain last, so it saves its state), SIGKILL after 10 s. */
-async function stopProcesses(processes: StackProcess[]): Promise<void> {
-  for (const entry of [...processes].reverse()) {
-    if (!isAlive(entry.pid)) continue;
-    process.kill(entry.pid, 'SIGTERM');
+/** SIGTERM to each process in turn, SIGKILL after 10 s; resolves when all are gone. */
+async function stopPids(pids: number[]): Promise<void> {
+  for (const pid of pids) {
+    if (!isAlive(pid)) continue;
+    process.kill(pid, 'SIGTERM');
     const deadline = Date.now() + 10_000;
-    while (isAlive(entry.pid) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
-    if (isAlive(entry.pid)) process.kill(entry.pid, 'SIGKILL');
+    while (isAlive(pid) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
+    if (isAlive(pid)) process.kill(pid, 'SIGKILL');
   }
 }
 
+/** In reverse order of start, the chain last, so that it saves its state. */
+async function stopProcesses(processes: StackProcess[]): Promise<void> {
+  await stopPids([...processes].reverse().map((entry) => entry.pid));
+}
+
+/**
+ * Stops every service of the stack, and then any anvil still running on the stack's chain state (one whose
+ * `lilypad chain` was killed), so that the next `stack up` starts from the last block. Returns what ran.
+ */
 export async function stackDown(dir: string): Promise<StackProcess[]> {
   const state = await readStack(dir);
-  if (!state) return [];
-  const running = state.processes.filter((p) => isAlive(p.pid));
-  await stopProcesses(state.processes);
-  await writeStack(dir, { ...state, processes: [] });
-  return running;
+  const running = (state?.processes ?? []).filter((p) => isAlive(p.pid));
+  if (state) await stopProcesses(state.processes);
+  const chains = anvilsOnState(chainStateFile(dir));
+  await stopPids(chains);
+  if (state) await writeStack(dir, { ...state, processes: [] });
+  return [...running, ...chains.map((pid) => ({ name: `anvil (pid ${pid})`, pid, log: '' }))];
+}
+
+export type ServiceHealth = 'running' | 'not answering' | 'stopped';
+
+/** Whether a service of the stack runs and, where it serves an address (chain, solver), answers there. */
+export async function serviceHealth(state: StackState, entry: StackProcess): Promise<ServiceHealth> {
+  if (!isAlive(entry.pid) || (entry.anvilPid !== undefined && !isAlive(entry.anvilPid))) return 'stopped';
+  const probe = (url: string, init?: RequestInit) =>
+    fetch(url, { ...init, signal: AbortSignal.timeout(2_000) }).then((response) => response.ok || entry.name !== 'chain', () => false);
+  if (entry.name === 'chain' && state.rpcUrl) {
+    const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_chainId', params: [] });
+    return (await probe(state.rpcUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body })) ? 'running' : 'not answering';
+  }
+  if (entry.name === 'solver' && state.solverUrl) return (await probe(state.solverUrl)) ? 'running' : 'not answering';
+  return 'running';
 }
 
 /**
