@@ -11,25 +11,30 @@ import { defaultJobsDbPath, openJobStore, AmbiguousJobIdError, type JobStore, ty
 import { followJob, type postJob, type JobResult, type RunJobOptions } from '../job-creator/run-job.js';
 import { JobError, UserInputError } from '../lib/errors.js';
 import { defaultResultsDir } from '../lib/config.js';
-import { dealTimeoutSeconds, parseFlag } from '../lib/service-config.js';
+import { dealTimeoutSeconds, lpAmount, parseFlag } from '../lib/service-config.js';
 import { completionLines, progressLine } from './output.js';
 import { connectConfiguredNetwork, runCommand, type ConfiguredNetwork } from './run.js';
 
 export type PostedJob = Awaited<ReturnType<typeof postJob>>;
 
-/** The flags `lilypad run` takes for detaching and for the deal's timeouts. */
+/** The flags `lilypad run` takes for detaching and for the deal's terms. */
 export interface RunFlags {
   detach?: boolean;
   submitTimeout?: string;
   judgeWindow?: string;
+  minCollateral?: string;
 }
 
 function seconds(flag: string, value: string | undefined): bigint | undefined {
   return value === undefined ? undefined : parseFlag(dealTimeoutSeconds, flag, value);
 }
 
-export function dealTimeouts(flags: RunFlags): { submitTimeout?: bigint; judgeWindow?: bigint } {
-  return { submitTimeout: seconds('--submit-timeout', flags.submitTimeout), judgeWindow: seconds('--judge-window', flags.judgeWindow) };
+export function dealTimeouts(flags: RunFlags): { submitTimeout?: bigint; judgeWindow?: bigint; minCollateral?: bigint } {
+  return {
+    submitTimeout: seconds('--submit-timeout', flags.submitTimeout),
+    judgeWindow: seconds('--judge-window', flags.judgeWindow),
+    minCollateral: flags.minCollateral === undefined ? undefined : parseFlag(lpAmount, '--min-collateral', flags.minCollateral),
+  };
 }
 
 /** `lilypad run --detach`: posts the job, records it, prints its id (or one JSON object) and returns. */

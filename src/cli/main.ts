@@ -50,6 +50,7 @@ program
   .option('--detach', 'post the job, record it and print its id; `lilypad get ID` fetches it later')
   .option('--submit-timeout <seconds>', 'how long the provider has to submit results')
   .option('--judge-window <seconds>', 'how long you have to judge results before they count as accepted')
+  .option('--min-collateral <LP>', 'the least collateral a provider must lock for the job (default 0: its own terms)')
   .action(async (module: string, flags: RunFlags & { input: string[]; maxPrice: string; outputDir?: string; json?: boolean; verify?: boolean; audit?: boolean }) => {
     if (flags.detach) return await detachCommand(module, flags);
     const signal = stopSignal();

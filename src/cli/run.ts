@@ -36,6 +36,8 @@ export interface RunCommandOptions {
   /** Deal timeouts (s) the offer asks for; defaults in `defaultDealTimeouts`. */
   submitTimeout?: bigint;
   judgeWindow?: bigint;
+  /** The least collateral (LP wei) a provider must lock; default 0. */
+  minCollateral?: bigint;
   /** Post the offer, record the job and return without following it (configured networks only). */
   detach?: boolean;
 }
@@ -85,6 +87,7 @@ export async function runCommand(options: RunCommandOptions): Promise<JobResult 
     onProgress: options.onProgress,
     submitTimeout: options.submitTimeout,
     judgeWindow: options.judgeWindow,
+    minCollateral: options.minCollateral,
   });
 
   if (rpcUrl === undefined) {

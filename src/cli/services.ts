@@ -60,6 +60,8 @@ const flagNames: Record<string, string> = {
   maxPrice: 'LILYPAD_MAX_PRICE',
   minSubmitTimeout: 'LILYPAD_MIN_SUBMIT_TIMEOUT',
   maxJudgeWindow: 'LILYPAD_MAX_JUDGE_WINDOW',
+  maxMediationTimeout: 'LILYPAD_MAX_MEDIATION_TIMEOUT',
+  maxJobTimeout: 'LILYPAD_MAX_JOB_TIMEOUT',
   panel: 'LILYPAD_MEDIATOR_PANEL',
   checks: 'LILYPAD_BRIDGE_CHECKS',
   moduleSources: 'LILYPAD_MODULE_SOURCES',
@@ -169,6 +171,8 @@ export function registerServiceCommands(program: Command): void {
     .option('--port <port>', 'port of the result gateway (LILYPAD_PORT)')
     .option('--min-submit-timeout <s>', 'the shortest submit timeout a deal may have (LILYPAD_MIN_SUBMIT_TIMEOUT; default 60)')
     .option('--max-judge-window <s>', 'the longest judge window a deal may have (LILYPAD_MAX_JUDGE_WINDOW; default 3600)')
+    .option('--max-mediation-timeout <s>', 'the longest a challenged deal may hold the collateral (LILYPAD_MAX_MEDIATION_TIMEOUT; default 3600)')
+    .option('--max-job-timeout <s>', 'the longest Timeout a module may ask for here (LILYPAD_MAX_JOB_TIMEOUT; default 3600)')
     .option('--module-sources <list>', moduleSourcesHelp)
     .action(async (flags: Flags) => {
       const machine = detectMachine();
@@ -190,6 +194,8 @@ export function registerServiceCommands(program: Command): void {
           LILYPAD_PORT: port.default(0),
           LILYPAD_MIN_SUBMIT_TIMEOUT: z.coerce.bigint().positive().optional(),
           LILYPAD_MAX_JUDGE_WINDOW: z.coerce.bigint().positive().optional(),
+          LILYPAD_MAX_MEDIATION_TIMEOUT: z.coerce.bigint().positive().optional(),
+          LILYPAD_MAX_JOB_TIMEOUT: z.coerce.number().int().positive().optional(),
           LILYPAD_MODULE_SOURCES: moduleSourcesSetting,
         }),
         settings(flags),
@@ -210,6 +216,8 @@ export function registerServiceCommands(program: Command): void {
           port: config.LILYPAD_PORT,
           minSubmitTimeout: config.LILYPAD_MIN_SUBMIT_TIMEOUT,
           maxJudgeWindow: config.LILYPAD_MAX_JUDGE_WINDOW,
+          maxMediationTimeout: config.LILYPAD_MAX_MEDIATION_TIMEOUT,
+          maxJobTimeoutSeconds: config.LILYPAD_MAX_JOB_TIMEOUT,
           moduleSources: config.LILYPAD_MODULE_SOURCES,
           logger: serviceLogger('resource-provider'),
         }),

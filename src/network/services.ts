@@ -101,9 +101,11 @@ export interface ResourceProviderServiceOptions extends ChainConnection, ModuleS
   dataDir: string;
   host?: string;
   port?: number;
-  /** The shortest submit timeout and the longest judge window (s) its deals may have. */
+  /** The shortest submit timeout, the longest judge window and mediation (s) its deals may have, and the longest module Timeout. */
   minSubmitTimeout?: bigint;
   maxJudgeWindow?: bigint;
+  maxMediationTimeout?: bigint;
+  maxJobTimeoutSeconds?: number;
   logger?: Logger;
 }
 
@@ -126,6 +128,8 @@ export async function startResourceProviderService(options: ResourceProviderServ
       port: options.port,
       minSubmitTimeout: options.minSubmitTimeout,
       maxJudgeWindow: options.maxJudgeWindow,
+      maxMediationTimeout: options.maxMediationTimeout,
+      maxJobTimeoutSeconds: options.maxJobTimeoutSeconds,
       // Acceptances arriving within this long share one settlement transaction.
       settleDelayMs: 200,
     },
