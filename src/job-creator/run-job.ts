@@ -27,7 +27,6 @@ import {
   matchAcceptanceTypedData,
   randomNonce,
   resourceOfferId,
-  verifyResourceOfferSignature,
   type JobOffer,
   type OfferDomain,
 } from '../protocol/offers.js';
@@ -267,10 +266,9 @@ export async function followJob(
  * Returns why the match was refused, or undefined once it is accepted.
  */
 async function acceptMatch(offer: JobOffer, deal: Deal, components: JobCreatorComponents): Promise<string | undefined> {
+  // The provider's signature need not be checked: only the provider can agree the deal, and it agrees only
+  // offers it signed. What this acceptance fixes is the terms, by their hash.
   const { resourceOffer } = deal;
-  if (!(await verifyResourceOfferSignature(components.domain, resourceOffer, components.chain.publicClient))) {
-    return 'the solver matched a resource offer that its provider did not sign';
-  }
   const misfit = termsMisfitOf(offer.terms, resourceOffer.terms);
   if (misfit) return `the solver matched a resource offer that ${termsMisfitText[misfit]}`;
   const signature = await components.chain.walletClient.signTypedData(

@@ -185,8 +185,13 @@ export async function verifyMatchAcceptance(domain: OfferDomain, deal: { dealId:
  */
 export type SignatureVerifier = Pick<PublicClient, 'verifyHash'>;
 
+/**
+ * A plain key's signature is checked here, with no call to the chain; only one that is not (a contract's,
+ * through ERC-1271) is asked of the chain, when a verifier is given.
+ */
 async function signedBy(address: Address, hash: Hex, signature: Hex, verifier?: SignatureVerifier): Promise<boolean> {
-  return (verifier ? verifier.verifyHash({ address, hash, signature }) : verifyHash({ address, hash, signature })).catch(() => false);
+  if (await verifyHash({ address, hash, signature }).catch(() => false)) return true;
+  return verifier ? verifier.verifyHash({ address, hash, signature }).catch(() => false) : false;
 }
 
 export async function verifyJobOfferSignature(domain: OfferDomain, offer: JobOffer, verifier?: SignatureVerifier): Promise<boolean> {
