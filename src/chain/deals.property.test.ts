@@ -10,7 +10,8 @@
  * transaction, and the model predicts success or failure of each one. Block timestamps advance by exactly
  * one second a block (anvil_setBlockTimestampInterval), so deadlines are predictable.
  * A settlement (one deal or a batch) skips deals that are no longer results-submitted and settles the rest;
- * job offers may list a mediator twice, which must not weight the draw.
+ * job offers may list a mediator twice, which must not weight the draw. Strangers try to agree a deal's signed
+ * job offer (another provider, or the provider with an acceptance its job creator never signed): always refused.
  * PROPERTY_RUNS sets the number of sequences (default 150, about half a minute on two cores, so that
  * `npm test` stays quick); run long, e.g. `PROPERTY_RUNS=2000 npx vitest run src/chain/deals.property.test.ts`
  * (about 6.5 minutes). PROPERTY_SEED picks another seed.
@@ -53,7 +54,7 @@ interface DealTerms {
 }
 
 type Step =
-  | { kind: 'agree' | 'submit' | 'acceptSigned' | 'acceptByJobCreator' | 'settleOptimistic' | 'challenge' | 'timeoutSubmit' | 'timeoutMediation'; deal: number }
+  | { kind: 'agree' | 'agreeByStranger' | 'submit' | 'acceptSigned' | 'acceptByJobCreator' | 'settleOptimistic' | 'challenge' | 'timeoutSubmit' | 'timeoutMediation'; deal: number }
   | { kind: 'mediate'; deal: number; correct: boolean; byOther: boolean }
   | { kind: 'settleBatch'; deals: number[]; signed: boolean }
   | { kind: 'time'; seconds: number }
@@ -93,6 +94,7 @@ const lifecycle = (kind: Extract<Step, { deal: number }>['kind'], weight: number
 });
 const step: fc.Arbitrary<Step> = fc.oneof(
   lifecycle('agree', 6),
+  lifecycle('agreeByStranger', 1),
   lifecycle('submit', 5),
   lifecycle('acceptSigned', 2),
   lifecycle('acceptByJobCreator', 1),
@@ -231,6 +233,27 @@ async function runSequence(terms: DealTerms[], steps: Step[]): Promise<void> {
       const next = lastTs + 1n;
       const collateral = t.price * t.multiple;
       switch (s.kind) {
+        case 'agreeByStranger': {
+          // The deal's signed job offer in other hands: another provider with the job creator's acceptance of
+          // a match to its own offer, and the deal's provider with an acceptance the job creator never signed.
+          d.offer ??= kit.jobOffer(jc, {
+            maxPrice: t.price,
+            mediators: t.jobMediators.map((i) => mediators[i]!),
+            mediationFee: t.fee,
+            submitTimeout: t.submitTimeout,
+            judgeWindow: t.judgeWindow,
+            mediationTimeout: t.mediationTimeout,
+          });
+          const signature = await kit.signJobOffer(kit.clientsFor(jobCreatorKeys[t.jc]!), d.offer);
+          const stranger = providers[1 - t.rp]!;
+          const strangerOffer = kit.resourceOffer(stranger, { price: t.price, collateralMultiple: 0n, mediators, maxMediationTimeout: 2n ** 256n - 1n });
+          const notTheCreators = await kit.signMatch(kit.clientsFor(providerKeys[1 - t.rp]!), d.offer, strangerOffer);
+          await expectTx(stranger, encodeFunctionData({ abi: lilypadDealsAbi, functionName: 'agreeDeal', args: [d.offer, signature, strangerOffer, notTheCreators] }), false, 'agree by a stranger');
+          const ownOffer = kit.resourceOffer(rp, { price: t.price, collateralMultiple: t.multiple, mediators, maxMediationTimeout: 2n ** 256n - 1n });
+          const forged = await kit.signMatch(kit.clientsFor(providerKeys[t.rp]!), d.offer, ownOffer);
+          await expectTx(rp, encodeFunctionData({ abi: lilypadDealsAbi, functionName: 'agreeDeal', args: [d.offer, signature, ownOffer, forged] }), false, 'agree with a forged acceptance');
+          return;
+        }
         case 'agree': {
           d.offer ??= kit.jobOffer(jc, {
             maxPrice: t.price,
