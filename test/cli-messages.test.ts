@@ -7,6 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { zeroAddress, zeroHash, type Hex } from 'viem';
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ANVIL_DEV_PRIVATE_KEYS, connectChain, deployContracts, startAnvil, type AnvilInstance } from '../src/chain/index.js';
 import type { DeployedContracts } from '../src/chain/deploy.js';
@@ -86,6 +87,16 @@ describe('messages that name the true cause', () => {
         ['run', 'cowsay:v0.0.1', '-i', 'Message=moo'],
         configured({ WEB3_RPC_URL: anvil.rpcUrl, LILYPAD_DEALS_ADDRESS: contracts.token }),
         new RegExp(`LILYPAD_DEALS_ADDRESS ${contracts.token} is not a Lilypad deal contract on chain ${anvil.chainId}`),
+      );
+    });
+
+    it('an unfunded key is refused at once, not after the offer has waited out its life', async () => {
+      const key = generatePrivateKey();
+      const account = privateKeyToAccount(key).address;
+      await expectOneLineError(
+        ['run', 'cowsay:v0.0.1', '-i', 'Message=moo', '--max-price', '2'],
+        configured({ WEB3_RPC_URL: anvil.rpcUrl, LILYPAD_DEALS_ADDRESS: contracts.deals, WEB3_PRIVATE_KEY: key }),
+        new RegExp(`^Error: the escrow of ${account} holds 0 LP, less than --max-price 2 LP: deposit LP`),
       );
     });
   });

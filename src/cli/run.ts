@@ -3,8 +3,8 @@
  * configured, on an embedded network started for this job and torn down afterwards.
  */
 import path from 'node:path';
-import type { Address } from 'viem';
-import { checkDealsContract, connectChain, fetchChainId } from '../chain/index.js';
+import { formatEther, type Address } from 'viem';
+import { checkDealsContract, connectChain, escrowBalance, fetchChainId } from '../chain/index.js';
 import { runCheckedJob } from '../job-creator/audit.js';
 import type { CheckProgressEvent } from '../job-creator/verify.js';
 import { defaultJobsDbPath, openJobStore } from '../job-creator/job-store.js';
@@ -121,6 +121,7 @@ export async function runCommand(options: RunCommandOptions): Promise<JobResult 
   // this process dies.
   const jobs = openJobStore(defaultJobsDbPath(options.env));
   try {
+    await checkEscrowCovers(network.components, maxPrice);
     const recorded = recordingJobOptions(jobs, network, jobOptionsFor(network.mediators));
     if (options.detach) return await postJob(recorded, network.components);
     return await runCheckedJob(options, recorded, network.components);
@@ -128,6 +129,20 @@ export async function runCommand(options: RunCommandOptions): Promise<JobResult 
     jobs.close();
     await network.close();
   }
+}
+
+/**
+ * Fails at once when the job creator's free escrow cannot pay a provider that charges the price ceiling:
+ * such an offer could never be agreed, and the user would wait out its whole life to learn why.
+ */
+async function checkEscrowCovers(components: JobCreatorComponents, maxPrice: bigint): Promise<void> {
+  const account = components.chain.walletClient.account.address;
+  const { free } = await escrowBalance(components.chain.publicClient, { deals: components.domain.dealsAddress, account });
+  if (free >= maxPrice) return;
+  throw new UserInputError(
+    `the escrow of ${account} holds ${formatEther(free)} LP, less than --max-price ${formatEther(maxPrice)} LP: deposit LP into the deal contract (lilypad faucet ${account} on a local network) or lower --max-price`,
+    { code: 'escrow-too-small' },
+  );
 }
 
 export interface ConfiguredNetwork {
