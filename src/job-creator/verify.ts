@@ -6,16 +6,14 @@
  * as the provider and the mediator must, with the deal id as the job id (it seeds the job's random bytes),
  * so an honest result gives the same CID here as there.
  */
-import { mkdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { keccak256, zeroAddress, type Address, type Hex } from 'viem';
 import { challengeResults, timeoutMediation, type ChainClients } from '../chain/index.js';
 import type { Executor } from '../executor/types.js';
 import { JobError } from '../lib/errors.js';
-import { executionLimitsOf, executorJobOf, jobSeedOf } from '../module/executor-job.js';
-import { renderModule } from '../module/render.js';
+import { prepareJob, runPreparedJob } from '../module/prepare-job.js';
 import type { ModuleResolver } from '../module/resolve.js';
-import { engineOf } from '../module/spec.js';
 import { isFinal } from '../protocol/deal-states.js';
 import type { Deal, OnChainDealView, ReadDeal } from '../protocol/deals.js';
 import { mediatorSeedHashOf, sharedMediatorsOf } from '../protocol/mediation.js';
@@ -91,22 +89,14 @@ export async function fetchCheckedDeal(solver: SolverClient, domain: OfferDomain
 export function createVerifier(config: { workDir: string }, components: VerifierComponents): Verifier {
   async function rerun(dealId: Hex): Promise<RerunOutcome> {
     const deal = await fetchCheckedDeal(components.solver, components.domain, dealId);
-    const job = deal.jobOffer;
-    const module = await components.modules.resolveRef(job.module, job.moduleName);
-    const spec = renderModule(job.moduleName, module.template, job.inputs);
-    const engine = engineOf(spec);
-    const executor = components.executors.find((e) => e.engine === engine);
-    if (!executor || !(await executor.isAvailable())) return { rerun: false, reason: `no ${engine} executor here` };
-    let executorJob;
+    let prepared;
     try {
-      executorJob = await executorJobOf(module, spec);
+      prepared = await prepareJob(deal.jobOffer, components);
     } catch (error) {
       return { rerun: false, reason: (error as Error).message };
     }
     const dir = path.join(config.workDir, dealId);
-    await rm(dir, { recursive: true, force: true });
-    await mkdir(dir, { recursive: true });
-    await executor.run({ jobId: dealId, randomSeed: jobSeedOf(job.terms), job: executorJob, resultDir: dir, limits: executionLimitsOf(spec) });
+    await runPreparedJob(prepared, { jobId: dealId, resultDir: dir });
     return { rerun: true, cid: (await cidOfDirectory(dir)).toString(), dir };
   }
 

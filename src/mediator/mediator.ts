@@ -15,7 +15,7 @@
  * got the same CID. Without a majority it does not rule, and the mediation timeout refunds the job creator
  * and releases the collateral.
  */
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Hono } from 'hono';
 import { CID } from 'multiformats/cid';
@@ -25,10 +25,8 @@ import type { Executor } from '../executor/types.js';
 import { listen, type RunningHttpServer } from '../lib/http-server.js';
 import { onceLifecycle, type Service } from '../lib/lifecycle.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
-import { executionLimitsOf, executorJobOf, jobSeedOf } from '../module/executor-job.js';
-import { renderModule } from '../module/render.js';
+import { prepareJob, runPreparedJob } from '../module/prepare-job.js';
 import type { ModuleResolver } from '../module/resolve.js';
-import { engineOf } from '../module/spec.js';
 import type { Deal } from '../protocol/deals.js';
 import { jobOfferId, type OfferDomain } from '../protocol/offers.js';
 import type { SolverClient } from '../solver/client.js';
@@ -122,22 +120,9 @@ export function createMediator(config: MediatorConfig, components: MediatorCompo
     const existing = reruns.get(deal.dealId);
     if (existing) return existing;
     const work = (async () => {
-      const job = deal.jobOffer;
-      const module = await components.modules.resolveRef(job.module, job.moduleName);
-      const spec = renderModule(job.moduleName, module.template, job.inputs);
-      const engine = engineOf(spec);
-      const executor = components.executors.find((e) => e.engine === engine);
-      if (!executor) throw new Error(`no ${engine} executor here`);
       const resultDir = path.join(dealDir(deal.dealId), 'mediator');
-      await rm(resultDir, { recursive: true, force: true });
-      await mkdir(resultDir, { recursive: true });
-      await executor.run({
-        jobId: deal.dealId,
-        randomSeed: jobSeedOf(job.terms),
-        job: await executorJobOf(module, spec),
-        resultDir,
-        limits: executionLimitsOf(spec),
-      });
+      // The same preparation and run as the provider's, a recorded failure included, so the CIDs compare.
+      await runPreparedJob(await prepareJob(deal.jobOffer, components), { jobId: deal.dealId, resultDir });
       return (await cidOfDirectory(resultDir)).toString();
     })();
     reruns.set(deal.dealId, work);

@@ -11,7 +11,6 @@
  * acceptances it had received, and triggers the timeouts that are due. It runs at most `capacity` jobs at
  * once and keeps one offer posted with the capacity it has free, renewing it as deals use it up.
  */
-import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Hono } from 'hono';
 import type { Address, Hex } from 'viem';
@@ -21,10 +20,9 @@ import { LilypadError } from '../lib/errors.js';
 import { listen, type RunningHttpServer } from '../lib/http-server.js';
 import { onceLifecycle, type Service } from '../lib/lifecycle.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
-import { executionLimitsOf, executorJobOf, jobSeedOf } from '../module/executor-job.js';
-import { renderModule } from '../module/render.js';
+import { prepareJob, runPreparedJob } from '../module/prepare-job.js';
 import type { ModuleResolver } from '../module/resolve.js';
-import { engineOf, machineOf } from '../module/spec.js';
+import { machineOf } from '../module/spec.js';
 import type { Deal } from '../protocol/deals.js';
 import { acceptanceTypes, offerDomain, offerTypes, type SignedResourceOfferTerms } from '../protocol/eip712.js';
 import { termsMisfitOf, termsMisfitText } from '../protocol/agreement.js';
@@ -35,7 +33,6 @@ import { randomNonce, resourceOfferId, verifyJobOfferSignature, verifyMatchAccep
 import type { EventSubscription, SolverClient } from '../solver/client.js';
 import { addDirectory, addGatewayRoutes, type Blockstore } from '../storage/index.js';
 import { openDealStore, type DealStore } from './deal-store.js';
-import { writeFailureResult } from './failure-result.js';
 
 /** Seconds kept free before a submit deadline, for the result to be added and the transaction to land. */
 const SUBMIT_MARGIN_SECONDS = 10n;
@@ -242,23 +239,18 @@ export function createResourceProvider(config: ResourceProviderConfig, component
     if (config.refuseModules?.some((m) => m === job.moduleName || m.toLowerCase() === job.terms.moduleId.toLowerCase())) {
       throw new Error(`module ${job.moduleName} is refused here (refuseModules: not deterministic)`);
     }
-    const module = await components.modules.resolveRef(job.module, job.moduleName);
-    const spec = renderModule(job.moduleName, module.template, job.inputs);
-    const engine = engineOf(spec);
-    const executor = components.executors.find((e) => e.engine === engine);
-    if (!executor) throw new Error(`no ${engine} executor here`);
-    const machine = machineOf(spec);
+    const prepared = await prepareJob(job, components);
+    const machine = machineOf(prepared.spec);
     if (machine.cpu > config.machine.cpu || machine.gpu > config.machine.gpu || machine.ram > config.machine.ram) {
       throw new Error('the module asks for more than this provider has');
     }
     // Without a Timeout of its own a job gets the network's default (the same in every re-run, so a mediator
     // stops it where the provider did); either way runJob stops it in time to submit before the deal's
     // deadline. Memory is held to the module's declared RAM.
-    const asked = spec.job.Spec.Timeout;
+    const asked = prepared.spec.job.Spec.Timeout;
     const maxTimeout = config.maxJobTimeoutSeconds ?? 3600;
     if (asked !== undefined && asked > maxTimeout) throw new Error(`the module's Timeout of ${asked} s is longer than this provider's maximum of ${maxTimeout} s`);
-    const limits = executionLimitsOf(spec);
-    return { executor, executorJob: await executorJobOf(module, spec), limits };
+    return prepared;
   }
 
   /**
@@ -268,27 +260,19 @@ export function createResourceProvider(config: ResourceProviderConfig, component
    * other: the deal ends at once, the provider is paid for its work, and the mediator's re-run can check it.
    */
   async function runJob(deal: Deal, deadline: bigint): Promise<string> {
-    const { executor, executorJob, limits } = await prepare(deal);
+    const prepared = await prepare(deal);
     const resultDir = path.join(config.dataDir, 'jobs', deal.dealId);
-    await rm(resultDir, { recursive: true, force: true });
-    await mkdir(resultDir, { recursive: true });
     const untilDeadlineMs = (Number(deadline) - Number(SUBMIT_MARGIN_SECONDS)) * 1000 - Date.now();
     const abort = new AbortController();
     stopping.add(abort);
     try {
-      const result = await executor.run({
+      const result = await runPreparedJob(prepared, {
         jobId: deal.dealId,
-        randomSeed: jobSeedOf(deal.jobOffer.terms),
-        job: executorJob,
         resultDir,
-        limits: { ...limits, wallClockMs: Math.max(1000, Math.min(limits.wallClockMs ?? Infinity, untilDeadlineMs)) },
         signal: abort.signal,
+        wallClockMs: Math.max(1000, Math.min(prepared.limits.wallClockMs ?? Infinity, untilDeadlineMs)),
       });
-      logger.info({ dealId: deal.dealId, exitCode: result.exitCode, failure: result.failure?.code }, 'job ran');
-    } catch (error) {
-      if (stopped) throw error; // stopping: the job runs again after a restart
-      logger.warn({ dealId: deal.dealId, err: error }, 'job failed; submitting the failure as its result');
-      await writeFailureResult(resultDir, error as Error);
+      logger.info({ dealId: deal.dealId, exitCode: result.exitCode, failure: result.failure?.message }, 'job ran');
     } finally {
       stopping.delete(abort);
     }
