@@ -88,6 +88,16 @@ const dealTerms: fc.Arbitrary<DealTerms> = fc.record({
   providerSeed: hex32,
 });
 const dealIndex = fc.nat(DEALS - 1);
+/** The job offer a model deal's job creator signs: its terms, every mediator its job asks for. */
+const jobOfferOf = (jc: Address, t: DealTerms) =>
+  kit.jobOffer(jc, {
+    maxPrice: t.price,
+    mediators: t.jobMediators.map((i) => mediators[i]!),
+    mediationFee: t.fee,
+    submitTimeout: t.submitTimeout,
+    judgeWindow: t.judgeWindow,
+    mediationTimeout: t.mediationTimeout,
+  });
 const lifecycle = (kind: Extract<Step, { deal: number }>['kind'], weight: number) => ({
   weight,
   arbitrary: dealIndex.map((deal) => ({ kind, deal }) as Step),
@@ -236,14 +246,7 @@ async function runSequence(terms: DealTerms[], steps: Step[]): Promise<void> {
         case 'agreeByStranger': {
           // The deal's signed job offer in other hands: another provider with the job creator's acceptance of
           // a match to its own offer, and the deal's provider with an acceptance the job creator never signed.
-          d.offer ??= kit.jobOffer(jc, {
-            maxPrice: t.price,
-            mediators: t.jobMediators.map((i) => mediators[i]!),
-            mediationFee: t.fee,
-            submitTimeout: t.submitTimeout,
-            judgeWindow: t.judgeWindow,
-            mediationTimeout: t.mediationTimeout,
-          });
+          d.offer ??= jobOfferOf(jc, t);
           const signature = await kit.signJobOffer(kit.clientsFor(jobCreatorKeys[t.jc]!), d.offer);
           const stranger = providers[1 - t.rp]!;
           const strangerOffer = kit.resourceOffer(stranger, { price: t.price, collateralMultiple: 0n, mediators, maxMediationTimeout: 2n ** 256n - 1n });
@@ -255,14 +258,7 @@ async function runSequence(terms: DealTerms[], steps: Step[]): Promise<void> {
           return;
         }
         case 'agree': {
-          d.offer ??= kit.jobOffer(jc, {
-            maxPrice: t.price,
-            mediators: t.jobMediators.map((i) => mediators[i]!),
-            mediationFee: t.fee,
-            submitTimeout: t.submitTimeout,
-            judgeWindow: t.judgeWindow,
-            mediationTimeout: t.mediationTimeout,
-          });
+          d.offer ??= jobOfferOf(jc, t);
           const resourceOffer: SignedResourceOfferTerms = kit.resourceOffer(rp, {
             price: t.price,
             collateralMultiple: t.multiple,
