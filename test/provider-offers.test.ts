@@ -8,7 +8,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { getAddress, parseEther, type Hex } from 'viem';
+import { getAddress, parseEther, type Address, type Hex } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
@@ -30,6 +30,15 @@ beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'lilypad-late-provider-'));
 }, 60_000);
 
+/** A fresh provider key with ETH for gas and 100 LP in escrow. */
+async function fundedProvider(): Promise<{ providerKey: Hex; providerAddress: Address }> {
+  const providerKey = generatePrivateKey();
+  const providerAddress = privateKeyToAccount(providerKey).address;
+  const deployer = await connectChain({ rpcUrl: network.rpcUrl, privateKey: ANVIL_DEV_PRIVATE_KEYS[0], chainId: network.chainId });
+  await fund({ walletClient: deployer.walletClient, publicClient: deployer.publicClient, ...network.contracts, to: providerAddress, eth: parseEther('1'), escrow: parseEther('100') });
+  return { providerKey, providerAddress };
+}
+
 afterAll(async () => {
   await network?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
@@ -38,10 +47,7 @@ afterAll(async () => {
 // First: the provider that comes back late leaves a cheap offer behind, which would take the job below.
 describe('a provider that refuses a module', () => {
   it('says so in its signed offer, and the solver does not match the module to it', async () => {
-    const providerKey = generatePrivateKey();
-    const providerAddress = privateKeyToAccount(providerKey).address;
-    const deployer = await connectChain({ rpcUrl: network.rpcUrl, privateKey: ANVIL_DEV_PRIVATE_KEYS[0], chainId: network.chainId });
-    await fund({ walletClient: deployer.walletClient, publicClient: deployer.publicClient, ...network.contracts, to: providerAddress, eth: parseEther('1'), escrow: parseEther('100') });
+    const { providerKey, providerAddress } = await fundedProvider();
     const executor = createWasmExecutor();
     const blockstore = await openBlockstore(path.join(dir, 'refusing-blocks'));
     const provider = createResourceProvider(
@@ -89,10 +95,7 @@ describe('a provider that refuses a module', () => {
 
 describe('a provider that was down when a job arrived', () => {
   it('is not matched while it is away, and gets the waiting job when it subscribes again', async () => {
-    const providerKey = generatePrivateKey();
-    const providerAddress = privateKeyToAccount(providerKey).address;
-    const deployer = await connectChain({ rpcUrl: network.rpcUrl, privateKey: ANVIL_DEV_PRIVATE_KEYS[0], chainId: network.chainId });
-    await fund({ walletClient: deployer.walletClient, publicClient: deployer.publicClient, ...network.contracts, to: providerAddress, eth: parseEther('1'), escrow: parseEther('100') });
+    const { providerKey, providerAddress } = await fundedProvider();
 
     const executor = createWasmExecutor();
     const blockstore = await openBlockstore(path.join(dir, 'provider-blocks'));
@@ -154,10 +157,7 @@ describe('a provider that was down when a job arrived', () => {
 
 describe('a provider whose allowlist names one module', () => {
   it('refuses a job offer that signs that name over another module, and locks nothing', async () => {
-    const providerKey = generatePrivateKey();
-    const providerAddress = privateKeyToAccount(providerKey).address;
-    const deployer = await connectChain({ rpcUrl: network.rpcUrl, privateKey: ANVIL_DEV_PRIVATE_KEYS[0], chainId: network.chainId });
-    await fund({ walletClient: deployer.walletClient, publicClient: deployer.publicClient, ...network.contracts, to: providerAddress, eth: parseEther('1'), escrow: parseEther('100') });
+    const { providerKey, providerAddress } = await fundedProvider();
     const executor = createWasmExecutor();
     const blockstore = await openBlockstore(path.join(dir, 'allowlist-blocks'));
     const refusals: string[] = [];
