@@ -7,7 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { parseEther, type Address, type Hex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ANVIL_DEV_PRIVATE_KEYS, connectChain, createLilypadPublicClient, escrowBalance, fund } from '../src/chain/index.js';
+import { ANVIL_DEV_PRIVATE_KEYS, connectChain, createLilypadPublicClient, escrowBalance, fund, getDeal } from '../src/chain/index.js';
 import { cliPath, runCli } from './helpers.js';
 
 const doubles = fileURLToPath(new URL('./doubles/', import.meta.url));
@@ -168,5 +168,32 @@ describe('an honest provider that is challenged', () => {
     const again = await runCli(['challenge', dealId], env);
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/cannot be challenged: it was already mediated \(mediation-accepted\)/);
+  });
+});
+
+describe('a job creator whose own disk fails', () => {
+  it('does not take it for a bad result: no challenge, no fee, exit 1, and `lilypad get` fetches the result later', async () => {
+    const state = JSON.parse(await readFile(path.join(dir, 'stack.json'), 'utf8'));
+    const accounts = { jobCreator: addressOf(env.WEB3_PRIVATE_KEY as Hex), mediator: addressOf(state.keys.mediator) };
+    const before = await balances(accounts);
+    // The output folder is a file: the result cannot be written here.
+    const blocked = path.join(dir, 'not-a-folder');
+    await writeFile(blocked, 'in the way\n');
+    const run = await runCli(['run', 'cowsay:v0.0.1', '-i', 'Message=disk', '--output-dir', blocked], env);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/^Error: could not write the result bafy\w+ of deal 0x[0-9a-f]{64}: .*nothing was challenged/);
+    expect(run.stdout).not.toContain('challenged');
+    const id = /`lilypad get (0x[0-9a-f]{64})`/.exec(run.stderr)?.[1];
+    expect(id).toBeDefined();
+    // The deal waits, paid for, unchallenged; the mediator earned nothing.
+    const onChain = await getDeal(createLilypadPublicClient({ rpcUrl: env.WEB3_RPC_URL!, chainId: 31337 }), { deals: env.LILYPAD_DEALS_ADDRESS as Address, dealId: id as Hex });
+    expect(onChain?.state).toBe('results-submitted');
+    const after = await balances(accounts);
+    expect(after.jobCreator - before.jobCreator).toBe(-PRICE);
+    expect(after.mediator).toBe(before.mediator);
+
+    const fetched = await runCli(['get', id!, '--output-dir', path.join(dir, 'results')], env);
+    expect(fetched.code, fetched.stderr).toBe(0);
+    expect(fetched.stdout).toContain('< disk >');
   });
 });
