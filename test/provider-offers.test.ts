@@ -204,3 +204,49 @@ describe('a provider whose allowlist names one module', () => {
     }
   }, 60_000);
 });
+
+describe('a job creator that never accepts its match', () => {
+  it('holds the provider’s capacity only for a while: the deal is given up and the next job runs there', async () => {
+    const { providerKey, providerAddress } = await fundedProvider();
+    const executor = createWasmExecutor();
+    const blockstore = await openBlockstore(path.join(dir, 'unaccepted-blocks'));
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
+    const provider = createResourceProvider(
+      { price: parseEther('0.1'), collateralMultiple: 2n, capacity: 1, machine: { cpu: 4000, gpu: 0, ram: 4096 }, modules: [], mediators: network.mediators, dataDir: path.join(dir, 'unaccepted'), matchAcceptanceWaitMs: 1000 },
+      {
+        chain: await connectChain({ rpcUrl: network.rpcUrl, privateKey: providerKey, chainId: network.chainId }),
+        domain: network.domain,
+        solver: createSolverClient(network.solverUrl),
+        executors: [executor],
+        modules: network.modules,
+        blockstore,
+        logger,
+      },
+    );
+    await provider.start();
+    const jobBlocks = await openBlockstore(path.join(dir, 'unaccepted-job-blocks'));
+    try {
+      const person = await connectChain({ rpcUrl: network.rpcUrl, privateKey: network.jobCreatorPrivateKey, chainId: network.chainId });
+      const components = { chain: person, domain: network.domain, solver: createSolverClient(network.solverUrl), modules: network.modules, readDeal: network.readDeal, blockstore: jobBlocks };
+      const options = { module: 'cowsay:v0.0.1', mediators: network.mediators, maxPrice: parseEther('0.2'), resultsDir: path.join(dir, 'unaccepted-results') };
+      // Posted straight to the solver and never accepted: the provider's one slot is taken by the match.
+      const { offer } = await signJobOffer({ ...options, inputs: { Message: 'never accepted' } }, components);
+      const posted = await components.solver.postJobOffer(offer);
+      expect(posted.state).toBe('matched');
+      if (posted.state === 'pending') return;
+      expect(getAddress(posted.deal.resourceOffer.terms.resourceProvider)).toBe(getAddress(providerAddress));
+      await expect.poll(() => lines.some((line) => line.includes('did not accept the match within 1 s')), { timeout: 20_000 }).toBe(true);
+      expect((await network.readDeal(posted.deal.dealId)).state).toBe('none');
+      // The slot is free again: the next job, which only this provider is cheap enough for, runs there.
+      const result = await runJob({ ...options, inputs: { Message: 'next' } }, components);
+      expect(getAddress(result.resourceProvider)).toBe(getAddress(providerAddress));
+      expect(result.stdout).toContain('< next >');
+    } finally {
+      await provider.stop();
+      await closeBlockstore(jobBlocks);
+      await closeBlockstore(blockstore);
+      await executor.close();
+    }
+  }, 60_000);
+});

@@ -37,6 +37,7 @@ import { openDealStore, type DealStore } from './deal-store.js';
 /** Seconds kept free before a submit deadline, for the result to be added and the transaction to land. */
 const SUBMIT_MARGIN_SECONDS = 10n;
 
+
 export interface ResourceProviderConfig {
   /** LP (wei) per job. */
   price: bigint;
@@ -56,6 +57,8 @@ export interface ResourceProviderConfig {
   maxJudgeWindow?: bigint;
   /** The longest mediation (s) it lets its collateral be frozen for after a challenge; default 3600. */
   maxMediationTimeout?: bigint;
+  /** How long a matched deal waits for its job creator's acceptance before it is given up (ms); default 120 s. */
+  matchAcceptanceWaitMs?: number;
   /** The longest `Timeout` (s) a module may ask for here; longer ones are refused before agreeing; default 3600. */
   maxJobTimeoutSeconds?: number;
   /** Most deals settled in one transaction; default 20. */
@@ -313,11 +316,22 @@ export function createResourceProvider(config: ResourceProviderConfig, component
           db().setStage(dealId, 'failed', { error: stored.matchAcceptance ? 'an offer expired before the deal was agreed' : 'the job creator did not accept the match before its offer expired' });
           return;
         }
+        // A match its job creator does not accept holds a job slot: it is given up after a while, so that
+        // nobody can keep a provider's capacity by posting jobs and never accepting them.
+        const acceptanceWaitMs = config.matchAcceptanceWaitMs ?? 120_000;
+        const acceptBy = stored.updatedAt + acceptanceWaitMs;
+        if (!stored.matchAcceptance && Date.now() >= acceptBy) {
+          const error = `the job creator did not accept the match within ${acceptanceWaitMs / 1000} s`;
+          db().setStage(dealId, 'failed', { error });
+          log.warn(`deal given up: ${error}`);
+          return;
+        }
         try {
           // Everything is checked before anything is locked, also while the job creator's acceptance is awaited.
           await prepare(deal);
           if (!stored.matchAcceptance) {
-            at(expiry, () => advance(dealId));
+            const giveUpAt = BigInt(Math.ceil(acceptBy / 1000));
+            at(giveUpAt < expiry ? giveUpAt : expiry, async () => follow(dealId));
             return;
           }
           // Only the provider can agree its offer: its transaction is its consent.
