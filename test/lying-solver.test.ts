@@ -138,13 +138,19 @@ describe('a solver colluding with a job creator', () => {
     const forged = await dealFor({ ...genuine, terms: swappedTerms });
     // Its own offer's id under a forged copy: the terms are the genuine ones, the id claims another offer.
     const relabelled = { ...(await dealFor(genuine)), resourceOfferId: resourceOfferId(domain, swappedTerms) };
+    // A genuine match told under another deal id: agreed under one id and followed under the other, its
+    // collateral would be lost to the submit timeout.
+    const misnamedMatch = await dealFor(genuine);
+    const misnamed = { ...misnamedMatch, dealId: `0x${'ab'.repeat(32)}` as Hex };
     const honest = await dealFor(genuine);
-    for (const deal of [forged, relabelled, honest]) socket.send(JSON.stringify(toWire({ type: 'deal:matched', deal })));
+    for (const deal of [forged, relabelled, misnamed, honest]) socket.send(JSON.stringify(toWire({ type: 'deal:matched', deal })));
 
     await waitFor('the genuine deal to be agreed', async () => (await getDeal(kit.publicClient, { deals: kit.deals, dealId: honest.dealId })) ?? undefined);
     expect(await getDeal(kit.publicClient, { deals: kit.deals, dealId: forged.dealId })).toBeNull();
     expect(await getDeal(kit.publicClient, { deals: kit.deals, dealId: relabelled.dealId })).toBeNull();
+    expect(await getDeal(kit.publicClient, { deals: kit.deals, dealId: misnamedMatch.dealId })).toBeNull();
     expect(providerLog.filter((line) => line.includes('did not sign'))).toHaveLength(2);
+    expect(providerLog.filter((line) => line.includes('is not its job offer'))).toHaveLength(1);
     // Only the genuine deal's collateral (price × 2) left the provider's free escrow.
     expect(before - (await kit.freeEscrow(rp))).toBe(2n * PRICE);
   });

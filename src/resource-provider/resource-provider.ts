@@ -29,7 +29,7 @@ import { termsMisfitOf, termsMisfitText } from '../protocol/agreement.js';
 import { defaultDealTimeouts } from '../protocol/mediation.js';
 import { detailsHashOf, moduleIdOf } from '../protocol/ids.js';
 import type { MachineSpec } from '../protocol/machine.js';
-import { randomNonce, resourceOfferId, verifyJobOfferSignature, verifyMatchAcceptance, type OfferDomain, type ResourceOffer, type ResourceOfferDetails } from '../protocol/offers.js';
+import { jobOfferId, randomNonce, resourceOfferId, verifyJobOfferSignature, verifyMatchAcceptance, type OfferDomain, type ResourceOffer, type ResourceOfferDetails } from '../protocol/offers.js';
 import type { EventSubscription, SolverClient } from '../solver/client.js';
 import { addDirectory, addGatewayRoutes, type Blockstore } from '../storage/index.js';
 import { openDealStore, type DealStore } from './deal-store.js';
@@ -498,6 +498,12 @@ export function createResourceProvider(config: ResourceProviderConfig, component
     const own = db().getOffer(deal.resourceOfferId);
     if (!own || resourceOfferId(components.domain, deal.resourceOffer.terms) !== own.id) {
       logger.warn({ dealId: deal.dealId, resourceOfferId: deal.resourceOfferId }, 'deal names a resource offer this provider did not sign; ignored');
+      return;
+    }
+    // The deal id is the job offer's hash on chain: a deal told under another id would be agreed under one
+    // and followed under the other, and its collateral lost to the submit timeout.
+    if (jobOfferId(components.domain, deal.jobOffer.terms) !== deal.dealId.toLowerCase()) {
+      logger.warn({ dealId: deal.dealId }, 'deal id is not its job offer’s hash; ignored');
       return;
     }
     const { matchAcceptance, ...matched } = deal;
