@@ -18,9 +18,11 @@ import { postJob, runJob, signJobOffer } from '../src/job-creator/run-job.js';
 import { offerDomain, offerTypes } from '../src/protocol/eip712.js';
 import { jobOfferDetailsHashOf, matchAcceptanceTypedData, resourceOfferId } from '../src/protocol/offers.js';
 import { startEmbeddedNetwork, type EmbeddedNetwork } from '../src/network/embedded.js';
-import { createResourceProvider } from '../src/resource-provider/resource-provider.js';
+import type { Executor } from '../src/executor/types.js';
+import type { Logger } from '../src/lib/logger.js';
+import { createResourceProvider, type ResourceProvider, type ResourceProviderConfig } from '../src/resource-provider/resource-provider.js';
 import { createSolverClient } from '../src/solver/client.js';
-import { closeBlockstore, openBlockstore } from '../src/storage/index.js';
+import { closeBlockstore, openBlockstore, type Blockstore } from '../src/storage/index.js';
 
 let network: EmbeddedNetwork;
 let dir: string;
@@ -39,6 +41,25 @@ async function fundedProvider(): Promise<{ providerKey: Hex; providerAddress: Ad
   return { providerKey, providerAddress };
 }
 
+/** A provider in this process on the embedded network, cheaper than the network's (0.1 LP), not started. */
+async function testProvider(
+  parts: { providerKey: Hex; executor: Executor; blockstore: Blockstore; logger?: Logger },
+  config: Partial<ResourceProviderConfig> & { dataDir: string },
+): Promise<ResourceProvider> {
+  return createResourceProvider(
+    { price: parseEther('0.1'), collateralMultiple: 2n, capacity: 2, machine: { cpu: 4000, gpu: 0, ram: 4096 }, modules: [], mediators: network.mediators, ...config },
+    {
+      chain: await connectChain({ rpcUrl: network.rpcUrl, privateKey: parts.providerKey, chainId: network.chainId }),
+      domain: network.domain,
+      solver: createSolverClient(network.solverUrl),
+      executors: [parts.executor],
+      modules: network.modules,
+      blockstore: parts.blockstore,
+      logger: parts.logger,
+    },
+  );
+}
+
 afterAll(async () => {
   await network?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
@@ -50,26 +71,7 @@ describe('a provider that refuses a module', () => {
     const { providerKey, providerAddress } = await fundedProvider();
     const executor = createWasmExecutor();
     const blockstore = await openBlockstore(path.join(dir, 'refusing-blocks'));
-    const provider = createResourceProvider(
-      {
-        price: parseEther('0.1'),
-        collateralMultiple: 2n,
-        capacity: 2,
-        machine: { cpu: 4000, gpu: 0, ram: 4096 },
-        modules: [],
-        refuseModules: ['cowsay:v0.0.1'],
-        mediators: network.mediators,
-        dataDir: path.join(dir, 'refusing'),
-      },
-      {
-        chain: await connectChain({ rpcUrl: network.rpcUrl, privateKey: providerKey, chainId: network.chainId }),
-        domain: network.domain,
-        solver: createSolverClient(network.solverUrl),
-        executors: [executor],
-        modules: network.modules,
-        blockstore,
-      },
-    );
+    const provider = await testProvider({ providerKey, executor, blockstore }, { refuseModules: ['cowsay:v0.0.1'], dataDir: path.join(dir, 'refusing') });
     await provider.start();
     const jobBlocks = await openBlockstore(path.join(dir, 'refused-job-blocks'));
     try {
@@ -100,17 +102,7 @@ describe('a provider that was down when a job arrived', () => {
     const executor = createWasmExecutor();
     const blockstore = await openBlockstore(path.join(dir, 'provider-blocks'));
     const startProvider = async () => {
-      const provider = createResourceProvider(
-        { price: parseEther('0.5'), collateralMultiple: 2n, capacity: 2, machine: { cpu: 4000, gpu: 0, ram: 4096 }, modules: [], mediators: network.mediators, dataDir: path.join(dir, 'provider') },
-        {
-          chain: await connectChain({ rpcUrl: network.rpcUrl, privateKey: providerKey, chainId: network.chainId }),
-          domain: network.domain,
-          solver: createSolverClient(network.solverUrl),
-          executors: [executor],
-          modules: network.modules,
-          blockstore,
-        },
-      );
+      const provider = await testProvider({ providerKey, executor, blockstore }, { price: parseEther('0.5'), dataDir: path.join(dir, 'provider') });
       await provider.start();
       return provider;
     };
@@ -162,18 +154,7 @@ describe('a provider whose allowlist names one module', () => {
     const blockstore = await openBlockstore(path.join(dir, 'allowlist-blocks'));
     const refusals: string[] = [];
     const logger = pino({ level: 'warn' }, { write: (line: string) => void refusals.push(line) });
-    const provider = createResourceProvider(
-      { price: parseEther('0.1'), collateralMultiple: 2n, capacity: 2, machine: { cpu: 4000, gpu: 0, ram: 4096 }, modules: ['cowsay:v0.0.1'], mediators: network.mediators, dataDir: path.join(dir, 'allowlist') },
-      {
-        chain: await connectChain({ rpcUrl: network.rpcUrl, privateKey: providerKey, chainId: network.chainId }),
-        domain: network.domain,
-        solver: createSolverClient(network.solverUrl),
-        executors: [executor],
-        modules: network.modules,
-        blockstore,
-        logger,
-      },
-    );
+    const provider = await testProvider({ providerKey, executor, blockstore, logger }, { modules: ['cowsay:v0.0.1'], dataDir: path.join(dir, 'allowlist') });
     await provider.start();
     try {
       const person = await connectChain({ rpcUrl: network.rpcUrl, privateKey: network.jobCreatorPrivateKey, chainId: network.chainId });
@@ -212,18 +193,7 @@ describe('a job creator that never accepts its match', () => {
     const blockstore = await openBlockstore(path.join(dir, 'unaccepted-blocks'));
     const lines: string[] = [];
     const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
-    const provider = createResourceProvider(
-      { price: parseEther('0.1'), collateralMultiple: 2n, capacity: 1, machine: { cpu: 4000, gpu: 0, ram: 4096 }, modules: [], mediators: network.mediators, dataDir: path.join(dir, 'unaccepted'), matchAcceptanceWaitMs: 1000 },
-      {
-        chain: await connectChain({ rpcUrl: network.rpcUrl, privateKey: providerKey, chainId: network.chainId }),
-        domain: network.domain,
-        solver: createSolverClient(network.solverUrl),
-        executors: [executor],
-        modules: network.modules,
-        blockstore,
-        logger,
-      },
-    );
+    const provider = await testProvider({ providerKey, executor, blockstore, logger }, { capacity: 1, dataDir: path.join(dir, 'unaccepted'), matchAcceptanceWaitMs: 1000 });
     await provider.start();
     const jobBlocks = await openBlockstore(path.join(dir, 'unaccepted-job-blocks'));
     try {

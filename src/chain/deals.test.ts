@@ -103,6 +103,17 @@ async function agreeAsProvider(p: Parties, jobOverrides: Partial<SignedJobOfferT
   return { ...agreed, jobOffer, resourceOffer };
 }
 
+/** `count` deals of 2 LP with collateral 2 LP, agreed and with results submitted. */
+async function submittedDeals(p: Parties, count: number) {
+  const made = [];
+  for (let i = 0; i < count; i++) {
+    const deal = await agreeAsProvider(p, {}, { price: LP(2), collateralMultiple: 1n });
+    await submitResults(p.provider, { deals: kit.deals, dealId: deal.dealId, resultCid: RESULT_CID });
+    made.push(deal);
+  }
+  return made;
+}
+
 async function challenge(p: Parties, deal: Awaited<ReturnType<typeof agreeAsProvider>>) {
   const onChain = await getDeal(kit.publicClient, { deals: kit.deals, dealId: deal.dealId });
   return challengeResults(p.jobCreator, {
@@ -337,12 +348,7 @@ describe('every path of a deal, with every party’s balances', () => {
   it('settles many deals in one transaction, signed and optimistic mixed', async () => {
     const p = await freshParties();
     const start = await ledger(p);
-    const made = [];
-    for (let i = 0; i < 3; i++) {
-      const deal = await agreeAsProvider(p, {}, { price: LP(2), collateralMultiple: 1n });
-      await submitResults(p.provider, { deals: kit.deals, dealId: deal.dealId, resultCid: RESULT_CID });
-      made.push(deal);
-    }
+    const made = await submittedDeals(p, 3);
     await kit.increaseTime(301);
     const signed = await kit.signAcceptance(p.jobCreator, made[1]!.dealId);
     const mismatch = await revertOf(
@@ -418,12 +424,7 @@ describe('every path of a deal, with every party’s balances', () => {
   it('attack: the job creator’s own acceptResults does not void the provider’s settlement batch', async () => {
     const p = await freshParties({ jobCreatorEth: true });
     const start = await ledger(p);
-    const made = [];
-    for (let i = 0; i < 3; i++) {
-      const deal = await agreeAsProvider(p, {}, { price: LP(2), collateralMultiple: 1n });
-      await submitResults(p.provider, { deals: kit.deals, dealId: deal.dealId, resultCid: RESULT_CID });
-      made.push(deal);
-    }
+    const made = await submittedDeals(p, 3);
     const acceptances = await Promise.all(made.map((d) => kit.signAcceptance(p.jobCreator, d.dealId)));
     // The provider queued a batch of all three; the job creator accepts the middle one itself first.
     await acceptResults(p.jobCreator, { deals: kit.deals, dealId: made[1]!.dealId });

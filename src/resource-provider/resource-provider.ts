@@ -208,19 +208,19 @@ export function createResourceProvider(config: ResourceProviderConfig, component
     return ready;
   }
 
-  /** Module ids of the allowlist's names, resolved once each: a name in an offer is only the job creator's word. */
-  const allowedModuleIds = new Map<string, Promise<string | undefined>>();
-  async function isAllowedModule(moduleId: Hex): Promise<boolean> {
-    if (config.modules.length === 0) return true;
-    for (const entry of config.modules) {
+  /** Module ids of the names in the allow and refuse lists, resolved once each: a name in an offer is only the job creator's word. */
+  const listedModuleIds = new Map<string, Promise<string | undefined>>();
+  /** Whether `moduleId` is one that `list` names, by id or by a name that resolves to it. */
+  async function listsModule(list: readonly string[], moduleId: Hex): Promise<boolean> {
+    for (const entry of list) {
       if (/^0x[0-9a-fA-F]{64}$/.test(entry)) {
         if (entry.toLowerCase() === moduleId.toLowerCase()) return true;
         continue;
       }
-      let id = allowedModuleIds.get(entry);
+      let id = listedModuleIds.get(entry);
       if (!id) {
         id = components.modules.resolve(entry).then((module) => moduleIdOf(module.ref), () => undefined);
-        allowedModuleIds.set(entry, id);
+        listedModuleIds.set(entry, id);
       }
       if ((await id) === moduleId.toLowerCase()) return true;
     }
@@ -237,9 +237,13 @@ export function createResourceProvider(config: ResourceProviderConfig, component
     if (!(await verifyJobOfferSignature(components.domain, job, components.chain.publicClient))) throw new Error('job offer signature is not the job creator\'s');
     const misfit = termsMisfitOf(job.terms, deal.resourceOffer.terms);
     if (misfit) throw new Error(`this provider's offer ${termsMisfitText[misfit]}`);
-    if (!(await isAllowedModule(job.terms.moduleId))) throw new Error(`module ${job.moduleName} (id ${job.terms.moduleId}) is not in this provider's allowlist`);
-    // A module whose re-run can differ would lose this provider its collateral to any challenge.
-    if (config.refuseModules?.some((m) => m === job.moduleName || m.toLowerCase() === job.terms.moduleId.toLowerCase())) {
+    if (config.modules.length > 0 && !(await listsModule(config.modules, job.terms.moduleId))) {
+      throw new Error(`module ${job.moduleName} (id ${job.terms.moduleId}) is not in this provider's allowlist`);
+    }
+    // A module whose re-run can differ would lose this provider its collateral to any challenge; refused by
+    // its name and by its id, so that another name for it does not get it run.
+    const refused = config.refuseModules ?? [];
+    if (refused.includes(job.moduleName) || (await listsModule(refused, job.terms.moduleId))) {
       throw new Error(`module ${job.moduleName} is refused here (refuseModules: not deterministic)`);
     }
     const prepared = await prepareJob(job, components);
@@ -515,7 +519,7 @@ export function createResourceProvider(config: ResourceProviderConfig, component
     }
     const stored = db().get(deal.dealId);
     if (matchAcceptance && stored && !stored.matchAcceptance) {
-      const valid = await verifyMatchAcceptance(components.domain, { ...stored.deal }, matchAcceptance, components.chain.publicClient);
+      const valid = await verifyMatchAcceptance(components.domain, stored.deal, matchAcceptance, components.chain.publicClient);
       if (valid) db().setMatchAcceptance(deal.dealId, matchAcceptance);
       else logger.warn({ dealId: deal.dealId }, 'match acceptance is not the job creator’s; ignored');
     }
