@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COWSAY_MOO } from '../src/executor/conformance.js';
+import { cidOfBytes } from '../src/storage/index.js';
 import { processesWithMarker, runCli } from './helpers.js';
 
 const repoRoot = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
@@ -37,6 +38,31 @@ describe('a job that fails after its deal was agreed', () => {
     expect(await readFile(path.join(result.dir, 'error'), 'utf8')).toContain(result.error);
     expect(await readFile(path.join(result.dir, 'stdout'), 'utf8')).toBe('');
     // Accepted like any result: the provider is paid for the work it did, nothing waits for a timeout.
+    expect(result.state).toBe('results-submitted');
+  });
+
+  it('allocates without bound: stops at the module\'s ram, lilypad run names the memory limit, exits 1, the deal is paid', async () => {
+    // The executor's probe program in "hog" mode (allocate 1 MiB blocks until malloc fails), as a module
+    // asking for 64 MB of RAM and a Timeout of 5 s.
+    const moduleDir = path.join(outputDir, 'hog');
+    await cp(path.join(repoRoot, 'modules', 'spin'), moduleDir, { recursive: true });
+    await rm(path.join(moduleDir, 'spin.wasm'));
+    const probe = await readFile(path.join(repoRoot, 'src', 'executor', 'wasm', 'testdata', 'probe.wasm'));
+    await writeFile(path.join(moduleDir, 'probe.wasm'), probe);
+    const template = path.join(moduleDir, 'lilypad_module.json.tmpl');
+    const spin = await readFile(template, 'utf8');
+    const spinCid = /"CID": "([^"]+)"/.exec(spin)![1]!;
+    await writeFile(
+      template,
+      spin.replace(spinCid, (await cidOfBytes(probe)).toString()).replace('[{{ .Rounds }}]', '["hog"]').replace('"Timeout": 600', '"Timeout": 5'),
+    );
+    const run = await runCli(['run', moduleDir, '--json', '--output-dir', outputDir]);
+    expect(run.code, run.stderr).toBe(1);
+    const result = JSON.parse(run.stdout);
+    expect(result.error).toBe('memory-limit: the job exited with code 12 with its memory at its limit of 64 MiB; the module can ask for more with machine.ram');
+    expect(result.exitCode).toBe(12);
+    // What the job printed before it gave up is kept: it is the same on every machine.
+    expect(result.stdout).toMatch(/^hog stopped after \d+ MiB\n$/);
     expect(result.state).toBe('results-submitted');
   });
 });

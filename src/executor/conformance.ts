@@ -244,7 +244,10 @@ export function describeExecutorConformance(subject: ConformanceSubject): void {
         expect(read(small.resultDir, 'stdout')).toBe('malloc 8 MiB ok\n');
         const hog = await executor.run(request(programs.probe(['hog']), { limits }));
         if (subject.contains.memory === 'allocation-fails') {
-          expect(hog.failure).toBeUndefined();
+          // The job gives up on its own (exit 12) and keeps what it wrote; the record names the limit.
+          const failure = { code: 'memory-limit', message: 'the job exited with code 12 with its memory at its limit of 64 MiB; the module can ask for more with machine.ram' };
+          expect(hog.failure).toEqual(failure);
+          expect(read(hog.resultDir, 'error')).toBe(`memory-limit: ${failure.message}\n`);
           expect(hog.exitCode).toBe(12);
           const got = Number(/^hog stopped after (\d+) MiB\n$/.exec(read(hog.resultDir, 'stdout'))?.[1]);
           expect(got).toBeGreaterThanOrEqual(56);

@@ -8,7 +8,9 @@
  * - after a limit hit (wall clock, memory, outputs): `stdout` and `stderr` empty and `outputs/` empty, since
  *   how far a stopped job got depends on the machine's speed;
  * - after a trap or invalid outputs: `stdout` and `stderr` as the job wrote them (they are deterministic up to
- *   that point), and `outputs/` only for a trap (invalid outputs are removed, nobody may follow them).
+ *   that point), and `outputs/` only for a trap (invalid outputs are removed, nobody may follow them);
+ * - a WebAssembly job that exits non-zero with its memory at the cap (its allocation failed, the same way on
+ *   every machine) keeps its own exit code and everything it wrote, and `error` names the memory limit.
  */
 import { execFile } from 'node:child_process';
 import { mkdir, rm, truncate, writeFile } from 'node:fs/promises';

@@ -104,7 +104,10 @@ export interface JobFailure {
 }
 
 export interface ExecutionResult {
-  /** The job's exit status (0-255, as POSIX reports it); for a failure, the code FAILURE_EXIT_CODES gives. */
+  /**
+   * The job's exit status (0-255, as POSIX reports it); for a failure, the code FAILURE_EXIT_CODES gives, except
+   * that a WebAssembly job exiting on its own at its memory cap keeps its own code.
+   */
   exitCode: number;
   resultDir: string;
   /** Which streams reached their cap and were cut there (the files hold the first bytes, exactly the cap). */

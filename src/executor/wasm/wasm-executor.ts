@@ -22,7 +22,7 @@ import { jobFailureOf, recordFailure } from '../failure.js';
 import { checkOutputs } from '../outputs.js';
 import { resolveLimits } from '../limits.js';
 import { validateCommonRequest } from '../validate.js';
-import type { ExecutionRequest, ExecutionResult, Executor, WasmJob } from '../types.js';
+import type { ExecutionRequest, ExecutionResult, Executor, JobFailure, WasmJob } from '../types.js';
 import { closeDescriptorsUnder } from './descriptors.js';
 import { capModuleMemory } from './memory-limit.js';
 
@@ -211,7 +211,9 @@ export function createWasmExecutor(options: WasmExecutorOptions = {}): Executor 
         // POSIX keeps the low 8 bits of an exit status: exit(257) is reported as 1 everywhere else too.
         const exitCode = reply.exitCode & 0xff;
         await writeFile(join(resultDir, 'exitCode'), String(exitCode));
-        return { exitCode, resultDir, truncated };
+        const memoryFailure = exitedAtMemoryCap(exitCode, reply.memoryBytes, limits.memoryBytes);
+        if (memoryFailure) await writeFile(join(resultDir, 'error'), `${memoryFailure.code}: ${memoryFailure.message}\n`);
+        return { exitCode, resultDir, truncated, ...(memoryFailure ? { failure: memoryFailure } : {}) };
       } finally {
         for (const fd of fds) closeSync(fd);
         if (worker) {
@@ -318,8 +320,23 @@ function runInWorker(
   });
 }
 
-/** A trap this close to the memory cap most likely followed a failed allocation. */
+/** A trap or a failed exit this close to the memory cap most likely followed a failed allocation. */
 const NEAR_MEMORY_CAP_BYTES = 1024 * 1024;
+
+/**
+ * A job that exits non-zero with its memory at the cap most likely gave up because an allocation failed: its
+ * result names the limit, so that the user reads "memory" and not only an exit code. The job's own exit code,
+ * stdout and stderr stay as they are (they are deterministic here: growth fails at the same point on every
+ * machine), so the record differs from a killed Docker job's, which cannot keep them.
+ */
+function exitedAtMemoryCap(exitCode: number, memoryBytes: number, memoryLimit: number | undefined): JobFailure | undefined {
+  if (exitCode === 0 || memoryLimit === undefined || memoryBytes + NEAR_MEMORY_CAP_BYTES <= memoryLimit) return undefined;
+  const mib = Math.floor(memoryLimit / (1024 * 1024));
+  return {
+    code: 'memory-limit',
+    message: `the job exited with code ${exitCode} with its memory at its limit of ${mib} MiB; the module can ask for more with machine.ram`,
+  };
+}
 
 function failure(jobId: string, reply: Extract<WorkerReply, { type: 'failed' }>, memoryLimit: number | undefined): ExecutorError {
   const cause = Object.assign(new Error(reply.message), { stack: reply.stack });
