@@ -21,10 +21,11 @@ import { ExecutorError } from '../../lib/errors.js';
 import { jobFailureOf, recordFailure } from '../failure.js';
 import { checkOutputs } from '../outputs.js';
 import { resolveLimits } from '../limits.js';
-import { validateCommonRequest } from '../validate.js';
-import type { ExecutionRequest, ExecutionResult, Executor, JobFailure, WasmJob } from '../types.js';
+import type { ExecutionRequest, ExecutionResult, Executor, WasmJob } from '../types.js';
+import { checkInterface, throwIfAborted, validateRequest } from './checks.js';
 import { closeDescriptorsUnder } from './descriptors.js';
 import { capModuleMemory } from './memory-limit.js';
+import { exitedAtMemoryCap, failure, runInWorker } from './worker-run.js';
 
 export interface WasmExecutorOptions {
   /** How many compiled modules to keep (least recently used go first). Default 16. */
@@ -39,20 +40,7 @@ const MAX_IDLE_WORKERS = 2;
 const REUSE_MEMORY_BYTES = 64 * 1024 * 1024;
 
 const WORKER_URL = new URL('./wasi-worker.js', import.meta.url);
-const WASI_MODULE = 'wasi_snapshot_preview1';
 const RANDOM_DOMAIN = 'lilypad/executor/wasm/random/v1\0';
-
-type WorkerReply =
-  | { type: 'exited'; exitCode: number; memoryBytes: number; report: { stdout: boolean; stderr: boolean; outputsFull: boolean } }
-  | {
-      type: 'failed';
-      reason: 'trap' | 'link' | 'internal';
-      message: string;
-      stack?: string;
-      /** For a trap: the memory the job had and what it had written when it trapped. */
-      memoryBytes?: number;
-      report?: { stdout: boolean; stderr: boolean };
-    };
 
 export function createWasmExecutor(options: WasmExecutorOptions = {}): Executor {
   const cacheSize = options.moduleCacheSize ?? 16;
@@ -251,167 +239,7 @@ export function createWasmExecutor(options: WasmExecutorOptions = {}): Executor 
   };
 }
 
-function runInWorker(
-  worker: Worker,
-  jobId: string,
-  wallClockMs: number | undefined,
-  signal: AbortSignal | undefined,
-  message: Record<string, unknown>,
-): Promise<WorkerReply> {
-  return new Promise<WorkerReply>((resolvePromise, reject) => {
-    let timer: NodeJS.Timeout | undefined;
-    const cleanUp = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      worker.off('message', onMessage);
-      worker.off('error', onError);
-      worker.off('exit', onExit);
-    };
-    const stop = (error: ExecutorError) => {
-      cleanUp();
-      void worker.terminate();
-      reject(error);
-    };
-    const onMessage = (reply: WorkerReply) => {
-      cleanUp();
-      resolvePromise(reply);
-    };
-    const onError = (error: Error) =>
-      stop(
-        new ExecutorError(`job ${jobId}: the WebAssembly worker failed: ${error.message}`, {
-          code: 'worker-failed',
-          details: { jobId },
-          cause: error,
-        }),
-      );
-    const onExit = (code: number) =>
-      stop(
-        new ExecutorError(`job ${jobId}: the WebAssembly worker exited (code ${code}) before the job ended`, {
-          code: 'worker-failed',
-          details: { jobId, workerExitCode: code },
-        }),
-      );
-    const onAbort = () =>
-      stop(
-        new ExecutorError(`job ${jobId} was aborted`, {
-          code: 'aborted',
-          details: { jobId },
-          cause: signal?.reason,
-        }),
-      );
-
-    worker.on('message', onMessage);
-    worker.on('error', onError);
-    worker.on('exit', onExit);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    if (wallClockMs !== undefined) {
-      timer = setTimeout(
-        () =>
-          stop(
-            new ExecutorError(`job ${jobId} ran past its wall-clock limit of ${wallClockMs} ms and was stopped`, {
-              code: 'wall-clock-limit',
-              details: { jobId, wallClockMs },
-            }),
-          ),
-        wallClockMs,
-      );
-    }
-    worker.postMessage(message);
-  });
-}
-
-/** A trap or a failed exit this close to the memory cap most likely followed a failed allocation. */
-const NEAR_MEMORY_CAP_BYTES = 1024 * 1024;
-
-/**
- * A job that exits non-zero with its memory at the cap most likely gave up because an allocation failed: its
- * result names the limit, so that the user reads "memory" and not only an exit code. The job's own exit code,
- * stdout and stderr stay as they are (they are deterministic here: growth fails at the same point on every
- * machine), so the record differs from a killed Docker job's, which cannot keep them.
- */
-function exitedAtMemoryCap(exitCode: number, memoryBytes: number, memoryLimit: number | undefined): JobFailure | undefined {
-  if (exitCode === 0 || memoryLimit === undefined || memoryBytes + NEAR_MEMORY_CAP_BYTES <= memoryLimit) return undefined;
-  const mib = Math.floor(memoryLimit / (1024 * 1024));
-  return {
-    code: 'memory-limit',
-    message: `the job exited with code ${exitCode} with its memory at its limit of ${mib} MiB; the module can ask for more with machine.ram`,
-  };
-}
-
-function failure(jobId: string, reply: Extract<WorkerReply, { type: 'failed' }>, memoryLimit: number | undefined): ExecutorError {
-  const cause = Object.assign(new Error(reply.message), { stack: reply.stack });
-  if (reply.reason === 'trap') {
-    const atCap = memoryLimit !== undefined && (reply.memoryBytes ?? 0) + NEAR_MEMORY_CAP_BYTES > memoryLimit;
-    const hint = atCap ? ` (its memory had reached its limit of ${memoryLimit} bytes, so it most likely ran out; the module can ask for more with machine.ram)` : '';
-    return new ExecutorError(`job ${jobId} trapped: ${reply.message}${hint}`, {
-      code: 'wasm-trap',
-      details: { jobId },
-      cause,
-    });
-  }
-  if (reply.reason === 'link') {
-    return new ExecutorError(`job ${jobId}: the module cannot be linked: ${reply.message}`, {
-      code: 'invalid-module',
-      details: { jobId },
-      cause,
-    });
-  }
-  return new ExecutorError(`job ${jobId}: the WebAssembly worker failed: ${reply.message}`, {
-    code: 'internal',
-    details: { jobId },
-    cause,
-  });
-}
-
 /** 32 bytes that seed the job's random stream, from the request's seed (the same job gives the same bytes). */
 function randomStreamSeed(seed: string): string {
   return createHash('sha256').update(RANDOM_DOMAIN).update(seed.toLowerCase()).digest('hex');
-}
-
-function validateRequest(request: ExecutionRequest): void {
-  validateCommonRequest(request, 'wasm');
-  const { jobId, job } = request;
-  for (const arg of (job as WasmJob).args) {
-    if (arg.includes('\0')) {
-      throw new ExecutorError(`job ${jobId}: an argument contains a NUL character`, {
-        code: 'invalid-request',
-        details: { jobId },
-      });
-    }
-  }
-}
-
-/** Checks what the worker would otherwise find out later and less clearly. */
-function checkInterface(jobId: string, module: WebAssembly.Module, entryPoint: string): void {
-  const exports = WebAssembly.Module.exports(module);
-  const functions = exports.filter((entry) => entry.kind === 'function').map((entry) => entry.name);
-  if (!functions.includes(entryPoint)) {
-    throw new ExecutorError(
-      `job ${jobId}: the module exports no function ${JSON.stringify(entryPoint)}; it exports ${
-        functions.length ? functions.map((name) => JSON.stringify(name)).join(', ') : 'no functions'
-      }`,
-      { code: 'entry-point-missing', details: { jobId, entryPoint, exportedFunctions: functions } },
-    );
-  }
-  if (!exports.some((entry) => entry.kind === 'memory' && entry.name === 'memory')) {
-    throw new ExecutorError(`job ${jobId}: the module exports no memory named "memory", which WASI needs`, {
-      code: 'invalid-module',
-      details: { jobId },
-    });
-  }
-  const foreign = WebAssembly.Module.imports(module).filter((entry) => entry.module !== WASI_MODULE);
-  if (foreign.length > 0) {
-    throw new ExecutorError(
-      `job ${jobId}: the module imports ${foreign
-        .map((entry) => `${entry.module}.${entry.name}`)
-        .join(', ')}; only ${WASI_MODULE} is provided`,
-      { code: 'invalid-module', details: { jobId } },
-    );
-  }
-}
-
-function throwIfAborted(jobId: string, signal: AbortSignal | undefined): void {
-  if (signal?.aborted) {
-    throw new ExecutorError(`job ${jobId} was aborted`, { code: 'aborted', details: { jobId }, cause: signal.reason });
-  }
 }
