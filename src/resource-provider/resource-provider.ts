@@ -33,6 +33,7 @@ import { jobOfferId, randomNonce, resourceOfferId, verifyJobOfferSignature, veri
 import type { EventSubscription, SolverClient } from '../solver/client.js';
 import { addDirectory, addGatewayRoutes, type Blockstore } from '../storage/index.js';
 import { openDealStore, type DealStore } from './deal-store.js';
+import { createJobSlots } from './job-slots.js';
 
 /** Seconds kept free before a submit deadline, for the result to be added and the transaction to land. */
 const SUBMIT_MARGIN_SECONDS = 10n;
@@ -91,35 +92,13 @@ export interface ResourceProvider extends Service {
   awaitingPayment(): Hex[];
 }
 
-/** A counting semaphore: at most `size` holders at once, the rest wait in order. */
-function slots(size: number) {
-  let free = size;
-  const waiting: Array<() => void> = [];
-  return {
-    get free() {
-      return free;
-    },
-    async run<T>(task: () => Promise<T>): Promise<T> {
-      if (free > 0) free -= 1;
-      else await new Promise<void>((resolve) => waiting.push(resolve));
-      try {
-        return await task();
-      } finally {
-        const next = waiting.shift();
-        if (next) next();
-        else free += 1;
-      }
-    },
-  };
-}
-
 export function createResourceProvider(config: ResourceProviderConfig, components: ResourceProviderComponents): ResourceProvider {
   const logger = components.logger ?? silentLogger;
   const address = components.chain.walletClient.account.address;
   const deals = components.domain.dealsAddress;
   /** Deals being moved along now (agreeing, running, submitting), by id. */
   const active = new Map<Hex, Promise<void>>();
-  const jobSlots = slots(Math.max(1, config.capacity));
+  const jobSlots = createJobSlots(Math.max(1, config.capacity));
   /** Deals with results on chain whose settlement is queued, with the job creator's acceptance where it came. */
   const toSettle = new Map<Hex, Hex | undefined>();
   const timers = new Set<NodeJS.Timeout>();
