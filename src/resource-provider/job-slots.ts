@@ -4,7 +4,6 @@
  */
 
 export interface JobSlots {
-  readonly free: number;
   run<T>(task: () => Promise<T>): Promise<T>;
 }
 
@@ -12,9 +11,6 @@ export function createJobSlots(size: number): JobSlots {
   let free = size;
   const waiting: Array<() => void> = [];
   return {
-    get free() {
-      return free;
-    },
     async run<T>(task: () => Promise<T>): Promise<T> {
       if (free > 0) free -= 1;
       else await new Promise<void>((resolve) => waiting.push(resolve));
