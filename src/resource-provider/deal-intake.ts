@@ -9,12 +9,13 @@ import { isAddressEqual, type Hex } from 'viem';
 import type { Logger } from '../lib/logger.js';
 import type { Deal } from '../protocol/deals.js';
 import { jobOfferId, resourceOfferId, verifyMatchAcceptance } from '../protocol/offers.js';
-import type { EventSubscription } from '../solver/client.js';
+import type { EventSubscription, SolverClient } from '../solver/client.js';
 import type { ResourceProviderComponents } from './config.js';
 import type { DealStore } from './deal-store.js';
 import type { OfferPoster } from './offer-poster.js';
 
-export interface DealIntakeComponents extends Pick<ResourceProviderComponents, 'chain' | 'domain' | 'solver'> {
+export interface DealIntakeComponents extends Pick<ResourceProviderComponents, 'chain' | 'domain'> {
+  solver: Pick<SolverClient, 'subscribe'>;
   store: () => DealStore;
   logger: Logger;
   offers: Pick<OfferPoster, 'countUse' | 'keepPosted'>;

@@ -10,6 +10,7 @@ import { agreeDeal, getDeal, submitResults, timeoutMediation, timeoutSubmitResul
 import { msUntil, nowSeconds, secondsFromNow } from '../lib/clock.js';
 import { LilypadError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
+import type { SolverClient } from '../solver/client.js';
 import type { ResourceProviderComponents, ResourceProviderConfig } from './config.js';
 import type { DealChecks } from './deal-checks.js';
 import type { DealStore } from './deal-store.js';
@@ -20,7 +21,8 @@ import type { Settler } from './settler.js';
 
 export type DealRunnerConfig = Pick<ResourceProviderConfig, 'capacity' | 'dataDir' | 'matchAcceptanceWaitMs'>;
 
-export interface DealRunnerComponents extends Pick<ResourceProviderComponents, 'chain' | 'domain' | 'solver' | 'blockstore'> {
+export interface DealRunnerComponents extends Pick<ResourceProviderComponents, 'chain' | 'domain' | 'blockstore'> {
+  solver: Pick<SolverClient, 'syncDeal'>;
   store: () => DealStore;
   logger: Logger;
   checks: DealChecks;

@@ -5,13 +5,16 @@
  * naming one can be checked against this provider's own copy.
  */
 import type { Hex } from 'viem';
+import type { ChainClients } from '../chain/index.js';
+import type { Executor } from '../executor/types.js';
 import { msUntil, secondsFromNow } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
 import { offerDomain, offerTypes, type SignedResourceOfferTerms } from '../protocol/eip712.js';
 import { detailsHashOf } from '../protocol/ids.js';
 import { defaultDealTimeouts } from '../protocol/mediation.js';
-import { randomNonce, resourceOfferId, type ResourceOffer, type ResourceOfferDetails } from '../protocol/offers.js';
-import type { ResourceProviderComponents, ResourceProviderConfig } from './config.js';
+import { randomNonce, resourceOfferId, type OfferDomain, type ResourceOffer, type ResourceOfferDetails } from '../protocol/offers.js';
+import type { SolverClient } from '../solver/client.js';
+import type { ResourceProviderConfig } from './config.js';
 import type { DealStore } from './deal-store.js';
 
 export type OfferPosterConfig = Pick<
@@ -19,7 +22,11 @@ export type OfferPosterConfig = Pick<
   'price' | 'collateralMultiple' | 'capacity' | 'machine' | 'modules' | 'refuseModules' | 'mediators' | 'offerTtlSeconds' | 'minSubmitTimeout' | 'maxJudgeWindow' | 'maxMediationTimeout'
 >;
 
-export interface OfferPosterComponents extends Pick<ResourceProviderComponents, 'chain' | 'domain' | 'solver' | 'executors'> {
+export interface OfferPosterComponents {
+  chain: Pick<ChainClients, 'walletClient'>;
+  domain: OfferDomain;
+  solver: Pick<SolverClient, 'postResourceOffer'>;
+  executors: Pick<Executor, 'engine' | 'isAvailable'>[];
   store: () => DealStore;
   logger: Logger;
 }

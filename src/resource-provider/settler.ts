@@ -7,12 +7,14 @@
 import type { Hex } from 'viem';
 import { settleResults } from '../chain/index.js';
 import type { Logger } from '../lib/logger.js';
+import type { SolverClient } from '../solver/client.js';
 import type { ResourceProviderComponents, ResourceProviderConfig } from './config.js';
 import type { DealStore } from './deal-store.js';
 
 export type SettlerConfig = Pick<ResourceProviderConfig, 'settleBatchSize' | 'settleDelayMs'>;
 
-export interface SettlerComponents extends Pick<ResourceProviderComponents, 'chain' | 'domain' | 'solver'> {
+export interface SettlerComponents extends Pick<ResourceProviderComponents, 'chain' | 'domain'> {
+  solver: Pick<SolverClient, 'syncDeal'>;
   /** The deal store while the provider runs; undefined once it has stopped. */
   store: () => DealStore | undefined;
   logger: Logger;
