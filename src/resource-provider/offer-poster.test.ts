@@ -91,6 +91,15 @@ describe('offer poster', () => {
     await offers.stop();
   });
 
+  it('posts again after a post the solver did not take', async () => {
+    const { offers, posted } = poster(1);
+    await offers.start('http://127.0.0.1:4000');
+    await expect(offers.keepPosted(true)).rejects.toThrow('solver unreachable');
+    await offers.keepPosted(true);
+    expect(posted).toHaveLength(1);
+    await offers.stop();
+  });
+
   it('posts nothing before it is started or after it is stopped', async () => {
     const { offers, posted } = poster();
     await offers.keepPosted(true);

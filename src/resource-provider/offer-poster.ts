@@ -87,7 +87,9 @@ export function createOfferPoster(config: OfferPosterConfig, components: OfferPo
   }
 
   function keepPosted(force = false): Promise<void> {
-    posting = posting.then(async () => {
+    // After the last post's failure, not in its place: one post the solver did not take (it was away) must
+    // not stop every later one.
+    posting = posting.catch(() => undefined).then(async () => {
       if (stopped || !details) return;
       const nearExpiry = current !== undefined && msUntil(current.expiry) < 60_000;
       if (!force && current && current.uses < current.capacity && !nearExpiry) return;
