@@ -5,6 +5,7 @@
  */
 import { Hono } from 'hono';
 import { isHex, type Hex } from 'viem';
+import type { ChainClients } from '../chain/index.js';
 import { listen, type RunningHttpServer } from '../lib/http-server.js';
 import { acceptanceTypes, offerDomain } from '../protocol/eip712.js';
 import { addGatewayRoutes } from '../storage/index.js';
@@ -13,7 +14,8 @@ import type { DealStore } from './deal-store.js';
 
 export type ResultsServerConfig = Pick<ResourceProviderConfig, 'host' | 'port'>;
 
-export interface ResultsServerComponents extends Pick<ResourceProviderComponents, 'chain' | 'domain' | 'blockstore'> {
+export interface ResultsServerComponents extends Pick<ResourceProviderComponents, 'domain' | 'blockstore'> {
+  chain: Pick<ChainClients, 'publicClient'>;
   /** The deal store while the provider runs; undefined once it has stopped. */
   store: () => DealStore | undefined;
   /** Queues the settlement of a deal whose results were accepted. */
