@@ -16,7 +16,7 @@ export type SettlerConfig = Pick<ResourceProviderConfig, 'settleBatchSize' | 'se
 export interface SettlerComponents extends Pick<ResourceProviderComponents, 'chain' | 'domain'> {
   solver: Pick<SolverClient, 'syncDeal'>;
   /** The deal store while the provider runs; undefined once it has stopped. */
-  store: () => DealStore | undefined;
+  store: () => Pick<DealStore, 'get' | 'setStage'> | undefined;
   logger: Logger;
   /** Moves a deal on from where the chain says it is. */
   advance: (dealId: Hex) => Promise<void>;
