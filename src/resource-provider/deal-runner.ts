@@ -53,7 +53,10 @@ export function createDealRunner(config: DealRunnerConfig, components: DealRunne
   const timers = new Set<NodeJS.Timeout>();
   let stopped = false;
 
-  /** Runs `task` a second after chain deadline `deadline` (unix seconds), unless the provider stops first. */
+  /**
+   * Runs `task` a second after chain deadline `deadline` (unix seconds), unless the provider stops first: the
+   * chain allows a timeout only in a block whose time is past the deadline.
+   */
   function at(deadline: bigint, task: () => Promise<void>): void {
     const timer = setTimeout(() => {
       timers.delete(timer);
