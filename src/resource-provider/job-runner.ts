@@ -1,0 +1,65 @@
+/**
+ * Running a deal's job: into `dataDir/jobs/<dealId>`, stopped in time to submit before the deal's deadline,
+ * the result folder then added to the blockstore as a UnixFS DAG. It owns the jobs running now, so that a
+ * stopping provider can stop them.
+ */
+import path from 'node:path';
+import { msUntil } from '../lib/clock.js';
+import type { Logger } from '../lib/logger.js';
+import { runPreparedJob } from '../module/prepare-job.js';
+import type { Deal } from '../protocol/deals.js';
+import { addDirectory } from '../storage/index.js';
+import type { ResourceProviderComponents, ResourceProviderConfig } from './config.js';
+import type { DealChecks } from './deal-checks.js';
+
+/** Seconds kept free before a submit deadline, for the result to be added and the transaction to land. */
+const SUBMIT_MARGIN_SECONDS = 10n;
+
+export type JobRunnerConfig = Pick<ResourceProviderConfig, 'dataDir'>;
+
+export interface JobRunnerComponents extends Pick<ResourceProviderComponents, 'blockstore'> {
+  logger: Logger;
+  checks: Pick<DealChecks, 'prepare'>;
+}
+
+export interface JobRunner {
+  /**
+   * Runs the deal's job and returns the result folder's CID. A job that fails after agreement (the executor
+   * gives up on it) still gets a result folder that says why (`exitCode` 1 and `error`), which is submitted
+   * like any other: the deal ends at once, the provider is paid for its work, and the mediator's re-run can
+   * check it.
+   */
+  run(deal: Deal, deadline: bigint): Promise<string>;
+  /** Stops every job running now. */
+  abortAll(): void;
+}
+
+export function createJobRunner(config: JobRunnerConfig, components: JobRunnerComponents): JobRunner {
+  const { logger } = components;
+  const running = new Set<AbortController>();
+  return {
+    async run(deal, deadline) {
+      const prepared = await components.checks.prepare(deal);
+      const resultDir = path.join(config.dataDir, 'jobs', deal.dealId);
+      const abort = new AbortController();
+      running.add(abort);
+      try {
+        const result = await runPreparedJob(prepared, {
+          jobId: deal.dealId,
+          resultDir,
+          signal: abort.signal,
+          wallClockMs: Math.max(1000, Math.min(prepared.limits.wallClockMs ?? Infinity, msUntil(deadline - SUBMIT_MARGIN_SECONDS))),
+        });
+        logger.info({ dealId: deal.dealId, exitCode: result.exitCode, failure: result.failure?.message }, 'job ran');
+      } finally {
+        running.delete(abort);
+      }
+      const cid = (await addDirectory(resultDir, components.blockstore)).toString();
+      logger.info({ dealId: deal.dealId, cid }, 'result added');
+      return cid;
+    },
+    abortAll() {
+      for (const job of running) job.abort();
+    },
+  };
+}
