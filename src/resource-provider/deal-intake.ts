@@ -73,9 +73,10 @@ export function createDealIntake(components: DealIntakeComponents): DealIntake {
       const retry = setTimeout(() => {
         retryTimers.delete(retry);
         if (stopped) return;
-        // The solver may have dropped this provider's offer while it was away.
+        // The solver may have dropped this provider's offer while it was away. A failed re-post is not a lost
+        // connection: listening again for it would leave a second subscription open.
         listen()
-          .then(() => offers.keepPosted(true))
+          .then(() => offers.keepPosted(true).catch((error) => logger.warn({ err: error }, 'offer re-post failed')))
           .catch((error) => {
             logger.warn({ err: error }, 'solver unreachable; retrying');
             closed = false;
