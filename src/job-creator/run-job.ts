@@ -9,13 +9,12 @@
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { CID } from 'multiformats/cid';
-import { keccak256, zeroAddress, type Address, type Hex } from 'viem';
-import { challengeResults, signResultsAcceptance, timeoutMediation, timeoutSubmitResults, type ChainClients } from '../chain/index.js';
+import { keccak256, type Address, type Hex } from 'viem';
+import { challengeResults, signResultsAcceptance, timeoutSubmitResults, type ChainClients } from '../chain/index.js';
 import { JobError, SolverError, StorageError } from '../lib/errors.js';
 import { renderModule } from '../module/render.js';
 import type { ModuleResolver } from '../module/resolve.js';
 import { engineOf, machineOf } from '../module/spec.js';
-import { isFinal } from '../protocol/deal-states.js';
 import type { Deal, OnChainDealView, ReadDeal } from '../protocol/deals.js';
 import { defaultDealTimeouts, mediatorSeedHashOf, sharedMediatorsOf } from '../protocol/mediation.js';
 import { offerDomain, offerTypes, type SignedJobOfferTerms } from '../protocol/eip712.js';
@@ -32,6 +31,7 @@ import {
 } from '../protocol/offers.js';
 import type { SolverClient } from '../solver/client.js';
 import { exportDirectory, fetchDag, type Blockstore } from '../storage/index.js';
+import { followChallenge } from './follow-challenge.js';
 
 export type JobProgressEvent =
   | { type: 'job:submitting'; module: string }
@@ -233,7 +233,7 @@ export async function followJob(
   }
 
   if (!accepted) {
-    const state = await challengeAndWait(deal, mediatorSeed, onChain, components, emit, options.signal);
+    const state = await challengeAndFollow(deal, mediatorSeed, onChain, components, emit, options.signal);
     return { dealId: deal.dealId, cid: cid.toString(), dir, stdout: '', exitCode: -1, resourceProvider: onChain.resourceProvider, price: onChain.price, state };
   }
 
@@ -312,8 +312,8 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     }, { once: true });
   });
 
-/** Challenges the results, then follows the mediation to its end, sending the mediation timeout if due. */
-async function challengeAndWait(
+/** Challenges the results (the mediation fee goes with it), then follows the mediation to its end. */
+async function challengeAndFollow(
   deal: Deal,
   mediatorSeed: Hex,
   onChain: OnChainDealView,
@@ -321,29 +321,17 @@ async function challengeAndWait(
   emit: (event: JobProgressEvent) => void,
   signal?: AbortSignal,
 ): Promise<OnChainDealView['state']> {
-  const deals = components.domain.dealsAddress;
   const challenge: ChallengeArgs = {
     dealId: deal.dealId,
     jobCreatorSeed: mediatorSeed,
     candidates: sharedMediatorsOf(deal.jobOffer.terms.mediators, deal.resourceOffer.terms.mediators),
     providerSeed: onChain.providerSeed,
   };
-  const { mediator } = components.challenge ? await components.challenge(challenge) : await challengeResults(components.chain, { deals, ...challenge });
+  const { mediator } = components.challenge
+    ? await components.challenge(challenge)
+    : await challengeResults(components.chain, { deals: components.domain.dealsAddress, ...challenge });
   emit({ type: 'results:challenged', dealId: deal.dealId, mediator });
-  for (;;) {
-    const now = await components.readDeal(deal.dealId);
-    if (now.state !== 'none' && now.state !== 'results-checked' && isFinal(now.state)) {
-      emit({ type: 'mediation:ruled', dealId: deal.dealId, state: now.state });
-      await components.solver.syncDeal(deal.dealId).catch(() => undefined);
-      return now.state;
-    }
-    const chainNow = (await components.chain.publicClient.getBlock()).timestamp;
-    if (now.state === 'results-checked' && chainNow > now.deadline && now.mediator !== zeroAddress) {
-      await timeoutMediation(components.chain, { deals, dealId: deal.dealId }).catch(() => undefined);
-      continue;
-    }
-    await sleep(250, signal);
-  }
+  return await followChallenge(components, deal.dealId, { signal, onProgress: emit });
 }
 
 /**
