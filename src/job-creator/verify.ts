@@ -8,7 +8,7 @@
  */
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { isAddressEqual, keccak256, type Address, type Hex } from 'viem';
+import { isAddressEqual, type Address, type Hex } from 'viem';
 import { challengeResults, type ChainClients } from '../chain/index.js';
 import type { Executor } from '../executor/types.js';
 import { JobError } from '../lib/errors.js';
@@ -21,6 +21,7 @@ import type { SolverClient } from '../solver/client.js';
 import { cidOfDirectory } from '../storage/index.js';
 import { followChallenge } from './follow-challenge.js';
 import type { JobProgressEvent, RunJobOptions } from './run-job.js';
+import { mediatorSeedOf } from './sign-job-offer.js';
 
 /** What a check tells the user, rendered by the CLI like the job's own progress events. */
 export type CheckProgressEvent =
@@ -151,11 +152,6 @@ export interface ChallengeDealResult {
   mediator: Address;
   /** The deal's state when the command returned: a mediation outcome, or 'results-checked' without `wait`. */
   state: OnChainDealView['state'];
-}
-
-/** The job creator's half of the mediator draw, as `runJob` made it: a signature over the offer's nonce. */
-export async function mediatorSeedOf(chain: ChainClients, nonce: bigint): Promise<Hex> {
-  return keccak256(await chain.walletClient.signMessage({ message: `lilypad mediator seed ${nonce}` }));
 }
 
 /**
