@@ -1,7 +1,8 @@
 /**
  * Following a job offer until the chain shows results for its deal: posting it, accepting the solver's
  * match, ending a deal whose provider never submits (the submit timeout), and giving up on an offer that
- * expired unmatched. The solver's events only say when to look; what counts is read from the chain.
+ * expired unmatched, or at once when the network says nothing fits and nothing can change
+ * (`failWhenUnmatched`). The solver's events only say when to look; what counts is read from the chain.
  */
 import { isAddressEqual, type Hex } from 'viem';
 import { timeoutSubmitResults } from '../chain/index.js';
@@ -76,6 +77,9 @@ export async function followDeal(
   };
 
   const unmatched = (reason: string) => {
+    // Where nothing can change (one provider, as on the embedded network), waiting out the offer's life
+    // would only delay the same answer.
+    if (options.failWhenUnmatched) throw new JobError(`no resource provider can take the job: ${reason}`, { code: 'job-unmatched' });
     lastReason = reason;
     emit({ type: 'job:unmatched', reason });
   };

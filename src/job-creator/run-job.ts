@@ -47,6 +47,12 @@ export interface RunJobOptions {
   mediators: Address[];
   /** Seconds the offer stays open for a match. */
   offerTtlSeconds?: number;
+  /**
+   * End the job at once (code `job-unmatched`, with the solver's reason) when the solver says no resource
+   * offer fits, instead of waiting the offer's life for one that does: for a network where nothing can
+   * change, such as the embedded one with its single provider. Nothing is locked in escrow before a match.
+   */
+  failWhenUnmatched?: boolean;
   /** Deal timeouts in seconds (defaults in `defaultDealTimeouts`). */
   submitTimeout?: bigint;
   judgeWindow?: bigint;
