@@ -33,6 +33,18 @@ async function expectOneLineError(args: string[], env: Record<string, string>, m
   expect(processesWithMarker(run.marker)).toEqual([]);
 }
 
+/** A fresh folder for the tests of one describe block, removed after them. */
+function useTempDir(prefix: string): () => string {
+  let dir: string | undefined;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), prefix));
+  });
+  afterAll(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+  return () => dir!;
+}
+
 const configured = (overrides: Record<string, string>) => ({
   WEB3_RPC_URL: 'http://127.0.0.1:1',
   WEB3_PRIVATE_KEY: ANVIL_DEV_PRIVATE_KEYS[1],
@@ -111,13 +123,7 @@ describe('messages that name the true cause', () => {
 // The embedded network has one provider and nothing that can change: an offer it cannot take would only
 // wait out its ten-minute life to say so.
 describe('terms that the embedded network’s one provider cannot accept fail at once, with the solver’s reason', () => {
-  let dir: string;
-  beforeAll(async () => {
-    dir = await mkdtemp(path.join(os.tmpdir(), 'lilypad-unmatched-'));
-  });
-  afterAll(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  const tempDir = useTempDir('lilypad-unmatched-');
 
   it('a --judge-window longer than the provider allows', async () => {
     await expectOneLineError(
@@ -128,7 +134,7 @@ describe('terms that the embedded network’s one provider cannot accept fail at
   });
 
   it('a module that asks for a GPU the machine does not have', async () => {
-    const moduleDir = path.join(dir, 'cowsay-gpu');
+    const moduleDir = path.join(tempDir(), 'cowsay-gpu');
     await cp(path.join(repoRoot, 'modules', 'cowsay'), moduleDir, { recursive: true });
     const template = path.join(moduleDir, 'lilypad_module.json.tmpl');
     await writeFile(template, (await readFile(template, 'utf8')).replace('"gpu": 0', '"gpu": 1'));
@@ -141,13 +147,13 @@ describe('terms that the embedded network’s one provider cannot accept fail at
 
   it('leaves the job creator’s escrow as it was', async () => {
     const network = await startEmbeddedNetwork();
-    const blockstore = await openBlockstore(path.join(dir, 'blocks'));
+    const blockstore = await openBlockstore(path.join(tempDir(), 'blocks'));
     try {
       const chain = await connectChain({ rpcUrl: network.rpcUrl, privateKey: network.jobCreatorPrivateKey, chainId: network.chainId });
       const account = chain.walletClient.account.address;
       const before = await escrowBalance(chain.publicClient, { deals: network.contracts.deals, account });
       const job = runJob(
-        { module: 'cowsay:v0.0.1', inputs: { Message: 'moo' }, maxPrice: 10n ** 19n, mediators: network.mediators, resultsDir: path.join(dir, 'results'), judgeWindow: 7200n, failWhenUnmatched: true },
+        { module: 'cowsay:v0.0.1', inputs: { Message: 'moo' }, maxPrice: 10n ** 19n, mediators: network.mediators, resultsDir: path.join(tempDir(), 'results'), judgeWindow: 7200n, failWhenUnmatched: true },
         { chain, domain: network.domain, solver: createSolverClient(network.solverUrl), modules: network.modules, readDeal: network.readDeal, blockstore },
       );
       await expect(job).rejects.toMatchObject({ code: 'job-unmatched' });
@@ -160,17 +166,11 @@ describe('terms that the embedded network’s one provider cannot accept fail at
 });
 
 describe('lilypad jobs | head -2', () => {
-  let dir: string;
-  beforeAll(async () => {
-    dir = await mkdtemp(path.join(os.tmpdir(), 'lilypad-epipe-'));
-  });
-  afterAll(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  const tempDir = useTempDir('lilypad-epipe-');
 
   it('exits quietly with 0 when the reader closes the pipe early', async () => {
     // More lines than a pipe holds (64 KiB), so the CLI is still writing when head has gone.
-    const jobsDb = path.join(dir, 'jobs.db');
+    const jobsDb = path.join(tempDir(), 'jobs.db');
     const jobs = openJobStore(jobsDb);
     const module = { repository: 'builtin/cowsay', commit: 'bafy', path: '' };
     for (let i = 0; i < 3000; i++) {

@@ -42,6 +42,7 @@ const cancelled = () => new JobError('the job was cancelled', { code: 'cancelled
 const submitTimedOut = () =>
   new JobError('the resource provider did not submit results in time; your payment came back to your escrow with its collateral', { code: 'submit-timed-out' });
 
+/** Posts the offer (or takes it up again) and returns once the chain shows results for its deal. */
 export async function followDeal(
   id: Hex,
   offer: JobOffer,
@@ -193,7 +194,9 @@ export async function followDeal(
     for (;;) {
       const next = Math.min(pollAt, expiryCheckAt ?? Infinity, submitCheck?.at ?? Infinity);
       const message = await mailbox.next(next - Date.now(), signal, cancelled);
-      const found = message ? await handle(message) : await onDue();
+      let found = message ? await handle(message) : undefined;
+      // Also after a message, so that a busy solver cannot hold off the deadlines and the chain poll.
+      if (!found && Date.now() >= next) found = await onDue();
       if (found) return found;
     }
   } finally {
