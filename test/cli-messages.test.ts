@@ -3,18 +3,24 @@
  * line that names the true cause, and exit code 1 (the CLI's code for user errors); a closed pipe gives 0.
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { zeroAddress, zeroHash, type Hex } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ANVIL_DEV_PRIVATE_KEYS, connectChain, deployContracts, startAnvil, type AnvilInstance } from '../src/chain/index.js';
+import { ANVIL_DEV_PRIVATE_KEYS, connectChain, deployContracts, escrowBalance, startAnvil, type AnvilInstance } from '../src/chain/index.js';
 import type { DeployedContracts } from '../src/chain/deploy.js';
 import { openJobStore } from '../src/job-creator/job-store.js';
+import { runJob } from '../src/job-creator/run-job.js';
+import { startEmbeddedNetwork } from '../src/network/embedded.js';
+import { createSolverClient } from '../src/solver/client.js';
+import { closeBlockstore, openBlockstore } from '../src/storage/index.js';
 import { inputsHashOf, moduleIdOf } from '../src/protocol/ids.js';
 import { jobOfferDetailsHashOf, type JobOffer } from '../src/protocol/offers.js';
 import { cliPath, processesWithMarker, runCli } from './helpers.js';
+
+const repoRoot = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 
 async function expectOneLineError(args: string[], env: Record<string, string>, message: RegExp): Promise<void> {
   const run = await runCli(args, env);
@@ -25,6 +31,18 @@ async function expectOneLineError(args: string[], env: Record<string, string>, m
   expect(lines[0]).toMatch(message);
   expect(run.code).toBe(1);
   expect(processesWithMarker(run.marker)).toEqual([]);
+}
+
+/** A fresh folder for the tests of one describe block, removed after them. */
+function useTempDir(prefix: string): () => string {
+  let dir: string | undefined;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), prefix));
+  });
+  afterAll(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+  return () => dir!;
 }
 
 const configured = (overrides: Record<string, string>) => ({
@@ -102,18 +120,57 @@ describe('messages that name the true cause', () => {
   });
 });
 
+// The embedded network has one provider and nothing that can change: an offer it cannot take would only
+// wait out its ten-minute life to say so.
+describe('terms that the embedded network’s one provider cannot accept fail at once, with the solver’s reason', () => {
+  const tempDir = useTempDir('lilypad-unmatched-');
+
+  it('a --judge-window longer than the provider allows', async () => {
+    await expectOneLineError(
+      ['run', 'cowsay:v0.0.1', '-i', 'Message=moo', '--judge-window', '7200', '--json'],
+      {},
+      /^Error: no resource provider can take the job: no offer fits: 1 offer does not accept the job’s timeouts$/,
+    );
+  });
+
+  it('a module that asks for a GPU the machine does not have', async () => {
+    const moduleDir = path.join(tempDir(), 'cowsay-gpu');
+    await cp(path.join(repoRoot, 'modules', 'cowsay'), moduleDir, { recursive: true });
+    const template = path.join(moduleDir, 'lilypad_module.json.tmpl');
+    await writeFile(template, (await readFile(template, 'utf8')).replace('"gpu": 0', '"gpu": 1'));
+    const run = await runCli(['run', moduleDir, '-i', 'Message=moo']);
+    expect(run.code).toBe(1);
+    expect(run.stdout).not.toContain('Waiting for a resource provider');
+    expect(run.stderr).toBe('Error: no resource provider can take the job: no offer fits: 1 offer has too few GPUs\n');
+    expect(processesWithMarker(run.marker)).toEqual([]);
+  });
+
+  it('leaves the job creator’s escrow as it was', async () => {
+    const network = await startEmbeddedNetwork();
+    const blockstore = await openBlockstore(path.join(tempDir(), 'blocks'));
+    try {
+      const chain = await connectChain({ rpcUrl: network.rpcUrl, privateKey: network.jobCreatorPrivateKey, chainId: network.chainId });
+      const account = chain.walletClient.account.address;
+      const before = await escrowBalance(chain.publicClient, { deals: network.contracts.deals, account });
+      const job = runJob(
+        { module: 'cowsay:v0.0.1', inputs: { Message: 'moo' }, maxPrice: 10n ** 19n, mediators: network.mediators, resultsDir: path.join(tempDir(), 'results'), judgeWindow: 7200n, failWhenUnmatched: true },
+        { chain, domain: network.domain, solver: createSolverClient(network.solverUrl), modules: network.modules, readDeal: network.readDeal, blockstore },
+      );
+      await expect(job).rejects.toMatchObject({ code: 'job-unmatched' });
+      expect(await escrowBalance(chain.publicClient, { deals: network.contracts.deals, account })).toEqual(before);
+    } finally {
+      await closeBlockstore(blockstore);
+      await network.stop();
+    }
+  }, 60_000);
+});
+
 describe('lilypad jobs | head -2', () => {
-  let dir: string;
-  beforeAll(async () => {
-    dir = await mkdtemp(path.join(os.tmpdir(), 'lilypad-epipe-'));
-  });
-  afterAll(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  const tempDir = useTempDir('lilypad-epipe-');
 
   it('exits quietly with 0 when the reader closes the pipe early', async () => {
     // More lines than a pipe holds (64 KiB), so the CLI is still writing when head has gone.
-    const jobsDb = path.join(dir, 'jobs.db');
+    const jobsDb = path.join(tempDir(), 'jobs.db');
     const jobs = openJobStore(jobsDb);
     const module = { repository: 'builtin/cowsay', commit: 'bafy', path: '' };
     for (let i = 0; i < 3000; i++) {

@@ -15,12 +15,13 @@ import {
   deliverJobResults,
   lilypadOnChainJobCreatorAbi,
   refundJob,
-  timeoutMediation,
   timeoutSubmitResults,
 } from '../chain/index.js';
 import { onceLifecycle, type Service } from '../lib/lifecycle.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
+import { sleep } from '../lib/sleep.js';
 import { runCheckedJob } from '../job-creator/audit.js';
+import { followChallenge } from '../job-creator/follow-challenge.js';
 import type { JobCreatorComponents } from '../job-creator/run-job.js';
 
 export interface BridgeConfig {
@@ -71,7 +72,8 @@ export function createBridge(config: BridgeConfig, components: BridgeComponents)
   const { publicClient } = components.chain;
   const taken = new Map<bigint, Promise<void>>();
   let unwatch: (() => void) | undefined;
-  let stopped = false;
+  // Ends the waits of deals being followed; a fresh one each start.
+  let stopping = new AbortController();
 
   /**
    * A job whose offer was agreed before this bridge (re)started: it follows that deal instead of running the
@@ -80,8 +82,8 @@ export function createBridge(config: BridgeConfig, components: BridgeComponents)
    */
   async function followDeal(jobId: bigint, dealId: Hex, log: Logger): Promise<void> {
     log.info({ dealId }, 'job has an agreed deal; following it');
-    const deals = components.domain.dealsAddress;
-    while (!stopped) {
+    const { signal } = stopping;
+    while (!signal.aborted) {
       const deal = await components.readDeal(dealId);
       if (deal.state === 'results-submitted' || deal.state === 'results-accepted' || deal.state === 'mediation-accepted') {
         const delivery = await deliverJobResults(components.chain, { jobCreator: config.contract, jobId, dealId, cid: deal.resultCid });
@@ -93,12 +95,24 @@ export function createBridge(config: BridgeConfig, components: BridgeComponents)
         log.warn({ dealId, state: deal.state }, 'deal ended without results; job refunded');
         return;
       }
-      if ((await publicClient.getBlock()).timestamp > deal.deadline) {
-        const timeout = deal.state === 'agreed' ? timeoutSubmitResults : timeoutMediation;
-        await timeout(components.chain, { deals, dealId }).catch(() => undefined);
+      if (deal.state === 'results-checked') {
+        // The ruling (or the mediation timeout) decides; the next look delivers or refunds by it. Stopping
+        // the bridge leaves the deal as it is, to be taken up on the next start.
+        await followChallenge(components, dealId, {
+          signal,
+          onProgress: (event) => {
+            if (event.type === 'mediation:ruled') log.info({ dealId, state: event.state }, 'mediator ruled');
+          },
+        }).catch((error) => {
+          if (!signal.aborted) throw error;
+        });
         continue;
       }
-      await new Promise((resolve) => setTimeout(resolve, 1000));
+      if (deal.state === 'agreed' && (await publicClient.getBlock()).timestamp > deal.deadline) {
+        await timeoutSubmitResults(components.chain, { deals: components.domain.dealsAddress, dealId }).catch(() => undefined);
+        continue;
+      }
+      await sleep(1000, signal).catch(() => undefined);
     }
   }
 
@@ -159,7 +173,7 @@ export function createBridge(config: BridgeConfig, components: BridgeComponents)
 
   const lifecycle = onceLifecycle({
     async start() {
-      stopped = false;
+      stopping = new AbortController();
       // Block ranges read one after the other, from the first block on: no job is missed, not even one
       // asked for while an event filter would still be being installed (a filter of viem's watcher is
       // installed by its first poll, which can land after a catch-up read and after the next job).
@@ -183,7 +197,7 @@ export function createBridge(config: BridgeConfig, components: BridgeComponents)
       unwatch = () => clearInterval(timer);
     },
     async stop() {
-      stopped = true;
+      stopping.abort();
       unwatch?.();
       unwatch = undefined;
       await Promise.allSettled(taken.values());

@@ -100,7 +100,8 @@ export async function runCommand(options: RunCommandOptions): Promise<JobResult 
       const chain = await connectChain({ rpcUrl: network.rpcUrl, privateKey: network.jobCreatorPrivateKey, chainId: network.chainId });
       const blockstore = await openBlockstore(path.join(network.dataDir, 'job-creator', 'blocks'));
       try {
-        return await runCheckedJob(options, jobOptionsFor(network.mediators), {
+        // One provider that nothing can change: an offer it cannot take fails now, not after the offer's life.
+        return await runCheckedJob(options, { ...jobOptionsFor(network.mediators), failWhenUnmatched: true }, {
           chain,
           domain: network.domain,
           solver: createSolverClient(network.solverUrl),

@@ -1,37 +1,30 @@
 /**
- * The job creator's SDK: resolve and render a module, sign a job offer, send it to the solver, follow
- * the deal (checking each step on chain, not on the solver's word), download the result by CID with
- * every block verified, judge it, and write the folder. Accepting costs no gas: the job creator signs an
- * acceptance and hands it to the provider, who puts it on chain with its settlement (or lets the judge
- * window pass). Challenging, and ending a deal whose provider never submitted, are transactions of the
- * job creator's own. The CLI and the web app render the same progress events.
+ * The job creator's SDK, as `lilypad run`, `lilypad get` and the bridge call it: `runJob` (a job from
+ * module to judged result), `postJob` (`--detach`) and `followJob` (a posted job taken to its end, again
+ * after a crash), and what follows results on chain: the download by CID with every block verified, the
+ * judging, the folder, and the acceptance (gasless: signed here, settled by the provider) or the challenge.
+ * Signing the offer is sign-job-offer.ts, accepting the match accept-match.ts, following the deal to its
+ * results follow-deal.ts, and following a challenge follow-challenge.ts. The CLI and the web app render the
+ * same progress events.
  */
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { CID } from 'multiformats/cid';
-import { keccak256, zeroAddress, type Address, type Hex } from 'viem';
-import { challengeResults, signResultsAcceptance, timeoutMediation, timeoutSubmitResults, type ChainClients } from '../chain/index.js';
-import { JobError, SolverError, StorageError } from '../lib/errors.js';
-import { renderModule } from '../module/render.js';
+import type { Address, Hex } from 'viem';
+import { challengeResults, signResultsAcceptance, type ChainClients } from '../chain/index.js';
+import { JobError, StorageError } from '../lib/errors.js';
 import type { ModuleResolver } from '../module/resolve.js';
-import { engineOf, machineOf } from '../module/spec.js';
-import { isFinal } from '../protocol/deal-states.js';
 import type { Deal, OnChainDealView, ReadDeal } from '../protocol/deals.js';
-import { defaultDealTimeouts, mediatorSeedHashOf, sharedMediatorsOf } from '../protocol/mediation.js';
-import { offerDomain, offerTypes, type SignedJobOfferTerms } from '../protocol/eip712.js';
-import { inputsHashOf, moduleIdOf } from '../protocol/ids.js';
-import { termsMisfitOf, termsMisfitText } from '../protocol/agreement.js';
-import {
-  jobOfferDetailsHashOf,
-  jobOfferId,
-  matchAcceptanceTypedData,
-  randomNonce,
-  resourceOfferId,
-  type JobOffer,
-  type OfferDomain,
-} from '../protocol/offers.js';
+import { sharedMediatorsOf } from '../protocol/mediation.js';
+import { jobOfferId, type JobOffer, type OfferDomain } from '../protocol/offers.js';
 import type { SolverClient } from '../solver/client.js';
 import { exportDirectory, fetchDag, type Blockstore } from '../storage/index.js';
+import { acceptMatch } from './accept-match.js';
+import { followChallenge } from './follow-challenge.js';
+import { followDeal } from './follow-deal.js';
+import { mediatorSeedOf, signJobOffer } from './sign-job-offer.js';
+
+export { signJobOffer } from './sign-job-offer.js';
 
 export type JobProgressEvent =
   | { type: 'job:submitting'; module: string }
@@ -54,6 +47,12 @@ export interface RunJobOptions {
   mediators: Address[];
   /** Seconds the offer stays open for a match. */
   offerTtlSeconds?: number;
+  /**
+   * End the job at once (code `job-unmatched`, with the solver's reason) when the solver says no resource
+   * offer fits, instead of waiting the offer's life for one that does: for a network where nothing can
+   * change, such as the embedded one with its single provider. Nothing is locked in escrow before a match.
+   */
+  failWhenUnmatched?: boolean;
   /** Deal timeouts in seconds (defaults in `defaultDealTimeouts`). */
   submitTimeout?: bigint;
   judgeWindow?: bigint;
@@ -148,48 +147,6 @@ export async function postJob(
   return { jobOfferId: id, offer, state: posted.state, reason: refusal };
 }
 
-/** The job creator's half of the mediator draw: secret until a challenge, and derivable again from its key. */
-async function mediatorSeedOf(components: Pick<JobCreatorComponents, 'chain'>, nonce: bigint): Promise<Hex> {
-  return keccak256(await components.chain.walletClient.signMessage({ message: `lilypad mediator seed ${nonce}` }));
-}
-
-/** Resolves and renders the module (so a bad module or a missing input fails before anything is signed) and signs the offer. */
-export async function signJobOffer(options: RunJobOptions, components: Pick<JobCreatorComponents, 'chain' | 'domain' | 'modules'>): Promise<{ offer: JobOffer; id: Hex; mediatorSeed: Hex }> {
-  const account = options.jobCreator ?? components.chain.walletClient.account.address;
-
-  // Render here first, so that a bad module or a missing input fails before anything is signed.
-  const module = await components.modules.resolve(options.module);
-  const spec = renderModule(options.module, module.template, options.inputs);
-  const details = { moduleName: options.module, machine: machineOf(spec), engine: engineOf(spec) };
-
-  const nonce = randomNonce();
-  const mediatorSeed = await mediatorSeedOf(components, nonce);
-  const terms: SignedJobOfferTerms = {
-    jobCreator: account,
-    moduleId: moduleIdOf(module.ref),
-    inputsHash: inputsHashOf(options.inputs),
-    detailsHash: jobOfferDetailsHashOf(details),
-    maxPrice: options.maxPrice,
-    minCollateral: options.minCollateral ?? 0n,
-    mediators: options.mediators,
-    mediatorSeedHash: mediatorSeedHashOf(mediatorSeed),
-    mediationFee: options.mediationFee ?? 10n ** 17n,
-    submitTimeout: options.submitTimeout ?? defaultDealTimeouts.submitTimeout,
-    judgeWindow: options.judgeWindow ?? defaultDealTimeouts.judgeWindow,
-    mediationTimeout: options.mediationTimeout ?? defaultDealTimeouts.mediationTimeout,
-    nonce,
-    expiry: BigInt(Math.floor(Date.now() / 1000) + (options.offerTtlSeconds ?? 600)),
-  };
-  const signature = await components.chain.walletClient.signTypedData({
-    domain: offerDomain(components.domain.chainId, components.domain.dealsAddress),
-    types: offerTypes,
-    primaryType: 'JobOffer',
-    message: terms,
-  });
-  const offer: JobOffer = { terms, ...details, module: module.ref, inputs: options.inputs, signature };
-  return { offer, id: jobOfferId(components.domain, terms), mediatorSeed };
-}
-
 /**
  * Takes a signed job offer to the end: (re)posts it, follows the deal on chain, downloads and verifies the
  * result, then accepts it (gasless) or challenges it. Safe to call again for the same offer after a crash or
@@ -204,7 +161,7 @@ export async function followJob(
 ): Promise<JobResult> {
   const emit = options.onProgress ?? (() => undefined);
   const id = jobOfferId(components.domain, offer.terms);
-  const mediatorSeed = knownMediatorSeed ?? (await mediatorSeedOf(components, offer.terms.nonce));
+  const mediatorSeed = knownMediatorSeed ?? (await mediatorSeedOf(components.chain, offer.terms.nonce));
 
   const { deal, onChain } = await followDeal(id, offer, options, components, emit);
   const cid = CID.parse(onChain.resultCid);
@@ -233,7 +190,7 @@ export async function followJob(
   }
 
   if (!accepted) {
-    const state = await challengeAndWait(deal, mediatorSeed, onChain, components, emit, options.signal);
+    const state = await challengeAndFollow(deal, mediatorSeed, onChain, components, emit, options.signal);
     return { dealId: deal.dealId, cid: cid.toString(), dir, stdout: '', exitCode: -1, resourceProvider: onChain.resourceProvider, price: onChain.price, state };
   }
 
@@ -258,24 +215,6 @@ export async function followJob(
     price: onChain.price,
     state: onChain.state,
   };
-}
-
-/**
- * Checks the solver's match against this job's own signed offer, as the chain will, and hands the solver the
- * job creator's signed acceptance of it: only then can the provider agree the deal, and only on these terms.
- * Returns why the match was refused, or undefined once it is accepted.
- */
-async function acceptMatch(offer: JobOffer, deal: Deal, components: JobCreatorComponents): Promise<string | undefined> {
-  // The provider's signature need not be checked: only the provider can agree the deal, and it agrees only
-  // offers it signed. What this acceptance fixes is the terms, by their hash.
-  const { resourceOffer } = deal;
-  const misfit = termsMisfitOf(offer.terms, resourceOffer.terms);
-  if (misfit) return `the solver matched a resource offer that ${termsMisfitText[misfit]}`;
-  const signature = await components.chain.walletClient.signTypedData(
-    matchAcceptanceTypedData(components.domain, jobOfferId(components.domain, offer.terms), resourceOfferId(components.domain, resourceOffer.terms)),
-  );
-  await components.solver.acceptMatch(deal.dealId, signature);
-  return undefined;
 }
 
 /** Codes of a result that is shown to be wrong: its blocks do not hash to their CIDs or cannot be a result. */
@@ -303,17 +242,8 @@ async function postAcceptance(resultsUrl: string, dealId: Hex, signature: Hex): 
   if (!response.ok) throw new JobError(`the provider refused the acceptance: HTTP ${response.status}`, { code: 'acceptance-refused', retryable: true });
 }
 
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
-      clearTimeout(timer);
-      reject(new JobError('the job was cancelled', { code: 'cancelled' }));
-    }, { once: true });
-  });
-
-/** Challenges the results, then follows the mediation to its end, sending the mediation timeout if due. */
-async function challengeAndWait(
+/** Challenges the results (the mediation fee goes with it), then follows the mediation to its end. */
+async function challengeAndFollow(
   deal: Deal,
   mediatorSeed: Hex,
   onChain: OnChainDealView,
@@ -321,164 +251,15 @@ async function challengeAndWait(
   emit: (event: JobProgressEvent) => void,
   signal?: AbortSignal,
 ): Promise<OnChainDealView['state']> {
-  const deals = components.domain.dealsAddress;
   const challenge: ChallengeArgs = {
     dealId: deal.dealId,
     jobCreatorSeed: mediatorSeed,
     candidates: sharedMediatorsOf(deal.jobOffer.terms.mediators, deal.resourceOffer.terms.mediators),
     providerSeed: onChain.providerSeed,
   };
-  const { mediator } = components.challenge ? await components.challenge(challenge) : await challengeResults(components.chain, { deals, ...challenge });
+  const { mediator } = components.challenge
+    ? await components.challenge(challenge)
+    : await challengeResults(components.chain, { deals: components.domain.dealsAddress, ...challenge });
   emit({ type: 'results:challenged', dealId: deal.dealId, mediator });
-  for (;;) {
-    const now = await components.readDeal(deal.dealId);
-    if (now.state !== 'none' && now.state !== 'results-checked' && isFinal(now.state)) {
-      emit({ type: 'mediation:ruled', dealId: deal.dealId, state: now.state });
-      await components.solver.syncDeal(deal.dealId).catch(() => undefined);
-      return now.state;
-    }
-    const chainNow = (await components.chain.publicClient.getBlock()).timestamp;
-    if (now.state === 'results-checked' && chainNow > now.deadline && now.mediator !== zeroAddress) {
-      await timeoutMediation(components.chain, { deals, dealId: deal.dealId }).catch(() => undefined);
-      continue;
-    }
-    await sleep(250, signal);
-  }
-}
-
-/**
- * Posts the offer and waits until the chain shows results for it. Events from the solver only say
- * when to look; what counts is read from the chain.
- */
-async function followDeal(
-  id: Hex,
-  offer: JobOffer,
-  options: RunJobOptions,
-  components: JobCreatorComponents,
-  emit: (event: JobProgressEvent) => void,
-): Promise<{ deal: Deal; onChain: OnChainDealView }> {
-  const account = offer.terms.jobCreator.toLowerCase();
-  let reported: 'none' | 'agreed' | 'results' = 'none';
-  let lastReason = 'no resource provider has answered yet';
-
-  return await new Promise<{ deal: Deal; onChain: OnChainDealView }>((resolve, reject) => {
-    let settled = false;
-    const finish = (error: Error | undefined, found?: { deal: Deal; onChain: OnChainDealView }) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(expiryTimer);
-      clearTimeout(submitTimer);
-      clearInterval(pollTimer);
-      options.signal?.removeEventListener('abort', onAbort);
-      subscription.close();
-      if (error) reject(error);
-      else resolve(found!);
-    };
-    const onAbort = () => finish(new JobError('the job was cancelled', { code: 'cancelled' }));
-    options.signal?.addEventListener('abort', onAbort, { once: true });
-
-    const expiresInMs = Number(offer.terms.expiry) * 1000 - Date.now();
-    const expiryTimer = setTimeout(() => {
-      if (reported !== 'none') return;
-      // The chain has the last word: a deal agreed just before the expiry still counts.
-      components
-        .readDeal(id)
-        .then((onChain) => {
-          if (onChain.state === 'none') {
-            finish(new JobError(`no resource provider took the job before its offer expired: ${lastReason}`, { code: 'job-unmatched' }));
-          } else if (options.knownDeal) check(options.knownDeal).catch((error) => finish(error));
-        })
-        .catch((error) => finish(error));
-    }, Math.max(0, expiresInMs) + 1000);
-    let submitTimer: NodeJS.Timeout | undefined;
-    // Once the deal is known, the chain is looked at every second too, so that a lost solver connection
-    // (or a solver restart) does not stop the job.
-    let lastDeal: Deal | undefined = options.knownDeal;
-    const pollTimer = setInterval(() => {
-      if (lastDeal) check(lastDeal).catch((error) => { if ((error as { code?: string }).code === 'rpc-unreachable') finish(error); }); // a chain gone for good ends the job
-    }, 1000);
-
-    // A provider that agreed but never submits: once its deadline passes, end the deal and take the
-    // collateral (a transaction of the job creator's; anyone else may send it too).
-    const watchSubmitDeadline = (dealId: Hex, deadline: bigint) => {
-      submitTimer = setTimeout(async () => {
-        try {
-          const now = await components.readDeal(dealId);
-          if (now.state !== 'agreed') return;
-          await timeoutSubmitResults(components.chain, { deals: components.domain.dealsAddress, dealId });
-          finish(new JobError('the resource provider did not submit results in time; your payment came back to your escrow with its collateral', { code: 'submit-timed-out' }));
-        } catch (error) {
-          finish(error as Error);
-        }
-      }, Math.max(0, Number(deadline) * 1000 - Date.now()) + 1500);
-    };
-
-    const check = async (deal: Deal) => {
-      const onChain = await components.readDeal(deal.dealId);
-      if (onChain.jobCreator.toLowerCase() !== account) return;
-      if (reported === 'none' && onChain.state !== 'none') {
-        reported = 'agreed';
-        emit({ type: 'deal:agreed', dealId: deal.dealId, resourceProvider: onChain.resourceProvider, price: onChain.price });
-        if (onChain.state === 'agreed') watchSubmitDeadline(deal.dealId, onChain.deadline);
-      }
-      if (onChain.state === 'submit-timed-out') {
-        finish(new JobError('the resource provider did not submit results in time; your payment came back to your escrow with its collateral', { code: 'submit-timed-out' }));
-        return;
-      }
-      if (reported === 'agreed' && onChain.state !== 'agreed' && onChain.state !== 'none') {
-        reported = 'results';
-        emit({ type: 'results:submitted', dealId: deal.dealId, cid: onChain.resultCid });
-        finish(undefined, { deal, onChain });
-      }
-    };
-
-    const subscription = components.solver.subscribe({ jobOffer: id, jobCreator: offer.terms.jobCreator, signer: components.chain.walletClient, domain: components.domain }, (event) => {
-      if (event.type === 'job:unmatched') {
-        lastReason = event.reason;
-        emit({ type: 'job:unmatched', reason: event.reason });
-        return;
-      }
-      if (event.deal.dealId.toLowerCase() !== id.toLowerCase()) return;
-      lastDeal = event.deal;
-      options.onDeal?.(event.deal);
-      if (event.type === 'deal:matched') {
-        if (event.deal.matchAcceptance) return;
-        // A refused match is not the end: the solver may match the job again elsewhere.
-        acceptMatch(offer, event.deal, components)
-          .then((refusal) => {
-            if (refusal) {
-              lastReason = refusal;
-              emit({ type: 'job:unmatched', reason: refusal });
-            }
-          })
-          .catch((error) => {
-            lastReason = `could not accept the match: ${(error as Error).message}`;
-          });
-        return;
-      }
-      check(event.deal).catch((error) => finish(error));
-    }, () => {
-      if (!lastDeal) finish(new JobError(`lost the connection to the solver while waiting for the deal; \`lilypad get ${id}\` takes it up again`, { code: 'solver-disconnected', retryable: true }));
-    });
-
-    subscription.ready
-      .then(async () => {
-        // Following again, the solver may no longer know the deal: the one seen before is checked on chain.
-        if (options.knownDeal) await check(options.knownDeal);
-        if (settled) return;
-        const posted = await components.solver.postJobOffer(offer).catch((error) => {
-          // Posted before (this job is being followed again): the subscription has told of its deal.
-          if (error instanceof SolverError && (error.details as { status?: number } | undefined)?.status === 409) return undefined;
-          if (options.knownDeal) return undefined; // the chain and the provider are enough from here
-          throw error;
-        });
-        if (!posted) return;
-        emit({ type: 'job:submitted', jobOfferId: id });
-        if (posted.state === 'pending') {
-          lastReason = posted.reason;
-          emit({ type: 'job:unmatched', reason: posted.reason });
-        }
-      })
-      .catch((error) => finish(error));
-  });
+  return await followChallenge(components, deal.dealId, { signal, onProgress: emit });
 }

@@ -8,19 +8,20 @@
  */
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { keccak256, zeroAddress, type Address, type Hex } from 'viem';
-import { challengeResults, timeoutMediation, type ChainClients } from '../chain/index.js';
+import { isAddressEqual, type Address, type Hex } from 'viem';
+import { challengeResults, type ChainClients } from '../chain/index.js';
 import type { Executor } from '../executor/types.js';
 import { JobError } from '../lib/errors.js';
 import { prepareJob, runPreparedJob } from '../module/prepare-job.js';
 import type { ModuleResolver } from '../module/resolve.js';
-import { isFinal } from '../protocol/deal-states.js';
 import type { Deal, OnChainDealView, ReadDeal } from '../protocol/deals.js';
 import { mediatorSeedHashOf, sharedMediatorsOf } from '../protocol/mediation.js';
 import { jobOfferId, type OfferDomain } from '../protocol/offers.js';
 import type { SolverClient } from '../solver/client.js';
 import { cidOfDirectory } from '../storage/index.js';
+import { followChallenge } from './follow-challenge.js';
 import type { JobProgressEvent, RunJobOptions } from './run-job.js';
+import { mediatorSeedOf } from './sign-job-offer.js';
 
 /** What a check tells the user, rendered by the CLI like the job's own progress events. */
 export type CheckProgressEvent =
@@ -153,11 +154,6 @@ export interface ChallengeDealResult {
   state: OnChainDealView['state'];
 }
 
-/** The job creator's half of the mediator draw, as `runJob` made it: a signature over the offer's nonce. */
-export async function mediatorSeedOf(chain: ChainClients, nonce: bigint): Promise<Hex> {
-  return keccak256(await chain.walletClient.signMessage({ message: `lilypad mediator seed ${nonce}` }));
-}
-
 /**
  * Challenges a deal's results after the fact, as its job creator (the wallet in `components.chain`), and
  * follows the mediation. Needs the deal's job offer (from the solver, checked against the deal id) for the
@@ -169,7 +165,7 @@ export async function challengeDeal(dealId: Hex, components: ChallengeComponents
   const me = components.chain.walletClient.account.address;
   const deal = await fetchCheckedDeal(components.solver, components.domain, dealId);
   const onChain = await components.readDeal(dealId);
-  if (onChain.jobCreator.toLowerCase() !== me.toLowerCase()) {
+  if (!isAddressEqual(onChain.jobCreator, me)) {
     throw new JobError(`deal ${dealId} is ${onChain.jobCreator}'s; only its job creator can challenge it, and this wallet is ${me}`, { code: 'not-job-creator' });
   }
   let mediator = onChain.mediator;
@@ -201,29 +197,5 @@ export async function challengeDeal(dealId: Hex, components: ChallengeComponents
   }
   emit({ type: 'results:challenged', dealId, mediator });
   if (options.wait === false) return { dealId, mediator, state: 'results-checked' };
-  return { dealId, mediator, state: await awaitRuling(dealId, components, emit, options.signal) };
-}
-
-/** Waits for the mediator's ruling, sending the mediation timeout when it is due. */
-export async function awaitRuling(
-  dealId: Hex,
-  components: ChallengeComponents,
-  emit: (event: JobProgressEvent) => void,
-  signal?: AbortSignal,
-): Promise<OnChainDealView['state']> {
-  for (;;) {
-    if (signal?.aborted) throw new JobError('stopped waiting for the ruling; the challenge stands', { code: 'cancelled' });
-    const now = await components.readDeal(dealId);
-    if (now.state !== 'none' && now.state !== 'results-checked' && isFinal(now.state)) {
-      emit({ type: 'mediation:ruled', dealId, state: now.state });
-      await components.solver.syncDeal(dealId).catch(() => undefined);
-      return now.state;
-    }
-    const chainNow = (await components.chain.publicClient.getBlock()).timestamp;
-    if (now.state === 'results-checked' && chainNow > now.deadline && now.mediator !== zeroAddress) {
-      await timeoutMediation(components.chain, { deals: components.domain.dealsAddress, dealId }).catch(() => undefined);
-      continue;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
+  return { dealId, mediator, state: await followChallenge(components, dealId, { signal: options.signal, onProgress: emit }) };
 }
