@@ -12,8 +12,8 @@ import { postJob, type JobCreatorComponents, type JobProgressEvent, type JobResu
 import { recordingJobOptions, type PostedJob } from './jobs.js';
 import { UserInputError } from '../lib/errors.js';
 import { configuredRpcUrl, defaultResultsDir, parseNetworkConfig } from '../lib/config.js';
-import { lpAmount, parseFlag, shownValue } from '../lib/service-config.js';
-import { INPUT_LIMITS } from '../protocol/offers.js';
+import { lpAmount, parseFlag } from '../lib/service-config.js';
+import { parseInputs } from '../protocol/inputs.js';
 import { renderModule } from '../module/render.js';
 import { createModuleResolver } from '../module/resolve.js';
 import { startEmbeddedNetwork } from '../network/embedded.js';
@@ -42,32 +42,10 @@ export interface RunCommandOptions {
   detach?: boolean;
 }
 
-export function parseInputs(pairs: string[]): Record<string, string> {
-  const inputs: Record<string, string> = {};
-  for (const pair of pairs) {
-    const equals = pair.indexOf('=');
-    if (equals <= 0) {
-      throw new UserInputError(`-i ${pair}: inputs are KEY=VALUE, for example -i Message=moo`, { code: 'input-malformed' });
-    }
-    const [key, value] = [pair.slice(0, equals), pair.slice(equals + 1)];
-    if (key.length > INPUT_LIMITS.keyLength) {
-      throw new UserInputError(`-i ${shownValue(key)}=…: the input name is ${key.length} characters; the network takes names of at most ${INPUT_LIMITS.keyLength}`, { code: 'input-too-long' });
-    }
-    if (value.length > INPUT_LIMITS.valueLength) {
-      throw new UserInputError(
-        `-i ${key}=…: the value is ${value.length} characters; the network takes at most ${INPUT_LIMITS.valueLength}`,
-        { code: 'input-too-long' },
-      );
-    }
-    inputs[key] = value;
-  }
-  return inputs;
-}
-
 export async function runCommand(options: RunCommandOptions & { detach: true }): Promise<PostedJob>;
 export async function runCommand(options: RunCommandOptions): Promise<JobResult>;
 export async function runCommand(options: RunCommandOptions): Promise<JobResult | PostedJob> {
-  const inputs = parseInputs(options.inputs);
+  const inputs = parseInputs(options.inputs, { flag: '-i' });
   const maxPrice = parseFlag(lpAmount, '--max-price', options.maxPrice);
   const resultsDir = path.resolve(options.outputDir ?? defaultResultsDir());
   const rpcUrl = configuredRpcUrl(options.env);
