@@ -6,7 +6,7 @@
  */
 import path from 'node:path';
 import type { Command } from 'commander';
-import { formatEther, type Hex } from 'viem';
+import { formatEther, isAddressEqual, type Hex } from 'viem';
 import { defaultJobsDbPath, openJobStore, AmbiguousJobIdError, type JobStore, type StoredJob } from '../job-creator/job-store.js';
 import { followJob, type postJob, type JobResult, type RunJobOptions } from '../job-creator/run-job.js';
 import { JobError, UserInputError } from '../lib/errors.js';
@@ -223,7 +223,7 @@ export function registerJobCommands(program: Command): void {
         let result: JobResult;
         try {
           const account = network.components.chain.walletClient.account.address;
-          if (job.offer.terms.jobCreator.toLowerCase() !== account.toLowerCase()) {
+          if (!isAddressEqual(job.offer.terms.jobCreator, account)) {
             throw new UserInputError(`job ${short(job.id)} belongs to ${job.offer.terms.jobCreator}, not to this key's ${account}`, { code: 'job-not-yours' });
           }
           const options = recordingJobOptions(jobs, network, {
