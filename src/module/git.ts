@@ -115,9 +115,9 @@ async function folderBytes(dir: string): Promise<number> {
  * git's own reason for a failed clone or fetch, in a few words a user can act on, and whether trying again
  * could help: a missing repository, a refused transport or a size limit stay as they are.
  */
-function fetchFailure(error: unknown): { reason: string; retryable: boolean } {
+function fetchFailure(error: unknown, limits: GitFetchLimits): { reason: string; retryable: boolean } {
   const lasting = (reason: string) => ({ reason, retryable: false });
-  if (error instanceof GitFailure && error.limit) return lasting(error.limit);
+  if (error instanceof GitFailure && error.limit) return { reason: error.limit, retryable: error.limit !== tooLarge(limits) };
   const stderr = error instanceof GitFailure ? error.stderr : String((error as Error)?.message ?? error);
   const fatal = stderr.split('\n').map((line) => line.trim()).filter((line) => /^(fatal|error):/.test(line)).map((line) => line.replace(/^(fatal|error):\s*/, ''));
   const all = fatal.join(' ');
@@ -146,7 +146,7 @@ export async function fetchRepository(
   const base = path.join(cacheDir, repoKey(repository));
   const mirror = path.join(base, 'repo.git');
   const failed = (error: unknown): never => {
-    const { reason, retryable } = fetchFailure(error);
+    const { reason, retryable } = fetchFailure(error, limits);
     throw new ModuleError(`module ${name}: cannot fetch ${safeUrl(repository)}: ${reason}`, { code: 'module-fetch-failed', retryable, cause: error });
   };
   if (!(await exists(path.join(mirror, 'HEAD')))) {
