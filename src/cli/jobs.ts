@@ -6,16 +6,15 @@
  */
 import path from 'node:path';
 import type { Command } from 'commander';
-import { formatEther, isAddressEqual, type Hex } from 'viem';
+import { formatEther, isAddressEqual } from 'viem';
 import { defaultJobsDbPath, openJobStore, AmbiguousJobIdError, type JobStore, type StoredJob } from '../job-creator/job-store.js';
-import { followJob, type postJob, type JobResult, type RunJobOptions } from '../job-creator/run-job.js';
+import { followJob, type JobResult } from '../job-creator/run-job.js';
 import { JobError, UserInputError } from '../lib/errors.js';
 import { defaultResultsDir } from '../lib/config.js';
 import { dealTimeoutSeconds, lpAmount, parseFlag } from '../lib/service-config.js';
 import { completionLines, progressLine } from './output.js';
-import { connectConfiguredNetwork, runCommand, type ConfiguredNetwork } from './run.js';
-
-export type PostedJob = Awaited<ReturnType<typeof postJob>>;
+import { connectConfiguredNetwork, recordingJobOptions } from './configured-network.js';
+import { runCommand } from './run.js';
 
 /** The flags `lilypad run` takes for detaching and for the deal's terms. */
 export interface RunFlags {
@@ -63,39 +62,6 @@ export async function detachCommand(
       ? `job posted, waiting for a match (${posted.reason}); \`lilypad get ${short(posted.jobOfferId)}\` fetches it\n`
       : `job posted and matched; \`lilypad get ${short(posted.jobOfferId)}\` fetches it\n`,
   );
-}
-
-/** RunJobOptions that record the job in `jobs` as it goes: the offer before it is sent, then the deal and each step. */
-export function recordingJobOptions(jobs: JobStore, network: Pick<ConfiguredNetwork, 'components' | 'solverUrl'>, options: RunJobOptions): RunJobOptions {
-  let id: Hex | undefined;
-  return {
-    ...options,
-    onOffer: async (offer, jobOfferId) => {
-      id = jobOfferId;
-      jobs.add({
-        id: jobOfferId,
-        module: options.module,
-        inputs: options.inputs,
-        offer,
-        network: { chainId: network.components.domain.chainId, dealsAddress: network.components.domain.dealsAddress, solverUrl: network.solverUrl },
-      });
-      await options.onOffer?.(offer, jobOfferId);
-    },
-    onDeal: (deal) => {
-      jobs.setDeal(deal.dealId, deal);
-      options.onDeal?.(deal);
-    },
-    onProgress: (event) => {
-      if (id) {
-        if (event.type === 'deal:agreed') jobs.setStage(id, 'agreed');
-        else if (event.type === 'results:submitted') jobs.setStage(id, 'results', { cid: event.cid });
-        else if (event.type === 'results:accepted') jobs.setStage(id, 'accepted');
-        else if (event.type === 'results:challenged') jobs.setStage(id, 'challenged');
-        else if (event.type === 'results:downloaded') jobs.setStage(id, 'done', { cid: event.cid, dir: event.dir });
-      }
-      options.onProgress?.(event);
-    },
-  };
 }
 
 function openJobs(): JobStore {

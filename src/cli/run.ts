@@ -4,20 +4,19 @@
  */
 import path from 'node:path';
 import { formatEther, type Address } from 'viem';
-import { checkDealsContract, connectChain, escrowBalance, fetchChainId } from '../chain/index.js';
+import { connectChain, escrowBalance } from '../chain/index.js';
 import { runCheckedJob } from '../job-creator/audit.js';
 import type { CheckProgressEvent } from '../job-creator/verify.js';
 import { defaultJobsDbPath, openJobStore } from '../job-creator/job-store.js';
 import { postJob, type JobCreatorComponents, type JobProgressEvent, type JobResult, type RunJobOptions } from '../job-creator/run-job.js';
-import { recordingJobOptions, type PostedJob } from './jobs.js';
+import { connectConfiguredNetwork, recordingJobOptions, type PostedJob } from './configured-network.js';
 import { UserInputError } from '../lib/errors.js';
-import { configuredRpcUrl, defaultResultsDir, parseNetworkConfig } from '../lib/config.js';
+import { configuredRpcUrl, defaultResultsDir } from '../lib/config.js';
 import { lpAmount, parseFlag } from '../lib/service-config.js';
 import { parseInputs } from '../protocol/inputs.js';
 import { renderModule } from '../module/render.js';
 import { createModuleResolver } from '../module/resolve.js';
 import { startEmbeddedNetwork } from '../network/embedded.js';
-import { chainReadDeal } from '../network/read-deal.js';
 import { createSolverClient } from '../solver/client.js';
 import { closeBlockstore, openBlockstore } from '../storage/index.js';
 
@@ -121,39 +120,4 @@ async function checkEscrowCovers(components: JobCreatorComponents, maxPrice: big
     `the escrow of ${account} holds ${formatEther(free)} LP, less than --max-price ${formatEther(maxPrice)} LP: deposit LP into the deal contract (lilypad faucet ${account} on a local network) or lower --max-price`,
     { code: 'escrow-too-small' },
   );
-}
-
-export interface ConfiguredNetwork {
-  components: JobCreatorComponents;
-  mediators: Address[];
-  solverUrl: string;
-  close(): Promise<void>;
-}
-
-/** The job creator's connections to the network named by the environment (WEB3_RPC_URL and the rest). */
-export async function connectConfiguredNetwork(env: NodeJS.ProcessEnv, resultsDir: string): Promise<ConfiguredNetwork> {
-  const rpcUrl = configuredRpcUrl(env);
-  if (rpcUrl === undefined) {
-    throw new UserInputError('no network is configured: set WEB3_RPC_URL and the rest (eval "$(lilypad stack env)" for a local stack)', { code: 'network-missing' });
-  }
-  // Settings first: a bad key or address is reported as itself, not as whatever the chain says about it.
-  const config = parseNetworkConfig(env);
-  const chainId = await fetchChainId(rpcUrl);
-  const chain = await connectChain({ rpcUrl: config.WEB3_RPC_URL, privateKey: config.WEB3_PRIVATE_KEY as `0x${string}`, chainId });
-  const dealsAddress = config.LILYPAD_DEALS_ADDRESS as Address;
-  await checkDealsContract(chain.publicClient, { deals: dealsAddress, chainId, setting: 'LILYPAD_DEALS_ADDRESS' });
-  const blockstore = await openBlockstore(path.join(path.dirname(resultsDir), 'blocks'));
-  return {
-    components: {
-      chain,
-      domain: { chainId, dealsAddress },
-      solver: createSolverClient(config.SERVICE_SOLVER),
-      modules: createModuleResolver(),
-      readDeal: chainReadDeal(chain.publicClient, dealsAddress),
-      blockstore,
-    },
-    mediators: config.SERVICE_MEDIATORS as Address[],
-    solverUrl: config.SERVICE_SOLVER,
-    close: () => closeBlockstore(blockstore),
-  };
 }
