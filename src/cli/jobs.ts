@@ -117,16 +117,16 @@ const CHAIN_READ_TIMEOUT_MS = 5_000;
 /**
  * Reads each open job's deal state from the chain that WEB3_RPC_URL names (one read each, all at once,
  * each bounded by CHAIN_READ_TIMEOUT_MS) and writes it down, so that the list is never behind what
- * `lilypad job ID` shows. A job that cannot be read keeps its recorded stage, and `notice` says so once.
+ * `lilypad job ID` shows. A job that cannot be read keeps its recorded stage, and `notice` says so once;
+ * with no network configured the recorded stages are shown as they are.
  */
 async function followChain(jobs: JobStore, open: StoredJob[], env: NodeJS.ProcessEnv, notice: (line: string) => void): Promise<void> {
   if (open.length === 0) return;
   const count = (n: number) => (n === 1 ? '1 open job shows its' : `${n} open jobs show their`);
   const rpcUrl = configuredRpcUrl(env);
-  if (rpcUrl === undefined) {
-    notice(`${count(open.length)} recorded stage: set WEB3_RPC_URL to read the deals from the chain`);
-    return;
-  }
+  // Nothing configured is not a failure to report: `lilypad jobs | head` stays quiet, and `lilypad job ID`
+  // would know no more.
+  if (rpcUrl === undefined) return;
   const shownUrl = redactRpcUrl(rpcUrl);
   const client = createPublicClient({ transport: http(rpcUrl, { retryCount: 0, timeout: CHAIN_READ_TIMEOUT_MS }) });
   let chainId: number;
