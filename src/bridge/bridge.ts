@@ -21,8 +21,8 @@ import {
 import { onceLifecycle, type Service } from '../lib/lifecycle.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
 import { runCheckedJob } from '../job-creator/audit.js';
-import { parseInputs } from '../protocol/inputs.js';
 import type { JobCreatorComponents } from '../job-creator/run-job.js';
+import { parseInputs } from '../protocol/inputs.js';
 
 export interface BridgeConfig {
   /** The LilypadOnChainJobCreator contract. */
