@@ -14,9 +14,9 @@ await build({
   sourcemap: true,
   legalComments: 'none',
   logLevel: 'warning',
-  // A native addon: loaded from node_modules, where its compiled binding sits beside it.
-  external: ['better-sqlite3'],
-  // Native addons cannot be bundled; they load from node_modules as usual.
+  // Loaded from node_modules rather than bundled: better-sqlite3 is a native addon whose compiled binding
+  // sits beside it there; dockerode reads its .proto files from its own folder at run time, and ssh2 below
+  // it has an optional native binding.
   external: ['better-sqlite3', 'dockerode'],
   // Some dependencies are CommonJS and use require() and __filename; give the ESM bundle both.
   banner: {

@@ -82,6 +82,11 @@ describe('messages that name the true cause', () => {
     await expectOneLineError(['run', 'cowsay:v0.0.1', '-i', `${'K'.repeat(300)}=moo`], {}, /the input name is 300 characters; the network takes names of at most 256/);
   });
 
+  it('an input given twice, and an input name a template cannot read', async () => {
+    await expectOneLineError(['run', 'cowsay:v0.0.1', '-i', 'Message=a', '-i', 'Message=b'], {}, /^Error: -i Message=…: Message is given twice; give each input once$/);
+    await expectOneLineError(['run', 'cowsay:v0.0.1', '-i', 'my-message=moo'], {}, /^Error: -i my-message=…: an input name is letters, digits and _/);
+  });
+
   describe('a deals address that is not the deal contract', () => {
     let anvil: AnvilInstance;
     let contracts: DeployedContracts;

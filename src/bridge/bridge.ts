@@ -23,6 +23,7 @@ import { sleep } from '../lib/sleep.js';
 import { runCheckedJob } from '../job-creator/audit.js';
 import { followChallenge } from '../job-creator/follow-challenge.js';
 import type { JobCreatorComponents } from '../job-creator/run-job.js';
+import { parseInputs } from '../protocol/inputs.js';
 
 export interface BridgeConfig {
   /** The LilypadOnChainJobCreator contract. */
@@ -51,18 +52,9 @@ export interface Bridge extends Service {
   idle(): Promise<void>;
 }
 
-/** Inputs as the contract holds them: entries of "KEY=VALUE" lines. */
+/** Inputs as the contract holds them: entries of "KEY=VALUE" lines, read by the CLI's rules (`protocol/inputs.ts`). */
 export function parseContractInputs(entries: readonly string[]): Record<string, string> {
-  const inputs: Record<string, string> = {};
-  for (const entry of entries) {
-    for (const line of entry.split('\n')) {
-      if (line === '') continue;
-      const equals = line.indexOf('=');
-      if (equals <= 0) throw new Error(`input "${line}" is not KEY=VALUE`);
-      inputs[line.slice(0, equals)] = line.slice(equals + 1);
-    }
-  }
-  return inputs;
+  return parseInputs(entries.flatMap((entry) => entry.split('\n')).filter((line) => line !== ''));
 }
 
 const JOB_REQUESTED = 1;

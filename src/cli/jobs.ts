@@ -6,16 +6,18 @@
  */
 import path from 'node:path';
 import type { Command } from 'commander';
-import { formatEther, type Hex } from 'viem';
+import { createPublicClient, formatEther, http, isAddressEqual, type Hex } from 'viem';
+import { redactRpcUrl } from '../chain/index.js';
+import { getDealState } from '../chain/actions/get-deal-state.js';
 import { defaultJobsDbPath, openJobStore, AmbiguousJobIdError, type JobStore, type StoredJob } from '../job-creator/job-store.js';
-import { followJob, type postJob, type JobResult, type RunJobOptions } from '../job-creator/run-job.js';
+import { followJob, type JobResult } from '../job-creator/run-job.js';
 import { JobError, UserInputError } from '../lib/errors.js';
-import { defaultResultsDir } from '../lib/config.js';
+import { configuredRpcUrl, defaultResultsDir } from '../lib/config.js';
+import { isFinal, type OnChainDealState } from '../protocol/deal-states.js';
 import { dealTimeoutSeconds, lpAmount, parseFlag } from '../lib/service-config.js';
 import { completionLines, progressLine } from './output.js';
-import { connectConfiguredNetwork, runCommand, type ConfiguredNetwork } from './run.js';
-
-export type PostedJob = Awaited<ReturnType<typeof postJob>>;
+import { connectJobNetwork, recordingJobOptions } from './configured-network.js';
+import { runCommand } from './run.js';
 
 /** The flags `lilypad run` takes for detaching and for the deal's terms. */
 export interface RunFlags {
@@ -65,39 +67,6 @@ export async function detachCommand(
   );
 }
 
-/** RunJobOptions that record the job in `jobs` as it goes: the offer before it is sent, then the deal and each step. */
-export function recordingJobOptions(jobs: JobStore, network: Pick<ConfiguredNetwork, 'components' | 'solverUrl'>, options: RunJobOptions): RunJobOptions {
-  let id: Hex | undefined;
-  return {
-    ...options,
-    onOffer: async (offer, jobOfferId) => {
-      id = jobOfferId;
-      jobs.add({
-        id: jobOfferId,
-        module: options.module,
-        inputs: options.inputs,
-        offer,
-        network: { chainId: network.components.domain.chainId, dealsAddress: network.components.domain.dealsAddress, solverUrl: network.solverUrl },
-      });
-      await options.onOffer?.(offer, jobOfferId);
-    },
-    onDeal: (deal) => {
-      jobs.setDeal(deal.dealId, deal);
-      options.onDeal?.(deal);
-    },
-    onProgress: (event) => {
-      if (id) {
-        if (event.type === 'deal:agreed') jobs.setStage(id, 'agreed');
-        else if (event.type === 'results:submitted') jobs.setStage(id, 'results', { cid: event.cid });
-        else if (event.type === 'results:accepted') jobs.setStage(id, 'accepted');
-        else if (event.type === 'results:challenged') jobs.setStage(id, 'challenged');
-        else if (event.type === 'results:downloaded') jobs.setStage(id, 'done', { cid: event.cid, dir: event.dir });
-      }
-      options.onProgress?.(event);
-    },
-  };
-}
-
 function openJobs(): JobStore {
   return openJobStore(defaultJobsDbPath(process.env));
 }
@@ -115,6 +84,69 @@ function findJob(jobs: JobStore, id: string): StoredJob {
 }
 
 const short = (id: string) => id.slice(0, 12);
+const notice = (line: string) => process.stderr.write(`lilypad: ${line}\n`);
+
+/** Writes down what the chain just said of a job's deal, so that `lilypad jobs` shows it too. */
+function writeDownChainState(id: Hex, state: OnChainDealState): void {
+  const jobs = openJobs();
+  try {
+    jobs.setChainState(id, state);
+  } finally {
+    jobs.close();
+  }
+}
+
+/**
+ * A job whose deal may still move: not finished here (`done`, `failed`) and not in a final state when the
+ * chain was last read. Only these are read again, so `lilypad jobs` costs one read per open job.
+ */
+function isOpen(job: StoredJob): boolean {
+  if (job.stage === 'done' || job.stage === 'failed') return false;
+  return job.chain === undefined || job.chain === 'none' || !isFinal(job.chain);
+}
+
+/** What `lilypad jobs` shows: the deal's state on chain once it has one, else how far this machine got. */
+function shownState(job: StoredJob): string {
+  if (job.stage === 'done' || job.stage === 'failed') return job.stage;
+  return job.chain === undefined || job.chain === 'none' ? job.stage : job.chain;
+}
+
+/** How long `lilypad jobs` waits for the chain, for each read, before it shows the recorded stages. */
+const CHAIN_READ_TIMEOUT_MS = 5_000;
+
+/**
+ * Reads each open job's deal state from the chain that WEB3_RPC_URL names (one read each, all at once,
+ * each bounded by CHAIN_READ_TIMEOUT_MS) and writes it down, so that the list is never behind what
+ * `lilypad job ID` shows. A job that cannot be read keeps its recorded stage, and `notice` says so once;
+ * with no network configured the recorded stages are shown as they are.
+ */
+async function followChain(jobs: JobStore, open: StoredJob[], env: NodeJS.ProcessEnv, notice: (line: string) => void): Promise<void> {
+  if (open.length === 0) return;
+  const count = (n: number) => (n === 1 ? '1 open job shows its' : `${n} open jobs show their`);
+  const rpcUrl = configuredRpcUrl(env);
+  // Nothing configured is not a failure to report: `lilypad jobs | head` stays quiet, and `lilypad job ID`
+  // would know no more.
+  if (rpcUrl === undefined) return;
+  const shownUrl = redactRpcUrl(rpcUrl);
+  const client = createPublicClient({ transport: http(rpcUrl, { retryCount: 0, timeout: CHAIN_READ_TIMEOUT_MS }) });
+  let chainId: number;
+  try {
+    chainId = await client.getChainId();
+  } catch {
+    notice(`${count(open.length)} recorded stage: the chain at ${shownUrl} cannot be reached`);
+    return;
+  }
+  const here = open.filter((job) => job.network.chainId === chainId);
+  const elsewhere = open.length - here.length;
+  if (elsewhere > 0) notice(`${count(elsewhere)} recorded stage: posted on another chain than ${shownUrl} (chain ${chainId})`);
+  const reads = await Promise.allSettled(here.map((job) => getDealState(client, { deals: job.network.dealsAddress, dealId: job.id })));
+  let unread = 0;
+  reads.forEach((read, i) => {
+    if (read.status === 'fulfilled') jobs.setChainState(here[i]!.id, read.value);
+    else unread++;
+  });
+  if (unread > 0) notice(`${count(unread)} recorded stage: reading ${unread === 1 ? 'its deal' : 'their deals'} from the chain at ${shownUrl} failed`);
+}
 const when = (ms: number) => new Date(ms).toISOString().replace('T', ' ').slice(0, 19);
 
 export function registerJobCommands(program: Command): void {
@@ -122,14 +154,15 @@ export function registerJobCommands(program: Command): void {
     .command('jobs')
     .description('list the jobs run from this machine (LILYPAD_JOBS_DB, default ~/.lilypad/jobs.db)')
     .option('--json', 'print JSON lines')
-    .action((flags: { json?: boolean }) => {
+    .action(async (flags: { json?: boolean }) => {
       const jobs = openJobs();
       try {
+        await followChain(jobs, jobs.list().filter(isOpen), process.env, notice);
         const all = jobs.list();
         if (flags.json) {
           for (const job of all) {
             process.stdout.write(
-              JSON.stringify({ id: job.id, module: job.module, inputs: job.inputs, stage: job.stage, cid: job.cid, dir: job.dir, error: job.error, createdAt: job.createdAt }) + '\n',
+              JSON.stringify({ id: job.id, module: job.module, inputs: job.inputs, stage: job.stage, chain: job.chain, cid: job.cid, dir: job.dir, error: job.error, createdAt: job.createdAt }) + '\n',
             );
           }
           return;
@@ -140,7 +173,8 @@ export function registerJobCommands(program: Command): void {
         }
         process.stdout.write(`${'ID'.padEnd(14)}${'MODULE'.padEnd(22)}${'STATE'.padEnd(12)}${'CREATED'.padEnd(21)}CID\n`);
         for (const job of all) {
-          process.stdout.write(`${short(job.id).padEnd(14)}${job.module.padEnd(22)}${job.stage.padEnd(12)}${when(job.createdAt).padEnd(21)}${job.cid ?? ''}\n`);
+          const state = shownState(job);
+          process.stdout.write(`${short(job.id).padEnd(14)}${job.module.padEnd(22)}${state.padEnd(Math.max(12, state.length + 2))}${when(job.createdAt).padEnd(21)}${job.cid ?? ''}\n`);
         }
       } finally {
         jobs.close();
@@ -160,9 +194,10 @@ export function registerJobCommands(program: Command): void {
       } finally {
         jobs.close();
       }
-      const network = await connectConfiguredNetwork(process.env, defaultResultsDir());
+      const network = await connectJobNetwork(process.env, job, defaultResultsDir(), notice);
       try {
         const onChain = await network.components.readDeal(job.id);
+        writeDownChainState(job.id, onChain.state);
         const solverState = await network.components.solver
           .getDeal(job.id)
           .then((deal) => deal.state as string)
@@ -219,11 +254,11 @@ export function registerJobCommands(program: Command): void {
       try {
         const job = findJob(jobs, id);
         const resultsDir = path.resolve(flags.outputDir ?? defaultResultsDir());
-        const network = await connectConfiguredNetwork(process.env, resultsDir);
+        const network = await connectJobNetwork(process.env, job, resultsDir, notice);
         let result: JobResult;
         try {
           const account = network.components.chain.walletClient.account.address;
-          if (job.offer.terms.jobCreator.toLowerCase() !== account.toLowerCase()) {
+          if (!isAddressEqual(job.offer.terms.jobCreator, account)) {
             throw new UserInputError(`job ${short(job.id)} belongs to ${job.offer.terms.jobCreator}, not to this key's ${account}`, { code: 'job-not-yours' });
           }
           const options = recordingJobOptions(jobs, network, {

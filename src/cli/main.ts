@@ -4,7 +4,7 @@
  */
 import { Command } from 'commander';
 import { onChainWait } from '../chain/clients.js';
-import { LilypadError } from '../lib/errors.js';
+import { isUserFacing } from '../lib/errors.js';
 import { applyNetworkPreset } from '../lib/network-presets.js';
 import { registerChallengeCommand } from './challenge.js';
 import { checkLine, completionLines, progressLine } from './output.js';
@@ -117,8 +117,9 @@ try {
     // What failed after a stop signal failed because of it (an aborted wait, a closed network).
     process.stderr.write(`${stopped.message}\n`);
     process.exitCode = stopped.exitCode;
-  } else if (error instanceof LilypadError) {
-    process.stderr.write(`Error: ${error.message}\n`);
+  } else if (isUserFacing(error)) {
+    // A failure that may pass on its own (a service not answering yet) says so: the user's next step is to try again.
+    process.stderr.write(`Error: ${error.message}${error.retryable ? ' (this may be temporary: trying again may work)' : ''}\n`);
     process.exitCode = 1;
   } else {
     process.stderr.write(`lilypad: unexpected error (a bug; please report it):\n${(error as Error)?.stack ?? String(error)}\n`);

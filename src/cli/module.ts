@@ -15,7 +15,7 @@ import { inputsHashOf, moduleIdOf } from '../protocol/ids.js';
 import { renderModuleDetailed, TEMPLATE_FILE } from '../module/render.js';
 import { createModuleResolver, defaultBuiltinDir } from '../module/resolve.js';
 import { cidOfBytes, cidOfDirectory } from '../storage/index.js';
-import { parseInputs } from './run.js';
+import { parseInputs } from '../protocol/inputs.js';
 
 const collect = (value: string, all: string[]) => [...all, value];
 
@@ -29,7 +29,7 @@ export interface ModuleTestResult {
 
 export async function moduleRender(module: string, inputPairs: string[]) {
   const resolved = await createModuleResolver().resolve(module);
-  return { resolved, ...renderModuleDetailed(module, resolved.template, parseInputs(inputPairs)) };
+  return { resolved, ...renderModuleDetailed(module, resolved.template, parseInputs(inputPairs, { flag: '-i' })) };
 }
 
 export async function moduleTest(module: string, inputPairs: string[]): Promise<ModuleTestResult> {
@@ -44,7 +44,7 @@ export async function moduleTest(module: string, inputPairs: string[]): Promise<
       const resultDir = path.join(work, `run-${run}`);
       const result = await executor.run({
         jobId: '0x' + '00'.repeat(32),
-        randomSeed: jobSeedOf({ moduleId: moduleIdOf(resolved.ref), inputsHash: inputsHashOf(parseInputs(inputPairs)) }),
+        randomSeed: jobSeedOf({ moduleId: moduleIdOf(resolved.ref), inputsHash: inputsHashOf(parseInputs(inputPairs, { flag: '-i' })) }),
         job,
         resultDir,
         limits: executionLimitsOf(spec, { defaultWallClockMs: 60_000 }),

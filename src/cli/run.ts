@@ -4,20 +4,19 @@
  */
 import path from 'node:path';
 import { formatEther, type Address } from 'viem';
-import { checkDealsContract, connectChain, escrowBalance, fetchChainId } from '../chain/index.js';
+import { connectChain, escrowBalance } from '../chain/index.js';
 import { runCheckedJob } from '../job-creator/audit.js';
 import type { CheckProgressEvent } from '../job-creator/verify.js';
 import { defaultJobsDbPath, openJobStore } from '../job-creator/job-store.js';
 import { postJob, type JobCreatorComponents, type JobProgressEvent, type JobResult, type RunJobOptions } from '../job-creator/run-job.js';
-import { recordingJobOptions, type PostedJob } from './jobs.js';
+import { connectConfiguredNetwork, recordingJobOptions, type PostedJob } from './configured-network.js';
 import { UserInputError } from '../lib/errors.js';
-import { configuredRpcUrl, defaultResultsDir, parseNetworkConfig } from '../lib/config.js';
-import { lpAmount, parseFlag, shownValue } from '../lib/service-config.js';
-import { INPUT_LIMITS } from '../protocol/offers.js';
+import { configuredRpcUrl, defaultResultsDir } from '../lib/config.js';
+import { lpAmount, parseFlag } from '../lib/service-config.js';
+import { parseInputs } from '../protocol/inputs.js';
 import { renderModule } from '../module/render.js';
 import { createModuleResolver } from '../module/resolve.js';
 import { startEmbeddedNetwork } from '../network/embedded.js';
-import { chainReadDeal } from '../network/read-deal.js';
 import { createSolverClient } from '../solver/client.js';
 import { closeBlockstore, openBlockstore } from '../storage/index.js';
 
@@ -42,32 +41,10 @@ export interface RunCommandOptions {
   detach?: boolean;
 }
 
-export function parseInputs(pairs: string[]): Record<string, string> {
-  const inputs: Record<string, string> = {};
-  for (const pair of pairs) {
-    const equals = pair.indexOf('=');
-    if (equals <= 0) {
-      throw new UserInputError(`-i ${pair}: inputs are KEY=VALUE, for example -i Message=moo`, { code: 'input-malformed' });
-    }
-    const [key, value] = [pair.slice(0, equals), pair.slice(equals + 1)];
-    if (key.length > INPUT_LIMITS.keyLength) {
-      throw new UserInputError(`-i ${shownValue(key)}=…: the input name is ${key.length} characters; the network takes names of at most ${INPUT_LIMITS.keyLength}`, { code: 'input-too-long' });
-    }
-    if (value.length > INPUT_LIMITS.valueLength) {
-      throw new UserInputError(
-        `-i ${key}=…: the value is ${value.length} characters; the network takes at most ${INPUT_LIMITS.valueLength}`,
-        { code: 'input-too-long' },
-      );
-    }
-    inputs[key] = value;
-  }
-  return inputs;
-}
-
 export async function runCommand(options: RunCommandOptions & { detach: true }): Promise<PostedJob>;
 export async function runCommand(options: RunCommandOptions): Promise<JobResult>;
 export async function runCommand(options: RunCommandOptions): Promise<JobResult | PostedJob> {
-  const inputs = parseInputs(options.inputs);
+  const inputs = parseInputs(options.inputs, { flag: '-i' });
   const maxPrice = parseFlag(lpAmount, '--max-price', options.maxPrice);
   const resultsDir = path.resolve(options.outputDir ?? defaultResultsDir());
   const rpcUrl = configuredRpcUrl(options.env);
@@ -144,39 +121,4 @@ async function checkEscrowCovers(components: JobCreatorComponents, maxPrice: big
     `the escrow of ${account} holds ${formatEther(free)} LP, less than --max-price ${formatEther(maxPrice)} LP: deposit LP into the deal contract (lilypad faucet ${account} on a local network) or lower --max-price`,
     { code: 'escrow-too-small' },
   );
-}
-
-export interface ConfiguredNetwork {
-  components: JobCreatorComponents;
-  mediators: Address[];
-  solverUrl: string;
-  close(): Promise<void>;
-}
-
-/** The job creator's connections to the network named by the environment (WEB3_RPC_URL and the rest). */
-export async function connectConfiguredNetwork(env: NodeJS.ProcessEnv, resultsDir: string): Promise<ConfiguredNetwork> {
-  const rpcUrl = configuredRpcUrl(env);
-  if (rpcUrl === undefined) {
-    throw new UserInputError('no network is configured: set WEB3_RPC_URL and the rest (eval "$(lilypad stack env)" for a local stack)', { code: 'network-missing' });
-  }
-  // Settings first: a bad key or address is reported as itself, not as whatever the chain says about it.
-  const config = parseNetworkConfig(env);
-  const chainId = await fetchChainId(rpcUrl);
-  const chain = await connectChain({ rpcUrl: config.WEB3_RPC_URL, privateKey: config.WEB3_PRIVATE_KEY as `0x${string}`, chainId });
-  const dealsAddress = config.LILYPAD_DEALS_ADDRESS as Address;
-  await checkDealsContract(chain.publicClient, { deals: dealsAddress, chainId, setting: 'LILYPAD_DEALS_ADDRESS' });
-  const blockstore = await openBlockstore(path.join(path.dirname(resultsDir), 'blocks'));
-  return {
-    components: {
-      chain,
-      domain: { chainId, dealsAddress },
-      solver: createSolverClient(config.SERVICE_SOLVER),
-      modules: createModuleResolver(),
-      readDeal: chainReadDeal(chain.publicClient, dealsAddress),
-      blockstore,
-    },
-    mediators: config.SERVICE_MEDIATORS as Address[],
-    solverUrl: config.SERVICE_SOLVER,
-    close: () => closeBlockstore(blockstore),
-  };
 }

@@ -1,20 +1,23 @@
 /**
  * The job creator's record of its jobs (`~/.lilypad/jobs.db`, or `LILYPAD_JOBS_DB`; SQLite): each signed
- * job offer, written before it is sent, the deal once the solver tells of it, and how far this machine
- * got. `lilypad jobs`, `lilypad job ID` and `lilypad get ID` read it; the chain stays the authority on
- * where a deal is.
+ * job offer, written before it is sent, the network it was sent to, the deal once the solver tells of it,
+ * how far this machine got, and where the chain last said the deal was. `lilypad jobs`, `lilypad job ID`
+ * and `lilypad get ID` read it; the chain stays the authority on where a deal is, and they write down what
+ * it says.
  */
 import { mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { Hex } from 'viem';
+import type { OnChainDealState } from '../protocol/deal-states.js';
 import { parseDeal, type Deal } from '../protocol/deals.js';
 import { parseJobOffer, toWire, type JobOffer } from '../protocol/offers.js';
 
 /** This machine's view of a job: `posted`, `agreed`, `results` (on chain), `accepted`, `challenged`, `done` (folder written), `failed`. */
 export type JobStage = 'posted' | 'agreed' | 'results' | 'accepted' | 'challenged' | 'done' | 'failed';
 
+/** Where the job was posted: `lilypad get` and `lilypad job` follow it there, whatever the environment names now. */
 export interface JobNetwork {
   chainId: number;
   dealsAddress: Hex;
@@ -29,6 +32,8 @@ export interface StoredJob {
   network: JobNetwork;
   deal?: Deal;
   stage: JobStage;
+  /** The deal's state when the chain was last read (`none`: not agreed yet); absent when never read. */
+  chain?: OnChainDealState;
   cid?: string;
   dir?: string;
   error?: string;
@@ -40,6 +45,8 @@ export interface JobStore {
   add(job: { id: Hex; module: string; inputs: Record<string, string>; offer: JobOffer; network: JobNetwork }): void;
   setDeal(id: Hex, deal: Deal): void;
   setStage(id: Hex, stage: JobStage, extra?: { cid?: string; dir?: string; error?: string }): void;
+  /** Writes down the deal's state as just read from the chain. */
+  setChainState(id: Hex, state: OnChainDealState): void;
   /** By full id or a unique prefix of it. */
   find(idOrPrefix: string): StoredJob | undefined;
   list(): StoredJob[];
@@ -58,6 +65,7 @@ interface JobRow {
   network: string;
   deal: string | null;
   stage: JobStage;
+  chain: OnChainDealState | null;
   cid: string | null;
   dir: string | null;
   error: string | null;
@@ -88,6 +96,15 @@ export function openJobStore(file: string = defaultJobsDbPath()): JobStore {
       updated_at INTEGER NOT NULL
     );
   `);
+  // Records made before the chain state was kept get the column; it stays empty until the chain is read.
+  // Another lilypad opening the store at the same moment may add it first.
+  if (!(db.prepare('PRAGMA table_info(jobs)').all() as { name: string }[]).some((column) => column.name === 'chain')) {
+    try {
+      db.exec('ALTER TABLE jobs ADD COLUMN chain TEXT');
+    } catch (error) {
+      if (!/duplicate column/i.test((error as Error).message)) throw error;
+    }
+  }
   const insert = db.prepare(
     "INSERT OR IGNORE INTO jobs (id, module, inputs, offer, network, stage, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'posted', ?, ?)",
   );
@@ -95,6 +112,7 @@ export function openJobStore(file: string = defaultJobsDbPath()): JobStore {
   const updateStage = db.prepare(
     'UPDATE jobs SET stage = ?, cid = COALESCE(?, cid), dir = COALESCE(?, dir), error = ?, updated_at = ? WHERE id = ?',
   );
+  const updateChain = db.prepare('UPDATE jobs SET chain = ?, updated_at = ? WHERE id = ?');
   const byPrefix = db.prepare<[string], JobRow>("SELECT * FROM jobs WHERE id LIKE ? || '%' ESCAPE '\\' LIMIT 2");
   const all = db.prepare<[], JobRow>('SELECT * FROM jobs ORDER BY created_at, id');
 
@@ -106,6 +124,7 @@ export function openJobStore(file: string = defaultJobsDbPath()): JobStore {
     network: JSON.parse(row.network),
     deal: row.deal ? parseDeal(JSON.parse(row.deal)) : undefined,
     stage: row.stage,
+    chain: row.chain ?? undefined,
     cid: row.cid ?? undefined,
     dir: row.dir ?? undefined,
     error: row.error ?? undefined,
@@ -123,6 +142,9 @@ export function openJobStore(file: string = defaultJobsDbPath()): JobStore {
     },
     setStage(id, stage, extra) {
       updateStage.run(stage, extra?.cid ?? null, extra?.dir ?? null, extra?.error ?? null, Date.now(), id.toLowerCase());
+    },
+    setChainState(id, state) {
+      updateChain.run(state, Date.now(), id.toLowerCase());
     },
     find(idOrPrefix) {
       const prefix = idOrPrefix.toLowerCase();

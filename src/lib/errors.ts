@@ -1,6 +1,6 @@
 /**
  * The one error type of the project. A user-facing message is short and says what to do; `code` is for
- * machines, `details` for logs, `retryable` for callers that may try again.
+ * machines, `details` for logs, `retryable` when the same call may succeed later (the CLI says so).
  */
 export interface LilypadErrorOptions {
   code: string;
@@ -52,7 +52,10 @@ export class JobError extends LilypadError {
   override name = 'JobError';
 }
 
-/** True for errors whose message is meant for a user as it stands (no stack trace needed). */
+/**
+ * True for errors whose message is meant for a user as it stands: the CLI shows them as one line. An error
+ * with code `internal` is a bug however it was wrapped, and gets its stack.
+ */
 export function isUserFacing(error: unknown): error is LilypadError {
   return error instanceof LilypadError && !(error.code === 'internal');
 }

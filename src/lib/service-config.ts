@@ -3,11 +3,11 @@
  * weakest first: the schema's defaults, a JSON config file, the environment, then command-line flags.
  */
 import { readFileSync } from 'node:fs';
-import { maxUint256, parseEther } from 'viem';
+import { isAddress, maxUint256, parseEther } from 'viem';
 import { z } from 'zod';
 import { UserInputError } from './errors.js';
 
-export const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'must be a 0x-prefixed 20-byte address');
+export const address = z.string().refine((v) => isAddress(v, { strict: false }), 'must be a 0x-prefixed 20-byte address');
 /** The order n of secp256k1: a private key is a number from 1 to n - 1. */
 const SECP256K1_ORDER = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
 

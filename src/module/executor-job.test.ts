@@ -11,7 +11,9 @@ import { afterAll, expect, test } from 'vitest';
 import { createWasmExecutor } from '../executor/wasm/index.js';
 import { inputsHashOf, moduleIdOf } from '../protocol/ids.js';
 import { addDirectory } from '../storage/index.js';
-import { DEFAULT_JOB_MEMORY_BYTES, DEFAULT_JOB_WALL_CLOCK_MS, executionLimitsOf, jobSeedOf } from './executor-job.js';
+import { DEFAULT_JOB_MEMORY_BYTES, DEFAULT_JOB_WALL_CLOCK_MS, executionLimitsOf, executorJobOf, jobSeedOf } from './executor-job.js';
+import { renderModule } from './render.js';
+import type { ResolvedModule } from './resolve.js';
 import type { ModuleSpec } from './spec.js';
 
 const probe = readFileSync(new URL('../executor/wasm/testdata/probe.wasm', import.meta.url));
@@ -73,4 +75,29 @@ test('a module declaring ram 64 that allocates without bound stops near 64 MiB',
   const mib = Number(/^hog stopped after (\d+) MiB\n$/.exec(readFileSync(join(resultDir, 'stdout'), 'utf8'))?.[1]);
   expect(mib).toBeGreaterThanOrEqual(56);
   expect(mib).toBeLessThan(64);
+});
+
+test('a Docker module becomes a Docker job from the one parsed Spec.Docker: command, environment, network and resources', async () => {
+  const template = JSON.stringify({
+    machine: { gpu: 1500, cpu: 1000, ram: 100 },
+    job: {
+      APIVersion: 'V1beta1',
+      Spec: {
+        Engine: 'Docker',
+        Docker: { Image: 'lilypad/cowsay@sha256:' + 'a'.repeat(64), Entrypoint: ['/bin/cowsay', 'moo'], EnvironmentVariables: ['LANG=C', 'QUERY=a=b'], WorkingDirectory: '' },
+        Network: { Type: 'HTTP' },
+      },
+    },
+  });
+  const module = { name: './cowsay-docker', template } as unknown as ResolvedModule;
+  expect(await executorJobOf(module, renderModule(module.name, template, {}))).toEqual({
+    engine: 'docker',
+    image: 'lilypad/cowsay@sha256:' + 'a'.repeat(64),
+    entrypoint: ['/bin/cowsay', 'moo'],
+    args: [],
+    env: { LANG: 'C', QUERY: 'a=b' },
+    workingDir: undefined,
+    network: true,
+    resources: { cpu: 1000, memoryBytes: 100 * 1024 * 1024, gpus: 2 },
+  });
 });

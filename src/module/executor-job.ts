@@ -3,7 +3,6 @@
  * the job creator's verifier and the mediator all take them from here, so that every re-run is the same run.
  */
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
 import type { DockerJob, ExecutionLimits, ExecutorJob } from '../executor/types.js';
 import { ModuleError } from '../lib/errors.js';
 import { loadModuleFileByCid, type ResolvedModule } from './resolve.js';
@@ -25,15 +24,6 @@ export async function executorJobOf(module: ResolvedModule, spec: ModuleSpec): P
     env: wasm.EnvironmentVariables,
   };
 }
-
-/** Bacalhau's V1beta1 `Spec.Docker`; environment variables as `NAME=value` strings (Bacalhau) or an object. */
-const dockerSpecSchema = z.object({
-  Image: z.string().min(1),
-  Entrypoint: z.array(z.string()).optional(),
-  Parameters: z.array(z.string()).optional(),
-  EnvironmentVariables: z.union([z.array(z.string()), z.record(z.string(), z.string())]).optional(),
-  WorkingDirectory: z.string().optional(),
-});
 
 const MB = 1024 * 1024;
 
@@ -76,32 +66,18 @@ export function executionLimitsOf(spec: ModuleSpec, policy: ExecutionPolicy = {}
 
 /** The image, command and environment from `Spec.Docker`; the network from `Spec.Network`; resources from `machine`. */
 function dockerJobOf(module: ResolvedModule, spec: ModuleSpec): DockerJob {
-  const parsed = dockerSpecSchema.safeParse((spec.job.Spec as Record<string, unknown>).Docker);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new ModuleError(
-      `module ${module.name} has an invalid Docker spec at Docker.${issue?.path.join('.') || ''}: ${issue?.message}`,
-      { code: 'template-invalid-spec' },
-    );
-  }
-  const docker = parsed.data;
-  const env: Record<string, string> = {};
-  if (Array.isArray(docker.EnvironmentVariables)) {
-    for (const entry of docker.EnvironmentVariables) {
-      const at = entry.indexOf('=');
-      if (at <= 0) throw new ModuleError(`module ${module.name}: environment variable ${JSON.stringify(entry)} is not NAME=value`, { code: 'template-invalid-spec' });
-      env[entry.slice(0, at)] = entry.slice(at + 1);
-    }
-  } else Object.assign(env, docker.EnvironmentVariables ?? {});
-  const networkType = ((spec.job.Spec as Record<string, unknown>).Network as { Type?: unknown } | undefined)?.Type;
+  // Spec.Docker was checked, and its environment read, by the one schema in spec.ts when the module rendered.
+  const docker = spec.job.Spec.Docker;
+  if (!docker) throw new ModuleError(`module ${module.name} uses the Docker engine but has no Docker section`, { code: 'template-invalid-spec' });
+  const networkType = spec.job.Spec.Network?.Type;
   return {
     engine: 'docker',
     image: docker.Image,
     entrypoint: docker.Entrypoint,
     args: docker.Parameters,
-    env,
+    env: docker.EnvironmentVariables,
     workingDir: docker.WorkingDirectory || undefined,
-    network: typeof networkType === 'string' && networkType.toLowerCase() !== 'none',
+    network: networkType !== undefined && networkType.toLowerCase() !== 'none',
     resources: {
       cpu: spec.machine.cpu || undefined,
       memoryBytes: spec.machine.ram ? spec.machine.ram * MB : undefined,

@@ -71,7 +71,7 @@ test('a git server that accepts and never answers: the fetch ends with a message
   const ref = { repository: `http://127.0.0.1:${port}/owner/repo`, commit: 'a'.repeat(40), path: '' };
   try {
     const stalled = createModuleResolver({ cacheDir: path.join(work, 'cache-stall'), env: {}, fetchLimits: { stallSeconds: 1, timeoutMs: 600_000 } });
-    await expect(stalled.resolveRef(ref, 'repo:v1')).rejects.toThrow(`module repo:v1: cannot fetch ${ref.repository}: the server stopped answering`);
+    await expect(stalled.resolveRef(ref, 'repo:v1')).rejects.toMatchObject({ message: expect.stringContaining(`module repo:v1: cannot fetch ${ref.repository}: the server stopped answering`), retryable: true });
     const timed = createModuleResolver({ cacheDir: path.join(work, 'cache-timeout'), env: {}, fetchLimits: { stallSeconds: 600, timeoutMs: 1500 } });
     await expect(timed.resolveRef(ref, 'repo:v1')).rejects.toThrow(`module repo:v1: cannot fetch ${ref.repository}: no answer within 1.5 s`);
   } finally {
@@ -92,7 +92,8 @@ test('a repository larger than the size limit is refused and not kept', async ()
   gitBig('tag', 'v1');
   const cacheDir = path.join(work, 'cache-big');
   const resolver = createModuleResolver({ cacheDir, env: {}, fetchLimits: { maxBytes: 1024 * 1024 } });
-  await expect(resolver.resolve(`file://${big}:v1`)).rejects.toThrow(`cannot fetch file://${big}: the repository is larger than the 1 MiB allowed`);
+  // Too large stays too large: the CLI must not suggest trying again.
+  await expect(resolver.resolve(`file://${big}:v1`)).rejects.toMatchObject({ message: expect.stringContaining(`cannot fetch file://${big}: the repository is larger than the 1 MiB allowed`), retryable: false });
   expect(await readdir(cacheDir, { recursive: true })).not.toContainEqual(expect.stringMatching(/\.pack$/));
 });
 

@@ -111,18 +111,22 @@ async function folderBytes(dir: string): Promise<number> {
   return sizes.reduce((a, b) => a + b, 0);
 }
 
-/** git's own reason for a failed clone or fetch, in a few words a user can act on. */
-function fetchFailureReason(error: unknown): string {
-  if (error instanceof GitFailure && error.limit) return error.limit;
+/**
+ * git's own reason for a failed clone or fetch, in a few words a user can act on, and whether trying again
+ * could help: a missing repository, a refused transport or a size limit stay as they are.
+ */
+function fetchFailure(error: unknown, limits: GitFetchLimits): { reason: string; retryable: boolean } {
+  const lasting = (reason: string) => ({ reason, retryable: false });
+  if (error instanceof GitFailure && error.limit) return { reason: error.limit, retryable: error.limit !== tooLarge(limits) };
   const stderr = error instanceof GitFailure ? error.stderr : String((error as Error)?.message ?? error);
   const fatal = stderr.split('\n').map((line) => line.trim()).filter((line) => /^(fatal|error):/.test(line)).map((line) => line.replace(/^(fatal|error):\s*/, ''));
   const all = fatal.join(' ');
   if (/does not appear to be a git repository|repository '.*' (does not exist|not found)/i.test(all)) {
-    return 'the repository does not exist or cannot be read there; check the URL';
+    return lasting('the repository does not exist or cannot be read there; check the URL');
   }
-  if (/transport '.*' not allowed/i.test(all)) return 'that transport is not allowed here';
-  if (/Operation too slow|timed out/i.test(all)) return 'the server stopped answering (under 1 KB/s for too long)';
-  return fatal[0] ?? stderr.trim().split('\n').at(-1) ?? 'git failed';
+  if (/transport '.*' not allowed/i.test(all)) return lasting('that transport is not allowed here');
+  if (/Operation too slow|timed out/i.test(all)) return { reason: 'the server stopped answering (under 1 KB/s for too long)', retryable: true };
+  return { reason: fatal[0] ?? stderr.trim().split('\n').at(-1) ?? 'git failed', retryable: true };
 }
 
 const exists = (p: string) => stat(p).then(() => true, () => false);
@@ -142,7 +146,8 @@ export async function fetchRepository(
   const base = path.join(cacheDir, repoKey(repository));
   const mirror = path.join(base, 'repo.git');
   const failed = (error: unknown): never => {
-    throw new ModuleError(`module ${name}: cannot fetch ${safeUrl(repository)}: ${fetchFailureReason(error)}`, { code: 'module-fetch-failed', retryable: true, cause: error });
+    const { reason, retryable } = fetchFailure(error, limits);
+    throw new ModuleError(`module ${name}: cannot fetch ${safeUrl(repository)}: ${reason}`, { code: 'module-fetch-failed', retryable, cause: error });
   };
   if (!(await exists(path.join(mirror, 'HEAD')))) {
     await mkdir(base, { recursive: true });

@@ -37,6 +37,17 @@ describe('rendering module templates in the style of the original modules', () =
     expect(spec.machine).toMatchObject({ gpu: 1000, cpu: 8000, ram: 16000 });
   });
 
+  test('environment variables as NAME=value strings: the first = splits, a later name replaces an earlier one', () => {
+    const spec = renderModule('m', wasmSpec('[]', '["A=b=c", "EMPTY=", "A=d"]'), {});
+    expect(spec.job.Spec.Wasm?.EnvironmentVariables).toEqual({ A: 'd', EMPTY: '' });
+    // No name, or no value at all, is the module's mistake, named with where it is.
+    for (const entry of ['"=x"', '"NAME"']) {
+      expect(() => renderModule('m', wasmSpec('[]', `[${entry}]`), {})).toThrow(
+        'module m rendered an invalid job spec at job.Spec.Wasm.EnvironmentVariables.0: an environment variable is NAME=value',
+      );
+    }
+  });
+
   test('keys match case-insensitively, unknown keys are ignored, a trailing comma is a warning', () => {
     const t = `{"Machine": {"CPU": 100, "RAM": 64, "unknown": 1},
       "JOB": {"apiversion": "V1beta1", "spec": {"engine": "Wasm", "wasm": {"entrymodule": {"cid": "bafk"}, "parameters": [{{.M}}],}},},}`;

@@ -127,7 +127,7 @@ export function createModuleResolver(options: ModuleResolverOptions = {}): Modul
         throw new ModuleError(
           `module ${name} not found: there is no built-in module ${moduleName} (built-in modules: ${builtins.join(', ') || 'none'}), ` +
             `and ${error.message.replace(`module ${name}: `, '')}`,
-          { code: 'module-not-found', retryable: true, cause: error },
+          { code: 'module-not-found', retryable: error.retryable, cause: error },
         );
       }
     }

@@ -56,17 +56,17 @@ export function canonicalKeys(value: unknown, shape: Shape | true = SHAPE): unkn
   return out;
 }
 
+/**
+ * `EnvironmentVariables` of either engine: an object, or Bacalhau's `NAME=value` strings. Not job inputs
+ * (`protocol/inputs.ts`): the module author writes them, for a process rather than a template, so a name
+ * is anything before the first `=` (as Docker takes it) and a later entry replaces an earlier one.
+ */
 const envSchema = z
-  .union([z.record(z.string(), z.string()), z.array(z.string())])
+  .union([z.record(z.string(), z.string()), z.array(z.string().regex(/^[^=]+=/, 'an environment variable is NAME=value'))])
   .default({})
   .transform((env) => {
     if (!Array.isArray(env)) return env;
-    const out: Record<string, string> = {};
-    for (const pair of env) {
-      const eq = pair.indexOf('=');
-      out[eq < 0 ? pair : pair.slice(0, eq)] = eq < 0 ? '' : pair.slice(eq + 1);
-    }
-    return out;
+    return Object.fromEntries(env.map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]));
   });
 
 const storageSchema = z.object({

@@ -2,7 +2,7 @@
  * Job offers, resource offers and deals as they travel between roles. On the wire every bigint is a
  * decimal string; `parseJobOffer`/`parseResourceOffer` check the shape and give typed values back.
  */
-import { getAddress, hashTypedData, verifyHash, type Address, type Hex, type PublicClient } from 'viem';
+import { getAddress, hashTypedData, isAddress, verifyHash, type Address, type Hex, type PublicClient } from 'viem';
 import { z } from 'zod';
 import { matchAcceptanceTypes, offerDomain, offerTypes, type SignedJobOfferTerms, type SignedResourceOfferTerms } from './eip712.js';
 import { detailsHashOf, inputsHashOf, moduleIdOf, type ModuleRef } from './ids.js';
@@ -51,7 +51,8 @@ const uint = z
   .union([z.string().regex(/^\d{1,78}$/, 'expected a whole number of at most 78 digits'), z.number().int().nonnegative(), z.bigint().nonnegative()])
   .transform((v) => BigInt(v))
   .refine((v) => v < 2n ** 256n, 'must be at most 2^256 - 1 (a uint256)');
-const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'expected a 0x-prefixed 20-byte address').transform((v) => getAddress(v));
+// Any case is taken (strict: false), as the signer may not checksum; the value is checksummed once here.
+const address = z.string().refine((v) => isAddress(v, { strict: false }), 'expected a 0x-prefixed 20-byte address').transform((v) => getAddress(v));
 const bytes32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/, 'expected a 0x-prefixed 32-byte hex value').transform((v) => v.toLowerCase() as Hex);
 const hex = z.string().regex(/^0x[0-9a-fA-F]*$/, 'expected hex').transform((v) => v as Hex);
 const engine = z.enum(['wasm', 'docker']);

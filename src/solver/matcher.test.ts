@@ -1,10 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { mediatorA, mediatorB, providerAccounts, signedJobOffer, signedResourceOffer } from '../../test/fixtures/offers.js';
+import { nowSeconds } from '../lib/clock.js';
 import { parseResourceOffer, toWire } from '../protocol/offers.js';
 import { matchJobOffer, ResourceOfferIndex, type ProviderCheck, type ProviderMisfit, type StoredResourceOffer } from './matcher.js';
 
-const now = BigInt(Math.floor(Date.now() / 1000));
+const now = nowSeconds();
 
 function stored(offer: StoredResourceOffer['offer'], receivedAt: number, used = 0): StoredResourceOffer {
   return { id: `0x${receivedAt.toString(16).padStart(64, '0')}`, offer, used, receivedAt };

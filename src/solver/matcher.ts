@@ -1,6 +1,7 @@
 /**
- * Matching, as a pure function: which resource offer fits a job offer (DESIGN.md section 5), and when
- * none does, why, summarised over all offers.
+ * Matching, as a pure function: which resource offer fits a job offer (`misfitOf`: what the offers' details
+ * say, then the deal contract's own checks of their terms in `protocol/agreement.ts`), and when none does,
+ * why, summarised over all offers.
  */
 import { termsMisfitOf, type TermsMisfit } from '../protocol/agreement.js';
 import type { JobOffer, ResourceOffer } from '../protocol/offers.js';

@@ -6,6 +6,7 @@
  */
 import Database from 'better-sqlite3';
 import type { Address, Hex } from 'viem';
+import { nowSeconds } from '../lib/clock.js';
 import { canTransition, isFinal, type DealState } from '../protocol/deal-states.js';
 import type { Deal } from '../protocol/deals.js';
 import { parseJobOffer, parseResourceOffer, toWire, type JobOffer, type ResourceOffer } from '../protocol/offers.js';
@@ -136,7 +137,7 @@ export class OrderBook {
 
   /** Brings the offers that can still be matched, and the waiting job offers, back into memory. */
   private load(): void {
-    const now = Math.floor(Date.now() / 1000);
+    const now = Number(nowSeconds());
     const offers = this.db.prepare('SELECT id, offer, used, received_at FROM resource_offers WHERE withdrawn = 0 AND expiry > ? ORDER BY received_at').all(now) as {
       id: Hex;
       offer: string;

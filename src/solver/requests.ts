@@ -4,8 +4,9 @@
  * for one action on one target, with a nonce the solver accepts once and an expiry at most
  * `MAX_REQUEST_TTL_SECONDS` ahead (so the solver need remember a nonce only that long).
  */
-import { getAddress, hashTypedData, verifyHash, zeroHash, type Address, type Hex } from 'viem';
+import { getAddress, hashTypedData, isAddress, verifyHash, zeroHash, type Address, type Hex } from 'viem';
 import { z } from 'zod';
+import { secondsFromNow } from '../lib/clock.js';
 import { offerDomain } from '../protocol/eip712.js';
 import { randomNonce, type OfferDomain, type SignatureVerifier } from '../protocol/offers.js';
 
@@ -55,7 +56,7 @@ export async function signSolverRequest(
     action: request.action,
     target: request.target ?? zeroHash,
     nonce: randomNonce(),
-    expiry: BigInt(Math.floor(Date.now() / 1000) + (request.ttlSeconds ?? 300)),
+    expiry: secondsFromNow(request.ttlSeconds ?? 300),
   };
   const signature = await signer.signTypedData({ domain: offerDomain(domain.chainId, domain.dealsAddress), types: solverRequestTypes, primaryType: 'SolverRequest', message });
   return { ...message, signature };
@@ -67,7 +68,7 @@ const uint256 = z
   .refine((v) => v < 2n ** 256n, 'must be at most 2^256 - 1 (a uint256)');
 
 const requestSchema = z.object({
-  party: z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'expected an address').transform((v) => getAddress(v)),
+  party: z.string().refine((v) => isAddress(v, { strict: false }), 'expected an address').transform((v) => getAddress(v)),
   action: z.enum(solverActions),
   target: z.string().regex(/^0x[0-9a-fA-F]{64}$/, 'expected a 32-byte hex value').transform((v) => v.toLowerCase() as Hex),
   nonce: uint256,

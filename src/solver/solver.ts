@@ -20,8 +20,9 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import type { Address, Hex } from 'viem';
+import { isAddress, type Address, type Hex } from 'viem';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { nowSeconds } from '../lib/clock.js';
 import { listen, type RunningHttpServer } from '../lib/http-server.js';
 import { onceLifecycle, type Service } from '../lib/lifecycle.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
@@ -135,7 +136,7 @@ function clientIp(c: Context): string {
 
 export function createSolver(config: SolverConfig, components: SolverComponents): Solver {
   const logger = components.logger ?? silentLogger;
-  const now = components.now ?? (() => BigInt(Math.floor(Date.now() / 1000)));
+  const now = components.now ?? nowSeconds;
   const maxSendBuffer = config.maxSendBufferBytes ?? solverDefaults.maxSendBufferBytes;
   const maxSubscribers = config.maxSubscribers ?? solverDefaults.maxSubscribers;
   const perAddress = new RateLimiter(config.rateLimits?.perAddress ?? solverDefaults.perAddress);
@@ -468,7 +469,7 @@ export function createSolver(config: SolverConfig, components: SolverComponents)
     let subscription: Subscription;
     if (target && typeof target.jobOffer === 'string' && /^0x[0-9a-fA-F]{64}$/.test(target.jobOffer)) {
       subscription = { jobOffer: target.jobOffer.toLowerCase() as Hex };
-    } else if (target && typeof target.resourceProvider === 'string' && /^0x[0-9a-fA-F]{40}$/.test(target.resourceProvider)) {
+    } else if (target && typeof target.resourceProvider === 'string' && isAddress(target.resourceProvider, { strict: false })) {
       subscription = { resourceProvider: target.resourceProvider.toLowerCase() as Address };
     } else {
       return subscribeHelp;

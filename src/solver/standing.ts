@@ -1,6 +1,6 @@
 /**
  * What the solver knows of each resource provider beyond its signed offers, which matching asks about
- * (DESIGN.md section 5 takes only what the offers say; this is what keeps a fake or absent provider from
+ * (the fit of `misfitOf` in matcher.ts takes only what the offers say; this is what keeps a fake or absent provider from
  * stalling jobs): the provider's free escrow as last read from the chain, whether it is subscribed to its
  * deals (so that it hears of a match at all), and whether it lately let a matched deal go unagreed. The
  * escrow is a cache, refreshed by the solver from the chain (solver.ts); the rest is the solver's own

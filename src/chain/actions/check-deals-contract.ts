@@ -1,4 +1,4 @@
-import { BaseError, HttpRequestError, TimeoutError, zeroAddress, type Address } from 'viem';
+import { BaseError, HttpRequestError, isAddressEqual, TimeoutError, zeroAddress, type Address } from 'viem';
 import { ChainError } from '../../lib/errors.js';
 import { EIP712_DOMAIN_NAME } from '../../protocol/eip712.js';
 import type { LilypadPublicClient } from '../clients.js';
@@ -32,7 +32,7 @@ export async function checkDealsContract(client: LilypadPublicClient, args: Chec
       client.readContract({ address: args.deals, abi: lilypadDealsAbi, functionName: 'eip712Domain' }),
       client.readContract({ address: args.deals, abi: lilypadDealsAbi, functionName: 'escrowBalance', args: [zeroAddress] }),
     ]);
-    if (name !== EIP712_DOMAIN_NAME || chainId !== BigInt(args.chainId) || verifyingContract.toLowerCase() !== args.deals.toLowerCase()) {
+    if (name !== EIP712_DOMAIN_NAME || chainId !== BigInt(args.chainId) || !isAddressEqual(verifyingContract, args.deals)) {
       notDeals(`its signing domain is ${name} on chain ${chainId}`);
     }
   } catch (error) {

@@ -1,4 +1,5 @@
 import { hexToSignature, type Address, type Hex } from 'viem';
+import { secondsFromNow } from '../../lib/clock.js';
 import type { ChainClients, LilypadPublicClient, LilypadWalletClient } from '../clients.js';
 import { toChainError } from '../errors.js';
 import { lilypadDealsAbi, lilypadTokenAbi } from '../generated/contracts.js';
@@ -30,7 +31,7 @@ export async function signEscrowPermit(
   args: SignEscrowPermitParameters,
 ): Promise<EscrowPermit> {
   const owner = walletClient.account.address;
-  const deadline = args.deadline ?? BigInt(Math.floor(Date.now() / 1000) + 3600);
+  const deadline = args.deadline ?? secondsFromNow(3600);
   let nonce: bigint;
   let name: string;
   try {
