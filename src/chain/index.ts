@@ -70,6 +70,8 @@ export { escrowBalance } from './actions/escrow-balance.js';
 export type { EscrowBalanceParameters, EscrowBalanceReturnType } from './actions/escrow-balance.js';
 export { getDeal } from './actions/get-deal.js';
 export type { ChainDeal, GetDealParameters } from './actions/get-deal.js';
+export { getDealState } from './actions/get-deal-state.js';
+export type { GetDealStateParameters } from './actions/get-deal-state.js';
 export { submitResults } from './actions/submit-results.js';
 export type { SubmitResultsParameters, SubmitResultsReturnType } from './actions/submit-results.js';
 export { withdraw } from './actions/withdraw.js';

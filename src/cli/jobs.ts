@@ -7,8 +7,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { createPublicClient, formatEther, http, isAddressEqual, type Hex } from 'viem';
-import { redactRpcUrl } from '../chain/index.js';
-import { getDealState } from '../chain/actions/get-deal-state.js';
+import { getDealState, redactRpcUrl } from '../chain/index.js';
 import { defaultJobsDbPath, openJobStore, AmbiguousJobIdError, type JobStore, type StoredJob } from '../job-creator/job-store.js';
 import { followJob, type JobResult } from '../job-creator/run-job.js';
 import { JobError, UserInputError } from '../lib/errors.js';

@@ -6,7 +6,7 @@
 import { termsMisfitOf, termsMisfitText } from '../protocol/agreement.js';
 import type { Deal } from '../protocol/deals.js';
 import { jobOfferId, matchAcceptanceTypedData, resourceOfferId, type JobOffer } from '../protocol/offers.js';
-import type { JobCreatorComponents } from './run-job.js';
+import type { JobCreatorComponents } from './types.js';
 
 /** Hands the solver the signed acceptance of `deal`; returns why the match was refused, or undefined once it is accepted. */
 export async function acceptMatch(offer: JobOffer, deal: Deal, components: Pick<JobCreatorComponents, 'chain' | 'domain' | 'solver'>): Promise<string | undefined> {

@@ -11,7 +11,7 @@ import { isFinal } from '../protocol/deal-states.js';
 import type { OnChainDealView, ReadDeal } from '../protocol/deals.js';
 import type { OfferDomain } from '../protocol/offers.js';
 import type { SolverClient } from '../solver/client.js';
-import type { JobProgressEvent } from './run-job.js';
+import type { JobProgressEvent } from './types.js';
 
 export interface FollowChallengeComponents {
   chain: ChainClients;

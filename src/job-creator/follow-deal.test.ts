@@ -5,7 +5,7 @@ import type { Deal, DealEvent, OnChainDealView } from '../protocol/deals.js';
 import type { JobOffer } from '../protocol/offers.js';
 import type { JobOfferPostResult, SolverClient } from '../solver/client.js';
 import { followDeal } from './follow-deal.js';
-import type { JobCreatorComponents, JobProgressEvent, RunJobOptions } from './run-job.js';
+import type { JobCreatorComponents, JobProgressEvent, RunJobOptions } from './types.js';
 
 const id = `0x${'11'.repeat(32)}` as Hex;
 const jobCreator = '0x00000000000000000000000000000000000000aa' as Address;

@@ -13,7 +13,7 @@ import type { Deal, DealEvent, OnChainDealView } from '../protocol/deals.js';
 import type { JobOffer } from '../protocol/offers.js';
 import type { JobOfferPostResult } from '../solver/client.js';
 import { acceptMatch } from './accept-match.js';
-import type { JobCreatorComponents, JobProgressEvent, RunJobOptions } from './run-job.js';
+import type { JobCreatorComponents, JobProgressEvent, RunJobOptions } from './types.js';
 
 /** The deal with results on chain, as `followDeal` found it. */
 export interface DealWithResults {

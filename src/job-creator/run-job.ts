@@ -10,117 +10,22 @@
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { CID } from 'multiformats/cid';
-import type { Address, Hex } from 'viem';
-import { challengeResults, signResultsAcceptance, type ChainClients } from '../chain/index.js';
+import type { Hex } from 'viem';
+import { challengeResults, signResultsAcceptance } from '../chain/index.js';
 import { JobError, StorageError } from '../lib/errors.js';
-import type { ModuleResolver } from '../module/resolve.js';
-import type { Deal, OnChainDealView, ReadDeal } from '../protocol/deals.js';
+import type { Deal, OnChainDealView } from '../protocol/deals.js';
 import { sharedMediatorsOf } from '../protocol/mediation.js';
-import { jobOfferId, type JobOffer, type OfferDomain } from '../protocol/offers.js';
-import type { SolverClient } from '../solver/client.js';
-import { exportDirectory, fetchDag, type Blockstore } from '../storage/index.js';
+import { jobOfferId, type JobOffer } from '../protocol/offers.js';
+import { exportDirectory, fetchDag } from '../storage/index.js';
 import { acceptMatch } from './accept-match.js';
 import { followChallenge } from './follow-challenge.js';
 import { followDeal } from './follow-deal.js';
 import { mediatorSeedOf, signJobOffer } from './sign-job-offer.js';
+import type { ChallengeArgs, JobCreatorComponents, JobProgressEvent, JobResult, RunJobOptions } from './types.js';
 
 export { signJobOffer } from './sign-job-offer.js';
 
-export type JobProgressEvent =
-  | { type: 'job:submitting'; module: string }
-  | { type: 'job:submitted'; jobOfferId: Hex }
-  | { type: 'job:unmatched'; reason: string }
-  | { type: 'deal:agreed'; dealId: Hex; resourceProvider: Address; price: bigint }
-  | { type: 'results:submitted'; dealId: Hex; cid: string }
-  | { type: 'results:accepted'; dealId: Hex }
-  | { type: 'results:challenged'; dealId: Hex; mediator: Address }
-  | { type: 'mediation:ruled'; dealId: Hex; state: OnChainDealView['state'] }
-  | { type: 'results:downloaded'; cid: string; dir: string };
-
-export interface RunJobOptions {
-  module: string;
-  inputs: Record<string, string>;
-  /** The most LP (wei) this job may cost. */
-  maxPrice: bigint;
-  /** The least collateral (LP wei) a provider must lock for this job; default 0 (the provider's own terms). */
-  minCollateral?: bigint;
-  mediators: Address[];
-  /** Seconds the offer stays open for a match. */
-  offerTtlSeconds?: number;
-  /**
-   * End the job at once (code `job-unmatched`, with the solver's reason) when the solver says no resource
-   * offer fits, instead of waiting the offer's life for one that does: for a network where nothing can
-   * change, such as the embedded one with its single provider. Nothing is locked in escrow before a match.
-   */
-  failWhenUnmatched?: boolean;
-  /** Deal timeouts in seconds (defaults in `defaultDealTimeouts`). */
-  submitTimeout?: bigint;
-  judgeWindow?: bigint;
-  mediationTimeout?: bigint;
-  /** LP (wei) paid to the mediator if this job creator challenges; default 0.1 LP. */
-  mediationFee?: bigint;
-  /**
-   * Decides on the downloaded result: true accepts it (gasless), false challenges it (a transaction of the
-   * job creator's, plus the mediation fee). Default: accept. A result that cannot be downloaded is challenged.
-   */
-  judge?: (result: { cid: string; dir: string }) => boolean | Promise<boolean>;
-  /**
-   * The job creator the deal is for, when it is a contract that accepts this wallet's signatures
-   * (ERC-1271), as the on-chain job creator does for its bridge; default: the wallet's own address.
-   */
-  jobCreator?: Address;
-  /** Results land in `resultsDir/<cid>`. */
-  resultsDir: string;
-  signal?: AbortSignal;
-  onProgress?: (event: JobProgressEvent) => void;
-  /**
-   * Called with the signed offer before it is sent: where a caller records the job, so that a crash of
-   * this process after sending never loses it (`followJob` picks it up again).
-   */
-  onOffer?: (offer: JobOffer, jobOfferId: Hex) => void | Promise<void>;
-  /** Called with the deal each time the solver tells of it (it carries the provider's results address). */
-  onDeal?: (deal: Deal) => void;
-  /** The deal as last seen, when following a job again: used if the solver no longer knows it. */
-  knownDeal?: Deal;
-}
-
-export interface JobCreatorComponents {
-  chain: ChainClients;
-  domain: OfferDomain;
-  solver: SolverClient;
-  modules: ModuleResolver;
-  readDeal: ReadDeal;
-  /** Where downloaded blocks are kept (and verified) before the folder is written. */
-  blockstore: Blockstore;
-  /**
-   * Sends the challenge of a deal's results; default: the deal contract's `challengeResults` from this
-   * wallet. A job creator that is a contract (`jobCreator`) must send it itself, as the on-chain job
-   * creator's bridge does through the contract (`challengeJobResults`).
-   */
-  challenge?: (args: ChallengeArgs) => Promise<{ mediator: Address }>;
-}
-
-/** What a challenge reveals: the job creator's mediator seed, the candidates, and the provider's seed. */
-export interface ChallengeArgs {
-  dealId: Hex;
-  jobCreatorSeed: Hex;
-  candidates: Address[];
-  providerSeed: Hex;
-}
-
-export interface JobResult {
-  dealId: Hex;
-  cid: string;
-  dir: string;
-  stdout: string;
-  exitCode: number;
-  /** Why the job failed, when the provider's executor gave up on it (the result folder's `error`). */
-  error?: string;
-  resourceProvider: Address;
-  price: bigint;
-  /** The deal's final or current state: 'results-submitted' (accepted off chain), or a mediation outcome. */
-  state: OnChainDealView['state'];
-}
+export type { ChallengeArgs, JobCreatorComponents, JobProgressEvent, JobResult, RunJobOptions } from './types.js';
 
 export async function runJob(options: RunJobOptions, components: JobCreatorComponents): Promise<JobResult> {
   options.onProgress?.({ type: 'job:submitting', module: options.module });

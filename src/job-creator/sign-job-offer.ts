@@ -12,7 +12,7 @@ import { offerDomain, offerTypes, type SignedJobOfferTerms } from '../protocol/e
 import { inputsHashOf, moduleIdOf } from '../protocol/ids.js';
 import { defaultDealTimeouts, mediatorSeedHashOf } from '../protocol/mediation.js';
 import { jobOfferDetailsHashOf, jobOfferId, randomNonce, type JobOffer } from '../protocol/offers.js';
-import type { JobCreatorComponents, RunJobOptions } from './run-job.js';
+import type { JobCreatorComponents, RunJobOptions } from './types.js';
 
 /** How long an offer waits for a match unless told otherwise (`offerTtlSeconds`). */
 const DEFAULT_OFFER_TTL_SECONDS = 600;

@@ -20,7 +20,7 @@ import { jobOfferId, type OfferDomain } from '../protocol/offers.js';
 import type { SolverClient } from '../solver/client.js';
 import { cidOfDirectory } from '../storage/index.js';
 import { followChallenge } from './follow-challenge.js';
-import type { JobProgressEvent, RunJobOptions } from './run-job.js';
+import type { JobProgressEvent, RunJobOptions } from './types.js';
 import { mediatorSeedOf } from './sign-job-offer.js';
 
 /** What a check tells the user, rendered by the CLI like the job's own progress events. */
