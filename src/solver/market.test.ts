@@ -17,7 +17,8 @@ import type { DealEvent } from '../protocol/deals.js';
 import { jobOfferId, matchAcceptanceTypedData, resourceOfferId, toWire, type JobOffer } from '../protocol/offers.js';
 import { createSolverClient, type SolverClient } from './client.js';
 import { signSolverRequest } from './requests.js';
-import { connectionKey, createSolver, type Solver, type SolverConfig } from './solver.js';
+import { connectionKey } from './connection-cap.js';
+import { createSolver, type Solver, type SolverConfig } from './solver.js';
 
 let chain: EscrowChain;
 let solver: Solver | undefined;
