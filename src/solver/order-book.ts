@@ -4,12 +4,13 @@
  * carries on; the offers that can still be matched are also held in memory, indexed for matching
  * (matcher.ts). Every change that makes a deal is one transaction.
  */
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import type { Address, Hex } from 'viem';
 import { nowSeconds } from '../lib/clock.js';
 import { canTransition, isFinal, type DealState } from '../protocol/deal-states.js';
 import type { Deal } from '../protocol/deals.js';
 import { parseJobOffer, parseResourceOffer, toWire, type JobOffer, type ResourceOffer } from '../protocol/offers.js';
+import { openBookDatabase, type BookStatements } from './order-book-db.js';
 import { matchJobOffer, misfitOf, ResourceOfferIndex, type ProviderCheck, type StoredResourceOffer } from './matcher.js';
 
 /** What the book asks of the solver about a provider (standing.ts), addresses in lower case. */
@@ -39,47 +40,6 @@ export interface PendingJobOffer {
 
 export type JobOfferOutcome = { deal: Deal } | { pending: PendingJobOffer } | { refused: string };
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS resource_offers (
-  id TEXT PRIMARY KEY,
-  provider TEXT NOT NULL,
-  offer TEXT NOT NULL,
-  used INTEGER NOT NULL DEFAULT 0,
-  expiry INTEGER NOT NULL,
-  received_at INTEGER NOT NULL,
-  -- 1: withdrawn by its provider (for good); 2: by the solver, while its provider is away (restored when it is back).
-  withdrawn INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS job_offers (
-  id TEXT PRIMARY KEY,
-  creator TEXT NOT NULL,
-  offer TEXT NOT NULL,
-  expiry INTEGER NOT NULL,
-  received_at INTEGER NOT NULL,
-  status TEXT NOT NULL CHECK (status IN ('pending', 'matched', 'expired')),
-  reason TEXT
-);
-CREATE INDEX IF NOT EXISTS job_offers_pending ON job_offers (status) WHERE status = 'pending';
-CREATE TABLE IF NOT EXISTS deals (
-  id TEXT PRIMARY KEY,
-  resource_offer_id TEXT NOT NULL REFERENCES resource_offers (id),
-  provider TEXT NOT NULL,
-  state TEXT NOT NULL,
-  result_cid TEXT,
-  match_acceptance TEXT,
-  final INTEGER NOT NULL DEFAULT 0,
-  matched_at INTEGER,
-  accepted_at INTEGER
-);
-CREATE INDEX IF NOT EXISTS deals_open ON deals (final, provider);
-CREATE TABLE IF NOT EXISTS request_nonces (
-  party TEXT NOT NULL,
-  nonce TEXT NOT NULL,
-  expiry INTEGER NOT NULL,
-  PRIMARY KEY (party, nonce)
-) WITHOUT ROWID;
-`;
-
 /** Unix seconds as an SQLite integer; a signed uint256 can be far beyond what a double holds exactly. */
 const seconds = (value: bigint): number => (value > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(value));
 
@@ -89,7 +49,7 @@ export class OrderBook {
   /** Waiting job offers, oldest first. */
   private readonly pending = new Map<Hex, { offer: JobOffer; reason: string }>();
   private arrivals = 0;
-  private readonly statements;
+  private readonly statements: BookStatements;
   /** Collateral of deals matched and not yet agreed, by deal, and its total by provider: promised, not yet locked on chain. */
   private readonly reservations = new Map<Hex, { provider: string; collateral: bigint }>();
   private readonly reserved = new Map<string, bigint>();
@@ -100,38 +60,7 @@ export class OrderBook {
    * its matched deals will lock), is connected, and is not paused.
    */
   constructor(path: string, private readonly standing: ProviderStandingView) {
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
-    this.db.pragma('foreign_keys = ON');
-    this.db.exec(SCHEMA);
-    // Books made before deals kept their match time and acceptance: their matched deals start the clock now.
-    const columns = new Set((this.db.pragma('table_info(deals)') as { name: string }[]).map((column) => column.name));
-    for (const [column, type] of [['matched_at', 'INTEGER'], ['match_acceptance', 'TEXT'], ['accepted_at', 'INTEGER']]) {
-      if (!columns.has(column!)) this.db.exec(`ALTER TABLE deals ADD COLUMN ${column} ${type}`);
-    }
-    this.db.prepare('UPDATE deals SET matched_at = ? WHERE matched_at IS NULL').run(Date.now());
-    this.statements = {
-      insertResourceOffer: this.db.prepare('INSERT INTO resource_offers (id, provider, offer, used, expiry, received_at) VALUES (?, ?, ?, 0, ?, ?)'),
-      getResourceOffer: this.db.prepare('SELECT * FROM resource_offers WHERE id = ?'),
-      useResourceOffer: this.db.prepare('UPDATE resource_offers SET used = used + 1 WHERE id = ?'),
-      withdrawResourceOffer: this.db.prepare('UPDATE resource_offers SET withdrawn = 1 WHERE id = ?'),
-      setAway: this.db.prepare('UPDATE resource_offers SET withdrawn = ? WHERE id = ?'),
-      awayOffersOf: this.db.prepare('SELECT id, offer, used, received_at FROM resource_offers WHERE provider = ? AND withdrawn = 2 AND expiry > ?'),
-      insertJobOffer: this.db.prepare('INSERT INTO job_offers (id, creator, offer, expiry, received_at, status, reason) VALUES (?, ?, ?, ?, ?, ?, ?)'),
-      getJobOffer: this.db.prepare('SELECT * FROM job_offers WHERE id = ?'),
-      setJobOfferStatus: this.db.prepare('UPDATE job_offers SET status = ?, reason = ? WHERE id = ?'),
-      insertDeal: this.db.prepare('INSERT INTO deals (id, resource_offer_id, provider, state, matched_at) VALUES (?, ?, ?, ?, ?)'),
-      deleteMatchedDeal: this.db.prepare("DELETE FROM deals WHERE id = ? AND state = 'matched'"),
-      matchedDeals: this.db.prepare("SELECT id, provider, matched_at, accepted_at FROM deals WHERE final = 0 AND state = 'matched'"),
-      getDeal: this.db.prepare('SELECT * FROM deals WHERE id = ?'),
-      advanceDeal: this.db.prepare('UPDATE deals SET state = ?, result_cid = coalesce(?, result_cid), final = ? WHERE id = ? AND state = ?'),
-      acceptMatch: this.db.prepare("UPDATE deals SET match_acceptance = ?, accepted_at = ? WHERE id = ? AND state = 'matched' AND match_acceptance IS NULL"),
-      openDeals: this.db.prepare('SELECT id FROM deals WHERE final = 0'),
-      matchedDealsOf: this.db.prepare("SELECT id FROM deals WHERE final = 0 AND provider = ? AND state = 'matched'"),
-      insertNonce: this.db.prepare('INSERT OR IGNORE INTO request_nonces (party, nonce, expiry) VALUES (?, ?, ?)'),
-      pruneNonces: this.db.prepare('DELETE FROM request_nonces WHERE expiry <= ?'),
-    };
+    ({ db: this.db, statements: this.statements } = openBookDatabase(path));
     this.load();
   }
 
