@@ -14,7 +14,9 @@ import { LilypadError, UserInputError } from '../lib/errors.js';
 import { createLogger } from '../lib/logger.js';
 import { address, addressList, loadServiceConfig, lpAmount, port, privateKey } from '../lib/service-config.js';
 import { stopSignal } from './signals.js';
-import { detectMachine, startBridgeService, startMediatorService, startResourceProviderService, startSolverService, type RunningService } from '../network/services.js';
+import { DEFAULT_SERVICE_MODULE_SOURCES } from '../module/sources.js';
+import { detectMachine } from '../network/machine.js';
+import { startRoles, type RolesConfig, type RunningService } from '../network/wiring.js';
 
 const lp = lpAmount;
 
@@ -67,8 +69,12 @@ const flagNames: Record<string, string> = {
   moduleSources: 'LILYPAD_MODULE_SOURCES',
 };
 
-/** Where a service that runs strangers' jobs fetches modules from (see src/module/sources.ts). */
-const moduleSourcesSetting = z.string().default('').transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean));
+/** Where a service that runs strangers' jobs fetches modules from (see src/module/sources.ts); unset: the safe default. */
+const moduleSourcesSetting = z
+  .string()
+  .default('')
+  .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+  .transform((sources) => (sources.length > 0 ? sources : DEFAULT_SERVICE_MODULE_SOURCES));
 const moduleSourcesHelp = 'where modules may be fetched from, comma-separated: public-https (default), URL prefixes, file:/ or * (LILYPAD_MODULE_SOURCES)';
 
 function settings(flags: Flags) {
@@ -87,12 +93,32 @@ function withChainOptions(command: Command, keyOf?: string): Command {
   return command.option('--config <file>', 'a JSON file of settings');
 }
 
-/** The chain connection of a signing service, from its parsed settings. */
-function signerOf(config: { WEB3_RPC_URL: string; LILYPAD_DEALS_ADDRESS: string; WEB3_PRIVATE_KEY: string }) {
-  return { rpcUrl: config.WEB3_RPC_URL, dealsAddress: config.LILYPAD_DEALS_ADDRESS as Address, privateKey: config.WEB3_PRIVATE_KEY as Hex };
+/** Where a service's chain and deal contract are, from its parsed settings. */
+function chainOf(config: { WEB3_RPC_URL: string; LILYPAD_DEALS_ADDRESS: string }) {
+  return { rpcUrl: config.WEB3_RPC_URL, dealsAddress: config.LILYPAD_DEALS_ADDRESS as Address };
 }
 
 const serviceLogger = (name: string) => createLogger({ name, level: process.env.LILYPAD_LOG_LEVEL ?? 'info' });
+
+type RoleName = 'solver' | 'mediator' | 'resourceProvider' | 'bridge';
+
+/**
+ * Starts one role of this process through the one wiring (src/network/wiring.ts), as the embedded network
+ * starts its roles, and shows it as `serve` prints it.
+ */
+async function startRole(
+  name: string,
+  role: RoleName,
+  config: Omit<RolesConfig, 'executorOwner' | 'moduleSources'> & { moduleSources?: string[] },
+  chain: { rpcUrl: string; dealsAddress: Address },
+): Promise<RunningService> {
+  const roles = await startRoles(
+    { moduleSources: DEFAULT_SERVICE_MODULE_SOURCES, executorOwner: `lilypad-${name}-${process.pid}`, ...config },
+    { chain, logger: serviceLogger(name) },
+  );
+  const { url, address } = roles[role]!;
+  return { ...(url !== undefined ? { url } : {}), ...(address !== undefined ? { address } : {}), stop: () => roles.stop() };
+}
 
 export function registerServiceCommands(program: Command): void {
   program
@@ -139,14 +165,7 @@ export function registerServiceCommands(program: Command): void {
       const dbPath = path.resolve(config.LILYPAD_SOLVER_DB ?? path.join(config.LILYPAD_DATA_DIR, 'solver.db'));
       await mkdir(path.dirname(dbPath), { recursive: true });
       await serve('solver', () =>
-        startSolverService({
-          rpcUrl: config.WEB3_RPC_URL,
-          dealsAddress: config.LILYPAD_DEALS_ADDRESS as Address,
-          host: config.LILYPAD_HOST,
-          port: config.LILYPAD_PORT,
-          dbPath,
-          logger: serviceLogger('solver'),
-        }),
+        startRole('solver', 'solver', { solver: { host: config.LILYPAD_HOST, port: config.LILYPAD_PORT, dbPath } }, chainOf(config)),
       );
     });
 
@@ -201,26 +220,27 @@ export function registerServiceCommands(program: Command): void {
         settings(flags),
       );
       await serve('resource-provider', () =>
-        startResourceProviderService({
-          ...signerOf(config),
+        startRole('resource-provider', 'resourceProvider', {
           solverUrl: config.SERVICE_SOLVER,
-          mediators: config.SERVICE_MEDIATORS as Address[],
-          price: config.LILYPAD_PRICE,
-          collateralMultiple: config.LILYPAD_COLLATERAL_MULTIPLE,
-          capacity: config.LILYPAD_CAPACITY,
-          machine: { cpu: config.LILYPAD_CPU, gpu: config.LILYPAD_GPU, ram: config.LILYPAD_RAM },
-          modules: config.LILYPAD_MODULES,
-          refuseModules: config.LILYPAD_REFUSE_MODULES,
-          dataDir: path.resolve(config.LILYPAD_DATA_DIR),
-          host: config.LILYPAD_HOST,
-          port: config.LILYPAD_PORT,
-          minSubmitTimeout: config.LILYPAD_MIN_SUBMIT_TIMEOUT,
-          maxJudgeWindow: config.LILYPAD_MAX_JUDGE_WINDOW,
-          maxMediationTimeout: config.LILYPAD_MAX_MEDIATION_TIMEOUT,
-          maxJobTimeoutSeconds: config.LILYPAD_MAX_JOB_TIMEOUT,
           moduleSources: config.LILYPAD_MODULE_SOURCES,
-          logger: serviceLogger('resource-provider'),
-        }),
+          resourceProvider: {
+            privateKey: config.WEB3_PRIVATE_KEY as Hex,
+            mediators: config.SERVICE_MEDIATORS as Address[],
+            price: config.LILYPAD_PRICE,
+            collateralMultiple: config.LILYPAD_COLLATERAL_MULTIPLE,
+            capacity: config.LILYPAD_CAPACITY,
+            machine: { cpu: config.LILYPAD_CPU, gpu: config.LILYPAD_GPU, ram: config.LILYPAD_RAM },
+            modules: config.LILYPAD_MODULES,
+            refuseModules: config.LILYPAD_REFUSE_MODULES,
+            dataDir: path.resolve(config.LILYPAD_DATA_DIR),
+            host: config.LILYPAD_HOST,
+            port: config.LILYPAD_PORT,
+            minSubmitTimeout: config.LILYPAD_MIN_SUBMIT_TIMEOUT,
+            maxJudgeWindow: config.LILYPAD_MAX_JUDGE_WINDOW,
+            maxMediationTimeout: config.LILYPAD_MAX_MEDIATION_TIMEOUT,
+            maxJobTimeoutSeconds: config.LILYPAD_MAX_JOB_TIMEOUT,
+          },
+        }, chainOf(config)),
       );
     });
 
@@ -240,7 +260,7 @@ export function registerServiceCommands(program: Command): void {
       const config = loadServiceConfig(
         z.object({
           ...signerSettings,
-          SERVICE_SOLVER: z.string().url().optional(),
+          SERVICE_SOLVER: z.string().url().default('http://127.0.0.1:8080'),
           LILYPAD_DATA_DIR: z.string().optional(),
           LILYPAD_MEDIATOR_PANEL: z.string().default('').transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean)),
           LILYPAD_HOST: z.string().default('127.0.0.1'),
@@ -250,16 +270,17 @@ export function registerServiceCommands(program: Command): void {
         settings(flags),
       );
       await serve('mediator', () =>
-        startMediatorService({
-          ...signerOf(config),
+        startRole('mediator', 'mediator', {
+          // The mediator fetches challenged deals' job offers from the solver (and checks them against the deal id).
           solverUrl: config.SERVICE_SOLVER,
-          dataDir: config.LILYPAD_DATA_DIR ? path.resolve(config.LILYPAD_DATA_DIR) : undefined,
-          panel: config.LILYPAD_MEDIATOR_PANEL,
-          host: config.LILYPAD_HOST,
-          port: config.LILYPAD_PORT,
           moduleSources: config.LILYPAD_MODULE_SOURCES,
-          logger: serviceLogger('mediator'),
-        }),
+          mediator: {
+            privateKey: config.WEB3_PRIVATE_KEY as Hex,
+            dataDir: config.LILYPAD_DATA_DIR ? path.resolve(config.LILYPAD_DATA_DIR) : undefined,
+            panel: config.LILYPAD_MEDIATOR_PANEL,
+            listen: config.LILYPAD_PORT !== undefined ? { host: config.LILYPAD_HOST, port: config.LILYPAD_PORT } : undefined,
+          },
+        }, chainOf(config)),
       );
     });
 
@@ -291,17 +312,20 @@ export function registerServiceCommands(program: Command): void {
         settings(flags),
       );
       await serve('jobcreator', () =>
-        startBridgeService({
-          ...signerOf(config),
+        startRole('jobcreator', 'bridge', {
           solverUrl: config.SERVICE_SOLVER,
-          mediators: config.SERVICE_MEDIATORS as Address[],
-          jobCreatorAddress: config.LILYPAD_JOB_CREATOR_ADDRESS as Address,
-          maxPrice: config.LILYPAD_MAX_PRICE,
-          checks: config.LILYPAD_BRIDGE_CHECKS,
-          dataDir: path.resolve(config.LILYPAD_DATA_DIR),
           moduleSources: config.LILYPAD_MODULE_SOURCES,
-          logger: serviceLogger('jobcreator'),
-        }),
+          bridge: {
+            privateKey: config.WEB3_PRIVATE_KEY as Hex,
+            contract: config.LILYPAD_JOB_CREATOR_ADDRESS as Address,
+            mediators: config.SERVICE_MEDIATORS as Address[],
+            maxPrice: config.LILYPAD_MAX_PRICE,
+            // Re-runs here, challenged through the contract when they differ: a share of jobs, every job, or none.
+            audit: config.LILYPAD_BRIDGE_CHECKS !== 'none',
+            verify: config.LILYPAD_BRIDGE_CHECKS === 'verify',
+            dataDir: path.resolve(config.LILYPAD_DATA_DIR),
+          },
+        }, chainOf(config)),
       );
     });
 
