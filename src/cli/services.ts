@@ -124,14 +124,17 @@ export function registerServiceCommands(program: Command): void {
   program
     .command('chain')
     .description('run a local EVM chain (anvil) until stopped; with --state it keeps its state across restarts')
-    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--host <host>', 'address to listen on (LILYPAD_HOST; default 127.0.0.1, 0.0.0.0 for every interface)')
     .option('--port <port>', 'port to listen on (0 picks a free one)')
     .option('--state <file>', 'load the chain from this file and save it there after every block; one chain per file')
     .option('--config <file>', 'a JSON file of settings')
     .action(async (flags: Flags) => {
-      const config = loadServiceConfig(z.object({ LILYPAD_PORT: port.default(0), LILYPAD_CHAIN_STATE: z.string().optional() }), settings(flags));
+      const config = loadServiceConfig(
+        z.object({ LILYPAD_HOST: z.string().default('127.0.0.1'), LILYPAD_PORT: port.default(0), LILYPAD_CHAIN_STATE: z.string().optional() }),
+        settings(flags),
+      );
       await serve('chain', async () => {
-        const anvil = await startAnvil({ port: config.LILYPAD_PORT, stateFile: config.LILYPAD_CHAIN_STATE });
+        const anvil = await startAnvil({ host: config.LILYPAD_HOST, port: config.LILYPAD_PORT, stateFile: config.LILYPAD_CHAIN_STATE });
         return {
           url: anvil.rpcUrl,
           chainId: anvil.chainId,
