@@ -12,7 +12,19 @@ import { z } from 'zod';
 import { connectChain, fund, startAnvil } from '../chain/index.js';
 import { LilypadError, UserInputError } from '../lib/errors.js';
 import { createLogger } from '../lib/logger.js';
-import { address, addressList, loadServiceConfig, lpAmount, port, privateKey } from '../lib/service-config.js';
+import {
+  address,
+  addressList,
+  loadServiceConfig,
+  lpAmount,
+  port,
+  privateKey,
+  SOLVER_TUNING,
+  solverServiceSchema,
+  solverTuningOf,
+  type SolverTuningField,
+} from '../lib/service-config.js';
+import { solverDefaults, type SolverConfig } from '../solver/solver.js';
 import { stopSignal } from './signals.js';
 import { DEFAULT_SERVICE_MODULE_SOURCES } from '../module/sources.js';
 import { detectMachine } from '../network/machine.js';
@@ -67,7 +79,23 @@ const flagNames: Record<string, string> = {
   panel: 'LILYPAD_MEDIATOR_PANEL',
   checks: 'LILYPAD_BRIDGE_CHECKS',
   moduleSources: 'LILYPAD_MODULE_SOURCES',
+  ...Object.fromEntries(SOLVER_TUNING.map((setting) => [setting.flag.replace(/-(\w)/g, (_, c: string) => c.toUpperCase()), setting.variable])),
 };
+
+/** The solver's rate limits as the flat settings that set them. */
+const solverRateDefaults = {
+  perAddressRate: solverDefaults.perAddress.rate,
+  perAddressBurst: solverDefaults.perAddress.burst,
+  perIpRate: solverDefaults.perIp.rate,
+  perIpBurst: solverDefaults.perIp.burst,
+};
+
+/** A solver setting's default as its flag takes it: seconds for times. */
+function solverDefaultOf(field: SolverTuningField): number {
+  if (field in solverRateDefaults) return solverRateDefaults[field as keyof typeof solverRateDefaults];
+  const value = solverDefaults[field as keyof typeof solverDefaults] as number;
+  return field.endsWith('Ms') ? value / 1000 : value;
+}
 
 /** Where a service that runs strangers' jobs fetches modules from (see src/module/sources.ts); unset: the safe default. */
 const moduleSourcesSetting = z
@@ -145,7 +173,7 @@ export function registerServiceCommands(program: Command): void {
       });
     });
 
-  withChainOptions(
+  const solverCommand = withChainOptions(
     program
       .command('solver')
       .description('run a solver: matches offers into deals; HTTP + WebSocket API'),
@@ -153,24 +181,24 @@ export function registerServiceCommands(program: Command): void {
     .option('--host <host>', 'address to listen on (LILYPAD_HOST)')
     .option('--port <port>', 'port to listen on (LILYPAD_PORT)')
     .option('--db <file>', 'the SQLite file that keeps offers and deals across restarts (LILYPAD_SOLVER_DB; default: solver.db in the data dir)')
-    .option('--data-dir <dir>', 'where the solver keeps its state (LILYPAD_DATA_DIR)')
-    .action(async (flags: Flags) => {
-      const config = loadServiceConfig(
-        z.object({
-          ...chainConnection,
-          LILYPAD_HOST: z.string().default('127.0.0.1'),
-          LILYPAD_PORT: port.default(8080),
-          LILYPAD_DATA_DIR: z.string().default(path.join(os.tmpdir(), 'lilypad', 'solver')),
-          LILYPAD_SOLVER_DB: z.string().optional(),
-        }),
-        settings(flags),
-      );
-      const dbPath = path.resolve(config.LILYPAD_SOLVER_DB ?? path.join(config.LILYPAD_DATA_DIR, 'solver.db'));
-      await mkdir(path.dirname(dbPath), { recursive: true });
-      await serve('solver', () =>
-        startRole('solver', 'solver', { solver: { host: config.LILYPAD_HOST, port: config.LILYPAD_PORT, dbPath } }, chainOf(config)),
-      );
-    });
+    .option('--data-dir <dir>', 'where the solver keeps its state (LILYPAD_DATA_DIR)');
+  for (const setting of SOLVER_TUNING) {
+    solverCommand.option(`--${setting.flag} <${setting.unit}>`, `${setting.help} (${setting.variable}; default ${solverDefaultOf(setting.field)})`);
+  }
+  solverCommand.action(async (flags: Flags) => {
+    const config = loadServiceConfig(solverServiceSchema, settings(flags));
+    const dbPath = path.resolve(config.LILYPAD_SOLVER_DB ?? path.join(config.LILYPAD_DATA_DIR, 'solver.db'));
+    await mkdir(path.dirname(dbPath), { recursive: true });
+    const { perAddressRate, perAddressBurst, perIpRate, perIpBurst, ...tuning } = { ...solverRateDefaults, ...solverTuningOf(config) };
+    const solver: SolverConfig = {
+      host: config.LILYPAD_HOST,
+      port: config.LILYPAD_PORT,
+      dbPath,
+      ...tuning,
+      rateLimits: { perAddress: { rate: perAddressRate, burst: perAddressBurst }, perIp: { rate: perIpRate, burst: perIpBurst } },
+    };
+    await serve('solver', () => startRole('solver', 'solver', { solver }, chainOf(config)));
+  });
 
   withChainOptions(
     program

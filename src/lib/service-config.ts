@@ -3,6 +3,8 @@
  * weakest first: the schema's defaults, a JSON config file, the environment, then command-line flags.
  */
 import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { maxUint256, parseEther } from 'viem';
 import { z } from 'zod';
 import { UserInputError } from './errors.js';
@@ -77,4 +79,65 @@ export function loadServiceConfig<T extends z.ZodObject>(
     throw new UserInputError(`${name} ${message} (set it in the environment, a --config file or a flag)`, { code: 'config-invalid' });
   }
   return parsed.data;
+}
+
+const msFromSeconds = z
+  .string()
+  .regex(/^\d+(\.\d+)?$/, 'must be a number of seconds such as 30 or 0.5')
+  .transform((v) => Math.round(Number(v) * 1000))
+  .refine((ms) => ms > 0, 'must be more than 0 seconds');
+const positiveCount = z
+  .string()
+  .regex(/^\d+$/, 'must be a whole number such as 64')
+  .transform((v) => Number(v))
+  .refine((n) => n > 0, 'must be at least 1');
+
+/**
+ * The solver's settings beyond where it listens (SolverConfig in src/solver/solver.ts), one entry each: its
+ * flag, its variable, and the field it sets (times are seconds here, milliseconds there). The flags and the
+ * schema come from this list; the README's table follows it.
+ */
+export const SOLVER_TUNING = [
+  { flag: 'agreement-timeout', unit: 's', variable: 'LILYPAD_SOLVER_AGREEMENT_TIMEOUT', field: 'agreementTimeoutMs', help: 'how long a provider has to agree a matched deal on chain before the job is matched elsewhere' },
+  { flag: 'stale-pause', unit: 's', variable: 'LILYPAD_SOLVER_STALE_PAUSE', field: 'stalePauseMs', help: 'how long a provider that let a matched deal go unagreed is not matched' },
+  { flag: 'provider-grace', unit: 's', variable: 'LILYPAD_SOLVER_PROVIDER_GRACE', field: 'providerGraceMs', help: "how long a provider's offers outlive its last subscription" },
+  { flag: 'chain-refresh', unit: 's', variable: 'LILYPAD_SOLVER_CHAIN_REFRESH', field: 'chainRefreshMs', help: "how often providers' escrow and matched deals' time are read from the chain" },
+  { flag: 'idle-timeout', unit: 's', variable: 'LILYPAD_SOLVER_IDLE_TIMEOUT', field: 'idleTimeoutMs', help: 'a connection that sends nothing, or a WebSocket that has not subscribed, for this long is closed' },
+  { flag: 'heartbeat', unit: 's', variable: 'LILYPAD_SOLVER_HEARTBEAT', field: 'heartbeatMs', help: 'how often WebSockets are pinged; one that missed the last ping is closed' },
+  { flag: 'max-connections', unit: 'n', variable: 'LILYPAD_SOLVER_MAX_CONNECTIONS', field: 'maxConnections', help: 'TCP connections at once; more are closed at once' },
+  { flag: 'max-connections-per-address', unit: 'n', variable: 'LILYPAD_SOLVER_MAX_CONNECTIONS_PER_ADDRESS', field: 'maxConnectionsPerAddress', help: 'TCP connections at once from one address (an IPv6 /64 counts as one)' },
+  { flag: 'max-subscribers', unit: 'n', variable: 'LILYPAD_SOLVER_MAX_SUBSCRIBERS', field: 'maxSubscribers', help: 'WebSocket subscribers at once; more are refused with 503' },
+  { flag: 'max-body-bytes', unit: 'bytes', variable: 'LILYPAD_SOLVER_MAX_BODY_BYTES', field: 'maxBodyBytes', help: 'largest request body accepted' },
+  { flag: 'max-send-buffer-bytes', unit: 'bytes', variable: 'LILYPAD_SOLVER_MAX_SEND_BUFFER_BYTES', field: 'maxSendBufferBytes', help: 'bytes queued for a subscriber that does not read before it is dropped' },
+  { flag: 'rate-per-address', unit: 'n', variable: 'LILYPAD_SOLVER_RATE_PER_ADDRESS', field: 'perAddressRate', help: 'signed requests per second from one address, on average' },
+  { flag: 'burst-per-address', unit: 'n', variable: 'LILYPAD_SOLVER_BURST_PER_ADDRESS', field: 'perAddressBurst', help: 'signed requests at once from one address' },
+  { flag: 'rate-per-ip', unit: 'n', variable: 'LILYPAD_SOLVER_RATE_PER_IP', field: 'perIpRate', help: 'unsigned or refused requests per second from one IP, on average' },
+  { flag: 'burst-per-ip', unit: 'n', variable: 'LILYPAD_SOLVER_BURST_PER_IP', field: 'perIpBurst', help: 'unsigned or refused requests at once from one IP' },
+] as const;
+
+export type SolverTuningVariable = (typeof SOLVER_TUNING)[number]['variable'];
+export type SolverTuningField = (typeof SOLVER_TUNING)[number]['field'];
+
+/** `lilypad solver`'s settings. */
+export const solverServiceSchema = z.object({
+  WEB3_RPC_URL: z.string().url(),
+  LILYPAD_DEALS_ADDRESS: address,
+  LILYPAD_HOST: z.string().default('127.0.0.1'),
+  LILYPAD_PORT: port.default(8080),
+  LILYPAD_DATA_DIR: z.string().default(path.join(os.tmpdir(), 'lilypad', 'solver')),
+  LILYPAD_SOLVER_DB: z.string().optional(),
+  ...(Object.fromEntries(SOLVER_TUNING.map((t) => [t.variable, (t.unit === 's' ? msFromSeconds : positiveCount).optional()])) as Record<
+    SolverTuningVariable,
+    z.ZodOptional<typeof msFromSeconds>
+  >),
+});
+
+/** The tuning fields that the settings give, by field name; those not given are left to the solver's defaults. */
+export function solverTuningOf(settings: z.infer<typeof solverServiceSchema>): Partial<Record<SolverTuningField, number>> {
+  const tuned: Partial<Record<SolverTuningField, number>> = {};
+  for (const t of SOLVER_TUNING) {
+    const value = settings[t.variable];
+    if (value !== undefined) tuned[t.field] = value;
+  }
+  return tuned;
 }
