@@ -81,7 +81,7 @@ export async function buildTestImage(docker: Dockerode, scratch: string, tag?: s
  * A local module folder in the seed's Docker shape (`Engine: Docker`, an entrypoint, the image by digest):
  * `/bin/cowsay {{ .Message }}` on the test image.
  */
-export function writeCowsayModule(moduleDir: string, image: string): void {
+export function writeCowsayModule(moduleDir: string, image: string, env?: string[]): string {
   mkdirSync(moduleDir, { recursive: true });
   const template = {
     machine: { gpu: 0, cpu: 1000, ram: 100 },
@@ -90,13 +90,15 @@ export function writeCowsayModule(moduleDir: string, image: string): void {
       Metadata: { CreatedAt: '0001-01-01T00:00:00Z', Requester: {} },
       Spec: {
         Deal: { Concurrency: 1 },
-        Docker: { Entrypoint: ['/bin/cowsay', 'MESSAGE'], Image: `lilypad/cowsay@${image}` },
+        Docker: { Entrypoint: ['/bin/cowsay', 'MESSAGE'], Image: `lilypad/cowsay@${image}`, ...(env ? { EnvironmentVariables: env } : {}) },
         Engine: 'Docker',
         Network: { Type: 'None' },
         Timeout: 60,
       },
     },
   };
-  // The template quotes the input itself, so its placeholder stands unquoted in the JSON.
-  writeFileSync(join(moduleDir, 'lilypad_module.json.tmpl'), JSON.stringify(template, null, 2).replace('"MESSAGE"', '{{ .Message }}') + '\n');
+  // Inputs arrive JSON-encoded, so the placeholder stands unquoted in the JSON.
+  const text = JSON.stringify(template, null, 2).replace('"MESSAGE"', '{{ .Message }}') + '\n';
+  writeFileSync(join(moduleDir, 'lilypad_module.json.tmpl'), text);
+  return text;
 }
