@@ -5,20 +5,21 @@
  */
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import os from 'node:os';
 import type { Command } from 'commander';
-import { parseEther, type Address, type Hex } from 'viem';
+import type { Address, Hex } from 'viem';
 import { z } from 'zod';
 import { connectChain, fund, startAnvil } from '../chain/index.js';
 import { LilypadError, UserInputError } from '../lib/errors.js';
 import { createLogger } from '../lib/logger.js';
 import {
   address,
-  addressList,
+  chainServiceSchema,
+  faucetServiceSchema,
+  jobCreatorServiceSchema,
   loadServiceConfig,
   lpAmount,
-  port,
-  privateKey,
+  mediatorServiceSchema,
+  resourceProviderServiceSchema,
   SOLVER_TUNING,
   solverServiceSchema,
   solverTuningOf,
@@ -26,11 +27,8 @@ import {
 } from '../lib/service-config.js';
 import { solverDefaults, type SolverConfig } from '../solver/solver.js';
 import { stopSignal } from './signals.js';
-import { DEFAULT_SERVICE_MODULE_SOURCES } from '../module/sources.js';
 import { detectMachine } from '../network/machine.js';
 import { startRoles, type RolesConfig, type RunningService } from '../network/wiring.js';
-
-const lp = lpAmount;
 
 /** A started service; `ended` settles, with the reason, if it stops by itself (the chain's anvil exits). */
 type ServedService = RunningService & { chainId?: number; anvilPid?: number; ended?: Promise<string> };
@@ -97,12 +95,6 @@ function solverDefaultOf(field: SolverTuningField): number {
   return field.endsWith('Ms') ? value / 1000 : value;
 }
 
-/** Where a service that runs strangers' jobs fetches modules from (see src/module/sources.ts); unset: the safe default. */
-const moduleSourcesSetting = z
-  .string()
-  .default('')
-  .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
-  .transform((sources) => (sources.length > 0 ? sources : DEFAULT_SERVICE_MODULE_SOURCES));
 const moduleSourcesHelp = 'where modules may be fetched from, comma-separated: public-https (default), URL prefixes, file:/ or * (LILYPAD_MODULE_SOURCES)';
 
 function settings(flags: Flags) {
@@ -111,8 +103,6 @@ function settings(flags: Flags) {
   return { configFile: flags.config, env: process.env, flags: named };
 }
 
-const chainConnection = { WEB3_RPC_URL: z.string().url(), LILYPAD_DEALS_ADDRESS: address };
-const signerSettings = { ...chainConnection, WEB3_PRIVATE_KEY: privateKey };
 
 /** The options of every service on a chain: where the chain and the deal contract are, its key if it signs. */
 function withChainOptions(command: Command, keyOf?: string): Command {
@@ -137,15 +127,15 @@ type RoleName = 'solver' | 'mediator' | 'resourceProvider' | 'bridge';
 async function startRole(
   name: string,
   role: RoleName,
-  config: Omit<RolesConfig, 'executorOwner' | 'moduleSources'> & { moduleSources?: string[] },
+  config: Omit<RolesConfig, 'executorOwner'>,
   chain: { rpcUrl: string; dealsAddress: Address },
 ): Promise<RunningService> {
   const roles = await startRoles(
-    { moduleSources: DEFAULT_SERVICE_MODULE_SOURCES, executorOwner: `lilypad-${name}-${process.pid}`, ...config },
+    { executorOwner: `lilypad-${name}-${process.pid}`, ...config },
     { chain, logger: serviceLogger(name) },
   );
   const { url, address } = roles[role]!;
-  return { ...(url !== undefined ? { url } : {}), ...(address !== undefined ? { address } : {}), stop: () => roles.stop() };
+  return { ...(address !== undefined ? { address } : {}), ...(url !== undefined ? { url } : {}), stop: () => roles.stop() };
 }
 
 export function registerServiceCommands(program: Command): void {
@@ -157,10 +147,7 @@ export function registerServiceCommands(program: Command): void {
     .option('--state <file>', 'load the chain from this file and save it there after every block; one chain per file')
     .option('--config <file>', 'a JSON file of settings')
     .action(async (flags: Flags) => {
-      const config = loadServiceConfig(
-        z.object({ LILYPAD_HOST: z.string().default('127.0.0.1'), LILYPAD_PORT: port.default(0), LILYPAD_CHAIN_STATE: z.string().optional() }),
-        settings(flags),
-      );
+      const config = loadServiceConfig(chainServiceSchema, settings(flags));
       await serve('chain', async () => {
         const anvil = await startAnvil({ host: config.LILYPAD_HOST, port: config.LILYPAD_PORT, stateFile: config.LILYPAD_CHAIN_STATE });
         return {
@@ -225,31 +212,7 @@ export function registerServiceCommands(program: Command): void {
     .option('--max-job-timeout <s>', 'the longest Timeout a module may ask for here (LILYPAD_MAX_JOB_TIMEOUT; default 3600)')
     .option('--module-sources <list>', moduleSourcesHelp)
     .action(async (flags: Flags) => {
-      const machine = detectMachine();
-      const config = loadServiceConfig(
-        z.object({
-          ...signerSettings,
-          SERVICE_SOLVER: z.string().url(),
-          SERVICE_MEDIATORS: addressList,
-          LILYPAD_PRICE: lp.default(parseEther('1')),
-          LILYPAD_COLLATERAL_MULTIPLE: z.coerce.bigint().default(2n),
-          LILYPAD_CAPACITY: z.coerce.number().int().positive().default(Math.max(1, os.availableParallelism())),
-          LILYPAD_CPU: z.coerce.number().nonnegative().default(machine.cpu),
-          LILYPAD_GPU: z.coerce.number().nonnegative().default(machine.gpu),
-          LILYPAD_RAM: z.coerce.number().nonnegative().default(machine.ram),
-          LILYPAD_MODULES: z.string().default('').transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean)),
-          LILYPAD_REFUSE_MODULES: z.string().default('').transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean)),
-          LILYPAD_DATA_DIR: z.string().default(path.join(os.tmpdir(), 'lilypad', 'resource-provider')),
-          LILYPAD_HOST: z.string().default('127.0.0.1'),
-          LILYPAD_PORT: port.default(0),
-          LILYPAD_MIN_SUBMIT_TIMEOUT: z.coerce.bigint().positive().optional(),
-          LILYPAD_MAX_JUDGE_WINDOW: z.coerce.bigint().positive().optional(),
-          LILYPAD_MAX_MEDIATION_TIMEOUT: z.coerce.bigint().positive().optional(),
-          LILYPAD_MAX_JOB_TIMEOUT: z.coerce.number().int().positive().optional(),
-          LILYPAD_MODULE_SOURCES: moduleSourcesSetting,
-        }),
-        settings(flags),
-      );
+      const config = loadServiceConfig(resourceProviderServiceSchema(detectMachine()), settings(flags));
       await serve('resource-provider', () =>
         startRole('resource-provider', 'resourceProvider', {
           solverUrl: config.SERVICE_SOLVER,
@@ -288,18 +251,7 @@ export function registerServiceCommands(program: Command): void {
     .option('--port <port>', 'port to serve re-runs on; unset: not served (LILYPAD_PORT)')
     .option('--module-sources <list>', moduleSourcesHelp)
     .action(async (flags: Flags) => {
-      const config = loadServiceConfig(
-        z.object({
-          ...signerSettings,
-          SERVICE_SOLVER: z.string().url().default('http://127.0.0.1:8080'),
-          LILYPAD_DATA_DIR: z.string().optional(),
-          LILYPAD_MEDIATOR_PANEL: z.string().default('').transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean)),
-          LILYPAD_HOST: z.string().default('127.0.0.1'),
-          LILYPAD_PORT: port.optional(),
-          LILYPAD_MODULE_SOURCES: moduleSourcesSetting,
-        }),
-        settings(flags),
-      );
+      const config = loadServiceConfig(mediatorServiceSchema, settings(flags));
       await serve('mediator', () =>
         startRole('mediator', 'mediator', {
           // The mediator fetches challenged deals' job offers from the solver (and checks them against the deal id).
@@ -329,19 +281,7 @@ export function registerServiceCommands(program: Command): void {
     .option('--checks <mode>', 're-run jobs here and challenge a differing result through the contract: audit (a share of jobs at the computed rate; default), verify (every job) or none (LILYPAD_BRIDGE_CHECKS)')
     .option('--module-sources <list>', moduleSourcesHelp)
     .action(async (flags: Flags) => {
-      const config = loadServiceConfig(
-        z.object({
-          ...signerSettings,
-          SERVICE_SOLVER: z.string().url(),
-          SERVICE_MEDIATORS: addressList,
-          LILYPAD_JOB_CREATOR_ADDRESS: address,
-          LILYPAD_BRIDGE_CHECKS: z.enum(['audit', 'verify', 'none']).default('audit'),
-          LILYPAD_MAX_PRICE: lp.default(parseEther('10')),
-          LILYPAD_DATA_DIR: z.string().default(path.join(os.tmpdir(), 'lilypad', 'jobcreator')),
-          LILYPAD_MODULE_SOURCES: moduleSourcesSetting,
-        }),
-        settings(flags),
-      );
+      const config = loadServiceConfig(jobCreatorServiceSchema, settings(flags));
       await serve('jobcreator', () =>
         startRole('jobcreator', 'bridge', {
           solverUrl: config.SERVICE_SOLVER,
@@ -374,11 +314,8 @@ export function registerServiceCommands(program: Command): void {
     .action(async (to: string, flags: Flags & { eth: string; lp: string; escrow: string }) => {
       const target = address.safeParse(to);
       if (!target.success) throw new UserInputError(`faucet: ${to} is not an address`, { code: 'input-malformed' });
-      const config = loadServiceConfig(
-        z.object({ ...signerSettings, LILYPAD_TOKEN_ADDRESS: address }),
-        settings(flags),
-      );
-      const amounts = z.object({ eth: lp, lp, escrow: lp }).parse(flags);
+      const config = loadServiceConfig(faucetServiceSchema, settings(flags));
+      const amounts = z.object({ eth: lpAmount, lp: lpAmount, escrow: lpAmount }).parse(flags);
       const owner = await connectChain({ rpcUrl: config.WEB3_RPC_URL, privateKey: config.WEB3_PRIVATE_KEY as Hex });
       const result = await fund({
         walletClient: owner.walletClient,

@@ -81,6 +81,75 @@ export function loadServiceConfig<T extends z.ZodObject>(
   return parsed.data;
 }
 
+/** A comma-separated list, blanks dropped. */
+const list = z.string().default('').transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean));
+const chainConnection = { WEB3_RPC_URL: z.string().url(), LILYPAD_DEALS_ADDRESS: address };
+const signerSettings = { ...chainConnection, WEB3_PRIVATE_KEY: privateKey };
+
+/**
+ * Where a service that runs strangers' jobs fetches modules from (src/module/sources.ts); empty: the
+ * wiring's safe default.
+ */
+const moduleSources = list;
+
+/** `lilypad chain`'s settings. */
+export const chainServiceSchema = z.object({
+  LILYPAD_HOST: z.string().default('127.0.0.1'),
+  LILYPAD_PORT: port.default(0),
+  LILYPAD_CHAIN_STATE: z.string().optional(),
+});
+
+/** `lilypad resource-provider`'s settings; what it offers defaults to `machine`, this machine. */
+export function resourceProviderServiceSchema(machine: { cpu: number; gpu: number; ram: number }) {
+  return z.object({
+    ...signerSettings,
+    SERVICE_SOLVER: z.string().url(),
+    SERVICE_MEDIATORS: addressList,
+    LILYPAD_PRICE: lpAmount.default(parseEther('1')),
+    LILYPAD_COLLATERAL_MULTIPLE: z.coerce.bigint().default(2n),
+    LILYPAD_CAPACITY: z.coerce.number().int().positive().default(Math.max(1, os.availableParallelism())),
+    LILYPAD_CPU: z.coerce.number().nonnegative().default(machine.cpu),
+    LILYPAD_GPU: z.coerce.number().nonnegative().default(machine.gpu),
+    LILYPAD_RAM: z.coerce.number().nonnegative().default(machine.ram),
+    LILYPAD_MODULES: list,
+    LILYPAD_REFUSE_MODULES: list,
+    LILYPAD_DATA_DIR: z.string().default(path.join(os.tmpdir(), 'lilypad', 'resource-provider')),
+    LILYPAD_HOST: z.string().default('127.0.0.1'),
+    LILYPAD_PORT: port.default(0),
+    LILYPAD_MIN_SUBMIT_TIMEOUT: z.coerce.bigint().positive().optional(),
+    LILYPAD_MAX_JUDGE_WINDOW: z.coerce.bigint().positive().optional(),
+    LILYPAD_MAX_MEDIATION_TIMEOUT: z.coerce.bigint().positive().optional(),
+    LILYPAD_MAX_JOB_TIMEOUT: z.coerce.number().int().positive().optional(),
+    LILYPAD_MODULE_SOURCES: moduleSources,
+  });
+}
+
+/** `lilypad mediator`'s settings. */
+export const mediatorServiceSchema = z.object({
+  ...signerSettings,
+  SERVICE_SOLVER: z.string().url().default('http://127.0.0.1:8080'),
+  LILYPAD_DATA_DIR: z.string().optional(),
+  LILYPAD_MEDIATOR_PANEL: list,
+  LILYPAD_HOST: z.string().default('127.0.0.1'),
+  LILYPAD_PORT: port.optional(),
+  LILYPAD_MODULE_SOURCES: moduleSources,
+});
+
+/** `lilypad jobcreator`'s settings: the on-chain job creator's bridge. */
+export const jobCreatorServiceSchema = z.object({
+  ...signerSettings,
+  SERVICE_SOLVER: z.string().url(),
+  SERVICE_MEDIATORS: addressList,
+  LILYPAD_JOB_CREATOR_ADDRESS: address,
+  LILYPAD_BRIDGE_CHECKS: z.enum(['audit', 'verify', 'none']).default('audit'),
+  LILYPAD_MAX_PRICE: lpAmount.default(parseEther('10')),
+  LILYPAD_DATA_DIR: z.string().default(path.join(os.tmpdir(), 'lilypad', 'jobcreator')),
+  LILYPAD_MODULE_SOURCES: moduleSources,
+});
+
+/** `lilypad faucet`'s settings. */
+export const faucetServiceSchema = z.object({ ...signerSettings, LILYPAD_TOKEN_ADDRESS: address });
+
 const msFromSeconds = z
   .string()
   .regex(/^\d+(\.\d+)?$/, 'must be a number of seconds such as 30 or 0.5')
@@ -120,8 +189,7 @@ export type SolverTuningField = (typeof SOLVER_TUNING)[number]['field'];
 
 /** `lilypad solver`'s settings. */
 export const solverServiceSchema = z.object({
-  WEB3_RPC_URL: z.string().url(),
-  LILYPAD_DEALS_ADDRESS: address,
+  ...chainConnection,
   LILYPAD_HOST: z.string().default('127.0.0.1'),
   LILYPAD_PORT: port.default(8080),
   LILYPAD_DATA_DIR: z.string().default(path.join(os.tmpdir(), 'lilypad', 'solver')),

@@ -15,7 +15,7 @@ import type { Executor } from '../executor/types.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
 import { createMediator, type MediatorConfig } from '../mediator/mediator.js';
 import { createModuleResolver, type ModuleResolver } from '../module/resolve.js';
-import type { ModuleSources } from '../module/sources.js';
+import { DEFAULT_SERVICE_MODULE_SOURCES, type ModuleSources } from '../module/sources.js';
 import { createResourceProvider, type ResourceProviderConfig } from '../resource-provider/resource-provider.js';
 import { createSolverClient } from '../solver/client.js';
 import { createSolver, type SolverConfig } from '../solver/solver.js';
@@ -43,8 +43,11 @@ export type BridgeRoleConfig = Omit<BridgeConfig, 'resultsDir'> & {
 };
 
 export interface RolesConfig {
-  /** Where the modules that offers name may be fetched from (see src/module/sources.ts). */
-  moduleSources: ModuleSources;
+  /**
+   * Where the modules that offers name may be fetched from (see src/module/sources.ts); left out or empty:
+   * public https hosts only, as befits roles that run strangers' jobs.
+   */
+  moduleSources?: ModuleSources;
   /** Owner label of this process's Docker containers (see DockerExecutorOptions.owner). */
   executorOwner: string;
   /** The solver of roles started without one here. */
@@ -84,6 +87,7 @@ export async function startRoles(config: RolesConfig, pieces: RolesPieces): Prom
   const logger = pieces.logger ?? silentLogger;
   const { rpcUrl, dealsAddress } = pieces.chain;
   const cleanups: Array<() => Promise<unknown>> = [];
+  // The bridge re-runs jobs on executors of its own (runCheckedJob), made only while it checks one.
   const runsJobs = config.mediator !== undefined || config.resourceProvider !== undefined;
   const executorsReady = pieces.executors ?? (runsJobs ? localExecutors({ owner: config.executorOwner }) : undefined);
   const stop = async () => {
@@ -95,7 +99,7 @@ export async function startRoles(config: RolesConfig, pieces: RolesPieces): Prom
     const chainId = pieces.chain.chainId ?? (await fetchChainId(rpcUrl));
     const domain = { chainId, dealsAddress };
     const connect = (privateKey: Hex) => connectChain({ rpcUrl, privateKey, chainId });
-    const modules = createModuleResolver({ sources: config.moduleSources });
+    const modules = createModuleResolver({ sources: config.moduleSources?.length ? config.moduleSources : DEFAULT_SERVICE_MODULE_SOURCES });
     const roles: RunningRoles = { chainId, modules, stop };
     const start = async <T extends { start(): Promise<void>; stop(): Promise<void> }>(service: T): Promise<T> => {
       await service.start();
@@ -151,7 +155,15 @@ export async function startRoles(config: RolesConfig, pieces: RolesPieces): Prom
       cleanups.push(() => closeBlockstore(blockstore));
       const bridge = await start(createBridge(
         { ...bridgeConfig, resultsDir: path.join(dataDir, 'results') },
-        { chain, domain, solver: solverClient(), modules, readDeal: chainReadDeal(chain.publicClient, dealsAddress), blockstore, logger: logger.child({ role: 'jobcreator' }) },
+        {
+          chain,
+          domain,
+          solver: solverClient(),
+          modules,
+          readDeal: chainReadDeal(chain.publicClient, dealsAddress),
+          blockstore,
+          logger: logger.child({ role: 'jobcreator' }),
+        },
       ));
       roles.bridge = { address: chain.walletClient.account.address, stop: () => bridge.stop() };
     }
