@@ -9,13 +9,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nowSeconds } from '../dist/lib/clock.js';
 import { matchJobOffer, ResourceOfferIndex } from '../dist/solver/matcher.js';
 import { writeResults } from './lib.mjs';
 
 const RESOURCE_OFFERS = Number(process.env.SOLVER_BENCH_OFFERS ?? 10_000);
 const JOB_OFFERS = Number(process.env.SOLVER_BENCH_JOBS ?? 10_000);
 const TARGET_MS = 1000;
-const now = BigInt(Math.floor(Date.now() / 1000));
+const now = nowSeconds();
 
 // A deterministic generator, so that every run matches the same market.
 function random(seed) {

@@ -9,7 +9,7 @@ import { parseEther } from 'viem';
 import { median, root, timeCommand, writeResults } from './lib.mjs';
 
 const dist = (file) => import(path.join(root, 'dist', file));
-const { connectChain } = await dist('chain/index.js');
+const { connectChain, setRpcDefaults } = await dist('chain/index.js');
 const { createSolverClient } = await dist('solver/client.js');
 const { createModuleResolver } = await dist('module/resolve.js');
 const { chainReadDeal } = await dist('network/read-deal.js');
@@ -22,10 +22,13 @@ const throughputJobs = Number(process.env.BENCH_JOBS ?? 200);
 const inFlight = Number(process.env.BENCH_IN_FLIGHT ?? 32);
 const dir = mkdtempSync(path.join(os.tmpdir(), 'lilypad-bench-stack-'));
 const cli = path.join(root, 'bin', 'lilypad.js');
-// Every process counts its JSON-RPC calls by method into this folder (see chain/clients.ts).
+// Every process of the stack counts its JSON-RPC calls by method into this folder (src/cli/chain-settings.ts);
+// this one counts its own through the transport's observer.
 const rpcStatsDir = path.join(dir, 'rpc-stats');
 mkdirSync(rpcStatsDir);
 process.env.LILYPAD_RPC_STATS_DIR = rpcStatsDir;
+const senderCalls = {};
+setRpcDefaults({ onRequest: (method) => (senderCalls[method] = (senderCalls[method] ?? 0) + 1) });
 const baseEnv = { ...process.env, LILYPAD_LOG_LEVEL: 'warn', LILYPAD_CAPACITY: process.env.LILYPAD_CAPACITY ?? '8', LILYPAD_JOBS_DB: path.join(dir, 'jobs.db') };
 for (const name of ['WEB3_RPC_URL', 'WEB3_PRIVATE_KEY', 'SERVICE_SOLVER', 'SERVICE_MEDIATORS', 'LILYPAD_DEALS_ADDRESS']) delete baseEnv[name];
 
@@ -38,7 +41,7 @@ const processNames = new Map([[process.pid, 'sender'], ...stackState.processes.m
 
 /** RPC calls so far, by process name and method (the files are rewritten each second). */
 function rpcCalls() {
-  const byProcess = {};
+  const byProcess = { sender: { ...senderCalls } };
   for (const file of readdirSync(rpcStatsDir)) {
     const pid = Number(file.replace('.json', ''));
     const name = processNames.get(pid);

@@ -1,7 +1,8 @@
 /**
  * The network as separate processes: `lilypad stack up` starts a chain, a solver, a mediator and two
  * resource providers; jobs run through the real CLI with `lilypad stack env`; balances are read from the
- * chain; `lilypad stack down` leaves nothing running.
+ * chain; `lilypad stack down` leaves nothing running. Where a Docker engine answers, a Docker job checked
+ * with --verify is re-run by the job creator on the same engine as the provider's and paid.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -10,7 +11,12 @@ import { parseEther, type Address } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLilypadPublicClient, escrowBalance } from '../src/chain/index.js';
+import { connectDocker } from '../src/executor/docker/index.js';
+import { dockerSkipReason } from '../src/executor/docker/testdata/engine.js';
+import { buildTestImage, writeCowsayModule } from '../src/executor/docker/testdata/test-image.js';
 import { processesWithMarker, runCli } from './helpers.js';
+
+const dockerSkip = dockerSkipReason();
 
 let dir: string;
 let env: Record<string, string>;
@@ -18,7 +24,8 @@ let marker: string;
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'lilypad-stack-'));
-  const up = await runCli(['stack', 'up', '--dir', dir, '--providers', '2']);
+  // The stack's services fetch modules from public hosts only; the Docker test's module is a folder in the stack's.
+  const up = await runCli(['stack', 'up', '--dir', dir, '--providers', '2'], { LILYPAD_MODULE_SOURCES: `file:${dir}/` });
   marker = up.marker;
   expect(up.stderr).toContain('resource-provider-2');
   expect(up.code).toBe(0);
@@ -70,6 +77,31 @@ describe('lilypad stack', () => {
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     expect(JSON.parse(run.stdout).stdout).toContain('< preset >');
+  });
+
+  describe.skipIf(Boolean(dockerSkip))(`a Docker job${dockerSkip ? ` (skipped: ${dockerSkip})` : ''}`, () => {
+    let image: string;
+    beforeAll(async () => {
+      image = await buildTestImage(connectDocker(), await mkdtemp(path.join(dir, 'image-')));
+    }, 120_000);
+    afterAll(async () => {
+      await connectDocker().getImage(image).remove().catch(() => {});
+    });
+
+    it('is re-run by the job creator with --verify, the same, and paid without a challenge', async () => {
+      const moduleDir = path.join(dir, 'cowsay-docker');
+      writeCowsayModule(moduleDir, image);
+      const jobCreator = privateKeyToAccount(env.WEB3_PRIVATE_KEY as `0x${string}`).address;
+      const before = await totalEscrow(jobCreator);
+      const run = await runCli(['run', moduleDir, '-i', 'Message=docker', '--verify', '--output-dir', path.join(dir, 'results')], env);
+      expect(run.stderr).toBe('');
+      expect(run.code).toBe(0);
+      expect(run.stdout).toContain('< docker >');
+      expect(run.stdout).toContain('🔁 Re-ran the job here: same result');
+      expect(run.stdout).not.toContain('challenged');
+      // The price and no mediation fee.
+      expect(await totalEscrow(jobCreator)).toBe(before - parseEther('1'));
+    });
   });
 
   it('stops every process on stack down', async () => {

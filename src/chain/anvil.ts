@@ -1,6 +1,6 @@
 /**
  * Starts and stops a local anvil node (the binary inside the npm package @foundry-rs/anvil) on a free
- * 127.0.0.1 port. Owns the anvil process only: it is killed by its PID, never by name. anvil never outlives
+ * 127.0.0.1 port (or the address asked for). Owns the anvil process only: it is killed by its PID, never by name. anvil never outlives
  * the Node process that started it, even one killed with SIGKILL (see WATCHDOG), and with a state file it
  * keeps every block on disk as soon as it is mined.
  */
@@ -15,6 +15,8 @@ import { ChainError } from '../lib/errors.js';
 import { markChainStopped } from './clients.js';
 
 export interface StartAnvilOptions {
+  /** Address to listen on; default 127.0.0.1. 0.0.0.0 or :: listen on every interface. */
+  host?: string;
   /** Port to listen on; 0 (the default) lets the system pick a free one. */
   port?: number;
   /**
@@ -115,13 +117,21 @@ export function anvilsOnState(stateFile: string): number[] {
   return found;
 }
 
-const LISTENING = /Listening on ([\d.]+):(\d+)/;
+const LISTENING = /Listening on (\S+):(\d+)/;
 
-/** Spawns anvil on 127.0.0.1 and resolves once it listens (typically 20–50 ms). */
+/** The address this machine reaches a node listening on `host` at, as a URL writes it. */
+function urlHost(host: string): string {
+  if (host === '0.0.0.0') return '127.0.0.1';
+  if (host === '::' || host === '[::]') return '[::1]';
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+}
+
+/** Spawns anvil (on 127.0.0.1 unless told) and resolves once it listens (typically 20–50 ms). */
 export async function startAnvil(options: StartAnvilOptions = {}): Promise<AnvilInstance> {
   options.signal?.throwIfAborted();
   const chainId = options.chainId ?? ANVIL_DEFAULT_CHAIN_ID;
-  const args = ['--host', '127.0.0.1', '--port', String(options.port ?? 0), '--accounts', '10'];
+  const host = options.host ?? '127.0.0.1';
+  const args = ['--host', host.replace(/^\[(.*)\]$/, '$1'), '--port', String(options.port ?? 0), '--accounts', '10'];
   if (options.chainId !== undefined) args.push('--chain-id', String(options.chainId));
   if (options.blockTime !== undefined) args.push('--block-time', String(options.blockTime));
   const stateFile = options.stateFile === undefined ? undefined : path.resolve(options.stateFile);
@@ -202,9 +212,9 @@ export async function startAnvil(options: StartAnvilOptions = {}): Promise<Anvil
     throw error;
   }
 
-  const rpcUrl = `http://127.0.0.1:${port}`;
+  const rpcUrl = `http://${urlHost(host)}:${port}`;
   markChainStopped(rpcUrl, false);
-  const saver = stateFile === undefined ? undefined : saveStateOnEveryBlock(`ws://127.0.0.1:${port}`, stateFile);
+  const saver = stateFile === undefined ? undefined : saveStateOnEveryBlock(`ws://${urlHost(host)}:${port}`, stateFile);
   let stopping: Promise<void> | undefined;
   return {
     rpcUrl,

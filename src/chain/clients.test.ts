@@ -64,13 +64,8 @@ describe('clients', () => {
 });
 
 describe('a chain that stops answering', () => {
-  const saved = { wait: process.env.LILYPAD_RPC_WAIT, timeout: process.env.LILYPAD_RPC_TIMEOUT };
   afterEach(() => {
     onChainWait(() => undefined);
-    for (const [name, value] of [['LILYPAD_RPC_WAIT', saved.wait], ['LILYPAD_RPC_TIMEOUT', saved.timeout]] as const) {
-      if (value === undefined) delete process.env[name];
-      else process.env[name] = value;
-    }
   });
   const deals = '0x00000000000000000000000000000000000000d1' as const;
   const dealId = `0x${'11'.repeat(32)}` as const;
@@ -101,9 +96,8 @@ describe('a chain that stops answering', () => {
   });
 
   it('ends a read with "does not answer" when it stays gone', async () => {
-    process.env.LILYPAD_RPC_WAIT = '1';
     const url = `http://127.0.0.1:${await closedPort()}`;
-    const client = createLilypadPublicClient({ rpcUrl: url, chainId: 31337 });
+    const client = createLilypadPublicClient({ rpcUrl: url, chainId: 31337, rpc: { waitMs: 1000 } });
     const error = await getDeal(client, { deals, dealId }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ChainError);
     expect((error as ChainError).code).toBe('rpc-unreachable');
@@ -111,19 +105,32 @@ describe('a chain that stops answering', () => {
   });
 
   it('times out a node that takes connections and never answers', async () => {
-    process.env.LILYPAD_RPC_WAIT = '1';
-    process.env.LILYPAD_RPC_TIMEOUT = '0.3';
     const sockets: Socket[] = [];
     const silent = createServer((socket) => sockets.push(socket));
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     const url = `http://127.0.0.1:${(silent.address() as { port: number }).port}`;
     try {
-      const client = createLilypadPublicClient({ rpcUrl: url, chainId: 31337 });
+      const client = createLilypadPublicClient({ rpcUrl: url, chainId: 31337, rpc: { waitMs: 1000, timeoutMs: 300 } });
       const error = await getDeal(client, { deals, dealId }).catch((e: unknown) => e);
       expect((error as ChainError).message).toBe(`getDeal failed: the chain at ${url} does not answer (no answer within 0.3 s, waited 1 s); check that it runs`);
     } finally {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
+  });
+});
+
+describe('the request observer', () => {
+  it('is told the method of every JSON-RPC request', async () => {
+    const anvil = await startAnvil();
+    try {
+      const methods: string[] = [];
+      const client = createLilypadPublicClient({ rpcUrl: anvil.rpcUrl, chainId: anvil.chainId, rpc: { onRequest: (method) => methods.push(method) } });
+      await client.getBlockNumber({ cacheTime: 0 });
+      await client.getChainId();
+      expect(methods).toEqual(['eth_blockNumber', 'eth_chainId']);
+    } finally {
+      await anvil.stop();
     }
   });
 });

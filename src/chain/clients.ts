@@ -2,9 +2,7 @@
  * viem clients for one EVM JSON-RPC URL: a public client for reads and a wallet client with a local
  * account (the private key never leaves this process). RPC URLs are shown without credentials.
  */
-import { writeFileSync } from 'node:fs';
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
-import path from 'node:path';
 import {
   BaseError,
   HttpRequestError,
@@ -32,11 +30,23 @@ export interface ChainClients {
   walletClient: LilypadWalletClient;
 }
 
+/** How the transport treats the node; the CLI parses them once (`setRpcDefaults`) from its settings. */
+export interface RpcSettings {
+  /** How long one JSON-RPC request may take before it counts as not answered (ms); default 10 s. */
+  timeoutMs?: number;
+  /** How long a chain that does not answer is waited for before a call fails (ms); default 30 s. */
+  waitMs?: number;
+  /** Told the method of every JSON-RPC request before it is sent: the benchmarks count them. */
+  onRequest?: (method: string) => void;
+}
+
 export interface ClientOptions {
   rpcUrl: string;
   chainId: number;
   /** How often to poll for receipts and blocks (ms). Default 50 on loopback, 1000 elsewhere. */
   pollingInterval?: number;
+  /** Default: what `setRpcDefaults` set. */
+  rpc?: RpcSettings;
 }
 
 export interface WalletClientOptions extends ClientOptions {
@@ -59,14 +69,15 @@ export function redactRpcUrlIn(text: string, rpcUrl: string): string {
   return text.split(rpcUrl).join(redactRpcUrl(rpcUrl)).replace(/\/\/[^/\s:@]+:[^/\s@]+@/g, '//');
 }
 
-function secondsFromEnv(name: string, fallback: number): number {
-  const seconds = Number(process.env[name] ?? fallback);
-  return (Number.isFinite(seconds) && seconds >= 0 ? seconds : fallback) * 1000;
+let rpcDefaults: RpcSettings = {};
+
+/**
+ * The settings of clients made from now on without their own: the CLI sets them once from its
+ * configuration, so that every role and command it starts, whoever connects, treats the node the same.
+ */
+export function setRpcDefaults(settings: RpcSettings): void {
+  rpcDefaults = settings;
 }
-/** How long one JSON-RPC request may take before it counts as not answered (LILYPAD_RPC_TIMEOUT, s). */
-const rpcTimeoutMs = () => secondsFromEnv('LILYPAD_RPC_TIMEOUT', 10);
-/** How long a chain that does not answer is waited for before a call fails (LILYPAD_RPC_WAIT, s). */
-const rpcWaitMs = () => secondsFromEnv('LILYPAD_RPC_WAIT', 30);
 
 let reportChainWait: (message: string) => void = () => undefined;
 
@@ -111,30 +122,27 @@ function notAnswered(error: unknown, timeoutMs: number): { refused: boolean; rea
 
 /**
  * The HTTP transport for an RPC URL: each request times out, and a node that does not answer (restarting,
- * say) is waited for: reads are retried with a growing pause for up to LILYPAD_RPC_WAIT seconds, writes only
- * while the connection is refused (so a transaction is never sent twice). Then the call fails with "the
- * chain at URL does not answer". With `LILYPAD_RPC_STATS_DIR` set, every JSON-RPC call is counted by method
- * and the counts are written to `<dir>/<pid>.json` each second (the stack benchmark reads them).
+ * say) is waited for: reads are retried with a growing pause for up to `waitMs`, writes only while the
+ * connection is refused (so a transaction is never sent twice). Then the call fails with "the chain at URL
+ * does not answer".
  */
-function rpcTransport(rpcUrl: string): Transport {
-  const timeoutMs = rpcTimeoutMs();
+function rpcTransport(rpcUrl: string, settings: RpcSettings = rpcDefaults): Transport {
+  const timeoutMs = settings.timeoutMs ?? 10_000;
+  const waitMs = settings.waitMs ?? 30_000;
+  const onRequest = settings.onRequest;
   const transport = http(rpcUrl, {
     retryCount: 0,
     timeout: timeoutMs,
     fetchFn: rpcUrl.startsWith('http:') ? plainHttpFetch : undefined,
   });
-  const statsDir = process.env.LILYPAD_RPC_STATS_DIR;
   const shownUrl = redactRpcUrl(rpcUrl);
   let waiting = false;
   return ((options: Parameters<Transport>[0]) => {
     const inner = transport(options);
     const request = inner.request as (a: unknown, o?: unknown) => Promise<unknown>;
     return { ...inner, request: (async (args: { method: string }, requestOptions?: unknown) => {
-      if (statsDir) {
-        rpcCounts[args.method] = (rpcCounts[args.method] ?? 0) + 1;
-        startStatsWriter(statsDir);
-      }
-      const deadline = Date.now() + rpcWaitMs();
+      onRequest?.(args.method);
+      const deadline = Date.now() + waitMs;
       for (let attempt = 0; ; attempt++) {
         try {
           const result = await request(args, requestOptions);
@@ -148,12 +156,12 @@ function rpcTransport(rpcUrl: string): Transport {
           const mayRetry = failure && !stoppedHere.has(rpcUrl) && (failure.refused || !WRITE_METHODS.has(args.method));
           if (!failure || !mayRetry || Date.now() >= deadline) {
             if (!failure) throw error;
-            const waited = stoppedHere.has(rpcUrl) ? ', stopped by this process' : attempt > 0 ? `, waited ${Math.round(rpcWaitMs() / 1000)} s` : '';
+            const waited = stoppedHere.has(rpcUrl) ? ', stopped by this process' : attempt > 0 ? `, waited ${Math.round(waitMs / 1000)} s` : '';
             throw new ChainNotAnsweringError(`the chain at ${shownUrl} does not answer (${failure.reason}${waited}); check that it runs`, error);
           }
           if (!waiting) {
             waiting = true;
-            reportChainWait(`the chain at ${shownUrl} does not answer (${failure.reason}); waiting up to ${Math.round(rpcWaitMs() / 1000)} s for it`);
+            reportChainWait(`the chain at ${shownUrl} does not answer (${failure.reason}); waiting up to ${Math.round(waitMs / 1000)} s for it`);
           }
           await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** attempt, 2_000, Math.max(0, deadline - Date.now()))));
         }
@@ -214,22 +222,6 @@ const plainHttpFetch = ((input: string | URL, init?: RequestInit): Promise<Respo
     request.end(body);
   })) as typeof fetch;
 
-const rpcCounts: Record<string, number> = {};
-let statsTimer: NodeJS.Timeout | undefined;
-function startStatsWriter(dir: string): void {
-  if (statsTimer) return;
-  const write = () => {
-    try {
-      writeFileSync(path.join(dir, `${process.pid}.json`), JSON.stringify({ argv: process.argv.slice(2, 3), counts: rpcCounts }));
-    } catch {
-      // statistics are best effort
-    }
-  };
-  statsTimer = setInterval(write, 1000);
-  statsTimer.unref();
-  process.once('exit', write);
-}
-
 function isLoopback(rpcUrl: string): boolean {
   try {
     const host = new URL(rpcUrl).hostname;
@@ -252,7 +244,7 @@ export function chainFromId(chainId: number, rpcUrl: string): Chain {
 export function createLilypadPublicClient(options: ClientOptions): LilypadPublicClient {
   return createPublicClient({
     chain: chainFromId(options.chainId, options.rpcUrl),
-    transport: rpcTransport(options.rpcUrl),
+    transport: rpcTransport(options.rpcUrl, options.rpc),
     pollingInterval: options.pollingInterval ?? (isLoopback(options.rpcUrl) ? 50 : 1000),
   });
 }
@@ -276,7 +268,7 @@ export function createLilypadWalletClient(options: WalletClientOptions): Lilypad
   return createWalletClient({
     account,
     chain: chainFromId(options.chainId, options.rpcUrl),
-    transport: rpcTransport(options.rpcUrl),
+    transport: rpcTransport(options.rpcUrl, options.rpc),
     pollingInterval: options.pollingInterval ?? (isLoopback(options.rpcUrl) ? 50 : 1000),
   });
 }
@@ -303,12 +295,13 @@ export interface ConnectChainOptions {
   /** When omitted it is read from the node. */
   chainId?: number;
   pollingInterval?: number;
+  rpc?: RpcSettings;
 }
 
 /** Public and wallet clients for an RPC URL and a private key. */
 export async function connectChain(options: ConnectChainOptions): Promise<ChainClients & { chainId: number }> {
   const chainId = options.chainId ?? (await fetchChainId(options.rpcUrl));
-  const clientOptions = { rpcUrl: options.rpcUrl, chainId, pollingInterval: options.pollingInterval };
+  const clientOptions = { rpcUrl: options.rpcUrl, chainId, pollingInterval: options.pollingInterval, rpc: options.rpc };
   return {
     chainId,
     publicClient: createLilypadPublicClient(clientOptions),

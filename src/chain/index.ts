@@ -23,6 +23,7 @@ export {
   createLilypadWalletClient,
   fetchChainId,
   redactRpcUrl,
+  setRpcDefaults,
 } from './clients.js';
 export type {
   ChainClients,
@@ -30,6 +31,7 @@ export type {
   ConnectChainOptions,
   LilypadPublicClient,
   LilypadWalletClient,
+  RpcSettings,
   WalletClientOptions,
 } from './clients.js';
 export { dealStateName, dealStateNames } from './deal-state.js';

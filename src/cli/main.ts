@@ -3,9 +3,9 @@
  * a bug and shows its stack.
  */
 import { Command } from 'commander';
-import { onChainWait } from '../chain/clients.js';
 import { isUserFacing } from '../lib/errors.js';
 import { applyNetworkPreset } from '../lib/network-presets.js';
+import { configureChainClients } from './chain-settings.js';
 import { registerChallengeCommand } from './challenge.js';
 import { checkLine, completionLines, progressLine } from './output.js';
 import { dealTimeouts, detachCommand, registerJobCommands, type RunFlags } from './jobs.js';
@@ -24,7 +24,7 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 handleStopSignals();
-onChainWait((line) => process.stderr.write(`lilypad: ${line}\n`));
+configureChainClients(process.env);
 
 const program = new Command();
 program

@@ -5,18 +5,30 @@
  */
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import os from 'node:os';
 import type { Command } from 'commander';
-import { parseEther, type Address, type Hex } from 'viem';
+import type { Address, Hex } from 'viem';
 import { z } from 'zod';
 import { connectChain, fund, startAnvil } from '../chain/index.js';
 import { LilypadError, UserInputError } from '../lib/errors.js';
 import { createLogger } from '../lib/logger.js';
-import { address, addressList, loadServiceConfig, lpAmount, port, privateKey } from '../lib/service-config.js';
+import {
+  address,
+  chainServiceSchema,
+  faucetServiceSchema,
+  jobCreatorServiceSchema,
+  loadServiceConfig,
+  lpAmount,
+  mediatorServiceSchema,
+  resourceProviderServiceSchema,
+  SOLVER_TUNING,
+  solverServiceSchema,
+  solverTuningOf,
+  type SolverTuningField,
+} from '../lib/service-config.js';
+import { solverDefaults, type SolverConfig } from '../solver/solver.js';
 import { stopSignal } from './signals.js';
-import { detectMachine, startBridgeService, startMediatorService, startResourceProviderService, startSolverService, type RunningService } from '../network/services.js';
-
-const lp = lpAmount;
+import { detectMachine } from '../network/machine.js';
+import { startRoles, type RolesConfig, type RunningService } from '../network/wiring.js';
 
 /** A started service; `ended` settles, with the reason, if it stops by itself (the chain's anvil exits). */
 type ServedService = RunningService & { chainId?: number; anvilPid?: number; ended?: Promise<string> };
@@ -65,10 +77,24 @@ const flagNames: Record<string, string> = {
   panel: 'LILYPAD_MEDIATOR_PANEL',
   checks: 'LILYPAD_BRIDGE_CHECKS',
   moduleSources: 'LILYPAD_MODULE_SOURCES',
+  ...Object.fromEntries(SOLVER_TUNING.map((setting) => [setting.flag.replace(/-(\w)/g, (_, c: string) => c.toUpperCase()), setting.variable])),
 };
 
-/** Where a service that runs strangers' jobs fetches modules from (see src/module/sources.ts). */
-const moduleSourcesSetting = z.string().default('').transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean));
+/** The solver's rate limits as the flat settings that set them. */
+const solverRateDefaults = {
+  perAddressRate: solverDefaults.perAddress.rate,
+  perAddressBurst: solverDefaults.perAddress.burst,
+  perIpRate: solverDefaults.perIp.rate,
+  perIpBurst: solverDefaults.perIp.burst,
+};
+
+/** A solver setting's default as its flag takes it: seconds for times. */
+function solverDefaultOf(field: SolverTuningField): number {
+  if (field in solverRateDefaults) return solverRateDefaults[field as keyof typeof solverRateDefaults];
+  const value = solverDefaults[field as keyof typeof solverDefaults] as number;
+  return field.endsWith('Ms') ? value / 1000 : value;
+}
+
 const moduleSourcesHelp = 'where modules may be fetched from, comma-separated: public-https (default), URL prefixes, file:/ or * (LILYPAD_MODULE_SOURCES)';
 
 function settings(flags: Flags) {
@@ -77,8 +103,6 @@ function settings(flags: Flags) {
   return { configFile: flags.config, env: process.env, flags: named };
 }
 
-const chainConnection = { WEB3_RPC_URL: z.string().url(), LILYPAD_DEALS_ADDRESS: address };
-const signerSettings = { ...chainConnection, WEB3_PRIVATE_KEY: privateKey };
 
 /** The options of every service on a chain: where the chain and the deal contract are, its key if it signs. */
 function withChainOptions(command: Command, keyOf?: string): Command {
@@ -87,25 +111,45 @@ function withChainOptions(command: Command, keyOf?: string): Command {
   return command.option('--config <file>', 'a JSON file of settings');
 }
 
-/** The chain connection of a signing service, from its parsed settings. */
-function signerOf(config: { WEB3_RPC_URL: string; LILYPAD_DEALS_ADDRESS: string; WEB3_PRIVATE_KEY: string }) {
-  return { rpcUrl: config.WEB3_RPC_URL, dealsAddress: config.LILYPAD_DEALS_ADDRESS as Address, privateKey: config.WEB3_PRIVATE_KEY as Hex };
+/** Where a service's chain and deal contract are, from its parsed settings. */
+function chainOf(config: { WEB3_RPC_URL: string; LILYPAD_DEALS_ADDRESS: string }) {
+  return { rpcUrl: config.WEB3_RPC_URL, dealsAddress: config.LILYPAD_DEALS_ADDRESS as Address };
 }
 
 const serviceLogger = (name: string) => createLogger({ name, level: process.env.LILYPAD_LOG_LEVEL ?? 'info' });
+
+type RoleName = 'solver' | 'mediator' | 'resourceProvider' | 'bridge';
+
+/**
+ * Starts one role of this process through the one wiring (src/network/wiring.ts), as the embedded network
+ * starts its roles, and shows it as `serve` prints it.
+ */
+async function startRole(
+  name: string,
+  role: RoleName,
+  config: Omit<RolesConfig, 'executorOwner'>,
+  chain: { rpcUrl: string; dealsAddress: Address },
+): Promise<RunningService> {
+  const roles = await startRoles(
+    { executorOwner: `lilypad-${name}-${process.pid}`, ...config },
+    { chain, logger: serviceLogger(name) },
+  );
+  const { url, address } = roles[role]!;
+  return { ...(address !== undefined ? { address } : {}), ...(url !== undefined ? { url } : {}), stop: () => roles.stop() };
+}
 
 export function registerServiceCommands(program: Command): void {
   program
     .command('chain')
     .description('run a local EVM chain (anvil) until stopped; with --state it keeps its state across restarts')
-    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--host <host>', 'address to listen on (LILYPAD_HOST; default 127.0.0.1, 0.0.0.0 for every interface)')
     .option('--port <port>', 'port to listen on (0 picks a free one)')
     .option('--state <file>', 'load the chain from this file and save it there after every block; one chain per file')
     .option('--config <file>', 'a JSON file of settings')
     .action(async (flags: Flags) => {
-      const config = loadServiceConfig(z.object({ LILYPAD_PORT: port.default(0), LILYPAD_CHAIN_STATE: z.string().optional() }), settings(flags));
+      const config = loadServiceConfig(chainServiceSchema, settings(flags));
       await serve('chain', async () => {
-        const anvil = await startAnvil({ port: config.LILYPAD_PORT, stateFile: config.LILYPAD_CHAIN_STATE });
+        const anvil = await startAnvil({ host: config.LILYPAD_HOST, port: config.LILYPAD_PORT, stateFile: config.LILYPAD_CHAIN_STATE });
         return {
           url: anvil.rpcUrl,
           chainId: anvil.chainId,
@@ -116,7 +160,7 @@ export function registerServiceCommands(program: Command): void {
       });
     });
 
-  withChainOptions(
+  const solverCommand = withChainOptions(
     program
       .command('solver')
       .description('run a solver: matches offers into deals; HTTP + WebSocket API'),
@@ -124,31 +168,24 @@ export function registerServiceCommands(program: Command): void {
     .option('--host <host>', 'address to listen on (LILYPAD_HOST)')
     .option('--port <port>', 'port to listen on (LILYPAD_PORT)')
     .option('--db <file>', 'the SQLite file that keeps offers and deals across restarts (LILYPAD_SOLVER_DB; default: solver.db in the data dir)')
-    .option('--data-dir <dir>', 'where the solver keeps its state (LILYPAD_DATA_DIR)')
-    .action(async (flags: Flags) => {
-      const config = loadServiceConfig(
-        z.object({
-          ...chainConnection,
-          LILYPAD_HOST: z.string().default('127.0.0.1'),
-          LILYPAD_PORT: port.default(8080),
-          LILYPAD_DATA_DIR: z.string().default(path.join(os.tmpdir(), 'lilypad', 'solver')),
-          LILYPAD_SOLVER_DB: z.string().optional(),
-        }),
-        settings(flags),
-      );
-      const dbPath = path.resolve(config.LILYPAD_SOLVER_DB ?? path.join(config.LILYPAD_DATA_DIR, 'solver.db'));
-      await mkdir(path.dirname(dbPath), { recursive: true });
-      await serve('solver', () =>
-        startSolverService({
-          rpcUrl: config.WEB3_RPC_URL,
-          dealsAddress: config.LILYPAD_DEALS_ADDRESS as Address,
-          host: config.LILYPAD_HOST,
-          port: config.LILYPAD_PORT,
-          dbPath,
-          logger: serviceLogger('solver'),
-        }),
-      );
-    });
+    .option('--data-dir <dir>', 'where the solver keeps its state (LILYPAD_DATA_DIR)');
+  for (const setting of SOLVER_TUNING) {
+    solverCommand.option(`--${setting.flag} <${setting.unit}>`, `${setting.help} (${setting.variable}; default ${solverDefaultOf(setting.field)})`);
+  }
+  solverCommand.action(async (flags: Flags) => {
+    const config = loadServiceConfig(solverServiceSchema, settings(flags));
+    const dbPath = path.resolve(config.LILYPAD_SOLVER_DB ?? path.join(config.LILYPAD_DATA_DIR, 'solver.db'));
+    await mkdir(path.dirname(dbPath), { recursive: true });
+    const { perAddressRate, perAddressBurst, perIpRate, perIpBurst, ...tuning } = { ...solverRateDefaults, ...solverTuningOf(config) };
+    const solver: SolverConfig = {
+      host: config.LILYPAD_HOST,
+      port: config.LILYPAD_PORT,
+      dbPath,
+      ...tuning,
+      rateLimits: { perAddress: { rate: perAddressRate, burst: perAddressBurst }, perIp: { rate: perIpRate, burst: perIpBurst } },
+    };
+    await serve('solver', () => startRole('solver', 'solver', { solver }, chainOf(config)));
+  });
 
   withChainOptions(
     program
@@ -175,52 +212,29 @@ export function registerServiceCommands(program: Command): void {
     .option('--max-job-timeout <s>', 'the longest Timeout a module may ask for here (LILYPAD_MAX_JOB_TIMEOUT; default 3600)')
     .option('--module-sources <list>', moduleSourcesHelp)
     .action(async (flags: Flags) => {
-      const machine = detectMachine();
-      const config = loadServiceConfig(
-        z.object({
-          ...signerSettings,
-          SERVICE_SOLVER: z.string().url(),
-          SERVICE_MEDIATORS: addressList,
-          LILYPAD_PRICE: lp.default(parseEther('1')),
-          LILYPAD_COLLATERAL_MULTIPLE: z.coerce.bigint().default(2n),
-          LILYPAD_CAPACITY: z.coerce.number().int().positive().default(Math.max(1, os.availableParallelism())),
-          LILYPAD_CPU: z.coerce.number().nonnegative().default(machine.cpu),
-          LILYPAD_GPU: z.coerce.number().nonnegative().default(machine.gpu),
-          LILYPAD_RAM: z.coerce.number().nonnegative().default(machine.ram),
-          LILYPAD_MODULES: z.string().default('').transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean)),
-          LILYPAD_REFUSE_MODULES: z.string().default('').transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean)),
-          LILYPAD_DATA_DIR: z.string().default(path.join(os.tmpdir(), 'lilypad', 'resource-provider')),
-          LILYPAD_HOST: z.string().default('127.0.0.1'),
-          LILYPAD_PORT: port.default(0),
-          LILYPAD_MIN_SUBMIT_TIMEOUT: z.coerce.bigint().positive().optional(),
-          LILYPAD_MAX_JUDGE_WINDOW: z.coerce.bigint().positive().optional(),
-          LILYPAD_MAX_MEDIATION_TIMEOUT: z.coerce.bigint().positive().optional(),
-          LILYPAD_MAX_JOB_TIMEOUT: z.coerce.number().int().positive().optional(),
-          LILYPAD_MODULE_SOURCES: moduleSourcesSetting,
-        }),
-        settings(flags),
-      );
+      const config = loadServiceConfig(resourceProviderServiceSchema(detectMachine()), settings(flags));
       await serve('resource-provider', () =>
-        startResourceProviderService({
-          ...signerOf(config),
+        startRole('resource-provider', 'resourceProvider', {
           solverUrl: config.SERVICE_SOLVER,
-          mediators: config.SERVICE_MEDIATORS as Address[],
-          price: config.LILYPAD_PRICE,
-          collateralMultiple: config.LILYPAD_COLLATERAL_MULTIPLE,
-          capacity: config.LILYPAD_CAPACITY,
-          machine: { cpu: config.LILYPAD_CPU, gpu: config.LILYPAD_GPU, ram: config.LILYPAD_RAM },
-          modules: config.LILYPAD_MODULES,
-          refuseModules: config.LILYPAD_REFUSE_MODULES,
-          dataDir: path.resolve(config.LILYPAD_DATA_DIR),
-          host: config.LILYPAD_HOST,
-          port: config.LILYPAD_PORT,
-          minSubmitTimeout: config.LILYPAD_MIN_SUBMIT_TIMEOUT,
-          maxJudgeWindow: config.LILYPAD_MAX_JUDGE_WINDOW,
-          maxMediationTimeout: config.LILYPAD_MAX_MEDIATION_TIMEOUT,
-          maxJobTimeoutSeconds: config.LILYPAD_MAX_JOB_TIMEOUT,
           moduleSources: config.LILYPAD_MODULE_SOURCES,
-          logger: serviceLogger('resource-provider'),
-        }),
+          resourceProvider: {
+            privateKey: config.WEB3_PRIVATE_KEY as Hex,
+            mediators: config.SERVICE_MEDIATORS as Address[],
+            price: config.LILYPAD_PRICE,
+            collateralMultiple: config.LILYPAD_COLLATERAL_MULTIPLE,
+            capacity: config.LILYPAD_CAPACITY,
+            machine: { cpu: config.LILYPAD_CPU, gpu: config.LILYPAD_GPU, ram: config.LILYPAD_RAM },
+            modules: config.LILYPAD_MODULES,
+            refuseModules: config.LILYPAD_REFUSE_MODULES,
+            dataDir: path.resolve(config.LILYPAD_DATA_DIR),
+            host: config.LILYPAD_HOST,
+            port: config.LILYPAD_PORT,
+            minSubmitTimeout: config.LILYPAD_MIN_SUBMIT_TIMEOUT,
+            maxJudgeWindow: config.LILYPAD_MAX_JUDGE_WINDOW,
+            maxMediationTimeout: config.LILYPAD_MAX_MEDIATION_TIMEOUT,
+            maxJobTimeoutSeconds: config.LILYPAD_MAX_JOB_TIMEOUT,
+          },
+        }, chainOf(config)),
       );
     });
 
@@ -237,29 +251,19 @@ export function registerServiceCommands(program: Command): void {
     .option('--port <port>', 'port to serve re-runs on; unset: not served (LILYPAD_PORT)')
     .option('--module-sources <list>', moduleSourcesHelp)
     .action(async (flags: Flags) => {
-      const config = loadServiceConfig(
-        z.object({
-          ...signerSettings,
-          SERVICE_SOLVER: z.string().url().optional(),
-          LILYPAD_DATA_DIR: z.string().optional(),
-          LILYPAD_MEDIATOR_PANEL: z.string().default('').transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean)),
-          LILYPAD_HOST: z.string().default('127.0.0.1'),
-          LILYPAD_PORT: port.optional(),
-          LILYPAD_MODULE_SOURCES: moduleSourcesSetting,
-        }),
-        settings(flags),
-      );
+      const config = loadServiceConfig(mediatorServiceSchema, settings(flags));
       await serve('mediator', () =>
-        startMediatorService({
-          ...signerOf(config),
+        startRole('mediator', 'mediator', {
+          // The mediator fetches challenged deals' job offers from the solver (and checks them against the deal id).
           solverUrl: config.SERVICE_SOLVER,
-          dataDir: config.LILYPAD_DATA_DIR ? path.resolve(config.LILYPAD_DATA_DIR) : undefined,
-          panel: config.LILYPAD_MEDIATOR_PANEL,
-          host: config.LILYPAD_HOST,
-          port: config.LILYPAD_PORT,
           moduleSources: config.LILYPAD_MODULE_SOURCES,
-          logger: serviceLogger('mediator'),
-        }),
+          mediator: {
+            privateKey: config.WEB3_PRIVATE_KEY as Hex,
+            dataDir: config.LILYPAD_DATA_DIR ? path.resolve(config.LILYPAD_DATA_DIR) : undefined,
+            panel: config.LILYPAD_MEDIATOR_PANEL,
+            listen: config.LILYPAD_PORT !== undefined ? { host: config.LILYPAD_HOST, port: config.LILYPAD_PORT } : undefined,
+          },
+        }, chainOf(config)),
       );
     });
 
@@ -277,31 +281,22 @@ export function registerServiceCommands(program: Command): void {
     .option('--checks <mode>', 're-run jobs here and challenge a differing result through the contract: audit (a share of jobs at the computed rate; default), verify (every job) or none (LILYPAD_BRIDGE_CHECKS)')
     .option('--module-sources <list>', moduleSourcesHelp)
     .action(async (flags: Flags) => {
-      const config = loadServiceConfig(
-        z.object({
-          ...signerSettings,
-          SERVICE_SOLVER: z.string().url(),
-          SERVICE_MEDIATORS: addressList,
-          LILYPAD_JOB_CREATOR_ADDRESS: address,
-          LILYPAD_BRIDGE_CHECKS: z.enum(['audit', 'verify', 'none']).default('audit'),
-          LILYPAD_MAX_PRICE: lp.default(parseEther('10')),
-          LILYPAD_DATA_DIR: z.string().default(path.join(os.tmpdir(), 'lilypad', 'jobcreator')),
-          LILYPAD_MODULE_SOURCES: moduleSourcesSetting,
-        }),
-        settings(flags),
-      );
+      const config = loadServiceConfig(jobCreatorServiceSchema, settings(flags));
       await serve('jobcreator', () =>
-        startBridgeService({
-          ...signerOf(config),
+        startRole('jobcreator', 'bridge', {
           solverUrl: config.SERVICE_SOLVER,
-          mediators: config.SERVICE_MEDIATORS as Address[],
-          jobCreatorAddress: config.LILYPAD_JOB_CREATOR_ADDRESS as Address,
-          maxPrice: config.LILYPAD_MAX_PRICE,
-          checks: config.LILYPAD_BRIDGE_CHECKS,
-          dataDir: path.resolve(config.LILYPAD_DATA_DIR),
           moduleSources: config.LILYPAD_MODULE_SOURCES,
-          logger: serviceLogger('jobcreator'),
-        }),
+          bridge: {
+            privateKey: config.WEB3_PRIVATE_KEY as Hex,
+            contract: config.LILYPAD_JOB_CREATOR_ADDRESS as Address,
+            mediators: config.SERVICE_MEDIATORS as Address[],
+            maxPrice: config.LILYPAD_MAX_PRICE,
+            // Re-runs here, challenged through the contract when they differ: a share of jobs, every job, or none.
+            audit: config.LILYPAD_BRIDGE_CHECKS !== 'none',
+            verify: config.LILYPAD_BRIDGE_CHECKS === 'verify',
+            dataDir: path.resolve(config.LILYPAD_DATA_DIR),
+          },
+        }, chainOf(config)),
       );
     });
 
@@ -319,11 +314,8 @@ export function registerServiceCommands(program: Command): void {
     .action(async (to: string, flags: Flags & { eth: string; lp: string; escrow: string }) => {
       const target = address.safeParse(to);
       if (!target.success) throw new UserInputError(`faucet: ${to} is not an address`, { code: 'input-malformed' });
-      const config = loadServiceConfig(
-        z.object({ ...signerSettings, LILYPAD_TOKEN_ADDRESS: address }),
-        settings(flags),
-      );
-      const amounts = z.object({ eth: lp, lp, escrow: lp }).parse(flags);
+      const config = loadServiceConfig(faucetServiceSchema, settings(flags));
+      const amounts = z.object({ eth: lpAmount, lp: lpAmount, escrow: lpAmount }).parse(flags);
       const owner = await connectChain({ rpcUrl: config.WEB3_RPC_URL, privateKey: config.WEB3_PRIVATE_KEY as Hex });
       const result = await fund({
         walletClient: owner.walletClient,

@@ -127,7 +127,8 @@ export interface Executor {
   isAvailable(): Promise<boolean>;
   /**
    * Gets ready to run jobs; `run` calls it too, so calling it is optional. Docker: removes containers that a
-   * killed provider with the same owner left behind. WebAssembly: boots the spare worker.
+   * killed provider with the same owner, or any process on this host that is gone, left behind.
+   * WebAssembly: boots the spare worker.
    */
   prepare(): Promise<void>;
   /**

@@ -9,7 +9,7 @@
 import path from 'node:path';
 import { keccak256, type Hex } from 'viem';
 import type { ChainClients } from '../chain/index.js';
-import { createWasmExecutor } from '../executor/wasm/index.js';
+import { closeExecutors, localExecutorsOnDemand } from '../executor/local.js';
 import { auditPolicy, shouldAudit, DEFAULT_AUDIT_MARGIN } from '../protocol/audit.js';
 import type { ReadDeal } from '../protocol/deals.js';
 import { runJob, type JobCreatorComponents, type JobResult, type RunJobOptions } from './run-job.js';
@@ -74,15 +74,15 @@ export interface JobChecks {
 }
 
 /**
- * `runJob` with the checks asked for: a WebAssembly executor of its own for the re-runs (closed at the
- * end), re-runs under `<resultsDir>/../reruns`, and the audit secret from the job creator's key.
- * Without checks it is `runJob`.
+ * `runJob` with the checks asked for: this machine's executors for the re-runs (Docker dialled only for
+ * a Docker job; closed at the end), re-runs under `<resultsDir>/../reruns`, and the audit secret from the
+ * job creator's key. Without checks it is `runJob`.
  */
 export async function runCheckedJob(checks: JobChecks, options: RunJobOptions, components: JobCreatorComponents): Promise<JobResult> {
   if (!checks.verify && !checks.audit) return await runJob(options, components);
-  const executor = createWasmExecutor({ spareWorker: false });
+  const executors = localExecutorsOnDemand({ owner: `lilypad-job-creator-${process.pid}`, spareWorker: false });
   try {
-    const verifier = createVerifier({ workDir: path.join(path.dirname(options.resultsDir), 'reruns') }, { ...components, executors: [executor] });
+    const verifier = createVerifier({ workDir: path.join(path.dirname(options.resultsDir), 'reruns') }, { ...components, executors });
     const judge = checks.verify
       ? verifyingJudge(verifier, checks.onCheck)
       : auditingJudge({
@@ -94,6 +94,6 @@ export async function runCheckedJob(checks: JobChecks, options: RunJobOptions, c
         });
     return await runJob(withDealJudge(options, judge), components);
   } finally {
-    await executor.close();
+    await closeExecutors(executors);
   }
 }

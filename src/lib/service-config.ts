@@ -3,6 +3,8 @@
  * weakest first: the schema's defaults, a JSON config file, the environment, then command-line flags.
  */
 import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { isAddress, maxUint256, parseEther } from 'viem';
 import { z } from 'zod';
 import { UserInputError } from './errors.js';
@@ -77,4 +79,133 @@ export function loadServiceConfig<T extends z.ZodObject>(
     throw new UserInputError(`${name} ${message} (set it in the environment, a --config file or a flag)`, { code: 'config-invalid' });
   }
   return parsed.data;
+}
+
+/** A comma-separated list, blanks dropped. */
+const list = z.string().default('').transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean));
+const chainConnection = { WEB3_RPC_URL: z.string().url(), LILYPAD_DEALS_ADDRESS: address };
+const signerSettings = { ...chainConnection, WEB3_PRIVATE_KEY: privateKey };
+
+/**
+ * Where a service that runs strangers' jobs fetches modules from (src/module/sources.ts); empty: the
+ * wiring's safe default.
+ */
+const moduleSources = list;
+
+/** `lilypad chain`'s settings. */
+export const chainServiceSchema = z.object({
+  LILYPAD_HOST: z.string().default('127.0.0.1'),
+  LILYPAD_PORT: port.default(0),
+  LILYPAD_CHAIN_STATE: z.string().optional(),
+});
+
+/** `lilypad resource-provider`'s settings; what it offers defaults to `machine`, this machine. */
+export function resourceProviderServiceSchema(machine: { cpu: number; gpu: number; ram: number }) {
+  return z.object({
+    ...signerSettings,
+    SERVICE_SOLVER: z.string().url(),
+    SERVICE_MEDIATORS: addressList,
+    LILYPAD_PRICE: lpAmount.default(parseEther('1')),
+    LILYPAD_COLLATERAL_MULTIPLE: z.coerce.bigint().default(2n),
+    LILYPAD_CAPACITY: z.coerce.number().int().positive().default(Math.max(1, os.availableParallelism())),
+    LILYPAD_CPU: z.coerce.number().nonnegative().default(machine.cpu),
+    LILYPAD_GPU: z.coerce.number().nonnegative().default(machine.gpu),
+    LILYPAD_RAM: z.coerce.number().nonnegative().default(machine.ram),
+    LILYPAD_MODULES: list,
+    LILYPAD_REFUSE_MODULES: list,
+    LILYPAD_DATA_DIR: z.string().default(path.join(os.tmpdir(), 'lilypad', 'resource-provider')),
+    LILYPAD_HOST: z.string().default('127.0.0.1'),
+    LILYPAD_PORT: port.default(0),
+    LILYPAD_MIN_SUBMIT_TIMEOUT: z.coerce.bigint().positive().optional(),
+    LILYPAD_MAX_JUDGE_WINDOW: z.coerce.bigint().positive().optional(),
+    LILYPAD_MAX_MEDIATION_TIMEOUT: z.coerce.bigint().positive().optional(),
+    LILYPAD_MAX_JOB_TIMEOUT: z.coerce.number().int().positive().optional(),
+    LILYPAD_MODULE_SOURCES: moduleSources,
+  });
+}
+
+/** `lilypad mediator`'s settings. */
+export const mediatorServiceSchema = z.object({
+  ...signerSettings,
+  SERVICE_SOLVER: z.string().url().default('http://127.0.0.1:8080'),
+  LILYPAD_DATA_DIR: z.string().optional(),
+  LILYPAD_MEDIATOR_PANEL: list,
+  LILYPAD_HOST: z.string().default('127.0.0.1'),
+  LILYPAD_PORT: port.optional(),
+  LILYPAD_MODULE_SOURCES: moduleSources,
+});
+
+/** `lilypad jobcreator`'s settings: the on-chain job creator's bridge. */
+export const jobCreatorServiceSchema = z.object({
+  ...signerSettings,
+  SERVICE_SOLVER: z.string().url(),
+  SERVICE_MEDIATORS: addressList,
+  LILYPAD_JOB_CREATOR_ADDRESS: address,
+  LILYPAD_BRIDGE_CHECKS: z.enum(['audit', 'verify', 'none']).default('audit'),
+  LILYPAD_MAX_PRICE: lpAmount.default(parseEther('10')),
+  LILYPAD_DATA_DIR: z.string().default(path.join(os.tmpdir(), 'lilypad', 'jobcreator')),
+  LILYPAD_MODULE_SOURCES: moduleSources,
+});
+
+/** `lilypad faucet`'s settings. */
+export const faucetServiceSchema = z.object({ ...signerSettings, LILYPAD_TOKEN_ADDRESS: address });
+
+const msFromSeconds = z
+  .string()
+  .regex(/^\d+(\.\d+)?$/, 'must be a number of seconds such as 30 or 0.5')
+  .transform((v) => Math.round(Number(v) * 1000))
+  .refine((ms) => ms > 0, 'must be more than 0 seconds');
+const positiveCount = z
+  .string()
+  .regex(/^\d+$/, 'must be a whole number such as 64')
+  .transform((v) => Number(v))
+  .refine((n) => n > 0, 'must be at least 1');
+
+/**
+ * The solver's settings beyond where it listens (SolverConfig in src/solver/solver.ts), one entry each: its
+ * flag, its variable, and the field it sets (times are seconds here, milliseconds there). The flags and the
+ * schema come from this list; the README's table follows it.
+ */
+export const SOLVER_TUNING = [
+  { flag: 'agreement-timeout', unit: 's', variable: 'LILYPAD_SOLVER_AGREEMENT_TIMEOUT', field: 'agreementTimeoutMs', help: 'how long a provider has to agree a matched deal on chain before the job is matched elsewhere' },
+  { flag: 'stale-pause', unit: 's', variable: 'LILYPAD_SOLVER_STALE_PAUSE', field: 'stalePauseMs', help: 'how long a provider that let a matched deal go unagreed is not matched' },
+  { flag: 'provider-grace', unit: 's', variable: 'LILYPAD_SOLVER_PROVIDER_GRACE', field: 'providerGraceMs', help: "how long a provider's offers outlive its last subscription" },
+  { flag: 'chain-refresh', unit: 's', variable: 'LILYPAD_SOLVER_CHAIN_REFRESH', field: 'chainRefreshMs', help: "how often providers' escrow and matched deals' time are read from the chain" },
+  { flag: 'idle-timeout', unit: 's', variable: 'LILYPAD_SOLVER_IDLE_TIMEOUT', field: 'idleTimeoutMs', help: 'a connection that sends nothing, or a WebSocket that has not subscribed, for this long is closed' },
+  { flag: 'heartbeat', unit: 's', variable: 'LILYPAD_SOLVER_HEARTBEAT', field: 'heartbeatMs', help: 'how often WebSockets are pinged; one that missed the last ping is closed' },
+  { flag: 'max-connections', unit: 'n', variable: 'LILYPAD_SOLVER_MAX_CONNECTIONS', field: 'maxConnections', help: 'TCP connections at once; more are closed at once' },
+  { flag: 'max-connections-per-address', unit: 'n', variable: 'LILYPAD_SOLVER_MAX_CONNECTIONS_PER_ADDRESS', field: 'maxConnectionsPerAddress', help: 'TCP connections at once from one address (an IPv6 /64 counts as one)' },
+  { flag: 'max-subscribers', unit: 'n', variable: 'LILYPAD_SOLVER_MAX_SUBSCRIBERS', field: 'maxSubscribers', help: 'WebSocket subscribers at once; more are refused with 503' },
+  { flag: 'max-body-bytes', unit: 'bytes', variable: 'LILYPAD_SOLVER_MAX_BODY_BYTES', field: 'maxBodyBytes', help: 'largest request body accepted' },
+  { flag: 'max-send-buffer-bytes', unit: 'bytes', variable: 'LILYPAD_SOLVER_MAX_SEND_BUFFER_BYTES', field: 'maxSendBufferBytes', help: 'bytes queued for a subscriber that does not read before it is dropped' },
+  { flag: 'rate-per-address', unit: 'n', variable: 'LILYPAD_SOLVER_RATE_PER_ADDRESS', field: 'perAddressRate', help: 'signed requests per second from one address, on average' },
+  { flag: 'burst-per-address', unit: 'n', variable: 'LILYPAD_SOLVER_BURST_PER_ADDRESS', field: 'perAddressBurst', help: 'signed requests at once from one address' },
+  { flag: 'rate-per-ip', unit: 'n', variable: 'LILYPAD_SOLVER_RATE_PER_IP', field: 'perIpRate', help: 'unsigned or refused requests per second from one IP, on average' },
+  { flag: 'burst-per-ip', unit: 'n', variable: 'LILYPAD_SOLVER_BURST_PER_IP', field: 'perIpBurst', help: 'unsigned or refused requests at once from one IP' },
+] as const;
+
+export type SolverTuningVariable = (typeof SOLVER_TUNING)[number]['variable'];
+export type SolverTuningField = (typeof SOLVER_TUNING)[number]['field'];
+
+/** `lilypad solver`'s settings. */
+export const solverServiceSchema = z.object({
+  ...chainConnection,
+  LILYPAD_HOST: z.string().default('127.0.0.1'),
+  LILYPAD_PORT: port.default(8080),
+  LILYPAD_DATA_DIR: z.string().default(path.join(os.tmpdir(), 'lilypad', 'solver')),
+  LILYPAD_SOLVER_DB: z.string().optional(),
+  ...(Object.fromEntries(SOLVER_TUNING.map((t) => [t.variable, (t.unit === 's' ? msFromSeconds : positiveCount).optional()])) as Record<
+    SolverTuningVariable,
+    z.ZodOptional<typeof msFromSeconds>
+  >),
+});
+
+/** The tuning fields that the settings give, by field name; those not given are left to the solver's defaults. */
+export function solverTuningOf(settings: z.infer<typeof solverServiceSchema>): Partial<Record<SolverTuningField, number>> {
+  const tuned: Partial<Record<SolverTuningField, number>> = {};
+  for (const t of SOLVER_TUNING) {
+    const value = settings[t.variable];
+    if (value !== undefined) tuned[t.field] = value;
+  }
+  return tuned;
 }

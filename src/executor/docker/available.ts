@@ -4,6 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 
+import { ExecutorError } from '../../lib/errors.js';
 import type { Executor } from '../types.js';
 import { createDockerExecutor, type DockerExecutorOptions } from './docker-executor.js';
 
@@ -20,4 +21,24 @@ export async function dockerExecutorIfAvailable(options: DockerExecutorOptions =
   if (!(await executor.isAvailable())) return undefined;
   await executor.prepare();
   return executor;
+}
+
+/**
+ * A Docker executor made when first asked for (a Docker job comes), for a process that runs Docker jobs only
+ * now and then: the others never load dockerode or dial the engine.
+ */
+export function dockerExecutorOnDemand(options: DockerExecutorOptions = {}): Executor {
+  let made: Promise<Executor | undefined> | undefined;
+  const executor = () => (made ??= dockerExecutorIfAvailable(options).catch(() => undefined));
+  return {
+    engine: 'docker',
+    isAvailable: async () => (await executor()) !== undefined,
+    prepare: async () => await (await executor())?.prepare(),
+    async run(request) {
+      const docker = await executor();
+      if (!docker) throw new ExecutorError(`job ${request.jobId}: no Docker engine answers here`, { code: 'engine-unavailable', details: { jobId: request.jobId } });
+      return await docker.run(request);
+    },
+    close: async () => await (await made)?.close(),
+  };
 }

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -12,7 +12,7 @@ import { COWSAY_MOO, expectExecutorError, TEST_SEED } from '../conformance.js';
 import type { DockerJob, ExecutionRequest } from '../types.js';
 import { connectDocker, createDockerExecutor, OWNER_LABEL, parseImageReference } from './docker-executor.js';
 import { dockerSkipReason } from './testdata/engine.js';
-import { buildTestImage, IMAGE_PASSWD } from './testdata/test-image.js';
+import { buildTestImage, IMAGE_PASSWD, writeCowsayModule } from './testdata/test-image.js';
 
 describe('image references', () => {
   test('a digest, with or without a name, is pinned; a tag is not', () => {
@@ -189,27 +189,8 @@ describe.skipIf(Boolean(skip))(`docker executor${skip ? ` (skipped: ${skip})` : 
   });
 
   test("the seed's Docker cowsay module runs: Engine Docker, an entrypoint, an image by digest", async () => {
-    const template = JSON.stringify(
-      {
-        machine: { gpu: 0, cpu: 1000, ram: 100 },
-        job: {
-          APIVersion: 'V1beta1',
-          Metadata: { CreatedAt: '0001-01-01T00:00:00Z', Requester: {} },
-          Spec: {
-            Deal: { Concurrency: 1 },
-            Docker: { Entrypoint: ['/bin/cowsay', '{{ .Message }}'], Image: `lilypad/cowsay@${image}`, EnvironmentVariables: ['LANG=C'] },
-            Engine: 'Docker',
-            Network: { Type: 'None' },
-            Timeout: 60,
-          },
-        },
-      },
-      null,
-      2,
-    ).replace('"{{ .Message }}"', '{{ .Message }}'); // inputs arrive JSON-encoded
     const moduleDir = join(scratch, 'cowsay-docker');
-    mkdirSync(moduleDir);
-    writeFileSync(join(moduleDir, 'lilypad_module.json.tmpl'), template);
+    const template = writeCowsayModule(moduleDir, image, ['LANG=C']);
     const module = { name: './cowsay-docker', dir: moduleDir, template } as unknown as ResolvedModule;
     const spec = renderModule(module.name, template, { Message: 'moo' });
     const dockerJob = await executorJobOf(module, spec);

@@ -5,14 +5,13 @@
  * provider allows it), there is no network unless the job asks and the provider allows, CPU, memory and
  * process limits come from the deal, `/inputs` is mounted read-only and `/outputs` is the result folder's
  * `outputs/`. stdout and stderr are read from an attach stream into the result folder up to their caps (the
- * engine keeps no log of them: log driver `none`). Every container carries the executor's owner label, so
- * the leftovers of a provider that was killed are removed when it starts again, and a container is removed
- * when its run ends, whichever way it ends.
+ * engine keeps no log of them: log driver `none`). Every container carries the executor's owner and its
+ * process (owner.ts), so the leftovers of a process that was killed are removed when an executor starts
+ * again, and a container is removed when its run ends, whichever way it ends.
  */
-import { mkdir, open, readdir, writeFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
-import { Writable } from 'node:stream';
 
 import type Dockerode from 'dockerode';
 
@@ -22,6 +21,12 @@ import { resolveLimits } from '../limits.js';
 import { validateCommonRequest } from '../validate.js';
 import { checkOutputs } from '../outputs.js';
 import type { DockerJob, ExecutionRequest, ExecutionResult, Executor } from '../types.js';
+import { CappedFile } from './capped-file.js';
+import { engineError, engineMessage, resolveImage } from './image.js';
+import { OWNER_LABEL, PROCESS_LABEL, processMarker, removeLeftovers } from './owner.js';
+
+export { parseImageReference } from './image.js';
+export { OWNER_LABEL, PROCESS_LABEL } from './owner.js';
 
 export interface DockerExecutorOptions {
   /** A dockerode client; by default one for `DOCKER_HOST`, or the default socket. */
@@ -35,7 +40,8 @@ export interface DockerExecutorOptions {
   /**
    * Marks this provider's containers (label `tech.lilypad.owner`). Containers with this owner that are not
    * this executor's own runs are removed by `prepare()`: a restarted provider cleans up after a killed one.
-   * Two providers sharing an engine need two owners.
+   * Two providers sharing an engine need two owners. Containers of processes on this host that are gone
+   * are removed too, whatever their owner.
    */
   owner?: string;
   /** Seconds between SIGTERM and SIGKILL when a job is stopped. Default 2. */
@@ -44,12 +50,10 @@ export interface DockerExecutorOptions {
   outputsPollMs?: number;
 }
 
-export const OWNER_LABEL = 'tech.lilypad.owner';
 export const JOB_LABEL = 'tech.lilypad.job';
 /** Every job sees the same host name, so that nothing about the run (the container id) reaches its output. */
 const JOB_HOSTNAME = 'lilypad-job';
 
-const DIGEST = /^(?:(?<name>[a-z0-9][a-z0-9._\-/:]*?)@)?sha256:(?<hex>[0-9a-f]{64})$/;
 
 /**
  * dockerode is loaded when a Docker executor is first made, not when this file is: it brings in ssh2, whose
@@ -65,19 +69,6 @@ export function connectDocker(): Dockerode {
   return new Docker();
 }
 
-interface ImageReference {
-  /** What the job named. */
-  reference: string;
-  name?: string;
-  digest?: string;
-}
-
-export function parseImageReference(reference: string): ImageReference {
-  const match = DIGEST.exec(reference);
-  if (match?.groups) return { reference, name: match.groups.name, digest: `sha256:${match.groups.hex}` };
-  return { reference };
-}
-
 interface RunningContainer {
   container: Dockerode.Container;
   stop: () => Promise<void>;
@@ -89,85 +80,16 @@ export function createDockerExecutor(options: DockerExecutorOptions = {}): Execu
   const graceSeconds = options.stopGraceSeconds ?? 2;
   const pollMs = options.outputsPollMs ?? 250;
   const running = new Set<RunningContainer>();
+  const marker = processMarker();
   let prepared: Promise<void> | undefined;
   let closed = false;
 
-  async function removeLeftovers(): Promise<void> {
-    const leftovers = await docker.listContainers({ all: true, filters: { label: [`${OWNER_LABEL}=${owner}`] } });
-    await Promise.all(
-      leftovers.map((info) =>
-        docker
-          .getContainer(info.Id)
-          .remove({ force: true, v: true })
-          .catch(() => {}),
-      ),
-    );
-  }
-
   function prepare(): Promise<void> {
-    prepared ??= removeLeftovers().catch((error: unknown) => {
+    prepared ??= removeLeftovers(docker, owner).catch((error: unknown) => {
       prepared = undefined;
       throw engineError('cannot list containers on the Docker engine', error);
     });
     return prepared;
-  }
-
-  /** Finds the image the job names, by content; returns its image ID. */
-  async function resolveImage(jobId: string, job: DockerJob): Promise<string> {
-    const image = parseImageReference(job.image);
-    if (!image.digest) {
-      if (!options.allowTags) {
-        throw new ExecutorError(
-          `job ${jobId}: image ${JSON.stringify(job.image)} is not named by digest; name it as NAME@sha256:… or sha256:… (this provider does not run tags)`,
-          { code: 'image-not-pinned', details: { jobId, image: job.image } },
-        );
-      }
-      const found = await inspectImage(job.image);
-      if (!found) {
-        throw new ExecutorError(`job ${jobId}: image ${job.image} is not on this Docker engine`, {
-          code: 'image-missing',
-          details: { jobId, image: job.image },
-        });
-      }
-      return found.Id;
-    }
-    const candidates = image.name ? [`${image.name}@${image.digest}`, image.digest] : [image.digest];
-    for (const candidate of candidates) {
-      const found = await inspectImage(candidate);
-      // The engine resolves a name@digest through RepoDigests; an image ID is the digest of its config. Either
-      // way the bytes are pinned, and the check keeps a short-ID match or a stale tag from slipping through.
-      if (found && (found.Id === image.digest || (found.RepoDigests ?? []).some((d) => d.endsWith(`@${image.digest}`)))) {
-        return found.Id;
-      }
-    }
-    if (image.name && (options.pull ?? true)) {
-      try {
-        const stream = await docker.pull(`${image.name}@${image.digest}`);
-        await new Promise<void>((done, fail) => docker.modem.followProgress(stream, (error) => (error ? fail(error) : done())));
-        const pulled = await inspectImage(`${image.name}@${image.digest}`);
-        if (pulled) return pulled.Id;
-      } catch (error) {
-        throw new ExecutorError(`job ${jobId}: image ${job.image} is not on this Docker engine and could not be pulled`, {
-          code: 'image-missing',
-          details: { jobId, image: job.image },
-          cause: error,
-          retryable: true,
-        });
-      }
-    }
-    throw new ExecutorError(`job ${jobId}: image ${job.image} is not on this Docker engine`, {
-      code: 'image-missing',
-      details: { jobId, image: job.image },
-    });
-  }
-
-  async function inspectImage(reference: string): Promise<Dockerode.ImageInspectInfo | undefined> {
-    try {
-      return await docker.getImage(reference).inspect();
-    } catch (error) {
-      if ((error as { statusCode?: number }).statusCode === 404) return undefined;
-      throw engineError(`cannot inspect image ${reference}`, error);
-    }
   }
 
   async function run(request: ExecutionRequest): Promise<ExecutionResult> {
@@ -178,7 +100,7 @@ export function createDockerExecutor(options: DockerExecutorOptions = {}): Execu
     const limits = resolveLimits(request.limits);
     throwIfAborted(jobId, signal);
     await prepare();
-    const imageId = await resolveImage(jobId, job);
+    const imageId = await resolveImage(docker, jobId, job, options);
     throwIfAborted(jobId, signal);
 
     const resultDir = resolve(request.resultDir);
@@ -203,7 +125,7 @@ export function createDockerExecutor(options: DockerExecutorOptions = {}): Execu
         .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
         .map(([name, value]) => `${name}=${value}`),
       WorkingDir: job.workingDir,
-      Labels: { [OWNER_LABEL]: owner, [JOB_LABEL]: jobId },
+      Labels: { [OWNER_LABEL]: owner, [PROCESS_LABEL]: marker, [JOB_LABEL]: jobId },
       Hostname: JOB_HOSTNAME, // otherwise the container's random id, which the job could print
       AttachStdin: false,
       AttachStdout: true,
@@ -380,51 +302,6 @@ export function createDockerExecutor(options: DockerExecutorOptions = {}): Execu
   };
 }
 
-/** A result file that keeps the first `limit` bytes written to it and drops the rest. */
-class CappedFile {
-  truncated = false;
-  private written = 0;
-  private stream: Writable | undefined;
-  private closing: Promise<void> | undefined;
-
-  private constructor(
-    private readonly handle: FileHandle,
-    private readonly limit: number,
-  ) {}
-
-  static async open(path: string, limit: number): Promise<CappedFile> {
-    return new CappedFile(await open(path, 'w'), limit);
-  }
-
-  writable(): Writable {
-    this.stream ??= new Writable({
-      write: (chunk: Buffer, _encoding, callback) => {
-        const keep = Math.min(Math.max(this.limit - this.written, 0), chunk.length);
-        if (keep < chunk.length) this.truncated = true;
-        if (keep === 0) return callback();
-        this.written += keep;
-        this.handle.write(chunk, 0, keep).then(() => callback(), callback);
-      },
-    });
-    return this.stream;
-  }
-
-  /** Writes what is still queued, then closes the file. */
-  close(): Promise<void> {
-    this.closing ??= (async () => {
-      const stream = this.stream;
-      if (stream && !stream.destroyed) {
-        await new Promise<void>((done) => {
-          stream.once('error', () => done());
-          stream.end(done);
-        });
-      }
-      await this.handle.close();
-    })();
-    return this.closing;
-  }
-}
-
 function validateRequest(request: ExecutionRequest, allowNetwork: boolean): DockerJob {
   validateCommonRequest(request, 'docker');
   const { jobId } = request;
@@ -441,15 +318,6 @@ function validateRequest(request: ExecutionRequest, allowNetwork: boolean): Dock
 function minDefined(...values: Array<number | undefined>): number | undefined {
   const defined = values.filter((value): value is number => value !== undefined && value > 0);
   return defined.length ? Math.min(...defined) : undefined;
-}
-
-function engineMessage(error: unknown): string {
-  const json = (error as { json?: { message?: string } }).json;
-  return json?.message ?? (error as Error).message ?? String(error);
-}
-
-function engineError(what: string, error: unknown): ExecutorError {
-  return new ExecutorError(`${what}: ${engineMessage(error)}`, { code: 'engine-unavailable', cause: error, retryable: true });
 }
 
 function throwIfAborted(jobId: string, signal: AbortSignal | undefined): void {

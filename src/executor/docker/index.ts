@@ -1,3 +1,3 @@
 export { connectDocker, createDockerExecutor, parseImageReference, JOB_LABEL, OWNER_LABEL } from './docker-executor.js';
 export type { DockerExecutorOptions } from './docker-executor.js';
-export { dockerEngineConfigured, dockerExecutorIfAvailable } from './available.js';
+export { dockerEngineConfigured, dockerExecutorIfAvailable, dockerExecutorOnDemand } from './available.js';

@@ -76,3 +76,29 @@ export async function buildTestImage(docker: Dockerode, scratch: string, tag?: s
   if (!id) throw new Error('docker import gave no image ID');
   return id;
 }
+
+/**
+ * A local module folder in the seed's Docker shape (`Engine: Docker`, an entrypoint, the image by digest):
+ * `/bin/cowsay {{ .Message }}` on the test image.
+ */
+export function writeCowsayModule(moduleDir: string, image: string, env?: string[]): string {
+  mkdirSync(moduleDir, { recursive: true });
+  const template = {
+    machine: { gpu: 0, cpu: 1000, ram: 100 },
+    job: {
+      APIVersion: 'V1beta1',
+      Metadata: { CreatedAt: '0001-01-01T00:00:00Z', Requester: {} },
+      Spec: {
+        Deal: { Concurrency: 1 },
+        Docker: { Entrypoint: ['/bin/cowsay', 'MESSAGE'], Image: `lilypad/cowsay@${image}`, ...(env ? { EnvironmentVariables: env } : {}) },
+        Engine: 'Docker',
+        Network: { Type: 'None' },
+        Timeout: 60,
+      },
+    },
+  };
+  // Inputs arrive JSON-encoded, so the placeholder stands unquoted in the JSON.
+  const text = JSON.stringify(template, null, 2).replace('"MESSAGE"', '{{ .Message }}') + '\n';
+  writeFileSync(join(moduleDir, 'lilypad_module.json.tmpl'), text);
+  return text;
+}

@@ -1,0 +1,33 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { packageRoot } from './package-root.js';
+import { loadServiceConfig, SOLVER_TUNING, solverServiceSchema, solverTuningOf } from './service-config.js';
+
+const chain = { WEB3_RPC_URL: 'http://127.0.0.1:8545', LILYPAD_DEALS_ADDRESS: `0x${'d1'.repeat(20)}` };
+
+describe("the solver's settings", () => {
+  it('set the solver fields they name, times in seconds as milliseconds, and leave the rest to its defaults', () => {
+    const config = loadServiceConfig(solverServiceSchema, {
+      env: { ...chain, LILYPAD_SOLVER_AGREEMENT_TIMEOUT: '0.5' },
+      flags: { LILYPAD_SOLVER_MAX_CONNECTIONS: '64', LILYPAD_SOLVER_RATE_PER_IP: '7' },
+    });
+    expect(solverTuningOf(config)).toEqual({ agreementTimeoutMs: 500, maxConnections: 64, perIpRate: 7 });
+  });
+
+  it('name the setting whose value is wrong', () => {
+    expect(() => loadServiceConfig(solverServiceSchema, { env: { ...chain, LILYPAD_SOLVER_HEARTBEAT: 'soon' }, flags: {} })).toThrow(
+      'LILYPAD_SOLVER_HEARTBEAT must be a number of seconds such as 30 or 0.5',
+    );
+    expect(() => loadServiceConfig(solverServiceSchema, { env: { ...chain, LILYPAD_SOLVER_MAX_SUBSCRIBERS: '0' }, flags: {} })).toThrow(
+      'LILYPAD_SOLVER_MAX_SUBSCRIBERS must be at least 1',
+    );
+  });
+
+  it('have one flag and one variable each, both in the README', () => {
+    expect(new Set(SOLVER_TUNING.map((t) => t.flag)).size).toBe(SOLVER_TUNING.length);
+    expect(new Set(SOLVER_TUNING.map((t) => t.variable)).size).toBe(SOLVER_TUNING.length);
+    const readme = readFileSync(path.join(packageRoot(), 'README.md'), 'utf8');
+    for (const t of SOLVER_TUNING) expect(readme).toContain(`| \`--${t.flag}\` | \`${t.variable}\` |`);
+  });
+});
