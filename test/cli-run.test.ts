@@ -2,15 +2,12 @@
  * The first job, end to end: the real CLI as a child process, on an embedded network (anvil, the
  * contracts, a solver, a resource provider, a mediator), as a new user runs it.
  */
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COWSAY_MOO } from '../src/executor/conformance.js';
-import { cidOfBytes } from '../src/storage/index.js';
-import { processesWithMarker, runCli } from './helpers.js';
-
-const repoRoot = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+import { HOG_ERROR, processesWithMarker, runCli, writeHogModule, writeSpinModule } from './helpers.js';
 
 const cow = COWSAY_MOO;
 
@@ -26,9 +23,7 @@ describe('a job that fails after its deal was agreed', () => {
   it('runs past its Timeout: lilypad run says which limit, exits 1, and the deal is paid, not left open', async () => {
     // The built-in spin module with a Timeout of 2 s, as a local module folder.
     const moduleDir = path.join(outputDir, 'spin-2s');
-    await cp(path.join(repoRoot, 'modules', 'spin'), moduleDir, { recursive: true });
-    const template = path.join(moduleDir, 'lilypad_module.json.tmpl');
-    await writeFile(template, (await readFile(template, 'utf8')).replace('"Timeout": 600', '"Timeout": 2'));
+    writeSpinModule(moduleDir, 2);
     const run = await runCli(['run', moduleDir, '-i', 'Rounds=100000000', '--json', '--output-dir', outputDir]);
     expect(run.code, run.stderr).toBe(1);
     const result = JSON.parse(run.stdout);
@@ -42,24 +37,12 @@ describe('a job that fails after its deal was agreed', () => {
   });
 
   it('allocates without bound: stops at the module\'s ram, lilypad run names the memory limit, exits 1, the deal is paid', async () => {
-    // The executor's probe program in "hog" mode (allocate 1 MiB blocks until malloc fails), as a module
-    // asking for 64 MB of RAM and a Timeout of 5 s.
     const moduleDir = path.join(outputDir, 'hog');
-    await cp(path.join(repoRoot, 'modules', 'spin'), moduleDir, { recursive: true });
-    await rm(path.join(moduleDir, 'spin.wasm'));
-    const probe = await readFile(path.join(repoRoot, 'src', 'executor', 'wasm', 'testdata', 'probe.wasm'));
-    await writeFile(path.join(moduleDir, 'probe.wasm'), probe);
-    const template = path.join(moduleDir, 'lilypad_module.json.tmpl');
-    const spin = await readFile(template, 'utf8');
-    const spinCid = /"CID": "([^"]+)"/.exec(spin)![1]!;
-    await writeFile(
-      template,
-      spin.replace(spinCid, (await cidOfBytes(probe)).toString()).replace('[{{ .Rounds }}]', '["hog"]').replace('"Timeout": 600', '"Timeout": 5'),
-    );
+    await writeHogModule(moduleDir);
     const run = await runCli(['run', moduleDir, '--json', '--output-dir', outputDir]);
     expect(run.code, run.stderr).toBe(1);
     const result = JSON.parse(run.stdout);
-    expect(result.error).toBe('memory-limit: the job exited with code 12 with its memory at its limit of 64 MiB; the module can ask for more with machine.ram');
+    expect(result.error).toBe(HOG_ERROR);
     expect(result.exitCode).toBe(12);
     // What the job printed before it gave up is kept: it is the same on every machine.
     expect(result.stdout).toMatch(/^hog stopped after \d+ MiB\n$/);

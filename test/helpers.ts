@@ -1,10 +1,11 @@
 /** Running the real CLI as a child process, and finding processes it left behind. */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { cidOfBytes } from '../src/storage/index.js';
 
 const testHome = mkdtempSync(path.join(os.tmpdir(), 'lilypad-test-home-'));
 const testJobsDb = path.join(testHome, 'jobs.db');
@@ -103,3 +104,33 @@ export function processesWithMarker(marker: string): number[] {
   }
   return found;
 }
+
+const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+
+/**
+ * A copy of the built-in spin module as a local folder whose template asks for `timeoutSeconds`: a job that
+ * runs past its Timeout with `-i Rounds=100000000`.
+ */
+export function writeSpinModule(moduleDir: string, timeoutSeconds: number): void {
+  cpSync(path.join(repoRoot, 'modules', 'spin'), moduleDir, { recursive: true });
+  const template = path.join(moduleDir, 'lilypad_module.json.tmpl');
+  writeFileSync(template, readFileSync(template, 'utf8').replace('"Timeout": 600', `"Timeout": ${timeoutSeconds}`));
+}
+
+/**
+ * A module that allocates without bound: the executor's probe program in "hog" mode (1 MiB blocks until
+ * malloc fails, then exit 12), asking for 64 MB of RAM and a Timeout of 5 s.
+ */
+export async function writeHogModule(moduleDir: string): Promise<void> {
+  writeSpinModule(moduleDir, 5);
+  rmSync(path.join(moduleDir, 'spin.wasm'));
+  const probe = readFileSync(path.join(repoRoot, 'src', 'executor', 'wasm', 'testdata', 'probe.wasm'));
+  writeFileSync(path.join(moduleDir, 'probe.wasm'), probe);
+  const template = path.join(moduleDir, 'lilypad_module.json.tmpl');
+  const spin = readFileSync(template, 'utf8');
+  const spinCid = /"CID": "([^"]+)"/.exec(spin)![1]!;
+  writeFileSync(template, spin.replace(spinCid, (await cidOfBytes(probe)).toString()).replace('[{{ .Rounds }}]', '["hog"]'));
+}
+
+/** The one line a job that allocated without bound ends with, as `lilypad run` reports it. */
+export const HOG_ERROR = 'memory-limit: the job exited with code 12 with its memory at its limit of 64 MiB; the module can ask for more with machine.ram';

@@ -14,7 +14,7 @@ import { createLilypadPublicClient, escrowBalance } from '../src/chain/index.js'
 import { connectDocker } from '../src/executor/docker/index.js';
 import { dockerSkipReason } from '../src/executor/docker/testdata/engine.js';
 import { buildTestImage, writeCowsayModule } from '../src/executor/docker/testdata/test-image.js';
-import { processesWithMarker, runCli } from './helpers.js';
+import { HOG_ERROR, processesWithMarker, runCli, writeHogModule, writeSpinModule } from './helpers.js';
 
 const dockerSkip = dockerSkipReason();
 
@@ -24,7 +24,7 @@ let marker: string;
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'lilypad-stack-'));
-  // The stack's services fetch modules from public hosts only; the Docker test's module is a folder in the stack's.
+  // The stack's services fetch modules from public hosts only; the tests' own modules are folders in the stack's.
   const up = await runCli(['stack', 'up', '--dir', dir, '--providers', '2'], { LILYPAD_MODULE_SOURCES: `file:${dir}/` });
   marker = up.marker;
   expect(up.stderr).toContain('resource-provider-2');
@@ -77,6 +77,29 @@ describe('lilypad stack', () => {
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     expect(JSON.parse(run.stdout).stdout).toContain('< preset >');
+  });
+
+  describe('a job that hits its limits ends at once, says which limit, and is paid', () => {
+    it('runs past its Timeout', async () => {
+      const moduleDir = path.join(dir, 'spin-2s');
+      writeSpinModule(moduleDir, 2);
+      const run = await runCli(['run', moduleDir, '-i', 'Rounds=100000000', '--json', '--output-dir', path.join(dir, 'results')], env);
+      expect(run.code, run.stderr).toBe(1);
+      const result = JSON.parse(run.stdout);
+      expect(result.error).toMatch(/^wall-clock-limit: /);
+      expect(result.exitCode).toBe(124);
+      expect(result.state).toBe('results-submitted');
+    });
+
+    it('allocates without bound', async () => {
+      const moduleDir = path.join(dir, 'hog');
+      await writeHogModule(moduleDir);
+      const run = await runCli(['run', moduleDir, '--json', '--output-dir', path.join(dir, 'results')], env);
+      expect(run.code, run.stderr).toBe(1);
+      const result = JSON.parse(run.stdout);
+      expect(result.error).toBe(HOG_ERROR);
+      expect(result.state).toBe('results-submitted');
+    });
   });
 
   describe.skipIf(Boolean(dockerSkip))(`a Docker job${dockerSkip ? ` (skipped: ${dockerSkip})` : ''}`, () => {
