@@ -6,6 +6,7 @@
  * put them, read from the chain, and no deal is left open.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,7 +16,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLilypadPublicClient, escrowBalance, getDeal } from '../src/chain/index.js';
 import { isFinal } from '../src/protocol/deal-states.js';
 import { readStack } from '../src/network/stack.js';
-import { cliPath, processesWithMarker, runCli } from './helpers.js';
+import { openDealStore } from '../src/resource-provider/deal-store.js';
+import { cliPath, processesWithMarker, runCli, untilGone } from './helpers.js';
 
 let dir: string;
 let env: Record<string, string>;
@@ -67,6 +69,48 @@ async function providerPid(): Promise<number> {
   return (await readStack(dir))!.processes.find((p) => p.name === 'resource-provider-1')!.pid;
 }
 
+/** Million rounds of spin: seconds of work, so that a kill right after agreement lands in the middle of the job. */
+const SLOW_ROUNDS = 3000;
+
+/** kill -9 of the stack's provider; resolves once the process is gone. */
+async function killProvider(): Promise<void> {
+  const pid = await providerPid();
+  process.kill(pid, 'SIGKILL');
+  await untilGone([pid]);
+}
+
+/** How far the provider's own store says it got with a deal (read while the provider is down). */
+function providerStage(dealId: Hex): string | undefined {
+  const store = openDealStore(path.join(dir, 'resource-provider-1', 'provider.db'));
+  try {
+    return store.get(dealId)?.stage;
+  } finally {
+    store.close();
+  }
+}
+
+/** The messages that the provider logged about a deal, in order, across its restarts. */
+function providerLog(dealId: Hex): string[] {
+  return readFileSync(path.join(dir, 'resource-provider-1.log'), 'utf8')
+    .split('\n')
+    .flatMap((line) => {
+      try {
+        const entry = JSON.parse(line) as { dealId?: string; msg?: string };
+        return entry.dealId?.toLowerCase() === dealId.toLowerCase() && entry.msg ? [entry.msg] : [];
+      } catch {
+        return [];
+      }
+    });
+}
+
+/** What shows that a provider killed after agreement died in the middle of the job, not after it. */
+async function expectKilledMidJob(dealId: Hex): Promise<void> {
+  expect(await dealOnChain(dealId)).toMatchObject({ state: 'agreed', resultCid: '' });
+  expect(providerStage(dealId)).toBe('agreed');
+  expect(providerLog(dealId)).toContain('deal agreed');
+  expect(providerLog(dealId)).not.toContain('job ran');
+}
+
 async function detach(args: string[]): Promise<Hex> {
   const posted = await runCli(['run', ...args, '--detach', '--json'], env);
   expect(posted.code, posted.stderr).toBe(0);
@@ -93,27 +137,34 @@ async function recordedJobs(): Promise<Array<{ id: Hex; stage: string }>> {
 describe('faults', () => {
   it('kill -9 of a resource provider in the middle of a job: restarted, it runs the job again and is paid', async () => {
     const before = await balances();
-    const id = await detach(['spin:v0.0.1', '-i', 'Rounds=1500']);
+    const id = await detach(['spin:v0.0.1', '-i', `Rounds=${SLOW_ROUNDS}`]);
     await waitForState(id, 'agreed');
-    process.kill(await providerPid(), 'SIGKILL');
+    await killProvider();
+
+    // The kill came in the middle of the job: the deal was agreed and nothing was submitted, the provider
+    // had recorded no result and had not logged the job's end. A job already over at the kill fails here.
+    await expectKilledMidJob(id);
 
     const restarted = await runCli(['stack', 'restart', 'resource-provider-1', '--dir', dir]);
     expect(restarted.code, restarted.stderr).toBe(0);
     const got = await runCli(['get', id, '--json'], env);
     expect(got.code, got.stderr).toBe(0);
     const result = JSON.parse(got.stdout);
-    expect(result.stdout).toContain('spun 1500 million rounds');
+    expect(result.stdout).toContain(`spun ${SLOW_ROUNDS} million rounds`);
     expect(result.exitCode).toBe(0);
+    // The job's one end is the restarted provider's run.
+    expect(providerLog(id).filter((msg) => msg === 'job ran')).toHaveLength(1);
 
     await waitForState(id, 'results-accepted');
     expect(await balances()).toEqual({ jobCreator: before.jobCreator - price, provider: before.provider + price });
-  }, 90_000);
+  }, 120_000);
 
   it('kill -9 of a resource provider that comes back after the submit deadline: it ends the deal and the job creator gets price and collateral', async () => {
     const before = await balances();
-    const id = await detach(['spin:v0.0.1', '-i', 'Rounds=1500', '--submit-timeout', '2']);
+    const id = await detach(['spin:v0.0.1', '-i', `Rounds=${SLOW_ROUNDS}`, '--submit-timeout', '2']);
     await waitForState(id, 'agreed');
-    process.kill(await providerPid(), 'SIGKILL');
+    await killProvider();
+    await expectKilledMidJob(id);
     const { deadline } = (await dealOnChain(id))!;
     await waitFor('the submit deadline to pass', async () => Date.now() / 1000 > Number(deadline) + 1);
 
@@ -149,12 +200,14 @@ describe('faults', () => {
   it('kill -9 of lilypad run, and nobody comes back: the provider settles once the judge window has passed', async () => {
     const before = await balances();
     const known = new Set((await recordedJobs()).map((job) => job.id));
-    const run = startRun(['spin:v0.0.1', '-i', 'Rounds=500', '--judge-window', '2']);
+    const run = startRun(['spin:v0.0.1', '-i', `Rounds=${SLOW_ROUNDS}`, '--judge-window', '2']);
     const job = await waitFor('the job to be recorded', async () => (await recordedJobs()).find((j) => !known.has(j.id)));
     dealIds.push(job.id);
     await waitForState(job.id, 'agreed');
     run.child.kill('SIGKILL');
     await run.exited;
+    // It died before the results came, so it never signed an acceptance: only the judge window can pay.
+    expect((await dealOnChain(job.id))?.state).toBe('agreed');
 
     await waitForState(job.id, 'results-accepted', 30_000);
     expect(await balances()).toEqual({ jobCreator: before.jobCreator - price, provider: before.provider + price });

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { isAlive } from '../src/network/stack.js';
 
 const testHome = mkdtempSync(path.join(os.tmpdir(), 'lilypad-test-home-'));
 const testJobsDb = path.join(testHome, 'jobs.db');
@@ -102,4 +103,9 @@ export function processesWithMarker(marker: string): number[] {
     }
   }
   return found;
+}
+
+/** Resolves once none of the processes is alive (after a kill, say). */
+export async function untilGone(pids: number[]): Promise<void> {
+  while (pids.some(isAlive)) await new Promise((resolve) => setTimeout(resolve, 20));
 }
