@@ -2,14 +2,12 @@
  * The first job, end to end: the real CLI as a child process, on an embedded network (anvil, the
  * contracts, a solver, a resource provider, a mediator), as a new user runs it.
  */
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COWSAY_MOO } from '../src/executor/conformance.js';
-import { processesWithMarker, runCli } from './helpers.js';
-
-const repoRoot = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+import { processesWithMarker, runCli, spinModuleWithTimeout } from './helpers.js';
 
 const cow = COWSAY_MOO;
 
@@ -23,11 +21,7 @@ afterAll(async () => {
 
 describe('a job that fails after its deal was agreed', () => {
   it('runs past its Timeout: lilypad run says which limit, exits 1, and the deal is paid, not left open', async () => {
-    // The built-in spin module with a Timeout of 2 s, as a local module folder.
-    const moduleDir = path.join(outputDir, 'spin-2s');
-    await cp(path.join(repoRoot, 'modules', 'spin'), moduleDir, { recursive: true });
-    const template = path.join(moduleDir, 'lilypad_module.json.tmpl');
-    await writeFile(template, (await readFile(template, 'utf8')).replace('"Timeout": 600', '"Timeout": 2'));
+    const moduleDir = await spinModuleWithTimeout(path.join(outputDir, 'spin-2s'), 2);
     const run = await runCli(['run', moduleDir, '-i', 'Rounds=100000000', '--json', '--output-dir', outputDir]);
     expect(run.code, run.stderr).toBe(1);
     const result = JSON.parse(run.stdout);

@@ -1,11 +1,14 @@
 /** Running the real CLI as a child process, and finding processes it left behind. */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { cp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import type { Hex } from 'viem';
 import { isAlive } from '../src/network/stack.js';
+import { openDealStore, type StoredDeal } from '../src/resource-provider/deal-store.js';
 
 const testHome = mkdtempSync(path.join(os.tmpdir(), 'lilypad-test-home-'));
 const testJobsDb = path.join(testHome, 'jobs.db');
@@ -13,6 +16,7 @@ const testJobsDb = path.join(testHome, 'jobs.db');
 export const testNetworksDir = path.join(testHome, 'networks');
 
 export const cliPath = fileURLToPath(new URL('../bin/lilypad.js', import.meta.url));
+const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 
 export interface CliResult {
   code: number | null;
@@ -108,4 +112,22 @@ export function processesWithMarker(marker: string): number[] {
 /** Resolves once none of the processes is alive (after a kill, say). */
 export async function untilGone(pids: number[]): Promise<void> {
   while (pids.some(isAlive)) await new Promise((resolve) => setTimeout(resolve, 20));
+}
+
+/** What a resource provider's own store holds of a deal (`dataDir/provider.db`), read and closed at once. */
+export function storedDeal(dataDir: string, dealId: Hex): StoredDeal | undefined {
+  const store = openDealStore(path.join(dataDir, 'provider.db'));
+  try {
+    return store.get(dealId);
+  } finally {
+    store.close();
+  }
+}
+
+/** The built-in spin module with a Timeout of `seconds`, as a local module folder `dir`: a job that fails after agreement. */
+export async function spinModuleWithTimeout(dir: string, seconds: number): Promise<string> {
+  await cp(path.join(repoRoot, 'modules', 'spin'), dir, { recursive: true });
+  const template = path.join(dir, 'lilypad_module.json.tmpl');
+  await writeFile(template, (await readFile(template, 'utf8')).replace('"Timeout": 600', `"Timeout": ${seconds}`));
+  return dir;
 }
