@@ -95,7 +95,7 @@ if (!docker) {
   figures.docker = { skipped: 'no Docker engine answers (set DOCKER_HOST, or start dockerd as .ci/run does)' };
   console.log(`  Docker: skipped, ${figures.docker.skipped}`);
 } else {
-  const { buildTestImage } = await import('../dist/executor/docker/testdata/test-image.js');
+  const { buildTestImage } = await import('./.build/executor/docker/testdata/test-image.js'); // npm run build:bench
   const image = await buildTestImage(docker, path.join(scratch, 'image'));
   const dockerExecutor = createDockerExecutor({ docker, owner: `lilypad-bench-${process.pid}` });
   const dockerJob = { engine: 'docker', image, entrypoint: ['/bin/cowsay'], args: ['moo'], env: {} };

@@ -18,7 +18,8 @@ import {
   timeoutSubmitResults,
   withdraw,
 } from '../dist/chain/index.js';
-import { LP, startDealsKit } from '../dist/chain/testing.js';
+// The test kit is not shipped in dist/: `npm run build:bench` compiles it into bench/.build/.
+import { LP, startDealsKit } from './.build/chain/testing.js';
 import { sharedMediatorsOf } from '../dist/protocol/mediation.js';
 import { writeResults } from './lib.mjs';
 

@@ -7,7 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -30,6 +30,8 @@ let dir: string;
 let env: Record<string, string>;
 const children: ChildProcess[] = [];
 let mediatorDir: string;
+/** Where the copying cheat takes the result it passes off as its own. */
+let copySource: string;
 
 /** Starts `node script args` and waits for its JSON ready line. */
 async function startProcess(script: string, args: string[], childEnv: Record<string, string>): Promise<Record<string, unknown>> {
@@ -51,6 +53,10 @@ async function free(account: Address): Promise<bigint> {
   return (await escrowBalance(publicClient, { deals: env.LILYPAD_DEALS_ADDRESS as Address, account })).free;
 }
 
+async function dealOnChain(dealId: Hex) {
+  return getDeal(createLilypadPublicClient({ rpcUrl: env.WEB3_RPC_URL!, chainId: 31337 }), { deals: env.LILYPAD_DEALS_ADDRESS as Address, dealId });
+}
+
 async function balances(accounts: Record<string, Address>): Promise<Record<string, bigint>> {
   return Object.fromEntries(await Promise.all(Object.entries(accounts).map(async ([name, account]) => [name, await free(account)])));
 }
@@ -68,6 +74,7 @@ beforeAll(async () => {
 
   const chainEnv = { WEB3_RPC_URL: env.WEB3_RPC_URL!, LILYPAD_DEALS_ADDRESS: env.LILYPAD_DEALS_ADDRESS!, SERVICE_SOLVER: env.SERVICE_SOLVER! };
   mediatorDir = path.join(dir, 'second-mediator');
+  copySource = path.join(dir, 'copy-source');
   await startProcess(cliPath, ['mediator', '--data-dir', mediatorDir], { ...chainEnv, WEB3_PRIVATE_KEY: keys.panelMediator });
   const cheatEnv = { ...chainEnv, SERVICE_MEDIATORS: addressOf(keys.panelMediator), LILYPAD_PRICE: PRICE.toString(), LILYPAD_COLLATERAL_MULTIPLE: '2' };
   await startProcess(path.join(doubles, 'cheating-provider.mjs'), ['--policy', 'wrong-output'], {
@@ -81,6 +88,7 @@ beforeAll(async () => {
     WEB3_PRIVATE_KEY: keys.copier,
     LILYPAD_MODULES: 'spin:v0.0.1',
     LILYPAD_DATA_DIR: path.join(dir, 'copier'),
+    LILYPAD_COPY_FROM: copySource,
   });
 }, 120_000);
 
@@ -119,19 +127,41 @@ describe('a cheating provider that is challenged', () => {
     expect(JSON.parse(await readFile(path.join(kept, 'ruling.json'), 'utf8'))).toMatchObject({ dealId, resultsCorrect: false });
   });
 
-  it('skips the work and returns a copied result: caught the same way', async () => {
-    const accounts = { jobCreator: addressOf(env.WEB3_PRIVATE_KEY as Hex), provider: addressOf(keys.copier), mediator: addressOf(keys.panelMediator) };
+  it("skips the work and returns a copy of another deal's honest result: challenged and slashed; the job creator loses nothing", async () => {
+    const state = JSON.parse(await readFile(path.join(dir, 'stack.json'), 'utf8'));
+    // First an honest result, of another job (Rounds=1), run by the stack's honest provider.
+    const honest = await runCli(['run', 'spin:v0.0.1', '-i', 'Rounds=1', '--json', '--output-dir', path.join(dir, 'results')], env);
+    expect(honest.code, honest.stderr).toBe(0);
+    const honestResult = JSON.parse(honest.stdout);
+    expect(honestResult.stdout).toContain('spun 1 million rounds');
+    await expect.poll(async () => (await dealOnChain(honestResult.dealId))?.state, { timeout: 30_000 }).toBe('results-accepted');
+    await cp(honestResult.dir, copySource, { recursive: true });
+
+    const accounts = {
+      jobCreator: addressOf(env.WEB3_PRIVATE_KEY as Hex),
+      provider: addressOf(keys.copier),
+      mediator: addressOf(keys.panelMediator),
+      honestProvider: addressOf(state.keys.providers[0]),
+    };
     const before = await balances(accounts);
-    const run = await runCli(['run', 'spin:v0.0.1', '-i', 'Rounds=1', '--verify', '--json', '--output-dir', path.join(dir, 'results')], {
+    const run = await runCli(['run', 'spin:v0.0.1', '-i', 'Rounds=2', '--verify', '--json', '--output-dir', path.join(dir, 'results')], {
       ...env,
       SERVICE_MEDIATORS: accounts.mediator,
     });
     expect(run.stderr).toBe('');
-    expect(JSON.parse(run.stdout)).toMatchObject({ state: 'mediation-rejected' });
+    const cheated = JSON.parse(run.stdout);
+    expect(cheated).toMatchObject({ state: 'mediation-rejected' });
+    // What the copier submitted is the honest deal's result, CID for CID: a real copy, not made up.
+    const onChain = await dealOnChain(cheated.dealId);
+    expect(onChain?.resourceProvider.toLowerCase()).toBe(accounts.provider.toLowerCase());
+    expect(onChain?.resultCid).toBe(honestResult.cid);
     const after = await balances(accounts);
+    // The job creator gets its price back and the copier's collateral, less the fee: it loses nothing.
     expect(after.jobCreator - before.jobCreator).toBe(COLLATERAL - FEE);
     expect(after.provider - before.provider).toBe(-COLLATERAL);
     expect(after.mediator - before.mediator).toBe(FEE);
+    // The provider whose result was copied is not touched by the cheat's deal.
+    expect(after.honestProvider).toBe(before.honestProvider);
   });
 });
 
@@ -186,7 +216,7 @@ describe('a job creator whose own disk fails', () => {
     const id = /`lilypad get (0x[0-9a-f]{64})`/.exec(run.stderr)?.[1];
     expect(id).toBeDefined();
     // The deal waits, paid for, unchallenged; the mediator earned nothing.
-    const onChain = await getDeal(createLilypadPublicClient({ rpcUrl: env.WEB3_RPC_URL!, chainId: 31337 }), { deals: env.LILYPAD_DEALS_ADDRESS as Address, dealId: id as Hex });
+    const onChain = await dealOnChain(id as Hex);
     expect(onChain?.state).toBe('results-submitted');
     const after = await balances(accounts);
     expect(after.jobCreator - before.jobCreator).toBe(-PRICE);

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COWSAY_MOO } from '../src/executor/conformance.js';
-import { HOG_ERROR, processesWithMarker, runCli, writeHogModule, writeSpinModule } from './helpers.js';
+import { HOG_ERROR, hogModule, processesWithMarker, runCli, spinModuleWithTimeout } from './helpers.js';
 
 const cow = COWSAY_MOO;
 
@@ -21,9 +21,7 @@ afterAll(async () => {
 
 describe('a job that fails after its deal was agreed', () => {
   it('runs past its Timeout: lilypad run says which limit, exits 1, and the deal is paid, not left open', async () => {
-    // The built-in spin module with a Timeout of 2 s, as a local module folder.
-    const moduleDir = path.join(outputDir, 'spin-2s');
-    writeSpinModule(moduleDir, 2);
+    const moduleDir = await spinModuleWithTimeout(path.join(outputDir, 'spin-2s'), 2);
     const run = await runCli(['run', moduleDir, '-i', 'Rounds=100000000', '--json', '--output-dir', outputDir]);
     expect(run.code, run.stderr).toBe(1);
     const result = JSON.parse(run.stdout);
@@ -37,8 +35,7 @@ describe('a job that fails after its deal was agreed', () => {
   });
 
   it('allocates without bound: stops at the module\'s ram, lilypad run names the memory limit, exits 1, the deal is paid', async () => {
-    const moduleDir = path.join(outputDir, 'hog');
-    await writeHogModule(moduleDir);
+    const moduleDir = await hogModule(path.join(outputDir, 'hog'));
     const run = await runCli(['run', moduleDir, '--json', '--output-dir', outputDir]);
     expect(run.code, run.stderr).toBe(1);
     const result = JSON.parse(run.stdout);

@@ -1,10 +1,14 @@
 /** Running the real CLI as a child process, and finding processes it left behind. */
 import { spawn } from 'node:child_process';
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { cp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import type { Hex } from 'viem';
+import { isAlive } from '../src/network/stack.js';
+import { openDealStore, type StoredDeal } from '../src/resource-provider/deal-store.js';
 import { cidOfBytes } from '../src/storage/index.js';
 
 const testHome = mkdtempSync(path.join(os.tmpdir(), 'lilypad-test-home-'));
@@ -13,6 +17,7 @@ const testJobsDb = path.join(testHome, 'jobs.db');
 export const testNetworksDir = path.join(testHome, 'networks');
 
 export const cliPath = fileURLToPath(new URL('../bin/lilypad.js', import.meta.url));
+const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 
 export interface CliResult {
   code: number | null;
@@ -105,31 +110,43 @@ export function processesWithMarker(marker: string): number[] {
   return found;
 }
 
-const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+/** Resolves once none of the processes is alive (after a kill, say). */
+export async function untilGone(pids: number[]): Promise<void> {
+  while (pids.some(isAlive)) await new Promise((resolve) => setTimeout(resolve, 20));
+}
 
-/**
- * A copy of the built-in spin module as a local folder whose template asks for `timeoutSeconds`: a job that
- * runs past its Timeout with `-i Rounds=100000000`.
- */
-export function writeSpinModule(moduleDir: string, timeoutSeconds: number): void {
-  cpSync(path.join(repoRoot, 'modules', 'spin'), moduleDir, { recursive: true });
-  const template = path.join(moduleDir, 'lilypad_module.json.tmpl');
-  writeFileSync(template, readFileSync(template, 'utf8').replace('"Timeout": 600', `"Timeout": ${timeoutSeconds}`));
+/** What a resource provider's own store holds of a deal (`dataDir/provider.db`), read and closed at once. */
+export function storedDeal(dataDir: string, dealId: Hex): StoredDeal | undefined {
+  const store = openDealStore(path.join(dataDir, 'provider.db'));
+  try {
+    return store.get(dealId);
+  } finally {
+    store.close();
+  }
+}
+
+/** The built-in spin module with a Timeout of `seconds`, as a local module folder `dir`: a job that fails after agreement. */
+export async function spinModuleWithTimeout(dir: string, seconds: number): Promise<string> {
+  await cp(path.join(repoRoot, 'modules', 'spin'), dir, { recursive: true });
+  const template = path.join(dir, 'lilypad_module.json.tmpl');
+  await writeFile(template, (await readFile(template, 'utf8')).replace('"Timeout": 600', `"Timeout": ${seconds}`));
+  return dir;
 }
 
 /**
- * A module that allocates without bound: the executor's probe program in "hog" mode (1 MiB blocks until
- * malloc fails, then exit 12), asking for 64 MB of RAM and a Timeout of 5 s.
+ * A module that allocates without bound, as a local module folder `dir`: the executor's probe program in
+ * "hog" mode (1 MiB blocks until malloc fails, then exit 12), asking for 64 MB of RAM and a Timeout of 5 s.
  */
-export async function writeHogModule(moduleDir: string): Promise<void> {
-  writeSpinModule(moduleDir, 5);
-  rmSync(path.join(moduleDir, 'spin.wasm'));
-  const probe = readFileSync(path.join(repoRoot, 'src', 'executor', 'wasm', 'testdata', 'probe.wasm'));
-  writeFileSync(path.join(moduleDir, 'probe.wasm'), probe);
-  const template = path.join(moduleDir, 'lilypad_module.json.tmpl');
-  const spin = readFileSync(template, 'utf8');
+export async function hogModule(dir: string): Promise<string> {
+  await spinModuleWithTimeout(dir, 5);
+  await rm(path.join(dir, 'spin.wasm'));
+  const probe = await readFile(path.join(repoRoot, 'src', 'executor', 'wasm', 'testdata', 'probe.wasm'));
+  await writeFile(path.join(dir, 'probe.wasm'), probe);
+  const template = path.join(dir, 'lilypad_module.json.tmpl');
+  const spin = await readFile(template, 'utf8');
   const spinCid = /"CID": "([^"]+)"/.exec(spin)![1]!;
-  writeFileSync(template, spin.replace(spinCid, (await cidOfBytes(probe)).toString()).replace('[{{ .Rounds }}]', '["hog"]'));
+  await writeFile(template, spin.replace(spinCid, (await cidOfBytes(probe)).toString()).replace('[{{ .Rounds }}]', '["hog"]'));
+  return dir;
 }
 
 /** The one line a job that allocated without bound ends with, as `lilypad run` reports it. */

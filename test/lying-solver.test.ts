@@ -5,7 +5,8 @@
  * whose resource offer is the provider's own with its terms swapped (collateral multiple 50, no least submit
  * time), with the job creator's acceptance of exactly those terms. The provider must never put collateral
  * behind terms it did not sign; a genuine deal sent after them is agreed as usual, which shows the provider
- * read the forged ones first. Every figure is an exact escrow balance read from the chain.
+ * read the forged ones first. A deal whose job offer another provider agreed first (its job creator accepted
+ * two matches) is marked failed and locks nothing. Every figure is an exact escrow balance read from the chain.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
@@ -16,14 +17,14 @@ import { createInterface } from 'node:readline';
 import { parseEther, type Address, type Hex } from 'viem';
 import { generatePrivateKey } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ANVIL_DEV_PRIVATE_KEYS, getDeal } from '../src/chain/index.js';
+import { agreeDeal, ANVIL_DEV_PRIVATE_KEYS, getDeal } from '../src/chain/index.js';
 import { startDealsKit, type DealsKit } from '../src/chain/testing.js';
 import { signJobOffer } from '../src/job-creator/run-job.js';
 import { createModuleResolver } from '../src/module/resolve.js';
 import type { Deal } from '../src/protocol/deals.js';
 import { matchAcceptanceTypedData, parseResourceOffer, resourceOfferId, toWire, type OfferDomain, type ResourceOffer } from '../src/protocol/offers.js';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { cliPath } from './helpers.js';
+import { cliPath, storedDeal } from './helpers.js';
 
 const PRICE = parseEther('1');
 
@@ -127,12 +128,43 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, tim
   }
 }
 
+/** The provider's own offer, the fake solver's connection to it, its address and its free escrow now. */
+async function providerUnderTest() {
+  const genuine = await firstOffer;
+  const rp = genuine.terms.resourceProvider as Address;
+  return { genuine, socket: await subscription, rp, before: await kit.freeEscrow(rp) };
+}
+
+describe('a deal whose job offer another provider agreed first', () => {
+  it('is marked failed and locks nothing', async () => {
+    const { genuine, socket, rp, before } = await providerUnderTest();
+
+    // The job creator accepted two matches for one job offer, and the other provider agreed first.
+    const deal = await dealFor(genuine);
+    const other = kit.clientsFor(generatePrivateKey());
+    const otherAddress = other.walletClient.account.address;
+    await kit.fundParty(otherAddress, { eth: parseEther('1'), escrow: parseEther('10') });
+    const otherOffer = kit.resourceOffer(otherAddress, { mediators: genuine.terms.mediators });
+    await agreeDeal(other, {
+      deals: kit.deals,
+      jobOffer: deal.jobOffer.terms,
+      jobCreatorSignature: deal.jobOffer.signature,
+      resourceOffer: otherOffer,
+      matchAcceptance: await kit.signMatch(kit.clientsFor(jobCreatorKey), deal.jobOffer.terms, otherOffer),
+    });
+
+    socket.send(JSON.stringify(toWire({ type: 'deal:matched', deal })));
+    await waitFor('the provider to drop the deal', async () => providerLog.find((line) => line.includes('belongs to another provider') && line.includes(deal.dealId)));
+    expect(storedDeal(dataDir, deal.dealId)).toMatchObject({ stage: 'failed', error: `the job offer was agreed with another provider (${otherAddress})` });
+    // The deal on chain is still the other provider's, and this provider's free escrow did not move.
+    expect(await getDeal(kit.publicClient, { deals: kit.deals, dealId: deal.dealId })).toMatchObject({ state: 'agreed', resourceProvider: otherAddress });
+    expect(await kit.freeEscrow(rp)).toBe(before);
+  });
+});
+
 describe('a solver colluding with a job creator', () => {
   it('cannot make the provider lock collateral on terms it did not sign; the genuine deal after them is agreed', async () => {
-    const genuine = await firstOffer;
-    const socket = await subscription;
-    const rp = genuine.terms.resourceProvider as Address;
-    const before = await kit.freeEscrow(rp);
+    const { genuine, socket, rp, before } = await providerUnderTest();
 
     const swappedTerms = { ...genuine.terms, collateralMultiple: 50n, minSubmitTimeout: 0n };
     const forged = await dealFor({ ...genuine, terms: swappedTerms });

@@ -15,7 +15,7 @@ import { createLilypadPublicClient, escrowBalance, getDeal } from '../src/chain/
 import { anvilsOnState } from '../src/chain/anvil.js';
 import { isAlive, readStack } from '../src/network/stack.js';
 import { isFinal } from '../src/protocol/deal-states.js';
-import { processesWithMarker, runCli, startCli } from './helpers.js';
+import { processesWithMarker, runCli, startCli, untilGone } from './helpers.js';
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -34,10 +34,6 @@ const isAnvil = (pid: number) => {
     return false;
   }
 };
-async function untilGone(pids: number[]): Promise<void> {
-  while (pids.some(isAlive)) await new Promise((resolve) => setTimeout(resolve, 20));
-}
-
 describe('lilypad run and signals', () => {
   it.each([
     ['SIGINT', 130],

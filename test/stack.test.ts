@@ -14,7 +14,7 @@ import { createLilypadPublicClient, escrowBalance } from '../src/chain/index.js'
 import { connectDocker } from '../src/executor/docker/index.js';
 import { dockerSkipReason } from '../src/executor/docker/testdata/engine.js';
 import { buildTestImage, writeCowsayModule } from '../src/executor/docker/testdata/test-image.js';
-import { HOG_ERROR, processesWithMarker, runCli, writeHogModule, writeSpinModule } from './helpers.js';
+import { HOG_ERROR, hogModule, processesWithMarker, runCli, spinModuleWithTimeout } from './helpers.js';
 
 const dockerSkip = dockerSkipReason();
 
@@ -81,8 +81,7 @@ describe('lilypad stack', () => {
 
   describe('a job that hits its limits ends at once, says which limit, and is paid', () => {
     it('runs past its Timeout', async () => {
-      const moduleDir = path.join(dir, 'spin-2s');
-      writeSpinModule(moduleDir, 2);
+      const moduleDir = await spinModuleWithTimeout(path.join(dir, 'spin-2s'), 2);
       const run = await runCli(['run', moduleDir, '-i', 'Rounds=100000000', '--json', '--output-dir', path.join(dir, 'results')], env);
       expect(run.code, run.stderr).toBe(1);
       const result = JSON.parse(run.stdout);
@@ -92,8 +91,7 @@ describe('lilypad stack', () => {
     });
 
     it('allocates without bound', async () => {
-      const moduleDir = path.join(dir, 'hog');
-      await writeHogModule(moduleDir);
+      const moduleDir = await hogModule(path.join(dir, 'hog'));
       const run = await runCli(['run', moduleDir, '--json', '--output-dir', path.join(dir, 'results')], env);
       expect(run.code, run.stderr).toBe(1);
       const result = JSON.parse(run.stdout);

@@ -89,36 +89,68 @@ describe('matchJobOffer', () => {
 
 describe('ResourceOfferIndex', () => {
   const mediators = [mediatorA, mediatorB, '0x0000000000000000000000000000000000000a11'] as const;
-  const machine = fc.record({ cpu: fc.constantFrom(500, 1000, 2000), gpu: fc.constantFrom(0, 1000), ram: fc.constantFrom(256, 1024) });
+  const moduleName = 'cowsay:v0.0.1';
+  // Each way to misfit is drawn now and then, so that most jobs have several fitting offers, often at one price.
+  const usually = <T,>(value: T, ...others: T[]) => fc.oneof({ arbitrary: fc.constant(value), weight: 5 }, { arbitrary: fc.constantFrom(...others), weight: 1 });
+  const offerMachine = fc.record({ cpu: fc.constantFrom(500, 1000, 2000, 4000), gpu: fc.constantFrom(0, 1000, 1000), ram: fc.constantFrom(256, 1024, 4096) });
+  const jobMachine = fc.record({ cpu: fc.constantFrom(500, 1000, 2000), gpu: fc.constantFrom(0, 0, 1000), ram: fc.constantFrom(256, 1024) });
   const resourceOffer = fc.record({
-    price: fc.bigInt({ min: 1n, max: 6n }),
+    price: fc.bigInt({ min: 1n, max: 4n }),
     capacity: fc.bigInt({ min: 1n, max: 3n }),
-    used: fc.nat({ max: 3 }),
-    expired: fc.boolean(),
+    used: usually(0, 1, 3),
+    expired: usually(false, true),
     mediators: fc.subarray([...mediators], { minLength: 1 }),
-    engines: fc.subarray(['wasm', 'docker'] as const, { minLength: 1 }),
-    modules: fc.constantFrom([], ['cowsay:v0.0.1'], ['sdxl:v1']),
-    refusedModules: fc.constantFrom(undefined, ['cowsay:v0.0.1'], ['sdxl:v1']),
-    machine,
+    engines: usually<Array<'wasm' | 'docker'>>(['wasm', 'docker'], ['wasm'], ['docker']),
+    modules: usually<string[]>([], [moduleName], ['sdxl:v1']),
+    refusedModules: usually<string[] | undefined>(undefined, [moduleName], ['sdxl:v1']),
+    machine: offerMachine,
     // What the solver knows of the offer's provider (standing.ts): able to take the deal, or not and why.
-    provider: fc.constantFrom(undefined, undefined, 'collateral', 'offline', 'stale'),
+    provider: usually<ProviderMisfit | undefined>(undefined, 'collateral', 'offline', 'stale'),
   });
   const jobOffer = fc.record({
+    expired: usually(false, true),
     maxPrice: fc.bigInt({ min: 1n, max: 6n }),
     mediators: fc.subarray([...mediators], { minLength: 1 }),
     engine: fc.constantFrom('wasm', 'docker'),
-    machine,
+    machine: jobMachine,
   });
 
-  it('gives the same answer as matching against every offer, reasons included', async () => {
+  type GeneratedOffer = typeof resourceOffer extends fc.Arbitrary<infer T> ? T : never;
+  type GeneratedJob = typeof jobOffer extends fc.Arbitrary<infer T> ? T : never;
+
+  /**
+   * Whether an offer fits a job, stated from the generated figures alone (not with the matcher's code):
+   * not expired, capacity left, the engine, the module allowed and not refused, enough machine, within the
+   * price ceiling, a mediator in common, and a provider able to take it.
+   */
+  function fitsByRule(o: GeneratedOffer, used: number, j: GeneratedJob): boolean {
+    return (
+      !o.expired &&
+      used < Number(o.capacity) &&
+      o.engines.includes(j.engine) &&
+      (o.modules.length === 0 || o.modules.includes(moduleName)) &&
+      !o.refusedModules?.includes(moduleName) &&
+      o.machine.cpu >= j.machine.cpu &&
+      o.machine.gpu >= j.machine.gpu &&
+      o.machine.ram >= j.machine.ram &&
+      o.price <= j.maxPrice &&
+      o.mediators.some((m) => j.mediators.includes(m)) &&
+      o.provider === undefined
+    );
+  }
+
+  /** The sum of the counts in a "no offer fits: 2 offers …, 1 offer …" reason. */
+  const countedIn = (reason: string) => reason.replace('no offer fits: ', '').split(', ').reduce((sum, part) => sum + Number.parseInt(part, 10), 0);
+
+  it('matches as the rules say, the index as every offer checked one by one: cheapest fit wins, never past capacity, never expired', async () => {
     const template = await signedResourceOffer();
-    const job0 = await signedJobOffer();
+    const job0 = await signedJobOffer({ moduleName });
     fc.assert(
-      fc.property(fc.array(resourceOffer, { maxLength: 25 }), fc.array(jobOffer, { minLength: 1, maxLength: 10 }), (offers, jobs) => {
+      fc.property(fc.array(resourceOffer, { maxLength: 25, size: 'max' }), fc.array(jobOffer, { minLength: 1, maxLength: 10 }), (offers, jobs) => {
         const index = new ResourceOfferIndex();
         const naive: StoredResourceOffer[] = [];
-        const standing = new Map<string, ProviderMisfit | undefined>();
-        const providerCheck: ProviderCheck = (stored) => standing.get(stored.id);
+        const generated = new Map<string, GeneratedOffer>();
+        const providerCheck: ProviderCheck = (stored) => generated.get(stored.id)!.provider;
         for (const [i, o] of offers.entries()) {
           const offer = {
             ...template,
@@ -126,24 +158,50 @@ describe('ResourceOfferIndex', () => {
             details: { ...template.details, engines: [...o.engines], modules: [...o.modules], refusedModules: o.refusedModules && [...o.refusedModules], machine: o.machine },
           };
           const stored = { id: `0x${(i * 7919 % 101).toString(16).padStart(64, '0')}${i}`, offer, used: Math.min(o.used, Number(o.capacity)), receivedAt: i % 5 };
-          standing.set(stored.id, o.provider);
+          generated.set(stored.id, o);
           index.add(stored);
           naive.push(stored);
         }
         for (const j of jobs) {
-          const job = { ...job0, engine: j.engine, machine: j.machine, terms: { ...job0.terms, maxPrice: j.maxPrice, mediators: j.mediators } };
-          const expected = matchJobOffer(job, naive, now, providerCheck);
-          const actual = index.match(job, now, providerCheck);
-          if (expected.matched && actual.matched) {
-            expect(actual.resourceOffer.id).toBe(expected.resourceOffer.id);
-            expect(actual.mediator).toBe(expected.mediator);
-            // Both take the capacity, as the order book does.
-            actual.resourceOffer.used += 1;
-            index.used(actual.resourceOffer);
-          } else {
-            expect(actual).toEqual(expected);
+          const job = {
+            ...job0,
+            engine: j.engine,
+            machine: j.machine,
+            terms: { ...job0.terms, maxPrice: j.maxPrice, mediators: j.mediators, expiry: j.expired ? now - 1n : now + 60n },
+          };
+          const reference = matchJobOffer(job, naive, now, providerCheck);
+          const indexed = index.match(job, now, providerCheck);
+          const fits = j.expired ? [] : naive.filter((stored) => fitsByRule(generated.get(stored.id)!, stored.used, j));
+
+          if (fits.length === 0) {
+            expect(reference.matched).toBe(false);
+            expect(indexed.matched).toBe(false);
+            const reason = !reference.matched && reference.reason;
+            if (j.expired) expect(reason).toBe('the job offer has expired');
+            else if (offers.length === 0) expect(reason).toBe('no resource offers are posted');
+            // Every offer is counted once, under the first thing it lacks.
+            else expect(countedIn(reason as string)).toBe(offers.length);
+            continue;
           }
+          if (!reference.matched || !indexed.matched) throw new Error(`an offer fits, yet: ${JSON.stringify([reference, indexed].find((r) => !r.matched))}`);
+          // The index walks its lists; the reference looks at every offer: they pick the same one.
+          expect(indexed.resourceOffer.id).toBe(reference.resourceOffer.id);
+          expect(indexed.mediator).toBe(reference.mediator);
+          const winner = reference.resourceOffer;
+          const o = generated.get(winner.id)!;
+          // It fits, it is the cheapest fit, the oldest of the cheapest, and its mediator is the job's first shared one.
+          expect(fits).toContain(winner);
+          expect(o.expired).toBe(false);
+          const cheapest = fits.reduce((low, stored) => (stored.offer.terms.price < low ? stored.offer.terms.price : low), winner.offer.terms.price);
+          expect(winner.offer.terms.price).toBe(cheapest);
+          expect(winner.receivedAt).toBe(Math.min(...fits.filter((stored) => stored.offer.terms.price === cheapest).map((stored) => stored.receivedAt)));
+          expect(reference.mediator).toBe(j.mediators.find((m) => o.mediators.includes(m)));
+          // The deal takes one of its capacity, as the order book does.
+          expect(winner.used).toBeLessThan(Number(o.capacity));
+          winner.used += 1;
+          index.used(winner);
         }
+        for (const stored of naive) expect(stored.used).toBeLessThanOrEqual(Number(stored.offer.terms.capacity));
       }),
       { numRuns: Number(process.env.PROPERTY_RUNS ?? 300) },
     );

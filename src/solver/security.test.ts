@@ -3,6 +3,7 @@
  * signatures, replayed requests, subscriptions to another party's events, oversized bodies, floods, and a
  * subscriber that never reads. Real HTTP and WebSocket on 127.0.0.1.
  */
+import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -72,6 +73,21 @@ async function rawSubscribe(message: unknown): Promise<{ socket: WebSocket; repl
   socket.send(JSON.stringify(message));
   await expect.poll(() => replies.length).toBeGreaterThan(0);
   return { socket, replies };
+}
+
+const subscribeToJobOffer = async (account: typeof stranger, jobOffer: string) => ({
+  subscribe: { jobOffer },
+  auth: toWire(await signSolverRequest(account, testDomain, { party: account.address, action: 'subscribe-job-offer', target: jobOffer as `0x${string}` })),
+});
+
+/**
+ * Subscribes `subscriber`'s connection to a job offer nobody posted and waits for the solver's reply: a
+ * round trip through that connection, so everything the solver had sent on it before has arrived.
+ */
+async function roundTrip(subscriber: { socket: WebSocket; replies: any[] }, account: typeof stranger): Promise<void> {
+  const unposted = `0x${randomBytes(32).toString('hex')}`;
+  subscriber.socket.send(JSON.stringify(await subscribeToJobOffer(account, unposted)));
+  await expect.poll(() => subscriber.replies.some((reply) => reply.type === 'subscribed' && reply.subscription?.jobOffer === unposted)).toBe(true);
 }
 
 const subscribeAsProvider = async (account = providerA, resourceProvider = account.address) => ({
@@ -153,28 +169,26 @@ describe('solver security', () => {
     const jobOffer = await signedJobOffer();
     const id = jobOfferId(testDomain, jobOffer.terms);
     // A stranger subscribes to the job offer before it is posted: allowed, but it will hear nothing of it.
-    const strangerEvents: DealEvent[] = [];
-    const strangerSubscription = client.subscribe({ jobOffer: id, jobCreator: stranger.address, signer: stranger, domain: testDomain }, (e) => strangerEvents.push(e));
+    const strangerSocket = await rawSubscribe(await subscribeToJobOffer(stranger, id));
     const creatorEvents: DealEvent[] = [];
     const creatorSubscription = client.subscribe({ jobOffer: id, jobCreator: jobCreatorAccount.address, signer: jobCreatorAccount, domain: testDomain }, (e) => creatorEvents.push(e));
-    const providerBEvents: DealEvent[] = [];
-    const providerBSubscription = client.subscribe({ resourceProvider: providerB.address, signer: providerB, domain: testDomain }, (e) => providerBEvents.push(e));
+    const providerBSocket = await rawSubscribe(await subscribeAsProvider(providerB));
     const providerASubscription = await connectProvider(client, providerA);
-    await Promise.all([strangerSubscription.ready, creatorSubscription.ready, providerBSubscription.ready]);
+    await creatorSubscription.ready;
 
     await client.postResourceOffer(await signedResourceOffer());
     await client.postJobOffer(jobOffer);
     await expect.poll(() => creatorEvents.map((e) => e.type)).toEqual(['deal:matched']);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(strangerEvents).toEqual([]);
-    expect(providerBEvents).toEqual([]);
+    // The solver sent the match to everyone it told at once; a round trip through each other connection now
+    // comes back after anything sent to it then, so what they got by its reply is all they got.
+    for (const [subscriber, account] of [[strangerSocket, stranger], [providerBSocket, providerB]] as const) {
+      await roundTrip(subscriber, account);
+      expect(subscriber.replies.map((reply) => reply.type)).toEqual(['subscribed', 'subscribed']);
+    }
     // Once the offer is known, a stranger cannot even subscribe to it.
-    const late = await rawSubscribe({
-      subscribe: { jobOffer: id },
-      auth: toWire(await signSolverRequest(stranger, testDomain, { party: stranger.address, action: 'subscribe-job-offer', target: id })),
-    });
+    const late = await rawSubscribe(await subscribeToJobOffer(stranger, id));
     expect(late.replies[0]).toEqual({ type: 'error', error: `job offer ${id} is not ${stranger.address}'s: only its job creator may subscribe to it` });
-    for (const s of [strangerSubscription, creatorSubscription, providerBSubscription, providerASubscription]) s.close();
+    for (const s of [creatorSubscription, providerASubscription]) s.close();
   });
 
   it('answers a one-line 400, never a 500, for numbers out of bounds', async () => {

@@ -3,13 +3,14 @@
  * A cheating resource provider, as a process: the honest provider code (dist/resource-provider) with an
  * executor that lies. Policies (--policy, or LILYPAD_POLICY):
  * - wrong-output: runs the job, then changes its stdout before the CID is taken;
- * - copy: skips the work and returns a result folder it copied: LILYPAD_COPY_FROM if set, else the last
- *   result it produced, else a fixed folder.
+ * - copy: skips the work and returns another deal's real result: a copy of the folder at LILYPAD_COPY_FROM
+ *   (read when each job comes, so the test can fill it with an honest result first); with nothing there
+ *   the job fails.
  * Configured like `lilypad resource-provider` by environment: WEB3_RPC_URL, WEB3_PRIVATE_KEY,
  * SERVICE_SOLVER, SERVICE_MEDIATORS, LILYPAD_DEALS_ADDRESS, LILYPAD_PRICE (wei), LILYPAD_COLLATERAL_MULTIPLE, LILYPAD_MODULES,
  * LILYPAD_DATA_DIR. Prints one ready line of JSON and stops on SIGTERM.
  */
-import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -30,7 +31,6 @@ const dataDir = env.LILYPAD_DATA_DIR;
 
 /** The honest executor, wrapped: the provider code around it is unchanged. */
 function cheatingExecutor(honest) {
-  let lastResult;
   return {
     engine: honest.engine,
     isAvailable: () => honest.isAvailable(),
@@ -43,21 +43,12 @@ function cheatingExecutor(honest) {
         await writeFile(path.join(request.resultDir, 'stdout'), stdout.replace(/[a-z]/, 'x') + 'trust me\n');
         return result;
       }
-      const source = env.LILYPAD_COPY_FROM ?? lastResult;
+      const source = env.LILYPAD_COPY_FROM;
+      if (!source || !(await stat(source).catch(() => undefined))?.isDirectory()) {
+        throw new Error(`copy: no result to copy at LILYPAD_COPY_FROM (${source ?? 'not set'})`);
+      }
       await rm(request.resultDir, { recursive: true, force: true });
-      if (source) {
-        await cp(source, request.resultDir, { recursive: true });
-      } else {
-        await mkdir(path.join(request.resultDir, 'outputs'), { recursive: true });
-        await writeFile(path.join(request.resultDir, 'stdout'), 'all done\n');
-        await writeFile(path.join(request.resultDir, 'stderr'), '');
-        await writeFile(path.join(request.resultDir, 'exitCode'), '0');
-      }
-      lastResult = path.join(dataDir, 'copied-result');
-      if (source !== lastResult) {
-        await rm(lastResult, { recursive: true, force: true });
-        await cp(request.resultDir, lastResult, { recursive: true });
-      }
+      await cp(source, request.resultDir, { recursive: true });
       return { exitCode: 0, resultDir: request.resultDir, truncated: { stdout: false, stderr: false } };
     },
   };
