@@ -218,6 +218,7 @@ export function createDealRunner(config: DealRunnerConfig, components: DealRunne
   return {
     start() {
       stopped = false;
+      jobs.start();
     },
     follow,
     advance,
@@ -226,7 +227,7 @@ export function createDealRunner(config: DealRunnerConfig, components: DealRunne
     },
     async stop() {
       stopped = true;
-      jobs.abortAll();
+      jobs.stop();
       await Promise.allSettled(active.values());
       for (const timer of timers) clearTimeout(timer);
       timers.clear();

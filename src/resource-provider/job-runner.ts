@@ -30,20 +30,25 @@ export interface JobRunner {
    * check it.
    */
   run(deal: Deal, deadline: bigint): Promise<string>;
-  /** Stops every job running now. */
-  abortAll(): void;
+  /** Takes jobs again after a stop. */
+  start(): void;
+  /** Stops every job running now, and every job still being prepared before it starts. */
+  stop(): void;
 }
 
 export function createJobRunner(config: JobRunnerConfig, components: JobRunnerComponents): JobRunner {
   const { logger } = components;
   const running = new Set<AbortController>();
+  let stopped = false;
   return {
     async run(deal, deadline) {
-      const prepared = await components.checks.prepare(deal);
       const resultDir = path.join(config.dataDir, 'jobs', deal.dealId);
+      // Stoppable from the start: a stop that comes while the job is being prepared must not wait for the run.
       const abort = new AbortController();
+      if (stopped) abort.abort();
       running.add(abort);
       try {
+        const prepared = await components.checks.prepare(deal);
         const result = await runPreparedJob(prepared, {
           jobId: deal.dealId,
           resultDir,
@@ -58,7 +63,11 @@ export function createJobRunner(config: JobRunnerConfig, components: JobRunnerCo
       logger.info({ dealId: deal.dealId, cid }, 'result added');
       return cid;
     },
-    abortAll() {
+    start() {
+      stopped = false;
+    },
+    stop() {
+      stopped = true;
       for (const job of running) job.abort();
     },
   };
