@@ -22,8 +22,6 @@ import { cliPath, processesWithMarker, runCli, spinModuleWithTimeout, storedDeal
 let dir: string;
 let env: Record<string, string>;
 let marker: string;
-/** Settings the stack's services take from the environment; a restart is given them again. */
-let serviceSettings: Record<string, string>;
 let jobCreator: Address;
 let provider: Address;
 const dealIds: Hex[] = [];
@@ -34,8 +32,8 @@ beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'lilypad-faults-'));
   // Providers that accept short submit timeouts, so that a timeout can be seen within a test, and modules
   // from local folders in this test's folder.
-  serviceSettings = { LILYPAD_MIN_SUBMIT_TIMEOUT: '1', LILYPAD_MODULE_SOURCES: `public-https,file:${dir}` };
-  const up = await runCli(['stack', 'up', '--dir', dir, '--providers', '1'], serviceSettings);
+  // Settings of stack up's environment; stack restart starts a service with them again.
+  const up = await runCli(['stack', 'up', '--dir', dir, '--providers', '1'], { LILYPAD_MIN_SUBMIT_TIMEOUT: '1', LILYPAD_MODULE_SOURCES: `public-https,file:${dir}` });
   marker = up.marker;
   expect(up.code, up.stderr).toBe(0);
   env = { ...JSON.parse((await runCli(['stack', 'env', '--dir', dir, '--json'])).stdout), LILYPAD_JOBS_DB: path.join(dir, 'jobs.db') };
@@ -76,8 +74,8 @@ async function providerPid(): Promise<number> {
 /** Million rounds of spin: seconds of work, so that a kill right after agreement lands in the middle of the job. */
 const SLOW_ROUNDS = 3000;
 
-/** `lilypad stack restart` of the provider, with the settings the stack was started with. */
-const restartProvider = () => runCli(['stack', 'restart', 'resource-provider-1', '--dir', dir], serviceSettings);
+/** `lilypad stack restart` of the provider, from a shell without the settings: it keeps those of `stack up`. */
+const restartProvider = () => runCli(['stack', 'restart', 'resource-provider-1', '--dir', dir]);
 
 /**
  * kill -9 of the stack's provider once it has recorded the deal as agreed, which it does right before it

@@ -10,6 +10,13 @@ import { stopSignal } from './signals.js';
 
 const defaultDir = () => path.join(os.homedir(), '.lilypad', 'stack');
 
+/** The project's settings in the environment of `stack up` (and the Docker engine's address), kept for restarts. */
+function serviceSettingsOf(env: NodeJS.ProcessEnv): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(env).filter((entry): entry is [string, string] => (entry[0].startsWith('LILYPAD_') || entry[0] === 'DOCKER_HOST') && entry[1] !== undefined),
+  );
+}
+
 function exportLines(env: Record<string, string>): string {
   return Object.entries(env).map(([name, value]) => `export ${name}=${value}\n`).join('');
 }
@@ -29,6 +36,7 @@ export function registerStackCommands(program: Command): void {
         cliPath: path.join(packageRoot(), 'bin', 'lilypad.js'),
         onProgress: (line) => process.stderr.write(`${line}\n`),
         signal: stopSignal(),
+        serviceSettings: serviceSettingsOf(process.env),
       });
       const env = stackEnv(state);
       // So that `lilypad --network stack run ...` finds it, with only WEB3_PRIVATE_KEY to set.

@@ -45,6 +45,11 @@ export interface StackUpOptions {
   onProgress?: (line: string) => void;
   /** Aborting it stops what was started so far and rejects. */
   signal?: AbortSignal;
+  /**
+   * Settings every service starts with (`LILYPAD_MODULE_SOURCES=...`, say), recorded with each service so that
+   * `stack restart` starts it with them again, whatever the restarting shell holds.
+   */
+  serviceSettings?: Record<string, string>;
 }
 
 const stateFile = (dir: string) => path.join(dir, 'stack.json');
@@ -151,7 +156,7 @@ export async function stackUp(options: StackUpOptions): Promise<StackState> {
   };
   const started = async (name: string, args: string[], env: Record<string, string>) => {
     options.signal?.throwIfAborted();
-    const service = await startService(options, name, args, env);
+    const service = await startService(options, name, args, { ...options.serviceSettings, ...env });
     processes.push(service.process);
     options.signal?.throwIfAborted();
     return service;
