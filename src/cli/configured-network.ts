@@ -121,7 +121,7 @@ async function connect(args: {
       chain,
       domain: { chainId, dealsAddress },
       solver: createSolverClient(args.solverUrl),
-      modules: createModuleResolver(),
+      modules: createModuleResolver({ env: process.env }),
       readDeal: chainReadDeal(chain.publicClient, dealsAddress),
       blockstore,
     },

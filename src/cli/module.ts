@@ -28,7 +28,7 @@ export interface ModuleTestResult {
 }
 
 export async function moduleRender(module: string, inputPairs: string[]) {
-  const resolved = await createModuleResolver().resolve(module);
+  const resolved = await createModuleResolver({ env: process.env }).resolve(module);
   return { resolved, ...renderModuleDetailed(module, resolved.template, parseInputs(inputPairs, { flag: '-i' })) };
 }
 

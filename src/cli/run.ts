@@ -14,6 +14,7 @@ import { UserInputError } from '../lib/errors.js';
 import { configuredRpcUrl, defaultResultsDir } from '../lib/config.js';
 import { lpAmount, parseFlag } from '../lib/service-config.js';
 import { parseInputs } from '../protocol/inputs.js';
+import { moduleLocationsOf } from '../module/git.js';
 import { renderModule } from '../module/render.js';
 import { createModuleResolver } from '../module/resolve.js';
 import { startEmbeddedNetwork } from '../network/embedded.js';
@@ -48,7 +49,7 @@ export async function runCommand(options: RunCommandOptions): Promise<JobResult 
   const maxPrice = parseFlag(lpAmount, '--max-price', options.maxPrice);
   const resultsDir = path.resolve(options.outputDir ?? defaultResultsDir());
   const rpcUrl = configuredRpcUrl(options.env);
-  const modules = createModuleResolver();
+  const modules = createModuleResolver({ env: options.env });
 
   // Check the module and inputs before starting or contacting any network.
   const module = await modules.resolve(options.module);
@@ -71,7 +72,7 @@ export async function runCommand(options: RunCommandOptions): Promise<JobResult 
     if (options.detach) {
       throw new UserInputError('--detach needs a configured network (WEB3_RPC_URL and the rest): the embedded network ends with the command', { code: 'input-malformed' });
     }
-    const network = await startEmbeddedNetwork();
+    const network = await startEmbeddedNetwork({ moduleLocations: moduleLocationsOf(options.env) });
     try {
       options.signal.throwIfAborted();
       const chain = await connectChain({ rpcUrl: network.rpcUrl, privateKey: network.jobCreatorPrivateKey, chainId: network.chainId });

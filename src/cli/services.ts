@@ -25,6 +25,7 @@ import {
   solverTuningOf,
   type SolverTuningField,
 } from '../lib/service-config.js';
+import { moduleLocationsOf } from '../module/git.js';
 import { solverDefaults, type SolverConfig } from '../solver/solver.js';
 import { stopSignal } from './signals.js';
 import { detectMachine } from '../network/machine.js';
@@ -131,7 +132,7 @@ async function startRole(
   chain: { rpcUrl: string; dealsAddress: Address },
 ): Promise<RunningService> {
   const roles = await startRoles(
-    { executorOwner: `lilypad-${name}-${process.pid}`, ...config },
+    { executorOwner: `lilypad-${name}-${process.pid}`, moduleLocations: moduleLocationsOf(process.env), ...config },
     { chain, logger: serviceLogger(name) },
   );
   const { url, address } = roles[role]!;

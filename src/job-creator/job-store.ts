@@ -53,7 +53,7 @@ export interface JobStore {
   close(): void;
 }
 
-export function defaultJobsDbPath(env: NodeJS.ProcessEnv = process.env): string {
+export function defaultJobsDbPath(env: NodeJS.ProcessEnv): string {
   return path.resolve(env.LILYPAD_JOBS_DB || path.join(os.homedir(), '.lilypad', 'jobs.db'));
 }
 
@@ -75,7 +75,7 @@ interface JobRow {
 
 export class AmbiguousJobIdError extends Error {}
 
-export function openJobStore(file: string = defaultJobsDbPath()): JobStore {
+export function openJobStore(file: string): JobStore {
   mkdirSync(path.dirname(file), { recursive: true });
   const db = new Database(file);
   db.pragma('journal_mode = WAL');

@@ -12,7 +12,7 @@ export interface LoggerOptions {
 }
 
 export function createLogger(options: LoggerOptions): Logger {
-  const level = options.level ?? process.env.LILYPAD_LOG_LEVEL ?? 'silent';
+  const level = options.level ?? 'silent';
   return pino({ name: options.name, level }, pino.destination(2));
 }
 

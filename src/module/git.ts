@@ -28,11 +28,19 @@ export interface GitFetchLimits {
 
 export const defaultGitFetchLimits: GitFetchLimits = { timeoutMs: 120_000, stallSeconds: 30, maxBytes: 512 * 1024 * 1024 };
 
-export const defaultModuleCacheDir = (env: NodeJS.ProcessEnv = process.env): string =>
+export const defaultModuleCacheDir = (env: NodeJS.ProcessEnv): string =>
   env.LILYPAD_MODULE_CACHE || path.join(os.tmpdir(), 'lilypad', 'modules');
 
-export const defaultModuleOrg = (env: NodeJS.ProcessEnv = process.env): string =>
+export const defaultModuleOrg = (env: NodeJS.ProcessEnv): string =>
   env.LILYPAD_MODULE_ORG || 'https://github.com/lilypad-tech/lilypad-module-{name}';
+
+/** Where modules are cached and where `NAME:TAG` is looked up, from the settings in `env` (read once in cli/). */
+export interface ModuleLocations {
+  cacheDir: string;
+  moduleOrg: string;
+}
+
+export const moduleLocationsOf = (env: NodeJS.ProcessEnv): ModuleLocations => ({ cacheDir: defaultModuleCacheDir(env), moduleOrg: defaultModuleOrg(env) });
 
 /** The repository of `NAME:TAG` under an org pattern (`{name}` is replaced; otherwise `/NAME` is appended). */
 export function repositoryForName(org: string, name: string): string {

@@ -41,7 +41,7 @@ export interface ModuleResolverOptions {
    * `$LILYPAD_MODULE_ORG` or `https://github.com/lilypad-tech/lilypad-module-{name}`.
    */
   moduleOrg?: string;
-  /** Read from the environment for the defaults above; `process.env` when left out. */
+  /** Settings whose `LILYPAD_MODULE_CACHE` and `LILYPAD_MODULE_ORG` give the defaults above; none when left out. */
   env?: NodeJS.ProcessEnv;
   /**
    * Where modules may come from (see `sources.ts`); any source by default, as a job creator's own CLI needs.
@@ -90,7 +90,7 @@ async function readTemplate(name: string, dir: string): Promise<string> {
 
 export function createModuleResolver(options: ModuleResolverOptions = {}): ModuleResolver {
   const builtinDir = options.builtinDir ?? defaultBuiltinDir();
-  const env = options.env ?? process.env;
+  const env = options.env ?? {};
   const cacheDir = options.cacheDir ?? defaultModuleCacheDir(env);
   const moduleOrg = options.moduleOrg ?? defaultModuleOrg(env);
   const sources = options.sources ?? ANY_MODULE_SOURCE;

@@ -12,6 +12,7 @@ import { ANVIL_DEV_PRIVATE_KEYS, connectChain, deployContracts, fund, startAnvil
 import { closeExecutors, localExecutors } from '../executor/local.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
 import type { ModuleResolver } from '../module/resolve.js';
+import type { ModuleLocations } from '../module/git.js';
 import { ANY_MODULE_SOURCE } from '../module/sources.js';
 import type { ReadDeal } from '../protocol/deals.js';
 import type { OfferDomain } from '../protocol/offers.js';
@@ -22,6 +23,8 @@ export interface EmbeddedNetworkOptions {
   logger?: Logger;
   /** A folder for the network's files; a fresh temporary one (removed on stop) by default. */
   dataDir?: string;
+  /** Where the roles cache modules and look up `NAME:TAG` (the user's settings); the defaults when left out. */
+  moduleLocations?: ModuleLocations;
 }
 
 export interface EmbeddedNetwork {
@@ -80,6 +83,7 @@ export async function startEmbeddedNetwork(options: EmbeddedNetworkOptions = {})
       {
         // Every role here is the user's own, so it fetches what the user's CLI may: ./folders, file:// repositories.
         moduleSources: ANY_MODULE_SOURCE,
+        moduleLocations: options.moduleLocations,
         executorOwner: `lilypad-embedded-${process.pid}`,
         solver: {},
         mediator: { privateKey: mediatorPrivateKey, dataDir: path.join(dataDir, 'mediator') },

@@ -14,6 +14,7 @@ import { closeExecutors, localExecutors } from '../executor/local.js';
 import type { Executor } from '../executor/types.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
 import { createMediator, type MediatorConfig } from '../mediator/mediator.js';
+import type { ModuleLocations } from '../module/git.js';
 import { createModuleResolver, type ModuleResolver } from '../module/resolve.js';
 import { DEFAULT_SERVICE_MODULE_SOURCES, type ModuleSources } from '../module/sources.js';
 import { createResourceProvider, type ResourceProviderConfig } from '../resource-provider/resource-provider.js';
@@ -48,6 +49,8 @@ export interface RolesConfig {
    * public https hosts only, as befits roles that run strangers' jobs.
    */
   moduleSources?: ModuleSources;
+  /** Where modules are cached and `NAME:TAG` looked up; `<tmp>/lilypad/modules` and the default org when left out. */
+  moduleLocations?: ModuleLocations;
   /** Owner label of this process's Docker containers (see DockerExecutorOptions.owner). */
   executorOwner: string;
   /** The solver of roles started without one here. */
@@ -99,7 +102,7 @@ export async function startRoles(config: RolesConfig, pieces: RolesPieces): Prom
     const chainId = pieces.chain.chainId ?? (await fetchChainId(rpcUrl));
     const domain = { chainId, dealsAddress };
     const connect = (privateKey: Hex) => connectChain({ rpcUrl, privateKey, chainId });
-    const modules = createModuleResolver({ sources: config.moduleSources?.length ? config.moduleSources : DEFAULT_SERVICE_MODULE_SOURCES });
+    const modules = createModuleResolver({ ...config.moduleLocations, sources: config.moduleSources?.length ? config.moduleSources : DEFAULT_SERVICE_MODULE_SOURCES });
     const roles: RunningRoles = { chainId, modules, stop };
     const start = async <T extends { start(): Promise<void>; stop(): Promise<void> }>(service: T): Promise<T> => {
       await service.start();

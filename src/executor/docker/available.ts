@@ -10,6 +10,7 @@ import { createDockerExecutor, type DockerExecutorOptions } from './docker-execu
 
 const DEFAULT_SOCKET = '/var/run/docker.sock';
 
+// DOCKER_HOST is the Docker client's own setting (dockerode reads it too when it connects), not one of ours.
 export function dockerEngineConfigured(env: NodeJS.ProcessEnv = process.env): boolean {
   return Boolean(env.DOCKER_HOST) || existsSync(DEFAULT_SOCKET);
 }
