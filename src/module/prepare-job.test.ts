@@ -141,6 +141,32 @@ describe('inputs that cannot be had: the job fails at once with a result that sa
     expect(run.ms).toBeLessThan(5000);
   });
 
+  test('a slow source that keeps sending is not cut off: the time limit is for a silence', async () => {
+    const deep = join(scratch, 'deep');
+    mkdirSync(join(deep, 'a', 'b', 'c', 'd', 'e'), { recursive: true });
+    writeFileSync(join(deep, 'a', 'b', 'c', 'd', 'e', 'f.txt'), 'at the bottom\n');
+    const deepCid = (await addDirectory(deep, published)).toString();
+    // Each block 300 ms late; seven of them one after another (each folder's link is learnt from its parent).
+    const slow = createServer((request, response) => {
+      setTimeout(async () => {
+        const answer = await fetch(new URL(request.url!, gateway.url), { headers: { accept: String(request.headers.accept ?? '') } });
+        response.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? '' });
+        response.end(Buffer.from(await answer.arrayBuffer()));
+      }, 300);
+    });
+    await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(slow.address() as AddressInfo).port}`;
+      const run = await runWith(['cat', '/inputs/deep/a/b/c/d/e/f.txt'], `[{"CID": "${deepCid}", "Path": "/inputs/deep"}]`, {}, { gateways: [url], timeoutMs: 1000 });
+      expect(run.error).toBeUndefined();
+      expect(run.stdout).toBe('at the bottom\n');
+      expect(run.ms).toBeGreaterThan(1000);
+    } finally {
+      slow.closeAllConnections();
+      await new Promise((resolve) => slow.close(resolve));
+    }
+  });
+
   test('a second gateway is asked when the first lacks the CID', async () => {
     const blank = await startGateway({ blockstore: new MemoryBlockstore() });
     try {

@@ -15,14 +15,17 @@ import { exportDirectory, exportFile } from '../storage/export.js';
 import type { InputStore } from './input-source.js';
 import type { JobInput } from './job-inputs.js';
 
-/** How long one input may take to arrive before the job fails for want of it. */
+/**
+ * How long an input may go without a block arriving before the job fails for want of it: a CID nobody has
+ * fails this soon, while a large input that keeps arriving is not cut off.
+ */
 export const DEFAULT_INPUT_TIMEOUT_MS = 60_000;
 /** The most bytes of blocks one input's DAG may hold. */
 export const DEFAULT_MAX_INPUT_BYTES = 1024 * 1024 * 1024;
 
 export interface StageInputsOptions {
   signal?: AbortSignal;
-  /** Per input; default DEFAULT_INPUT_TIMEOUT_MS. */
+  /** Most time without a block arriving, per input; default DEFAULT_INPUT_TIMEOUT_MS. */
   timeoutMs?: number;
   /** Per input, in bytes of its DAG's blocks; default DEFAULT_MAX_INPUT_BYTES. Part of the result: keep it the same everywhere. */
   maxBytes?: number;
@@ -42,14 +45,19 @@ export async function stageInputs(inputs: readonly JobInput[], store: InputStore
 async function stageInput(input: JobInput, store: InputStore, inputsDir: string, options: StageInputsOptions): Promise<void> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_INPUT_TIMEOUT_MS;
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_INPUT_BYTES;
-  const timeout = AbortSignal.timeout(timeoutMs);
+  const stalled = new AbortController();
+  let timer = setTimeout(() => stalled.abort(), timeoutMs);
+  const arrived = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => stalled.abort(), timeoutMs);
+  };
   const tooLarge = new AbortController();
-  const signal = AbortSignal.any([timeout, tooLarge.signal, ...(options.signal ? [options.signal] : [])]);
+  const signal = AbortSignal.any([stalled.signal, tooLarge.signal, ...(options.signal ? [options.signal] : [])]);
   const named = `input ${input.label} (${[input.cid.toString(), ...input.within].join('/')})`;
   const fail = (code: string, message: string, cause?: unknown) => new ModuleError(`${named} ${message}`, { code, cause, details: { timeoutMs } });
   const sizeError = () => fail('input-too-large', `is larger than ${maxBytes} bytes, the most an input may be here`);
   try {
-    const entry = await walk(input, store, signal);
+    const entry = await walk(input, store, signal, arrived);
     const target = path.join(inputsDir, ...input.segments);
     const isFile = entry.type === 'raw' || entry.type === 'identity' || (entry.type === 'file' && entry.unixfs.type !== 'symlink');
     if (isFile) {
@@ -62,6 +70,7 @@ async function stageInput(input: JobInput, store: InputStore, inputsDir: string,
     await store.source.fetchDag(entry.cid, {
       signal,
       onBytes: (bytes) => {
+        arrived();
         if (bytes > maxBytes) tooLarge.abort();
       },
     });
@@ -72,23 +81,29 @@ async function stageInput(input: JobInput, store: InputStore, inputsDir: string,
     if (options.signal?.aborted) throw options.signal.reason;
     if (tooLarge.signal.aborted) throw sizeError();
     if (error instanceof ModuleError) throw error;
-    if (timeout.aborted) throw fail('input-unavailable', 'could not be fetched: no source served it', error);
+    if (stalled.signal.aborted) throw fail('input-unavailable', 'could not be fetched: no source served it', error);
     if (error instanceof StorageError && ['unsafe-entry-name', 'unsupported-entry', 'directory-too-deep', 'not-a-file', 'not-a-directory'].includes(error.code)) {
       throw fail('input-unusable', `cannot be shown as files (${error.code})`, error);
     }
     if (error instanceof LilypadError) throw fail('input-unavailable', 'could not be fetched: no source served it', error);
     if ((error as { name?: string }).name === 'NotFoundError') throw fail('input-not-found', 'does not exist: its DAG has no such path', error);
     throw error;
+  } finally {
+    clearTimeout(timer);
   }
 }
 
 /** The entry at the input's path inside its DAG, fetching only the blocks on the way there. */
-async function walk(input: JobInput, store: InputStore, signal: AbortSignal): Promise<UnixFSEntry> {
+async function walk(input: JobInput, store: InputStore, signal: AbortSignal, arrived: () => void): Promise<UnixFSEntry> {
   const { source, blockstore } = store;
   const onTheWay: Pick<Blockstore, 'get'> = {
     async *get(cid: CID) {
       if (await blockstore.has(cid, { signal })) yield* blockstore.get(cid, { signal });
-      else yield await source.fetchBlock(cid, { signal });
+      else {
+        const block = await source.fetchBlock(cid, { signal });
+        arrived();
+        yield block;
+      }
     },
   };
   const at = input.within.length === 0 ? input.cid : `${input.cid.toString()}/${input.within.join('/')}`;
