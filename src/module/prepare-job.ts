@@ -40,9 +40,11 @@ export interface PrepareJobComponents {
 
 /**
  * Resolves, renders and prepares a job offer's job; throws a one-line reason when it cannot run here. Its
- * inputs are checked (CIDs, paths) but not fetched: the provider calls this before it agrees, and fetching
- * happens after (`runPreparedJob`), where a CID nobody serves ends the deal at once with a result that says
- * so, rather than leaving the job creator to wait for an agreement that never comes.
+ * inputs are checked (CIDs, paths) but not fetched: the provider calls this before it agrees, within the
+ * solver's agreement timeout (30 s by default), too short for a large input, and a provider that refuses
+ * tells the job creator nothing, who would wait out the offer. Fetching happens after agreement
+ * (`runPreparedJob`), where a CID nobody serves ends the deal at once with a result that says why, and a
+ * mediator that cannot fetch it either writes the same result.
  */
 export async function prepareJob(job: JobOffer, components: PrepareJobComponents): Promise<PreparedJob> {
   const module = await components.modules.resolveRef(job.module, job.moduleName);
