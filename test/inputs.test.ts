@@ -8,7 +8,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectChain } from '../src/chain/index.js';
+import { runCheckedJob } from '../src/job-creator/audit.js';
 import { runJob } from '../src/job-creator/run-job.js';
+import type { CheckProgressEvent } from '../src/job-creator/verify.js';
+import { gatewayInputSource } from '../src/module/input-source.js';
 import type { JobCreatorComponents } from '../src/job-creator/types.js';
 import { startEmbeddedNetwork, type EmbeddedNetwork } from '../src/network/embedded.js';
 import { createSolverClient } from '../src/solver/client.js';
@@ -74,6 +77,18 @@ describe('inputs by CID on the embedded network', () => {
     expect(result.error).toBeUndefined();
     expect(result.exitCode).toBe(0);
     expect(result.stdout).toBe('from the job creator\'s machine\n');
+  }, 120_000);
+
+  it('--verify: the job creator re-runs the job with the same inputs and gets the provider\'s CID', async () => {
+    const checks: CheckProgressEvent[] = [];
+    const result = await runCheckedJob(
+      { verify: true, onCheck: (event) => checks.push(event) },
+      { module: moduleDir, inputs: { DataCID: folderCid, File: '/inputs/data/sub/a.txt' }, maxPrice: 10n ** 19n, mediators: network.mediators, resultsDir: path.join(dir, 'results', 'verified'), failWhenUnmatched: true },
+      // The job creator holds the blocks itself; the network's gateway is the way to any it lacks.
+      { ...components, inputs: { source: gatewayInputSource(network.inputGateways, blocks), blockstore: blocks } },
+    );
+    expect(result.stdout).toBe('from the job creator\'s machine\n');
+    expect(checks).toEqual([expect.objectContaining({ type: 'verify:rerun', matches: true, submittedCid: result.cid })]);
   }, 120_000);
 
   it('a CID that nobody has: the job ends at once, its result naming the input and the CID', async () => {

@@ -44,6 +44,8 @@ export interface EmbeddedNetwork {
   domain: OfferDomain;
   readDeal: ReadDeal;
   modules: ModuleResolver;
+  /** Where the provider and the mediator fetch inputs by CID from: the gateway over `inputsBlockstore`, if given. */
+  inputGateways: string[];
   dataDir: string;
   anvilPid: number;
   stop(): Promise<void>;
@@ -122,6 +124,7 @@ export async function startEmbeddedNetwork(options: EmbeddedNetworkOptions = {})
       domain,
       readDeal: chainReadDeal(deployer.publicClient, contracts.deals),
       modules: roles.modules,
+      inputGateways: inputsGateway ? [inputsGateway.url] : [],
       dataDir,
       anvilPid: anvil.pid,
       stop,
