@@ -59,6 +59,13 @@ describe('bad inputs: one line each, naming the input, found when the module ren
     expect(bad(`[{"CID": "${CID_A.slice(0, -2)}", "Path": "/inputs/x"}]`)).toThrow(/input \/inputs\/x: .* is not a CID/);
   });
 
+  test('a CID that is not UnixFS under sha2-256', () => {
+    const dagCbor = 'bafyreigks6arfsq3xxfpvqrrwonchxcnu6do76auprhhfomao6c273sixm';
+    expect(bad(`[{"Name": "data", "CID": "${dagCbor}", "Path": "/inputs/x"}]`)).toThrow(`module m: input data: CID ${dagCbor} is not UnixFS (its codec is 0x71)`);
+    const blake3 = 'bafkr4ihkr4ld3m4gqkjf4reryxsy2s5tkbxprqkow6fin2iiyvreuzzab4';
+    expect(bad(`[{"Name": "data", "CID": "${blake3}", "Path": "/inputs/x"}]`)).toThrow(/is not hashed with sha2-256/);
+  });
+
   test('an empty CID (an input left unset), and a path inside a CID that climbs out', () => {
     expect(bad('[{"Name": "images", "CID": "", "Path": "/inputs/images"}]')).toThrow('module m: input images has no CID');
     expect(bad(`[{"CID": "${CID_A}/../x", "Path": "/inputs/x"}]`)).toThrow(/\.\." segment in its path inside the CID/);

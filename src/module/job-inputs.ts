@@ -10,6 +10,10 @@ import type { ModuleSpec } from './spec.js';
 /** The most inputs one job may name: each is a fetch, a folder and a line of checks. */
 export const MAX_JOB_INPUTS = 32;
 
+const DAG_PB_CODE = 0x70;
+const RAW_CODE = 0x55;
+const SHA2_256_CODE = 0x12;
+
 /** The folder every input lives under, as the job sees it. */
 export const INPUTS_ROOT = '/inputs';
 
@@ -51,6 +55,13 @@ export function jobInputsOf(spec: ModuleSpec, moduleName: string, jobInputs: Rec
       cid = CID.parse(root);
     } catch {
       throw fail(`${named}: ${JSON.stringify(root)} is not a CID (expected one like bafy... or Qm...)`, 'input-bad-cid');
+    }
+    // What fetch.ts can check block by block and export.ts can write out: UnixFS under sha2-256.
+    if (cid.code !== DAG_PB_CODE && cid.code !== RAW_CODE) {
+      throw fail(`${named}: CID ${root} is not UnixFS (its codec is 0x${cid.code.toString(16)}); an input is a file or a folder`, 'input-bad-cid');
+    }
+    if (cid.multihash.code !== SHA2_256_CODE) {
+      throw fail(`${named}: CID ${root} is not hashed with sha2-256, so its blocks cannot be checked here`, 'input-bad-cid');
     }
     if (within.some((name) => !isPlainName(name))) {
       throw fail(`${named}: ${JSON.stringify(given)} has an empty, "." or ".." segment in its path inside the CID`, 'input-bad-cid');

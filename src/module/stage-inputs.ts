@@ -82,7 +82,7 @@ async function stageInput(input: JobInput, store: InputStore, inputsDir: string,
     if (tooLarge.signal.aborted) throw sizeError();
     if (error instanceof ModuleError) throw error;
     if (stalled.signal.aborted) throw fail('input-unavailable', 'could not be fetched: no source served it', error);
-    if (error instanceof StorageError && ['unsafe-entry-name', 'unsupported-entry', 'directory-too-deep', 'not-a-file', 'not-a-directory'].includes(error.code)) {
+    if (error instanceof StorageError && ['unsafe-entry-name', 'unsupported-entry', 'directory-too-deep', 'not-a-file', 'not-a-directory', 'unsupported-codec', 'unsupported-hash'].includes(error.code)) {
       throw fail('input-unusable', `cannot be shown as files (${error.code})`, error);
     }
     if (error instanceof LilypadError) throw fail('input-unavailable', 'could not be fetched: no source served it', error);
