@@ -74,6 +74,8 @@ async function stageInput(input: JobInput, store: InputStore, inputsDir: string,
         if (bytes > maxBytes) tooLarge.abort();
       },
     });
+    // Everything has arrived: writing it out, however long that takes, is no silence of the source.
+    clearTimeout(timer);
     await mkdir(path.dirname(target), { recursive: true });
     if (isFile) await exportFile(entry.cid, store.blockstore, target, { signal });
     else await exportDirectory(entry.cid, store.blockstore, target, { signal });
