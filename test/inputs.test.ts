@@ -3,7 +3,7 @@
  * loopback, and the provider fetches the job's input from there, checks every block and mounts it
  * read-only at the module's Path; a CID nobody has ends the job at once with a result that says why.
  */
-import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,9 +15,9 @@ import { gatewayInputSource } from '../src/module/input-source.js';
 import type { JobCreatorComponents } from '../src/job-creator/types.js';
 import { startEmbeddedNetwork, type EmbeddedNetwork } from '../src/network/embedded.js';
 import { createSolverClient } from '../src/solver/client.js';
-import { addDirectory, cidOfBytes, closeBlockstore, openBlockstore, type FsBlockstore } from '../src/storage/index.js';
+import { addDirectory, closeBlockstore, openBlockstore, type FsBlockstore } from '../src/storage/index.js';
+import { probeModule } from './helpers.js';
 
-const repoRoot = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const NOBODY_HAS = 'bafkreib6epubmabzlffdhckpmvsodmjuro6xuaei2qwevs3t52xnlhaatu';
 
 let dir: string;
@@ -29,21 +29,10 @@ let components: JobCreatorComponents;
 
 /** The probe program printing `{{ .File }}`, with the folder `{{ .DataCID }}` at /inputs/data. */
 async function catModule(into: string): Promise<string> {
-  await cp(path.join(repoRoot, 'modules', 'spin'), into, { recursive: true });
-  await rm(path.join(into, 'spin.wasm'));
-  const probe = await readFile(path.join(repoRoot, 'src', 'executor', 'wasm', 'testdata', 'probe.wasm'));
-  await writeFile(path.join(into, 'probe.wasm'), probe);
+  await probeModule(into, '["cat", {{ .File }}]', 30);
   const template = path.join(into, 'lilypad_module.json.tmpl');
-  const spin = await readFile(template, 'utf8');
-  const spinCid = /"CID": "([^"]+)"/.exec(spin)![1]!;
-  await writeFile(
-    template,
-    spin
-      .replace(spinCid, (await cidOfBytes(probe)).toString())
-      .replace('[{{ .Rounds }}]', '["cat", {{ .File }}]')
-      .replace('"Timeout": 600', '"Timeout": 30')
-      .replace('"Outputs": [', '"Inputs": [{"StorageSource": "IPFS", "CID": {{ .DataCID }}, "Path": "/inputs/data"}],\n      "Outputs": ['),
-  );
+  const spec = await readFile(template, 'utf8');
+  await writeFile(template, spec.replace('"Outputs": [', '"Inputs": [{"StorageSource": "IPFS", "CID": {{ .DataCID }}, "Path": "/inputs/data"}],\n      "Outputs": ['));
   return into;
 }
 
