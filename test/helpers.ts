@@ -134,19 +134,27 @@ export async function spinModuleWithTimeout(dir: string, seconds: number): Promi
 }
 
 /**
- * A module that allocates without bound, as a local module folder `dir`: the executor's probe program in
- * "hog" mode (1 MiB blocks until malloc fails, then exit 12), asking for 64 MB of RAM and a Timeout of 5 s.
+ * The executor's probe program as a local module folder `dir`, run with `parameters` (a JSON array in the
+ * template, so it may hold `{{ .Input }}`), asking for 64 MB of RAM and a Timeout of `seconds`.
  */
-export async function hogModule(dir: string): Promise<string> {
-  await spinModuleWithTimeout(dir, 5);
+export async function probeModule(dir: string, parameters: string, seconds: number): Promise<string> {
+  await spinModuleWithTimeout(dir, seconds);
   await rm(path.join(dir, 'spin.wasm'));
   const probe = await readFile(path.join(repoRoot, 'src', 'executor', 'wasm', 'testdata', 'probe.wasm'));
   await writeFile(path.join(dir, 'probe.wasm'), probe);
   const template = path.join(dir, 'lilypad_module.json.tmpl');
   const spin = await readFile(template, 'utf8');
   const spinCid = /"CID": "([^"]+)"/.exec(spin)![1]!;
-  await writeFile(template, spin.replace(spinCid, (await cidOfBytes(probe)).toString()).replace('[{{ .Rounds }}]', '["hog"]'));
+  await writeFile(template, spin.replace(spinCid, (await cidOfBytes(probe)).toString()).replace('[{{ .Rounds }}]', parameters));
   return dir;
+}
+
+/**
+ * A module that allocates without bound, as a local module folder `dir`: the probe in "hog" mode (1 MiB
+ * blocks until malloc fails, then exit 12), asking for 64 MB of RAM and a Timeout of 5 s.
+ */
+export async function hogModule(dir: string): Promise<string> {
+  return probeModule(dir, '["hog"]', 5);
 }
 
 /** The one line a job that allocated without bound ends with, as `lilypad run` reports it. */

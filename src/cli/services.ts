@@ -78,6 +78,7 @@ const flagNames: Record<string, string> = {
   panel: 'LILYPAD_MEDIATOR_PANEL',
   checks: 'LILYPAD_BRIDGE_CHECKS',
   moduleSources: 'LILYPAD_MODULE_SOURCES',
+  inputGateways: 'LILYPAD_INPUT_GATEWAYS',
   ...Object.fromEntries(SOLVER_TUNING.map((setting) => [setting.flag.replace(/-(\w)/g, (_, c: string) => c.toUpperCase()), setting.variable])),
 };
 
@@ -97,6 +98,7 @@ function solverDefaultOf(field: SolverTuningField): number {
 }
 
 const moduleSourcesHelp = 'where modules may be fetched from, comma-separated: public-https (default), URL prefixes, file:/ or * (LILYPAD_MODULE_SOURCES)';
+const inputGatewaysHelp = 'trustless gateways that jobs\' inputs by CID are fetched from, comma-separated; none: jobs with inputs are refused (LILYPAD_INPUT_GATEWAYS)';
 
 function settings(flags: Flags) {
   const named: Record<string, string | undefined> = {};
@@ -212,12 +214,14 @@ export function registerServiceCommands(program: Command): void {
     .option('--max-mediation-timeout <s>', 'the longest a challenged deal may hold the collateral (LILYPAD_MAX_MEDIATION_TIMEOUT; default 3600)')
     .option('--max-job-timeout <s>', 'the longest Timeout a module may ask for here (LILYPAD_MAX_JOB_TIMEOUT; default 3600)')
     .option('--module-sources <list>', moduleSourcesHelp)
+    .option('--input-gateways <urls>', inputGatewaysHelp)
     .action(async (flags: Flags) => {
       const config = loadServiceConfig(resourceProviderServiceSchema(detectMachine()), settings(flags));
       await serve('resource-provider', () =>
         startRole('resource-provider', 'resourceProvider', {
           solverUrl: config.SERVICE_SOLVER,
           moduleSources: config.LILYPAD_MODULE_SOURCES,
+          inputGateways: config.LILYPAD_INPUT_GATEWAYS,
           resourceProvider: {
             privateKey: config.WEB3_PRIVATE_KEY as Hex,
             mediators: config.SERVICE_MEDIATORS as Address[],
@@ -251,6 +255,7 @@ export function registerServiceCommands(program: Command): void {
     .option('--host <host>', 'address to serve re-runs to other mediators on (LILYPAD_HOST)')
     .option('--port <port>', 'port to serve re-runs on; unset: not served (LILYPAD_PORT)')
     .option('--module-sources <list>', moduleSourcesHelp)
+    .option('--input-gateways <urls>', inputGatewaysHelp)
     .action(async (flags: Flags) => {
       const config = loadServiceConfig(mediatorServiceSchema, settings(flags));
       await serve('mediator', () =>
@@ -258,6 +263,7 @@ export function registerServiceCommands(program: Command): void {
           // The mediator fetches challenged deals' job offers from the solver (and checks them against the deal id).
           solverUrl: config.SERVICE_SOLVER,
           moduleSources: config.LILYPAD_MODULE_SOURCES,
+          inputGateways: config.LILYPAD_INPUT_GATEWAYS,
           mediator: {
             privateKey: config.WEB3_PRIVATE_KEY as Hex,
             dataDir: config.LILYPAD_DATA_DIR ? path.resolve(config.LILYPAD_DATA_DIR) : undefined,

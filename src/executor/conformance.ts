@@ -172,16 +172,24 @@ export function describeExecutorConformance(subject: ConformanceSubject): void {
       expect(read(join(result.resultDir, 'outputs'), 'hello.txt')).toBe('hello from the job');
     });
 
-    test('/inputs is readable and read-only', async () => {
+    test('/inputs is readable and read-only, down to its folders and files', async () => {
       const inputsDir = join(scratch, 'inputs');
-      mkdirSync(inputsDir, { recursive: true });
+      mkdirSync(join(inputsDir, 'data'), { recursive: true });
       writeFileSync(join(inputsDir, 'message.txt'), 'hello input');
+      writeFileSync(join(inputsDir, 'data', 'b.txt'), 'nested input');
       const readInput = await executor.run(request(programs.probe(['cat', '/inputs/message.txt']), { inputsDir }));
       expect(read(readInput.resultDir, 'stdout')).toBe('hello input');
-      const write = await executor.run(request(programs.probe(['write', '/inputs/new.txt', 'x']), { inputsDir }));
-      expect(write.exitCode).toBe(16);
-      expect(readdirSync(inputsDir)).toEqual(['message.txt']);
+      const readNested = await executor.run(request(programs.probe(['cat', '/inputs/data/b.txt']), { inputsDir }));
+      expect(read(readNested.resultDir, 'stdout')).toBe('nested input');
+      // Inputs come from CIDs: a job that could change them would run on other bytes than the ones signed for.
+      for (const target of ['/inputs/new.txt', '/inputs/message.txt', '/inputs/data/new.txt', '/inputs/data/b.txt']) {
+        const write = await executor.run(request(programs.probe(['write', target, 'x']), { inputsDir }));
+        expect(write.exitCode, target).toBe(16);
+      }
+      expect(readdirSync(inputsDir).sort()).toEqual(['data', 'message.txt']);
+      expect(readdirSync(join(inputsDir, 'data'))).toEqual(['b.txt']);
       expect(read(join(inputsDir), 'message.txt')).toBe('hello input');
+      expect(read(join(inputsDir, 'data'), 'b.txt')).toBe('nested input');
     });
 
     test('a result folder with outputs in it is refused', async () => {

@@ -5,6 +5,7 @@
  */
 import type { Address, Hex } from 'viem';
 import type { ChainClients } from '../chain/index.js';
+import type { PrepareJobComponents } from '../module/prepare-job.js';
 import type { ModuleResolver } from '../module/resolve.js';
 import type { Deal, OnChainDealView, ReadDeal } from '../protocol/deals.js';
 import type { JobOffer, OfferDomain } from '../protocol/offers.js';
@@ -77,6 +78,8 @@ export interface JobCreatorComponents {
   readDeal: ReadDeal;
   /** Where downloaded blocks are kept (and verified) before the folder is written. */
   blockstore: Blockstore;
+  /** Where a re-run here (`--verify`, audits) fetches jobs' inputs by CID from; without it such a job is not re-run. */
+  inputs?: PrepareJobComponents['inputs'];
   /**
    * Sends the challenge of a deal's results; default: the deal contract's `challengeResults` from this
    * wallet. A job creator that is a contract (`jobCreator`) must send it itself, as the on-chain job

@@ -12,7 +12,7 @@ import { isAddressEqual, type Address, type Hex } from 'viem';
 import { challengeResults, type ChainClients } from '../chain/index.js';
 import type { Executor } from '../executor/types.js';
 import { JobError } from '../lib/errors.js';
-import { prepareJob, runPreparedJob } from '../module/prepare-job.js';
+import { prepareJob, runPreparedJob, type PrepareJobComponents } from '../module/prepare-job.js';
 import type { ModuleResolver } from '../module/resolve.js';
 import type { Deal, OnChainDealView, ReadDeal } from '../protocol/deals.js';
 import { mediatorSeedHashOf, sharedMediatorsOf } from '../protocol/mediation.js';
@@ -65,6 +65,8 @@ export interface VerifierComponents {
   domain: OfferDomain;
   modules: ModuleResolver;
   executors: Executor[];
+  /** Where jobs' inputs by CID come from; without it a job with inputs cannot be re-run here. */
+  inputs?: PrepareJobComponents['inputs'];
 }
 
 export type RerunOutcome =

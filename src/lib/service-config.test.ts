@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { packageRoot } from './package-root.js';
-import { loadServiceConfig, SOLVER_TUNING, solverServiceSchema, solverTuningOf } from './service-config.js';
+import { loadServiceConfig, mediatorServiceSchema, SOLVER_TUNING, solverServiceSchema, solverTuningOf } from './service-config.js';
 
 const chain = { WEB3_RPC_URL: 'http://127.0.0.1:8545', LILYPAD_DEALS_ADDRESS: `0x${'d1'.repeat(20)}` };
 
@@ -29,5 +29,21 @@ describe("the solver's settings", () => {
     expect(new Set(SOLVER_TUNING.map((t) => t.variable)).size).toBe(SOLVER_TUNING.length);
     const readme = readFileSync(path.join(packageRoot(), 'README.md'), 'utf8');
     for (const t of SOLVER_TUNING) expect(readme).toContain(`| \`--${t.flag}\` | \`${t.variable}\` |`);
+  });
+});
+
+describe('the gateways inputs by CID come from', () => {
+  const signer = { ...chain, WEB3_PRIVATE_KEY: `0x${'1'.repeat(64)}` };
+
+  it('are a comma-separated list of http(s) URLs, none by default', () => {
+    expect(loadServiceConfig(mediatorServiceSchema, { env: signer, flags: {} }).LILYPAD_INPUT_GATEWAYS).toEqual([]);
+    const config = loadServiceConfig(mediatorServiceSchema, { env: { ...signer, LILYPAD_INPUT_GATEWAYS: 'http://127.0.0.1:8081, https://gw.example' }, flags: {} });
+    expect(config.LILYPAD_INPUT_GATEWAYS).toEqual(['http://127.0.0.1:8081', 'https://gw.example']);
+  });
+
+  it('refuse anything else, naming the setting', () => {
+    expect(() => loadServiceConfig(mediatorServiceSchema, { env: { ...signer, LILYPAD_INPUT_GATEWAYS: 'ipfs.io' }, flags: {} })).toThrow(
+      'LILYPAD_INPUT_GATEWAYS must be http(s) URLs, comma-separated',
+    );
   });
 });

@@ -92,6 +92,9 @@ const signerSettings = { ...chainConnection, WEB3_PRIVATE_KEY: privateKey };
  */
 const moduleSources = list;
 
+/** Trustless gateways that jobs' inputs by CID are fetched from, in order; empty: jobs with inputs are refused. */
+const inputGateways = list.refine((urls) => urls.every((url) => URL.canParse(url) && /^https?:/.test(url)), 'must be http(s) URLs, comma-separated');
+
 /** `lilypad chain`'s settings. */
 export const chainServiceSchema = z.object({
   LILYPAD_HOST: z.string().default('127.0.0.1'),
@@ -121,6 +124,7 @@ export function resourceProviderServiceSchema(machine: { cpu: number; gpu: numbe
     LILYPAD_MAX_MEDIATION_TIMEOUT: z.coerce.bigint().positive().optional(),
     LILYPAD_MAX_JOB_TIMEOUT: z.coerce.number().int().positive().optional(),
     LILYPAD_MODULE_SOURCES: moduleSources,
+    LILYPAD_INPUT_GATEWAYS: inputGateways,
   });
 }
 
@@ -133,6 +137,7 @@ export const mediatorServiceSchema = z.object({
   LILYPAD_HOST: z.string().default('127.0.0.1'),
   LILYPAD_PORT: port.optional(),
   LILYPAD_MODULE_SOURCES: moduleSources,
+  LILYPAD_INPUT_GATEWAYS: inputGateways,
 });
 
 /** `lilypad jobcreator`'s settings: the on-chain job creator's bridge. */

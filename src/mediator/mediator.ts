@@ -25,7 +25,7 @@ import type { Executor } from '../executor/types.js';
 import { listen, type RunningHttpServer } from '../lib/http-server.js';
 import { onceLifecycle, type Service } from '../lib/lifecycle.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
-import { prepareJob, runPreparedJob } from '../module/prepare-job.js';
+import { prepareJob, runPreparedJob, type PrepareJobComponents } from '../module/prepare-job.js';
 import type { ModuleResolver } from '../module/resolve.js';
 import type { Deal } from '../protocol/deals.js';
 import { jobOfferId, type OfferDomain } from '../protocol/offers.js';
@@ -51,6 +51,8 @@ export interface MediatorComponents {
   solver: SolverClient;
   executors: Executor[];
   modules: ModuleResolver;
+  /** Where jobs' inputs by CID come from, as for the provider: a re-run must see the same bytes. */
+  inputs?: PrepareJobComponents['inputs'];
   logger?: Logger;
 }
 

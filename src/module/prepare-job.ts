@@ -10,9 +10,12 @@ import type { ExecutionLimits, ExecutionResult, Executor, ExecutorJob } from '..
 import { ModuleError } from '../lib/errors.js';
 import type { JobOffer } from '../protocol/offers.js';
 import { executionLimitsOf, executorJobOf, jobSeedOf } from './executor-job.js';
+import type { InputStore } from './input-source.js';
+import { jobInputsOf, type JobInput } from './job-inputs.js';
 import { renderModule } from './render.js';
 import type { ModuleResolver, ResolvedModule } from './resolve.js';
 import { engineOf, type ModuleSpec } from './spec.js';
+import { stageInputs, type StageInputsOptions } from './stage-inputs.js';
 
 export interface PreparedJob {
   module: ResolvedModule;
@@ -22,44 +25,91 @@ export interface PreparedJob {
   limits: ExecutionLimits;
   /** Derived from the module's id and the inputs, never from the deal. */
   randomSeed: string;
+  /** The spec's `Inputs` by CID, checked; fetched into the job's `/inputs` when it runs. */
+  inputs: JobInput[];
+  /** Where the inputs' blocks come from; set whenever `inputs` is not empty. */
+  inputStore?: InputStore & Pick<StageInputsOptions, 'timeoutMs' | 'maxBytes'>;
 }
 
-/** Resolves, renders and prepares a job offer's job; throws a one-line reason when it cannot run here. */
-export async function prepareJob(job: JobOffer, components: { modules: ModuleResolver; executors: Executor[] }): Promise<PreparedJob> {
+export interface PrepareJobComponents {
+  modules: ModuleResolver;
+  executors: Executor[];
+  /** Needed only for jobs with inputs by CID; without it such a job is refused before anything is agreed. */
+  inputs?: InputStore & Pick<StageInputsOptions, 'timeoutMs' | 'maxBytes'>;
+}
+
+/**
+ * Resolves, renders and prepares a job offer's job; throws a one-line reason when it cannot run here. Its
+ * inputs are checked (CIDs, paths) but not fetched: the provider calls this before it agrees, within the
+ * solver's agreement timeout (30 s by default), too short for a large input, and a provider that refuses
+ * tells the job creator nothing, who would wait out the offer. Fetching happens after agreement
+ * (`runPreparedJob`), where a CID nobody serves ends the deal at once with a result that says why, and a
+ * mediator that cannot fetch it either writes the same result.
+ */
+export async function prepareJob(job: JobOffer, components: PrepareJobComponents): Promise<PreparedJob> {
   const module = await components.modules.resolveRef(job.module, job.moduleName);
   const spec = renderModule(job.moduleName, module.template, job.inputs);
   const engine = engineOf(spec);
   const executor = components.executors.find((e) => e.engine === engine);
   if (!executor || !(await executor.isAvailable())) throw new ModuleError(`no ${engine} executor here`, { code: 'engine-unavailable' });
-  return { module, spec, executor, executorJob: await executorJobOf(module, spec), limits: executionLimitsOf(spec), randomSeed: jobSeedOf(job.terms) };
+  const inputs = jobInputsOf(spec, job.moduleName, job.inputs);
+  if (inputs.length > 0 && !components.inputs) {
+    throw new ModuleError(`module ${job.moduleName} takes inputs by CID and nothing here can fetch them`, { code: 'inputs-unsupported' });
+  }
+  return {
+    module,
+    spec,
+    executor,
+    executorJob: await executorJobOf(module, spec),
+    limits: executionLimitsOf(spec),
+    randomSeed: jobSeedOf(job.terms),
+    inputs,
+    inputStore: inputs.length > 0 ? components.inputs : undefined,
+  };
 }
 
 /**
- * Runs a prepared job into `resultDir` (emptied first). A job the executor gives up on (a module that does
- * not instantiate, an engine error) still gets a result folder that says why: `exitCode` 1 and `error`, with
- * nothing that differs between deals or machines, so a re-run elsewhere writes the same folder. Only an
- * abort (`signal`) throws.
+ * Runs a prepared job into `resultDir` (emptied first), its inputs fetched first into `<resultDir>.inputs`
+ * (removed afterwards), which the job sees read-only as `/inputs`. A job the executor gives up on (a module
+ * that does not instantiate, an engine error) or whose input cannot be had (`input-unavailable`,
+ * `input-too-large`, ...) still gets a result folder that says why: `exitCode` 1 and `error`, with nothing
+ * that differs between deals or machines, so a re-run elsewhere writes the same folder. Only an abort
+ * (`signal`) throws. `wallClockMs` (a deadline's) includes the time the inputs take.
  */
 export async function runPreparedJob(
   prepared: PreparedJob,
   run: { jobId: string; resultDir: string; signal?: AbortSignal; wallClockMs?: number },
 ): Promise<ExecutionResult | { exitCode: 1; failure: { message: string } }> {
+  const started = Date.now();
   await rm(run.resultDir, { recursive: true, force: true });
   await mkdir(run.resultDir, { recursive: true });
+  const inputsDir = prepared.inputs.length > 0 ? `${path.resolve(run.resultDir)}.inputs` : undefined;
   try {
+    if (inputsDir !== undefined) {
+      if (!prepared.inputStore) throw new ModuleError('the job takes inputs by CID and nothing here can fetch them', { code: 'inputs-unsupported' });
+      await stageInputs(prepared.inputs, prepared.inputStore, inputsDir, { ...prepared.inputStore, signal: run.signal });
+    }
+    const wallClockMs = run.wallClockMs === undefined ? undefined : Math.max(1000, run.wallClockMs - (Date.now() - started));
     return await prepared.executor.run({
       jobId: run.jobId,
       randomSeed: prepared.randomSeed,
       job: prepared.executorJob,
+      inputsDir,
       resultDir: run.resultDir,
-      limits: run.wallClockMs === undefined ? prepared.limits : { ...prepared.limits, wallClockMs: run.wallClockMs },
+      limits: wallClockMs === undefined ? prepared.limits : { ...prepared.limits, wallClockMs },
       signal: run.signal,
     });
   } catch (error) {
     if (run.signal?.aborted) throw error;
-    const message = failureReason(error as Error, run.jobId);
+    const code = (error as { code?: unknown }).code;
+    // Input failures carry their code, as the executor's own failures do (`failure.ts`).
+    const message = error instanceof ModuleError && typeof code === 'string' && code.startsWith('input')
+      ? `${code}: ${error.message}`
+      : failureReason(error as Error, run.jobId);
     await writeFailureResult(run.resultDir, message);
     return { exitCode: 1, failure: { message } };
+  } finally {
+    if (inputsDir !== undefined) await rm(inputsDir, { recursive: true, force: true });
   }
 }
 

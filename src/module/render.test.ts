@@ -31,9 +31,9 @@ describe('rendering module templates in the style of the original modules', () =
             {{ if .Seed }}{{ subst "\\"SEED=%s\\"" .Seed }}{{ else }}"SEED=42"{{ end }}]},
         "Inputs": [{"StorageSource": "IPFS", "CID": {{ .InputCID }}, "Path": "/inputs"}],
         "Outputs": [{"Name": "outputs", "StorageSource": "IPFS", "Path": "/outputs"}]}}}`;
-    const spec = renderModule('sdxl', t, { Prompt: 'a cat', InputCID: 'bafycid' });
+    const spec = renderModule('sdxl', t, { Prompt: 'a cat', InputCID: 'bafkreigks6arfsq3xxfpvqrrwonchxcnu6do76auprhhfomao6c273sixm' });
     expect(spec.job.Spec.Docker?.EnvironmentVariables).toEqual({ PROMPT: 'a cat', SEED: '42' });
-    expect(spec.job.Spec.Inputs[0]?.CID).toBe('bafycid');
+    expect(spec.job.Spec.Inputs[0]?.CID).toBe('bafkreigks6arfsq3xxfpvqrrwonchxcnu6do76auprhhfomao6c273sixm');
     expect(spec.machine).toMatchObject({ gpu: 1000, cpu: 8000, ram: 16000 });
   });
 

@@ -4,6 +4,7 @@
  * original templates have, is accepted with a warning) and validated into a ModuleSpec.
  */
 import { ModuleError } from '../lib/errors.js';
+import { jobInputsOf } from './job-inputs.js';
 import { canonicalKeys, moduleSpecSchema, type ModuleSpec } from './spec.js';
 import { renderTemplate, TemplateError } from './template/template.js';
 
@@ -129,6 +130,9 @@ export function renderModuleDetailed(moduleName: string, template: string, input
       : `an invalid job spec at ${where}: ${issue?.message}`;
     throw new ModuleError(`module ${moduleName} rendered ${message}`, { code: 'template-invalid-spec', details: { issues: parsed.error.issues } });
   }
+  // Bad inputs (a malformed CID, a Path that leaves /inputs) are the template's or the user's mistake: found
+  // here, before a job creator signs or a provider agrees.
+  jobInputsOf(parsed.data, moduleName, inputs);
   return { spec: parsed.data, json: output, warnings };
 }
 

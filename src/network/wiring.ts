@@ -15,13 +15,14 @@ import type { Executor } from '../executor/types.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
 import { createMediator, type MediatorConfig } from '../mediator/mediator.js';
 import type { ModuleLocations } from '../module/git.js';
+import { gatewayInputSource } from '../module/input-source.js';
 import { createModuleResolver, type ModuleResolver } from '../module/resolve.js';
 import { DEFAULT_SERVICE_MODULE_SOURCES, type ModuleSources } from '../module/sources.js';
 import { createResourceProvider, type ResourceProviderConfig } from '../resource-provider/resource-provider.js';
 import { createSolverClient } from '../solver/client.js';
 import { createSolver, type SolverConfig } from '../solver/solver.js';
 import { chainFreeEscrow } from '../solver/standing.js';
-import { closeBlockstore, openBlockstore } from '../storage/index.js';
+import { closeBlockstore, openBlockstore, type Blockstore } from '../storage/index.js';
 import { chainReadDeal } from './read-deal.js';
 
 /** Settings every provider gets unless its configuration says otherwise. */
@@ -51,6 +52,11 @@ export interface RolesConfig {
   moduleSources?: ModuleSources;
   /** Where modules are cached and `NAME:TAG` looked up; `<tmp>/lilypad/modules` and the default org when left out. */
   moduleLocations?: ModuleLocations;
+  /**
+   * Trustless HTTP gateways that the provider and the mediator fetch jobs' inputs by CID from, in order, each
+   * block checked against its CID. None: a job with inputs is refused before it is agreed.
+   */
+  inputGateways?: string[];
   /** Owner label of this process's Docker containers (see DockerExecutorOptions.owner). */
   executorOwner: string;
   /** The solver of roles started without one here. */
@@ -127,14 +133,25 @@ export async function startRoles(config: RolesConfig, pieces: RolesPieces): Prom
       return createSolverClient(solverUrl);
     };
     const executors = (await executorsReady) ?? [];
+    const inputGateways = config.inputGateways ?? [];
+    /** The provider and the mediator read inputs alike, so a re-run sees the bytes the provider's run saw. */
+    const inputsInto = (blockstore: Blockstore) =>
+      inputGateways.length > 0 ? { source: gatewayInputSource(inputGateways, blockstore), blockstore } : undefined;
 
     if (config.mediator) {
       const { privateKey, dataDir, ...mediatorConfig } = config.mediator;
       const chain = await connect(privateKey);
       const address = chain.walletClient.account.address;
+      const mediatorDataDir = dataDir ?? path.join(os.tmpdir(), `lilypad-mediator-${address}`);
+      let inputs;
+      if (inputGateways.length > 0) {
+        const blockstore = await openBlockstore(path.join(mediatorDataDir, 'input-blocks'));
+        cleanups.push(() => closeBlockstore(blockstore));
+        inputs = inputsInto(blockstore);
+      }
       const mediator = await start(createMediator(
-        { ...mediatorConfig, dataDir: dataDir ?? path.join(os.tmpdir(), `lilypad-mediator-${address}`) },
-        { chain, domain, solver: solverClient(), executors, modules, logger: logger.child({ role: 'mediator' }) },
+        { ...mediatorConfig, dataDir: mediatorDataDir },
+        { chain, domain, solver: solverClient(), executors, modules, inputs, logger: logger.child({ role: 'mediator' }) },
       ));
       roles.mediator = { address, url: mediator.url, stop: () => mediator.stop() };
     }
@@ -146,7 +163,7 @@ export async function startRoles(config: RolesConfig, pieces: RolesPieces): Prom
       cleanups.push(() => closeBlockstore(blockstore));
       const provider = await start(createResourceProvider(
         { ...PROVIDER_DEFAULTS, ...providerConfig },
-        { chain, domain, solver: solverClient(), executors, modules, blockstore, logger: logger.child({ role: 'resource-provider' }) },
+        { chain, domain, solver: solverClient(), executors, modules, blockstore, inputs: inputsInto(blockstore), logger: logger.child({ role: 'resource-provider' }) },
       ));
       roles.resourceProvider = { address: provider.address, stop: () => provider.stop() };
     }

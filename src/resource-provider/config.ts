@@ -6,6 +6,7 @@ import type { Address } from 'viem';
 import type { ChainClients } from '../chain/index.js';
 import type { Executor } from '../executor/types.js';
 import type { Logger } from '../lib/logger.js';
+import type { PrepareJobComponents } from '../module/prepare-job.js';
 import type { ModuleResolver } from '../module/resolve.js';
 import type { MachineSpec } from '../protocol/machine.js';
 import type { OfferDomain } from '../protocol/offers.js';
@@ -52,5 +53,7 @@ export interface ResourceProviderComponents {
   executors: Executor[];
   modules: ModuleResolver;
   blockstore: Blockstore;
+  /** Where jobs' inputs by CID come from; without it a job with inputs is refused before it is agreed. */
+  inputs?: PrepareJobComponents['inputs'];
   logger?: Logger;
 }

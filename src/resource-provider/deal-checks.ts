@@ -16,7 +16,7 @@ import type { ResourceProviderComponents, ResourceProviderConfig } from './confi
 
 export type DealChecksConfig = Pick<ResourceProviderConfig, 'modules' | 'refuseModules' | 'machine' | 'maxJobTimeoutSeconds'>;
 
-export type DealChecksComponents = Pick<ResourceProviderComponents, 'chain' | 'domain' | 'modules' | 'executors'>;
+export type DealChecksComponents = Pick<ResourceProviderComponents, 'chain' | 'domain' | 'modules' | 'executors' | 'inputs'>;
 
 export interface DealChecks {
   /** The deal checked and its job prepared; throws, saying why, when the provider must not agree it. */

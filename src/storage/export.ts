@@ -86,19 +86,7 @@ async function writeEntries(
       child.type === 'raw' ||
       child.type === 'identity'
     ) {
-      const content = child.content({ signal: options.signal });
-      // 'wx': never follow or replace what is already there.
-      await pipeline(content, createWriteStream(childTarget, { flags: 'wx' }), { signal: options.signal }).catch(
-        (cause: unknown) => {
-          if ((cause as { name?: string } | null)?.name === 'NotFoundError') {
-            throw new StorageError(
-              `a block of ${childRelative} (${link.cid}) is not in the blockstore; fetch the DAG with fetchDag first`,
-              { code: 'block-missing', details: { cid: link.cid.toString(), path: childRelative }, cause },
-            );
-          }
-          throw existsOr(cause, childTarget);
-        },
-      );
+      await writeFileEntry(child, childTarget, childRelative, options);
     } else {
       const kind = child.type === 'file' ? child.unixfs.type : child.type;
       throw new StorageError(
@@ -108,6 +96,41 @@ async function writeEntries(
     }
   }
   return folders;
+}
+
+/**
+ * Writes the file `cid` (a UnixFS file or a raw block) to `destinationFile`, which must not exist yet (code
+ * 'destination-exists'); anything else is refused (code 'not-a-file'). Every block must be in `blockstore`.
+ */
+export async function exportFile(
+  cid: CID,
+  blockstore: ReadableStorage,
+  destinationFile: string,
+  options: ExportDirectoryOptions = {},
+): Promise<void> {
+  const entry = await load(cid, '', blockstore, options);
+  if (!(entry.type === 'raw' || entry.type === 'identity' || (entry.type === 'file' && (entry.unixfs.type === 'file' || entry.unixfs.type === 'raw')))) {
+    throw new StorageError(`${cid} is a ${entry.type}, not a file; nothing was written to ${destinationFile}`, {
+      code: 'not-a-file',
+      details: { cid: cid.toString() },
+    });
+  }
+  await writeFileEntry(entry, destinationFile, cid.toString(), options);
+}
+
+async function writeFileEntry(entry: Extract<UnixFSEntry, { type: 'file' | 'raw' | 'identity' }>, target: string, relative: string, options: ExportDirectoryOptions): Promise<void> {
+  const content = entry.content({ signal: options.signal });
+  // 'wx': never follow or replace what is already there.
+  await pipeline(content, createWriteStream(target, { flags: 'wx' }), { signal: options.signal }).catch((cause: unknown) => {
+    if ((cause as { name?: string } | null)?.name === 'NotFoundError') {
+      throw new StorageError(`a block of ${relative} (${entry.cid}) is not in the blockstore; fetch the DAG with fetchDag first`, {
+        code: 'block-missing',
+        details: { cid: entry.cid.toString(), path: relative },
+        cause,
+      });
+    }
+    throw existsOr(cause, target);
+  });
 }
 
 async function load(

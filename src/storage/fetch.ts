@@ -17,7 +17,7 @@ export const MAX_BLOCK_BYTES = 2 * 1024 * 1024;
 
 export type FetchDagProgressEvent =
   /** The block was already in the blockstore; it was not downloaded. */
-  | { type: 'block:present'; cid: CID }
+  | { type: 'block:present'; cid: CID; bytes: number }
   /** The block was downloaded, matched its CID, and was stored. */
   | { type: 'block:verified'; cid: CID; bytes: number }
   /** Every block of the DAG is in the blockstore. */
@@ -85,7 +85,7 @@ export async function fetchDag(cid: CID, options: FetchDagOptions): Promise<Fetc
     let block: Uint8Array;
     if (await blockstore.has(next, { signal: stopSignal })) {
       block = await getBlock(blockstore, next, { signal: stopSignal });
-      onProgress?.({ type: 'block:present', cid: next });
+      onProgress?.({ type: 'block:present', cid: next, bytes: block.byteLength });
     } else {
       block = await downloadBlock(next, context);
       await blockstore.put(next, block, { signal: stopSignal });
@@ -124,6 +124,25 @@ export async function fetchDag(cid: CID, options: FetchDagOptions): Promise<Fetc
   }
   onProgress?.({ type: 'dag:fetched', cid, blocks, fetched, bytes });
   return { cid, blocks, fetched, bytes };
+}
+
+/**
+ * Downloads one block and returns it only if its bytes match `cid` (it is not stored): enough to walk a path
+ * inside a DAG without fetching the rest of it. Throws as `fetchDag` does.
+ */
+export async function fetchBlock(
+  cid: CID,
+  options: Pick<FetchDagOptions, 'gatewayUrl' | 'signal' | 'blockTimeoutMs' | 'maxBlockBytes'>,
+): Promise<Uint8Array> {
+  const signal = options.signal ?? new AbortController().signal;
+  signal.throwIfAborted();
+  return downloadBlock(cid, {
+    root: cid,
+    gateway: parseGatewayUrl(options.gatewayUrl),
+    signal,
+    timeoutMs: options.blockTimeoutMs ?? 30_000,
+    maxBlockBytes: options.maxBlockBytes ?? MAX_BLOCK_BYTES,
+  });
 }
 
 interface Gateway {

@@ -5,7 +5,7 @@
 export { PROFILE, PROFILE_NAME, importerOptions, type ProfileName } from './profile.js';
 export { openBlockstore, closeBlockstore, getBlock, FsBlockstore, type Blockstore } from './blockstore.js';
 export { addBytes, addDirectory, cidOfBytes, cidOfDirectory, MAX_DIRECTORY_DEPTH } from './add.js';
-export { exportDirectory, isSafeEntryName, type ExportDirectoryOptions } from './export.js';
+export { exportDirectory, exportFile, isSafeEntryName, type ExportDirectoryOptions } from './export.js';
 export {
   createGateway,
   addGatewayRoutes,
@@ -18,6 +18,7 @@ export { carOfDag, CAR_CONTENT_TYPE } from './car.js';
 export { blockLinks, blockMatchesCid, RAW_CONTENT_TYPE } from './dag.js';
 export {
   fetchDag,
+  fetchBlock,
   MAX_BLOCK_BYTES,
   type FetchDagOptions,
   type FetchDagProgressEvent,
