@@ -5,6 +5,7 @@
  * outside 127.0.0.0/8: no bootstrap peers, no mDNS, no DHT, no delegated routing, no relay, no NAT traversal.
  */
 import './promise-with-resolvers.js';
+import { setMaxListeners } from 'node:events';
 import { withBitswap } from '@helia/bitswap';
 import { withLibp2pLight } from '@helia/libp2p';
 import { identify } from '@libp2p/identify';
@@ -289,6 +290,8 @@ async function walkDag(root: CID, options: WalkOptions): Promise<IpfsFetchResult
   const { local, signal, onProgress } = options;
   const stopAll = new AbortController();
   const stopSignal = signal === undefined ? stopAll.signal : AbortSignal.any([signal, stopAll.signal]);
+  // Each block in flight listens on it.
+  setMaxListeners(Infinity, stopSignal);
   const seen = new Set<string>([root.toString()]);
   const queue: CID[] = [root];
   const running = new Set<Promise<void>>();
