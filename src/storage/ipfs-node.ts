@@ -8,8 +8,9 @@ import './promise-with-resolvers.js';
 import { setMaxListeners } from 'node:events';
 import { withBitswap } from '@helia/bitswap';
 import { withLibp2pLight } from '@helia/libp2p';
+import { generateKeyPair } from '@libp2p/crypto/keys';
 import { identify } from '@libp2p/identify';
-import type { Connection, PeerId } from '@libp2p/interface';
+import type { Connection, PeerId, PrivateKey } from '@libp2p/interface';
 import { noise } from '@libp2p/noise';
 import { tcp } from '@libp2p/tcp';
 import { yamux } from '@libp2p/yamux';
@@ -36,6 +37,8 @@ export interface IpfsNodeOptions {
    * across machines turns it off and names its peers' public addresses.
    */
   loopbackOnly?: boolean;
+  /** The node's identity. Default a new Ed25519 key, kept across stop and start of this node. */
+  privateKey?: PrivateKey;
   logger?: Logger;
 }
 
@@ -100,6 +103,7 @@ export function createIpfsNode(options: IpfsNodeOptions): IpfsNode {
   let node: Node | undefined;
   let starting: Promise<void> | undefined;
   let lastPeerId: PeerId | undefined;
+  let privateKey = options.privateKey;
 
   function name(address: string): Multiaddr {
     const parsed = parsePeerAddress(address);
@@ -113,7 +117,7 @@ export function createIpfsNode(options: IpfsNodeOptions): IpfsNode {
     return parsed;
   }
 
-  function build() {
+  function build(key: PrivateKey) {
     for (const address of listen) {
       if (loopbackOnly && !isLoopback(parseMultiaddr(address))) {
         throw new StorageError(`the IPFS node may listen only on 127.0.0.0/8, not on ${address}`, {
@@ -125,6 +129,7 @@ export function createIpfsNode(options: IpfsNodeOptions): IpfsNode {
     const helia = createHeliaLight({ blockstore: options.blockstore, routers: [] });
     return withBitswap(
       withLibp2pLight(helia, {
+        privateKey: key,
         addresses: {
           listen,
           // Identify adds addresses that peers observed; with loopbackOnly none outside 127/8 may be announced.
@@ -180,7 +185,9 @@ export function createIpfsNode(options: IpfsNodeOptions): IpfsNode {
     async start() {
       if (node !== undefined) return;
       starting ??= (async () => {
-        const built = build();
+        // A peer that named this node by its multiaddr can still reach it after a restart.
+        privateKey ??= await generateKeyPair('Ed25519');
+        const built = build(privateKey);
         await built.start();
         node = built;
         lastPeerId = built.libp2p.peerId;
