@@ -1,0 +1,403 @@
+/**
+ * The IPFS node a role runs: Helia with a libp2p node built here (TCP, noise, yamux, identify, bitswap) over
+ * the role's own blockstore, so the blocks it already holds are served without copying. It dials only the
+ * peers it is told about, listens on 127.0.0.1 unless told otherwise, and by default refuses every address
+ * outside 127.0.0.0/8: no bootstrap peers, no mDNS, no DHT, no delegated routing, no relay, no NAT traversal.
+ */
+import './promise-with-resolvers.js';
+import { setMaxListeners } from 'node:events';
+import { withBitswap } from '@helia/bitswap';
+import { withLibp2pLight } from '@helia/libp2p';
+import { generateKeyPair } from '@libp2p/crypto/keys';
+import { identify } from '@libp2p/identify';
+import type { Connection, PeerId, PrivateKey } from '@libp2p/interface';
+import { noise } from '@libp2p/noise';
+import { tcp } from '@libp2p/tcp';
+import { yamux } from '@libp2p/yamux';
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
+import { createHeliaLight } from 'helia';
+import type { Blockstore } from 'interface-blockstore';
+import type { CID } from 'multiformats/cid';
+import * as raw from 'multiformats/codecs/raw';
+import { LilypadError, StorageError } from '../lib/errors.js';
+import { silentLogger, type Logger } from '../lib/logger.js';
+import { addBytes, addDirectory } from './add.js';
+import { getBlock } from './blockstore.js';
+import { blockLinks } from './dag.js';
+
+export interface IpfsNodeOptions {
+  /** The role's blockstore: served to peers as it is, and where fetched blocks are stored. */
+  blockstore: Blockstore;
+  /** Multiaddrs to listen on. Default one TCP port on 127.0.0.1 chosen by the system. */
+  listen?: string[];
+  /** Peers (multiaddrs ending in `/p2p/<peer id>`) to dial at start; the only peers the node will dial. */
+  peers?: string[];
+  /**
+   * Refuse to listen on, announce or dial any address outside 127.0.0.0/8. Default true; a role that talks
+   * across machines turns it off and names its peers' public addresses.
+   */
+  loopbackOnly?: boolean;
+  /** The node's identity. Default a new Ed25519 key, kept across stop and start of this node. */
+  privateKey?: PrivateKey;
+  logger?: Logger;
+}
+
+export type IpfsFetchProgressEvent =
+  | { type: 'block:present'; cid: CID }
+  /** Received from a peer over bitswap, checked against its CID, and stored. */
+  | { type: 'block:verified'; cid: CID; bytes: number }
+  | { type: 'dag:fetched'; cid: CID; blocks: number; fetched: number; bytes: number };
+
+export interface IpfsFetchOptions {
+  signal?: AbortSignal;
+  /** Give up when no peer has sent one block within this long (code 'cid-unavailable'). Default 30 s. */
+  timeoutMs?: number;
+  /** Blocks asked for at once. Default 32. */
+  concurrency?: number;
+  onProgress?: (event: IpfsFetchProgressEvent) => void;
+}
+
+export interface IpfsFetchResult {
+  cid: CID;
+  blocks: number;
+  fetched: number;
+  bytes: number;
+}
+
+export interface IpfsNode {
+  /** Starts listening and dials the named peers. Starting a started node does nothing. */
+  start(): Promise<void>;
+  /** Closes every connection and the listener; the blockstore stays open (it is the role's). Harmless twice. */
+  stop(): Promise<void>;
+  /** This node's peer id; throws before the first start. */
+  readonly peerId: PeerId;
+  /** The addresses peers can dial, each ending in `/p2p/<peer id>`; empty when stopped. */
+  multiaddrs(): string[];
+  /** Names one more peer and connects to it. */
+  dial(address: string, options?: { signal?: AbortSignal }): Promise<void>;
+  /** The named peers this node is connected to now. */
+  connectedPeers(): string[];
+  /**
+   * Makes sure every block of the DAG under `cid` is in the blockstore, asking the connected peers over
+   * bitswap. Throws a `StorageError` 'cid-unavailable' when no peer sends a block within `timeoutMs`.
+   */
+  fetchDag(cid: CID, options?: IpfsFetchOptions): Promise<IpfsFetchResult>;
+  /** Adds a folder (`add.ts`, the project's profile) and tells peers waiting for its blocks. */
+  addDirectory(dir: string): Promise<CID>;
+  addBytes(bytes: Uint8Array): Promise<CID>;
+  /** True when the block is in the local blockstore; never asks the network. */
+  has(cid: CID): Promise<boolean>;
+}
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+
+export function createIpfsNode(options: IpfsNodeOptions): IpfsNode {
+  const loopbackOnly = options.loopbackOnly ?? true;
+  const log = options.logger ?? silentLogger;
+  const listen = options.listen ?? ['/ip4/127.0.0.1/tcp/0'];
+  // Peer id -> the multiaddr it was named by. Nothing else is ever dialled.
+  const named = new Map<string, Multiaddr>();
+  for (const address of options.peers ?? []) name(address);
+
+  type Node = Awaited<ReturnType<typeof build>>;
+  let node: Node | undefined;
+  let starting: Promise<void> | undefined;
+  let lastPeerId: PeerId | undefined;
+  let privateKey = options.privateKey;
+
+  function name(address: string): Multiaddr {
+    const parsed = parsePeerAddress(address);
+    if (loopbackOnly && !isLoopback(parsed)) {
+      throw new StorageError(
+        `the IPFS peer ${address} is not on 127.0.0.0/8, and this node only talks to this machine; name a loopback address`,
+        { code: 'peer-not-allowed', details: { address } },
+      );
+    }
+    named.set(peerIdOf(parsed)!, parsed);
+    return parsed;
+  }
+
+  function build(key: PrivateKey) {
+    for (const address of listen) {
+      if (loopbackOnly && !isLoopback(parseMultiaddr(address))) {
+        throw new StorageError(`the IPFS node may listen only on 127.0.0.0/8, not on ${address}`, {
+          code: 'listen-not-allowed',
+          details: { address },
+        });
+      }
+    }
+    const helia = createHeliaLight({ blockstore: options.blockstore, routers: [] });
+    return withBitswap(
+      withLibp2pLight(helia, {
+        privateKey: key,
+        addresses: {
+          listen,
+          // Identify adds addresses that peers observed; with loopbackOnly none outside 127/8 may be announced.
+          announceFilter: (addresses) => (loopbackOnly ? addresses.filter(isLoopback) : addresses),
+        },
+        transports: [tcp()],
+        connectionEncrypters: [noise()],
+        streamMuxers: [yamux()],
+        services: { identify: identify() },
+        peerDiscovery: [],
+        // The monitor pings over a protocol this node does not run, and would drop healthy connections.
+        connectionMonitor: { enabled: false },
+        connectionGater: {
+          denyDialPeer: (peerId) => !named.has(peerId.toString()),
+          denyDialMultiaddr: (address) => loopbackOnly && !isLoopback(address),
+        },
+      }),
+    );
+  }
+
+  async function dialNamed(peer: Multiaddr, signal?: AbortSignal): Promise<void> {
+    if (node === undefined) throw notStarted();
+    try {
+      await node.libp2p.dial(peer, { signal });
+    } catch (cause) {
+      if (signal?.aborted) throw signal.reason;
+      throw new StorageError(`cannot connect to the IPFS peer ${peer}: ${describe(cause)}; check that it is running`, {
+        code: 'peer-unreachable',
+        details: { address: peer.toString() },
+        retryable: true,
+        cause,
+      });
+    }
+  }
+
+  /** Dials the named peers that are not connected; one that cannot be reached is logged, not fatal. */
+  async function connectNamed(signal?: AbortSignal): Promise<void> {
+    if (node === undefined) return;
+    const connected = new Set(node.libp2p.getConnections().map((c: Connection) => c.remotePeer.toString()));
+    await Promise.all(
+      [...named.entries()]
+        .filter(([peerId]) => !connected.has(peerId))
+        .map(([, peer]) =>
+          dialNamed(peer, signal).catch((error: unknown) => {
+            if (signal?.aborted) return;
+            log.warn({ peer: peer.toString(), err: error }, 'IPFS peer unreachable');
+          }),
+        ),
+    );
+  }
+
+  const ipfs: IpfsNode = {
+    async start() {
+      if (node !== undefined) return;
+      starting ??= (async () => {
+        // A peer that named this node by its multiaddr can still reach it after a restart.
+        privateKey ??= await generateKeyPair('Ed25519');
+        const built = build(privateKey);
+        await built.start();
+        node = built;
+        lastPeerId = built.libp2p.peerId;
+        log.info({ peerId: lastPeerId.toString(), addresses: ipfs.multiaddrs() }, 'IPFS node listening');
+        await connectNamed();
+      })().finally(() => {
+        starting = undefined;
+      });
+      await starting;
+    },
+
+    async stop() {
+      await starting?.catch(() => undefined);
+      const running = node;
+      node = undefined;
+      await running?.stop();
+    },
+
+    get peerId(): PeerId {
+      if (lastPeerId === undefined) throw notStarted();
+      return lastPeerId;
+    },
+
+    multiaddrs() {
+      return node?.libp2p.getMultiaddrs().map((address: Multiaddr) => address.toString()) ?? [];
+    },
+
+    async dial(address, dialOptions = {}) {
+      const peer = name(address);
+      await dialNamed(peer, dialOptions.signal);
+    },
+
+    connectedPeers() {
+      if (node === undefined) return [];
+      return [...new Set(node.libp2p.getConnections().map((c: Connection) => c.remotePeer.toString()))].filter((id) =>
+        named.has(id),
+      );
+    },
+
+    async fetchDag(cid, fetchOptions = {}) {
+      if (node === undefined) throw notStarted();
+      const running = node;
+      const { signal, onProgress } = fetchOptions;
+      signal?.throwIfAborted();
+      const timeoutMs = fetchOptions.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+      await connectNamed(signal);
+      return walkDag(cid, {
+        concurrency: Math.max(1, fetchOptions.concurrency ?? 32),
+        signal,
+        local: options.blockstore,
+        onProgress,
+        // Helia's blockstore asks the connected peers over bitswap for a block it lacks, hashes what arrives,
+        // and stores it only when it matches the CID (bitswap derives the CID from the bytes, and Helia's
+        // storage compares the digest again), so a lying peer's bytes are never stored.
+        fetchBlock: async (next, blockSignal) => {
+          const timeout = AbortSignal.timeout(timeoutMs);
+          const both = AbortSignal.any([blockSignal, timeout]);
+          try {
+            return await getBlock(running.blockstore, next, { signal: both });
+          } catch (cause) {
+            if (blockSignal.aborted) throw blockSignal.reason;
+            const peers = ipfs.connectedPeers().length;
+            const of = next.equals(cid) ? '' : ` (in the DAG of ${cid})`;
+            if (timeout.aborted) {
+              throw new StorageError(
+                `no peer had block ${next}${of} within ${formatSeconds(timeoutMs)} (${peers} connected); check that a peer holding it is named`,
+                { code: 'cid-unavailable', details: { cid: next.toString(), root: cid.toString(), peers }, retryable: true, cause },
+              );
+            }
+            throw new StorageError(`cannot fetch block ${next}${of} from IPFS peers: ${describe(cause)}`, {
+              code: 'cid-unavailable',
+              details: { cid: next.toString(), root: cid.toString(), peers },
+              retryable: true,
+              cause,
+            });
+          }
+        },
+      });
+    },
+
+    async addDirectory(dir) {
+      // Through Helia's blockstore, so bitswap tells peers already waiting for these blocks.
+      return addDirectory(dir, node?.blockstore ?? options.blockstore);
+    },
+
+    async addBytes(bytes) {
+      return addBytes(bytes, node?.blockstore ?? options.blockstore);
+    },
+
+    async has(cid) {
+      return options.blockstore.has(cid);
+    },
+  };
+  return ipfs;
+}
+
+interface WalkOptions {
+  concurrency: number;
+  signal?: AbortSignal;
+  local: Blockstore;
+  onProgress?: (event: IpfsFetchProgressEvent) => void;
+  fetchBlock: (cid: CID, signal: AbortSignal) => Promise<Uint8Array>;
+}
+
+/** Visits every block under `root` with up to `concurrency` at once; the first failure stops the rest. */
+async function walkDag(root: CID, options: WalkOptions): Promise<IpfsFetchResult> {
+  const { local, signal, onProgress } = options;
+  const stopAll = new AbortController();
+  const stopSignal = signal === undefined ? stopAll.signal : AbortSignal.any([signal, stopAll.signal]);
+  // Each block in flight listens on it.
+  setMaxListeners(Infinity, stopSignal);
+  const seen = new Set<string>([root.toString()]);
+  const queue: CID[] = [root];
+  const running = new Set<Promise<void>>();
+  let failure: { error: unknown } | undefined;
+  let blocks = 0;
+  let fetched = 0;
+  let bytes = 0;
+
+  const visit = async (cid: CID): Promise<void> => {
+    let block: Uint8Array | undefined;
+    if (await local.has(cid, { signal: stopSignal })) {
+      // A raw leaf links nowhere, so a present one need not be read.
+      if (cid.code !== raw.code) block = await getBlock(local, cid, { signal: stopSignal });
+      onProgress?.({ type: 'block:present', cid });
+    } else {
+      block = await options.fetchBlock(cid, stopSignal);
+      fetched += 1;
+      bytes += block.byteLength;
+      onProgress?.({ type: 'block:verified', cid, bytes: block.byteLength });
+    }
+    blocks += 1;
+    if (block === undefined) return;
+    for (const link of blockLinks(cid, block)) {
+      const linkKey = link.toString();
+      if (seen.has(linkKey)) continue;
+      seen.add(linkKey);
+      queue.push(link);
+    }
+  };
+
+  while (failure === undefined && (queue.length > 0 || running.size > 0)) {
+    while (failure === undefined && queue.length > 0 && running.size < options.concurrency) {
+      // Breadth first, so bitswap gets many wants at once and the file's blocks arrive roughly in order.
+      const next = queue.shift() as CID;
+      const task: Promise<void> = visit(next)
+        .catch((error: unknown) => {
+          failure ??= { error };
+          stopAll.abort();
+        })
+        .finally(() => running.delete(task));
+      running.add(task);
+    }
+    if (running.size > 0) await Promise.race(running);
+  }
+  await Promise.allSettled([...running]);
+  if (failure !== undefined) {
+    if (signal?.aborted) throw signal.reason;
+    throw failure.error;
+  }
+  onProgress?.({ type: 'dag:fetched', cid: root, blocks, fetched, bytes });
+  return { cid: root, blocks, fetched, bytes };
+}
+
+function parseMultiaddr(address: string): Multiaddr {
+  try {
+    return multiaddr(address);
+  } catch (cause) {
+    throw new StorageError(`${address} is not a multiaddr (for example /ip4/127.0.0.1/tcp/4001/p2p/12D3Koo...)`, {
+      code: 'invalid-multiaddr',
+      details: { address },
+      cause,
+    });
+  }
+}
+
+function parsePeerAddress(address: string): Multiaddr {
+  const parsed = parseMultiaddr(address);
+  if (peerIdOf(parsed) === undefined) {
+    throw new StorageError(`the IPFS peer address ${address} does not end in /p2p/<peer id>; name the peer's id too`, {
+      code: 'invalid-multiaddr',
+      details: { address },
+    });
+  }
+  return parsed;
+}
+
+function peerIdOf(address: Multiaddr): string | undefined {
+  return address.getComponents().findLast((component) => component.name === 'p2p')?.value;
+}
+
+/** True for /ip4/127.x.x.x and /ip6/::1 addresses; false for names, which could resolve anywhere. */
+export function isLoopback(address: Multiaddr): boolean {
+  const first = address.getComponents()[0];
+  if (first === undefined) return false;
+  if (first.name === 'ip4') return first.value?.startsWith('127.') ?? false;
+  if (first.name === 'ip6') return first.value === '::1';
+  return false;
+}
+
+function notStarted(): StorageError {
+  return new StorageError('the IPFS node is not started; call start() first', { code: 'internal' });
+}
+
+function formatSeconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
+}
+
+function describe(error: unknown): string {
+  if (error instanceof LilypadError) return error.message;
+  if (error instanceof AggregateError && error.errors.length > 0) return describe(error.errors[0]);
+  return error instanceof Error ? error.message : String(error);
+}
