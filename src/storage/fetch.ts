@@ -9,19 +9,14 @@ import * as dagPb from '@ipld/dag-pb';
 import * as raw from 'multiformats/codecs/raw';
 import { sha256 } from 'multiformats/hashes/sha2';
 import { LilypadError, StorageError } from '../lib/errors.js';
-import { concat, getBlock } from './blockstore.js';
-import { RAW_CONTENT_TYPE, blockLinks, blockMatchesCid } from './dag.js';
+import { concat } from './blockstore.js';
+import { RAW_CONTENT_TYPE, blockMatchesCid } from './dag.js';
+import { walkDag, type FetchDagProgressEvent, type FetchDagResult } from './walk-dag.js';
 
 /** Largest block accepted from a gateway: 2 MiB, the limit IPFS implementations share. */
 export const MAX_BLOCK_BYTES = 2 * 1024 * 1024;
 
-export type FetchDagProgressEvent =
-  /** The block was already in the blockstore; it was not downloaded. */
-  | { type: 'block:present'; cid: CID; bytes: number }
-  /** The block was downloaded, matched its CID, and was stored. */
-  | { type: 'block:verified'; cid: CID; bytes: number }
-  /** Every block of the DAG is in the blockstore. */
-  | { type: 'dag:fetched'; cid: CID; blocks: number; fetched: number; bytes: number };
+export type { FetchDagProgressEvent, FetchDagResult } from './walk-dag.js';
 
 export interface FetchDagOptions {
   /**
@@ -40,16 +35,6 @@ export interface FetchDagOptions {
   maxBlockBytes?: number;
 }
 
-export interface FetchDagResult {
-  cid: CID;
-  /** Blocks in the DAG. */
-  blocks: number;
-  /** Blocks downloaded (the others were already present). */
-  fetched: number;
-  /** Bytes downloaded. */
-  bytes: number;
-}
-
 /**
  * Makes sure every block of the DAG under `cid` is in `options.blockstore`, downloading the missing ones.
  * Throws a `StorageError` with code 'block-mismatch', 'block-missing', 'block-too-large', 'invalid-gateway-url',
@@ -62,68 +47,19 @@ export async function fetchDag(cid: CID, options: FetchDagOptions): Promise<Fetc
   const { blockstore, signal, onProgress } = options;
   signal?.throwIfAborted();
 
-  // Aborted when one block fails, so that its siblings stop too.
-  const stopAll = new AbortController();
-  const stopSignal = signal === undefined ? stopAll.signal : AbortSignal.any([signal, stopAll.signal]);
-  const context: BlockContext = {
-    root: cid,
-    gateway,
-    signal: stopSignal,
-    timeoutMs: options.blockTimeoutMs ?? 30_000,
-    maxBlockBytes: options.maxBlockBytes ?? MAX_BLOCK_BYTES,
-  };
-
-  const seen = new Set<string>([key(cid)]);
-  const queue: CID[] = [cid];
-  const running = new Set<Promise<void>>();
-  let failure: { error: unknown } | undefined;
-  let blocks = 0;
-  let fetched = 0;
-  let bytes = 0;
-
-  const visit = async (next: CID): Promise<void> => {
-    let block: Uint8Array;
-    if (await blockstore.has(next, { signal: stopSignal })) {
-      block = await getBlock(blockstore, next, { signal: stopSignal });
-      onProgress?.({ type: 'block:present', cid: next, bytes: block.byteLength });
-    } else {
-      block = await downloadBlock(next, context);
-      await blockstore.put(next, block, { signal: stopSignal });
-      fetched += 1;
-      bytes += block.byteLength;
-      onProgress?.({ type: 'block:verified', cid: next, bytes: block.byteLength });
-    }
-    blocks += 1;
-    for (const link of blockLinks(next, block)) {
-      const linkKey = key(link);
-      if (seen.has(linkKey)) continue;
-      seen.add(linkKey);
-      queue.push(link);
-    }
-  };
-
-  while (failure === undefined && (queue.length > 0 || running.size > 0)) {
-    while (failure === undefined && queue.length > 0 && running.size < concurrency) {
-      const next = queue.pop() as CID;
-      const task: Promise<void> = visit(next)
-        .catch((error: unknown) => {
-          failure ??= { error };
-          stopAll.abort();
-        })
-        .finally(() => running.delete(task));
-      running.add(task);
-    }
-    if (running.size > 0) await Promise.race(running);
-  }
-  // Let in-flight work settle so nothing is written after we return.
-  await Promise.allSettled([...running]);
-
-  if (failure !== undefined) {
-    if (signal?.aborted) throw signal.reason;
-    throw failure.error;
-  }
-  onProgress?.({ type: 'dag:fetched', cid, blocks, fetched, bytes });
-  return { cid, blocks, fetched, bytes };
+  const blockOptions = { root: cid, gateway, timeoutMs: options.blockTimeoutMs ?? 30_000, maxBlockBytes: options.maxBlockBytes ?? MAX_BLOCK_BYTES };
+  return walkDag(cid, {
+    blockstore,
+    concurrency,
+    order: 'depth',
+    signal,
+    onProgress,
+    fetchBlock: async (next, blockSignal) => {
+      const block = await downloadBlock(next, { ...blockOptions, signal: blockSignal });
+      await blockstore.put(next, block, { signal: blockSignal });
+      return block;
+    },
+  });
 }
 
 /**
@@ -279,11 +215,6 @@ function parseGatewayUrl(gatewayUrl: string): Gateway {
   }
   const base = `${url.protocol}//${url.host}${url.pathname}`.replace(/\/+$/, '');
   return { base, headers };
-}
-
-function key(cid: CID): string {
-  // A CIDv0 and its CIDv1 name the same block: one download.
-  return cid.toV1().toString();
 }
 
 function describe(error: unknown): string {

@@ -5,7 +5,6 @@
  * outside 127.0.0.0/8: no bootstrap peers, no mDNS, no DHT, no delegated routing, no relay, no NAT traversal.
  */
 import './promise-with-resolvers.js';
-import { setMaxListeners } from 'node:events';
 import { withBitswap } from '@helia/bitswap';
 import { withLibp2pLight } from '@helia/libp2p';
 import { generateKeyPair } from '@libp2p/crypto/keys';
@@ -18,12 +17,11 @@ import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import { createHeliaLight } from 'helia';
 import type { Blockstore } from 'interface-blockstore';
 import type { CID } from 'multiformats/cid';
-import * as raw from 'multiformats/codecs/raw';
 import { LilypadError, StorageError } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
 import { addBytes, addDirectory } from './add.js';
 import { getBlock } from './blockstore.js';
-import { blockLinks } from './dag.js';
+import { walkDag, type FetchDagProgressEvent, type FetchDagResult } from './walk-dag.js';
 
 export interface IpfsNodeOptions {
   /** The role's blockstore: served to peers as it is, and where fetched blocks are stored. */
@@ -42,11 +40,7 @@ export interface IpfsNodeOptions {
   logger?: Logger;
 }
 
-export type IpfsFetchProgressEvent =
-  | { type: 'block:present'; cid: CID }
-  /** Received from a peer over bitswap, checked against its CID, and stored. */
-  | { type: 'block:verified'; cid: CID; bytes: number }
-  | { type: 'dag:fetched'; cid: CID; blocks: number; fetched: number; bytes: number };
+export type IpfsFetchProgressEvent = FetchDagProgressEvent;
 
 export interface IpfsFetchOptions {
   signal?: AbortSignal;
@@ -57,12 +51,7 @@ export interface IpfsFetchOptions {
   onProgress?: (event: IpfsFetchProgressEvent) => void;
 }
 
-export interface IpfsFetchResult {
-  cid: CID;
-  blocks: number;
-  fetched: number;
-  bytes: number;
-}
+export type IpfsFetchResult = FetchDagResult;
 
 export interface IpfsNode {
   /** Starts listening and dials the named peers. Starting a started node does nothing. */
@@ -236,8 +225,9 @@ export function createIpfsNode(options: IpfsNodeOptions): IpfsNode {
       await connectNamed(signal);
       return walkDag(cid, {
         concurrency: Math.max(1, fetchOptions.concurrency ?? 32),
+        order: 'breadth',
         signal,
-        local: options.blockstore,
+        blockstore: options.blockstore,
         onProgress,
         // Helia's blockstore asks the connected peers over bitswap for a block it lacks, hashes what arrives,
         // and stores it only when it matches the CID (bitswap derives the CID from the bytes, and Helia's
@@ -282,74 +272,6 @@ export function createIpfsNode(options: IpfsNodeOptions): IpfsNode {
     },
   };
   return ipfs;
-}
-
-interface WalkOptions {
-  concurrency: number;
-  signal?: AbortSignal;
-  local: Blockstore;
-  onProgress?: (event: IpfsFetchProgressEvent) => void;
-  fetchBlock: (cid: CID, signal: AbortSignal) => Promise<Uint8Array>;
-}
-
-/** Visits every block under `root` with up to `concurrency` at once; the first failure stops the rest. */
-async function walkDag(root: CID, options: WalkOptions): Promise<IpfsFetchResult> {
-  const { local, signal, onProgress } = options;
-  const stopAll = new AbortController();
-  const stopSignal = signal === undefined ? stopAll.signal : AbortSignal.any([signal, stopAll.signal]);
-  // Each block in flight listens on it.
-  setMaxListeners(Infinity, stopSignal);
-  const seen = new Set<string>([root.toString()]);
-  const queue: CID[] = [root];
-  const running = new Set<Promise<void>>();
-  let failure: { error: unknown } | undefined;
-  let blocks = 0;
-  let fetched = 0;
-  let bytes = 0;
-
-  const visit = async (cid: CID): Promise<void> => {
-    let block: Uint8Array | undefined;
-    if (await local.has(cid, { signal: stopSignal })) {
-      // A raw leaf links nowhere, so a present one need not be read.
-      if (cid.code !== raw.code) block = await getBlock(local, cid, { signal: stopSignal });
-      onProgress?.({ type: 'block:present', cid });
-    } else {
-      block = await options.fetchBlock(cid, stopSignal);
-      fetched += 1;
-      bytes += block.byteLength;
-      onProgress?.({ type: 'block:verified', cid, bytes: block.byteLength });
-    }
-    blocks += 1;
-    if (block === undefined) return;
-    for (const link of blockLinks(cid, block)) {
-      const linkKey = link.toString();
-      if (seen.has(linkKey)) continue;
-      seen.add(linkKey);
-      queue.push(link);
-    }
-  };
-
-  while (failure === undefined && (queue.length > 0 || running.size > 0)) {
-    while (failure === undefined && queue.length > 0 && running.size < options.concurrency) {
-      // Breadth first, so bitswap gets many wants at once and the file's blocks arrive roughly in order.
-      const next = queue.shift() as CID;
-      const task: Promise<void> = visit(next)
-        .catch((error: unknown) => {
-          failure ??= { error };
-          stopAll.abort();
-        })
-        .finally(() => running.delete(task));
-      running.add(task);
-    }
-    if (running.size > 0) await Promise.race(running);
-  }
-  await Promise.allSettled([...running]);
-  if (failure !== undefined) {
-    if (signal?.aborted) throw signal.reason;
-    throw failure.error;
-  }
-  onProgress?.({ type: 'dag:fetched', cid: root, blocks, fetched, bytes });
-  return { cid: root, blocks, fetched, bytes };
 }
 
 function parseMultiaddr(address: string): Multiaddr {
