@@ -74,13 +74,13 @@ export async function prepareJob(job: JobOffer, components: PrepareJobComponents
  * that does not instantiate, an engine error) or whose input cannot be had (`input-unavailable`,
  * `input-too-large`, ...) still gets a result folder that says why: `exitCode` 1 and `error`, with nothing
  * that differs between deals or machines, so a re-run elsewhere writes the same folder. Only an abort
- * (`signal`) throws. `wallClockMs` (a deadline's) includes the time the inputs take.
+ * (`signal`) throws. `deadlineMs` (a deal's, as `Date.now()` milliseconds) bounds the inputs and the run
+ * together; the module's own wall clock is for the run alone, as in every re-run.
  */
 export async function runPreparedJob(
   prepared: PreparedJob,
-  run: { jobId: string; resultDir: string; signal?: AbortSignal; wallClockMs?: number },
+  run: { jobId: string; resultDir: string; signal?: AbortSignal; deadlineMs?: number },
 ): Promise<ExecutionResult | { exitCode: 1; failure: { message: string } }> {
-  const started = Date.now();
   await rm(run.resultDir, { recursive: true, force: true });
   await mkdir(run.resultDir, { recursive: true });
   const inputsDir = prepared.inputs.length > 0 ? `${path.resolve(run.resultDir)}.inputs` : undefined;
@@ -89,7 +89,8 @@ export async function runPreparedJob(
       if (!prepared.inputStore) throw new ModuleError('the job takes inputs by CID and nothing here can fetch them', { code: 'inputs-unsupported' });
       await stageInputs(prepared.inputs, prepared.inputStore, inputsDir, { ...prepared.inputStore, signal: run.signal });
     }
-    const wallClockMs = run.wallClockMs === undefined ? undefined : Math.max(1000, run.wallClockMs - (Date.now() - started));
+    const untilDeadline = run.deadlineMs === undefined ? Infinity : run.deadlineMs - Date.now();
+    const wallClockMs = untilDeadline === Infinity ? undefined : Math.max(1000, Math.min(prepared.limits.wallClockMs ?? Infinity, untilDeadline));
     return await prepared.executor.run({
       jobId: run.jobId,
       randomSeed: prepared.randomSeed,

@@ -4,7 +4,6 @@
  * stopping provider can stop them.
  */
 import path from 'node:path';
-import { msUntil } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
 import { runPreparedJob } from '../module/prepare-job.js';
 import type { Deal } from '../protocol/deals.js';
@@ -53,7 +52,7 @@ export function createJobRunner(config: JobRunnerConfig, components: JobRunnerCo
           jobId: deal.dealId,
           resultDir,
           signal: abort.signal,
-          wallClockMs: Math.max(1000, Math.min(prepared.limits.wallClockMs ?? Infinity, msUntil(deadline - SUBMIT_MARGIN_SECONDS))),
+          deadlineMs: Number(deadline - SUBMIT_MARGIN_SECONDS) * 1000,
         });
         logger.info({ dealId: deal.dealId, exitCode: result.exitCode, failure: result.failure?.message }, 'job ran');
       } finally {
