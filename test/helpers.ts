@@ -37,6 +37,8 @@ function cliEnv(marker: string, env: Record<string, string | undefined>): NodeJS
   childEnv.LILYPAD_MODULE_ORG = 'file:///nonexistent/lilypad-module-{name}';
   // Job records of tests stay out of the user's ~/.lilypad (a test may point it elsewhere).
   childEnv.LILYPAD_JOBS_DB = testJobsDb;
+  // So do the blocks that `lilypad add`, `@PATH` inputs and embedded runs keep.
+  childEnv.LILYPAD_BLOCKS_DIR = path.join(testHome, 'blocks');
   childEnv.LILYPAD_NETWORKS_DIR = testNetworksDir;
   delete childEnv.LILYPAD_NETWORK;
   return Object.assign(childEnv, env);
