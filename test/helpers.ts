@@ -161,3 +161,12 @@ export async function hogModule(dir: string): Promise<string> {
 
 /** The one line a job that allocated without bound ends with, as `lilypad run` reports it. */
 export const HOG_ERROR = 'memory-limit: the job exited with code 12 with its memory at its limit of 64 MiB; the module can ask for more with machine.ram';
+
+/** The probe program printing the file `{{ .File }}`, with the folder `{{ .DataCID }}` at /inputs/data. */
+export async function catInputModule(dir: string): Promise<string> {
+  await probeModule(dir, '["cat", {{ .File }}]', 30);
+  const template = path.join(dir, 'lilypad_module.json.tmpl');
+  const spec = await readFile(template, 'utf8');
+  await writeFile(template, spec.replace('"Outputs": [', '"Inputs": [{"StorageSource": "IPFS", "CID": {{ .DataCID }}, "Path": "/inputs/data"}],\n      "Outputs": ['));
+  return dir;
+}

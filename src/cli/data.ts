@@ -110,7 +110,8 @@ export async function getCid(cid: CID, flags: GetCidFlags, signal: AbortSignal):
         order: 'depth',
         signal,
         fetchBlock: async (missing) => {
-          throw new StorageError(`block ${missing} of ${cid} is not in ${dir}; name a gateway that serves it with --gateway URL`, { code: 'block-missing' });
+          const which = missing.equals(cid) ? `${cid}` : `block ${missing} of ${cid}`;
+          throw new StorageError(`${which} is not in ${dir}; name a gateway that serves it with --gateway URL`, { code: 'block-missing' });
         },
       });
     }
