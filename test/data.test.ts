@@ -73,6 +73,18 @@ describe('local data on the embedded network', () => {
     expect(JSON.parse(run.stdout).stdout).toBe('given with @\n');
   }, 60_000);
 
+  it('a result feeds the next job by a path inside its CID, and --verify re-runs a job with inputs', async () => {
+    const first = await runCli(['run', moduleDir, '--json', '-i', `DataCID=@${path.join(dir, 'data')}`, '-i', 'File=/inputs/data/b.txt'], env);
+    expect(first.code).toBe(0);
+    const resultCid = JSON.parse(first.stdout).cid as string;
+    // The job creator kept the result's blocks it downloaded, so its gateway serves them to the next job.
+    const next = await runCli(['run', moduleDir, '--verify', '-i', `DataCID=${resultCid}/stdout`, '-i', 'File=/inputs/data'], env);
+    expect(next.stderr).toBe('');
+    expect(next.code).toBe(0);
+    expect(next.stdout).toMatch(/🔁 Re-ran the job here: same result bafy/);
+    expect(next.stdout.endsWith('\nb\n')).toBe(true);
+  }, 60_000);
+
   it('@ of a path that does not exist: one line naming the input, before any network starts', async () => {
     const run = await runCli(['run', moduleDir, '-i', `DataCID=@${path.join(dir, 'gone')}`, '-i', 'File=/x'], env);
     expect(run.code).toBe(1);
