@@ -7,7 +7,8 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cidOfDirectory } from '../src/storage/index.js';
+import { MemoryBlockstore } from 'blockstore-core/memory';
+import { addBytes, cidOfDirectory, startGateway } from '../src/storage/index.js';
 import { catInputModule, runCli } from './helpers.js';
 
 let dir: string;
@@ -102,6 +103,21 @@ describe('lilypad get CID', () => {
     expect(got.stdout).toBe(`${path.join(out, cid)}\n`);
     expect(await readFile(path.join(out, cid, 'sub', 'a.txt'), 'utf8')).toBe('added in an earlier command\n');
     expect((await runCli(['get', cid, '--output-dir', out], env)).code).toBe(0);
+  });
+
+  it('fetches what this machine lacks from --gateway, every block checked', async () => {
+    const elsewhere = new MemoryBlockstore();
+    const cid = (await addBytes(new TextEncoder().encode('only on the gateway'), elsewhere)).toString();
+    const gateway = await startGateway({ blockstore: elsewhere });
+    try {
+      const out = path.join(dir, 'from-gateway');
+      const got = await runCli(['get', cid, '--output-dir', out, '--gateway', gateway.url, '--json'], env);
+      expect(got.stderr).toBe('');
+      expect(JSON.parse(got.stdout)).toEqual({ cid, path: path.join(out, cid) });
+      expect(await readFile(path.join(out, cid), 'utf8')).toBe('only on the gateway');
+    } finally {
+      await gateway.close();
+    }
   });
 
   it('a CID that nobody serves fails at once with one line', async () => {
