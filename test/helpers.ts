@@ -37,6 +37,8 @@ function cliEnv(marker: string, env: Record<string, string | undefined>): NodeJS
   childEnv.LILYPAD_MODULE_ORG = 'file:///nonexistent/lilypad-module-{name}';
   // Job records of tests stay out of the user's ~/.lilypad (a test may point it elsewhere).
   childEnv.LILYPAD_JOBS_DB = testJobsDb;
+  // So do the blocks that `lilypad add`, `@PATH` inputs and embedded runs keep.
+  childEnv.LILYPAD_BLOCKS_DIR = path.join(testHome, 'blocks');
   childEnv.LILYPAD_NETWORKS_DIR = testNetworksDir;
   delete childEnv.LILYPAD_NETWORK;
   return Object.assign(childEnv, env);
@@ -159,3 +161,12 @@ export async function hogModule(dir: string): Promise<string> {
 
 /** The one line a job that allocated without bound ends with, as `lilypad run` reports it. */
 export const HOG_ERROR = 'memory-limit: the job exited with code 12 with its memory at its limit of 64 MiB; the module can ask for more with machine.ram';
+
+/** The probe program printing the file `{{ .File }}`, with the folder `{{ .DataCID }}` at /inputs/data. */
+export async function catInputModule(dir: string): Promise<string> {
+  await probeModule(dir, '["cat", {{ .File }}]', 30);
+  const template = path.join(dir, 'lilypad_module.json.tmpl');
+  const spec = await readFile(template, 'utf8');
+  await writeFile(template, spec.replace('"Outputs": [', '"Inputs": [{"StorageSource": "IPFS", "CID": {{ .DataCID }}, "Path": "/inputs/data"}],\n      "Outputs": ['));
+  return dir;
+}

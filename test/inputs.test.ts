@@ -16,7 +16,7 @@ import type { JobCreatorComponents } from '../src/job-creator/types.js';
 import { startEmbeddedNetwork, type EmbeddedNetwork } from '../src/network/embedded.js';
 import { createSolverClient } from '../src/solver/client.js';
 import { addDirectory, closeBlockstore, openBlockstore, type FsBlockstore } from '../src/storage/index.js';
-import { probeModule } from './helpers.js';
+import { catInputModule } from './helpers.js';
 
 const NOBODY_HAS = 'bafkreib6epubmabzlffdhckpmvsodmjuro6xuaei2qwevs3t52xnlhaatu';
 
@@ -27,18 +27,9 @@ let blocks: FsBlockstore;
 let network: EmbeddedNetwork;
 let components: JobCreatorComponents;
 
-/** The probe program printing `{{ .File }}`, with the folder `{{ .DataCID }}` at /inputs/data. */
-async function catModule(into: string): Promise<string> {
-  await probeModule(into, '["cat", {{ .File }}]', 30);
-  const template = path.join(into, 'lilypad_module.json.tmpl');
-  const spec = await readFile(template, 'utf8');
-  await writeFile(template, spec.replace('"Outputs": [', '"Inputs": [{"StorageSource": "IPFS", "CID": {{ .DataCID }}, "Path": "/inputs/data"}],\n      "Outputs": ['));
-  return into;
-}
-
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'lilypad-inputs-e2e-'));
-  moduleDir = await catModule(path.join(dir, 'cat-module'));
+  moduleDir = await catInputModule(path.join(dir, 'cat-module'));
   await mkdir(path.join(dir, 'data', 'sub'), { recursive: true });
   await writeFile(path.join(dir, 'data', 'sub', 'a.txt'), 'from the job creator\'s machine\n');
   blocks = await openBlockstore(path.join(dir, 'blocks'));
@@ -89,7 +80,7 @@ describe('inputs by CID on the embedded network', () => {
   }, 120_000);
 
   it('a Path that leaves /inputs is refused before anything is signed', async () => {
-    const escaping = await catModule(path.join(dir, 'escaping-module'));
+    const escaping = await catInputModule(path.join(dir, 'escaping-module'));
     const template = path.join(escaping, 'lilypad_module.json.tmpl');
     await writeFile(template, (await readFile(template, 'utf8')).replace('"Path": "/inputs/data"', '"Path": "/inputs/../etc"'));
     await expect(

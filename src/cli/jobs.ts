@@ -2,7 +2,7 @@
  * Jobs that outlive a command: `lilypad run --detach` posts a job and returns; `lilypad jobs` lists the jobs
  * recorded on this machine (`~/.lilypad/jobs.db`, `LILYPAD_JOBS_DB`); `lilypad job ID` shows one as the
  * chain and the solver see it; `lilypad get ID` follows it to the end (download, verify, accept) — also a
- * job whose `lilypad run` was killed.
+ * job whose `lilypad run` was killed. `lilypad get CID` writes out any CID instead (`data.ts`).
  */
 import path from 'node:path';
 import type { Command } from 'commander';
@@ -17,6 +17,8 @@ import { dealTimeoutSeconds, lpAmount, parseFlag } from '../lib/service-config.j
 import { completionLines, progressLine } from './output.js';
 import { connectJobNetwork, recordingJobOptions } from './configured-network.js';
 import { runCommand } from './run.js';
+import { getCid, parseCid } from './data.js';
+import { stopSignal } from './signals.js';
 
 /** The flags `lilypad run` takes for detaching and for the deal's terms. */
 export interface RunFlags {
@@ -237,11 +239,18 @@ export function registerJobCommands(program: Command): void {
 
   program
     .command('get')
-    .description('follow a job to the end: download and verify its result, accept it, write the folder and print its output')
-    .argument('<id>', 'the job id (or its start)')
+    .description('follow a job to the end (download and verify its result, accept it, write the folder, print its output), or write out any CID, verified')
+    .argument('<id>', 'the job id (or its start), or a CID')
     .option('--output-dir <dir>', 'where result folders are written (default: <tmp>/lilypad/data/downloaded-files)')
+    .option('--gateway <url>', 'for a CID: a trustless gateway to fetch missing blocks from (repeatable; default: this machine\'s blockstore only)', (value: string, all: string[]) => [...all, value], [] as string[])
     .option('--json', 'print one JSON object instead of progress lines')
-    .action(async (id: string, flags: { outputDir?: string; json?: boolean }) => {
+    .action(async (id: string, flags: { outputDir?: string; gateway: string[]; json?: boolean }) => {
+      const cid = parseCid(id);
+      if (cid) {
+        const got = await getCid(cid, flags, stopSignal());
+        process.stdout.write(flags.json ? JSON.stringify(got) + '\n' : `${got.path}\n`);
+        return;
+      }
       const say = (line: string) => {
         if (!flags.json) process.stdout.write(line + '\n');
       };

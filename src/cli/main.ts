@@ -7,6 +7,7 @@ import { isUserFacing } from '../lib/errors.js';
 import { applyNetworkPreset } from '../lib/network-presets.js';
 import { configureChainClients } from './chain-settings.js';
 import { registerChallengeCommand } from './challenge.js';
+import { registerAddCommand } from './data.js';
 import { checkLine, completionLines, progressLine } from './output.js';
 import { dealTimeouts, detachCommand, registerJobCommands, type RunFlags } from './jobs.js';
 import { registerModuleCommands } from './module.js';
@@ -97,6 +98,7 @@ program
     if (result.error || result.exitCode > 0) process.exitCode = 1;
   });
 
+registerAddCommand(program);
 registerChallengeCommand(program);
 registerJobCommands(program);
 registerServiceCommands(program);

@@ -1,6 +1,7 @@
 /**
  * `lilypad run MODULE -i KEY=VALUE`: runs one job, on the configured network or, with nothing
- * configured, on an embedded network started for this job and torn down afterwards.
+ * configured, on an embedded network started for this job and torn down afterwards. An input given as
+ * `@PATH` is added to the lasting blockstore first and passed as its CID (`data.ts`).
  */
 import path from 'node:path';
 import { formatEther, type Address } from 'viem';
@@ -10,11 +11,13 @@ import type { CheckProgressEvent } from '../job-creator/verify.js';
 import { defaultJobsDbPath, openJobStore } from '../job-creator/job-store.js';
 import { postJob, type JobCreatorComponents, type JobProgressEvent, type JobResult, type RunJobOptions } from '../job-creator/run-job.js';
 import { connectConfiguredNetwork, recordingJobOptions, type PostedJob } from './configured-network.js';
+import { addLocalInputs, findLocalInputs } from './data.js';
 import { UserInputError } from '../lib/errors.js';
-import { configuredRpcUrl, defaultResultsDir } from '../lib/config.js';
+import { blocksDir, configuredRpcUrl, defaultResultsDir } from '../lib/config.js';
 import { lpAmount, parseFlag } from '../lib/service-config.js';
 import { parseInputs } from '../protocol/inputs.js';
 import { moduleLocationsOf } from '../module/git.js';
+import { gatewayInputSource } from '../module/input-source.js';
 import { renderModule } from '../module/render.js';
 import { createModuleResolver } from '../module/resolve.js';
 import { startEmbeddedNetwork } from '../network/embedded.js';
@@ -45,39 +48,50 @@ export interface RunCommandOptions {
 export async function runCommand(options: RunCommandOptions & { detach: true }): Promise<PostedJob>;
 export async function runCommand(options: RunCommandOptions): Promise<JobResult>;
 export async function runCommand(options: RunCommandOptions): Promise<JobResult | PostedJob> {
-  const inputs = parseInputs(options.inputs, { flag: '-i' });
+  const given = await findLocalInputs(parseInputs(options.inputs, { flag: '-i' }));
   const maxPrice = parseFlag(lpAmount, '--max-price', options.maxPrice);
   const resultsDir = path.resolve(options.outputDir ?? defaultResultsDir());
   const rpcUrl = configuredRpcUrl(options.env);
   const modules = createModuleResolver({ env: options.env });
+  if (rpcUrl === undefined && options.detach) {
+    throw new UserInputError('--detach needs a configured network (WEB3_RPC_URL and the rest): the embedded network ends with the command', { code: 'input-malformed' });
+  }
+  const [localInput] = given.paths.keys();
+  if (rpcUrl !== undefined && localInput !== undefined) {
+    // Nothing serves this machine's blocks to a configured network's providers yet: the job would be paid for and fail.
+    throw new UserInputError(
+      `-i ${localInput}=@${given.paths.get(localInput)}: local data reaches only the embedded network for now; on a configured network give a CID that its providers' gateways (LILYPAD_INPUT_GATEWAYS) serve`,
+      { code: 'input-unreachable' },
+    );
+  }
+  // The embedded network's job creator keeps its blocks where `lilypad add` does: what was added, in an earlier
+  // command or by @PATH now, is what its gateway serves the provider, and results stay for the next command.
+  const blockstore = rpcUrl === undefined ? await openBlockstore(blocksDir(options.env)) : undefined;
+  try {
+    const inputs = blockstore ? await addLocalInputs(given.inputs, given.paths, blockstore) : given.inputs;
 
-  // Check the module and inputs before starting or contacting any network.
-  const module = await modules.resolve(options.module);
-  renderModule(options.module, module.template, inputs);
+    // Check the module and inputs before starting or contacting any network.
+    const module = await modules.resolve(options.module);
+    renderModule(options.module, module.template, inputs);
 
-  const jobOptionsFor = (mediators: Address[]): RunJobOptions => ({
-    module: options.module,
-    inputs,
-    maxPrice,
-    mediators,
-    resultsDir,
-    signal: options.signal,
-    onProgress: options.onProgress,
-    submitTimeout: options.submitTimeout,
-    judgeWindow: options.judgeWindow,
-    minCollateral: options.minCollateral,
-  });
+    const jobOptionsFor = (mediators: Address[]): RunJobOptions => ({
+      module: options.module,
+      inputs,
+      maxPrice,
+      mediators,
+      resultsDir,
+      signal: options.signal,
+      onProgress: options.onProgress,
+      submitTimeout: options.submitTimeout,
+      judgeWindow: options.judgeWindow,
+      minCollateral: options.minCollateral,
+    });
 
-  if (rpcUrl === undefined) {
-    if (options.detach) {
-      throw new UserInputError('--detach needs a configured network (WEB3_RPC_URL and the rest): the embedded network ends with the command', { code: 'input-malformed' });
-    }
-    const network = await startEmbeddedNetwork({ moduleLocations: moduleLocationsOf(options.env) });
-    try {
-      options.signal.throwIfAborted();
-      const chain = await connectChain({ rpcUrl: network.rpcUrl, privateKey: network.jobCreatorPrivateKey, chainId: network.chainId });
-      const blockstore = await openBlockstore(path.join(network.dataDir, 'job-creator', 'blocks'));
+    if (blockstore) {
+      const network = await startEmbeddedNetwork({ moduleLocations: moduleLocationsOf(options.env), inputsBlockstore: blockstore });
       try {
+        options.signal.throwIfAborted();
+        const chain = await connectChain({ rpcUrl: network.rpcUrl, privateKey: network.jobCreatorPrivateKey, chainId: network.chainId });
         // One provider that nothing can change: an offer it cannot take fails now, not after the offer's life.
         return await runCheckedJob(options, { ...jobOptionsFor(network.mediators), failWhenUnmatched: true }, {
           chain,
@@ -86,27 +100,29 @@ export async function runCommand(options: RunCommandOptions): Promise<JobResult 
           modules: network.modules,
           readDeal: network.readDeal,
           blockstore,
+          // A re-run here (--verify, --audit) reads the inputs from the same blocks the provider was served.
+          inputs: { source: gatewayInputSource(network.inputGateways, blockstore), blockstore },
         });
       } finally {
-        await closeBlockstore(blockstore);
+        await network.stop();
       }
-    } finally {
-      await network.stop();
     }
-  }
 
-  const network = await connectConfiguredNetwork(options.env, resultsDir);
-  // On a configured network the job is recorded before its offer is sent: `lilypad get ID` finishes it if
-  // this process dies.
-  const jobs = openJobStore(defaultJobsDbPath(options.env));
-  try {
-    await checkEscrowCovers(network.components, maxPrice);
-    const recorded = recordingJobOptions(jobs, network, jobOptionsFor(network.mediators));
-    if (options.detach) return await postJob(recorded, network.components);
-    return await runCheckedJob(options, recorded, network.components);
+    const network = await connectConfiguredNetwork(options.env, resultsDir);
+    // On a configured network the job is recorded before its offer is sent: `lilypad get ID` finishes it if
+    // this process dies.
+    const jobs = openJobStore(defaultJobsDbPath(options.env));
+    try {
+      await checkEscrowCovers(network.components, maxPrice);
+      const recorded = recordingJobOptions(jobs, network, jobOptionsFor(network.mediators));
+      if (options.detach) return await postJob(recorded, network.components);
+      return await runCheckedJob(options, recorded, network.components);
+    } finally {
+      jobs.close();
+      await network.close();
+    }
   } finally {
-    jobs.close();
-    await network.close();
+    if (blockstore) await closeBlockstore(blockstore);
   }
 }
 

@@ -48,3 +48,11 @@ export function parseNetworkConfig(env: NodeJS.ProcessEnv): NetworkConfig {
 export function defaultResultsDir(): string {
   return path.join(os.tmpdir(), 'lilypad', 'data', 'downloaded-files');
 }
+
+/**
+ * The job creator's lasting blockstore (`LILYPAD_BLOCKS_DIR`, default `~/.lilypad/blocks`): what `lilypad add`
+ * kept and the results it downloaded on the embedded network, so a later command can serve or read them.
+ */
+export function blocksDir(env: NodeJS.ProcessEnv): string {
+  return path.resolve(env.LILYPAD_BLOCKS_DIR || path.join(os.homedir(), '.lilypad', 'blocks'));
+}

@@ -5,7 +5,7 @@
 import { createReadStream, type Dirent } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { importBytes, importer, type ImportCandidate, type WritableStorage } from 'ipfs-unixfs-importer';
+import { importByteStream, importBytes, importer, type ImportCandidate, type WritableStorage } from 'ipfs-unixfs-importer';
 import type { CID } from 'multiformats/cid';
 import { StorageError } from '../lib/errors.js';
 import { importerOptions } from './profile.js';
@@ -13,6 +13,15 @@ import { importerOptions } from './profile.js';
 /** Stores `bytes` as a UnixFS file and returns its CID. */
 export async function addBytes(bytes: Uint8Array, blockstore: WritableStorage): Promise<CID> {
   const result = await importBytes(bytes, blockstore, importerOptions());
+  return result.cid;
+}
+
+/**
+ * Stores the file at `file` as a UnixFS file, read as a stream (a model's weights need not fit in memory),
+ * and returns its CID: the one `addBytes` gives for the same bytes.
+ */
+export async function addFile(file: string, blockstore: WritableStorage): Promise<CID> {
+  const result = await importByteStream(createReadStream(file), blockstore, importerOptions());
   return result.cid;
 }
 
