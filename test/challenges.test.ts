@@ -10,13 +10,12 @@ import { existsSync, readdirSync } from 'node:fs';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseEther, type Address, type Hex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ANVIL_DEV_PRIVATE_KEYS, connectChain, createLilypadPublicClient, escrowBalance, fund, getDeal } from '../src/chain/index.js';
-import { cliPath, runCli } from './helpers.js';
+import { cliPath, runCli, startReadyProcess } from './helpers.js';
 
 const doubles = fileURLToPath(new URL('./doubles/', import.meta.url));
 const PRICE = parseEther('1');
@@ -29,24 +28,10 @@ const addressOf = (key: Hex) => privateKeyToAccount(key).address;
 let dir: string;
 let env: Record<string, string>;
 const children: ChildProcess[] = [];
+const startProcess = (script: string, args: string[], childEnv: Record<string, string>) => startReadyProcess(children, script, args, childEnv);
 let mediatorDir: string;
 /** Where the copying cheat takes the result it passes off as its own. */
 let copySource: string;
-
-/** Starts `node script args` and waits for its JSON ready line. */
-async function startProcess(script: string, args: string[], childEnv: Record<string, string>): Promise<Record<string, unknown>> {
-  const child = spawn(process.execPath, [script, ...args], { env: { ...process.env, ...childEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let stderr = '';
-  child.stderr!.on('data', (chunk) => (stderr += chunk));
-  const lines = createInterface({ input: child.stdout! });
-  return await new Promise((resolve, reject) => {
-    lines.on('line', (line) => {
-      if (line.startsWith('{"ready"')) resolve(JSON.parse(line));
-    });
-    child.once('exit', (code) => reject(new Error(`${script} exited (${code}) before it was ready: ${stderr}`)));
-  });
-}
 
 async function free(account: Address): Promise<bigint> {
   const publicClient = createLilypadPublicClient({ rpcUrl: env.WEB3_RPC_URL!, chainId: 31337 });

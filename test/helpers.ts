@@ -1,15 +1,20 @@
 /** Running the real CLI as a child process, and finding processes it left behind. */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { cp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Hex } from 'viem';
 import { isAlive } from '../src/network/stack.js';
 import { openDealStore, type StoredDeal } from '../src/resource-provider/deal-store.js';
-import { cidOfBytes } from '../src/storage/index.js';
+import { connectChain } from '../src/chain/index.js';
+import type { JobCreatorComponents } from '../src/job-creator/types.js';
+import { startEmbeddedNetwork, type EmbeddedNetwork } from '../src/network/embedded.js';
+import { createSolverClient } from '../src/solver/client.js';
+import { addDirectory, cidOfBytes, closeBlockstore, openBlockstore, type FsBlockstore } from '../src/storage/index.js';
 
 const testHome = mkdtempSync(path.join(os.tmpdir(), 'lilypad-test-home-'));
 const testJobsDb = path.join(testHome, 'jobs.db');
@@ -169,4 +174,58 @@ export async function catInputModule(dir: string): Promise<string> {
   const spec = await readFile(template, 'utf8');
   await writeFile(template, spec.replace('"Outputs": [', '"Inputs": [{"StorageSource": "IPFS", "CID": {{ .DataCID }}, "Path": "/inputs/data"}],\n      "Outputs": ['));
   return dir;
+}
+
+/** Starts `node script args` (a double in test/doubles/, say), adds it to `children` and waits for its JSON ready line. */
+export async function startReadyProcess(children: ChildProcess[], script: string, args: string[], childEnv: Record<string, string>): Promise<Record<string, unknown>> {
+  const child = spawn(process.execPath, [script, ...args], { env: { ...process.env, ...childEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let stderr = '';
+  child.stderr!.on('data', (chunk) => (stderr += chunk));
+  const lines = createInterface({ input: child.stdout! });
+  return await new Promise((resolve, reject) => {
+    lines.on('line', (line) => {
+      if (line.startsWith('{"ready"')) resolve(JSON.parse(line));
+    });
+    child.once('exit', (code) => reject(new Error(`${script} exited (${code}) before it was ready: ${stderr}`)));
+  });
+}
+
+/** What the input folder of `startInputsNetwork` holds at data/sub/a.txt. */
+export const INPUT_FILE_CONTENT = 'from the job creator\'s machine\n';
+
+export interface InputsNetwork {
+  /** The `catInputModule`, at `dir/cat-module`. */
+  moduleDir: string;
+  /** The job creator's folder (sub/a.txt), added to `blocks`. */
+  folderCid: string;
+  /** The job creator's blockstore, which the network's gateway serves to its provider and mediator. */
+  blocks: FsBlockstore;
+  network: EmbeddedNetwork;
+  /** The network's funded job creator. */
+  components: JobCreatorComponents;
+  stop(): Promise<void>;
+}
+
+/** An embedded network whose gateway serves a job creator's folder by CID, in `dir`, with a module that reads it. */
+export async function startInputsNetwork(dir: string): Promise<InputsNetwork> {
+  const moduleDir = await catInputModule(path.join(dir, 'cat-module'));
+  await mkdir(path.join(dir, 'data', 'sub'), { recursive: true });
+  await writeFile(path.join(dir, 'data', 'sub', 'a.txt'), INPUT_FILE_CONTENT);
+  const blocks = await openBlockstore(path.join(dir, 'blocks'));
+  const folderCid = (await addDirectory(path.join(dir, 'data'), blocks)).toString();
+  let network: EmbeddedNetwork | undefined;
+  const stop = async () => {
+    await network?.stop();
+    await closeBlockstore(blocks);
+  };
+  try {
+    network = await startEmbeddedNetwork({ inputsBlockstore: blocks, dataDir: path.join(dir, 'network') });
+    const chain = await connectChain({ rpcUrl: network.rpcUrl, privateKey: network.jobCreatorPrivateKey, chainId: network.chainId });
+    const components = { chain, domain: network.domain, solver: createSolverClient(network.solverUrl), modules: network.modules, readDeal: network.readDeal, blockstore: blocks };
+    return { moduleDir, folderCid, blocks, network, components, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
 }

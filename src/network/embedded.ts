@@ -39,6 +39,8 @@ export interface EmbeddedNetwork {
   contracts: { token: Address; deals: Address };
   solverUrl: string;
   mediators: Address[];
+  /** The one resource provider's account. */
+  resourceProvider: Address;
   /** A funded job creator: LP in escrow for payment, a little ETH to accept results. */
   jobCreatorPrivateKey: Hex;
   domain: OfferDomain;
@@ -120,6 +122,7 @@ export async function startEmbeddedNetwork(options: EmbeddedNetworkOptions = {})
       contracts,
       solverUrl: roles.solver!.url,
       mediators: [mediatorAddress],
+      resourceProvider: roles.resourceProvider!.address,
       jobCreatorPrivateKey,
       domain,
       readDeal: chainReadDeal(deployer.publicClient, contracts.deals),

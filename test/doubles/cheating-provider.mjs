@@ -8,7 +8,7 @@
  *   the job fails.
  * Configured like `lilypad resource-provider` by environment: WEB3_RPC_URL, WEB3_PRIVATE_KEY,
  * SERVICE_SOLVER, SERVICE_MEDIATORS, LILYPAD_DEALS_ADDRESS, LILYPAD_PRICE (wei), LILYPAD_COLLATERAL_MULTIPLE, LILYPAD_MODULES,
- * LILYPAD_DATA_DIR. Prints one ready line of JSON and stops on SIGTERM.
+ * LILYPAD_DATA_DIR, LILYPAD_INPUT_GATEWAYS (where jobs' inputs by CID come from; none: jobs with inputs are refused). Prints one ready line of JSON and stops on SIGTERM.
  */
 import { cp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -21,6 +21,7 @@ const { createWasmExecutor } = await import(`${dist}/executor/wasm/index.js`);
 const { createResourceProvider } = await import(`${dist}/resource-provider/resource-provider.js`);
 const { createModuleResolver } = await import(`${dist}/module/resolve.js`);
 const { createSolverClient } = await import(`${dist}/solver/client.js`);
+const { gatewayInputSource } = await import(`${dist}/module/input-source.js`);
 const { openBlockstore, closeBlockstore } = await import(`${dist}/storage/index.js`);
 
 const { values } = parseArgs({ options: { policy: { type: 'string' } } });
@@ -57,6 +58,7 @@ function cheatingExecutor(honest) {
 const chain = await connectChain({ rpcUrl: env.WEB3_RPC_URL, privateKey: env.WEB3_PRIVATE_KEY });
 const blockstore = await openBlockstore(path.join(dataDir, 'blocks'));
 const executor = cheatingExecutor(createWasmExecutor());
+const inputGateways = (env.LILYPAD_INPUT_GATEWAYS ?? '').split(',').filter(Boolean);
 const provider = createResourceProvider(
   {
     price: BigInt(env.LILYPAD_PRICE ?? 10n ** 18n),
@@ -74,6 +76,7 @@ const provider = createResourceProvider(
     executors: [executor],
     modules: createModuleResolver(),
     blockstore,
+    inputs: inputGateways.length > 0 ? { source: gatewayInputSource(inputGateways, blockstore), blockstore } : undefined,
   },
 );
 const stopping = new Promise((resolve) => {
