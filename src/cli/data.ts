@@ -12,7 +12,7 @@ import * as raw from 'multiformats/codecs/raw';
 import { LilypadError, StorageError, UserInputError } from '../lib/errors.js';
 import { blocksDir, defaultResultsDir } from '../lib/config.js';
 import { gatewayInputSource } from '../module/input-source.js';
-import { addDirectory, addFile, cidOfDirectory, closeBlockstore, exportDirectory, exportFile, openBlockstore, type Blockstore } from '../storage/index.js';
+import { addDirectory, addFile, cidOfDirectory, cidOfFile, closeBlockstore, exportDirectory, exportFile, openBlockstore, type Blockstore } from '../storage/index.js';
 import { walkDag } from '../storage/walk-dag.js';
 
 export interface AddedPath {
@@ -121,7 +121,7 @@ export async function getCid(cid: CID, flags: GetCidFlags, signal: AbortSignal):
     const there = await stat(target).catch(() => undefined);
     if (there) {
       // Content addressed: what is already there is fine exactly when it is the same content.
-      const existing = there.isDirectory() ? await cidOfDirectory(target) : await addFile(target, { put: async (c) => c });
+      const existing = there.isDirectory() ? await cidOfDirectory(target) : await cidOfFile(target);
       if (!existing.equals(cid)) throw new UserInputError(`${target} already exists and holds ${existing}, not ${cid}; move it away or choose --output-dir`, { code: 'destination-exists' });
       return { cid: cid.toString(), path: target };
     }

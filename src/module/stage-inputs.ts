@@ -11,7 +11,7 @@ import { exporter, type UnixFSEntry } from 'ipfs-unixfs-exporter';
 import type { CID } from 'multiformats/cid';
 import type { Blockstore } from 'interface-blockstore';
 import { LilypadError, ModuleError, StorageError } from '../lib/errors.js';
-import { exportDirectory, exportFile } from '../storage/export.js';
+import { entryKind, exportDirectory, exportFile, isFileEntry } from '../storage/export.js';
 import type { InputStore } from './input-source.js';
 import type { JobInput } from './job-inputs.js';
 
@@ -59,13 +59,13 @@ async function stageInput(input: JobInput, store: InputStore, inputsDir: string,
   try {
     const entry = await walk(input, store, signal, arrived);
     const target = path.join(inputsDir, ...input.segments);
-    const isFile = entry.type === 'raw' || entry.type === 'identity' || (entry.type === 'file' && entry.unixfs.type !== 'symlink');
+    const isFile = isFileEntry(entry);
     if (isFile) {
       if (input.segments.length === 0) throw fail('input-unusable', `is a file; only a folder can be ${input.path} itself`);
       // A file says how large it is in its first block: refused before anything else is fetched.
       if (entry.size > BigInt(maxBytes)) throw sizeError();
     } else if (entry.type !== 'directory') {
-      throw fail('input-unusable', `is a ${entry.type === 'file' ? entry.unixfs.type : entry.type}; only files and folders can be inputs`);
+      throw fail('input-unusable', `is a ${entryKind(entry)}; only files and folders can be inputs`);
     }
     await store.source.fetchDag(entry.cid, {
       signal,

@@ -30,6 +30,11 @@ export async function cidOfBytes(bytes: Uint8Array): Promise<CID> {
   return addBytes(bytes, discardingStore);
 }
 
+/** The CID `addFile` would give, without storing anything. */
+export async function cidOfFile(file: string): Promise<CID> {
+  return addFile(file, discardingStore);
+}
+
 /** The CID `addDirectory` would give, without storing anything. */
 export async function cidOfDirectory(dir: string): Promise<CID> {
   return addDirectory(dir, discardingStore);

@@ -81,14 +81,10 @@ async function writeEntries(
         throw existsOr(cause, childTarget);
       });
       folders.push({ directory: child, target: childTarget, relative: childRelative });
-    } else if (
-      (child.type === 'file' && (child.unixfs.type === 'file' || child.unixfs.type === 'raw')) ||
-      child.type === 'raw' ||
-      child.type === 'identity'
-    ) {
+    } else if (isFileEntry(child)) {
       await writeFileEntry(child, childTarget, childRelative, options);
     } else {
-      const kind = child.type === 'file' ? child.unixfs.type : child.type;
+      const kind = entryKind(child);
       throw new StorageError(
         `entry ${childRelative} of ${directory.cid} is a ${kind}; only files and folders can be exported`,
         { code: 'unsupported-entry', details: { cid: link.cid.toString(), path: childRelative, kind } },
@@ -109,13 +105,23 @@ export async function exportFile(
   options: ExportDirectoryOptions = {},
 ): Promise<void> {
   const entry = await load(cid, '', blockstore, options);
-  if (!(entry.type === 'raw' || entry.type === 'identity' || (entry.type === 'file' && (entry.unixfs.type === 'file' || entry.unixfs.type === 'raw')))) {
+  if (!isFileEntry(entry)) {
     throw new StorageError(`${cid} is a ${entry.type}, not a file; nothing was written to ${destinationFile}`, {
       code: 'not-a-file',
       details: { cid: cid.toString() },
     });
   }
   await writeFileEntry(entry, destinationFile, cid.toString(), options);
+}
+
+/** Whether the entry is a file's bytes (a UnixFS file, a raw block, an identity CID), what can be written as a file. */
+export function isFileEntry(entry: UnixFSEntry): entry is Extract<UnixFSEntry, { type: 'file' | 'raw' | 'identity' }> {
+  return entry.type === 'raw' || entry.type === 'identity' || (entry.type === 'file' && (entry.unixfs.type === 'file' || entry.unixfs.type === 'raw'));
+}
+
+/** What an entry is, for a message: a UnixFS file's own type (a symlink, say), or the entry's. */
+export function entryKind(entry: UnixFSEntry): string {
+  return entry.type === 'file' ? entry.unixfs.type : entry.type;
 }
 
 async function writeFileEntry(entry: Extract<UnixFSEntry, { type: 'file' | 'raw' | 'identity' }>, target: string, relative: string, options: ExportDirectoryOptions): Promise<void> {

@@ -4,7 +4,7 @@
  */
 export { PROFILE, PROFILE_NAME, importerOptions, type ProfileName } from './profile.js';
 export { openBlockstore, closeBlockstore, getBlock, FsBlockstore, type Blockstore } from './blockstore.js';
-export { addBytes, addDirectory, addFile, cidOfBytes, cidOfDirectory, MAX_DIRECTORY_DEPTH } from './add.js';
+export { addBytes, addDirectory, addFile, cidOfBytes, cidOfDirectory, cidOfFile, MAX_DIRECTORY_DEPTH } from './add.js';
 export { exportDirectory, exportFile, isSafeEntryName, type ExportDirectoryOptions } from './export.js';
 export {
   createGateway,
