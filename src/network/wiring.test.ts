@@ -8,8 +8,8 @@ import { startDealsKit, type DealsKit } from '../chain/testing.js';
 import type { Executor } from '../executor/types.js';
 import { startRoles } from './wiring.js';
 
-/** An executor that runs nothing and records that it was closed. */
-function recordingExecutor(closed: string[]): Executor {
+/** An executor that runs nothing and records that it was closed, and what `whenClosed` saw at that moment. */
+function recordingExecutor(closed: string[], whenClosed: () => Promise<string | undefined> = async () => undefined): Executor {
   return {
     engine: 'wasm',
     isAvailable: async () => true,
@@ -17,7 +17,10 @@ function recordingExecutor(closed: string[]): Executor {
     run: async () => {
       throw new Error('not in this test');
     },
-    close: async () => void closed.push('executor'),
+    close: async () => {
+      const seen = await whenClosed();
+      closed.push(seen === undefined ? 'executor' : `executor (${seen})`);
+    },
   };
 }
 
@@ -35,6 +38,9 @@ describe('startRoles', () => {
 
   it('starts a solver, a mediator and a provider on one chain, and stop() ends them, the executors first', async () => {
     const closed: string[] = [];
+    let solverUrl = '';
+    // The roles still run when the executors close: a job running at a stop ends before its provider stops.
+    const solverAnswers = async () => ((await fetch(solverUrl).then(() => true, () => false)) ? 'solver up' : 'solver down');
     const providerKey = generatePrivateKey();
     await kit.fundParty(privateKeyToAccount(providerKey).address, { eth: parseEther('1'), escrow: parseEther('10') });
     const mediatorKey = generatePrivateKey();
@@ -54,14 +60,14 @@ describe('startRoles', () => {
           dataDir: path.join(dir, 'provider'),
         },
       },
-      { chain: { rpcUrl: kit.anvil.rpcUrl, chainId: kit.chainId, dealsAddress: kit.deals }, executors: Promise.resolve([recordingExecutor(closed)]) },
+      { chain: { rpcUrl: kit.anvil.rpcUrl, chainId: kit.chainId, dealsAddress: kit.deals }, executors: Promise.resolve([recordingExecutor(closed, solverAnswers)]) },
     );
     expect(roles.resourceProvider?.address).toBe(privateKeyToAccount(providerKey).address);
     expect(roles.mediator?.address).toBe(privateKeyToAccount(mediatorKey).address);
-    const solverUrl = roles.solver!.url;
+    solverUrl = roles.solver!.url;
     expect((await fetch(solverUrl)).status).toBeLessThan(500);
     await roles.stop();
-    expect(closed).toEqual(['executor']);
+    expect(closed).toEqual(['executor (solver up)']);
     await expect(fetch(solverUrl)).rejects.toThrow();
     await roles.stop(); // harmless twice
   });
