@@ -129,6 +129,8 @@ async function followChain(jobs: JobStore, open: StoredJob[], env: NodeJS.Proces
   // would know no more.
   if (rpcUrl === undefined) return;
   const shownUrl = redactRpcUrl(rpcUrl);
+  // Not the project's chain client: that one waits up to LILYPAD_RPC_WAIT for a chain to come back, and a list
+  // must answer in a few seconds, so each read here is tried once.
   const client = createPublicClient({ transport: http(rpcUrl, { retryCount: 0, timeout: CHAIN_READ_TIMEOUT_MS }) });
   let chainId: number;
   try {
