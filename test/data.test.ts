@@ -78,7 +78,7 @@ describe('local data on the embedded network', () => {
     const first = await runCli(['run', moduleDir, '--json', '-i', `DataCID=@${path.join(dir, 'data')}`, '-i', 'File=/inputs/data/b.txt'], env);
     expect(first.code).toBe(0);
     const resultCid = JSON.parse(first.stdout).cid as string;
-    // The job creator kept the result's blocks it downloaded, so its gateway serves them to the next job.
+    // The job creator kept the result's blocks it downloaded, so its IPFS node serves them to the next job.
     const next = await runCli(['run', moduleDir, '--verify', '-i', `DataCID=${resultCid}/stdout`, '-i', 'File=/inputs/data'], env);
     expect(next.stderr).toBe('');
     expect(next.code).toBe(0);

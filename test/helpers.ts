@@ -15,6 +15,7 @@ import type { JobCreatorComponents } from '../src/job-creator/types.js';
 import { startEmbeddedNetwork, type EmbeddedNetwork } from '../src/network/embedded.js';
 import { createSolverClient } from '../src/solver/client.js';
 import { addDirectory, cidOfBytes, closeBlockstore, openBlockstore, type FsBlockstore } from '../src/storage/index.js';
+import { createIpfsNode, type IpfsNode } from '../src/storage/ipfs-node.js';
 
 const testHome = mkdtempSync(path.join(os.tmpdir(), 'lilypad-test-home-'));
 const testJobsDb = path.join(testHome, 'jobs.db');
@@ -176,6 +177,25 @@ export async function catInputModule(dir: string): Promise<string> {
   return dir;
 }
 
+/**
+ * The probe program printing "PATH FNV-1a-64" of every file under /inputs/data, with the folder `{{ .Data }}`
+ * there (see `fnv1a64` for the digest).
+ */
+export async function digestInputModule(dir: string): Promise<string> {
+  await probeModule(dir, '["digest", "/inputs/data"]', 30);
+  const template = path.join(dir, 'lilypad_module.json.tmpl');
+  const spec = await readFile(template, 'utf8');
+  await writeFile(template, spec.replace('"Outputs": [', '"Inputs": [{"StorageSource": "IPFS", "CID": {{ .Data }}, "Path": "/inputs/data"}],\n      "Outputs": ['));
+  return dir;
+}
+
+/** FNV-1a, 64 bits, as 16 hex digits: the probe's "digest" mode. */
+export function fnv1a64(bytes: Uint8Array): string {
+  let hash = 14695981039346656037n;
+  for (const byte of bytes) hash = ((hash ^ BigInt(byte)) * 1099511628211n) & 0xffffffffffffffffn;
+  return hash.toString(16).padStart(16, '0');
+}
+
 /** Starts `node script args` (a double in test/doubles/, say), adds it to `children` and waits for its JSON ready line. */
 export async function startReadyProcess(children: ChildProcess[], script: string, args: string[], childEnv: Record<string, string>): Promise<Record<string, unknown>> {
   const child = spawn(process.execPath, [script, ...args], { env: { ...process.env, ...childEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -199,31 +219,35 @@ export interface InputsNetwork {
   moduleDir: string;
   /** The job creator's folder (sub/a.txt), added to `blocks`. */
   folderCid: string;
-  /** The job creator's blockstore, which the network's gateway serves to its provider and mediator. */
+  /** The job creator's blockstore, which its IPFS node (`ipfs`) serves to the network's provider and mediator. */
   blocks: FsBlockstore;
+  ipfs: IpfsNode;
   network: EmbeddedNetwork;
   /** The network's funded job creator. */
   components: JobCreatorComponents;
   stop(): Promise<void>;
 }
 
-/** An embedded network whose gateway serves a job creator's folder by CID, in `dir`, with a module that reads it. */
+/** An embedded network whose job creator's IPFS node serves its folder by CID, in `dir`, with a module that reads it. */
 export async function startInputsNetwork(dir: string): Promise<InputsNetwork> {
   const moduleDir = await catInputModule(path.join(dir, 'cat-module'));
   await mkdir(path.join(dir, 'data', 'sub'), { recursive: true });
   await writeFile(path.join(dir, 'data', 'sub', 'a.txt'), INPUT_FILE_CONTENT);
   const blocks = await openBlockstore(path.join(dir, 'blocks'));
   const folderCid = (await addDirectory(path.join(dir, 'data'), blocks)).toString();
+  const ipfs = createIpfsNode({ blockstore: blocks });
   let network: EmbeddedNetwork | undefined;
   const stop = async () => {
     await network?.stop();
+    await ipfs.stop();
     await closeBlockstore(blocks);
   };
   try {
-    network = await startEmbeddedNetwork({ inputsBlockstore: blocks, dataDir: path.join(dir, 'network') });
+    await ipfs.start();
+    network = await startEmbeddedNetwork({ dataDir: path.join(dir, 'network') });
     const chain = await connectChain({ rpcUrl: network.rpcUrl, privateKey: network.jobCreatorPrivateKey, chainId: network.chainId });
-    const components = { chain, domain: network.domain, solver: createSolverClient(network.solverUrl), modules: network.modules, readDeal: network.readDeal, blockstore: blocks };
-    return { moduleDir, folderCid, blocks, network, components, stop };
+    const components = { chain, domain: network.domain, solver: createSolverClient(network.solverUrl), modules: network.modules, readDeal: network.readDeal, blockstore: blocks, ipfs };
+    return { moduleDir, folderCid, blocks, ipfs, network, components, stop };
   } catch (error) {
     await stop();
     throw error;

@@ -1,8 +1,8 @@
 /**
  * Challenged jobs with inputs by CID, on the embedded network: the job creator's folder is served by the
- * network's gateway on loopback, and the mediator fetches the same input to re-run the job. An honest
+ * job creator's IPFS node on loopback, and the mediator fetches the same input to re-run the job. An honest
  * provider (the network's own, under its mediator) is upheld; a cheat (test/doubles/cheating-provider.mjs,
- * wrong-output, under a second mediator started here with the same gateway) is slashed. Every figure is an
+ * wrong-output, under a second mediator started here fetching from the same node) is slashed. Every figure is an
  * exact escrow balance read from the chain.
  */
 import type { ChildProcess } from 'node:child_process';
@@ -41,10 +41,9 @@ beforeAll(async () => {
   const faucet = { walletClient: deployer.walletClient, publicClient: deployer.publicClient, ...network.contracts };
   await fund({ ...faucet, to: privateKeyToAccount(keys.cheat).address, eth: parseEther('1'), escrow: parseEther('100') });
   await fund({ ...faucet, to: privateKeyToAccount(keys.secondMediator).address, eth: parseEther('1') });
-  // The second mediator reads inputs from the same gateway as the network's provider and mediator.
+  // The second mediator fetches inputs as the network's provider and mediator do: from the job creator's node.
   secondMediator = await startRoles(
     {
-      inputGateways: network.inputGateways,
       moduleSources: ANY_MODULE_SOURCE,
       executorOwner: `lilypad-inputs-challenge-${process.pid}`,
       solverUrl: network.solverUrl,
@@ -61,7 +60,6 @@ beforeAll(async () => {
     LILYPAD_PRICE: PRICE.toString(),
     LILYPAD_COLLATERAL_MULTIPLE: '2',
     LILYPAD_DATA_DIR: path.join(dir, 'cheat'),
-    LILYPAD_INPUT_GATEWAYS: network.inputGateways.join(','),
   });
 }, 120_000);
 
@@ -122,7 +120,7 @@ describe('a challenged job with inputs by CID', () => {
     expect(after.provider - before.provider).toBe(-COLLATERAL);
     expect(after.mediator - before.mediator).toBe(FEE);
 
-    // The mediator kept both results: its own re-run read the job creator's file through the gateway.
+    // The mediator kept both results: its own re-run read the job creator's file over IPFS.
     const kept = path.join(dir, 'second-mediator', 'deals', result.dealId);
     await expect.poll(() => existsSync(path.join(kept, 'ruling.json')), { timeout: 20_000 }).toBe(true);
     expect(await readFile(path.join(kept, 'mediator', 'stdout'), 'utf8')).toBe(INPUT_FILE_CONTENT);

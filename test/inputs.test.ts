@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCheckedJob } from '../src/job-creator/audit.js';
 import { runJob } from '../src/job-creator/run-job.js';
 import type { CheckProgressEvent } from '../src/job-creator/verify.js';
-import { gatewayInputSource } from '../src/module/input-source.js';
+import { ipfsSource } from '../src/storage/block-source.js';
 import { catInputModule, INPUT_FILE_CONTENT, startInputsNetwork, type InputsNetwork } from './helpers.js';
 
 const NOBODY_HAS = 'bafkreib6epubmabzlffdhckpmvsodmjuro6xuaei2qwevs3t52xnlhaatu';
@@ -47,8 +47,8 @@ describe('inputs by CID on the embedded network', () => {
     const result = await runCheckedJob(
       { verify: true, onCheck: (event) => checks.push(event) },
       { module: net.moduleDir, inputs: { DataCID: net.folderCid, File: '/inputs/data/sub/a.txt' }, maxPrice: 10n ** 19n, mediators: net.network.mediators, resultsDir: path.join(dir, 'results', 'verified'), failWhenUnmatched: true },
-      // The job creator holds the blocks itself; the network's gateway is the way to any it lacks.
-      { ...net.components, inputs: { source: gatewayInputSource(net.network.inputGateways, net.blocks), blockstore: net.blocks } },
+      // The job creator holds the blocks itself; the IPFS peers the deal names are the way to any it lacks.
+      { ...net.components, inputs: { source: ipfsSource(net.ipfs), blockstore: net.blocks } },
     );
     expect(result.stdout).toBe(INPUT_FILE_CONTENT);
     expect(checks).toEqual([expect.objectContaining({ type: 'verify:rerun', matches: true, submittedCid: result.cid })]);

@@ -4,7 +4,7 @@
  * chain; `lilypad stack down` leaves nothing running. Where a Docker engine answers, a Docker job checked
  * with --verify is re-run by the job creator on the same engine as the provider's and paid.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseEther, type Address } from 'viem';
@@ -14,7 +14,7 @@ import { createLilypadPublicClient, escrowBalance } from '../src/chain/index.js'
 import { connectDocker } from '../src/executor/docker/index.js';
 import { dockerSkipReason } from '../src/executor/docker/testdata/engine.js';
 import { buildTestImage, writeCowsayModule } from '../src/executor/docker/testdata/test-image.js';
-import { HOG_ERROR, hogModule, processesWithMarker, runCli, spinModuleWithTimeout } from './helpers.js';
+import { digestInputModule, fnv1a64, HOG_ERROR, hogModule, processesWithMarker, runCli, spinModuleWithTimeout } from './helpers.js';
 
 const dockerSkip = dockerSkipReason();
 
@@ -122,6 +122,49 @@ describe('lilypad stack', () => {
       expect(run.stdout).not.toContain('challenged');
       // The price and no mediation fee.
       expect(await totalEscrow(jobCreator)).toBe(before - parseEther('1'));
+    });
+  });
+
+  describe('data over IPFS between the processes', () => {
+    // Several blocks per file and a nested folder, so that the walk and the chunking are both exercised.
+    const files: Record<string, Uint8Array> = {
+      'a.txt': new TextEncoder().encode('the first file\n'),
+      'sub/b.bin': Uint8Array.from({ length: 3 * 1024 * 1024 + 17 }, (_, i) => (i * 7919) % 251),
+      'sub/deeper/c.txt': new TextEncoder().encode('the third file\n'),
+    };
+    const expected = Object.entries(files)
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([name, bytes]) => `/inputs/data/${name} ${fnv1a64(bytes)}`)
+      .join('\n') + '\n';
+    let moduleDir: string;
+    let folder: string;
+    beforeAll(async () => {
+      moduleDir = await digestInputModule(path.join(dir, 'digest-module'));
+      folder = path.join(dir, 'my-data');
+      for (const [name, bytes] of Object.entries(files)) {
+        await mkdir(path.dirname(path.join(folder, name)), { recursive: true });
+        await writeFile(path.join(folder, name), bytes);
+      }
+    });
+
+    // The stack's providers and mediator are given no input gateway, and the job creator runs none: the
+    // folder's bytes can only reach the provider over libp2p, from the node of the `lilypad run` process.
+    it('a folder given with -i NAME=@./folder is read by the job at /inputs, every file whole', async () => {
+      const run = await runCli(['run', moduleDir, '-i', `Data=@${folder}`, '--json', '--output-dir', path.join(dir, 'results')], env);
+      expect(run.stderr).toBe('');
+      expect(run.code).toBe(0);
+      const result = JSON.parse(run.stdout);
+      expect(result.stdout).toBe(expected);
+      expect(await readFile(path.join(result.dir, 'outputs', 'digests.txt'), 'utf8')).toBe(expected);
+    });
+
+    it('a CID kept by `lilypad add` is served by the job creator\'s node to a later `lilypad run`', async () => {
+      const added = await runCli(['add', folder, '--json'], env);
+      expect(added.code).toBe(0);
+      const { cid } = JSON.parse(added.stdout);
+      const run = await runCli(['run', moduleDir, '-i', `Data=${cid}`, '--json', '--output-dir', path.join(dir, 'results')], env);
+      expect(run.stderr).toBe('');
+      expect(JSON.parse(run.stdout).stdout).toBe(expected);
     });
   });
 

@@ -11,7 +11,9 @@ import { CID } from 'multiformats/cid';
 import * as raw from 'multiformats/codecs/raw';
 import { LilypadError, StorageError, UserInputError } from '../lib/errors.js';
 import { blocksDir, defaultResultsDir } from '../lib/config.js';
-import { gatewayInputSource } from '../module/input-source.js';
+import { ipfsListen } from '../lib/service-config.js';
+import { gatewaySource } from '../storage/block-source.js';
+import { createIpfsNode, loopbackOnly, type IpfsNode } from '../storage/ipfs-node.js';
 import { addDirectory, addFile, cidOfDirectory, cidOfFile, closeBlockstore, exportDirectory, exportFile, openBlockstore, type Blockstore } from '../storage/index.js';
 import { walkDag } from '../storage/walk-dag.js';
 
@@ -77,6 +79,23 @@ export async function addLocalInputs(inputs: Record<string, string>, paths: Map<
   return out;
 }
 
+/**
+ * The job creator's IPFS node over its lasting blockstore, so that the network's providers and mediators
+ * fetch the inputs it holds from it (its addresses go into each job offer). Where it listens is
+ * LILYPAD_IPFS_LISTEN (default a port on 127.0.0.1); `off` gives none.
+ */
+export async function startJobCreatorNode(env: NodeJS.ProcessEnv, blockstore: Blockstore): Promise<IpfsNode | undefined> {
+  const setting = ipfsListen.safeParse(env.LILYPAD_IPFS_LISTEN);
+  if (!setting.success) {
+    throw new UserInputError(`LILYPAD_IPFS_LISTEN ${setting.error.issues[0]!.message}`, { code: 'config-invalid' });
+  }
+  if (setting.data === false) return undefined;
+  const { listen } = setting.data;
+  const node = createIpfsNode({ blockstore, listen, loopbackOnly: loopbackOnly(listen) });
+  await node.start();
+  return node;
+}
+
 /** Parses a CID, or gives undefined for anything else (a job id is 0x-hex, which no CID is). */
 export function parseCid(text: string): CID | undefined {
   if (/^0x/i.test(text)) return undefined;
@@ -102,7 +121,7 @@ export async function getCid(cid: CID, flags: GetCidFlags, signal: AbortSignal):
   const blockstore = await openBlockstore(dir);
   try {
     if (flags.gateway.length > 0) {
-      await gatewayInputSource(flags.gateway, blockstore).fetchDag(cid, { signal });
+      await gatewaySource(flags.gateway, blockstore).fetchDag(cid, { signal });
     } else {
       await walkDag(cid, {
         blockstore,

@@ -197,7 +197,7 @@ export function registerJobCommands(program: Command): void {
       } finally {
         jobs.close();
       }
-      const network = await connectJobNetwork(process.env, job, defaultResultsDir(), notice);
+      const network = await connectJobNetwork(process.env, job, notice);
       try {
         const onChain = await network.components.readDeal(job.id);
         writeDownChainState(job.id, onChain.state);
@@ -264,7 +264,7 @@ export function registerJobCommands(program: Command): void {
       try {
         const job = findJob(jobs, id);
         const resultsDir = path.resolve(flags.outputDir ?? defaultResultsDir());
-        const network = await connectJobNetwork(process.env, job, resultsDir, notice);
+        const network = await connectJobNetwork(process.env, job, notice);
         let result: JobResult;
         try {
           const account = network.components.chain.walletClient.account.address;

@@ -1,7 +1,8 @@
 /**
  * `lilypad run MODULE -i KEY=VALUE`: runs one job, on the configured network or, with nothing
  * configured, on an embedded network started for this job and torn down afterwards. An input given as
- * `@PATH` is added to the lasting blockstore first and passed as its CID (`data.ts`).
+ * `@PATH` is added to the lasting blockstore first and passed as its CID (`data.ts`); this command's IPFS
+ * node serves that blockstore to the providers while the job runs.
  */
 import path from 'node:path';
 import { formatEther, type Address } from 'viem';
@@ -11,18 +12,19 @@ import type { CheckProgressEvent } from '../job-creator/verify.js';
 import { defaultJobsDbPath, openJobStore } from '../job-creator/job-store.js';
 import { postJob, type JobCreatorComponents, type JobProgressEvent, type JobResult, type RunJobOptions } from '../job-creator/run-job.js';
 import { connectConfiguredNetwork, recordingJobOptions, type PostedJob } from './configured-network.js';
-import { addLocalInputs, findLocalInputs } from './data.js';
+import { addLocalInputs, findLocalInputs, startJobCreatorNode } from './data.js';
 import { UserInputError } from '../lib/errors.js';
 import { blocksDir, configuredRpcUrl, defaultResultsDir } from '../lib/config.js';
 import { lpAmount, parseFlag } from '../lib/service-config.js';
 import { parseInputs } from '../protocol/inputs.js';
 import { moduleLocationsOf } from '../module/git.js';
-import { gatewayInputSource } from '../module/input-source.js';
+import { peersThenGateways } from '../storage/block-source.js';
 import { renderModule } from '../module/render.js';
 import { createModuleResolver } from '../module/resolve.js';
 import { startEmbeddedNetwork } from '../network/embedded.js';
 import { createSolverClient } from '../solver/client.js';
 import { closeBlockstore, openBlockstore } from '../storage/index.js';
+import type { IpfsNode } from '../storage/ipfs-node.js';
 
 export interface RunCommandOptions {
   module: string;
@@ -56,19 +58,11 @@ export async function runCommand(options: RunCommandOptions): Promise<JobResult 
   if (rpcUrl === undefined && options.detach) {
     throw new UserInputError('--detach needs a configured network (WEB3_RPC_URL and the rest): the embedded network ends with the command', { code: 'input-malformed' });
   }
-  const [localInput] = given.paths.keys();
-  if (rpcUrl !== undefined && localInput !== undefined) {
-    // Nothing serves this machine's blocks to a configured network's providers yet: the job would be paid for and fail.
-    throw new UserInputError(
-      `-i ${localInput}=@${given.paths.get(localInput)}: local data reaches only the embedded network for now; on a configured network give a CID that its providers' gateways (LILYPAD_INPUT_GATEWAYS) serve`,
-      { code: 'input-unreachable' },
-    );
-  }
-  // The embedded network's job creator keeps its blocks where `lilypad add` does: what was added, in an earlier
-  // command or by @PATH now, is what its gateway serves the provider, and results stay for the next command.
-  const blockstore = rpcUrl === undefined ? await openBlockstore(blocksDir(options.env)) : undefined;
+  // The job creator keeps its blocks where `lilypad add` does: what was added, in an earlier command or by
+  // @PATH now, is what its IPFS node serves the providers, and results stay for the next command.
+  const blockstore = await openBlockstore(blocksDir(options.env));
   try {
-    const inputs = blockstore ? await addLocalInputs(given.inputs, given.paths, blockstore) : given.inputs;
+    const inputs = await addLocalInputs(given.inputs, given.paths, blockstore);
 
     // Check the module and inputs before starting or contacting any network.
     const module = await modules.resolve(options.module);
@@ -87,28 +81,40 @@ export async function runCommand(options: RunCommandOptions): Promise<JobResult 
       minCollateral: options.minCollateral,
     });
 
-    if (blockstore) {
-      const network = await startEmbeddedNetwork({ moduleLocations: moduleLocationsOf(options.env), inputsBlockstore: blockstore });
+    if (rpcUrl === undefined) {
+      const ipfs = await startJobCreatorNode(options.env, blockstore);
       try {
-        options.signal.throwIfAborted();
-        const chain = await connectChain({ rpcUrl: network.rpcUrl, privateKey: network.jobCreatorPrivateKey, chainId: network.chainId });
-        // One provider that nothing can change: an offer it cannot take fails now, not after the offer's life.
-        return await runCheckedJob(options, { ...jobOptionsFor(network.mediators), failWhenUnmatched: true }, {
-          chain,
-          domain: network.domain,
-          solver: createSolverClient(network.solverUrl),
-          modules: network.modules,
-          readDeal: network.readDeal,
-          blockstore,
-          // A re-run here (--verify, --audit) reads the inputs from the same blocks the provider was served.
-          inputs: { source: gatewayInputSource(network.inputGateways, blockstore), blockstore },
-        });
+        refuseUnservedLocalInputs(given.paths, ipfs);
+        const network = await startEmbeddedNetwork({ moduleLocations: moduleLocationsOf(options.env) });
+        try {
+          options.signal.throwIfAborted();
+          const chain = await connectChain({ rpcUrl: network.rpcUrl, privateKey: network.jobCreatorPrivateKey, chainId: network.chainId });
+          // One provider that nothing can change: an offer it cannot take fails now, not after the offer's life.
+          return await runCheckedJob(options, { ...jobOptionsFor(network.mediators), failWhenUnmatched: true }, {
+            chain,
+            domain: network.domain,
+            solver: createSolverClient(network.solverUrl),
+            modules: network.modules,
+            readDeal: network.readDeal,
+            blockstore,
+            ipfs,
+            // A re-run here (--verify, --audit) reads the inputs from this job creator's blocks, or the provider's node.
+            inputs: { source: peersThenGateways({ ipfs, gatewayUrls: [], blockstore }), blockstore },
+          });
+        } finally {
+          await network.stop();
+        }
       } finally {
-        await network.stop();
+        await ipfs?.stop();
       }
     }
 
-    const network = await connectConfiguredNetwork(options.env, resultsDir);
+    const network = await connectConfiguredNetwork(options.env);
+    refuseUnservedLocalInputs(given.paths, network.components.ipfs);
+    const [localInput] = given.paths.keys();
+    if (options.detach && localInput !== undefined) {
+      throw new UserInputError(`-i ${localInput}=@${given.paths.get(localInput)} with --detach: local data is served by this command's IPFS node, which ends when it returns; run it without --detach`, { code: 'input-unreachable' });
+    }
     // On a configured network the job is recorded before its offer is sent: `lilypad get ID` finishes it if
     // this process dies.
     const jobs = openJobStore(defaultJobsDbPath(options.env));
@@ -122,8 +128,18 @@ export async function runCommand(options: RunCommandOptions): Promise<JobResult 
       await network.close();
     }
   } finally {
-    if (blockstore) await closeBlockstore(blockstore);
+    await closeBlockstore(blockstore);
   }
+}
+
+/** Local data reaches providers only through this job creator's IPFS node: without one the job would fail unpaid-for. */
+function refuseUnservedLocalInputs(paths: Map<string, string>, ipfs: IpfsNode | undefined): void {
+  const [name] = paths.keys();
+  if (name === undefined || ipfs !== undefined) return;
+  throw new UserInputError(
+    `-i ${name}=@${paths.get(name)}: local data reaches the providers through this machine's IPFS node, and LILYPAD_IPFS_LISTEN is off; unset it, or give a CID that the providers can fetch elsewhere`,
+    { code: 'input-unreachable' },
+  );
 }
 
 /**

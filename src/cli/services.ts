@@ -79,6 +79,7 @@ const flagNames: Record<string, string> = {
   checks: 'LILYPAD_BRIDGE_CHECKS',
   moduleSources: 'LILYPAD_MODULE_SOURCES',
   inputGateways: 'LILYPAD_INPUT_GATEWAYS',
+  ipfsListen: 'LILYPAD_IPFS_LISTEN',
   ...Object.fromEntries(SOLVER_TUNING.map((setting) => [setting.flag.replace(/-(\w)/g, (_, c: string) => c.toUpperCase()), setting.variable])),
 };
 
@@ -98,7 +99,8 @@ function solverDefaultOf(field: SolverTuningField): number {
 }
 
 const moduleSourcesHelp = 'where modules may be fetched from, comma-separated: public-https (default), URL prefixes, file:/ or * (LILYPAD_MODULE_SOURCES)';
-const inputGatewaysHelp = 'trustless gateways that jobs\' inputs by CID are fetched from, comma-separated; none: jobs with inputs are refused (LILYPAD_INPUT_GATEWAYS)';
+const inputGatewaysHelp = 'trustless gateways that jobs\' inputs by CID are fetched from after the IPFS peers that the job names, comma-separated (LILYPAD_INPUT_GATEWAYS)';
+const ipfsListenHelp = 'where this role\'s IPFS node listens, multiaddrs comma-separated (default /ip4/127.0.0.1/tcp/0: this machine only), or off (LILYPAD_IPFS_LISTEN)';
 
 function settings(flags: Flags) {
   const named: Record<string, string | undefined> = {};
@@ -215,6 +217,7 @@ export function registerServiceCommands(program: Command): void {
     .option('--max-job-timeout <s>', 'the longest Timeout a module may ask for here (LILYPAD_MAX_JOB_TIMEOUT; default 3600)')
     .option('--module-sources <list>', moduleSourcesHelp)
     .option('--input-gateways <urls>', inputGatewaysHelp)
+    .option('--ipfs-listen <multiaddrs>', ipfsListenHelp)
     .action(async (flags: Flags) => {
       const config = loadServiceConfig(resourceProviderServiceSchema(detectMachine()), settings(flags));
       await serve('resource-provider', () =>
@@ -222,6 +225,7 @@ export function registerServiceCommands(program: Command): void {
           solverUrl: config.SERVICE_SOLVER,
           moduleSources: config.LILYPAD_MODULE_SOURCES,
           inputGateways: config.LILYPAD_INPUT_GATEWAYS,
+          ipfs: config.LILYPAD_IPFS_LISTEN,
           resourceProvider: {
             privateKey: config.WEB3_PRIVATE_KEY as Hex,
             mediators: config.SERVICE_MEDIATORS as Address[],
@@ -256,6 +260,7 @@ export function registerServiceCommands(program: Command): void {
     .option('--port <port>', 'port to serve re-runs on; unset: not served (LILYPAD_PORT)')
     .option('--module-sources <list>', moduleSourcesHelp)
     .option('--input-gateways <urls>', inputGatewaysHelp)
+    .option('--ipfs-listen <multiaddrs>', ipfsListenHelp)
     .action(async (flags: Flags) => {
       const config = loadServiceConfig(mediatorServiceSchema, settings(flags));
       await serve('mediator', () =>
@@ -264,6 +269,7 @@ export function registerServiceCommands(program: Command): void {
           solverUrl: config.SERVICE_SOLVER,
           moduleSources: config.LILYPAD_MODULE_SOURCES,
           inputGateways: config.LILYPAD_INPUT_GATEWAYS,
+          ipfs: config.LILYPAD_IPFS_LISTEN,
           mediator: {
             privateKey: config.WEB3_PRIVATE_KEY as Hex,
             dataDir: config.LILYPAD_DATA_DIR ? path.resolve(config.LILYPAD_DATA_DIR) : undefined,
@@ -287,11 +293,13 @@ export function registerServiceCommands(program: Command): void {
     .option('--data-dir <dir>', 'where results and blocks are kept (LILYPAD_DATA_DIR)')
     .option('--checks <mode>', 're-run jobs here and challenge a differing result through the contract: audit (a share of jobs at the computed rate; default), verify (every job) or none (LILYPAD_BRIDGE_CHECKS)')
     .option('--module-sources <list>', moduleSourcesHelp)
+    .option('--ipfs-listen <multiaddrs>', ipfsListenHelp)
     .action(async (flags: Flags) => {
       const config = loadServiceConfig(jobCreatorServiceSchema, settings(flags));
       await serve('jobcreator', () =>
         startRole('jobcreator', 'bridge', {
           solverUrl: config.SERVICE_SOLVER,
+          ipfs: config.LILYPAD_IPFS_LISTEN,
           moduleSources: config.LILYPAD_MODULE_SOURCES,
           bridge: {
             privateKey: config.WEB3_PRIVATE_KEY as Hex,

@@ -16,7 +16,8 @@ import { JobError, StorageError } from '../lib/errors.js';
 import type { Deal, OnChainDealView } from '../protocol/deals.js';
 import { sharedMediatorsOf } from '../protocol/mediation.js';
 import { jobOfferId, type JobOffer } from '../protocol/offers.js';
-import { exportDirectory, fetchDag } from '../storage/index.js';
+import { peersThenGateways } from '../storage/block-source.js';
+import { exportDirectory } from '../storage/index.js';
 import { acceptMatch } from './accept-match.js';
 import { followChallenge } from './follow-challenge.js';
 import { followDeal } from './follow-deal.js';
@@ -75,7 +76,8 @@ export async function followJob(
   const dir = path.join(options.resultsDir, cid.toString());
   let accepted: boolean;
   try {
-    await fetchDag(cid, { gatewayUrl: deal.resourceOffer.details.resultsUrl, blockstore: components.blockstore, signal: options.signal });
+    const source = peersThenGateways({ ipfs: components.ipfs, gatewayUrls: [deal.resourceOffer.details.resultsUrl], blockstore: components.blockstore });
+    await source.fetchDag(cid, { signal: options.signal, peers: deal.resourceOffer.details.ipfsPeers });
     await rm(dir, { recursive: true, force: true });
     await mkdir(options.resultsDir, { recursive: true });
     await exportDirectory(cid, components.blockstore, dir);

@@ -26,12 +26,14 @@ export async function mediatorSeedOf(chain: ChainClients, nonce: bigint): Promis
 }
 
 /** Resolves and renders the module and signs the offer. */
-export async function signJobOffer(options: RunJobOptions, components: Pick<JobCreatorComponents, 'chain' | 'domain' | 'modules'>): Promise<{ offer: JobOffer; id: Hex; mediatorSeed: Hex }> {
+export async function signJobOffer(options: RunJobOptions, components: Pick<JobCreatorComponents, 'chain' | 'domain' | 'modules' | 'ipfs'>): Promise<{ offer: JobOffer; id: Hex; mediatorSeed: Hex }> {
   const account = options.jobCreator ?? components.chain.walletClient.account.address;
 
   const module = await components.modules.resolve(options.module);
   const spec = renderModule(options.module, module.template, options.inputs);
-  const details = { moduleName: options.module, machine: machineOf(spec), engine: engineOf(spec) };
+  // Where the provider and the mediator fetch the inputs this job creator holds; signed, so no one can redirect them.
+  const ipfsPeers = components.ipfs?.multiaddrs().slice(0, 8);
+  const details = { moduleName: options.module, machine: machineOf(spec), engine: engineOf(spec), ...(ipfsPeers?.length ? { ipfsPeers } : {}) };
 
   const nonce = randomNonce();
   const mediatorSeed = await mediatorSeedOf(components.chain, nonce);

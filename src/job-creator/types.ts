@@ -11,6 +11,7 @@ import type { Deal, OnChainDealView, ReadDeal } from '../protocol/deals.js';
 import type { JobOffer, OfferDomain } from '../protocol/offers.js';
 import type { SolverClient } from '../solver/client.js';
 import type { Blockstore } from '../storage/index.js';
+import type { IpfsNode } from '../storage/ipfs-node.js';
 
 export type JobProgressEvent =
   | { type: 'job:submitting'; module: string }
@@ -80,6 +81,12 @@ export interface JobCreatorComponents {
   blockstore: Blockstore;
   /** Where a re-run here (`--verify`, audits) fetches jobs' inputs by CID from; without it such a job is not re-run. */
   inputs?: PrepareJobComponents['inputs'];
+  /**
+   * This job creator's IPFS node, over `blockstore`: its addresses go into each job offer, so that providers
+   * fetch the inputs it holds from it, and results are fetched through it from the provider's node first
+   * (the provider's results gateway is the second path).
+   */
+  ipfs?: IpfsNode;
   /**
    * Sends the challenge of a deal's results; default: the deal contract's `challengeResults` from this
    * wallet. A job creator that is a contract (`jobCreator`) must send it itself, as the on-chain job

@@ -12,7 +12,7 @@ import { isAddressEqual, type Address, type Hex } from 'viem';
 import { challengeResults, type ChainClients } from '../chain/index.js';
 import type { Executor } from '../executor/types.js';
 import { JobError } from '../lib/errors.js';
-import { prepareJob, runPreparedJob, type PrepareJobComponents } from '../module/prepare-job.js';
+import { prepareRerun, runPreparedJob, type PrepareJobComponents } from '../module/prepare-job.js';
 import type { ModuleResolver } from '../module/resolve.js';
 import type { Deal, OnChainDealView, ReadDeal } from '../protocol/deals.js';
 import { mediatorSeedHashOf, sharedMediatorsOf } from '../protocol/mediation.js';
@@ -94,7 +94,7 @@ export function createVerifier(config: { workDir: string }, components: Verifier
     const deal = await fetchCheckedDeal(components.solver, components.domain, dealId);
     let prepared;
     try {
-      prepared = await prepareJob(deal.jobOffer, components);
+      prepared = await prepareRerun(deal, components);
     } catch (error) {
       return { rerun: false, reason: (error as Error).message };
     }

@@ -95,6 +95,20 @@ const moduleSources = list;
 /** Trustless gateways that jobs' inputs by CID are fetched from, in order; empty: jobs with inputs are refused. */
 const inputGateways = list.refine((urls) => urls.every((url) => URL.canParse(url) && /^https?:/.test(url)), 'must be http(s) URLs, comma-separated');
 
+/**
+ * Where a role's IPFS node listens: multiaddrs, comma-separated (default one TCP port on 127.0.0.1), or
+ * `off` for no node. Parsed to the wiring's `ipfs` setting.
+ */
+export const ipfsListen = z
+  .string()
+  .optional()
+  .refine((v) => v === undefined || v.trim() === 'off' || v.split(',').every((a) => a.trim() === '' || a.trim().startsWith('/')), 'must be multiaddrs such as /ip4/0.0.0.0/tcp/4001, comma-separated, or off')
+  .transform((v): { listen?: string[] } | false => {
+    if (v?.trim() === 'off') return false;
+    const listen = (v ?? '').split(',').map((a) => a.trim()).filter(Boolean);
+    return listen.length > 0 ? { listen } : {};
+  });
+
 /** `lilypad chain`'s settings. */
 export const chainServiceSchema = z.object({
   LILYPAD_HOST: z.string().default('127.0.0.1'),
@@ -125,6 +139,7 @@ export function resourceProviderServiceSchema(machine: { cpu: number; gpu: numbe
     LILYPAD_MAX_JOB_TIMEOUT: z.coerce.number().int().positive().optional(),
     LILYPAD_MODULE_SOURCES: moduleSources,
     LILYPAD_INPUT_GATEWAYS: inputGateways,
+    LILYPAD_IPFS_LISTEN: ipfsListen,
   });
 }
 
@@ -138,6 +153,7 @@ export const mediatorServiceSchema = z.object({
   LILYPAD_PORT: port.optional(),
   LILYPAD_MODULE_SOURCES: moduleSources,
   LILYPAD_INPUT_GATEWAYS: inputGateways,
+  LILYPAD_IPFS_LISTEN: ipfsListen,
 });
 
 /** `lilypad jobcreator`'s settings: the on-chain job creator's bridge. */
@@ -150,6 +166,7 @@ export const jobCreatorServiceSchema = z.object({
   LILYPAD_MAX_PRICE: lpAmount.default(parseEther('10')),
   LILYPAD_DATA_DIR: z.string().default(path.join(os.tmpdir(), 'lilypad', 'jobcreator')),
   LILYPAD_MODULE_SOURCES: moduleSources,
+  LILYPAD_IPFS_LISTEN: ipfsListen,
 });
 
 /** `lilypad faucet`'s settings. */

@@ -25,12 +25,14 @@ import type { Executor } from '../executor/types.js';
 import { listen, type RunningHttpServer } from '../lib/http-server.js';
 import { onceLifecycle, type Service } from '../lib/lifecycle.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
-import { prepareJob, runPreparedJob, type PrepareJobComponents } from '../module/prepare-job.js';
+import { prepareRerun, runPreparedJob, type PrepareJobComponents } from '../module/prepare-job.js';
 import type { ModuleResolver } from '../module/resolve.js';
 import type { Deal } from '../protocol/deals.js';
 import { jobOfferId, type OfferDomain } from '../protocol/offers.js';
 import type { SolverClient } from '../solver/client.js';
-import { cidOfDirectory, closeBlockstore, exportDirectory, fetchDag, openBlockstore, type Blockstore } from '../storage/index.js';
+import { peersThenGateways } from '../storage/block-source.js';
+import { cidOfDirectory, exportDirectory, type Blockstore } from '../storage/index.js';
+import type { IpfsNode } from '../storage/ipfs-node.js';
 
 export interface MediatorConfig {
   /** Where re-runs, and both results of a deal whose CIDs differ, are kept. */
@@ -53,6 +55,10 @@ export interface MediatorComponents {
   modules: ModuleResolver;
   /** Where jobs' inputs by CID come from, as for the provider: a re-run must see the same bytes. */
   inputs?: PrepareJobComponents['inputs'];
+  /** Where inputs and providers' results are kept; the mediator's IPFS node serves it. */
+  blockstore: Blockstore;
+  /** Its IPFS node over `blockstore`: providers' results are fetched from their nodes first, then their gateways. */
+  ipfs?: IpfsNode;
   logger?: Logger;
 }
 
@@ -101,7 +107,6 @@ export function createMediator(config: MediatorConfig, components: MediatorCompo
   const reruns = new Map<Hex, Promise<string>>();
   let unwatch: (() => void) | undefined;
   let http: RunningHttpServer | undefined;
-  let blockstore: Promise<Blockstore> | undefined;
 
   const dealDir = (dealId: Hex) => path.join(config.dataDir, 'deals', dealId);
 
@@ -124,7 +129,7 @@ export function createMediator(config: MediatorConfig, components: MediatorCompo
     const work = (async () => {
       const resultDir = path.join(dealDir(deal.dealId), 'mediator');
       // The same preparation and run as the provider's, a recorded failure included, so the CIDs compare.
-      await runPreparedJob(await prepareJob(deal.jobOffer, components), { jobId: deal.dealId, resultDir });
+      await runPreparedJob(await prepareRerun(deal, components), { jobId: deal.dealId, resultDir });
       return (await cidOfDirectory(resultDir)).toString();
     })();
     reruns.set(deal.dealId, work);
@@ -149,10 +154,10 @@ export function createMediator(config: MediatorConfig, components: MediatorCompo
 
   /** Fetches the provider's result by CID next to the re-run, for whoever looks into the dispute. */
   async function keepProviderResult(deal: Deal, submittedCid: string): Promise<void> {
-    blockstore ??= openBlockstore(path.join(config.dataDir, 'blocks'));
-    const store = await blockstore;
+    const store = components.blockstore;
     const cid = CID.parse(submittedCid);
-    await fetchDag(cid, { gatewayUrl: deal.resourceOffer.details.resultsUrl, blockstore: store, signal: AbortSignal.timeout(120_000) });
+    const source = peersThenGateways({ ipfs: components.ipfs, gatewayUrls: [deal.resourceOffer.details.resultsUrl], blockstore: store });
+    await source.fetchDag(cid, { signal: AbortSignal.timeout(120_000), peers: deal.resourceOffer.details.ipfsPeers });
     const target = path.join(dealDir(deal.dealId), 'provider');
     await rm(target, { recursive: true, force: true });
     await exportDirectory(cid, store, target);
@@ -239,8 +244,6 @@ export function createMediator(config: MediatorConfig, components: MediatorCompo
       await Promise.allSettled(inFlight.values());
       await http?.close();
       http = undefined;
-      if (blockstore) await closeBlockstore(await blockstore);
-      blockstore = undefined;
     },
   });
   return {

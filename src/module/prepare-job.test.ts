@@ -13,7 +13,7 @@ import { createWasmExecutor } from '../executor/wasm/wasm-executor.js';
 import type { JobOffer } from '../protocol/offers.js';
 import { addBytes, addDirectory, cidOfBytes, cidOfDirectory } from '../storage/add.js';
 import { startGateway, type RunningGateway } from '../storage/serve.js';
-import { gatewayInputSource } from './input-source.js';
+import { gatewaySource } from '../storage/block-source.js';
 import { prepareJob, runPreparedJob, type PrepareJobComponents } from './prepare-job.js';
 import type { ModuleResolver, ResolvedModule } from './resolve.js';
 
@@ -74,7 +74,7 @@ async function runWith(args: string[], inputs: string, values: Record<string, st
   const components: PrepareJobComponents = {
     modules,
     executors: [executor],
-    inputs: { source: gatewayInputSource(options.gateways ?? [gateway.url], blockstore), blockstore, timeoutMs: options.timeoutMs, maxBytes: options.maxBytes },
+    inputs: { source: gatewaySource(options.gateways ?? [gateway.url], blockstore), blockstore, timeoutMs: options.timeoutMs, maxBytes: options.maxBytes },
   };
   const job = { module: module.ref, moduleName: 'probe', inputs: values, terms: { moduleId: `0x${'1'.repeat(64)}`, inputsHash: `0x${'2'.repeat(64)}` } } as unknown as JobOffer;
   const prepared = await prepareJob(job, components);

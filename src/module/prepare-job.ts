@@ -8,9 +8,10 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ExecutionLimits, ExecutionResult, Executor, ExecutorJob } from '../executor/types.js';
 import { ModuleError } from '../lib/errors.js';
+import type { Deal } from '../protocol/deals.js';
 import type { JobOffer } from '../protocol/offers.js';
 import { executionLimitsOf, executorJobOf, jobSeedOf } from './executor-job.js';
-import type { InputStore } from './input-source.js';
+import type { InputStore } from '../storage/block-source.js';
 import { jobInputsOf, type JobInput } from './job-inputs.js';
 import { renderModule } from './render.js';
 import type { ModuleResolver, ResolvedModule } from './resolve.js';
@@ -29,6 +30,8 @@ export interface PreparedJob {
   inputs: JobInput[];
   /** Where the inputs' blocks come from; set whenever `inputs` is not empty. */
   inputStore?: InputStore & Pick<StageInputsOptions, 'timeoutMs' | 'maxBytes'>;
+  /** IPFS peers that hold the inputs: the job creator's node, as its signed offer names it. */
+  inputPeers: string[];
 }
 
 export interface PrepareJobComponents {
@@ -65,7 +68,17 @@ export async function prepareJob(job: JobOffer, components: PrepareJobComponents
     randomSeed: jobSeedOf(job.terms),
     inputs,
     inputStore: inputs.length > 0 ? components.inputs : undefined,
+    inputPeers: job.ipfsPeers ?? [],
   };
+}
+
+/**
+ * `prepareJob` for a re-run of a deal's job (the mediator's, the job creator's check): the inputs are found at
+ * the job creator's node and then at the provider's, which fetched them for its own run.
+ */
+export async function prepareRerun(deal: Pick<Deal, 'jobOffer' | 'resourceOffer'>, components: PrepareJobComponents): Promise<PreparedJob> {
+  const prepared = await prepareJob(deal.jobOffer, components);
+  return { ...prepared, inputPeers: [...prepared.inputPeers, ...(deal.resourceOffer.details.ipfsPeers ?? [])] };
 }
 
 /**
@@ -87,7 +100,7 @@ export async function runPreparedJob(
   try {
     if (inputsDir !== undefined) {
       if (!prepared.inputStore) throw new ModuleError('the job takes inputs by CID and nothing here can fetch them', { code: 'inputs-unsupported' });
-      await stageInputs(prepared.inputs, prepared.inputStore, inputsDir, { ...prepared.inputStore, signal: run.signal });
+      await stageInputs(prepared.inputs, prepared.inputStore, inputsDir, { ...prepared.inputStore, peers: prepared.inputPeers, signal: run.signal });
     }
     const untilDeadline = run.deadlineMs === undefined ? Infinity : run.deadlineMs - Date.now();
     const wallClockMs = untilDeadline === Infinity ? undefined : Math.max(1000, Math.min(prepared.limits.wallClockMs ?? Infinity, untilDeadline));

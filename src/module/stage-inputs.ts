@@ -12,7 +12,7 @@ import type { CID } from 'multiformats/cid';
 import type { Blockstore } from 'interface-blockstore';
 import { LilypadError, ModuleError, StorageError } from '../lib/errors.js';
 import { entryKind, exportDirectory, exportFile, isFileEntry } from '../storage/export.js';
-import type { InputStore } from './input-source.js';
+import type { InputStore } from '../storage/block-source.js';
 import type { JobInput } from './job-inputs.js';
 
 /**
@@ -29,6 +29,8 @@ export interface StageInputsOptions {
   timeoutMs?: number;
   /** Per input, in bytes of its DAG's blocks; default DEFAULT_MAX_INPUT_BYTES. Part of the result: keep it the same everywhere. */
   maxBytes?: number;
+  /** IPFS peers that hold the inputs (see SourceOptions.peers). */
+  peers?: readonly string[];
 }
 
 /**
@@ -57,7 +59,7 @@ async function stageInput(input: JobInput, store: InputStore, inputsDir: string,
   const fail = (code: string, message: string, cause?: unknown) => new ModuleError(`${named} ${message}`, { code, cause, details: { timeoutMs } });
   const sizeError = () => fail('input-too-large', `is larger than ${maxBytes} bytes, the most an input may be here`);
   try {
-    const entry = await walk(input, store, signal, arrived);
+    const entry = await walk(input, store, { signal, peers: options.peers }, arrived);
     const target = path.join(inputsDir, ...input.segments);
     const isFile = isFileEntry(entry);
     if (isFile) {
@@ -69,6 +71,7 @@ async function stageInput(input: JobInput, store: InputStore, inputsDir: string,
     }
     await store.source.fetchDag(entry.cid, {
       signal,
+      peers: options.peers,
       onBytes: (bytes) => {
         arrived();
         if (bytes > maxBytes) tooLarge.abort();
@@ -96,13 +99,13 @@ async function stageInput(input: JobInput, store: InputStore, inputsDir: string,
 }
 
 /** The entry at the input's path inside its DAG, fetching only the blocks on the way there. */
-async function walk(input: JobInput, store: InputStore, signal: AbortSignal, arrived: () => void): Promise<UnixFSEntry> {
+async function walk(input: JobInput, store: InputStore, { signal, peers }: { signal: AbortSignal; peers?: readonly string[] }, arrived: () => void): Promise<UnixFSEntry> {
   const { source, blockstore } = store;
   const onTheWay: Pick<Blockstore, 'get'> = {
     async *get(cid: CID) {
       if (await blockstore.has(cid, { signal })) yield* blockstore.get(cid, { signal });
       else {
-        const block = await source.fetchBlock(cid, { signal });
+        const block = await source.fetchBlock(cid, { signal, peers });
         arrived();
         yield block;
       }

@@ -1,7 +1,9 @@
 /**
  * The embedded network: with nothing configured, `lilypad run` starts a whole network for one job, in
  * one process, on loopback: a local chain (anvil) with the contracts, a solver, a resource provider
- * and a mediator, with their accounts funded by the faucet. `stop()` tears all of it down.
+ * and a mediator, with their accounts funded by the faucet, the provider and the mediator each with an IPFS
+ * node on loopback (a job's inputs come from the job creator's node, named in its offer). `stop()` tears all
+ * of it down.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -16,7 +18,6 @@ import type { ModuleLocations } from '../module/git.js';
 import { ANY_MODULE_SOURCE } from '../module/sources.js';
 import type { ReadDeal } from '../protocol/deals.js';
 import type { OfferDomain } from '../protocol/offers.js';
-import { startGateway, type Blockstore, type RunningGateway } from '../storage/index.js';
 import { chainReadDeal } from './read-deal.js';
 import { startRoles, type RunningRoles } from './wiring.js';
 
@@ -26,11 +27,6 @@ export interface EmbeddedNetworkOptions {
   dataDir?: string;
   /** Where the roles cache modules and look up `NAME:TAG` (the user's settings); the defaults when left out. */
   moduleLocations?: ModuleLocations;
-  /**
-   * The job creator's own blocks (what it added), served to the provider and the mediator over a trustless
-   * gateway on loopback, so that a job's inputs by CID can come from the user's machine.
-   */
-  inputsBlockstore?: Blockstore;
 }
 
 export interface EmbeddedNetwork {
@@ -46,8 +42,6 @@ export interface EmbeddedNetwork {
   domain: OfferDomain;
   readDeal: ReadDeal;
   modules: ModuleResolver;
-  /** Where the provider and the mediator fetch inputs by CID from: the gateway over `inputsBlockstore`, if given. */
-  inputGateways: string[];
   dataDir: string;
   anvilPid: number;
   stop(): Promise<void>;
@@ -63,15 +57,12 @@ export async function startEmbeddedNetwork(options: EmbeddedNetworkOptions = {})
   const executors = localExecutors({ owner: `lilypad-embedded-${process.pid}` });
   let roles: RunningRoles | undefined;
   let anvil: AnvilInstance | undefined;
-  let inputsGateway: RunningGateway | undefined;
   const stop = async () => {
     const warn = (error: unknown) => logger.warn({ err: error }, 'clean-up failed');
     // The roles' stop closes the executors first: that ends a job still running (a stop signal mid-job).
     if (roles) await roles.stop().catch(warn);
     else await executors.then(closeExecutors).catch(warn);
     roles = undefined;
-    await inputsGateway?.close().catch(warn);
-    inputsGateway = undefined;
     await anvil?.stop().catch(warn);
     anvil = undefined;
     if (ownsDataDir) await rm(dataDir, { recursive: true, force: true });
@@ -92,10 +83,8 @@ export async function startEmbeddedNetwork(options: EmbeddedNetworkOptions = {})
     await fund({ ...faucet, to: privateKeyToAccount(providerPrivateKey).address, eth: parseEther('1'), escrow: parseEther('100') });
     await fund({ ...faucet, to: mediatorAddress, eth: parseEther('1') });
 
-    if (options.inputsBlockstore) inputsGateway = await startGateway({ blockstore: options.inputsBlockstore });
     roles = await startRoles(
       {
-        inputGateways: inputsGateway ? [inputsGateway.url] : undefined,
         // Every role here is the user's own, so it fetches what the user's CLI may: ./folders, file:// repositories.
         moduleSources: ANY_MODULE_SOURCE,
         moduleLocations: options.moduleLocations,
@@ -127,7 +116,6 @@ export async function startEmbeddedNetwork(options: EmbeddedNetworkOptions = {})
       domain,
       readDeal: chainReadDeal(deployer.publicClient, contracts.deals),
       modules: roles.modules,
-      inputGateways: inputsGateway ? [inputsGateway.url] : [],
       dataDir,
       anvilPid: anvil.pid,
       stop,

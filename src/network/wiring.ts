@@ -15,14 +15,15 @@ import type { Executor } from '../executor/types.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
 import { createMediator, type MediatorConfig } from '../mediator/mediator.js';
 import type { ModuleLocations } from '../module/git.js';
-import { gatewayInputSource } from '../module/input-source.js';
 import { createModuleResolver, type ModuleResolver } from '../module/resolve.js';
 import { DEFAULT_SERVICE_MODULE_SOURCES, type ModuleSources } from '../module/sources.js';
 import { createResourceProvider, type ResourceProviderConfig } from '../resource-provider/resource-provider.js';
 import { createSolverClient } from '../solver/client.js';
 import { createSolver, type SolverConfig } from '../solver/solver.js';
 import { chainFreeEscrow } from '../solver/standing.js';
+import { peersThenGateways } from '../storage/block-source.js';
 import { closeBlockstore, openBlockstore, type Blockstore } from '../storage/index.js';
+import { createIpfsNode, loopbackOnly, type IpfsNode } from '../storage/ipfs-node.js';
 import { chainReadDeal } from './read-deal.js';
 
 /** Settings every provider gets unless its configuration says otherwise. */
@@ -54,9 +55,16 @@ export interface RolesConfig {
   moduleLocations?: ModuleLocations;
   /**
    * Trustless HTTP gateways that the provider and the mediator fetch jobs' inputs by CID from, in order, each
-   * block checked against its CID. None: a job with inputs is refused before it is agreed.
+   * block checked against its CID, after the IPFS peers that the job offer names. No gateway and no IPFS
+   * node: a job with inputs is refused before it is agreed.
    */
   inputGateways?: string[];
+  /**
+   * The IPFS node that each role holding or needing data (provider, mediator, bridge) runs over its
+   * blockstore: where it listens (default one TCP port on 127.0.0.1, and then it dials only loopback
+   * peers). `false`: no node; inputs come from the gateways alone, results from the provider's gateway.
+   */
+  ipfs?: { listen?: string[] } | false;
   /** Owner label of this process's Docker containers (see DockerExecutorOptions.owner). */
   executorOwner: string;
   /** The solver of roles started without one here. */
@@ -134,24 +142,27 @@ export async function startRoles(config: RolesConfig, pieces: RolesPieces): Prom
     };
     const executors = (await executorsReady) ?? [];
     const inputGateways = config.inputGateways ?? [];
+    /** A role's blockstore under `dir`, with its IPFS node serving it (unless the configuration says none). */
+    const openData = async (dir: string, role: string) => {
+      const blockstore = await openBlockstore(dir);
+      cleanups.push(() => closeBlockstore(blockstore));
+      if (config.ipfs === false) return { blockstore };
+      const ipfs = await start(createIpfsNode({ blockstore, listen: config.ipfs?.listen, loopbackOnly: loopbackOnly(config.ipfs?.listen), logger: logger.child({ role, part: 'ipfs' }) }));
+      return { blockstore, ipfs };
+    };
     /** The provider and the mediator read inputs alike, so a re-run sees the bytes the provider's run saw. */
-    const inputsInto = (blockstore: Blockstore) =>
-      inputGateways.length > 0 ? { source: gatewayInputSource(inputGateways, blockstore), blockstore } : undefined;
+    const inputsInto = ({ blockstore, ipfs }: { blockstore: Blockstore; ipfs?: IpfsNode }) =>
+      ipfs || inputGateways.length > 0 ? { source: peersThenGateways({ ipfs, gatewayUrls: inputGateways, blockstore }), blockstore } : undefined;
 
     if (config.mediator) {
       const { privateKey, dataDir, ...mediatorConfig } = config.mediator;
       const chain = await connect(privateKey);
       const address = chain.walletClient.account.address;
       const mediatorDataDir = dataDir ?? path.join(os.tmpdir(), `lilypad-mediator-${address}`);
-      let inputs;
-      if (inputGateways.length > 0) {
-        const blockstore = await openBlockstore(path.join(mediatorDataDir, 'input-blocks'));
-        cleanups.push(() => closeBlockstore(blockstore));
-        inputs = inputsInto(blockstore);
-      }
+      const data = await openData(path.join(mediatorDataDir, 'blocks'), 'mediator');
       const mediator = await start(createMediator(
         { ...mediatorConfig, dataDir: mediatorDataDir },
-        { chain, domain, solver: solverClient(), executors, modules, inputs, logger: logger.child({ role: 'mediator' }) },
+        { chain, domain, solver: solverClient(), executors, modules, ...data, inputs: inputsInto(data), logger: logger.child({ role: 'mediator' }) },
       ));
       roles.mediator = { address, url: mediator.url, stop: () => mediator.stop() };
     }
@@ -159,11 +170,10 @@ export async function startRoles(config: RolesConfig, pieces: RolesPieces): Prom
     if (config.resourceProvider) {
       const { privateKey, ...providerConfig } = config.resourceProvider;
       const chain = await connect(privateKey);
-      const blockstore = await openBlockstore(path.join(providerConfig.dataDir, 'blocks'));
-      cleanups.push(() => closeBlockstore(blockstore));
+      const data = await openData(path.join(providerConfig.dataDir, 'blocks'), 'resource-provider');
       const provider = await start(createResourceProvider(
         { ...PROVIDER_DEFAULTS, ...providerConfig },
-        { chain, domain, solver: solverClient(), executors, modules, blockstore, inputs: inputsInto(blockstore), logger: logger.child({ role: 'resource-provider' }) },
+        { chain, domain, solver: solverClient(), executors, modules, ...data, inputs: inputsInto(data), logger: logger.child({ role: 'resource-provider' }) },
       ));
       roles.resourceProvider = { address: provider.address, stop: () => provider.stop() };
     }
@@ -171,8 +181,7 @@ export async function startRoles(config: RolesConfig, pieces: RolesPieces): Prom
     if (config.bridge) {
       const { privateKey, dataDir, ...bridgeConfig } = config.bridge;
       const chain = await connect(privateKey);
-      const blockstore = await openBlockstore(path.join(dataDir, 'blocks'));
-      cleanups.push(() => closeBlockstore(blockstore));
+      const data = await openData(path.join(dataDir, 'blocks'), 'jobcreator');
       const bridge = await start(createBridge(
         { ...bridgeConfig, resultsDir: path.join(dataDir, 'results') },
         {
@@ -181,7 +190,7 @@ export async function startRoles(config: RolesConfig, pieces: RolesPieces): Prom
           solver: solverClient(),
           modules,
           readDeal: chainReadDeal(chain.publicClient, dealsAddress),
-          blockstore,
+          ...data,
           logger: logger.child({ role: 'jobcreator' }),
         },
       ));

@@ -17,6 +17,11 @@ export interface JobOffer {
   /** What the rendered module asks for; every provider checks it by rendering the module itself. */
   machine: MachineSpec;
   engine: Engine;
+  /**
+   * The job creator's IPFS node (multiaddrs ending in /p2p/<id>), which holds the job's inputs; the provider
+   * and the mediator dial it to fetch them. Signed with the details; absent when it runs none.
+   */
+  ipfsPeers?: string[];
   signature: Hex;
 }
 
@@ -33,6 +38,8 @@ export interface ResourceOfferDetails {
   refusedModules?: string[];
   /** Where the provider serves result blocks (trustless-gateway style). */
   resultsUrl: string;
+  /** The provider's IPFS node, which serves its results (and the inputs it fetched) over libp2p; absent when it runs none. */
+  ipfsPeers?: string[];
 }
 
 export interface ResourceOffer {
@@ -56,6 +63,8 @@ const address = z.string().refine((v) => isAddress(v, { strict: false }), 'expec
 const bytes32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/, 'expected a 0x-prefixed 32-byte hex value').transform((v) => v.toLowerCase() as Hex);
 const hex = z.string().regex(/^0x[0-9a-fA-F]*$/, 'expected hex').transform((v) => v as Hex);
 const engine = z.enum(['wasm', 'docker']);
+/** At most 8 multiaddrs of a peer's IPFS node: a role dials them, so an offer may not name a crowd. */
+const ipfsPeers = z.array(z.string().min(1).max(512)).max(8).optional();
 
 const machineSchema = z.object({
   cpu: z.number().nonnegative(),
@@ -89,6 +98,7 @@ const jobOfferSchema = z.object({
   inputs: z.record(z.string().max(INPUT_LIMITS.keyLength), z.string().max(INPUT_LIMITS.valueLength)),
   machine: machineSchema,
   engine,
+  ipfsPeers,
   signature: hex,
 });
 
@@ -112,6 +122,7 @@ const resourceOfferSchema = z.object({
     modules: z.array(z.string().max(1024)).max(1024),
     refusedModules: z.array(z.string().max(1024)).max(1024).optional(),
     resultsUrl: z.string().url(),
+    ipfsPeers,
   }),
   signature: hex,
 });
@@ -137,9 +148,13 @@ export function parseJobOffer(value: unknown): JobOffer {
   return offer;
 }
 
-/** The job offer's details that its `detailsHash` signs: everything a role acts on beyond module and inputs. */
-export function jobOfferDetailsHashOf(offer: Pick<JobOffer, 'moduleName' | 'machine' | 'engine'>): Hex {
-  return detailsHashOf({ moduleName: offer.moduleName, machine: offer.machine, engine: offer.engine });
+/**
+ * The job offer's details that its `detailsHash` signs: everything a role acts on beyond module and inputs.
+ * `ipfsPeers` counts only when present, which keeps the hash of offers made before it existed.
+ */
+export function jobOfferDetailsHashOf(offer: Pick<JobOffer, 'moduleName' | 'machine' | 'engine' | 'ipfsPeers'>): Hex {
+  const { moduleName, machine, engine, ipfsPeers } = offer;
+  return detailsHashOf({ moduleName, machine, engine, ...(ipfsPeers ? { ipfsPeers } : {}) });
 }
 
 export function parseResourceOffer(value: unknown): ResourceOffer {

@@ -12,6 +12,7 @@ import type { MachineSpec } from '../protocol/machine.js';
 import type { OfferDomain } from '../protocol/offers.js';
 import type { SolverClient } from '../solver/client.js';
 import type { Blockstore } from '../storage/index.js';
+import type { IpfsNode } from '../storage/ipfs-node.js';
 
 export interface ResourceProviderConfig {
   /** LP (wei) per job. */
@@ -53,6 +54,8 @@ export interface ResourceProviderComponents {
   executors: Executor[];
   modules: ModuleResolver;
   blockstore: Blockstore;
+  /** Its IPFS node over `blockstore`, named in its offers: job creators and mediators fetch results (and inputs) from it. */
+  ipfs?: IpfsNode;
   /** Where jobs' inputs by CID come from; without it a job with inputs is refused before it is agreed. */
   inputs?: PrepareJobComponents['inputs'];
   logger?: Logger;

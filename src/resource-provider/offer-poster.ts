@@ -33,7 +33,8 @@ export interface OfferPosterComponents {
 
 export interface OfferPoster {
   /** Offers with this results address from now on; posts nothing yet. */
-  start(resultsUrl: string): Promise<void>;
+  /** `ipfsPeers`: the provider's IPFS node, signed into the offer's details beside the results address. */
+  start(resultsUrl: string, ipfsPeers?: string[]): Promise<void>;
   /**
    * Posts a fresh offer when the current one is used up or close to expiry (or always, with `force`), with
    * the capacity that is free now; with none free, the next finished deal calls this again.
@@ -114,7 +115,7 @@ export function createOfferPoster(config: OfferPosterConfig, components: OfferPo
   }
 
   return {
-    async start(resultsUrl) {
+    async start(resultsUrl, ipfsPeers) {
       const available = await Promise.all(components.executors.map(async (e) => ((await e.isAvailable()) ? [e.engine] : [])));
       stopped = false;
       details = {
@@ -124,6 +125,7 @@ export function createOfferPoster(config: OfferPosterConfig, components: OfferPo
         // Signed into the offer, so the solver does not match a refused module to this provider at all.
         ...(config.refuseModules?.length ? { refusedModules: config.refuseModules } : {}),
         resultsUrl,
+        ...(ipfsPeers?.length ? { ipfsPeers: ipfsPeers.slice(0, 8) } : {}),
       };
     },
     keepPosted,

@@ -65,7 +65,7 @@ export function createResourceProvider(config: ResourceProviderConfig, component
       runner.start();
       http = await startResultsServer(config, store, app);
       await intake.start();
-      await offers.start(http.url);
+      await offers.start(http.url, components.ipfs?.multiaddrs());
       // Carry on with the deals that were open when the provider last stopped (or crashed).
       const open = store.open();
       if (open.length > 0) logger.info({ deals: open.length }, 'carrying on with open deals');

@@ -149,12 +149,33 @@ describe('IPFS node', () => {
   });
 
   it('stops a fetch when its signal aborts', async () => {
-    const b = await startNode();
+    // Connected to a peer that lacks the block, so the fetch waits for it rather than failing at once.
+    const a = await startNode();
+    const b = await startNode(new MemoryBlockstore(), a.multiaddrs());
     const missing = await addBytes(new TextEncoder().encode('never'), new MemoryBlockstore());
     const controller = new AbortController();
     const fetching = b.fetchDag(missing, { signal: controller.signal, timeoutMs: 60_000 });
     setTimeout(() => controller.abort(new Error('user stopped')), 100);
     await expect(fetching).rejects.toThrow('user stopped');
+  });
+
+  it('fails at once when no peer is connected to ask', async () => {
+    const b = await startNode();
+    const missing = await addBytes(new TextEncoder().encode('no one to ask'), new MemoryBlockstore());
+    const error = await b.fetchDag(missing, { timeoutMs: 60_000 }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'cid-unavailable' });
+    expect((error as Error).message).toBe(`no IPFS peer is connected to ask for block ${missing}; check that a peer holding it is named and reachable`);
+  });
+
+  it('dials the peers a fetch names, and fetches from them', async () => {
+    const store = new MemoryBlockstore();
+    const a = await startNode(store);
+    const cid = await a.addBytes(new TextEncoder().encode('named by the offer'));
+    const b = await startNode();
+    expect(b.connectedPeers()).toEqual([]);
+    const block = await b.fetchBlock(cid, { peers: a.multiaddrs() });
+    expect(new TextDecoder().decode(block)).toBe('named by the offer');
+    expect(b.connectedPeers()).toEqual([a.peerId.toString()]);
   });
 
   it('never stores the bytes of a peer that lies about a block', async () => {

@@ -44,6 +44,8 @@ export type IpfsFetchProgressEvent = FetchDagProgressEvent;
 
 export interface IpfsFetchOptions {
   signal?: AbortSignal;
+  /** Peers that should hold the blocks (from signed offers): named and dialled first, if not connected. */
+  peers?: readonly string[];
   /** Give up when no peer has sent one block within this long (code 'cid-unavailable'). Default 30 s. */
   timeoutMs?: number;
   /** Blocks asked for at once. Default 32. */
@@ -71,6 +73,8 @@ export interface IpfsNode {
    * bitswap. Throws a `StorageError` 'cid-unavailable' when no peer sends a block within `timeoutMs`.
    */
   fetchDag(cid: CID, options?: IpfsFetchOptions): Promise<IpfsFetchResult>;
+  /** One block, from the blockstore or else asked of the peers like `fetchDag`'s. */
+  fetchBlock(cid: CID, options?: Pick<IpfsFetchOptions, 'signal' | 'peers' | 'timeoutMs'>): Promise<Uint8Array>;
   /** Adds a folder (`add.ts`, the project's profile) and tells peers waiting for its blocks. */
   addDirectory(dir: string): Promise<CID>;
   addBytes(bytes: Uint8Array): Promise<CID>;
@@ -86,7 +90,7 @@ export function createIpfsNode(options: IpfsNodeOptions): IpfsNode {
   const listen = options.listen ?? ['/ip4/127.0.0.1/tcp/0'];
   // Peer id -> the multiaddr it was named by. Nothing else is ever dialled.
   const named = new Map<string, Multiaddr>();
-  for (const address of options.peers ?? []) name(address);
+  const configured = (options.peers ?? []).map(name);
 
   type Node = Awaited<ReturnType<typeof build>>;
   let node: Node | undefined;
@@ -154,12 +158,24 @@ export function createIpfsNode(options: IpfsNodeOptions): IpfsNode {
     }
   }
 
-  /** Dials the named peers that are not connected; one that cannot be reached is logged, not fatal. */
-  async function connectNamed(signal?: AbortSignal): Promise<void> {
+  /**
+   * Dials the configured peers and `more` that are not connected; one that cannot be reached (or is not
+   * allowed) is logged, not fatal: another peer, or a connection it made to us, may still serve the blocks.
+   */
+  async function connectNamed(more: readonly string[] = [], signal?: AbortSignal): Promise<void> {
     if (node === undefined) return;
     const connected = new Set(node.libp2p.getConnections().map((c: Connection) => c.remotePeer.toString()));
+    const wanted = new Map(configured.map((peer) => [peerIdOf(peer)!, peer]));
+    for (const address of more) {
+      try {
+        const peer = name(address);
+        wanted.set(peerIdOf(peer)!, peer);
+      } catch (error) {
+        log.warn({ peer: address, err: error }, 'IPFS peer not dialled');
+      }
+    }
     await Promise.all(
-      [...named.entries()]
+      [...wanted.entries()]
         .filter(([peerId]) => !connected.has(peerId))
         .map(([, peer]) =>
           dialNamed(peer, signal).catch((error: unknown) => {
@@ -168,6 +184,34 @@ export function createIpfsNode(options: IpfsNodeOptions): IpfsNode {
           }),
         ),
     );
+  }
+
+  /**
+   * Helia's blockstore asks the connected peers over bitswap for a block it lacks, hashes what arrives, and
+   * stores it only when it matches the CID (bitswap derives the CID from the bytes, and Helia's storage
+   * compares the digest again), so a lying peer's bytes are never stored. With no peer connected at all it
+   * fails at once: there is no one to wait for.
+   */
+  async function askPeers(running: Node, cid: CID, root: CID, signal: AbortSignal, timeoutMs: number): Promise<Uint8Array> {
+    const of = cid.equals(root) ? '' : ` (in the DAG of ${root})`;
+    const peers = running.libp2p.getConnections().length;
+    if (peers === 0) {
+      throw new StorageError(`no IPFS peer is connected to ask for block ${cid}${of}; check that a peer holding it is named and reachable`, {
+        code: 'cid-unavailable',
+        details: { cid: cid.toString(), root: root.toString(), peers },
+        retryable: true,
+      });
+    }
+    const timeout = AbortSignal.timeout(timeoutMs);
+    try {
+      return await getBlock(running.blockstore, cid, { signal: AbortSignal.any([signal, timeout]) });
+    } catch (cause) {
+      if (signal.aborted) throw signal.reason;
+      const message = timeout.aborted
+        ? `no peer had block ${cid}${of} within ${formatSeconds(timeoutMs)} (${peers} connected); check that a peer holding it is named`
+        : `cannot fetch block ${cid}${of} from IPFS peers: ${describe(cause)}`;
+      throw new StorageError(message, { code: 'cid-unavailable', details: { cid: cid.toString(), root: root.toString(), peers }, retryable: true, cause });
+    }
   }
 
   const ipfs: IpfsNode = {
@@ -221,41 +265,25 @@ export function createIpfsNode(options: IpfsNodeOptions): IpfsNode {
       const running = node;
       const { signal, onProgress } = fetchOptions;
       signal?.throwIfAborted();
-      const timeoutMs = fetchOptions.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-      await connectNamed(signal);
+      await connectNamed(fetchOptions.peers, signal);
       return walkDag(cid, {
         concurrency: Math.max(1, fetchOptions.concurrency ?? 32),
         order: 'breadth',
         signal,
         blockstore: options.blockstore,
         onProgress,
-        // Helia's blockstore asks the connected peers over bitswap for a block it lacks, hashes what arrives,
-        // and stores it only when it matches the CID (bitswap derives the CID from the bytes, and Helia's
-        // storage compares the digest again), so a lying peer's bytes are never stored.
-        fetchBlock: async (next, blockSignal) => {
-          const timeout = AbortSignal.timeout(timeoutMs);
-          const both = AbortSignal.any([blockSignal, timeout]);
-          try {
-            return await getBlock(running.blockstore, next, { signal: both });
-          } catch (cause) {
-            if (blockSignal.aborted) throw blockSignal.reason;
-            const peers = ipfs.connectedPeers().length;
-            const of = next.equals(cid) ? '' : ` (in the DAG of ${cid})`;
-            if (timeout.aborted) {
-              throw new StorageError(
-                `no peer had block ${next}${of} within ${formatSeconds(timeoutMs)} (${peers} connected); check that a peer holding it is named`,
-                { code: 'cid-unavailable', details: { cid: next.toString(), root: cid.toString(), peers }, retryable: true, cause },
-              );
-            }
-            throw new StorageError(`cannot fetch block ${next}${of} from IPFS peers: ${describe(cause)}`, {
-              code: 'cid-unavailable',
-              details: { cid: next.toString(), root: cid.toString(), peers },
-              retryable: true,
-              cause,
-            });
-          }
-        },
+        fetchBlock: (next, blockSignal) => askPeers(running, next, cid, blockSignal, fetchOptions.timeoutMs ?? DEFAULT_TIMEOUT_MS),
       });
+    },
+
+    async fetchBlock(cid, fetchOptions = {}) {
+      if (node === undefined) throw notStarted();
+      const running = node;
+      const signal = fetchOptions.signal ?? new AbortController().signal;
+      signal.throwIfAborted();
+      if (await options.blockstore.has(cid, { signal })) return getBlock(options.blockstore, cid, { signal });
+      await connectNamed(fetchOptions.peers, signal);
+      return askPeers(running, cid, cid, signal, fetchOptions.timeoutMs ?? DEFAULT_TIMEOUT_MS);
     },
 
     async addDirectory(dir) {
@@ -299,6 +327,14 @@ function parsePeerAddress(address: string): Multiaddr {
 
 function peerIdOf(address: Multiaddr): string | undefined {
   return address.getComponents().findLast((component) => component.name === 'p2p')?.value;
+}
+
+/**
+ * A node that listens only on loopback (the default) talks only to this machine; one that listens on a
+ * public or any-interface address is meant to reach peers across machines.
+ */
+export function loopbackOnly(listen: readonly string[] | undefined): boolean {
+  return (listen ?? []).every((address) => isLoopback(parseMultiaddr(address)));
 }
 
 /** True for /ip4/127.x.x.x and /ip6/::1 addresses; false for names, which could resolve anywhere. */

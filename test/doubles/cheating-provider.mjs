@@ -21,7 +21,8 @@ const { createWasmExecutor } = await import(`${dist}/executor/wasm/index.js`);
 const { createResourceProvider } = await import(`${dist}/resource-provider/resource-provider.js`);
 const { createModuleResolver } = await import(`${dist}/module/resolve.js`);
 const { createSolverClient } = await import(`${dist}/solver/client.js`);
-const { gatewayInputSource } = await import(`${dist}/module/input-source.js`);
+const { peersThenGateways } = await import(`${dist}/storage/block-source.js`);
+const { createIpfsNode } = await import(`${dist}/storage/ipfs-node.js`);
 const { openBlockstore, closeBlockstore } = await import(`${dist}/storage/index.js`);
 
 const { values } = parseArgs({ options: { policy: { type: 'string' } } });
@@ -59,6 +60,9 @@ const chain = await connectChain({ rpcUrl: env.WEB3_RPC_URL, privateKey: env.WEB
 const blockstore = await openBlockstore(path.join(dataDir, 'blocks'));
 const executor = cheatingExecutor(createWasmExecutor());
 const inputGateways = (env.LILYPAD_INPUT_GATEWAYS ?? '').split(',').filter(Boolean);
+// Its IPFS node on loopback, as an honest provider's: inputs come from the job creator's node the offer names.
+const ipfs = createIpfsNode({ blockstore });
+await ipfs.start();
 const provider = createResourceProvider(
   {
     price: BigInt(env.LILYPAD_PRICE ?? 10n ** 18n),
@@ -76,7 +80,8 @@ const provider = createResourceProvider(
     executors: [executor],
     modules: createModuleResolver(),
     blockstore,
-    inputs: inputGateways.length > 0 ? { source: gatewayInputSource(inputGateways, blockstore), blockstore } : undefined,
+    ipfs,
+    inputs: { source: peersThenGateways({ ipfs, gatewayUrls: inputGateways, blockstore }), blockstore },
   },
 );
 const stopping = new Promise((resolve) => {
@@ -88,5 +93,6 @@ process.stdout.write(JSON.stringify({ ready: 'cheating-provider', pid: process.p
 await stopping;
 await provider.stop();
 await executor.close();
+await ipfs.stop();
 await closeBlockstore(blockstore);
 process.exit(0);

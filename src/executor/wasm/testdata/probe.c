@@ -7,7 +7,9 @@
  * 4 GiB into /outputs/sparse.bin and write a byte), "escape" (try to write outside /outputs and read
  * /etc/passwd), "symlink" (link /outputs/passwd to /etc/passwd), "write PATH TEXT" (write a file),
  * "cat PATH" (print a file), "hog" (allocate and touch 1 MiB blocks until malloc fails, then print how many
- * and exit 12), "random" (print 16 random bytes in hex), "nest N" (make N folders nested in /outputs). The same source builds natively for the Docker executor's tests.
+ * and exit 12), "random" (print 16 random bytes in hex), "nest N" (make N folders nested in /outputs),
+ * "digest DIR" (print "PATH FNV-1a-64" of every file under DIR, in name order, to stdout and
+ * /outputs/digests.txt). The same source builds natively for the Docker executor's tests.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -67,6 +69,48 @@ static int report(int argc, char **argv) {
   if (stat("/outputs/time.txt", &st) == 0) printf("output mtime %lld\n", (long long)st.st_mtime);
   fprintf(stderr, "probe done\n");
   return 0;
+}
+
+/* FNV-1a, 64 bits: a digest the tests can compute too, with no library on either side. */
+static int digest_file(const char *path, FILE *out) {
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    printf("cannot read %s: %s\n", path, strerror(errno));
+    return 19;
+  }
+  unsigned long long hash = 14695981039346656037ULL;
+  unsigned char buffer[4096];
+  size_t n;
+  while ((n = fread(buffer, 1, sizeof buffer, f)) > 0) {
+    for (size_t i = 0; i < n; i++) hash = (hash ^ buffer[i]) * 1099511628211ULL;
+  }
+  fclose(f);
+  printf("%s %016llx\n", path, hash);
+  fprintf(out, "%s %016llx\n", path, hash);
+  return 0;
+}
+
+static int digest_tree(const char *dir, FILE *out) {
+  struct dirent **names;
+  int count = scandir(dir, &names, NULL, alphasort);
+  if (count < 0) {
+    printf("cannot list %s: %s\n", dir, strerror(errno));
+    return 19;
+  }
+  int status = 0;
+  for (int i = 0; i < count; i++) {
+    const char *name = names[i]->d_name;
+    if (status == 0 && strcmp(name, ".") != 0 && strcmp(name, "..") != 0) {
+      char path[4096];
+      snprintf(path, sizeof path, "%s/%s", dir, name);
+      struct stat st;
+      if (stat(path, &st) != 0) status = 19;
+      else status = S_ISDIR(st.st_mode) ? digest_tree(path, out) : digest_file(path, out);
+    }
+    free(names[i]);
+  }
+  free(names);
+  return status;
 }
 
 int main(int argc, char **argv) {
@@ -198,6 +242,13 @@ int main(int argc, char **argv) {
     while ((n = fread(buffer, 1, sizeof buffer, f)) > 0) fwrite(buffer, 1, n, stdout);
     fclose(f);
     return 0;
+  }
+  if (strcmp(mode, "digest") == 0 && argc > 2) {
+    FILE *out = fopen("/outputs/digests.txt", "w");
+    if (!out) return 11;
+    int status = digest_tree(argv[2], out);
+    fclose(out);
+    return status;
   }
   return report(argc, argv);
 }
