@@ -1,0 +1,129 @@
+/**
+ * The network a command's jobs run on, opened once for all of them: with a blockstore, an embedded network
+ * started over it (torn down by `close`); without, the configured network (WEB3_RPC_URL and the rest), where
+ * every job is recorded in the job store before its offer is sent. `lilypad run` runs one job on it,
+ * `lilypad pipeline run` every step of a pipeline.
+ */
+import { formatEther, isAddressEqual, type Address, type Hex } from 'viem';
+import { connectChain, escrowBalance } from '../chain/index.js';
+import { runCheckedJob, type JobChecks } from '../job-creator/audit.js';
+import { defaultJobsDbPath, openJobStore } from '../job-creator/job-store.js';
+import { followJob, postJob, type JobCreatorComponents, type JobResult, type RunJobOptions } from '../job-creator/run-job.js';
+import { UserInputError } from '../lib/errors.js';
+import { moduleLocationsOf } from '../module/git.js';
+import { gatewayInputSource } from '../module/input-source.js';
+import { startEmbeddedNetwork } from '../network/embedded.js';
+import { createSolverClient } from '../solver/client.js';
+import type { FsBlockstore } from '../storage/index.js';
+import { connectConfiguredNetwork, recordingJobOptions, type PostedJob } from './configured-network.js';
+
+/** A job as a command asks for it; the network adds its mediators and where results go. */
+export type JobRequest = Omit<RunJobOptions, 'mediators' | 'resultsDir' | 'signal'>;
+
+export interface JobNetwork {
+  /** `embedded`, or the configured chain and deal contract: where a job's result was made. */
+  identity: string;
+  /** Runs a job to its end, with the checks asked for (`--verify`, `--audit`). */
+  run(job: JobRequest, checks?: JobChecks): Promise<JobResult>;
+  /** Posts a job and returns without following it (configured networks only). */
+  post(job: JobRequest): Promise<PostedJob>;
+  /**
+   * Follows a job posted earlier from this machine to its end, as `lilypad get ID` does; undefined when that
+   * cannot be done here (the embedded network dies with its command; a job posted to another network).
+   */
+  follow(jobId: Hex, job: JobRequest): Promise<JobResult | undefined>;
+  close(): Promise<void>;
+}
+
+export interface OpenJobNetworkOptions {
+  env: NodeJS.ProcessEnv;
+  resultsDir: string;
+  signal: AbortSignal;
+  /** The lasting blockstore: given, an embedded network is started that serves it to its provider and keeps results in it. */
+  blockstore?: FsBlockstore;
+}
+
+export async function openJobNetwork(options: OpenJobNetworkOptions): Promise<JobNetwork> {
+  const { blockstore } = options;
+  const jobOptionsFor = (job: JobRequest, mediators: Address[]): RunJobOptions => ({ ...job, mediators, resultsDir: options.resultsDir, signal: options.signal });
+
+  if (blockstore) {
+    const network = await startEmbeddedNetwork({ moduleLocations: moduleLocationsOf(options.env), inputsBlockstore: blockstore });
+    let components: JobCreatorComponents;
+    try {
+      options.signal.throwIfAborted();
+      const chain = await connectChain({ rpcUrl: network.rpcUrl, privateKey: network.jobCreatorPrivateKey, chainId: network.chainId });
+      components = {
+        chain,
+        domain: network.domain,
+        solver: createSolverClient(network.solverUrl),
+        modules: network.modules,
+        readDeal: network.readDeal,
+        blockstore,
+        // A re-run here (--verify, --audit) reads the inputs from the same blocks the provider was served.
+        inputs: { source: gatewayInputSource(network.inputGateways, blockstore), blockstore },
+      };
+    } catch (error) {
+      await network.stop();
+      throw error;
+    }
+    return {
+      identity: 'embedded',
+      // One provider that nothing can change: an offer it cannot take fails now, not after the offer's life.
+      run: (job, checks = {}) => runCheckedJob(checks, { ...jobOptionsFor(job, network.mediators), failWhenUnmatched: true }, components),
+      post: async () => {
+        throw new UserInputError('--detach needs a configured network (WEB3_RPC_URL and the rest): the embedded network ends with the command', { code: 'input-malformed' });
+      },
+      // Its chain ended with the command that posted the job.
+      follow: async () => undefined,
+      close: () => network.stop(),
+    };
+  }
+
+  const network = await connectConfiguredNetwork(options.env, options.resultsDir);
+  // On a configured network the job is recorded before its offer is sent: `lilypad get ID` finishes it if
+  // this process dies.
+  const jobs = openJobStore(defaultJobsDbPath(options.env));
+  const { domain } = network.components;
+  return {
+    identity: `chain ${domain.chainId}, deal contract ${domain.dealsAddress.toLowerCase()}`,
+    async run(job, checks = {}) {
+      await checkEscrowCovers(network.components, job.maxPrice);
+      return await runCheckedJob(checks, recordingJobOptions(jobs, network, jobOptionsFor(job, network.mediators)), network.components);
+    },
+    async post(job) {
+      await checkEscrowCovers(network.components, job.maxPrice);
+      return await postJob(recordingJobOptions(jobs, network, jobOptionsFor(job, network.mediators)), network.components);
+    },
+    async follow(jobId, job) {
+      const stored = jobs.find(jobId);
+      if (!stored || stored.stage === 'failed' || stored.network.chainId !== domain.chainId || !isAddressEqual(stored.network.dealsAddress, domain.dealsAddress)) return undefined;
+      const recorded = recordingJobOptions(jobs, network, {
+        ...jobOptionsFor(job, stored.offer.terms.mediators),
+        maxPrice: stored.offer.terms.maxPrice,
+        knownDeal: stored.deal,
+      });
+      // followJob records through onOffer only for new jobs; this one is known, so mark it by hand.
+      await recorded.onOffer?.(stored.offer, stored.id);
+      return await followJob(stored.offer, recorded, network.components);
+    },
+    async close() {
+      jobs.close();
+      await network.close();
+    },
+  };
+}
+
+/**
+ * Fails at once when the job creator's free escrow cannot pay a provider that charges the price ceiling:
+ * such an offer could never be agreed, and the user would wait out its whole life to learn why.
+ */
+async function checkEscrowCovers(components: JobCreatorComponents, maxPrice: bigint): Promise<void> {
+  const account = components.chain.walletClient.account.address;
+  const { free } = await escrowBalance(components.chain.publicClient, { deals: components.domain.dealsAddress, account });
+  if (free >= maxPrice) return;
+  throw new UserInputError(
+    `the escrow of ${account} holds ${formatEther(free)} LP, less than --max-price ${formatEther(maxPrice)} LP: deposit LP into the deal contract (lilypad faucet ${account} on a local network) or lower --max-price`,
+    { code: 'escrow-too-small' },
+  );
+}
