@@ -249,6 +249,8 @@ export interface StepOutcome {
   cid?: string;
   dir?: string;
   jobId?: Hex;
+  /** Who ran it, when it ran now. */
+  resourceProvider?: Hex;
   /** Why it failed or did not run. */
   error?: string;
 }
@@ -331,7 +333,7 @@ export async function runPipeline(pipeline: CheckedPipeline, components: Pipelin
         onProgress: (event) => emit({ type: 'step:progress', step: step.name, event }),
       });
       const failure = failureOf(result);
-      const outcome: StepOutcome = { ...base, state: failure ? 'failed' : 'done', cid: result.cid, dir: result.dir, jobId, error: failure };
+      const outcome: StepOutcome = { ...base, state: failure ? 'failed' : 'done', cid: result.cid, dir: result.dir, jobId, resourceProvider: result.resourceProvider, error: failure };
       components.store.recordStep({ ...key, stage: failure ? 'failed' : 'done', cid: result.cid, dir: result.dir, error: failure });
       emit({ type: 'step:ended', outcome });
       return outcome;
