@@ -17,8 +17,8 @@ import { createSolverClient } from '../solver/client.js';
 import type { FsBlockstore } from '../storage/index.js';
 import { connectConfiguredNetwork, recordingJobOptions, type PostedJob } from './configured-network.js';
 
-/** A job as a command asks for it; the network adds its mediators and where results go. */
-export type JobRequest = Omit<RunJobOptions, 'mediators' | 'resultsDir' | 'signal'>;
+/** A job as a command asks for it; the network adds its mediators, and where results go unless the job says. */
+export type JobRequest = Omit<RunJobOptions, 'mediators' | 'resultsDir' | 'signal'> & { resultsDir?: string };
 
 export interface JobNetwork {
   /** `embedded`, or the configured chain and deal contract: where a job's result was made. */
@@ -45,7 +45,7 @@ export interface OpenJobNetworkOptions {
 
 export async function openJobNetwork(options: OpenJobNetworkOptions): Promise<JobNetwork> {
   const { blockstore } = options;
-  const jobOptionsFor = (job: JobRequest, mediators: Address[]): RunJobOptions => ({ ...job, mediators, resultsDir: options.resultsDir, signal: options.signal });
+  const jobOptionsFor = (job: JobRequest, mediators: Address[]): RunJobOptions => ({ ...job, mediators, resultsDir: job.resultsDir ?? options.resultsDir, signal: options.signal });
 
   if (blockstore) {
     const network = await startEmbeddedNetwork({ moduleLocations: moduleLocationsOf(options.env), inputsBlockstore: blockstore });

@@ -71,6 +71,9 @@ export async function pipelineCommand(options: PipelineCommandOptions): Promise<
           async runStep(run) {
             const job = {
               module: run.step.module,
+              // A folder per step: two steps may make the same result (jobs are pure functions of their
+              // inputs), and two downloads at once into one <cid> folder would trip over each other.
+              resultsDir: path.join(resultsDir, run.step.name),
               inputs: run.inputs,
               maxPrice,
               onProgress: run.onProgress,

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -51,6 +51,14 @@ describe('parsePipeline', () => {
     });
     expect(pipeline.steps[1]!.needs).toEqual(['train']);
     expect(pipeline.steps[1]!.inputs.Prompt).toEqual({ kind: 'literal', value: 'a lilypad' });
+  });
+
+  it('the seed\'s lora flow as the README writes it: train, then infer with a path inside the trained CID', async () => {
+    const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
+    const example = /as `lora\.pipeline\.json`:\n\n```json\n([\s\S]*?)```/.exec(readme)![1]!;
+    const pipeline = parsePipeline(example, file());
+    expect(pipeline.steps.map((step) => [step.name, step.module, step.needs])).toEqual([['train', 'lora-training:v0.1.0', []], ['infer', 'lora-inference:v0.1.0', ['train']]]);
+    expect(pipeline.steps[1]!.inputs.LoraCID).toEqual({ kind: 'template', text: '${{ steps.train.cid }}/outputs/lora.safetensors' });
   });
 
   it('refuses each bad file with one line naming the file and the step', () => {
