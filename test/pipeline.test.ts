@@ -8,6 +8,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEmbeddedNetwork } from '../src/network/embedded.js';
 import { catInputModule, probeModule, runCli, startCli } from './helpers.js';
 
 let dir: string;
@@ -118,6 +119,41 @@ describe('lilypad pipeline run on the embedded network', () => {
     const { steps } = JSON.parse(run.stdout) as { steps: Outcome[] };
     expect(steps.map((step) => [step.name, step.state])).toEqual([['missing', 'failed'], ['after', 'not-run']]);
     expect(run.stderr).toBe(`Error: step missing failed: the job exited with code 19; see ${steps[0]!.dir}/stderr; not run: after\n`);
+  }, 120_000);
+});
+
+describe('lilypad pipeline run on a configured network', () => {
+  it('a step posted and not seen to finish is followed when run again, not posted again', async () => {
+    // A network in this process that the CLI reaches as a configured one (WEB3_RPC_URL and the rest).
+    const network = await startEmbeddedNetwork({ dataDir: path.join(dir, 'configured-network') });
+    try {
+      const configured = {
+        LILYPAD_JOBS_DB: path.join(dir, 'configured-jobs.db'),
+        WEB3_RPC_URL: network.rpcUrl,
+        WEB3_PRIVATE_KEY: network.jobCreatorPrivateKey,
+        SERVICE_SOLVER: network.solverUrl,
+        SERVICE_MEDIATORS: network.mediators.join(','),
+        LILYPAD_DEALS_ADDRESS: network.contracts.deals,
+      };
+      const file = await pipelineFile('configured', { moo: { module: 'cowsay:v0.0.1', inputs: { Message: 'moo' } } });
+      const out = path.join(dir, 'configured-results');
+      const first = startCli(['pipeline', 'run', file, '-o', out], configured);
+      await first.printed(/^\[moo\] 🤝 Job submitted/m);
+      first.child.kill('SIGKILL');
+      await first.exited;
+
+      const again = await runCli(['pipeline', 'run', file, '-o', out, '--json'], configured);
+      expect(again.stderr).toBe('');
+      expect(again.code).toBe(0);
+      const { steps } = JSON.parse(again.stdout) as { steps: Array<Outcome & { jobId: string }> };
+      expect(steps).toMatchObject([{ name: 'moo', state: 'done' }]);
+      // The job store holds the one job that was posted, now done, with the step's CID.
+      const jobs = await runCli(['jobs', '--json'], configured);
+      const recorded = jobs.stdout.trim().split('\n').map((line) => JSON.parse(line) as { id: string; stage: string; cid: string });
+      expect(recorded).toEqual([expect.objectContaining({ id: steps[0]!.jobId, stage: 'done', cid: steps[0]!.cid })]);
+    } finally {
+      await network.stop();
+    }
   }, 120_000);
 });
 
