@@ -102,6 +102,10 @@ describe('lilypad pipeline run on the embedded network', () => {
     expect(again.stdout).not.toContain('[one] 🌟');
     expect(again.stdout).toMatch(/^STEP +MODULE +STATE +CID\none +\S+ +done earlier +bafy\S+\ntwo +\S+ +done +bafy\S+\n$/m);
 
+    // Once all is done, a third run reuses every step.
+    const third = await runCli(['pipeline', 'run', file, '--json'], env);
+    expect((JSON.parse(third.stdout) as { steps: Outcome[] }).steps.map((step) => step.state)).toEqual(['done-earlier', 'done-earlier']);
+
     const shown = await runCli(['pipeline', 'show', file, '--json'], env);
     expect(shown.code).toBe(0);
     const { steps } = JSON.parse(shown.stdout) as { steps: Array<{ name: string; stage: string; runs: number; cid: string }> };

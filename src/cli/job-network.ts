@@ -20,6 +20,9 @@ import { connectConfiguredNetwork, recordingJobOptions, type PostedJob } from '.
 /** A job as a command asks for it; the network adds its mediators, and where results go unless the job says. */
 export type JobRequest = Omit<RunJobOptions, 'mediators' | 'resultsDir' | 'signal'> & { resultsDir?: string };
 
+/** The `identity` of every embedded network: each lives for one command, and serves the same lasting blockstore. */
+export const EMBEDDED_NETWORK_IDENTITY = 'embedded';
+
 export interface JobNetwork {
   /** `embedded`, or the configured chain and deal contract: where a job's result was made. */
   identity: string;
@@ -68,7 +71,7 @@ export async function openJobNetwork(options: OpenJobNetworkOptions): Promise<Jo
       throw error;
     }
     return {
-      identity: 'embedded',
+      identity: EMBEDDED_NETWORK_IDENTITY,
       // One provider that nothing can change: an offer it cannot take fails now, not after the offer's life.
       run: (job, checks = {}) => runCheckedJob(checks, { ...jobOptionsFor(job, network.mediators), failWhenUnmatched: true }, components),
       post: async () => {

@@ -16,7 +16,7 @@ import { lpAmount, parseFlag } from '../lib/service-config.js';
 import { createModuleResolver } from '../module/resolve.js';
 import { closeBlockstore, openBlockstore, type FsBlockstore } from '../storage/index.js';
 import { addPath } from './data.js';
-import { openJobNetwork } from './job-network.js';
+import { EMBEDDED_NETWORK_IDENTITY, openJobNetwork, type JobNetwork } from './job-network.js';
 import { progressLine } from './output.js';
 import { stopSignal } from './signals.js';
 
@@ -59,13 +59,15 @@ export async function pipelineCommand(options: PipelineCommandOptions): Promise<
   const blockstore: FsBlockstore | undefined = embedded ? await openBlockstore(blocksDir(options.env)) : undefined;
   const jobs = openJobStore(defaultJobsDbPath(options.env));
   try {
-    const network = await openJobNetwork({ env: options.env, resultsDir, signal: options.signal, blockstore });
+    // Opened when the first step needs to run, so a pipeline whose steps were all done earlier starts nothing.
+    let opened: Promise<JobNetwork> | undefined;
+    const network = () => (opened ??= openJobNetwork({ env: options.env, resultsDir, signal: options.signal, blockstore }));
     try {
       return await runPipeline(
         pipeline,
         {
           store: jobs,
-          networkIdentity: network.identity,
+          networkIdentity: embedded ? EMBEDDED_NETWORK_IDENTITY : (await network()).identity,
           addLocalPath: async (localPath) => (await addPath(localPath, blockstore!, `pipeline ${options.file}: @${localPath}`)).cid,
           hasResult: blockstore ? (cid) => blockstore.has(CID.parse(cid)) : undefined,
           async runStep(run) {
@@ -79,14 +81,16 @@ export async function pipelineCommand(options: PipelineCommandOptions): Promise<
               onProgress: run.onProgress,
               onOffer: (_offer: unknown, jobId: `0x${string}`) => run.onPosted(jobId),
             };
-            const followed = run.unfinishedJobId ? await network.follow(run.unfinishedJobId, job) : undefined;
-            return followed ?? (await network.run(job));
+            const followed = run.unfinishedJobId ? await (await network()).follow(run.unfinishedJobId, job) : undefined;
+            return followed ?? (await (await network()).run(job));
           },
         },
         { signal: options.signal, onEvent: options.onEvent },
       );
     } finally {
-      await network.close();
+      // One that failed to open has closed what it had started.
+      const started = await opened?.catch(() => undefined);
+      await started?.close();
     }
   } finally {
     jobs.close();
