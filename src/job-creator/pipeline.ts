@@ -56,61 +56,60 @@ function malformed(file: string, message: string): UserInputError {
  */
 export function parsePipeline(text: string, file: string): Pipeline {
   const absolute = path.resolve(file);
-  const shown = file;
   if (/\.ya?ml$/i.test(file)) {
     // No YAML parser is a dependency yet; the same shape in JSON works today.
-    throw malformed(shown, 'YAML pipeline files are not supported yet; write the same steps as JSON (a .json file)');
+    throw malformed(file, 'YAML pipeline files are not supported yet; write the same steps as JSON (a .json file)');
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw malformed(shown, `not valid JSON (${(error as Error).message.split('\n')[0]})`);
+    throw malformed(file, `not valid JSON (${(error as Error).message.split('\n')[0]})`);
   }
   // JSON.parse keeps the last of two equal keys without a word: a second step of the same name would vanish.
   const duplicate = findDuplicateKey(text);
   if (duplicate) {
     throw malformed(
-      shown,
+      file,
       duplicate.path.length === 1 && duplicate.path[0] === 'steps'
         ? `step ${duplicate.key} is defined twice; give each step a name of its own`
         : `key ${JSON.stringify(duplicate.key)} appears twice in ${duplicate.path.join('.') || 'the top level'}`,
     );
   }
-  if (!isPlainObject(json)) throw malformed(shown, 'expected an object {"steps": {...}}');
+  if (!isPlainObject(json)) throw malformed(file, 'expected an object {"steps": {...}}');
   const unknownTop = Object.keys(json).filter((key) => key !== 'steps');
-  if (unknownTop.length > 0) throw malformed(shown, `unknown key ${JSON.stringify(unknownTop[0])} at the top level; a pipeline has only "steps"`);
+  if (unknownTop.length > 0) throw malformed(file, `unknown key ${JSON.stringify(unknownTop[0])} at the top level; a pipeline has only "steps"`);
   if (!isPlainObject(json.steps) || Object.keys(json.steps).length === 0) {
-    throw malformed(shown, '"steps" must be an object of named steps, e.g. {"steps": {"train": {"module": "...", "inputs": {...}}}}');
+    throw malformed(file, '"steps" must be an object of named steps, e.g. {"steps": {"train": {"module": "...", "inputs": {...}}}}');
   }
 
   const folder = path.dirname(absolute);
   const steps: PipelineStep[] = [];
   for (const [name, body] of Object.entries(json.steps)) {
-    if (!STEP_NAME.test(name)) throw malformed(shown, `step name ${JSON.stringify(name)} is not letters, digits, _ and - (starting with a letter or _)`);
-    if (!isPlainObject(body)) throw malformed(shown, `step ${name} must be an object with "module" and "inputs"`);
+    if (!STEP_NAME.test(name)) throw malformed(file, `step name ${JSON.stringify(name)} is not letters, digits, _ and - (starting with a letter or _)`);
+    if (!isPlainObject(body)) throw malformed(file, `step ${name} must be an object with "module" and "inputs"`);
     const unknown = Object.keys(body).filter((key) => key !== 'module' && key !== 'inputs');
-    if (unknown.length > 0) throw malformed(shown, `step ${name} has unknown key ${JSON.stringify(unknown[0])}; a step has "module" and "inputs"`);
-    if (typeof body.module !== 'string' || body.module.trim() === '') throw malformed(shown, `step ${name} has no "module" (NAME:TAG, host/owner/repo:TAG or ./folder)`);
+    if (unknown.length > 0) throw malformed(file, `step ${name} has unknown key ${JSON.stringify(unknown[0])}; a step has "module" and "inputs"`);
+    if (typeof body.module !== 'string' || body.module.trim() === '') throw malformed(file, `step ${name} has no "module" (NAME:TAG, host/owner/repo:TAG or ./folder)`);
     const rawInputs = body.inputs ?? {};
-    if (!isPlainObject(rawInputs)) throw malformed(shown, `step ${name}: "inputs" must be an object of KEY: VALUE`);
+    if (!isPlainObject(rawInputs)) throw malformed(file, `step ${name}: "inputs" must be an object of KEY: VALUE`);
     const inputs: Record<string, StepInput> = {};
     const needs: string[] = [];
     for (const [key, value] of Object.entries(rawInputs)) {
       if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
-        throw malformed(shown, `step ${name}: input ${key} must be a string (or a number), not ${value === null ? 'null' : Array.isArray(value) ? 'a list' : typeof value}`);
+        throw malformed(file, `step ${name}: input ${key} must be a string (or a number), not ${value === null ? 'null' : Array.isArray(value) ? 'a list' : typeof value}`);
       }
       const text = String(value);
       if (text.startsWith('@@')) {
         inputs[key] = { kind: 'literal', value: text.slice(1) };
       } else if (text.startsWith('@')) {
-        if (text.length === 1) throw malformed(shown, `step ${name}: input ${key} is "@" without a path (@PATH names local data; @@ for a value starting with @)`);
+        if (text.length === 1) throw malformed(file, `step ${name}: input ${key} is "@" without a path (@PATH names local data; @@ for a value starting with @)`);
         inputs[key] = { kind: 'local', path: path.resolve(folder, text.slice(1)) };
       } else {
         const references = [...text.matchAll(REFERENCE)];
         for (const match of references) {
           const named = STEP_REFERENCE.exec(match[1]!);
-          if (!named) throw malformed(shown, `step ${name}: input ${key} has ${match[0]}; a reference is written \${{ steps.STEP.cid }}`);
+          if (!named) throw malformed(file, `step ${name}: input ${key} has ${match[0]}; a reference is written \${{ steps.STEP.cid }}`);
           if (!needs.includes(named[1]!)) needs.push(named[1]!);
         }
         inputs[key] = references.length > 0 ? { kind: 'template', text } : { kind: 'literal', value: text };
@@ -123,11 +122,11 @@ export function parsePipeline(text: string, file: string): Pipeline {
   const byName = new Map(steps.map((step) => [step.name, step]));
   for (const step of steps) {
     for (const needed of step.needs) {
-      if (needed === step.name) throw malformed(shown, `step ${step.name} names its own result; a step can only use results of other steps`);
-      if (!byName.has(needed)) throw malformed(shown, `step ${step.name} names step ${needed}, which the pipeline does not have (steps: ${steps.map((s) => s.name).join(', ')})`);
+      if (needed === step.name) throw malformed(file, `step ${step.name} names its own result; a step can only use results of other steps`);
+      if (!byName.has(needed)) throw malformed(file, `step ${step.name} names step ${needed}, which the pipeline does not have (steps: ${steps.map((s) => s.name).join(', ')})`);
     }
   }
-  return { file: absolute, steps: dependencyOrder(steps, byName, shown) };
+  return { file: absolute, steps: dependencyOrder(steps, byName, file) };
 }
 
 /** The steps, each after those it needs, or a one-line error naming a cycle. */
