@@ -11,6 +11,7 @@ import { registerAddCommand } from './data.js';
 import { checkLine, completionLines, progressLine } from './output.js';
 import { dealTimeouts, detachCommand, registerJobCommands, type RunFlags } from './jobs.js';
 import { registerModuleCommands } from './module.js';
+import { registerPipelineCommands } from './pipeline.js';
 import { runCommand } from './run.js';
 import { registerServiceCommands } from './services.js';
 import { handleStopSignals, stopSignal, stoppedBySignal } from './signals.js';
@@ -101,6 +102,7 @@ program
 registerAddCommand(program);
 registerChallengeCommand(program);
 registerJobCommands(program);
+registerPipelineCommands(program);
 registerServiceCommands(program);
 registerStackCommands(program);
 

@@ -1,30 +1,22 @@
 /**
  * `lilypad run MODULE -i KEY=VALUE`: runs one job, on the configured network or, with nothing
- * configured, on an embedded network started for this job and torn down afterwards. An input given as
- * `@PATH` is added to the lasting blockstore first and passed as its CID (`data.ts`); this command's IPFS
- * node serves that blockstore to the providers while the job runs.
+ * configured, on an embedded network started for this job and torn down afterwards (`job-network.ts`). An
+ * input given as `@PATH` is added to the lasting blockstore first and passed as its CID (`data.ts`); this
+ * command's IPFS node serves that blockstore to the providers while the job runs.
  */
 import path from 'node:path';
-import { formatEther, type Address } from 'viem';
-import { connectChain, escrowBalance } from '../chain/index.js';
-import { runCheckedJob } from '../job-creator/audit.js';
 import type { CheckProgressEvent } from '../job-creator/verify.js';
-import { defaultJobsDbPath, openJobStore } from '../job-creator/job-store.js';
-import { postJob, type JobCreatorComponents, type JobProgressEvent, type JobResult, type RunJobOptions } from '../job-creator/run-job.js';
-import { connectConfiguredNetwork, recordingJobOptions, type PostedJob } from './configured-network.js';
-import { addLocalInputs, findLocalInputs, startJobCreatorNode } from './data.js';
+import type { JobProgressEvent, JobResult } from '../job-creator/run-job.js';
+import type { PostedJob } from './configured-network.js';
+import { addLocalInputs, findLocalInputs } from './data.js';
+import { openJobNetwork, type JobRequest } from './job-network.js';
 import { UserInputError } from '../lib/errors.js';
 import { blocksDir, configuredRpcUrl, defaultResultsDir } from '../lib/config.js';
 import { lpAmount, parseFlag } from '../lib/service-config.js';
 import { parseInputs } from '../protocol/inputs.js';
-import { moduleLocationsOf } from '../module/git.js';
-import { peersThenGateways } from '../storage/block-source.js';
 import { renderModule } from '../module/render.js';
 import { createModuleResolver } from '../module/resolve.js';
-import { startEmbeddedNetwork } from '../network/embedded.js';
-import { createSolverClient } from '../solver/client.js';
 import { closeBlockstore, openBlockstore } from '../storage/index.js';
-import type { IpfsNode } from '../storage/ipfs-node.js';
 
 export interface RunCommandOptions {
   module: string;
@@ -58,6 +50,10 @@ export async function runCommand(options: RunCommandOptions): Promise<JobResult 
   if (rpcUrl === undefined && options.detach) {
     throw new UserInputError('--detach needs a configured network (WEB3_RPC_URL and the rest): the embedded network ends with the command', { code: 'input-malformed' });
   }
+  const [localInput] = given.paths.keys();
+  if (options.detach && localInput !== undefined) {
+    throw new UserInputError(`-i ${localInput}=@${given.paths.get(localInput)} with --detach: local data is served by this command's IPFS node, which ends when it returns; run it without --detach`, { code: 'input-unreachable' });
+  }
   // The job creator keeps its blocks where `lilypad add` does: what was added, in an earlier command or by
   // @PATH now, is what its IPFS node serves the providers, and results stay for the next command.
   const blockstore = await openBlockstore(blocksDir(options.env));
@@ -68,90 +64,24 @@ export async function runCommand(options: RunCommandOptions): Promise<JobResult 
     const module = await modules.resolve(options.module);
     renderModule(options.module, module.template, inputs);
 
-    const jobOptionsFor = (mediators: Address[]): RunJobOptions => ({
+    const job: JobRequest = {
       module: options.module,
       inputs,
       maxPrice,
-      mediators,
-      resultsDir,
-      signal: options.signal,
       onProgress: options.onProgress,
       submitTimeout: options.submitTimeout,
       judgeWindow: options.judgeWindow,
       minCollateral: options.minCollateral,
-    });
-
-    if (rpcUrl === undefined) {
-      const ipfs = await startJobCreatorNode(options.env, blockstore);
-      try {
-        refuseUnservedLocalInputs(given.paths, ipfs);
-        const network = await startEmbeddedNetwork({ moduleLocations: moduleLocationsOf(options.env) });
-        try {
-          options.signal.throwIfAborted();
-          const chain = await connectChain({ rpcUrl: network.rpcUrl, privateKey: network.jobCreatorPrivateKey, chainId: network.chainId });
-          // One provider that nothing can change: an offer it cannot take fails now, not after the offer's life.
-          return await runCheckedJob(options, { ...jobOptionsFor(network.mediators), failWhenUnmatched: true }, {
-            chain,
-            domain: network.domain,
-            solver: createSolverClient(network.solverUrl),
-            modules: network.modules,
-            readDeal: network.readDeal,
-            blockstore,
-            ipfs,
-            // A re-run here (--verify, --audit) reads the inputs from this job creator's blocks, or the provider's node.
-            inputs: { source: peersThenGateways({ ipfs, gatewayUrls: [], blockstore }), blockstore },
-          });
-        } finally {
-          await network.stop();
-        }
-      } finally {
-        await ipfs?.stop();
-      }
-    }
-
-    const network = await connectConfiguredNetwork(options.env);
-    refuseUnservedLocalInputs(given.paths, network.components.ipfs);
-    const [localInput] = given.paths.keys();
-    if (options.detach && localInput !== undefined) {
-      throw new UserInputError(`-i ${localInput}=@${given.paths.get(localInput)} with --detach: local data is served by this command's IPFS node, which ends when it returns; run it without --detach`, { code: 'input-unreachable' });
-    }
-    // On a configured network the job is recorded before its offer is sent: `lilypad get ID` finishes it if
-    // this process dies.
-    const jobs = openJobStore(defaultJobsDbPath(options.env));
+    };
+    const localData = localInput === undefined ? undefined : `-i ${localInput}=@${given.paths.get(localInput)}`;
+    const network = await openJobNetwork({ env: options.env, resultsDir, signal: options.signal, blockstore, localData });
     try {
-      await checkEscrowCovers(network.components, maxPrice);
-      const recorded = recordingJobOptions(jobs, network, jobOptionsFor(network.mediators));
-      if (options.detach) return await postJob(recorded, network.components);
-      return await runCheckedJob(options, recorded, network.components);
+      if (options.detach) return await network.post(job);
+      return await network.run(job, options);
     } finally {
-      jobs.close();
       await network.close();
     }
   } finally {
     await closeBlockstore(blockstore);
   }
-}
-
-/** Local data reaches providers only through this job creator's IPFS node: without one the job would fail unpaid-for. */
-function refuseUnservedLocalInputs(paths: Map<string, string>, ipfs: IpfsNode | undefined): void {
-  const [name] = paths.keys();
-  if (name === undefined || ipfs !== undefined) return;
-  throw new UserInputError(
-    `-i ${name}=@${paths.get(name)}: local data reaches the providers through this machine's IPFS node, and LILYPAD_IPFS_LISTEN is off; unset it, or give a CID that the providers can fetch elsewhere`,
-    { code: 'input-unreachable' },
-  );
-}
-
-/**
- * Fails at once when the job creator's free escrow cannot pay a provider that charges the price ceiling:
- * such an offer could never be agreed, and the user would wait out its whole life to learn why.
- */
-async function checkEscrowCovers(components: JobCreatorComponents, maxPrice: bigint): Promise<void> {
-  const account = components.chain.walletClient.account.address;
-  const { free } = await escrowBalance(components.chain.publicClient, { deals: components.domain.dealsAddress, account });
-  if (free >= maxPrice) return;
-  throw new UserInputError(
-    `the escrow of ${account} holds ${formatEther(free)} LP, less than --max-price ${formatEther(maxPrice)} LP: deposit LP into the deal contract (lilypad faucet ${account} on a local network) or lower --max-price`,
-    { code: 'escrow-too-small' },
-  );
 }

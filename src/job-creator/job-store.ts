@@ -3,7 +3,8 @@
  * job offer, written before it is sent, the network it was sent to, the deal once the solver tells of it,
  * how far this machine got, and where the chain last said the deal was. `lilypad jobs`, `lilypad job ID`
  * and `lilypad get ID` read it; the chain stays the authority on where a deal is, and they write down what
- * it says.
+ * it says. It also records the steps of pipelines (`pipeline.ts`), so that a pipeline run again resumes where
+ * it stopped.
  */
 import { mkdirSync } from 'node:fs';
 import os from 'node:os';
@@ -13,6 +14,7 @@ import type { Hex } from 'viem';
 import type { OnChainDealState } from '../protocol/deal-states.js';
 import { parseDeal, type Deal } from '../protocol/deals.js';
 import { parseJobOffer, toWire, type JobOffer } from '../protocol/offers.js';
+import type { PipelineStepRecord, PipelineStepStore } from './pipeline.js';
 
 /** This machine's view of a job: `posted`, `agreed`, `results` (on chain), `accepted`, `challenged`, `done` (folder written), `failed`. */
 export type JobStage = 'posted' | 'agreed' | 'results' | 'accepted' | 'challenged' | 'done' | 'failed';
@@ -41,7 +43,7 @@ export interface StoredJob {
   updatedAt: number;
 }
 
-export interface JobStore {
+export interface JobStore extends PipelineStepStore {
   add(job: { id: Hex; module: string; inputs: Record<string, string>; offer: JobOffer; network: JobNetwork }): void;
   setDeal(id: Hex, deal: Deal): void;
   setStage(id: Hex, stage: JobStage, extra?: { cid?: string; dir?: string; error?: string }): void;
@@ -66,6 +68,20 @@ interface JobRow {
   deal: string | null;
   stage: JobStage;
   chain: OnChainDealState | null;
+  cid: string | null;
+  dir: string | null;
+  error: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+interface PipelineStepRow {
+  pipeline: string;
+  step: string;
+  fingerprint: string;
+  stage: PipelineStepRecord['stage'];
+  runs: number;
+  job_id: string | null;
   cid: string | null;
   dir: string | null;
   error: string | null;
@@ -105,6 +121,51 @@ export function openJobStore(file: string): JobStore {
       if (!/duplicate column/i.test((error as Error).message)) throw error;
     }
   }
+  // Pipeline steps came later: CREATE IF NOT EXISTS gives stores made before them the table, and leaves `jobs` as it was.
+  db.exec(`
+    CREATE TABLE IF NOT EXISTS pipeline_steps (
+      pipeline TEXT NOT NULL,
+      step TEXT NOT NULL,
+      fingerprint TEXT NOT NULL,
+      stage TEXT NOT NULL,
+      runs INTEGER NOT NULL DEFAULT 0,
+      job_id TEXT,
+      cid TEXT,
+      dir TEXT,
+      error TEXT,
+      created_at INTEGER NOT NULL,
+      updated_at INTEGER NOT NULL,
+      PRIMARY KEY (pipeline, step, fingerprint)
+    );
+  `);
+  const upsertStep = db.prepare(`
+    INSERT INTO pipeline_steps (pipeline, step, fingerprint, stage, runs, job_id, cid, dir, error, created_at, updated_at)
+    VALUES (@pipeline, @step, @fingerprint, @stage, @started, @jobId, @cid, @dir, @error, @now, @now)
+    ON CONFLICT (pipeline, step, fingerprint) DO UPDATE SET
+      stage = excluded.stage,
+      runs = runs + excluded.runs,
+      job_id = COALESCE(excluded.job_id, job_id),
+      cid = COALESCE(excluded.cid, cid),
+      dir = COALESCE(excluded.dir, dir),
+      error = excluded.error,
+      updated_at = excluded.updated_at
+  `);
+  const stepByFingerprint = db.prepare<[string, string, string], PipelineStepRow>('SELECT * FROM pipeline_steps WHERE pipeline = ? AND step = ? AND fingerprint = ?');
+  const stepsOf = db.prepare<[string], PipelineStepRow>('SELECT * FROM pipeline_steps WHERE pipeline = ? ORDER BY updated_at, rowid');
+  const toStep = (row: PipelineStepRow): PipelineStepRecord => ({
+    pipeline: row.pipeline,
+    step: row.step,
+    fingerprint: row.fingerprint,
+    stage: row.stage,
+    runs: row.runs,
+    jobId: (row.job_id as Hex | null) ?? undefined,
+    cid: row.cid ?? undefined,
+    dir: row.dir ?? undefined,
+    error: row.error ?? undefined,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  });
+
   const insert = db.prepare(
     "INSERT OR IGNORE INTO jobs (id, module, inputs, offer, network, stage, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'posted', ?, ?)",
   );
@@ -154,6 +215,31 @@ export function openJobStore(file: string): JobStore {
       return rows[0] && toJob(rows[0]);
     },
     list: () => all.all().map(toJob),
+    findStep(pipeline, step, fingerprint) {
+      const row = stepByFingerprint.get(pipeline, step, fingerprint);
+      return row && toStep(row);
+    },
+    recordStep(record) {
+      upsertStep.run({
+        pipeline: record.pipeline,
+        step: record.step,
+        fingerprint: record.fingerprint,
+        stage: record.stage,
+        // A `running` with a job id is the post of a run already counted.
+        started: record.stage === 'running' && record.jobId === undefined ? 1 : 0,
+        jobId: record.jobId?.toLowerCase() ?? null,
+        cid: record.cid ?? null,
+        dir: record.dir ?? null,
+        error: record.error ?? null,
+        now: Date.now(),
+      });
+    },
+    pipelineSteps(pipeline) {
+      // Rows come oldest first, so each step's last row is its latest.
+      const latest = new Map<string, PipelineStepRow>();
+      for (const row of stepsOf.all(pipeline)) latest.set(row.step, row);
+      return [...latest.values()].map(toStep);
+    },
     close() {
       if (db.open) db.close();
     },

@@ -1,0 +1,165 @@
+/**
+ * The network a command's jobs run on, opened once for all of them: with nothing configured, an embedded
+ * network (torn down by `close`); else the configured network (WEB3_RPC_URL and the rest), where every job is
+ * recorded in the job store before its offer is sent. Either way the job creator's IPFS node serves the
+ * lasting blockstore to the providers while the command runs. `lilypad run` runs one job on it, `lilypad
+ * pipeline run` every step of a pipeline.
+ */
+import { formatEther, isAddressEqual, type Address, type Hex } from 'viem';
+import { connectChain, escrowBalance } from '../chain/index.js';
+import { runCheckedJob, type JobChecks } from '../job-creator/audit.js';
+import { defaultJobsDbPath, openJobStore } from '../job-creator/job-store.js';
+import { followJob, postJob, type JobCreatorComponents, type JobResult, type RunJobOptions } from '../job-creator/run-job.js';
+import { UserInputError } from '../lib/errors.js';
+import { moduleLocationsOf } from '../module/git.js';
+import { configuredRpcUrl } from '../lib/config.js';
+import { startEmbeddedNetwork, type EmbeddedNetwork } from '../network/embedded.js';
+import { createSolverClient } from '../solver/client.js';
+import { peersThenGateways } from '../storage/block-source.js';
+import type { FsBlockstore } from '../storage/index.js';
+import type { IpfsNode } from '../storage/ipfs-node.js';
+import { connectConfiguredNetwork, recordingJobOptions, type PostedJob } from './configured-network.js';
+import { startJobCreatorNode } from './data.js';
+
+/** A job as a command asks for it; the network adds its mediators, and where results go unless the job says. */
+export type JobRequest = Omit<RunJobOptions, 'mediators' | 'resultsDir' | 'signal'> & { resultsDir?: string };
+
+/** The `identity` of every embedded network: each lives for one command, and serves the same lasting blockstore. */
+export const EMBEDDED_NETWORK_IDENTITY = 'embedded';
+
+export interface JobNetwork {
+  /** `embedded`, or the configured chain and deal contract: where a job's result was made. */
+  identity: string;
+  /** Runs a job to its end, with the checks asked for (`--verify`, `--audit`). */
+  run(job: JobRequest, checks?: JobChecks): Promise<JobResult>;
+  /** Posts a job and returns without following it (configured networks only). */
+  post(job: JobRequest): Promise<PostedJob>;
+  /**
+   * Follows a job posted earlier from this machine to its end, as `lilypad get ID` does; undefined when that
+   * cannot be done here (the embedded network dies with its command; a job posted to another network).
+   */
+  follow(jobId: Hex, job: JobRequest): Promise<JobResult | undefined>;
+  close(): Promise<void>;
+}
+
+export interface OpenJobNetworkOptions {
+  env: NodeJS.ProcessEnv;
+  resultsDir: string;
+  signal: AbortSignal;
+  /** The lasting blockstore (`blocksDir`): served to the providers, and where results are kept. */
+  blockstore: FsBlockstore;
+  /**
+   * How the command named local data it added (`-i Data=@./x`), if any: refused, with this name, when no
+   * IPFS node can serve it (LILYPAD_IPFS_LISTEN=off), as the job would fail after it was paid for.
+   */
+  localData?: string;
+}
+
+export async function openJobNetwork(options: OpenJobNetworkOptions): Promise<JobNetwork> {
+  const { blockstore } = options;
+  const jobOptionsFor = (job: JobRequest, mediators: Address[]): RunJobOptions => ({ ...job, mediators, resultsDir: job.resultsDir ?? options.resultsDir, signal: options.signal });
+
+  if (configuredRpcUrl(options.env) === undefined) {
+    const ipfs = await startJobCreatorNode(options.env, blockstore);
+    let network: EmbeddedNetwork | undefined;
+    const close = async () => {
+      await network?.stop();
+      await ipfs?.stop();
+    };
+    let components: JobCreatorComponents;
+    try {
+      refuseUnservedLocalData(options.localData, ipfs);
+      network = await startEmbeddedNetwork({ moduleLocations: moduleLocationsOf(options.env) });
+      options.signal.throwIfAborted();
+      const chain = await connectChain({ rpcUrl: network.rpcUrl, privateKey: network.jobCreatorPrivateKey, chainId: network.chainId });
+      components = {
+        chain,
+        domain: network.domain,
+        solver: createSolverClient(network.solverUrl),
+        modules: network.modules,
+        readDeal: network.readDeal,
+        blockstore,
+        ipfs,
+        // A re-run here (--verify, --audit) reads the inputs from this job creator's blocks, or the provider's node.
+        inputs: { source: peersThenGateways({ ipfs, gatewayUrls: [], blockstore }), blockstore },
+      };
+    } catch (error) {
+      await close();
+      throw error;
+    }
+    const { mediators } = network;
+    return {
+      identity: EMBEDDED_NETWORK_IDENTITY,
+      // One provider that nothing can change: an offer it cannot take fails now, not after the offer's life.
+      run: (job, checks = {}) => runCheckedJob(checks, { ...jobOptionsFor(job, mediators), failWhenUnmatched: true }, components),
+      post: async () => {
+        throw new UserInputError('--detach needs a configured network (WEB3_RPC_URL and the rest): the embedded network ends with the command', { code: 'input-malformed' });
+      },
+      // Its chain ended with the command that posted the job.
+      follow: async () => undefined,
+      close,
+    };
+  }
+
+  const network = await connectConfiguredNetwork(options.env);
+  try {
+    refuseUnservedLocalData(options.localData, network.components.ipfs);
+  } catch (error) {
+    await network.close();
+    throw error;
+  }
+  // On a configured network the job is recorded before its offer is sent: `lilypad get ID` finishes it if
+  // this process dies.
+  const jobs = openJobStore(defaultJobsDbPath(options.env));
+  const { domain } = network.components;
+  return {
+    identity: `chain ${domain.chainId}, deal contract ${domain.dealsAddress.toLowerCase()}`,
+    async run(job, checks = {}) {
+      await checkEscrowCovers(network.components, job.maxPrice);
+      return await runCheckedJob(checks, recordingJobOptions(jobs, network, jobOptionsFor(job, network.mediators)), network.components);
+    },
+    async post(job) {
+      await checkEscrowCovers(network.components, job.maxPrice);
+      return await postJob(recordingJobOptions(jobs, network, jobOptionsFor(job, network.mediators)), network.components);
+    },
+    async follow(jobId, job) {
+      const stored = jobs.find(jobId);
+      if (!stored || stored.stage === 'failed' || stored.network.chainId !== domain.chainId || !isAddressEqual(stored.network.dealsAddress, domain.dealsAddress)) return undefined;
+      const recorded = recordingJobOptions(jobs, network, {
+        ...jobOptionsFor(job, stored.offer.terms.mediators),
+        maxPrice: stored.offer.terms.maxPrice,
+        knownDeal: stored.deal,
+      });
+      // followJob records through onOffer only for new jobs; this one is known, so mark it by hand.
+      await recorded.onOffer?.(stored.offer, stored.id);
+      return await followJob(stored.offer, recorded, network.components);
+    },
+    async close() {
+      jobs.close();
+      await network.close();
+    },
+  };
+}
+
+/** Local data reaches providers only through this job creator's IPFS node: without one the job would fail after it was paid for. */
+function refuseUnservedLocalData(localData: string | undefined, ipfs: IpfsNode | undefined): void {
+  if (localData === undefined || ipfs !== undefined) return;
+  throw new UserInputError(
+    `${localData}: local data reaches the providers through this machine's IPFS node, and LILYPAD_IPFS_LISTEN is off; unset it, or give a CID that the providers can fetch elsewhere`,
+    { code: 'input-unreachable' },
+  );
+}
+
+/**
+ * Fails at once when the job creator's free escrow cannot pay a provider that charges the price ceiling:
+ * such an offer could never be agreed, and the user would wait out its whole life to learn why.
+ */
+async function checkEscrowCovers(components: JobCreatorComponents, maxPrice: bigint): Promise<void> {
+  const account = components.chain.walletClient.account.address;
+  const { free } = await escrowBalance(components.chain.publicClient, { deals: components.domain.dealsAddress, account });
+  if (free >= maxPrice) return;
+  throw new UserInputError(
+    `the escrow of ${account} holds ${formatEther(free)} LP, less than --max-price ${formatEther(maxPrice)} LP: deposit LP into the deal contract (lilypad faucet ${account} on a local network) or lower --max-price`,
+    { code: 'escrow-too-small' },
+  );
+}
