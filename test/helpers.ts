@@ -177,6 +177,17 @@ export async function catInputModule(dir: string): Promise<string> {
   return dir;
 }
 
+/** `catInputModule` with a second input, `{{ .OtherCID }}` at /inputs/other: it runs only once both were fetched. */
+export async function joinInputModule(dir: string): Promise<string> {
+  await catInputModule(dir);
+  const template = path.join(dir, 'lilypad_module.json.tmpl');
+  await writeFile(
+    template,
+    (await readFile(template, 'utf8')).replace('"Path": "/inputs/data"}', '"Path": "/inputs/data"}, {"StorageSource": "IPFS", "CID": {{ .OtherCID }}, "Path": "/inputs/other"}'),
+  );
+  return dir;
+}
+
 /**
  * The probe program printing "PATH FNV-1a-64" of every file under /inputs/data, with the folder `{{ .Data }}`
  * there (see `fnv1a64` for the digest).

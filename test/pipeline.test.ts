@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmbeddedNetwork } from '../src/network/embedded.js';
-import { catInputModule, probeModule, runCli, startCli } from './helpers.js';
+import { catInputModule, joinInputModule, probeModule, runCli, startCli } from './helpers.js';
 
 let dir: string;
 let env: Record<string, string>;
@@ -24,13 +24,8 @@ beforeAll(async () => {
   writeModule = await probeModule(path.join(dir, 'write-module'), '["write", "/outputs/x.txt", {{ .Text }}]', 30);
   // Prints {{ .File }}, with {{ .DataCID }} at /inputs/data.
   catModule = await catInputModule(path.join(dir, 'cat-module'));
-  // The same with a second input, {{ .OtherCID }} at /inputs/other: it runs only once both were fetched.
-  joinModule = await catInputModule(path.join(dir, 'join-module'));
-  const template = path.join(joinModule, 'lilypad_module.json.tmpl');
-  await writeFile(
-    template,
-    (await readFile(template, 'utf8')).replace('"Path": "/inputs/data"}', '"Path": "/inputs/data"}, {"StorageSource": "IPFS", "CID": {{ .OtherCID }}, "Path": "/inputs/other"}'),
-  );
+  // The same with a second input, {{ .OtherCID }} at /inputs/other.
+  joinModule = await joinInputModule(path.join(dir, 'join-module'));
 }, 60_000);
 
 afterAll(async () => {

@@ -14,7 +14,7 @@ import { createLilypadPublicClient, escrowBalance } from '../src/chain/index.js'
 import { connectDocker } from '../src/executor/docker/index.js';
 import { dockerSkipReason } from '../src/executor/docker/testdata/engine.js';
 import { buildTestImage, writeCowsayModule } from '../src/executor/docker/testdata/test-image.js';
-import { digestInputModule, fnv1a64, HOG_ERROR, hogModule, processesWithMarker, runCli, spinModuleWithTimeout } from './helpers.js';
+import { catInputModule, digestInputModule, fnv1a64, HOG_ERROR, hogModule, joinInputModule, processesWithMarker, runCli, spinModuleWithTimeout, startCli } from './helpers.js';
 
 const dockerSkip = dockerSkipReason();
 
@@ -165,6 +165,47 @@ describe('lilypad stack', () => {
       const run = await runCli(['run', moduleDir, '-i', `Data=${cid}`, '--json', '--output-dir', path.join(dir, 'results')], env);
       expect(run.stderr).toBe('');
       expect(JSON.parse(run.stdout).stdout).toBe(expected);
+    });
+
+    it('a pipeline with a fan-out and a join runs across the providers, each step fetching the ones before', async () => {
+      const catModule = await catInputModule(path.join(dir, 'cat-module'));
+      const joinModule = await joinInputModule(path.join(dir, 'join-module'));
+      const file = path.join(dir, 'fan-out.json');
+      await writeFile(file, JSON.stringify({
+        steps: {
+          digest: { module: moduleDir, inputs: { Data: '@./my-data' } },
+          b: { module: catModule, inputs: { DataCID: '${{ steps.digest.cid }}/outputs', File: '/inputs/data/digests.txt' } },
+          c: { module: catModule, inputs: { DataCID: '${{ steps.digest.cid }}', File: '/inputs/data/stdout' } },
+          d: { module: joinModule, inputs: { DataCID: '${{ steps.b.cid }}', OtherCID: '${{ steps.c.cid }}/stdout', File: '/inputs/other' } },
+        },
+      }));
+      const run = await runCli(['pipeline', 'run', file, '--json', '-o', path.join(dir, 'pipeline-results')], env);
+      expect(run.stderr).toBe('');
+      expect(run.code).toBe(0);
+      const { steps } = JSON.parse(run.stdout) as { steps: Array<{ name: string; state: string; dir: string }> };
+      expect(steps.map((step) => [step.name, step.state])).toEqual([['digest', 'done'], ['b', 'done'], ['c', 'done'], ['d', 'done']]);
+      expect(await readFile(path.join(steps[3]!.dir, 'stdout'), 'utf8')).toBe(expected);
+    });
+
+    it('a pipeline killed after its first step resumes without running that step again', async () => {
+      const catModule = await catInputModule(path.join(dir, 'cat-module-2'));
+      const file = path.join(dir, 'resume.json');
+      await writeFile(file, JSON.stringify({
+        steps: {
+          one: { module: moduleDir, inputs: { Data: '@./my-data' } },
+          two: { module: catModule, inputs: { DataCID: '${{ steps.one.cid }}', File: '/inputs/data/outputs/digests.txt' } },
+        },
+      }));
+      const first = startCli(['pipeline', 'run', file], env);
+      await first.printed(/^\[one\] done: /m);
+      first.child.kill('SIGKILL');
+      const oneCid = /^\[one\] done: (\S+)$/m.exec((await first.exited).stdout)![1];
+      const again = await runCli(['pipeline', 'run', file], env);
+      expect(again.stderr).toBe('');
+      expect(again.code).toBe(0);
+      expect(again.stdout).toContain(`[one] done earlier: ${oneCid}\n`);
+      const shown = JSON.parse((await runCli(['pipeline', 'show', file, '--json'], env)).stdout) as { steps: Array<{ name: string; runs: number }> };
+      expect(shown.steps.find((step) => step.name === 'one')).toMatchObject({ runs: 1 });
     });
   });
 
