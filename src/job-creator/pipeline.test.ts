@@ -59,11 +59,15 @@ describe('parsePipeline', () => {
     const pipeline = parsePipeline(example, file());
     expect(pipeline.steps.map((step) => [step.name, step.module, step.needs])).toEqual([['train', 'lora-training:v0.1.0', []], ['infer', 'lora-inference:v0.1.0', ['train']]]);
     expect(pipeline.steps[1]!.inputs.LoraCID).toEqual({ kind: 'template', text: '${{ steps.train.cid }}/outputs/lora.safetensors' });
+    const yaml = /as `lora\.pipeline\.yaml`:\n\n```yaml\n([\s\S]*?)```/.exec(readme)![1]!;
+    expect(parsePipeline(yaml, path.join(dir, 'lora.pipeline.yaml'))).toEqual({ ...pipeline, file: path.join(dir, 'lora.pipeline.yaml') });
   });
 
   it('refuses each bad file with one line naming the file and the step', () => {
     expect(refusal('{"steps": {')).toMatch(/^pipeline pipeline\.json: not valid JSON \(.+\)$/);
-    expect(refusal('steps: {}', 'p.yaml')).toBe('pipeline p.yaml: YAML pipeline files are not supported yet; write the same steps as JSON (a .json file)');
+    expect(refusal('steps: {}', 'p.yaml')).toMatch(/^pipeline p\.yaml: "steps" must be an object of named steps/);
+    expect(refusal('steps:\n  a: {module: m:v1}\n  a: {module: n:v1}\n', 'p.yml')).toBe('pipeline p.yml: a key appears twice (line 3); give each step a name of its own');
+    expect(refusal('steps: [\n', 'p.yaml')).toMatch(/^pipeline p\.yaml: not valid YAML \(.+\)$/);
     expect(refusal('[]')).toBe('pipeline pipeline.json: expected an object {"steps": {...}}');
     expect(refusal('{"steps": {}}')).toMatch(/^pipeline pipeline\.json: "steps" must be an object of named steps/);
     expect(refusal('{"steps": {"a": {"module": "m:v1"}}, "extra": 1}')).toBe('pipeline pipeline.json: unknown key "extra" at the top level; a pipeline has only "steps"');

@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Hex } from 'viem';
+import { parseDocument } from 'yaml';
 import { isUserFacing, JobError, UserInputError } from '../lib/errors.js';
 import { renderModule } from '../module/render.js';
 import type { ModuleResolver } from '../module/resolve.js';
@@ -54,12 +55,7 @@ function malformed(file: string, message: string): UserInputError {
  * mistake is one line naming the file and the step: malformed JSON, a duplicate step name, an unknown key, a
  * reference to a step that does not exist, a cycle.
  */
-export function parsePipeline(text: string, file: string): Pipeline {
-  const absolute = path.resolve(file);
-  if (/\.ya?ml$/i.test(file)) {
-    // No YAML parser is a dependency yet; the same shape in JSON works today.
-    throw malformed(file, 'YAML pipeline files are not supported yet; write the same steps as JSON (a .json file)');
-  }
+function parseJsonDocument(text: string, file: string): unknown {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -76,6 +72,23 @@ export function parsePipeline(text: string, file: string): Pipeline {
         : `key ${JSON.stringify(duplicate.key)} appears twice in ${duplicate.path.join('.') || 'the top level'}`,
     );
   }
+  return json;
+}
+
+/** YAML (a .yaml or .yml file): the same shape as the JSON; a key given twice is an error, as in JSON here. */
+function parseYamlDocument(text: string, file: string): unknown {
+  const document = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
+  const [error] = document.errors;
+  if (error) {
+    const duplicate = /^Map keys must be unique/.test(error.message);
+    throw malformed(file, duplicate ? `a key appears twice (line ${error.linePos?.[0].line ?? '?'}); give each step a name of its own` : `not valid YAML (${error.message.split('\n')[0]})`);
+  }
+  return document.toJS();
+}
+
+export function parsePipeline(text: string, file: string): Pipeline {
+  const absolute = path.resolve(file);
+  const json = /\.ya?ml$/i.test(file) ? parseYamlDocument(text, file) : parseJsonDocument(text, file);
   if (!isPlainObject(json)) throw malformed(file, 'expected an object {"steps": {...}}');
   const unknownTop = Object.keys(json).filter((key) => key !== 'steps');
   if (unknownTop.length > 0) throw malformed(file, `unknown key ${JSON.stringify(unknownTop[0])} at the top level; a pipeline has only "steps"`);
