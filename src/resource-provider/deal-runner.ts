@@ -21,7 +21,7 @@ import type { Settler } from './settler.js';
 
 export type DealRunnerConfig = Pick<ResourceProviderConfig, 'capacity' | 'dataDir' | 'matchAcceptanceWaitMs'>;
 
-export interface DealRunnerComponents extends Pick<ResourceProviderComponents, 'chain' | 'domain' | 'blockstore'> {
+export interface DealRunnerComponents extends Pick<ResourceProviderComponents, 'chain' | 'domain' | 'blockstore' | 'ipfs'> {
   solver: Pick<SolverClient, 'syncDeal'>;
   store: () => DealStore;
   logger: Logger;

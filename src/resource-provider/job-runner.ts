@@ -16,7 +16,7 @@ const SUBMIT_MARGIN_SECONDS = 10n;
 
 export type JobRunnerConfig = Pick<ResourceProviderConfig, 'dataDir'>;
 
-export interface JobRunnerComponents extends Pick<ResourceProviderComponents, 'blockstore'> {
+export interface JobRunnerComponents extends Pick<ResourceProviderComponents, 'blockstore' | 'ipfs'> {
   logger: Logger;
   checks: Pick<DealChecks, 'prepare'>;
 }
@@ -60,6 +60,10 @@ export function createJobRunner(config: JobRunnerConfig, components: JobRunnerCo
       }
       const cid = (await addDirectory(resultDir, components.blockstore)).toString();
       logger.info({ dealId: deal.dealId, cid }, 'result added');
+      // Dialling out to the job creator's node lets it fetch the result over this connection even when this
+      // provider cannot be dialled from outside (behind NAT). Not awaited: the submission must not wait on it.
+      const jobCreatorPeers = deal.jobOffer.ipfsPeers ?? [];
+      if (components.ipfs && jobCreatorPeers.length > 0) void components.ipfs.connect(jobCreatorPeers).catch(() => undefined);
       return cid;
     },
     start() {

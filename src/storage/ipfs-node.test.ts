@@ -178,6 +178,18 @@ describe('IPFS node', () => {
     expect(b.connectedPeers()).toEqual([a.peerId.toString()]);
   });
 
+  it('fetches from a peer that cannot be dialled, over the connection that peer opened (a provider behind NAT)', async () => {
+    const jobCreator = await startNode();
+    const provider = await startNode();
+    // The provider dials out, as it does to fetch inputs or once its result is added.
+    await provider.connect(jobCreator.multiaddrs());
+    const result = await provider.addBytes(new TextEncoder().encode('made behind NAT'));
+    // The address its offer names does not answer (nothing listens on port 1).
+    const unreachable = `/ip4/127.0.0.1/tcp/1/p2p/${provider.peerId.toString()}`;
+    const block = await jobCreator.fetchBlock(result, { peers: [unreachable], timeoutMs: 5000 });
+    expect(new TextDecoder().decode(block)).toBe('made behind NAT');
+  });
+
   it('never stores the bytes of a peer that lies about a block', async () => {
     // The liar's blockstore claims every block and answers with other bytes; bitswap sends them as they are.
     const honest = new MemoryBlockstore();

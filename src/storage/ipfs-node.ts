@@ -66,6 +66,11 @@ export interface IpfsNode {
   multiaddrs(): string[];
   /** Names one more peer and connects to it. */
   dial(address: string, options?: { signal?: AbortSignal }): Promise<void>;
+  /**
+   * Names the peers and dials those not connected now, at once; one that cannot be reached (or is not
+   * allowed) is logged, never thrown: another peer, or a connection it made to us, may still serve.
+   */
+  connect(peers: readonly string[], options?: { signal?: AbortSignal }): Promise<void>;
   /** The named peers this node is connected to now. */
   connectedPeers(): string[];
   /**
@@ -251,6 +256,11 @@ export function createIpfsNode(options: IpfsNodeOptions): IpfsNode {
     async dial(address, dialOptions = {}) {
       const peer = name(address);
       await dialNamed(peer, dialOptions.signal);
+    },
+
+    async connect(peers, connectOptions = {}) {
+      if (node === undefined) throw notStarted();
+      await connectNamed(peers, connectOptions.signal);
     },
 
     connectedPeers() {
