@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryBlockstore } from 'blockstore-core/memory';
 import { addBytes, cidOfDirectory, startGateway } from '../src/storage/index.js';
+import { createIpfsNode, type IpfsNode } from '../src/storage/ipfs-node.js';
 import { catInputModule, runCli } from './helpers.js';
 
 let dir: string;
@@ -124,6 +125,42 @@ describe('lilypad get CID', () => {
     const nobody = 'bafkreib6epubmabzlffdhckpmvsodmjuro6xuaei2qwevs3t52xnlhaatu';
     const got = await runCli(['get', nobody, '--output-dir', path.join(dir, 'none')], env);
     expect(got.code).toBe(1);
-    expect(got.stderr).toBe(`Error: ${nobody} is not in ${path.join(dir, 'blocks')}; name a gateway that serves it with --gateway URL\n`);
+    expect(got.stderr).toBe(`Error: ${nobody} is not in ${path.join(dir, 'blocks')}; name a gateway that serves it with --gateway URL, or an IPFS peer with LILYPAD_IPFS_PEERS\n`);
+  });
+});
+
+describe('your own IPFS node (LILYPAD_IPFS_PEERS)', () => {
+  let own: IpfsNode;
+  let folderCid: string;
+  beforeAll(async () => {
+    // Another node on this machine holds a folder this machine's blockstore does not.
+    own = createIpfsNode({ blockstore: new MemoryBlockstore() });
+    await own.start();
+    await mkdir(path.join(dir, 'only-there'));
+    await writeFile(path.join(dir, 'only-there', 'd.txt'), 'held by your own node\n');
+    folderCid = (await own.addDirectory(path.join(dir, 'only-there'))).toString();
+  });
+  afterAll(async () => {
+    await own?.stop();
+  });
+
+  it('lilypad run: the provider fetches an input that only your own node holds, named in the offer', async () => {
+    const run = await runCli(['run', moduleDir, '--json', '-i', `DataCID=${folderCid}`, '-i', 'File=/inputs/data/d.txt'], { ...env, LILYPAD_IPFS_PEERS: own.multiaddrs()[0]! });
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout).stdout).toBe('held by your own node\n');
+  }, 60_000);
+
+  it('lilypad get CID fetches from it, every block checked', async () => {
+    const out = path.join(dir, 'from-own-node');
+    const got = await runCli(['get', folderCid, '--output-dir', out], { ...env, LILYPAD_BLOCKS_DIR: path.join(dir, 'other-blocks'), LILYPAD_IPFS_PEERS: own.multiaddrs()[0]! });
+    expect(got.stderr).toBe('');
+    expect(await readFile(path.join(out, folderCid, 'd.txt'), 'utf8')).toBe('held by your own node\n');
+  });
+
+  it('a LILYPAD_IPFS_PEERS entry that is not a peer address is one line', async () => {
+    const got = await runCli(['get', folderCid, '--output-dir', path.join(dir, 'x')], { ...env, LILYPAD_IPFS_PEERS: '/ip4/127.0.0.1/tcp/4001' });
+    expect(got.code).toBe(1);
+    expect(got.stderr).toBe('Error: LILYPAD_IPFS_PEERS must be multiaddrs ending in /p2p/<peer id>, comma-separated\n');
   });
 });

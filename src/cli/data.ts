@@ -11,8 +11,9 @@ import { CID } from 'multiformats/cid';
 import * as raw from 'multiformats/codecs/raw';
 import { LilypadError, StorageError, UserInputError } from '../lib/errors.js';
 import { blocksDir, defaultResultsDir } from '../lib/config.js';
-import { ipfsListen } from '../lib/service-config.js';
-import { gatewaySource } from '../storage/block-source.js';
+import { z } from 'zod';
+import { ipfsSettingOf, ipfsSettings } from '../lib/service-config.js';
+import { peersThenGateways } from '../storage/block-source.js';
 import { createIpfsNode, loopbackOnly, type IpfsNode } from '../storage/ipfs-node.js';
 import { addDirectory, addFile, cidOfDirectory, cidOfFile, closeBlockstore, exportDirectory, exportFile, openBlockstore, type Blockstore } from '../storage/index.js';
 import { walkDag } from '../storage/walk-dag.js';
@@ -81,17 +82,19 @@ export async function addLocalInputs(inputs: Record<string, string>, paths: Map<
 
 /**
  * The job creator's IPFS node over its lasting blockstore, so that the network's providers and mediators
- * fetch the inputs it holds from it (its addresses go into each job offer). Where it listens is
- * LILYPAD_IPFS_LISTEN (default a port on 127.0.0.1); `off` gives none.
+ * fetch the inputs it holds from it (its addresses go into each job offer). Where it listens and which peers
+ * it always dials: LILYPAD_IPFS_LISTEN (default a port on 127.0.0.1; `off` gives none), LILYPAD_IPFS_PEERS.
  */
 export async function startJobCreatorNode(env: NodeJS.ProcessEnv, blockstore: Blockstore): Promise<IpfsNode | undefined> {
-  const setting = ipfsListen.safeParse(env.LILYPAD_IPFS_LISTEN);
-  if (!setting.success) {
-    throw new UserInputError(`LILYPAD_IPFS_LISTEN ${setting.error.issues[0]!.message}`, { code: 'config-invalid' });
+  const parsed = z.object(ipfsSettings).safeParse(env);
+  if (!parsed.success) {
+    const [issue] = parsed.error.issues;
+    throw new UserInputError(`${issue!.path.join('.')} ${issue!.message}`, { code: 'config-invalid' });
   }
-  if (setting.data === false) return undefined;
-  const { listen } = setting.data;
-  const node = createIpfsNode({ blockstore, listen, loopbackOnly: loopbackOnly(listen) });
+  const setting = ipfsSettingOf(parsed.data);
+  if (setting === false) return undefined;
+  const { listen, peers } = setting;
+  const node = createIpfsNode({ blockstore, listen, peers, loopbackOnly: loopbackOnly(listen) });
   await node.start();
   return node;
 }
@@ -113,15 +116,18 @@ export interface GetCidFlags {
 }
 
 /**
- * `lilypad get CID`: makes sure every block is in the lasting blockstore (those missing from the gateways,
- * in order, each checked) and writes `<output dir>/<cid>`: a folder, or a file for a file's CID.
+ * `lilypad get CID`: makes sure every block is in the lasting blockstore (those missing from the IPFS peers
+ * in LILYPAD_IPFS_PEERS, then from the gateways, in order, each checked) and writes `<output dir>/<cid>`: a
+ * folder, or a file for a file's CID.
  */
 export async function getCid(cid: CID, flags: GetCidFlags, signal: AbortSignal): Promise<{ cid: string; path: string }> {
   const dir = blocksDir(process.env);
   const blockstore = await openBlockstore(dir);
+  // A node only when there is a peer to ask: this command names none of its own.
+  const ipfs = process.env.LILYPAD_IPFS_PEERS?.trim() ? await startJobCreatorNode(process.env, blockstore) : undefined;
   try {
-    if (flags.gateway.length > 0) {
-      await gatewaySource(flags.gateway, blockstore).fetchDag(cid, { signal });
+    if (flags.gateway.length > 0 || ipfs) {
+      await peersThenGateways({ ipfs, gatewayUrls: flags.gateway, blockstore }).fetchDag(cid, { signal });
     } else {
       await walkDag(cid, {
         blockstore,
@@ -130,7 +136,7 @@ export async function getCid(cid: CID, flags: GetCidFlags, signal: AbortSignal):
         signal,
         fetchBlock: async (missing) => {
           const which = missing.equals(cid) ? `${cid}` : `block ${missing} of ${cid}`;
-          throw new StorageError(`${which} is not in ${dir}; name a gateway that serves it with --gateway URL`, { code: 'block-missing' });
+          throw new StorageError(`${which} is not in ${dir}; name a gateway that serves it with --gateway URL, or an IPFS peer with LILYPAD_IPFS_PEERS`, { code: 'block-missing' });
         },
       });
     }
@@ -152,6 +158,7 @@ export async function getCid(cid: CID, flags: GetCidFlags, signal: AbortSignal):
     }
     return { cid: cid.toString(), path: target };
   } finally {
+    await ipfs?.stop();
     await closeBlockstore(blockstore);
   }
 }

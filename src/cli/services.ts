@@ -16,6 +16,7 @@ import {
   chainServiceSchema,
   faucetServiceSchema,
   jobCreatorServiceSchema,
+  ipfsSettingOf,
   loadServiceConfig,
   lpAmount,
   mediatorServiceSchema,
@@ -80,6 +81,7 @@ const flagNames: Record<string, string> = {
   moduleSources: 'LILYPAD_MODULE_SOURCES',
   inputGateways: 'LILYPAD_INPUT_GATEWAYS',
   ipfsListen: 'LILYPAD_IPFS_LISTEN',
+  ipfsPeers: 'LILYPAD_IPFS_PEERS',
   ...Object.fromEntries(SOLVER_TUNING.map((setting) => [setting.flag.replace(/-(\w)/g, (_, c: string) => c.toUpperCase()), setting.variable])),
 };
 
@@ -101,6 +103,7 @@ function solverDefaultOf(field: SolverTuningField): number {
 const moduleSourcesHelp = 'where modules may be fetched from, comma-separated: public-https (default), URL prefixes, file:/ or * (LILYPAD_MODULE_SOURCES)';
 const inputGatewaysHelp = 'trustless gateways that jobs\' inputs by CID are fetched from after the IPFS peers that the job names, comma-separated (LILYPAD_INPUT_GATEWAYS)';
 const ipfsListenHelp = 'where this role\'s IPFS node listens, multiaddrs comma-separated (default /ip4/127.0.0.1/tcp/0: this machine only), or off (LILYPAD_IPFS_LISTEN)';
+const ipfsPeersHelp = 'IPFS peers to dial besides those that offers name, such as your own IPFS node: multiaddrs ending in /p2p/<id>, comma-separated (LILYPAD_IPFS_PEERS)';
 
 function settings(flags: Flags) {
   const named: Record<string, string | undefined> = {};
@@ -218,6 +221,7 @@ export function registerServiceCommands(program: Command): void {
     .option('--module-sources <list>', moduleSourcesHelp)
     .option('--input-gateways <urls>', inputGatewaysHelp)
     .option('--ipfs-listen <multiaddrs>', ipfsListenHelp)
+    .option('--ipfs-peers <multiaddrs>', ipfsPeersHelp)
     .action(async (flags: Flags) => {
       const config = loadServiceConfig(resourceProviderServiceSchema(detectMachine()), settings(flags));
       await serve('resource-provider', () =>
@@ -225,7 +229,7 @@ export function registerServiceCommands(program: Command): void {
           solverUrl: config.SERVICE_SOLVER,
           moduleSources: config.LILYPAD_MODULE_SOURCES,
           inputGateways: config.LILYPAD_INPUT_GATEWAYS,
-          ipfs: config.LILYPAD_IPFS_LISTEN,
+          ipfs: ipfsSettingOf(config),
           resourceProvider: {
             privateKey: config.WEB3_PRIVATE_KEY as Hex,
             mediators: config.SERVICE_MEDIATORS as Address[],
@@ -261,6 +265,7 @@ export function registerServiceCommands(program: Command): void {
     .option('--module-sources <list>', moduleSourcesHelp)
     .option('--input-gateways <urls>', inputGatewaysHelp)
     .option('--ipfs-listen <multiaddrs>', ipfsListenHelp)
+    .option('--ipfs-peers <multiaddrs>', ipfsPeersHelp)
     .action(async (flags: Flags) => {
       const config = loadServiceConfig(mediatorServiceSchema, settings(flags));
       await serve('mediator', () =>
@@ -269,7 +274,7 @@ export function registerServiceCommands(program: Command): void {
           solverUrl: config.SERVICE_SOLVER,
           moduleSources: config.LILYPAD_MODULE_SOURCES,
           inputGateways: config.LILYPAD_INPUT_GATEWAYS,
-          ipfs: config.LILYPAD_IPFS_LISTEN,
+          ipfs: ipfsSettingOf(config),
           mediator: {
             privateKey: config.WEB3_PRIVATE_KEY as Hex,
             dataDir: config.LILYPAD_DATA_DIR ? path.resolve(config.LILYPAD_DATA_DIR) : undefined,
@@ -294,12 +299,13 @@ export function registerServiceCommands(program: Command): void {
     .option('--checks <mode>', 're-run jobs here and challenge a differing result through the contract: audit (a share of jobs at the computed rate; default), verify (every job) or none (LILYPAD_BRIDGE_CHECKS)')
     .option('--module-sources <list>', moduleSourcesHelp)
     .option('--ipfs-listen <multiaddrs>', ipfsListenHelp)
+    .option('--ipfs-peers <multiaddrs>', ipfsPeersHelp)
     .action(async (flags: Flags) => {
       const config = loadServiceConfig(jobCreatorServiceSchema, settings(flags));
       await serve('jobcreator', () =>
         startRole('jobcreator', 'bridge', {
           solverUrl: config.SERVICE_SOLVER,
-          ipfs: config.LILYPAD_IPFS_LISTEN,
+          ipfs: ipfsSettingOf(config),
           moduleSources: config.LILYPAD_MODULE_SOURCES,
           bridge: {
             privateKey: config.WEB3_PRIVATE_KEY as Hex,

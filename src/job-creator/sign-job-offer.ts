@@ -31,8 +31,9 @@ export async function signJobOffer(options: RunJobOptions, components: Pick<JobC
 
   const module = await components.modules.resolve(options.module);
   const spec = renderModule(options.module, module.template, options.inputs);
-  // Where the provider and the mediator fetch the inputs this job creator holds; signed, so no one can redirect them.
-  const ipfsPeers = components.ipfs?.multiaddrs().slice(0, 8);
+  // Where the provider and the mediator fetch the inputs: this job creator's node, then the peers it was told to
+  // use (the user's own IPFS node, say). Signed, so no one can redirect them.
+  const ipfsPeers = components.ipfs ? [...components.ipfs.multiaddrs(), ...components.ipfs.configuredPeers()].slice(0, 8) : undefined;
   const details = { moduleName: options.module, machine: machineOf(spec), engine: engineOf(spec), ...(ipfsPeers?.length ? { ipfsPeers } : {}) };
 
   const nonce = randomNonce();

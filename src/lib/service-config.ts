@@ -96,18 +96,24 @@ const moduleSources = list;
 const inputGateways = list.refine((urls) => urls.every((url) => URL.canParse(url) && /^https?:/.test(url)), 'must be http(s) URLs, comma-separated');
 
 /**
- * Where a role's IPFS node listens: multiaddrs, comma-separated (default one TCP port on 127.0.0.1), or
- * `off` for no node. Parsed to the wiring's `ipfs` setting.
+ * A role's IPFS node: where it listens (LILYPAD_IPFS_LISTEN: multiaddrs, comma-separated, default one TCP
+ * port on 127.0.0.1; `off` for no node) and peers it always dials besides those offers name
+ * (LILYPAD_IPFS_PEERS: multiaddrs ending in /p2p/<id>, such as the user's own IPFS node).
  */
-export const ipfsListen = z
-  .string()
-  .optional()
-  .refine((v) => v === undefined || v.trim() === 'off' || v.split(',').every((a) => a.trim() === '' || a.trim().startsWith('/')), 'must be multiaddrs such as /ip4/0.0.0.0/tcp/4001, comma-separated, or off')
-  .transform((v): { listen?: string[] } | false => {
-    if (v?.trim() === 'off') return false;
-    const listen = (v ?? '').split(',').map((a) => a.trim()).filter(Boolean);
-    return listen.length > 0 ? { listen } : {};
-  });
+export const ipfsSettings = {
+  LILYPAD_IPFS_LISTEN: z
+    .string()
+    .optional()
+    .refine((v) => v === undefined || v.trim() === 'off' || v.split(',').every((a) => a.trim() === '' || a.trim().startsWith('/')), 'must be multiaddrs such as /ip4/0.0.0.0/tcp/4001, comma-separated, or off'),
+  LILYPAD_IPFS_PEERS: list.refine((peers) => peers.every((a) => a.startsWith('/') && a.includes('/p2p/')), 'must be multiaddrs ending in /p2p/<peer id>, comma-separated'),
+};
+
+/** The wiring's `ipfs` setting from the parsed `ipfsSettings`: `false` for no node. */
+export function ipfsSettingOf(config: { LILYPAD_IPFS_LISTEN?: string; LILYPAD_IPFS_PEERS: string[] }): { listen?: string[]; peers: string[] } | false {
+  if (config.LILYPAD_IPFS_LISTEN?.trim() === 'off') return false;
+  const listen = (config.LILYPAD_IPFS_LISTEN ?? '').split(',').map((a) => a.trim()).filter(Boolean);
+  return { ...(listen.length > 0 ? { listen } : {}), peers: config.LILYPAD_IPFS_PEERS };
+}
 
 /** `lilypad chain`'s settings. */
 export const chainServiceSchema = z.object({
@@ -139,7 +145,7 @@ export function resourceProviderServiceSchema(machine: { cpu: number; gpu: numbe
     LILYPAD_MAX_JOB_TIMEOUT: z.coerce.number().int().positive().optional(),
     LILYPAD_MODULE_SOURCES: moduleSources,
     LILYPAD_INPUT_GATEWAYS: inputGateways,
-    LILYPAD_IPFS_LISTEN: ipfsListen,
+    ...ipfsSettings,
   });
 }
 
@@ -153,7 +159,7 @@ export const mediatorServiceSchema = z.object({
   LILYPAD_PORT: port.optional(),
   LILYPAD_MODULE_SOURCES: moduleSources,
   LILYPAD_INPUT_GATEWAYS: inputGateways,
-  LILYPAD_IPFS_LISTEN: ipfsListen,
+  ...ipfsSettings,
 });
 
 /** `lilypad jobcreator`'s settings: the on-chain job creator's bridge. */
@@ -166,7 +172,7 @@ export const jobCreatorServiceSchema = z.object({
   LILYPAD_MAX_PRICE: lpAmount.default(parseEther('10')),
   LILYPAD_DATA_DIR: z.string().default(path.join(os.tmpdir(), 'lilypad', 'jobcreator')),
   LILYPAD_MODULE_SOURCES: moduleSources,
-  LILYPAD_IPFS_LISTEN: ipfsListen,
+  ...ipfsSettings,
 });
 
 /** `lilypad faucet`'s settings. */

@@ -62,9 +62,10 @@ export interface RolesConfig {
   /**
    * The IPFS node that each role holding or needing data (provider, mediator, bridge) runs over its
    * blockstore: where it listens (default one TCP port on 127.0.0.1, and then it dials only loopback
-   * peers). `false`: no node; inputs come from the gateways alone, results from the provider's gateway.
+   * peers), and peers it always dials besides those offers name. `false`: no node; inputs come from the
+   * gateways alone, results from the provider's gateway.
    */
-  ipfs?: { listen?: string[] } | false;
+  ipfs?: { listen?: string[]; peers?: string[] } | false;
   /** Owner label of this process's Docker containers (see DockerExecutorOptions.owner). */
   executorOwner: string;
   /** The solver of roles started without one here. */
@@ -147,7 +148,7 @@ export async function startRoles(config: RolesConfig, pieces: RolesPieces): Prom
       const blockstore = await openBlockstore(dir);
       cleanups.push(() => closeBlockstore(blockstore));
       if (config.ipfs === false) return { blockstore };
-      const ipfs = await start(createIpfsNode({ blockstore, listen: config.ipfs?.listen, loopbackOnly: loopbackOnly(config.ipfs?.listen), logger: logger.child({ role, part: 'ipfs' }) }));
+      const ipfs = await start(createIpfsNode({ blockstore, listen: config.ipfs?.listen, peers: config.ipfs?.peers, loopbackOnly: loopbackOnly(config.ipfs?.listen), logger: logger.child({ role, part: 'ipfs' }) }));
       return { blockstore, ipfs };
     };
     /** The provider and the mediator read inputs alike, so a re-run sees the bytes the provider's run saw. */

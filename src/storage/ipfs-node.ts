@@ -64,6 +64,8 @@ export interface IpfsNode {
   readonly peerId: PeerId;
   /** The addresses peers can dial, each ending in `/p2p/<peer id>`; empty when stopped. */
   multiaddrs(): string[];
+  /** The peers it was configured to dial always (`IpfsNodeOptions.peers`), as given. */
+  configuredPeers(): string[];
   /** Names one more peer and connects to it. */
   dial(address: string, options?: { signal?: AbortSignal }): Promise<void>;
   /**
@@ -256,6 +258,10 @@ export function createIpfsNode(options: IpfsNodeOptions): IpfsNode {
     async dial(address, dialOptions = {}) {
       const peer = name(address);
       await dialNamed(peer, dialOptions.signal);
+    },
+
+    configuredPeers() {
+      return configured.map((peer) => peer.toString());
     },
 
     async connect(peers, connectOptions = {}) {
