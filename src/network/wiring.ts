@@ -22,7 +22,7 @@ import { createResourceProvider, type ResourceProviderConfig } from '../resource
 import { createSolverClient } from '../solver/client.js';
 import { createSolver, type SolverConfig } from '../solver/solver.js';
 import { chainFreeEscrow } from '../solver/standing.js';
-import { closeBlockstore, openBlockstore, type Blockstore } from '../storage/index.js';
+import { closeBlockstore, openBlockstore, SweepableBlockstore, type Blockstore } from '../storage/index.js';
 import { chainReadDeal } from './read-deal.js';
 
 /** Settings every provider gets unless its configuration says otherwise. */
@@ -161,9 +161,11 @@ export async function startRoles(config: RolesConfig, pieces: RolesPieces): Prom
       const chain = await connect(privateKey);
       const blockstore = await openBlockstore(path.join(providerConfig.dataDir, 'blocks'));
       cleanups.push(() => closeBlockstore(blockstore));
+      // One sweepable store for the jobs and the inputs' fetcher alike: a sweep sees every write (result-retention.ts).
+      const sweepable = new SweepableBlockstore(blockstore);
       const provider = await start(createResourceProvider(
         { ...PROVIDER_DEFAULTS, ...providerConfig },
-        { chain, domain, solver: solverClient(), executors, modules, blockstore, inputs: inputsInto(blockstore), logger: logger.child({ role: 'resource-provider' }) },
+        { chain, domain, solver: solverClient(), executors, modules, blockstore: sweepable, inputs: inputsInto(sweepable), logger: logger.child({ role: 'resource-provider' }) },
       ));
       roles.resourceProvider = { address: provider.address, stop: () => provider.stop() };
     }

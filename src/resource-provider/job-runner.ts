@@ -10,6 +10,7 @@ import type { Deal } from '../protocol/deals.js';
 import { addDirectory } from '../storage/index.js';
 import type { ResourceProviderComponents, ResourceProviderConfig } from './config.js';
 import type { DealChecks } from './deal-checks.js';
+import type { DealStore } from './deal-store.js';
 
 /** Seconds kept free before a submit deadline, for the result to be added and the transaction to land. */
 const SUBMIT_MARGIN_SECONDS = 10n;
@@ -19,6 +20,7 @@ export type JobRunnerConfig = Pick<ResourceProviderConfig, 'dataDir'>;
 export interface JobRunnerComponents extends Pick<ResourceProviderComponents, 'blockstore'> {
   logger: Logger;
   checks: Pick<DealChecks, 'prepare'>;
+  store: () => Pick<DealStore, 'setInputs'>;
 }
 
 export interface JobRunner {
@@ -48,6 +50,8 @@ export function createJobRunner(config: JobRunnerConfig, components: JobRunnerCo
       running.add(abort);
       try {
         const prepared = await components.checks.prepare(deal);
+        // Recorded before they are fetched, so that a sweep keeps their blocks while the deal is open.
+        if (prepared.inputs.length > 0) components.store().setInputs(deal.dealId, prepared.inputs.map((input) => input.cid.toV1().toString()));
         const result = await runPreparedJob(prepared, {
           jobId: deal.dealId,
           resultDir,
