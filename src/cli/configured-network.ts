@@ -3,13 +3,12 @@
  * the record on this machine of each job it runs there, which `lilypad run`, `lilypad get` and `lilypad job`
  * share.
  */
-import path from 'node:path';
 import { isAddress, isAddressEqual, type Address, type Hex } from 'viem';
 import { checkDealsContract, connectChain, fetchChainId, redactRpcUrl } from '../chain/index.js';
 import type { JobStore, StoredJob } from '../job-creator/job-store.js';
 import type { JobCreatorComponents, postJob, RunJobOptions } from '../job-creator/run-job.js';
 import { ChainError, LilypadError, UserInputError } from '../lib/errors.js';
-import { configuredRpcUrl, parseNetworkConfig } from '../lib/config.js';
+import { blocksDir, configuredRpcUrl, parseNetworkConfig } from '../lib/config.js';
 import { privateKey } from '../lib/service-config.js';
 import { createModuleResolver } from '../module/resolve.js';
 import { chainReadDeal } from '../network/read-deal.js';
@@ -26,7 +25,7 @@ export interface ConfiguredNetwork {
 }
 
 /** The job creator's connections to the network named by the environment (WEB3_RPC_URL and the rest). */
-export async function connectConfiguredNetwork(env: NodeJS.ProcessEnv, resultsDir: string): Promise<ConfiguredNetwork> {
+export async function connectConfiguredNetwork(env: NodeJS.ProcessEnv): Promise<ConfiguredNetwork> {
   const rpcUrl = configuredRpcUrl(env);
   if (rpcUrl === undefined) {
     throw new UserInputError('no network is configured: set WEB3_RPC_URL and the rest (eval "$(lilypad stack env)" for a local stack)', { code: 'network-missing' });
@@ -42,7 +41,7 @@ export async function connectConfiguredNetwork(env: NodeJS.ProcessEnv, resultsDi
     dealsSetting: 'LILYPAD_DEALS_ADDRESS',
     solverUrl: config.SERVICE_SOLVER,
     mediators: config.SERVICE_MEDIATORS as Address[],
-    resultsDir,
+    blocksDir: blocksDir(env),
   });
 }
 
@@ -55,7 +54,6 @@ export async function connectConfiguredNetwork(env: NodeJS.ProcessEnv, resultsDi
 export async function connectJobNetwork(
   env: NodeJS.ProcessEnv,
   job: Pick<StoredJob, 'id' | 'network' | 'offer'>,
-  resultsDir: string,
   notice: (line: string) => void,
 ): Promise<ConfiguredNetwork> {
   const recorded = job.network;
@@ -91,7 +89,7 @@ export async function connectJobNetwork(
     dealsSetting: 'the recorded deal contract',
     solverUrl: recorded.solverUrl,
     mediators: job.offer.terms.mediators,
-    resultsDir,
+    blocksDir: blocksDir(env),
   }).catch((error: unknown) => {
     if (!(error instanceof ChainError) || error.code !== 'deals-contract-invalid') throw error;
     throw new UserInputError(
@@ -110,12 +108,13 @@ async function connect(args: {
   dealsSetting: string;
   solverUrl: string;
   mediators: Address[];
-  resultsDir: string;
+  /** The lasting blockstore: what the job creator downloads stays there (`lilypad get CID` reads it). */
+  blocksDir: string;
 }): Promise<ConfiguredNetwork> {
   const { chainId, dealsAddress } = args;
   const chain = await connectChain({ rpcUrl: args.rpcUrl, privateKey: args.privateKey, chainId });
   await checkDealsContract(chain.publicClient, { deals: dealsAddress, chainId, setting: args.dealsSetting });
-  const blockstore = await openBlockstore(path.join(path.dirname(args.resultsDir), 'blocks'));
+  const blockstore = await openBlockstore(args.blocksDir);
   return {
     components: {
       chain,

@@ -108,7 +108,7 @@ export async function runCommand(options: RunCommandOptions): Promise<JobResult 
       }
     }
 
-    const network = await connectConfiguredNetwork(options.env, resultsDir);
+    const network = await connectConfiguredNetwork(options.env);
     // On a configured network the job is recorded before its offer is sent: `lilypad get ID` finishes it if
     // this process dies.
     const jobs = openJobStore(defaultJobsDbPath(options.env));
