@@ -4,7 +4,8 @@
  * folder as a UnixFS DAG served over HTTP, and submits the result CID on chain. Then it gets paid: the
  * job creator posts its signed acceptance to `POST /api/v1/deals/:id/acceptance` on the results server, or
  * the judge window passes; either way the provider settles its deals on chain, many in one transaction.
- * It also sends the mediation timeout of its challenged deals when it is due, to free its collateral.
+ * It also sends the mediation timeout of its challenged deals when it is due, to free its collateral, and
+ * keeps result blocks for the time its offers state, sweeping them away after (result-retention.ts).
  *
  * This file owns the wiring of the parts (see README.md) and their lifecycle: the deal store and the
  * results server are open between start and stop. Its deals live in SQLite (`dataDir/provider.db`, see
