@@ -7,8 +7,8 @@ import path from 'node:path';
 import type { Logger } from '../lib/logger.js';
 import { runPreparedJob } from '../module/prepare-job.js';
 import type { Deal } from '../protocol/deals.js';
-import { addDirectory } from '../storage/index.js';
-import type { ResourceProviderComponents, ResourceProviderConfig } from './config.js';
+import { addDirectory, type SweepableBlockstore } from '../storage/index.js';
+import type { ResourceProviderConfig } from './config.js';
 import type { DealChecks } from './deal-checks.js';
 import type { DealStore } from './deal-store.js';
 
@@ -17,15 +17,16 @@ const SUBMIT_MARGIN_SECONDS = 10n;
 
 export type JobRunnerConfig = Pick<ResourceProviderConfig, 'dataDir'>;
 
-export interface JobRunnerComponents extends Pick<ResourceProviderComponents, 'blockstore'> {
+export interface JobRunnerComponents {
+  blockstore: SweepableBlockstore;
   logger: Logger;
   checks: Pick<DealChecks, 'prepare'>;
-  store: () => Pick<DealStore, 'setInputs'>;
+  store: () => Pick<DealStore, 'setInputs' | 'setStage'>;
 }
 
 export interface JobRunner {
   /**
-   * Runs the deal's job and returns the result folder's CID. A job that fails after agreement (the executor
+   * Runs the deal's job, adds the result folder to the blockstore, records it (stage `ran`) and returns its CID. A job that fails after agreement (the executor
    * gives up on it) still gets a result folder that says why (`exitCode` 1 and `error`), which is submitted
    * like any other: the deal ends at once, the provider is paid for its work, and the mediator's re-run can
    * check it.
@@ -62,7 +63,12 @@ export function createJobRunner(config: JobRunnerConfig, components: JobRunnerCo
       } finally {
         running.delete(abort);
       }
-      const cid = (await addDirectory(resultDir, components.blockstore)).toString();
+      const cid = await components.blockstore.holding(async (blocks) => {
+        const root = (await addDirectory(resultDir, blocks)).toString();
+        // Recorded while its blocks are held: no sweep ever sees them without a recorded root.
+        components.store().setStage(deal.dealId, 'ran', { resultCid: root });
+        return root;
+      });
       logger.info({ dealId: deal.dealId, cid }, 'result added');
       return cid;
     },

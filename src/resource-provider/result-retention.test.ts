@@ -15,7 +15,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { signedJobOffer, signedResourceOffer, testDomain } from '../../test/fixtures/offers.js';
 import { silentLogger } from '../lib/logger.js';
 import { jobOfferId, resourceOfferId, toWire } from '../protocol/offers.js';
-import { addBytes, addDirectory, exportDirectory, fetchDag, openBlockstore, SweepableBlockstore, type FsBlockstore } from '../storage/index.js';
+import { addBytes, addDirectory, cidOfBytes, exportDirectory, fetchDag, openBlockstore, SweepableBlockstore, type FsBlockstore } from '../storage/index.js';
 import { openDealStore, type DealStage, type DealStore } from './deal-store.js';
 import { createResultRetention } from './result-retention.js';
 import { resultsApp, startResultsServer } from './results-server.js';
@@ -133,6 +133,30 @@ describe('the sweep of kept results', () => {
     await retention().sweep();
     expect(await disk.has(stale)).toBe(false);
     expect(await disk.has(fresh)).toBe(false);
+  });
+
+  it('keeps the blocks of an import still at work, written before the sweep began, until it has recorded its root', async () => {
+    const bytes = randomBytes(1_000);
+    const cid = await cidOfBytes(bytes);
+    let written!: () => void;
+    let finish!: () => void;
+    const wasWritten = new Promise<void>((resolve) => (written = resolve));
+    const importing = blockstore.holding(async (blocks) => {
+      await blocks.put(cid, bytes);
+      written();
+      // The rest of a long import; its root is not recorded yet.
+      await new Promise<void>((resolve) => (finish = resolve));
+    });
+    await wasWritten;
+    now += 30 * DAY_MS;
+    await retention().sweep();
+    expect(await disk.has(cid)).toBe(true);
+
+    finish();
+    await importing;
+    // Let go of, with no root recorded: the next sweep removes it.
+    await retention().sweep();
+    expect(await disk.has(cid)).toBe(false);
   });
 
   it('sweeps once at start', async () => {

@@ -31,6 +31,8 @@ export class SweepableBlockstore implements Blockstore {
   private touched: Set<string> | undefined;
   /** Blocks being removed now: a read or write of one waits until it is gone, then sees it absent. */
   private readonly removing = new Map<string, Promise<void>>();
+  /** The blocks written by each `holding` writer still at work: kept by every sweep, whenever written. */
+  private readonly holds = new Set<Set<string>>();
   private sweeping: Promise<unknown> = Promise.resolve();
 
   constructor(readonly inner: Blockstore) {}
@@ -80,6 +82,31 @@ export class SweepableBlockstore implements Blockstore {
     return this.inner.getAll(options);
   }
 
+  /**
+   * Runs `write` with a store whose blocks every sweep keeps until `write` returns, for a writer whose root
+   * is known only at its end: an import writes its leaves first and its root last, so a sweep meanwhile
+   * could not reach them from any recorded root. `write` records the root before it returns.
+   */
+  async holding<T>(write: (blockstore: Pick<Blockstore, 'put'>) => Promise<T>): Promise<T> {
+    const held = new Set<string>();
+    this.holds.add(held);
+    try {
+      return await write({
+        put: (cid, bytes, options) => {
+          held.add(keyOf(cid));
+          return this.put(cid, bytes, options);
+        },
+      });
+    } finally {
+      this.holds.delete(held);
+    }
+  }
+
+  private isHeld(key: string): boolean {
+    for (const held of this.holds) if (held.has(key)) return true;
+    return false;
+  }
+
   async close(): Promise<void> {
     await (this.inner as Blockstore & { close?: () => Promise<void> | void }).close?.();
   }
@@ -88,10 +115,11 @@ export class SweepableBlockstore implements Blockstore {
    * Removes every block that no root from `liveRoots` reaches and that nobody read or wrote while the sweep
    * ran. Sweeps run one after another, never two at once.
    *
-   * The race with writers: a job importing its result now has not recorded the result's root yet. Blocks are
-   * listed first and the live roots read only afterwards, so a root recorded before that read is marked; a
-   * block written or read after the sweep began is kept whatever its root (it is in `touched`); and a block
-   * is removed only while nobody touches it (`removing` makes a writer wait and then write it again).
+   * The race with writers: a job importing its result has not recorded the result's root yet. Its blocks are
+   * held (`holding`) until the root is recorded; blocks are listed first and the live roots read only
+   * afterwards, so a root recorded before that read is marked; a block read or written after the sweep began
+   * is kept whatever its root (`touched`: a fetch that found it present relies on it); and a block is removed
+   * only while nobody touches it (`removing` makes a reader or writer wait, then find it absent).
    */
   sweep(liveRoots: () => Iterable<CID>, options: AbortOptions = {}): Promise<SweepResult> {
     const run = this.sweeping.catch(() => undefined).then(() => this.sweepOnce(liveRoots, options));
@@ -111,10 +139,10 @@ export class SweepableBlockstore implements Blockstore {
       for (const cid of listed) {
         options.signal?.throwIfAborted();
         const key = keyOf(cid);
-        if (live.has(key) || touched.has(key)) continue;
+        if (live.has(key) || touched.has(key) || this.isHeld(key)) continue;
         const bytes = (await getBlock(this.inner, cid, options).catch(() => undefined))?.byteLength;
         // Checked again after the read: a writer may have come meanwhile.
-        if (bytes === undefined || touched.has(key)) continue;
+        if (bytes === undefined || touched.has(key) || this.isHeld(key)) continue;
         const removal = Promise.resolve(this.inner.delete(cid, options));
         this.removing.set(key, removal.catch(() => undefined));
         try {
