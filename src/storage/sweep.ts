@@ -6,6 +6,7 @@
  */
 import type { Blockstore, InputPair, Pair } from 'interface-blockstore';
 import type { CID } from 'multiformats/cid';
+import * as raw from 'multiformats/codecs/raw';
 import { getBlock } from './blockstore.js';
 import { blockLinks } from './dag.js';
 
@@ -169,7 +170,16 @@ export class SweepableBlockstore implements Blockstore {
       options.signal?.throwIfAborted();
       if (!(await this.inner.has(cid, options))) continue;
       live.add(key);
-      queue.push(...blockLinks(cid, await getBlock(this.inner, cid, options)));
+      // A raw block (most of a DAG: the file chunks) links nothing and need not be read.
+      if (cid.code === raw.code) continue;
+      // A block being written now may not read or decode whole yet: it is kept without following its links,
+      // which a fetch writes only after it, so while this sweep runs (they are touched).
+      const bytes = await getBlock(this.inner, cid, options).catch(() => undefined);
+      try {
+        if (bytes) queue.push(...blockLinks(cid, bytes));
+      } catch {
+        // kept, as above
+      }
     }
     return live;
   }
