@@ -229,8 +229,8 @@ export function openDealStore(file: string): DealStore {
 
 /**
  * The columns a sweep reads (see result-retention.ts); databases made before results were kept for a stated
- * time get them too. A deal that had ended
- * then gets its last update as its end: the stage was the last thing written to it.
+ * time get them too. A deal that had ended then gets its last update as its end: the stage was the last
+ * thing written to it.
  */
 function addRetentionColumns(db: Database.Database): void {
   const columns = new Set((db.prepare('PRAGMA table_info(deals)').all() as { name: string }[]).map((column) => column.name));

@@ -26,10 +26,10 @@ export interface JobRunnerComponents {
 
 export interface JobRunner {
   /**
-   * Runs the deal's job, adds the result folder to the blockstore, records it (stage `ran`) and returns its CID. A job that fails after agreement (the executor
-   * gives up on it) still gets a result folder that says why (`exitCode` 1 and `error`), which is submitted
-   * like any other: the deal ends at once, the provider is paid for its work, and the mediator's re-run can
-   * check it.
+   * Runs the deal's job, adds the result folder to the blockstore, records it (stage `ran`) and returns its
+   * CID. A job that fails after agreement (the executor gives up on it) still gets a result folder that says
+   * why (`exitCode` 1 and `error`), which is submitted like any other: the deal ends at once, the provider is
+   * paid for its work, and the mediator's re-run can check it.
    */
   run(deal: Deal, deadline: bigint): Promise<string>;
   /** Takes jobs again after a stop. */
