@@ -13,7 +13,8 @@ import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ANVIL_DEV_PRIVATE_KEYS, connectChain, fund } from '../src/chain/index.js';
 import { createWasmExecutor } from '../src/executor/wasm/index.js';
-import { runJob } from '../src/job-creator/run-job.js';
+import { followJob, runJob } from '../src/job-creator/run-job.js';
+import type { JobOffer } from '../src/protocol/offers.js';
 import { startEmbeddedNetwork, type EmbeddedNetwork } from '../src/network/embedded.js';
 import { createResourceProvider } from '../src/resource-provider/resource-provider.js';
 import { createSolverClient } from '../src/solver/client.js';
@@ -60,10 +61,10 @@ describe('a result kept for an hour after its deal ended', () => {
     const jobBlocks = await openBlockstore(path.join(dir, 'job-creator-blocks'));
     try {
       const person = await connectChain({ rpcUrl: network.rpcUrl, privateKey: network.jobCreatorPrivateKey, chainId: network.chainId });
-      const result = await runJob(
-        { module: 'cowsay:v0.0.1', inputs: { Message: 'kept' }, maxPrice: parseEther('0.06'), mediators: network.mediators, resultsDir: path.join(dir, 'results') },
-        { chain: person, domain: network.domain, solver: createSolverClient(network.solverUrl), modules: network.modules, readDeal: network.readDeal, blockstore: jobBlocks },
-      );
+      let offer: JobOffer | undefined;
+      const options = { module: 'cowsay:v0.0.1', inputs: { Message: 'kept' }, maxPrice: parseEther('0.06'), mediators: network.mediators, resultsDir: path.join(dir, 'results') };
+      const components = { chain: person, domain: network.domain, solver: createSolverClient(network.solverUrl), modules: network.modules, readDeal: network.readDeal, blockstore: jobBlocks };
+      const result = await runJob({ ...options, onOffer: async (signed) => void (offer = signed) }, components);
       await provider.idle();
       await provider.settleNow();
       const deal = storedDeal(dataDir, result.dealId as Hex);
@@ -86,6 +87,12 @@ describe('a result kept for an hour after its deal ended', () => {
       await expect(fetchDag(CID.parse(result.cid), { gatewayUrl: resultsUrl, blockstore: third })).rejects.toThrow(`the provider kept this result until ${until}`);
       await closeBlockstore(third);
       await closeBlockstore(again);
+      // Followed again from another machine (`lilypad get ID` without the blocks): told so, nothing challenged.
+      const elsewhere = await openBlockstore(path.join(dir, 'elsewhere-blocks'));
+      await expect(followJob(offer!, { ...options, resultsDir: path.join(dir, 'elsewhere') }, { ...components, blockstore: elsewhere })).rejects.toThrow(
+        `the provider kept this result until ${until}; it is no longer held here; nothing was challenged. Fetching it again will not help: this provider no longer holds it`,
+      );
+      await closeBlockstore(elsewhere);
 
       // The job creator keeps what it downloaded: its folder and its blocks.
       expect(await readFile(path.join(result.dir, 'stdout'), 'utf8')).toContain('< kept >');
