@@ -4,7 +4,7 @@
  * one the environment names now. The deal is made on a real anvil with the deal contract, without a solver
  * or a provider process: the records are what is tested.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseEther, type Hex } from 'viem';
@@ -15,8 +15,10 @@ import { timeoutSubmitResults } from '../src/chain/actions/timeout-submit-result
 import { ANVIL_DEV_PRIVATE_KEYS } from '../src/chain/index.js';
 import { LP, startDealsKit, type DealsKit } from '../src/chain/testing.js';
 import { openJobStore, type JobNetwork } from '../src/job-creator/job-store.js';
+import { addBytes, closeBlockstore, openBlockstore } from '../src/storage/index.js';
+import { signedJobOffer, signedResourceOffer, testDomain } from './fixtures/offers.js';
 import { inputsHashOf, moduleIdOf } from '../src/protocol/ids.js';
-import { jobOfferDetailsHashOf, jobOfferId, type JobOffer } from '../src/protocol/offers.js';
+import { jobOfferDetailsHashOf, jobOfferId, resourceOfferId, type JobOffer } from '../src/protocol/offers.js';
 import { runCli } from './helpers.js';
 
 let kit: DealsKit;
@@ -143,5 +145,56 @@ describe('lilypad job ID follows the network the job was posted to', () => {
     const down = await runCli(['get', timedOut.slice(0, 12)], env({ WEB3_RPC_URL: 'http://127.0.0.1:1' }));
     expect(down.code).toBe(1);
     expect(down.stderr).toMatch(new RegExp(`^Error: cannot reach the chain at http://127\\.0\\.0\\.1:1: .*; job ${timedOut.slice(0, 12)} was posted on chain ${kit.chainId} .* \\(this may be temporary: trying again may work\\)\\n$`));
+  });
+});
+
+describe('lilypad jobs shows where each result is', () => {
+  it('the folder it was written to, the lasting blockstore, or its provider until the time its signed offer promised', async () => {
+    const jobsHere = path.join(dir, 'locations.db');
+    const blocks = path.join(dir, 'lasting-blocks');
+    const folder = path.join(dir, 'results', 'written');
+    await mkdir(folder, { recursive: true });
+    await writeFile(path.join(folder, 'stdout'), 'moo\n');
+    const lasting = await openBlockstore(blocks);
+    const keptHere = (await addBytes(new TextEncoder().encode('kept here'), lasting)).toString();
+    await closeBlockstore(lasting);
+
+    const jobs = openJobStore(jobsHere);
+    /** A job recorded with its deal, whose provider's offer keeps results for `keptFor` seconds. */
+    const recordJob = async (message: string, keptFor: number | undefined, result: { cid: string; dir?: string }) => {
+      const offer = await signedJobOffer({ inputs: { Message: message } });
+      const resourceOffer = await signedResourceOffer(keptFor === undefined ? {} : { details: { resultsKeptSeconds: keptFor } });
+      const id = jobOfferId(testDomain, offer.terms);
+      jobs.add({ id, module: 'cowsay:v0.0.1', inputs: offer.inputs, offer, network });
+      jobs.setDeal(id, { dealId: id, resourceOfferId: resourceOfferId(testDomain, resourceOffer.terms), state: 'results-accepted', jobOffer: offer, resourceOffer });
+      jobs.setStage(id, result.dir ? 'done' : 'results', result);
+      return id;
+    };
+    const downloaded = await recordJob('downloaded', 86_400, { cid: 'bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi', dir: folder });
+    const inBlocks = await recordJob('in blocks', 86_400, { cid: keptHere });
+    const atProvider = await recordJob('at provider', 86_400, { cid: 'bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku' });
+    const unstated = await recordJob('unstated', undefined, { cid: 'bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku' });
+    const createdAt = jobs.find(atProvider)!.createdAt;
+    jobs.close();
+
+    // No chain configured: the recorded stages, and where each result is.
+    const run = await runCli(['jobs'], { LILYPAD_JOBS_DB: jobsHere, LILYPAD_BLOCKS_DIR: blocks });
+    expect(run.code, run.stderr).toBe(0);
+    const rowOf = (id: Hex) => run.stdout.split('\n').find((line) => line.startsWith(id.slice(0, 12)))!;
+    expect(run.stdout.split('\n')[0]).toMatch(/CID +RESULT$/);
+    expect(rowOf(downloaded)).toMatch(new RegExp(` ${folder}$`));
+    expect(rowOf(inBlocks)).toMatch(new RegExp(` blocks in ${blocks}$`));
+    const until = new Date(createdAt + 86_400_000).toISOString().replace('T', ' ').slice(0, 19);
+    expect(rowOf(atProvider)).toMatch(new RegExp(` at the provider until at least ${until}$`));
+    expect(rowOf(unstated)).toMatch(/ at the provider \(no keeping time stated\)$/);
+
+    const json = await runCli(['jobs', '--json'], { LILYPAD_JOBS_DB: jobsHere, LILYPAD_BLOCKS_DIR: blocks });
+    const results = Object.fromEntries(json.stdout.trimEnd().split('\n').map((line) => JSON.parse(line) as { id: string; result?: unknown }).map((job) => [job.id, job.result]));
+    expect(results).toEqual({
+      [downloaded]: { folder },
+      [inBlocks]: { blocks },
+      [atProvider]: { provider: 'http://127.0.0.1:9/', keptUntil: createdAt + 86_400_000 },
+      [unstated]: { provider: 'http://127.0.0.1:9/' },
+    });
   });
 });

@@ -10,8 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCheckedJob } from '../src/job-creator/audit.js';
 import { runJob } from '../src/job-creator/run-job.js';
 import type { CheckProgressEvent } from '../src/job-creator/verify.js';
+import type { Hex } from 'viem';
 import { ipfsSource } from '../src/storage/block-source.js';
-import { catInputModule, INPUT_FILE_CONTENT, startInputsNetwork, type InputsNetwork } from './helpers.js';
+import { catInputModule, INPUT_FILE_CONTENT, startInputsNetwork, storedDeal, type InputsNetwork } from './helpers.js';
 
 const NOBODY_HAS = 'bafkreib6epubmabzlffdhckpmvsodmjuro6xuaei2qwevs3t52xnlhaatu';
 
@@ -40,6 +41,8 @@ describe('inputs by CID on the embedded network', () => {
     expect(result.error).toBeUndefined();
     expect(result.exitCode).toBe(0);
     expect(result.stdout).toBe(INPUT_FILE_CONTENT);
+    // Recorded before the fetch: the provider's sweeps keep the input while the deal is open.
+    expect(storedDeal(path.join(net.network.dataDir, 'resource-provider'), result.dealId as Hex)?.inputCids).toEqual([net.folderCid]);
   }, 120_000);
 
   it('--verify: the job creator re-runs the job with the same inputs and gets the provider\'s CID', async () => {

@@ -4,14 +4,16 @@
  * chain and the solver see it; `lilypad get ID` follows it to the end (download, verify, accept) — also a
  * job whose `lilypad run` was killed. `lilypad get CID` writes out any CID instead (`data.ts`).
  */
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
+import { CID } from 'multiformats/cid';
 import { createPublicClient, formatEther, http, isAddressEqual, type Hex } from 'viem';
 import { getDealState, redactRpcUrl } from '../chain/index.js';
 import { defaultJobsDbPath, openJobStore, AmbiguousJobIdError, type JobStore, type StoredJob } from '../job-creator/job-store.js';
 import { followJob, type JobResult } from '../job-creator/run-job.js';
 import { JobError, UserInputError } from '../lib/errors.js';
-import { configuredRpcUrl, defaultResultsDir } from '../lib/config.js';
+import { blocksDir, configuredRpcUrl, defaultResultsDir } from '../lib/config.js';
 import { isFinal, type OnChainDealState } from '../protocol/deal-states.js';
 import { dealTimeoutSeconds, lpAmount, parseFlag } from '../lib/service-config.js';
 import { completionLines, progressLine } from './output.js';
@@ -19,6 +21,7 @@ import { connectJobNetwork, recordingJobOptions } from './configured-network.js'
 import { runCommand } from './run.js';
 import { getCid, parseCid } from './data.js';
 import { stopSignal } from './signals.js';
+import { closeBlockstore, openBlockstore } from '../storage/index.js';
 
 /** The flags `lilypad run` takes for detaching and for the deal's terms. */
 export interface RunFlags {
@@ -152,6 +155,51 @@ async function followChain(jobs: JobStore, open: StoredJob[], env: NodeJS.Proces
 }
 const when = (ms: number) => new Date(ms).toISOString().replace('T', ' ').slice(0, 19);
 
+/**
+ * Where a job's result is: the folder it was written to; else this machine's lasting blockstore, where every
+ * download is kept (`lilypad get CID` writes it out again); else its provider, which says in its signed offer
+ * how long it keeps results after the deal ends.
+ */
+export type ResultLocation =
+  | { folder: string }
+  | { blocks: string }
+  /** `keptUntil` (ms): the least the provider promised; absent when its offer promised nothing. */
+  | { provider: string; keptUntil?: number };
+
+async function resultLocations(jobs: StoredJob[], env: NodeJS.ProcessEnv): Promise<Map<Hex, ResultLocation>> {
+  const locations = new Map<Hex, ResultLocation>();
+  const withResult = jobs.filter((job) => job.cid !== undefined);
+  const blocks = blocksDir(env);
+  // Looked into only where it exists: listing jobs creates nothing.
+  const blockstore = withResult.length > 0 && existsSync(blocks) ? await openBlockstore(blocks) : undefined;
+  try {
+    for (const job of withResult) {
+      if (job.dir && existsSync(job.dir)) locations.set(job.id, { folder: job.dir });
+      else if (blockstore && (await blockstore.has(CID.parse(job.cid!)).catch(() => false))) locations.set(job.id, { blocks });
+      else if (job.deal) {
+        const keptFor = job.deal.resourceOffer.details.resultsKeptSeconds;
+        // The deal ended after the offer was made, so this is the least the provider promised; nothing
+        // recorded here is sure to come before the deal's end but the job's creation.
+        locations.set(job.id, { provider: job.deal.resourceOffer.details.resultsUrl, ...(keptFor === undefined ? {} : { keptUntil: job.createdAt + keptFor * 1000 }) });
+      }
+    }
+  } finally {
+    if (blockstore) await closeBlockstore(blockstore);
+  }
+  return locations;
+}
+
+/** The RESULT column: one short phrase. */
+function shownLocation(location: ResultLocation | undefined, now: number): string {
+  if (!location) return '';
+  if ('folder' in location) return location.folder;
+  if ('blocks' in location) return `blocks in ${location.blocks}`;
+  if (location.keptUntil === undefined) return 'at the provider (no keeping time stated)';
+  return location.keptUntil > now
+    ? `at the provider until at least ${when(location.keptUntil)}`
+    : `at the provider until at least ${when(location.keptUntil)}, may be gone`;
+}
+
 export function registerJobCommands(program: Command): void {
   program
     .command('jobs')
@@ -162,10 +210,11 @@ export function registerJobCommands(program: Command): void {
       try {
         await followChain(jobs, jobs.list().filter(isOpen), process.env, notice);
         const all = jobs.list();
+        const locations = await resultLocations(all, process.env);
         if (flags.json) {
           for (const job of all) {
             process.stdout.write(
-              JSON.stringify({ id: job.id, module: job.module, inputs: job.inputs, stage: job.stage, chain: job.chain, cid: job.cid, dir: job.dir, error: job.error, createdAt: job.createdAt }) + '\n',
+              JSON.stringify({ id: job.id, module: job.module, inputs: job.inputs, stage: job.stage, chain: job.chain, cid: job.cid, dir: job.dir, result: locations.get(job.id), error: job.error, createdAt: job.createdAt }) + '\n',
             );
           }
           return;
@@ -174,10 +223,13 @@ export function registerJobCommands(program: Command): void {
           process.stdout.write('no jobs yet: `lilypad run --detach MODULE` posts one\n');
           return;
         }
-        process.stdout.write(`${'ID'.padEnd(14)}${'MODULE'.padEnd(22)}${'STATE'.padEnd(12)}${'CREATED'.padEnd(21)}CID\n`);
+        const cidWidth = Math.max(5, ...all.map((job) => (job.cid?.length ?? 0) + 2));
+        process.stdout.write(`${'ID'.padEnd(14)}${'MODULE'.padEnd(22)}${'STATE'.padEnd(12)}${'CREATED'.padEnd(21)}${'CID'.padEnd(cidWidth)}RESULT\n`);
+        const now = Date.now();
         for (const job of all) {
           const state = shownState(job);
-          process.stdout.write(`${short(job.id).padEnd(14)}${job.module.padEnd(22)}${state.padEnd(Math.max(12, state.length + 2))}${when(job.createdAt).padEnd(21)}${job.cid ?? ''}\n`);
+          const location = shownLocation(locations.get(job.id), now);
+          process.stdout.write(`${short(job.id).padEnd(14)}${job.module.padEnd(22)}${state.padEnd(Math.max(12, state.length + 2))}${when(job.createdAt).padEnd(21)}${(job.cid ?? '').padEnd(cidWidth)}${location}`.trimEnd() + '\n');
         }
       } finally {
         jobs.close();
@@ -217,6 +269,7 @@ export function registerJobCommands(program: Command): void {
           deadline: onChain.state === 'none' ? undefined : Number(onChain.deadline),
           cid: onChain.resultCid || job.cid,
           dir: job.dir,
+          result: (await resultLocations([job], process.env)).get(job.id),
           error: job.error,
         };
         if (flags.json) {
@@ -233,6 +286,7 @@ export function registerJobCommands(program: Command): void {
         if (onChain.state !== 'none') lines.push(`provider  ${onChain.resourceProvider} for ${formatEther(onChain.price)} LP`);
         if (shown.cid) lines.push(`CID       ${shown.cid}`);
         if (job.dir) lines.push(`folder    ${job.dir}`);
+        if (shown.result && !('folder' in shown.result)) lines.push(`result    ${shownLocation(shown.result, Date.now())}`);
         process.stdout.write(lines.join('\n') + '\n');
       } finally {
         await network.close();

@@ -76,6 +76,7 @@ const flagNames: Record<string, string> = {
   maxJudgeWindow: 'LILYPAD_MAX_JUDGE_WINDOW',
   maxMediationTimeout: 'LILYPAD_MAX_MEDIATION_TIMEOUT',
   maxJobTimeout: 'LILYPAD_MAX_JOB_TIMEOUT',
+  keepResults: 'LILYPAD_KEEP_RESULTS',
   panel: 'LILYPAD_MEDIATOR_PANEL',
   checks: 'LILYPAD_BRIDGE_CHECKS',
   moduleSources: 'LILYPAD_MODULE_SOURCES',
@@ -218,6 +219,7 @@ export function registerServiceCommands(program: Command): void {
     .option('--max-judge-window <s>', 'the longest judge window a deal may have (LILYPAD_MAX_JUDGE_WINDOW; default 3600)')
     .option('--max-mediation-timeout <s>', 'the longest a challenged deal may hold the collateral (LILYPAD_MAX_MEDIATION_TIMEOUT; default 3600)')
     .option('--max-job-timeout <s>', 'the longest Timeout a module may ask for here (LILYPAD_MAX_JOB_TIMEOUT; default 3600)')
+    .option('--keep-results <duration>', 'how long result blocks are kept after their deal ends, said in every offer: 7d, 12h, 3600 (LILYPAD_KEEP_RESULTS; default 7d)')
     .option('--module-sources <list>', moduleSourcesHelp)
     .option('--input-gateways <urls>', inputGatewaysHelp)
     .option('--ipfs-listen <multiaddrs>', ipfsListenHelp)
@@ -246,6 +248,7 @@ export function registerServiceCommands(program: Command): void {
             maxJudgeWindow: config.LILYPAD_MAX_JUDGE_WINDOW,
             maxMediationTimeout: config.LILYPAD_MAX_MEDIATION_TIMEOUT,
             maxJobTimeoutSeconds: config.LILYPAD_MAX_JOB_TIMEOUT,
+            resultsKeptFor: config.LILYPAD_KEEP_RESULTS,
           },
         }, chainOf(config)),
       );

@@ -88,7 +88,12 @@ export async function followJob(
     // download cut off) says nothing about the result, and a challenge would only cost the mediation fee.
     const local = localFailureOf(error);
     if (local) {
-      throw new JobError(`${local} result ${cid} of deal ${deal.dealId}: ${(error as Error).message}; nothing was challenged. Fix it and run \`lilypad get ${id}\` to fetch it again (the judge window passing pays the provider meanwhile)`, {
+      // A provider that says it no longer holds the result (its keeping time passed) will not have it later either.
+      const gone = error instanceof StorageError && error.code === 'block-missing' && !error.retryable;
+      const next = gone
+        ? 'Fetching it again will not help: this provider no longer holds it'
+        : `Fix it and run \`lilypad get ${id}\` to fetch it again (the judge window passing pays the provider meanwhile)`;
+      throw new JobError(`${local} result ${cid} of deal ${deal.dealId}: ${(error as Error).message}; nothing was challenged. ${next}`, {
         code: 'result-not-fetched',
         cause: error,
       });

@@ -51,7 +51,8 @@ export function defaultResultsDir(): string {
 
 /**
  * The job creator's lasting blockstore (`LILYPAD_BLOCKS_DIR`, default `~/.lilypad/blocks`): what `lilypad add`
- * kept and the results it downloaded on the embedded network, so a later command can serve or read them.
+ * kept and the results it downloaded, on the embedded network or a configured one, so a later command can
+ * serve or read them (`lilypad get CID`) after the provider's keeping time, and `lilypad jobs` can say so.
  */
 export function blocksDir(env: NodeJS.ProcessEnv): string {
   return path.resolve(env.LILYPAD_BLOCKS_DIR || path.join(os.homedir(), '.lilypad', 'blocks'));

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { packageRoot } from './package-root.js';
-import { loadServiceConfig, mediatorServiceSchema, SOLVER_TUNING, solverServiceSchema, solverTuningOf } from './service-config.js';
+import { loadServiceConfig, mediatorServiceSchema, resourceProviderServiceSchema, SOLVER_TUNING, solverServiceSchema, solverTuningOf } from './service-config.js';
 
 const chain = { WEB3_RPC_URL: 'http://127.0.0.1:8545', LILYPAD_DEALS_ADDRESS: `0x${'d1'.repeat(20)}` };
 
@@ -45,5 +45,25 @@ describe('the gateways inputs by CID come from', () => {
     expect(() => loadServiceConfig(mediatorServiceSchema, { env: { ...signer, LILYPAD_INPUT_GATEWAYS: 'ipfs.io' }, flags: {} })).toThrow(
       'LILYPAD_INPUT_GATEWAYS must be http(s) URLs, comma-separated',
     );
+  });
+});
+
+describe("the resource provider's keeping time", () => {
+  const provider = {
+    ...chain,
+    WEB3_PRIVATE_KEY: `0x${'11'.repeat(32)}`,
+    SERVICE_SOLVER: 'http://127.0.0.1:8080',
+    SERVICE_MEDIATORS: `0x${'a1'.repeat(20)}`,
+  };
+  const keepResults = (value: string | undefined) =>
+    loadServiceConfig(resourceProviderServiceSchema({ cpu: 1000, gpu: 0, ram: 1024 }), { env: provider, flags: { LILYPAD_KEEP_RESULTS: value } }).LILYPAD_KEEP_RESULTS;
+
+  it('takes days, hours, minutes or seconds, and is left to the provider’s default when unset', () => {
+    expect([keepResults('7d'), keepResults('12h'), keepResults('30m'), keepResults('90s'), keepResults('3600')]).toEqual([604_800, 43_200, 1_800, 90, 3_600]);
+    expect(keepResults(undefined)).toBeUndefined();
+  });
+
+  it('says what it takes when the value is not a duration', () => {
+    expect(() => keepResults('a week')).toThrow('LILYPAD_KEEP_RESULTS must be a duration such as 7d, 12h, 30m or 3600 (seconds)');
   });
 });

@@ -40,6 +40,18 @@ export const dealTimeoutSeconds = z
   .refine((s) => s > 0n, 'must be at least 1 second')
   .refine((s) => s <= MAX_DEAL_TIMEOUT_SECONDS, `must be at most ${MAX_DEAL_TIMEOUT_SECONDS} seconds (about 194 days), the longest the deal contract stores`);
 
+const SECONDS_PER_UNIT = { s: 1, m: 60, h: 3600, d: 86_400 } as const;
+
+/** A span of time as people write it, in whole seconds: `3600` (seconds), `90s`, `30m`, `12h`, `7d`. */
+export const durationSeconds = z
+  .string()
+  .trim()
+  .regex(/^\d{1,12}\s*[smhd]?$/i, 'must be a duration such as 7d, 12h, 30m or 3600 (seconds)')
+  .transform((v) => {
+    const unit = (v.match(/[smhd]$/i)?.[0]?.toLowerCase() ?? 's') as keyof typeof SECONDS_PER_UNIT;
+    return Number.parseInt(v, 10) * SECONDS_PER_UNIT[unit];
+  });
+
 /** A value in a message: long ones (a 1000-digit number) are cut to their start and length. */
 export function shownValue(value: string): string {
   return value.length <= 32 ? value : `${value.slice(0, 16)}… (${value.length} characters)`;
@@ -143,6 +155,8 @@ export function resourceProviderServiceSchema(machine: { cpu: number; gpu: numbe
     LILYPAD_MAX_JUDGE_WINDOW: z.coerce.bigint().positive().optional(),
     LILYPAD_MAX_MEDIATION_TIMEOUT: z.coerce.bigint().positive().optional(),
     LILYPAD_MAX_JOB_TIMEOUT: z.coerce.number().int().positive().optional(),
+    /** How long result blocks are kept after their deal ends; unset: the provider's default (7 days). */
+    LILYPAD_KEEP_RESULTS: durationSeconds.optional(),
     LILYPAD_MODULE_SOURCES: moduleSources,
     LILYPAD_INPUT_GATEWAYS: inputGateways,
     ...ipfsSettings,

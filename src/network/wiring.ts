@@ -22,7 +22,7 @@ import { createSolverClient } from '../solver/client.js';
 import { createSolver, type SolverConfig } from '../solver/solver.js';
 import { chainFreeEscrow } from '../solver/standing.js';
 import { peersThenGateways } from '../storage/block-source.js';
-import { closeBlockstore, openBlockstore, type Blockstore } from '../storage/index.js';
+import { closeBlockstore, openBlockstore, SweepableBlockstore, type Blockstore } from '../storage/index.js';
 import { createIpfsNode, loopbackOnly, type IpfsNode } from '../storage/ipfs-node.js';
 import { chainReadDeal } from './read-deal.js';
 
@@ -143,10 +143,14 @@ export async function startRoles(config: RolesConfig, pieces: RolesPieces): Prom
     };
     const executors = (await executorsReady) ?? [];
     const inputGateways = config.inputGateways ?? [];
-    /** A role's blockstore under `dir`, with its IPFS node serving it (unless the configuration says none). */
-    const openData = async (dir: string, role: string) => {
-      const blockstore = await openBlockstore(dir);
-      cleanups.push(() => closeBlockstore(blockstore));
+    /**
+     * A role's blockstore under `dir` (seen through `wrap`, if given), with its IPFS node serving it unless the
+     * configuration says none.
+     */
+    const openData = async <T extends Blockstore = Blockstore>(dir: string, role: string, wrap?: (store: Blockstore) => T) => {
+      const opened = await openBlockstore(dir);
+      cleanups.push(() => closeBlockstore(opened));
+      const blockstore = wrap ? wrap(opened) : (opened as unknown as T);
       if (config.ipfs === false) return { blockstore };
       const ipfs = await start(createIpfsNode({ blockstore, listen: config.ipfs?.listen, peers: config.ipfs?.peers, loopbackOnly: loopbackOnly(config.ipfs?.listen), logger: logger.child({ role, part: 'ipfs' }) }));
       return { blockstore, ipfs };
@@ -171,7 +175,8 @@ export async function startRoles(config: RolesConfig, pieces: RolesPieces): Prom
     if (config.resourceProvider) {
       const { privateKey, ...providerConfig } = config.resourceProvider;
       const chain = await connect(privateKey);
-      const data = await openData(path.join(providerConfig.dataDir, 'blocks'), 'resource-provider');
+      // One sweepable store for the jobs, the inputs' fetcher and the IPFS node alike: a sweep sees every write (result-retention.ts).
+      const data = await openData(path.join(providerConfig.dataDir, 'blocks'), 'resource-provider', (store) => new SweepableBlockstore(store));
       const provider = await start(createResourceProvider(
         { ...PROVIDER_DEFAULTS, ...providerConfig },
         { chain, domain, solver: solverClient(), executors, modules, ...data, inputs: inputsInto(data), logger: logger.child({ role: 'resource-provider' }) },

@@ -36,6 +36,11 @@ export interface ResourceOfferDetails {
    * none, which keeps the details hash of offers made before refusals existed.
    */
   refusedModules?: string[];
+  /**
+   * How long (s) after its deal ends the provider keeps a result's blocks: until when a job creator may come
+   * back for it. Signed like the rest; absent in offers made before it was said, which keeps their hash.
+   */
+  resultsKeptSeconds?: number;
   /** Where the provider serves result blocks (trustless-gateway style). */
   resultsUrl: string;
   /** The provider's IPFS node, which serves its results (and the inputs it fetched) over libp2p; absent when it runs none. */
@@ -121,6 +126,7 @@ const resourceOfferSchema = z.object({
     engines: z.array(engine),
     modules: z.array(z.string().max(1024)).max(1024),
     refusedModules: z.array(z.string().max(1024)).max(1024).optional(),
+    resultsKeptSeconds: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional(),
     resultsUrl: z.string().url(),
     ipfsPeers,
   }),

@@ -14,6 +14,9 @@ import type { SolverClient } from '../solver/client.js';
 import type { Blockstore } from '../storage/index.js';
 import type { IpfsNode } from '../storage/ipfs-node.js';
 
+/** Seven days: how long results are kept after their deal ends when nothing else is configured. */
+export const DEFAULT_RESULTS_KEPT_FOR = 7 * 24 * 3600;
+
 export interface ResourceProviderConfig {
   /** LP (wei) per job. */
   price: bigint;
@@ -41,6 +44,13 @@ export interface ResourceProviderConfig {
   settleBatchSize?: number;
   /** How long acceptances are gathered before one settlement transaction (ms); default 0. */
   settleDelayMs?: number;
+  /**
+   * How long (s) result blocks are kept after a deal ends; default 7 days (`DEFAULT_RESULTS_KEPT_FOR`). Said
+   * in every offer, so that a job creator knows until when it may come back for a result.
+   */
+  resultsKeptFor?: number;
+  /** How often blocks nothing keeps any more are removed (ms); default one hour. A sweep also runs at start. */
+  sweepIntervalMs?: number;
   /** Where job folders and `provider.db` are kept. */
   dataDir: string;
   host?: string;
@@ -53,10 +63,16 @@ export interface ResourceProviderComponents {
   solver: SolverClient;
   executors: Executor[];
   modules: ModuleResolver;
+  /**
+   * Where result and input blocks live. Hand a `SweepableBlockstore` when anything else writes to it (the
+   * inputs' fetcher), so that a sweep sees those writes; a bare one is wrapped here.
+   */
   blockstore: Blockstore;
   /** Its IPFS node over `blockstore`, named in its offers: job creators and mediators fetch results (and inputs) from it. */
   ipfs?: IpfsNode;
   /** Where jobs' inputs by CID come from; without it a job with inputs is refused before it is agreed. */
   inputs?: PrepareJobComponents['inputs'];
   logger?: Logger;
+  /** The clock (ms) that says which results were kept long enough; default `Date.now`. Tests move it. */
+  now?: () => number;
 }

@@ -11,6 +11,7 @@ import { msUntil, nowSeconds, secondsFromNow } from '../lib/clock.js';
 import { LilypadError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { SolverClient } from '../solver/client.js';
+import type { SweepableBlockstore } from '../storage/index.js';
 import type { ResourceProviderComponents, ResourceProviderConfig } from './config.js';
 import type { DealChecks } from './deal-checks.js';
 import type { DealStore } from './deal-store.js';
@@ -21,7 +22,8 @@ import type { Settler } from './settler.js';
 
 export type DealRunnerConfig = Pick<ResourceProviderConfig, 'capacity' | 'dataDir' | 'matchAcceptanceWaitMs'>;
 
-export interface DealRunnerComponents extends Pick<ResourceProviderComponents, 'chain' | 'domain' | 'blockstore' | 'ipfs'> {
+export interface DealRunnerComponents extends Pick<ResourceProviderComponents, 'chain' | 'domain' | 'ipfs'> {
+  blockstore: SweepableBlockstore;
   solver: Pick<SolverClient, 'syncDeal'>;
   store: () => DealStore;
   logger: Logger;
@@ -151,10 +153,8 @@ export function createDealRunner(config: DealRunnerConfig, components: DealRunne
             continue;
           }
           let resultCid = stored.stage === 'ran' ? stored.resultCid : undefined;
-          if (!resultCid) {
-            resultCid = await jobs.run(deal, onChain.deadline);
-            store().setStage(dealId, 'ran', { resultCid });
-          }
+          // The job runner records the result (stage `ran`) itself, before a sweep may see its blocks.
+          resultCid ??= await jobs.run(deal, onChain.deadline);
           await submitResults(components.chain, { deals, dealId, resultCid });
           store().setStage(dealId, 'submitted', { resultCid });
           // The job creator hears of the results through the solver, so this one is awaited.

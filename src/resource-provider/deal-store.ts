@@ -31,6 +31,10 @@ export interface StoredDeal {
   acceptance?: Hex;
   error?: string;
   updatedAt: number;
+  /** When the deal reached `done` or `failed` (ms): the start of the time its result is kept. */
+  endedAt?: number;
+  /** The roots of the job's inputs by CID, recorded before they are fetched. */
+  inputCids: string[];
 }
 
 export interface StoredOffer {
@@ -47,6 +51,15 @@ export interface DealStore {
   setStage(dealId: Hex, stage: DealStage, extra?: { resultCid?: string; error?: string }): void;
   setAcceptance(dealId: Hex, acceptance: Hex): void;
   setMatchAcceptance(dealId: Hex, matchAcceptance: Hex): void;
+  /** Records the roots of the job's inputs, before they are fetched, so that a sweep keeps them. */
+  setInputs(dealId: Hex, inputCids: string[]): void;
+  /**
+   * The roots whose blocks the provider keeps: the result and inputs of every deal that has not ended (a
+   * mediator may still need them), and the result of every deal that ended at or after `endedSince` (ms).
+   */
+  liveRoots(endedSince: number): string[];
+  /** When the last deal with this result ended (ms); undefined when none did or one has not ended yet. */
+  resultEndedAt(resultCid: string): number | undefined;
   /** Deals that have not ended: the ones to carry on with after a restart. */
   open(): StoredDeal[];
   /** How many deals are in each stage. */
@@ -69,6 +82,8 @@ interface DealRow {
   acceptance: string | null;
   error: string | null;
   updated_at: number;
+  ended_at: number | null;
+  input_cids: string | null;
 }
 
 export function openDealStore(file: string): DealStore {
@@ -98,17 +113,29 @@ export function openDealStore(file: string): DealStore {
     );
     CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
   `);
+  addRetentionColumns(db);
   const selectSetting = db.prepare<[string], { value: string }>('SELECT value FROM settings WHERE name = ?');
   const upsertSetting = db.prepare('INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value');
   const insertDeal = db.prepare('INSERT OR IGNORE INTO deals (deal_id, deal, stage, updated_at) VALUES (?, ?, ?, ?)');
-  const selectDeal = db.prepare<[string], DealRow>('SELECT deal, stage, result_cid, match_acceptance, acceptance, error, updated_at FROM deals WHERE deal_id = ?');
+  const selectDeal = db.prepare<[string], DealRow>('SELECT deal, stage, result_cid, match_acceptance, acceptance, error, updated_at, ended_at, input_cids FROM deals WHERE deal_id = ?');
+  // The first time a deal ends is when its result's keeping time starts.
   const updateStage = db.prepare(
-    'UPDATE deals SET stage = ?, result_cid = COALESCE(?, result_cid), error = COALESCE(?, error), updated_at = ? WHERE deal_id = ?',
+    `UPDATE deals SET stage = @stage, result_cid = COALESCE(@resultCid, result_cid), error = COALESCE(@error, error), updated_at = @now,
+       ended_at = CASE WHEN @stage IN ('done', 'failed') THEN COALESCE(ended_at, @now) ELSE ended_at END
+     WHERE deal_id = @dealId`,
+  );
+  const updateInputs = db.prepare('UPDATE deals SET input_cids = ? WHERE deal_id = ?');
+  const selectLiveRoots = db.prepare<[number], { result_cid: string | null; input_cids: string | null; open: number }>(
+    "SELECT result_cid, input_cids, stage NOT IN ('done', 'failed') AS open FROM deals WHERE stage NOT IN ('done', 'failed') OR ended_at >= ?",
+  );
+  const selectResultEnd = db.prepare<[string], { ended_at: number | null }>(
+    // An open deal (no end yet) sorts first: its result is kept whatever older deals did.
+    'SELECT ended_at FROM deals WHERE result_cid = ? ORDER BY ended_at IS NOT NULL, ended_at DESC LIMIT 1',
   );
   const updateAcceptance = db.prepare('UPDATE deals SET acceptance = ?, updated_at = ? WHERE deal_id = ?');
   const updateMatchAcceptance = db.prepare('UPDATE deals SET match_acceptance = ?, updated_at = ? WHERE deal_id = ? AND match_acceptance IS NULL');
   const selectOpen = db.prepare<[], DealRow>(
-    "SELECT deal, stage, result_cid, match_acceptance, acceptance, error, updated_at FROM deals WHERE stage NOT IN ('done', 'failed') ORDER BY updated_at",
+    "SELECT deal, stage, result_cid, match_acceptance, acceptance, error, updated_at, ended_at, input_cids FROM deals WHERE stage NOT IN ('done', 'failed') ORDER BY updated_at",
   );
   const selectCounts = db.prepare<[], { stage: DealStage; n: number }>('SELECT stage, COUNT(*) AS n FROM deals GROUP BY stage');
   const insertOffer = db.prepare('INSERT OR IGNORE INTO offers (id, offer, uses, created_at) VALUES (?, ?, 0, ?)');
@@ -138,6 +165,8 @@ export function openDealStore(file: string): DealStore {
     acceptance: (row.acceptance ?? undefined) as Hex | undefined,
     error: row.error ?? undefined,
     updatedAt: row.updated_at,
+    endedAt: row.ended_at ?? undefined,
+    inputCids: row.input_cids ? (JSON.parse(row.input_cids) as string[]) : [],
   });
   const toOffer = (row: { id: string; offer: string; uses: number } | undefined): StoredOffer | undefined =>
     row && { id: row.id as Hex, offer: parseOnce(row.offer, parseResourceOffer), uses: row.uses };
@@ -151,13 +180,27 @@ export function openDealStore(file: string): DealStore {
       return row && toStored(row);
     },
     setStage(dealId, stage, extra) {
-      updateStage.run(stage, extra?.resultCid ?? null, extra?.error ?? null, Date.now(), dealId.toLowerCase());
+      updateStage.run({ stage, resultCid: extra?.resultCid ?? null, error: extra?.error ?? null, now: Date.now(), dealId: dealId.toLowerCase() });
     },
     setAcceptance(dealId, acceptance) {
       updateAcceptance.run(acceptance, Date.now(), dealId.toLowerCase());
     },
     setMatchAcceptance(dealId, matchAcceptance) {
       updateMatchAcceptance.run(matchAcceptance, Date.now(), dealId.toLowerCase());
+    },
+    setInputs(dealId, inputCids) {
+      updateInputs.run(JSON.stringify(inputCids), dealId.toLowerCase());
+    },
+    liveRoots(endedSince) {
+      const roots = new Set<string>();
+      for (const row of selectLiveRoots.all(endedSince)) {
+        if (row.result_cid) roots.add(row.result_cid);
+        if (row.open && row.input_cids) for (const cid of JSON.parse(row.input_cids) as string[]) roots.add(cid);
+      }
+      return [...roots];
+    },
+    resultEndedAt(resultCid) {
+      return selectResultEnd.get(resultCid)?.ended_at ?? undefined;
     },
     open: () => selectOpen.all().map(toStored),
     counts() {
@@ -182,4 +225,21 @@ export function openDealStore(file: string): DealStore {
       if (db.open) db.close();
     },
   };
+}
+
+/**
+ * The columns a sweep reads (see result-retention.ts); databases made before results were kept for a stated
+ * time get them too. A deal that had ended then gets its last update as its end: the stage was the last
+ * thing written to it.
+ */
+function addRetentionColumns(db: Database.Database): void {
+  const columns = new Set((db.prepare('PRAGMA table_info(deals)').all() as { name: string }[]).map((column) => column.name));
+  if (!columns.has('ended_at')) {
+    db.transaction(() => {
+      db.exec('ALTER TABLE deals ADD COLUMN ended_at INTEGER');
+      db.exec('ALTER TABLE deals ADD COLUMN input_cids TEXT');
+      db.exec("UPDATE deals SET ended_at = updated_at WHERE stage IN ('done', 'failed')");
+    })();
+  }
+  db.exec('CREATE INDEX IF NOT EXISTS deals_by_result ON deals (result_cid)');
 }

@@ -7,26 +7,29 @@ import path from 'node:path';
 import type { Logger } from '../lib/logger.js';
 import { runPreparedJob } from '../module/prepare-job.js';
 import type { Deal } from '../protocol/deals.js';
-import { addDirectory } from '../storage/index.js';
+import { addDirectory, type SweepableBlockstore } from '../storage/index.js';
 import type { ResourceProviderComponents, ResourceProviderConfig } from './config.js';
 import type { DealChecks } from './deal-checks.js';
+import type { DealStore } from './deal-store.js';
 
 /** Seconds kept free before a submit deadline, for the result to be added and the transaction to land. */
 const SUBMIT_MARGIN_SECONDS = 10n;
 
 export type JobRunnerConfig = Pick<ResourceProviderConfig, 'dataDir'>;
 
-export interface JobRunnerComponents extends Pick<ResourceProviderComponents, 'blockstore' | 'ipfs'> {
+export interface JobRunnerComponents extends Pick<ResourceProviderComponents, 'ipfs'> {
+  blockstore: SweepableBlockstore;
   logger: Logger;
   checks: Pick<DealChecks, 'prepare'>;
+  store: () => Pick<DealStore, 'setInputs' | 'setStage'>;
 }
 
 export interface JobRunner {
   /**
-   * Runs the deal's job and returns the result folder's CID. A job that fails after agreement (the executor
-   * gives up on it) still gets a result folder that says why (`exitCode` 1 and `error`), which is submitted
-   * like any other: the deal ends at once, the provider is paid for its work, and the mediator's re-run can
-   * check it.
+   * Runs the deal's job, adds the result folder to the blockstore, records it (stage `ran`) and returns its
+   * CID. A job that fails after agreement (the executor gives up on it) still gets a result folder that says
+   * why (`exitCode` 1 and `error`), which is submitted like any other: the deal ends at once, the provider is
+   * paid for its work, and the mediator's re-run can check it.
    */
   run(deal: Deal, deadline: bigint): Promise<string>;
   /** Takes jobs again after a stop. */
@@ -48,6 +51,8 @@ export function createJobRunner(config: JobRunnerConfig, components: JobRunnerCo
       running.add(abort);
       try {
         const prepared = await components.checks.prepare(deal);
+        // Recorded before they are fetched, so that a sweep keeps their blocks while the deal is open.
+        if (prepared.inputs.length > 0) components.store().setInputs(deal.dealId, prepared.inputs.map((input) => input.cid.toV1().toString()));
         const result = await runPreparedJob(prepared, {
           jobId: deal.dealId,
           resultDir,
@@ -58,7 +63,12 @@ export function createJobRunner(config: JobRunnerConfig, components: JobRunnerCo
       } finally {
         running.delete(abort);
       }
-      const cid = (await addDirectory(resultDir, components.blockstore)).toString();
+      const cid = await components.blockstore.holding(async (blocks) => {
+        const root = (await addDirectory(resultDir, blocks)).toString();
+        // Recorded while its blocks are held: no sweep ever sees them without a recorded root.
+        components.store().setStage(deal.dealId, 'ran', { resultCid: root });
+        return root;
+      });
       logger.info({ dealId: deal.dealId, cid }, 'result added');
       // Dialling out to the job creator's node lets it fetch the result over this connection even when this
       // provider cannot be dialled from outside (behind NAT). Not awaited: the submission must not wait on it.

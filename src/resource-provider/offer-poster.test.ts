@@ -6,7 +6,7 @@ import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLilypadWalletClient } from '../chain/index.js';
 import { silentLogger } from '../lib/logger.js';
-import { verifyResourceOfferSignature, type ResourceOffer } from '../protocol/offers.js';
+import { OfferError, parseResourceOffer, toWire, verifyResourceOfferSignature, type ResourceOffer } from '../protocol/offers.js';
 import { openDealStore, type DealStore } from './deal-store.js';
 import { createOfferPoster, type OfferPosterConfig } from './offer-poster.js';
 
@@ -35,11 +35,11 @@ afterEach(async () => {
 });
 
 /** A poster whose solver keeps what it is sent; `failures` posts are refused first, as by a solver that is away. */
-function poster(failures = 0) {
+function poster(failures = 0, posterConfig: OfferPosterConfig = config) {
   const posted: ResourceOffer[] = [];
   // Signing is local: the RPC address is never called.
   const walletClient = createLilypadWalletClient({ rpcUrl: 'http://127.0.0.1:9', chainId: domain.chainId, privateKey: generatePrivateKey() });
-  const offers = createOfferPoster(config, {
+  const offers = createOfferPoster(posterConfig, {
     chain: { walletClient },
     domain,
     solver: {
@@ -74,6 +74,24 @@ describe('offer poster', () => {
     expect(await verifyResourceOfferSignature(domain, offer)).toBe(true);
     expect(store.currentOffer()?.offer.signature).toBe(offer.signature);
     await offers.stop();
+  });
+
+  it('says in the signed details how long it keeps results: 7 days unless configured', async () => {
+    const byDefault = poster();
+    const configured = poster(0, { ...config, resultsKeptFor: 3600 });
+    for (const { offers } of [byDefault, configured]) {
+      await offers.start('http://127.0.0.1:4000');
+      await offers.keepPosted(true);
+      await offers.stop();
+    }
+    expect(byDefault.posted[0]!.details.resultsKeptSeconds).toBe(7 * 24 * 3600);
+    const [offer] = configured.posted;
+    expect(offer!.details.resultsKeptSeconds).toBe(3600);
+    // The signature covers it: the details hash is signed, and a longer keeping time no longer matches it.
+    expect(parseResourceOffer(toWire(offer)).details.resultsKeptSeconds).toBe(3600);
+    const stretched = toWire({ ...offer, details: { ...offer!.details, resultsKeptSeconds: 30 * 24 * 3600 } });
+    expect(() => parseResourceOffer(stretched)).toThrow(OfferError);
+    expect(() => parseResourceOffer(stretched)).toThrow('resource offer detailsHash does not match its details');
   });
 
   it('posts a fresh offer once the deals matched into the current one have used it up', async () => {

@@ -14,12 +14,12 @@ import { detailsHashOf } from '../protocol/ids.js';
 import { defaultDealTimeouts } from '../protocol/mediation.js';
 import { randomNonce, resourceOfferId, type OfferDomain, type ResourceOffer, type ResourceOfferDetails } from '../protocol/offers.js';
 import type { SolverClient } from '../solver/client.js';
-import type { ResourceProviderConfig } from './config.js';
+import { DEFAULT_RESULTS_KEPT_FOR, type ResourceProviderConfig } from './config.js';
 import type { DealStore } from './deal-store.js';
 
 export type OfferPosterConfig = Pick<
   ResourceProviderConfig,
-  'price' | 'collateralMultiple' | 'capacity' | 'machine' | 'modules' | 'refuseModules' | 'mediators' | 'offerTtlSeconds' | 'minSubmitTimeout' | 'maxJudgeWindow' | 'maxMediationTimeout'
+  'price' | 'collateralMultiple' | 'capacity' | 'machine' | 'modules' | 'refuseModules' | 'mediators' | 'offerTtlSeconds' | 'minSubmitTimeout' | 'maxJudgeWindow' | 'maxMediationTimeout' | 'resultsKeptFor'
 >;
 
 export interface OfferPosterComponents {
@@ -124,6 +124,8 @@ export function createOfferPoster(config: OfferPosterConfig, components: OfferPo
         modules: config.modules,
         // Signed into the offer, so the solver does not match a refused module to this provider at all.
         ...(config.refuseModules?.length ? { refusedModules: config.refuseModules } : {}),
+        // Signed, so that a job creator can hold the provider to it (result-retention.ts keeps to it).
+        resultsKeptSeconds: config.resultsKeptFor ?? DEFAULT_RESULTS_KEPT_FOR,
         resultsUrl,
         ...(ipfsPeers?.length ? { ipfsPeers: ipfsPeers.slice(0, 8) } : {}),
       };

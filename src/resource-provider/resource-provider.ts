@@ -4,7 +4,8 @@
  * folder as a UnixFS DAG served over HTTP, and submits the result CID on chain. Then it gets paid: the
  * job creator posts its signed acceptance to `POST /api/v1/deals/:id/acceptance` on the results server, or
  * the judge window passes; either way the provider settles its deals on chain, many in one transaction.
- * It also sends the mediation timeout of its challenged deals when it is due, to free its collateral.
+ * It also sends the mediation timeout of its challenged deals when it is due, to free its collateral, and
+ * keeps result blocks for the time its offers state, sweeping them away after (result-retention.ts).
  *
  * This file owns the wiring of the parts (see README.md) and their lifecycle: the deal store and the
  * results server are open between start and stop. Its deals live in SQLite (`dataDir/provider.db`, see
@@ -18,12 +19,14 @@ import { LilypadError } from '../lib/errors.js';
 import type { RunningHttpServer } from '../lib/http-server.js';
 import { onceLifecycle, type Service } from '../lib/lifecycle.js';
 import { silentLogger } from '../lib/logger.js';
+import { SweepableBlockstore, type SweepResult } from '../storage/index.js';
 import type { ResourceProviderComponents, ResourceProviderConfig } from './config.js';
 import { createDealChecks } from './deal-checks.js';
 import { createDealIntake } from './deal-intake.js';
 import { createDealRunner } from './deal-runner.js';
 import { openDealStore, type DealStore } from './deal-store.js';
 import { createOfferPoster } from './offer-poster.js';
+import { createResultRetention } from './result-retention.js';
 import { resultsApp, startResultsServer } from './results-server.js';
 import { createSettler } from './settler.js';
 
@@ -37,10 +40,13 @@ export interface ResourceProvider extends Service {
   settleNow(): Promise<void>;
   /** Deals with results on chain that are not settled yet. */
   awaitingPayment(): Hex[];
+  /** Removes the blocks no deal keeps any more now (see result-retention.ts). */
+  sweepNow(): Promise<SweepResult>;
 }
 
 export function createResourceProvider(config: ResourceProviderConfig, components: ResourceProviderComponents): ResourceProvider {
   const logger = components.logger ?? silentLogger;
+  const blockstore = components.blockstore instanceof SweepableBlockstore ? components.blockstore : new SweepableBlockstore(components.blockstore);
   const address = components.chain.walletClient.account.address;
   let store: DealStore | undefined;
   let http: RunningHttpServer | undefined;
@@ -48,7 +54,7 @@ export function createResourceProvider(config: ResourceProviderConfig, component
     if (!store) throw new LilypadError('the resource provider is not started', { code: 'not-started' });
     return store;
   };
-  const parts = { ...components, logger, store: openStore };
+  const parts = { ...components, blockstore, logger, store: openStore };
 
   const checks = createDealChecks(config, components);
   const offers = createOfferPoster(config, parts);
@@ -57,11 +63,13 @@ export function createResourceProvider(config: ResourceProviderConfig, component
   const settler = createSettler(config, { ...parts, store: () => store, advance: (dealId) => runner.advance(dealId) });
   const runner = createDealRunner(config, { ...parts, checks, offers, settler });
   const intake = createDealIntake({ ...parts, offers, follow: (dealId) => runner.follow(dealId) });
-  const app = resultsApp({ ...components, store: () => store, settle: (dealId, acceptance) => settler.queue(dealId, acceptance) });
+  const app = resultsApp(config, { ...parts, store: () => store, settle: (dealId, acceptance) => settler.queue(dealId, acceptance) });
+  const retention = createResultRetention(config, { ...parts, now: components.now ?? Date.now });
 
   const lifecycle = onceLifecycle({
     async start() {
       store = openDealStore(path.join(config.dataDir, 'provider.db'));
+      retention.start();
       runner.start();
       http = await startResultsServer(config, store, app);
       await intake.start();
@@ -83,6 +91,7 @@ export function createResourceProvider(config: ResourceProviderConfig, component
       await settler.flush();
       await http?.close();
       http = undefined;
+      await retention.stop();
       store?.close();
       store = undefined;
     },
@@ -96,6 +105,7 @@ export function createResourceProvider(config: ResourceProviderConfig, component
       await settler.idle();
     },
     settleNow: () => settler.flush(),
+    sweepNow: () => retention.sweep(),
     awaitingPayment: () => (store ? store.open().filter((d) => d.stage === 'submitted').map((d) => d.deal.dealId) : []),
   };
 }

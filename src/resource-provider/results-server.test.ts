@@ -25,7 +25,7 @@ beforeEach(async () => {
   settled = [];
   // A chain that answers nothing: an ordinary account's signature is then checked by recovering its signer.
   const publicClient = createPublicClient({ chain: foundry, transport: custom({ request: async () => { throw new Error('no chain here'); } }) });
-  app = resultsApp({ chain: { publicClient }, domain: testDomain, blockstore, store: () => store, settle: (dealId, acceptance) => settled.push({ dealId, acceptance }) });
+  app = resultsApp({}, { chain: { publicClient }, domain: testDomain, blockstore, store: () => store, settle: (dealId, acceptance) => settled.push({ dealId, acceptance }) });
 });
 
 afterEach(async () => {

@@ -1,6 +1,6 @@
 /**
  * The provider's HTTP server, whose address is signed into its offers: result blocks served trustless-gateway
- * style, and `POST /api/v1/deals/:id/acceptance`, where a job creator hands in its signed acceptance of a
+ * style (a result swept after its keeping time is answered 404 with until when it was kept), and `POST /api/v1/deals/:id/acceptance`, where a job creator hands in its signed acceptance of a
  * deal's results for the provider to settle with. It listens on the port it had last time when none is set.
  */
 import { Hono } from 'hono';
@@ -8,9 +8,11 @@ import { isHex, type Hex } from 'viem';
 import type { ChainClients } from '../chain/index.js';
 import { listen, type RunningHttpServer } from '../lib/http-server.js';
 import { acceptanceTypes, offerDomain } from '../protocol/eip712.js';
+import { CID } from 'multiformats/cid';
 import { addGatewayRoutes } from '../storage/index.js';
 import type { ResourceProviderComponents, ResourceProviderConfig } from './config.js';
 import type { DealStore } from './deal-store.js';
+import { resultKeptUntil, type ResultRetentionConfig } from './result-retention.js';
 
 export type ResultsServerConfig = Pick<ResourceProviderConfig, 'host' | 'port'>;
 
@@ -23,9 +25,17 @@ export interface ResultsServerComponents extends Pick<ResourceProviderComponents
 }
 
 /** The gateway and acceptance routes. */
-export function resultsApp(components: ResultsServerComponents): Hono {
+export function resultsApp(config: ResultRetentionConfig, components: ResultsServerComponents): Hono {
   const { store } = components;
   const app = new Hono();
+  // Before the gateway: a result that is gone because its keeping time passed is said to be, with the date.
+  app.get('/ipfs/:cid', async (c, next) => {
+    const cid = safeParse(c.req.param('cid'));
+    const endedAt = cid && !(await components.blockstore.has(cid)) ? store()?.resultEndedAt(cid.toV1().toString()) : undefined;
+    if (endedAt === undefined) return next();
+    const until = new Date(resultKeptUntil(config, endedAt)).toISOString();
+    return c.json({ error: { code: 'result-expired', message: `the provider kept this result until ${until}; it is no longer held here` } }, 404);
+  });
   addGatewayRoutes(app, { blockstore: components.blockstore });
   // The job creator's gasless acceptance: a signature the provider puts on chain with its settlement.
   app.post('/api/v1/deals/:id/acceptance', async (c) => {
@@ -66,4 +76,12 @@ export async function startResultsServer(config: ResultsServerConfig, store: Dea
     : await listen(app, { host: config.host, port: lastPort }).catch(() => listen(app, { host: config.host, port: 0 }));
   store.setSetting('results-port', String(new URL(http.url).port));
   return http;
+}
+
+function safeParse(text: string): CID | undefined {
+  try {
+    return CID.parse(text);
+  } catch {
+    return undefined;
+  }
 }

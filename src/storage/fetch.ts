@@ -108,10 +108,13 @@ async function downloadBlock(cid: CID, context: BlockContext): Promise<Uint8Arra
   try {
     const response = await fetch(url, { headers: gateway.headers, signal });
     if (response.status === 404 || response.status === 410) {
-      await response.body?.cancel();
+      // A provider says why it no longer has a result (its keeping time passed); that is worth passing on.
+      const reason = await gatewayReason(response);
       throw new StorageError(
-        `the gateway ${gateway.base} does not have block ${cid}${of}; ask whoever published it to serve it, or try another gateway`,
-        { code: 'block-missing', details: { ...details, status: response.status }, retryable: true },
+        reason
+          ? `the gateway ${gateway.base} does not have block ${cid}${of}: ${reason}`
+          : `the gateway ${gateway.base} does not have block ${cid}${of}; ask whoever published it to serve it, or try another gateway`,
+        { code: 'block-missing', details: { ...details, status: response.status }, retryable: reason === undefined },
       );
     }
     if (!response.ok) {
@@ -224,4 +227,17 @@ function describe(error: unknown): string {
   if (cause?.message === 'bad port') return 'the port is one that fetch refuses to use (a blocked port)';
   if (cause?.message !== undefined) return cause.message;
   return error instanceof Error ? error.message : String(error);
+}
+
+/** The `error.message` of a small JSON answer (the shape the results server answers with), if it has one. */
+async function gatewayReason(response: Response): Promise<string | undefined> {
+  // Read only when small and said to be: a gateway is trusted with nothing, its memory use included.
+  const length = Number(response.headers.get('content-length') ?? Infinity);
+  if (!response.headers.get('content-type')?.includes('application/json') || !(length <= 4096)) {
+    await response.body?.cancel();
+    return undefined;
+  }
+  const body = (await response.json().catch(() => undefined)) as { error?: { code?: unknown; message?: unknown } } | undefined;
+  // Only a reason the gateway gives for the block being gone on purpose; a plain "not held here" adds nothing.
+  return body?.error?.code === 'result-expired' && typeof body.error.message === 'string' ? body.error.message.slice(0, 300) : undefined;
 }

@@ -24,3 +24,4 @@ export {
   type FetchDagProgressEvent,
   type FetchDagResult,
 } from './fetch.js';
+export { SweepableBlockstore, type SweepResult } from './sweep.js';
