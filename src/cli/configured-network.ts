@@ -10,6 +10,7 @@ import type { JobCreatorComponents, postJob, RunJobOptions } from '../job-creato
 import { ChainError, LilypadError, UserInputError } from '../lib/errors.js';
 import { blocksDir, configuredRpcUrl, parseNetworkConfig } from '../lib/config.js';
 import { privateKey } from '../lib/service-config.js';
+import { jobInputStore } from '../module/builtin-data.js';
 import { createModuleResolver } from '../module/resolve.js';
 import { chainReadDeal } from '../network/read-deal.js';
 import { createSolverClient } from '../solver/client.js';
@@ -129,6 +130,8 @@ async function connect(args: {
       readDeal: chainReadDeal(chain.publicClient, dealsAddress),
       blockstore,
       ipfs,
+      // A re-run here (--verify, --audit) reads the inputs as a provider does.
+      inputs: jobInputStore({ ipfs, gatewayUrls: [], blockstore }),
     },
     mediators: args.mediators,
     solverUrl: args.solverUrl,

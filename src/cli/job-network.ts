@@ -11,11 +11,11 @@ import { runCheckedJob, type JobChecks } from '../job-creator/audit.js';
 import { defaultJobsDbPath, openJobStore } from '../job-creator/job-store.js';
 import { followJob, postJob, type JobCreatorComponents, type JobResult, type RunJobOptions } from '../job-creator/run-job.js';
 import { UserInputError } from '../lib/errors.js';
+import { jobInputStore } from '../module/builtin-data.js';
 import { moduleLocationsOf } from '../module/git.js';
 import { configuredRpcUrl } from '../lib/config.js';
 import { startEmbeddedNetwork, type EmbeddedNetwork } from '../network/embedded.js';
 import { createSolverClient } from '../solver/client.js';
-import { peersThenGateways } from '../storage/block-source.js';
 import type { FsBlockstore } from '../storage/index.js';
 import type { IpfsNode } from '../storage/ipfs-node.js';
 import { connectConfiguredNetwork, recordingJobOptions, type PostedJob } from './configured-network.js';
@@ -81,7 +81,7 @@ export async function openJobNetwork(options: OpenJobNetworkOptions): Promise<Jo
         blockstore,
         ipfs,
         // A re-run here (--verify, --audit) reads the inputs from this job creator's blocks, or the provider's node.
-        inputs: { source: peersThenGateways({ ipfs, gatewayUrls: [], blockstore }), blockstore },
+        inputs: jobInputStore({ ipfs, gatewayUrls: [], blockstore }),
       };
     } catch (error) {
       await close();

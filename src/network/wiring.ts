@@ -14,6 +14,7 @@ import { closeExecutors, localExecutors } from '../executor/local.js';
 import type { Executor } from '../executor/types.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
 import { createMediator, type MediatorConfig } from '../mediator/mediator.js';
+import { jobInputStore } from '../module/builtin-data.js';
 import type { ModuleLocations } from '../module/git.js';
 import { createModuleResolver, type ModuleResolver } from '../module/resolve.js';
 import { DEFAULT_SERVICE_MODULE_SOURCES, type ModuleSources } from '../module/sources.js';
@@ -21,7 +22,6 @@ import { createResourceProvider, type ResourceProviderConfig } from '../resource
 import { createSolverClient } from '../solver/client.js';
 import { createSolver, type SolverConfig } from '../solver/solver.js';
 import { chainFreeEscrow } from '../solver/standing.js';
-import { peersThenGateways } from '../storage/block-source.js';
 import { closeBlockstore, openBlockstore, SweepableBlockstore, type Blockstore } from '../storage/index.js';
 import { createIpfsNode, loopbackOnly, type IpfsNode } from '../storage/ipfs-node.js';
 import { chainReadDeal } from './read-deal.js';
@@ -156,8 +156,7 @@ export async function startRoles(config: RolesConfig, pieces: RolesPieces): Prom
       return { blockstore, ipfs };
     };
     /** The provider and the mediator read inputs alike, so a re-run sees the bytes the provider's run saw. */
-    const inputsInto = ({ blockstore, ipfs }: { blockstore: Blockstore; ipfs?: IpfsNode }) =>
-      ipfs || inputGateways.length > 0 ? { source: peersThenGateways({ ipfs, gatewayUrls: inputGateways, blockstore }), blockstore } : undefined;
+    const inputsInto = ({ blockstore, ipfs }: { blockstore: Blockstore; ipfs?: IpfsNode }) => jobInputStore({ ipfs, gatewayUrls: inputGateways, blockstore });
 
     if (config.mediator) {
       const { privateKey, dataDir, ...mediatorConfig } = config.mediator;

@@ -21,7 +21,7 @@ const { createWasmExecutor } = await import(`${dist}/executor/wasm/index.js`);
 const { createResourceProvider } = await import(`${dist}/resource-provider/resource-provider.js`);
 const { createModuleResolver } = await import(`${dist}/module/resolve.js`);
 const { createSolverClient } = await import(`${dist}/solver/client.js`);
-const { peersThenGateways } = await import(`${dist}/storage/block-source.js`);
+const { jobInputStore } = await import(`${dist}/module/builtin-data.js`);
 const { createIpfsNode } = await import(`${dist}/storage/ipfs-node.js`);
 const { openBlockstore, closeBlockstore } = await import(`${dist}/storage/index.js`);
 
@@ -81,7 +81,7 @@ const provider = createResourceProvider(
     modules: createModuleResolver(),
     blockstore,
     ipfs,
-    inputs: { source: peersThenGateways({ ipfs, gatewayUrls: inputGateways, blockstore }), blockstore },
+    inputs: jobInputStore({ ipfs, gatewayUrls: inputGateways, blockstore }),
   },
 );
 const stopping = new Promise((resolve) => {
