@@ -64,6 +64,7 @@ const flagNames: Record<string, string> = {
   capacity: 'LILYPAD_CAPACITY',
   cpu: 'LILYPAD_CPU',
   gpu: 'LILYPAD_GPU',
+  gpuMemory: 'LILYPAD_GPU_MEMORY',
   ram: 'LILYPAD_RAM',
   modules: 'LILYPAD_MODULES',
   refuseModules: 'LILYPAD_REFUSE_MODULES',
@@ -208,7 +209,8 @@ export function registerServiceCommands(program: Command): void {
     .option('--collateral-multiple <n>', 'collateral per deal as a multiple of the price (LILYPAD_COLLATERAL_MULTIPLE)')
     .option('--capacity <n>', 'jobs at once (LILYPAD_CAPACITY)')
     .option('--cpu <milli>', 'CPU offered in milli-CPU (LILYPAD_CPU; default: all of this machine)')
-    .option('--gpu <milli>', 'GPU offered in milli-GPU (LILYPAD_GPU)')
+    .option('--gpu <milli>', 'GPU offered in milli-GPU, 1000 a card (LILYPAD_GPU; default: the NVIDIA GPUs nvidia-smi lists)')
+    .option('--gpu-memory <MB>', 'memory of each GPU in MB (LILYPAD_GPU_MEMORY; default: the smallest card\'s, from nvidia-smi)')
     .option('--ram <MB>', 'RAM offered in MB (LILYPAD_RAM)')
     .option('--modules <names>', 'modules allowed, comma-separated; empty allows all (LILYPAD_MODULES)')
     .option('--refuse-modules <names>', 'modules refused, comma-separated: those `lilypad module test` flags as not deterministic (LILYPAD_REFUSE_MODULES)')
@@ -238,7 +240,12 @@ export function registerServiceCommands(program: Command): void {
             price: config.LILYPAD_PRICE,
             collateralMultiple: config.LILYPAD_COLLATERAL_MULTIPLE,
             capacity: config.LILYPAD_CAPACITY,
-            machine: { cpu: config.LILYPAD_CPU, gpu: config.LILYPAD_GPU, ram: config.LILYPAD_RAM },
+            machine: {
+              cpu: config.LILYPAD_CPU,
+              gpu: config.LILYPAD_GPU,
+              ram: config.LILYPAD_RAM,
+              ...(config.LILYPAD_GPU_MEMORY !== undefined ? { gpuMemory: config.LILYPAD_GPU_MEMORY } : {}),
+            },
             modules: config.LILYPAD_MODULES,
             refuseModules: config.LILYPAD_REFUSE_MODULES,
             dataDir: path.resolve(config.LILYPAD_DATA_DIR),

@@ -12,6 +12,14 @@ export interface LocalExecutorsOptions {
   owner: string;
   /** Keep a WebAssembly worker booted for the next job; default true. A one-off re-run does not need one. */
   spareWorker?: boolean;
+  /** The GPUs Docker jobs may be given, each to one job at a time (DockerExecutorOptions.gpuDevices). */
+  gpuDevices?: string[];
+}
+
+/** The first `milliGpu / 1000` cards by index: the GPUs a provider that offers `milliGpu` hands out. */
+export function gpuDevicesOf(milliGpu: number): string[] | undefined {
+  const cards = Math.floor(milliGpu / 1000);
+  return cards > 0 ? Array.from({ length: cards }, (_, index) => String(index)) : undefined;
 }
 
 /**
@@ -19,14 +27,14 @@ export interface LocalExecutorsOptions {
  * leaves WebAssembly alone.
  */
 export async function localExecutors(options: LocalExecutorsOptions): Promise<Executor[]> {
-  const docker = await dockerExecutorIfAvailable({ owner: options.owner }).catch(() => undefined);
+  const docker = await dockerExecutorIfAvailable({ owner: options.owner, gpuDevices: options.gpuDevices }).catch(() => undefined);
   const wasm = createWasmExecutor({ spareWorker: options.spareWorker });
   return docker ? [wasm, docker] : [wasm];
 }
 
 /** The same engines, Docker asked only when a Docker job comes: most re-runs are WebAssembly. */
 export function localExecutorsOnDemand(options: LocalExecutorsOptions): Executor[] {
-  return [createWasmExecutor({ spareWorker: options.spareWorker }), dockerExecutorOnDemand({ owner: options.owner })];
+  return [createWasmExecutor({ spareWorker: options.spareWorker }), dockerExecutorOnDemand({ owner: options.owner, gpuDevices: options.gpuDevices })];
 }
 
 export async function closeExecutors(executors: Executor[]): Promise<void> {

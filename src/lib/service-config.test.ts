@@ -67,3 +67,28 @@ describe("the resource provider's keeping time", () => {
     expect(() => keepResults('a week')).toThrow('LILYPAD_KEEP_RESULTS must be a duration such as 7d, 12h, 30m or 3600 (seconds)');
   });
 });
+
+describe("the resource provider's GPUs", () => {
+  const provider = {
+    ...chain,
+    WEB3_PRIVATE_KEY: `0x${'11'.repeat(32)}`,
+    SERVICE_SOLVER: 'http://127.0.0.1:8080',
+    SERVICE_MEDIATORS: `0x${'a1'.repeat(20)}`,
+  };
+  const gpus = (detected: { gpu: number; gpuMemory?: number }, env: Record<string, string> = {}, flags: Record<string, string> = {}) => {
+    const config = loadServiceConfig(resourceProviderServiceSchema({ cpu: 1000, ram: 1024, ...detected }), { env: { ...provider, ...env }, flags });
+    return { gpu: config.LILYPAD_GPU, gpuMemory: config.LILYPAD_GPU_MEMORY };
+  };
+
+  it('default to what nvidia-smi found; the environment and then --gpu-memory override the memory of each card', () => {
+    expect(gpus({ gpu: 2000, gpuMemory: 24576 })).toEqual({ gpu: 2000, gpuMemory: 24576 });
+    expect(gpus({ gpu: 0 })).toEqual({ gpu: 0, gpuMemory: undefined });
+    expect(gpus({ gpu: 2000, gpuMemory: 24576 }, { LILYPAD_GPU_MEMORY: '16000' })).toEqual({ gpu: 2000, gpuMemory: 16000 });
+    expect(gpus({ gpu: 0 }, { LILYPAD_GPU: '1000', LILYPAD_GPU_MEMORY: '16000' }, { LILYPAD_GPU_MEMORY: '8000' })).toEqual({ gpu: 1000, gpuMemory: 8000 });
+  });
+
+  it('are in the README’s settings table', () => {
+    const readme = readFileSync(path.join(packageRoot(), 'README.md'), 'utf8');
+    for (const [flag, variable] of [['gpu', 'LILYPAD_GPU'], ['gpu-memory', 'LILYPAD_GPU_MEMORY']]) expect(readme).toContain(`| \`--${flag}\` | \`${variable}\` |`);
+  });
+});

@@ -135,7 +135,7 @@ export const chainServiceSchema = z.object({
 });
 
 /** `lilypad resource-provider`'s settings; what it offers defaults to `machine`, this machine. */
-export function resourceProviderServiceSchema(machine: { cpu: number; gpu: number; ram: number }) {
+export function resourceProviderServiceSchema(machine: { cpu: number; gpu: number; ram: number; gpuMemory?: number }) {
   return z.object({
     ...signerSettings,
     SERVICE_SOLVER: z.string().url(),
@@ -145,6 +145,8 @@ export function resourceProviderServiceSchema(machine: { cpu: number; gpu: numbe
     LILYPAD_CAPACITY: z.coerce.number().int().positive().default(Math.max(1, os.availableParallelism())),
     LILYPAD_CPU: z.coerce.number().nonnegative().default(machine.cpu),
     LILYPAD_GPU: z.coerce.number().nonnegative().default(machine.gpu),
+    /** MB on each GPU (the smallest card's); unset where nvidia-smi says nothing, and then no job asking for vram is taken. */
+    LILYPAD_GPU_MEMORY: machine.gpuMemory !== undefined ? z.coerce.number().nonnegative().default(machine.gpuMemory) : z.coerce.number().nonnegative().optional(),
     LILYPAD_RAM: z.coerce.number().nonnegative().default(machine.ram),
     LILYPAD_MODULES: list,
     LILYPAD_REFUSE_MODULES: list,

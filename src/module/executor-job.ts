@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import type { DockerJob, ExecutionLimits, ExecutorJob } from '../executor/types.js';
 import { ModuleError } from '../lib/errors.js';
 import { loadModuleFileByCid, type ResolvedModule } from './resolve.js';
-import type { ModuleSpec } from './spec.js';
+import { gpusOf, type ModuleSpec } from './spec.js';
 
 export async function executorJobOf(module: ResolvedModule, spec: ModuleSpec): Promise<ExecutorJob> {
   if (spec.job.Spec.Engine === 'Docker') return dockerJobOf(module, spec);
@@ -64,7 +64,7 @@ export function executionLimitsOf(spec: ModuleSpec, policy: ExecutionPolicy = {}
   return { wallClockMs, memoryBytes };
 }
 
-/** The image, command and environment from `Spec.Docker`; the network from `Spec.Network`; resources from `machine`. */
+/** The image, command and environment from `Spec.Docker`; the network from `Spec.Network`; resources from `machine` (GPUs from gpusOf). */
 function dockerJobOf(module: ResolvedModule, spec: ModuleSpec): DockerJob {
   // Spec.Docker was checked, and its environment read, by the one schema in spec.ts when the module rendered.
   const docker = spec.job.Spec.Docker;
@@ -81,7 +81,7 @@ function dockerJobOf(module: ResolvedModule, spec: ModuleSpec): DockerJob {
     resources: {
       cpu: spec.machine.cpu || undefined,
       memoryBytes: spec.machine.ram ? spec.machine.ram * MB : undefined,
-      gpus: spec.machine.gpu ? Math.ceil(spec.machine.gpu / 1000) : undefined,
+      gpus: gpusOf(spec) || undefined,
     },
   };
 }

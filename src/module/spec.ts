@@ -13,7 +13,7 @@ const storageSpec: Shape = {
   StorageSource: true, Name: true, CID: true, Path: true, URL: true, Repo: true, S3: true, SourcePath: true, ReadWrite: true,
 };
 const SHAPE: Shape = {
-  machine: { cpu: true, gpu: true, ram: true, gpuMemory: true },
+  machine: { cpu: true, gpu: true, ram: true, vram: true },
   job: {
     APIVersion: true,
     Metadata: true,
@@ -92,26 +92,42 @@ const dockerSchema = z.object({
   WorkingDirectory: z.string().optional(),
 });
 
+/**
+ * The section of the engine the job does not use is dropped unread, as Bacalhau ignores it: the original
+ * Docker modules carry an empty `"Wasm": {"EntryModule": {}}`.
+ */
+function onlyTheEngineSection(spec: unknown): unknown {
+  if (spec === null || typeof spec !== 'object' || Array.isArray(spec)) return spec;
+  const { Engine, Wasm, Docker, ...rest } = spec as Record<string, unknown>;
+  if (Engine === 'Docker') return { Engine, Docker, ...rest };
+  if (Engine === 'Wasm') return { Engine, Wasm, ...rest };
+  return spec;
+}
+
+/** Bacalhau's `Resources.GPU`: a count of whole GPUs, as a string ("1"). */
+const gpuCount = z.string().trim().regex(/^\d+$/, 'Resources.GPU is a whole number of GPUs, such as "1"').transform(Number);
+
 export const moduleSpecSchema = z.object({
   machine: z.object({
     /** milli-CPU */
     cpu: z.number().nonnegative(),
-    /** milli-GPU */
+    /** milli-GPU; a job gets whole GPUs, so any part of one (the original modules write 1) asks for a card */
     gpu: z.number().nonnegative().default(0),
     /** MB */
     ram: z.number().nonnegative(),
-    gpuMemory: z.number().nonnegative().optional(),
+    /** MB of memory on each of the job's GPUs (see MachineSpec.gpuMemory) */
+    vram: z.number().nonnegative().optional(),
   }),
   job: z.object({
     APIVersion: z.literal('V1beta1'),
-    Spec: z
+    Spec: z.preprocess(onlyTheEngineSection, z
       .object({
         Engine: z.enum(['Wasm', 'Docker'], { message: 'Engine must be "Wasm" or "Docker"' }),
         Wasm: wasmSchema.optional(),
         Docker: dockerSchema.optional(),
         Inputs: z.array(storageSchema).default([]),
         Outputs: z.array(storageSchema).default([]),
-        Resources: z.object({ CPU: z.string().optional(), Memory: z.string().optional(), Disk: z.string().optional(), GPU: z.string().optional() }).optional(),
+        Resources: z.object({ CPU: z.string().optional(), Memory: z.string().optional(), Disk: z.string().optional(), GPU: gpuCount.optional() }).optional(),
         Network: z.object({ Type: z.string().default('None'), Domains: z.array(z.string()).optional() }).optional(),
         Timeout: z.number().positive().optional(),
       })
@@ -119,16 +135,42 @@ export const moduleSpecSchema = z.object({
       .superRefine((spec, ctx) => {
         if (spec.Engine === 'Wasm' && !spec.Wasm) ctx.addIssue({ code: 'custom', path: ['Wasm'], message: 'Engine is Wasm but there is no Wasm section' });
         if (spec.Engine === 'Docker' && !spec.Docker) ctx.addIssue({ code: 'custom', path: ['Docker'], message: 'Engine is Docker but there is no Docker section' });
-      }),
+      })),
   }).passthrough(),
+}).superRefine((module, ctx) => {
+  const gpus = gpusOf(module);
+  // Refused here, where every party renders the module, so that nobody signs a job that no provider can run.
+  if (gpus > 0 && module.job.Spec.Engine === 'Wasm') {
+    ctx.addIssue({ code: 'custom', path: ['machine', 'gpu'], message: 'the Wasm engine has no GPUs; a module that needs one runs on Docker' });
+  }
+  if (gpus === 0 && (module.machine.vram ?? 0) > 0) {
+    ctx.addIssue({ code: 'custom', path: ['machine', 'vram'], message: 'vram is GPU memory, but the module asks for no GPU (set machine.gpu)' });
+  }
 });
 
 export type ModuleSpec = z.infer<typeof moduleSpecSchema>;
 export type WasmSpec = z.infer<typeof wasmSchema>;
 export type DockerSpec = z.infer<typeof dockerSchema>;
 
+/**
+ * The whole GPUs a job gets: `machine.gpu` (milli-GPU) rounded up to cards, or `Spec.Resources.GPU` (cards)
+ * where that says more. The original modules write both (`"gpu": 1` and `"GPU": "1"`); when they disagree
+ * the larger wins rather than the module being refused, because a job matched on the smaller would be
+ * given fewer GPUs than one of its own lines asks for, while the larger is never less than it needs.
+ */
+export function gpusOf(spec: Pick<ModuleSpec, 'machine'> & { job: { Spec: { Resources?: { GPU?: number } } } }): number {
+  return Math.max(Math.ceil(spec.machine.gpu / 1000), spec.job.Spec.Resources?.GPU ?? 0);
+}
+
+/** What the job needs of a machine, as job offers say it and matching compares it: GPUs as the cards it gets. */
 export function machineOf(spec: ModuleSpec): MachineSpec {
-  return { cpu: spec.machine.cpu, gpu: spec.machine.gpu, ram: spec.machine.ram, gpuMemory: spec.machine.gpuMemory };
+  const gpus = gpusOf(spec);
+  return {
+    cpu: spec.machine.cpu,
+    gpu: gpus * 1000,
+    ram: spec.machine.ram,
+    ...(gpus > 0 && spec.machine.vram ? { gpuMemory: spec.machine.vram } : {}),
+  };
 }
 
 export function engineOf(spec: ModuleSpec): Engine {

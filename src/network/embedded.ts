@@ -11,13 +11,14 @@ import path from 'node:path';
 import { parseEther, type Address, type Hex } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { ANVIL_DEV_PRIVATE_KEYS, connectChain, deployContracts, fund, startAnvil, type AnvilInstance } from '../chain/index.js';
-import { closeExecutors, localExecutors } from '../executor/local.js';
+import { closeExecutors, gpuDevicesOf, localExecutors } from '../executor/local.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
 import type { ModuleResolver } from '../module/resolve.js';
 import type { ModuleLocations } from '../module/git.js';
 import { ANY_MODULE_SOURCE } from '../module/sources.js';
 import type { ReadDeal } from '../protocol/deals.js';
 import type { OfferDomain } from '../protocol/offers.js';
+import { detectMachine } from './machine.js';
 import { chainReadDeal } from './read-deal.js';
 import { startRoles, type RunningRoles } from './wiring.js';
 
@@ -53,8 +54,10 @@ export async function startEmbeddedNetwork(options: EmbeddedNetworkOptions = {})
   const logger = options.logger ?? silentLogger;
   const ownsDataDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), 'lilypad-network-')));
+  // This machine as its one provider offers it: a GPU module runs here when the machine has the cards.
+  const machine = detectMachine();
   // Asked of the Docker engine now, answered while anvil starts.
-  const executors = localExecutors({ owner: `lilypad-embedded-${process.pid}` });
+  const executors = localExecutors({ owner: `lilypad-embedded-${process.pid}`, gpuDevices: gpuDevicesOf(machine.gpu) });
   let roles: RunningRoles | undefined;
   let anvil: AnvilInstance | undefined;
   const stop = async () => {
@@ -96,7 +99,7 @@ export async function startEmbeddedNetwork(options: EmbeddedNetworkOptions = {})
           price: EMBEDDED_JOB_PRICE,
           collateralMultiple: 2n,
           capacity: 16,
-          machine: { cpu: os.availableParallelism() * 1000, gpu: 0, ram: Math.floor(os.totalmem() / 1024 / 1024) },
+          machine,
           modules: [],
           mediators: [mediatorAddress],
           dataDir: path.join(dataDir, 'resource-provider'),

@@ -3,8 +3,11 @@ import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import type { MachineSpec } from '../protocol/machine.js';
 
-/** CPU, GPU and RAM of this machine, as a provider offers them unless told otherwise. */
-export function detectMachine(): MachineSpec & { gpuMemory?: number } {
+/**
+ * CPU, GPU and RAM of this machine, as a provider offers them unless told otherwise; GPU memory is the
+ * smallest card's, because a job asking for vram needs it on each of the cards it may be given.
+ */
+export function detectMachine(): MachineSpec {
   const gpus = detectGpus();
   return {
     cpu: os.availableParallelism() * 1000,

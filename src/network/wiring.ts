@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { Address, Hex } from 'viem';
 import { createBridge, type BridgeConfig } from '../bridge/bridge.js';
 import { connectChain, createLilypadPublicClient, fetchChainId } from '../chain/index.js';
-import { closeExecutors, localExecutors } from '../executor/local.js';
+import { closeExecutors, gpuDevicesOf, localExecutors } from '../executor/local.js';
 import type { Executor } from '../executor/types.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
 import { createMediator, type MediatorConfig } from '../mediator/mediator.js';
@@ -107,7 +107,9 @@ export async function startRoles(config: RolesConfig, pieces: RolesPieces): Prom
   const cleanups: Array<() => Promise<unknown>> = [];
   // The bridge re-runs jobs on executors of its own (runCheckedJob), made only while it checks one.
   const runsJobs = config.mediator !== undefined || config.resourceProvider !== undefined;
-  const executorsReady = pieces.executors ?? (runsJobs ? localExecutors({ owner: config.executorOwner }) : undefined);
+  // The provider's GPUs are handed out card by card to its jobs (and to the mediator's re-runs beside it).
+  const gpuDevices = gpuDevicesOf(config.resourceProvider?.machine.gpu ?? 0);
+  const executorsReady = pieces.executors ?? (runsJobs ? localExecutors({ owner: config.executorOwner, gpuDevices }) : undefined);
   const stop = async () => {
     if (executorsReady) await closeExecutors(await executorsReady.catch(() => []));
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch((error) => logger.warn({ err: error }, 'clean-up failed'));

@@ -11,6 +11,7 @@ import { machineOf } from '../module/spec.js';
 import { termsMisfitOf, termsMisfitText } from '../protocol/agreement.js';
 import type { Deal } from '../protocol/deals.js';
 import { moduleIdOf } from '../protocol/ids.js';
+import { machineMisfitOf, machineMisfitText } from '../protocol/machine.js';
 import { verifyJobOfferSignature } from '../protocol/offers.js';
 import type { ResourceProviderComponents, ResourceProviderConfig } from './config.js';
 
@@ -62,10 +63,11 @@ export function createDealChecks(config: DealChecksConfig, components: DealCheck
       throw new Error(`module ${job.moduleName} is refused here (refuseModules: not deterministic)`);
     }
     const ready = await prepareJob(job, components);
+    // What the module asks, rendered here: the job offer's `machine` is only the job creator's (and the
+    // solver's) word, and a GPU job on a machine without the GPUs fails after the collateral is locked.
     const machine = machineOf(ready.spec);
-    if (machine.cpu > config.machine.cpu || machine.gpu > config.machine.gpu || machine.ram > config.machine.ram) {
-      throw new Error('the module asks for more than this provider has');
-    }
+    const lacks = machineMisfitOf(machine, config.machine);
+    if (lacks) throw new Error(machineMisfitText(lacks, machine, config.machine));
     // Without a Timeout of its own a job gets the network's default (the same in every re-run, so a mediator
     // stops it where the provider did); either way the deal runner stops it in time to submit before the
     // deal's deadline. Memory is held to the module's declared RAM.

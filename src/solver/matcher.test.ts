@@ -47,6 +47,26 @@ describe('matchJobOffer', () => {
     });
   });
 
+  it('a GPU job goes only to offers with the cards and, where it asks, that memory on each card', async () => {
+    // sdxl's need as its job offer says it: one card with 24000 MB.
+    const job = await signedJobOffer({ machine: { cpu: 8000, gpu: 1000, ram: 16000, gpuMemory: 24000 } });
+    const machine = (gpu: number, gpuMemory?: number) => ({ cpu: 16000, gpu, ram: 65536, ...(gpuMemory !== undefined ? { gpuMemory } : {}) });
+    const noGpu = stored(await signedResourceOffer({ details: { machine: machine(0) } }), 0);
+    const small = stored(await signedResourceOffer({ details: { machine: machine(2000, 16000) }, terms: { price: 1n } }), 1);
+    const unsaid = stored(await signedResourceOffer({ details: { machine: machine(1000) }, terms: { price: 1n } }), 2);
+    const big = stored(await signedResourceOffer({ details: { machine: machine(1000, 81920) }, terms: { price: 3n } }), 3);
+    const result = matchJobOffer(job, [noGpu, small, unsaid, big], now);
+    expect(result.matched && result.resourceOffer).toBe(big);
+    expect(matchJobOffer(job, [noGpu, small, unsaid], now)).toEqual({
+      matched: false,
+      reason: 'no offer fits: 2 offers have too little GPU memory, 1 offer has too few GPUs',
+    });
+    // Two cards are asked as 2000; a one-card machine has too few, however much memory it has.
+    const twoCards = await signedJobOffer({ machine: { cpu: 1000, gpu: 2000, ram: 512 } });
+    expect(matchJobOffer(twoCards, [big], now)).toEqual({ matched: false, reason: 'no offer fits: 1 offer has too few GPUs' });
+    expect(matchJobOffer(twoCards, [small], now).matched).toBe(true);
+  });
+
   it('allows a module by name or by id, and skips expired offers', async () => {
     const job = await signedJobOffer();
     const byName = stored(await signedResourceOffer({ details: { modules: ['cowsay:v0.0.1'] } }), 0);

@@ -4,6 +4,7 @@
  * why, summarised over all offers.
  */
 import { termsMisfitOf, type TermsMisfit } from '../protocol/agreement.js';
+import { machineMisfitOf, type MachineMisfit } from '../protocol/machine.js';
 import type { JobOffer, ResourceOffer } from '../protocol/offers.js';
 
 export interface StoredResourceOffer {
@@ -25,10 +26,7 @@ export type Misfit =
   | 'engine'
   | 'module'
   | 'refused'
-  | 'cpu'
-  | 'gpu'
-  | 'ram'
-  | 'gpu memory'
+  | MachineMisfit
   | TermsMisfit
   | ProviderMisfit;
 
@@ -71,10 +69,8 @@ export function misfitOf(job: JobOffer, stored: StoredResourceOffer, nowSeconds:
     return 'module';
   }
   if (details.refusedModules?.some((m) => m === job.moduleName || m.toLowerCase() === job.terms.moduleId.toLowerCase())) return 'refused';
-  if (details.machine.cpu < job.machine.cpu) return 'cpu';
-  if (details.machine.gpu < job.machine.gpu) return 'gpu';
-  if (details.machine.ram < job.machine.ram) return 'ram';
-  if ((job.machine.gpuMemory ?? 0) > (details.machine.gpuMemory ?? 0)) return 'gpu memory';
+  const machine = machineMisfitOf(job.machine, details.machine);
+  if (machine) return machine;
   // As the deal contract checks at agreement: price, least collateral, a shared mediator, the timeouts.
   return termsMisfitOf(job.terms, terms) ?? provider?.(stored);
 }

@@ -168,13 +168,41 @@ describe.skipIf(Boolean(skip))(`docker executor${skip ? ` (skipped: ${skip})` : 
     expect(await ownContainers()).toEqual([]);
   });
 
-  test('GPUs are asked for with device requests', async () => {
-    // This engine has no GPU runtime, so it refuses the request; on a GPU machine the job runs.
-    const outcome = await executor.run(request(job(['/bin/true'], [], { resources: { gpus: 1 } }))).then(
-      () => 'ran',
-      (error: Error) => error.message,
-    );
-    if (outcome !== 'ran') expect(outcome).toMatch(/device driver|gpu/i);
+  test('GPUs reach the engine as NVIDIA device requests: a count, or the cards of the pool; a job without GPUs gets none', async () => {
+    // Each container's HostConfig as the engine stored it, read back between create and start.
+    const hostConfigs: Array<Dockerode.ContainerInspectInfo['HostConfig']> = [];
+    const recording = Object.create(docker) as Dockerode;
+    recording.createContainer = async (options: Dockerode.ContainerCreateOptions) => {
+      const container = await docker.createContainer(options);
+      hostConfigs.push((await container.inspect()).HostConfig);
+      return container;
+    };
+    // This engine has no NVIDIA runtime: it creates the container with the request and refuses to start it,
+    // saying so. On a machine with nvidia-container-toolkit the same request starts (untested here).
+    const outcome = (run: Promise<unknown>) => run.then(() => 'ran', (error: Error) => error.message);
+    const counted = createDockerExecutor({ docker: recording, owner, stopGraceSeconds: 1 });
+    const pooled = createDockerExecutor({ docker: recording, owner, stopGraceSeconds: 1, gpuDevices: ['0', '1', '2'] });
+    try {
+      const noGpu = await counted.run(request(job(['/bin/true'], [])));
+      expect(noGpu.exitCode).toBe(0);
+      const started = [
+        await outcome(counted.run(request(job(['/bin/true'], [], { resources: { gpus: 2 } })))),
+        await outcome(pooled.run(request(job(['/bin/true'], [], { resources: { gpus: 2 } })))),
+      ];
+      for (const result of started) if (result !== 'ran') expect(result).toMatch(/would not start: .*device driver "nvidia"/);
+      expect(hostConfigs.map((config) => config.DeviceRequests ?? null)).toEqual([
+        null,
+        [expect.objectContaining({ Driver: 'nvidia', Count: 2, Capabilities: [['gpu']] })],
+        [expect.objectContaining({ Driver: 'nvidia', DeviceIDs: ['0', '1'], Capabilities: [['gpu']] })],
+      ]);
+      expect(hostConfigs[2]!.DeviceRequests![0]!.Count ?? 0).toBe(0);
+      // More cards than the pool ever has: refused before any container is made.
+      await expectExecutorError(pooled.run(request(job(['/bin/true'], [], { resources: { gpus: 4 } }))), 'gpus-unavailable');
+      expect(hostConfigs).toHaveLength(3);
+    } finally {
+      await counted.close();
+      await pooled.close();
+    }
     expect(await ownContainers()).toEqual([]);
   });
 

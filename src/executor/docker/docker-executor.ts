@@ -3,7 +3,7 @@
  *
  * It owns what a container may reach and how it ends: the image is pinned by sha256 (a tag only when the
  * provider allows it), there is no network unless the job asks and the provider allows, CPU, memory and
- * process limits come from the deal, `/inputs` is mounted read-only and `/outputs` is the result folder's
+ * process limits and NVIDIA GPUs (device requests, each run its own cards: gpu-pool.ts) come from the deal, `/inputs` is mounted read-only and `/outputs` is the result folder's
  * `outputs/`. stdout and stderr are read from an attach stream into the result folder up to their caps (the
  * engine keeps no log of them: log driver `none`). Every container carries the executor's owner and its
  * process (owner.ts), so the leftovers of a process that was killed are removed when an executor starts
@@ -22,6 +22,7 @@ import { validateCommonRequest } from '../validate.js';
 import { checkOutputs } from '../outputs.js';
 import type { DockerJob, ExecutionRequest, ExecutionResult, Executor } from '../types.js';
 import { CappedFile } from './capped-file.js';
+import { createGpuPool, type GpuLease } from './gpu-pool.js';
 import { engineError, engineMessage, resolveImage } from './image.js';
 import { OWNER_LABEL, PROCESS_LABEL, processMarker, removeLeftovers } from './owner.js';
 
@@ -48,6 +49,12 @@ export interface DockerExecutorOptions {
   stopGraceSeconds?: number;
   /** How often `/outputs` is measured while a job runs. Default 250 ms. */
   outputsPollMs?: number;
+  /**
+   * The GPUs this executor may hand out, by index or UUID (`nvidia-smi -L`). Each run gets its own cards by
+   * id and waits while too few are free. Left out, a run asks the engine for a count of GPUs, which gives
+   * every container the same first cards: enough for one job at a time.
+   */
+  gpuDevices?: string[];
 }
 
 export const JOB_LABEL = 'tech.lilypad.job';
@@ -80,6 +87,7 @@ export function createDockerExecutor(options: DockerExecutorOptions = {}): Execu
   const graceSeconds = options.stopGraceSeconds ?? 2;
   const pollMs = options.outputsPollMs ?? 250;
   const running = new Set<RunningContainer>();
+  const gpuPool = options.gpuDevices ? createGpuPool(options.gpuDevices) : undefined;
   const marker = processMarker();
   let prepared: Promise<void> | undefined;
   let closed = false;
@@ -94,7 +102,7 @@ export function createDockerExecutor(options: DockerExecutorOptions = {}): Execu
 
   async function run(request: ExecutionRequest): Promise<ExecutionResult> {
     if (closed) throw new ExecutorError('the docker executor is closed', { code: 'executor-closed' });
-    const { jobId, signal, onProgress } = request;
+    const { jobId, signal } = request;
     const job = validateRequest(request, options.allowNetwork ?? false);
     const started = performance.now();
     const limits = resolveLimits(request.limits);
@@ -113,10 +121,30 @@ export function createDockerExecutor(options: DockerExecutorOptions = {}): Execu
       });
     }
 
+    const gpus = job.resources?.gpus ?? 0;
+    const lease = gpus > 0 && gpuPool ? await gpuPool.take(jobId, gpus, signal) : undefined;
+    try {
+      return await createAndRun(request, job, imageId, limits, resultDir, outputsDir, started, lease);
+    } finally {
+      lease?.release();
+    }
+  }
+
+  /** Creates the job's container (with its GPUs: `lease`'s cards, or a count) and runs it. */
+  async function createAndRun(
+    request: ExecutionRequest,
+    job: DockerJob,
+    imageId: string,
+    limits: ReturnType<typeof resolveLimits>,
+    resultDir: string,
+    outputsDir: string,
+    started: number,
+    lease: GpuLease | undefined,
+  ): Promise<ExecutionResult> {
+    const { jobId, onProgress } = request;
     const memoryBytes = minDefined(limits.memoryBytes, job.resources?.memoryBytes);
     const binds = [`${outputsDir}:/outputs:rw`];
     if (request.inputsDir !== undefined) binds.unshift(`${resolve(request.inputsDir)}:/inputs:ro`);
-    const gpus = job.resources?.gpus ?? 0;
     const createOptions: Dockerode.ContainerCreateOptions = {
       Image: imageId,
       Entrypoint: job.entrypoint,
@@ -141,7 +169,7 @@ export function createDockerExecutor(options: DockerExecutorOptions = {}): Execu
         MemorySwap: memoryBytes, // no swap on top
         NanoCpus: job.resources?.cpu ? Math.round(job.resources.cpu * 1_000_000) : undefined,
         PidsLimit: limits.pids,
-        DeviceRequests: gpus > 0 ? [{ Driver: '', Count: gpus, DeviceIDs: [], Capabilities: [['gpu']], Options: {} }] : undefined,
+        DeviceRequests: gpuRequestsOf(job.resources?.gpus ?? 0, lease),
         LogConfig: { Type: 'none', Config: {} },
         SecurityOpt: ['no-new-privileges'],
         CapDrop: ['NET_RAW', 'MKNOD', 'SYS_CHROOT', 'SETFCAP', 'AUDIT_WRITE'],
@@ -313,6 +341,18 @@ function validateRequest(request: ExecutionRequest, allowNetwork: boolean): Dock
     });
   }
   return job;
+}
+
+/**
+ * NVIDIA's device request (what `docker run --gpus` sends): the cards of `lease`, or a count when the
+ * executor keeps no pool. None for a job that asks for no GPU. The `nvidia` driver makes a missing
+ * nvidia-container-toolkit fail at start with the engine's own message, rather than run the job without GPUs.
+ */
+export function gpuRequestsOf(gpus: number, lease?: GpuLease): Dockerode.DeviceRequest[] | undefined {
+  if (gpus <= 0) return undefined;
+  return lease
+    ? [{ Driver: 'nvidia', DeviceIDs: lease.deviceIds, Capabilities: [['gpu']] }]
+    : [{ Driver: 'nvidia', Count: gpus, Capabilities: [['gpu']] }];
 }
 
 function minDefined(...values: Array<number | undefined>): number | undefined {
