@@ -1,0 +1,110 @@
+/**
+ * The studio: one HTTP server for the web app and the API, in front of one job network opened for the
+ * server's life (the embedded network when nothing is configured, else the configured one, paid for from
+ * WEB3_PRIVATE_KEY's escrow), with its state in `<dataDir>/studio.db` and results in `<dataDir>/results`.
+ */
+import path from 'node:path';
+import { Hono } from 'hono';
+import { openJobNetwork, type JobNetwork } from '../cli/job-network.js';
+import { listen, type RunningHttpServer } from '../lib/http-server.js';
+import { closeBlockstore, openBlockstore } from '../storage/index.js';
+import { createApi } from './api.js';
+import { loadCatalog } from './catalog.js';
+import { createStudioJobs } from './jobs.js';
+import { freeBetaPayments, type PaymentProvider } from './payments.js';
+import { createRateLimiter, DEFAULT_API_RATE_LIMIT, type RateLimit } from './rate-limit.js';
+import { openStudioStore } from './store.js';
+import { createWebApp } from './web.js';
+
+export interface StudioOptions {
+  dataDir: string;
+  host?: string;
+  port?: number;
+  /** Settings: WEB3_RPC_URL and the rest name a configured network; none means the embedded one. */
+  env: NodeJS.ProcessEnv;
+  payments?: PaymentProvider;
+  rateLimit?: RateLimit;
+  /** Told once the job network is up, or why it is not. */
+  onNetwork?: (outcome: { identity: string } | { error: unknown }) => void;
+}
+
+export interface RunningStudio {
+  url: string;
+  /** The job network, once open. */
+  network: Promise<JobNetwork>;
+  stop(): Promise<void>;
+}
+
+/** Headers for every page: no framing, no sniffing, scripts and styles from the studio only. */
+const SECURITY_HEADERS: Record<string, string> = {
+  'x-frame-options': 'DENY',
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'same-origin',
+};
+const PAGE_CSP = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; frame-ancestors 'none'; form-action 'self'";
+
+export async function startStudio(options: StudioOptions): Promise<RunningStudio> {
+  const dataDir = path.resolve(options.dataDir);
+  const store = openStudioStore(dataDir);
+  const catalog = await loadCatalog();
+  const payments = options.payments ?? freeBetaPayments();
+  const stopping = new AbortController();
+
+  // Jobs that an earlier run of the studio left unfinished are followed by nobody: end them, refunding the
+  // ones that never reached a deal.
+  for (const job of store.unfinishedJobs()) {
+    const agreed = job.events.some((event) => event.type === 'deal:agreed');
+    store.finishJob(job.id, { status: 'failed', error: 'the studio stopped while this job ran', refund: !agreed });
+  }
+
+  const blockstore = await openBlockstore(path.join(dataDir, 'blocks'));
+  // The network starts behind the server: pages answer at once, and jobs wait for it.
+  const network = openJobNetwork({ env: options.env, resultsDir: path.join(dataDir, 'results'), signal: stopping.signal, blockstore });
+  network.then(
+    (opened) => options.onNetwork?.({ identity: opened.identity }),
+    (error) => options.onNetwork?.({ error }),
+  );
+
+  const jobs = createStudioJobs({ store, catalog, network });
+  const app = new Hono();
+  app.use('*', async (c, next) => {
+    await next();
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) c.res.headers.set(name, value);
+    if ((c.res.headers.get('content-type') ?? '').startsWith('text/html')) c.res.headers.set('content-security-policy', PAGE_CSP);
+  });
+  app.route('/api/v1', createApi({ store, jobs, catalog, rateLimiter: createRateLimiter(options.rateLimit ?? DEFAULT_API_RATE_LIMIT) }));
+  app.route('/', createWebApp({ store, jobs, catalog, payments, secureCookies: options.env.LILYPAD_STUDIO_SECURE_COOKIES === 'true' }));
+  app.onError((error, c) => {
+    process.stderr.write(`lilypad studio: unexpected error on ${c.req.method} ${c.req.path} (a bug):\n${error.stack ?? String(error)}\n`);
+    return c.json({ error: { code: 'internal', message: 'the studio failed to answer this request (a bug); it was logged' } }, 500);
+  });
+
+  let server: RunningHttpServer;
+  try {
+    server = await listen(app, { host: options.host ?? '127.0.0.1', port: options.port ?? 8787 });
+  } catch (error) {
+    stopping.abort();
+    await network.then((n) => n.close(), () => undefined);
+    await closeBlockstore(blockstore);
+    store.close();
+    throw error;
+  }
+
+  let stopped: Promise<void> | undefined;
+  return {
+    url: server.url,
+    network,
+    stop() {
+      stopped ??= (async () => {
+        await server.close();
+        // Ends a job still running; it is recorded as failed (refunded when no deal was agreed yet).
+        stopping.abort(new Error('the studio is stopping'));
+        await jobs.idle();
+        await network.then((n) => n.close(), () => undefined);
+        await closeBlockstore(blockstore);
+        store.close();
+      })();
+      return stopped;
+    },
+  };
+}
