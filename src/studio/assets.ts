@@ -33,7 +33,7 @@ button.link { background: none; color: var(--muted); padding: 0; font-weight: 50
 button.link:hover { color: var(--ink); background: none; }
 form.stack { display: grid; gap: 14px; max-width: 460px; }
 label { display: grid; gap: 6px; font-weight: 600; font-size: .95rem; }
-input[type=text], input[type=email], input[type=password], textarea { font: inherit; padding: 9px 12px; border: 1px solid #cfd6e0; border-radius: 8px; background: #fff; width: 100%; }
+input[type=text], input[type=email], input[type=password], textarea { font: inherit; padding: 9px 12px; border: 1px solid #cfd6e0; border-radius: 8px; background: #fff; width: 100%; font-weight: 400; }
 input:focus, textarea:focus { outline: 2px solid #9be3c9; border-color: var(--accent); }
 .auth { max-width: 420px; margin: 40px auto; }
 .notice { padding: 12px 16px; border-radius: 8px; margin: 0 0 20px; }
@@ -41,6 +41,7 @@ input:focus, textarea:focus { outline: 2px solid #9be3c9; border-color: var(--ac
 .notice.ok { background: #e7f7f1; color: var(--accent-dark); }
 .secret { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; background: #14213d; color: #9be3c9; padding: 12px 14px; border-radius: 8px; word-break: break-all; }
 pre { background: #14213d; color: #e8edf5; padding: 16px; border-radius: 10px; overflow-x: auto; font: 14px/1.45 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
+pre.snippet { white-space: pre-wrap; word-break: break-all; }
 code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .9em; }
 table { width: 100%; border-collapse: collapse; background: var(--card); border: 1px solid var(--line); border-radius: 12px; overflow: hidden; }
 th, td { text-align: left; padding: 10px 14px; border-bottom: 1px solid var(--line); font-size: .95rem; vertical-align: top; }
@@ -54,7 +55,7 @@ ol.progress { list-style: none; padding: 0; margin: 0 0 16px; }
 ol.progress li { padding: 6px 0; border-bottom: 1px dashed var(--line); }
 .result dl { display: grid; grid-template-columns: max-content 1fr; gap: 6px 14px; margin: 0 0 12px; }
 .result dt { color: var(--muted); } .result dd { margin: 0; word-break: break-all; }
-.balance { font-size: 2.4rem; font-weight: 700; margin: 0; }
+.card .balance { font-size: 2.4rem; font-weight: 700; margin: 0; color: var(--ink); }
 .muted { color: var(--muted); }
 .hero { background: linear-gradient(135deg, #e7f7f1, #eef2ff); border-radius: 16px; padding: 32px; margin-bottom: 32px; }
 `;
@@ -105,7 +106,7 @@ export const SCRIPT = `
       source.close();
       showResult(panel, JSON.parse(e.data));
       var credits = document.querySelector('[data-credits]');
-      fetch('/account.json', { credentials: 'same-origin' }).then(function (r) { return r.json(); }).then(function (a) { if (credits) credits.textContent = a.credits + ' credits'; });
+      fetch('/account.json', { credentials: 'same-origin' }).then(function (r) { return r.json(); }).then(function (a) { if (credits) credits.textContent = a.credits + ' credit' + (a.credits === 1 ? '' : 's'); });
     });
   }
   var form = document.querySelector('form[data-run]');

@@ -274,7 +274,7 @@ function layout(c: Context<WebEnv>, title: string, body: Page): Page {
   const user = c.get('user');
   const account = user
     ? html`<div class="account">
-        <a class="credits" href="/credits" data-credits>${user.credits} credits</a>
+        <a class="credits" href="/credits" data-credits>${credits(user.credits)}</a>
         <span class="email">${user.email}</span>
         <form method="post" action="/signout">${csrfField(c)}<button class="link" type="submit">Sign out</button></form>
       </div>`
@@ -357,7 +357,7 @@ function modulePage(c: Context<WebEnv>, module: CatalogModule): Page {
         <div class="result"></div>
       </div>
       <h2>From your code</h2>
-      <pre>curl -s ${new URL(c.req.url).origin}/api/v1/jobs \\
+      <pre class="snippet">curl -s ${new URL(c.req.url).origin}/api/v1/jobs \\
   -H "Authorization: Bearer $LILYPAD_STUDIO_KEY" \\
   -H "Content-Type: application/json" \\
   -d '${example}'</pre>
@@ -375,7 +375,7 @@ function historyPage(list: StudioJob[]): Page {
     ? html`<p class="lead">No jobs yet. <a href="/">Run a module</a>.</p>`
     : html`<table><thead><tr><th>Job</th><th>Module</th><th>Status</th><th>Cost</th><th>When</th></tr></thead><tbody>
       ${list.map((job) => html`<tr><td><a href="/jobs/${job.id}">${job.id}</a></td><td>${job.module}</td><td>${statusCell(job)}</td>
-        <td>${job.refunded ? 'refunded' : `${job.credits} credits`}</td><td>${new Date(job.createdAt).toISOString().replace('T', ' ').slice(0, 19)} UTC</td></tr>`)}
+        <td>${job.refunded ? 'refunded' : credits(job.credits)}</td><td>${new Date(job.createdAt).toISOString().replace('T', ' ').slice(0, 19)} UTC</td></tr>`)}
     </tbody></table>`}`;
 }
 
@@ -423,7 +423,7 @@ function creditsPage(c: Context<WebEnv>, store: StudioStore, user: User, payment
   return html`<h1>Credits</h1>
   ${notice ? html`<div class="notice ok">${notice}</div>` : ''}
   <div class="two">
-    <div class="card"><p class="muted">Balance</p><p class="balance">${user.credits}</p><p class="muted">Spent on jobs: ${store.spentBy(user.id)} credits</p></div>
+    <div class="card"><p class="muted">Balance</p><p class="balance">${user.credits}</p><p class="muted">Spent on jobs: ${credits(store.spentBy(user.id))}</p></div>
     <div class="card"><h3>${payments.name}</h3><p>${payments.description}</p>
       <form method="post" action="/credits/top-up">${csrfField(c)}<button type="submit">Add ${payments.topUpCredits} credits</button></form></div>
   </div>
@@ -436,5 +436,6 @@ function creditsPage(c: Context<WebEnv>, store: StudioStore, user: User, payment
   <form method="post" action="/signout-everywhere">${csrfField(c)}<button class="secondary" type="submit">Sign out everywhere</button></form>`;
 }
 
+const credits = (count: number) => `${count} credit${count === 1 ? '' : 's'}`;
 const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
