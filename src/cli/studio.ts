@@ -18,6 +18,14 @@ function dataDirOf(flag: string | undefined): string {
   return path.resolve(flag ?? (process.env.LILYPAD_STUDIO_DIR || path.join(os.homedir(), '.lilypad', 'studio')));
 }
 
+/**
+ * `--data-dir` as given anywhere on the line: `lilypad studio` takes it too, and commander hands it to the
+ * parent when the parent knows the option, so a subcommand reads it with the parent's.
+ */
+function dataDirFlag(command: Command): string | undefined {
+  return (command.optsWithGlobals() as { dataDir?: string }).dataDir;
+}
+
 function withStore<T>(dataDir: string | undefined, use: (store: StudioStore) => T | Promise<T>): Promise<T> {
   const store = openStudioStore(dataDirOf(dataDir));
   return Promise.resolve(use(store)).finally(() => store.close());
@@ -65,12 +73,12 @@ export function registerStudioCommands(program: Command): void {
     .description('add an account with a generated password, printed once, and the sign-up credits')
     .argument('<email>')
     .option('--data-dir <dir>', DATA_DIR_HELP)
-    .action(async (email: string, flags: { dataDir?: string }) => {
+    .action(async (email: string, _flags: unknown, command: Command) => {
       if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email.trim())) throw new UserInputError(`${email} is not an email address`, { code: 'input-malformed' });
       const password = generatedPassword();
       const hash = await hashPassword(password);
       const payments = freeBetaPayments();
-      const user = await withStore(flags.dataDir, (store) => store.createUser(email, hash, payments.signupCredits, 'welcome credits (free beta)'));
+      const user = await withStore(dataDirFlag(command), (store) => store.createUser(email, hash, payments.signupCredits, 'welcome credits (free beta)'));
       process.stdout.write(`Added ${user.email} with ${user.credits} credits. Password (shown once): ${password}\n`);
     });
 
@@ -81,9 +89,9 @@ export function registerStudioCommands(program: Command): void {
     .argument('<email>')
     .option('--name <name>', 'what the key is for', 'API key')
     .option('--data-dir <dir>', DATA_DIR_HELP)
-    .action(async (email: string, flags: { name: string; dataDir?: string }) => {
+    .action(async (email: string, flags: { name: string }, command: Command) => {
       const key = newApiKey();
-      await withStore(flags.dataDir, (store) => {
+      await withStore(dataDirFlag(command), (store) => {
         const user = userNamed(store, email);
         store.addApiKey({ id: key.id, userId: user.id, name: flags.name, keyHash: key.hash, prefix: key.prefix });
       });
@@ -98,10 +106,10 @@ export function registerStudioCommands(program: Command): void {
     .argument('<email>')
     .argument('<credits>', 'a whole number of credits')
     .option('--data-dir <dir>', DATA_DIR_HELP)
-    .action(async (email: string, amount: string, flags: { dataDir?: string }) => {
+    .action(async (email: string, amount: string, _flags: unknown, command: Command) => {
       const count = Number(amount);
       if (!Number.isInteger(count) || count <= 0) throw new UserInputError(`${amount}: give a whole number of credits above 0`, { code: 'input-malformed' });
-      const balance = await withStore(flags.dataDir, (store) => {
+      const balance = await withStore(dataDirFlag(command), (store) => {
         const user = userNamed(store, email);
         store.grantCredits(user.id, count, 'granted by the operator');
         return store.user(user.id)!.credits;
