@@ -49,6 +49,9 @@ describe('the studio API', () => {
     const missing = await api('/jobs', { method: 'POST', body: JSON.stringify({ module: 'cowsay:v0.0.1', inputs: {} }) });
     expect(missing.status).toBe(400);
     expect(((await missing.json()) as any).error).toEqual({ code: 'input-missing', message: 'module cowsay:v0.0.1 needs input Message' });
+    const tooLarge = await api('/jobs', { method: 'POST', body: JSON.stringify({ module: 'cowsay:v0.0.1', inputs: { Message: 'm'.repeat(1536 * 1024) } }) });
+    expect(tooLarge.status).toBe(400);
+    expect(((await tooLarge.json()) as any).error).toEqual({ code: 'input-too-large', message: expect.stringContaining('pass large data by CID') });
     const malformed = await api('/jobs', { method: 'POST', body: 'moo' });
     expect(malformed.status).toBe(400);
     expect(((await malformed.json()) as any).error.code).toBe('body-malformed');

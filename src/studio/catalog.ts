@@ -7,7 +7,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { UserInputError } from '../lib/errors.js';
-import { TEMPLATE_FILE } from '../module/render.js';
+import { renderModule, TEMPLATE_FILE } from '../module/render.js';
 import { defaultBuiltinDir } from '../module/resolve.js';
 
 export interface CatalogModule {
@@ -17,6 +17,8 @@ export interface CatalogModule {
   /** The full name jobs use: `name:latest-tag`. */
   ref: string;
   inputs: string[];
+  /** The module's template, to check a job's inputs render before anything is charged. */
+  template: string;
   /** Credits one job costs. */
   credits: number;
 }
@@ -59,6 +61,7 @@ export async function loadCatalog(builtinDir = defaultBuiltinDir()): Promise<Cat
       tags: manifest.tags,
       ref: `${manifest.name}:${manifest.tags[manifest.tags.length - 1]}`,
       inputs: templateInputs(template),
+      template,
       credits: creditsPerJob(manifest.name),
     });
   }
@@ -93,5 +96,8 @@ export function checkInputs(module: CatalogModule, inputs: unknown): Record<stri
   if (missing.length > 0) {
     throw new UserInputError(`module ${module.ref} needs input${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`, { code: 'input-missing', details: { missing } });
   }
+  // What the provider will render, rendered here first: an input too large, or a template that breaks, is
+  // refused now rather than after the credits were reserved.
+  renderModule(module.ref, module.template, checked);
   return checked;
 }

@@ -5,6 +5,7 @@
  */
 import path from 'node:path';
 import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import { openJobNetwork, type JobNetwork } from '../cli/job-network.js';
 import { listen, type RunningHttpServer } from '../lib/http-server.js';
 import { closeBlockstore, openBlockstore } from '../storage/index.js';
@@ -41,6 +42,7 @@ const SECURITY_HEADERS: Record<string, string> = {
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'same-origin',
 };
+const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
 const PAGE_CSP = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; frame-ancestors 'none'; form-action 'self'";
 
 export async function startStudio(options: StudioOptions): Promise<RunningStudio> {
@@ -72,6 +74,8 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
     for (const [name, value] of Object.entries(SECURITY_HEADERS)) c.res.headers.set(name, value);
     if ((c.res.headers.get('content-type') ?? '').startsWith('text/html')) c.res.headers.set('content-security-policy', PAGE_CSP);
   });
+  // Inputs are strings of at most 1 MiB each (larger data goes by CID); no request needs more than a few.
+  app.use('*', bodyLimit({ maxSize: MAX_REQUEST_BYTES, onError: (c) => c.json({ error: { code: 'body-too-large', message: `requests may be at most ${MAX_REQUEST_BYTES / 1024 / 1024} MiB: pass large data by CID` } }, 413) }));
   app.route('/api/v1', createApi({ store, jobs, catalog, rateLimiter: createRateLimiter(options.rateLimit ?? DEFAULT_API_RATE_LIMIT) }));
   app.route('/', createWebApp({ store, jobs, catalog, payments, secureCookies: options.env.LILYPAD_STUDIO_SECURE_COOKIES === 'true' }));
   app.onError((error, c) => {

@@ -95,6 +95,9 @@ export function createWebApp(components: WebComponents): Hono<WebEnv> {
 
   // --- accounts ---
 
+  // A signed-in person has no use for these forms (and their CSRF token would not match the session's).
+  app.get('/signup', (c, next) => (signedIn(c) ? c.redirect('/', 303) : next()));
+  app.get('/signin', (c, next) => (signedIn(c) ? c.redirect(safeNext(c.req.query('next')), 303) : next()));
   app.get('/signup', (c) => c.html(authPage(c, 'signup', preSessionCsrf(c), payments)));
   app.post('/signup', async (c) => {
     const form = await formOf(c);
