@@ -131,6 +131,17 @@ describe('the studio API', () => {
     expect(((await refused.json()) as any).error.code).toBe('invalid-api-key');
   });
 
+  it('slows down guessing: past 10 sign-in attempts for one email, 429 with Retry-After', async () => {
+    const guesser = new WebClient(studio.url);
+    const csrf = await guesser.csrfOf('/signin');
+    const statuses: number[] = [];
+    for (let i = 0; i < 11; i++) statuses.push((await guesser.post('/signin', { csrf, email: 'target@example.com', password: `guess ${i}` })).status);
+    expect(statuses).toEqual([...Array(10).fill(401), 429]);
+    const refused = await guesser.post('/signin', { csrf, email: 'target@example.com', password: 'guess' });
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(await refused.text()).toContain('Too many sign-in attempts for target@example.com');
+  });
+
   it('signs a person out everywhere: every session of theirs ends', async () => {
     const laptop = new WebClient(studio.url);
     const signedIn = await laptop.post('/signin', { csrf: await laptop.csrfOf('/signin'), email: 'ada@example.com', password: 'correct horse battery' });

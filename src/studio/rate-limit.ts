@@ -1,5 +1,5 @@
 /**
- * A token bucket per API key: `burst` requests at once, refilled at `perSecond`. In memory: a restart forgives
+ * A token bucket per API key (and per email for sign-in attempts): `burst` requests at once, refilled at `perSecond`. In memory: a restart forgives
  * everyone, which is harmless for a limit that protects the studio, not a quota that is sold.
  */
 export interface RateLimit {
@@ -8,6 +8,8 @@ export interface RateLimit {
 }
 
 export const DEFAULT_API_RATE_LIMIT: RateLimit = { burst: 30, perSecond: 1 };
+/** Sign-in attempts per email address. */
+export const SIGN_IN_RATE_LIMIT: RateLimit = { burst: 10, perSecond: 1 / 30 };
 
 export interface RateLimiter {
   /** Takes one token: `ok`, or how many seconds until one is there. */

@@ -15,6 +15,7 @@ import type { Catalog, CatalogModule } from './catalog.js';
 import { followJobEvents, sendResultFile } from './follow.js';
 import { jobView, type StudioJobs } from './jobs.js';
 import type { PaymentProvider } from './payments.js';
+import { createRateLimiter, SIGN_IN_RATE_LIMIT } from './rate-limit.js';
 import { decoyPasswordHash, hashPassword, newApiKey, randomToken, sameSecret, sha256Hex, verifyPassword } from './secrets.js';
 import type { Session, StudioJob, StudioStore, User } from './store.js';
 
@@ -91,6 +92,9 @@ export function createWebApp(components: WebComponents): Hono<WebEnv> {
     return token;
   }
 
+  // Guessing passwords is slow: 10 attempts per email at once, then one every 30 s.
+  const signInAttempts = createRateLimiter(SIGN_IN_RATE_LIMIT);
+
   const safeNext = (next: string | undefined) => (next && next.startsWith('/') && !next.startsWith('//') ? next : '/');
 
   // --- accounts ---
@@ -116,6 +120,11 @@ export function createWebApp(components: WebComponents): Hono<WebEnv> {
   app.post('/signin', async (c) => {
     const form = await formOf(c);
     const email = (form.email ?? '').trim();
+    const attempt = signInAttempts.take(email.toLowerCase());
+    if (!attempt.ok) {
+      c.header('Retry-After', String(attempt.retryAfterSeconds));
+      return c.html(authPage(c, 'signin', preSessionCsrf(c), payments, `Too many sign-in attempts for ${email}: try again in ${attempt.retryAfterSeconds} s.`, email, form.next), 429);
+    }
     const user = store.userByEmail(email);
     // The same scrypt work whether or not the account exists: timing tells nobody which emails have one.
     const ok = await verifyPassword(form.password ?? '', user?.passwordHash ?? (await decoyPasswordHash()));
