@@ -17,6 +17,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await rm(dataDir, { recursive: true, force: true });
+  await rm(`${dataDir}-other`, { recursive: true, force: true });
 });
 
 describe('lilypad studio', () => {
@@ -24,6 +25,11 @@ describe('lilypad studio', () => {
     const studio = startCli(['studio', '--port', '0', '--data-dir', dataDir]);
     await studio.printed(/Job network ready: embedded/);
     const url = /Lilypad AI Studio at (http:\/\/127\.0\.0\.1:\d+)/.exec(studio.output().stdout)![1]!;
+
+    const port = new URL(url).port;
+    const taken = await runCli(['studio', '--port', port, '--data-dir', `${dataDir}-other`]);
+    expect(taken.code).toBe(1);
+    expect(taken.stderr).toBe(`Error: cannot listen on 127.0.0.1:${port} (EADDRINUSE): choose another --port or --host\n`);
 
     const added = await runCli(['studio', 'users', 'add', 'ops@example.com', '--data-dir', dataDir]);
     expect(added.code, added.stderr).toBe(0);

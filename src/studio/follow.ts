@@ -40,12 +40,22 @@ export function followJobEvents(c: Context, jobs: StudioJobs, jobId: string, fil
         await stream.writeSSE({ ...message, id: String(++id) });
       }
       if (ended || stream.aborted) break;
-      await new Promise<void>((resolve) => (wake = resolve));
+      // A comment now and then while a job is quiet, so that proxies do not close the stream as idle.
+      const woken = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), SSE_KEEP_ALIVE_MS);
+        wake = () => {
+          clearTimeout(timer);
+          resolve(true);
+        };
+      });
       wake = undefined;
+      if (!woken && pending.length === 0 && !ended) await stream.write(': keep-alive\n\n');
     }
     stop();
   });
 }
+
+const SSE_KEEP_ALIVE_MS = 15_000;
 
 const CONTENT_TYPES: Record<string, string> = {
   '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.gif': 'image/gif', '.webp': 'image/webp',

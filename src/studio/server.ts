@@ -7,6 +7,7 @@ import path from 'node:path';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { openJobNetwork, type JobNetwork } from '../cli/job-network.js';
+import { UserInputError } from '../lib/errors.js';
 import { listen, type RunningHttpServer } from '../lib/http-server.js';
 import { closeBlockstore, openBlockstore } from '../storage/index.js';
 import { createApi } from './api.js';
@@ -52,16 +53,13 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
   const payments = options.payments ?? freeBetaPayments();
   const stopping = new AbortController();
 
-  // Jobs that an earlier run of the studio left unfinished are followed by nobody: end them, refunding the
-  // ones that never reached a deal.
-  for (const job of store.unfinishedJobs()) {
-    const agreed = job.events.some((event) => event.type === 'deal:agreed');
-    store.finishJob(job.id, { status: 'failed', error: 'the studio stopped while this job ran', refund: !agreed });
-  }
-
   const blockstore = await openBlockstore(path.join(dataDir, 'blocks'));
-  // The network starts behind the server: pages answer at once, and jobs wait for it.
-  const network = openJobNetwork({ env: options.env, resultsDir: path.join(dataDir, 'results'), signal: stopping.signal, blockstore });
+  // The network opens once the server listens (a port in use costs no network start), behind it: pages
+  // answer at once, and jobs wait for it.
+  let openNetwork!: () => void;
+  const network = new Promise<void>((resolve) => (openNetwork = resolve)).then(() =>
+    openJobNetwork({ env: options.env, resultsDir: path.join(dataDir, 'results'), signal: stopping.signal, blockstore }),
+  );
   network.then(
     (opened) => options.onNetwork?.({ identity: opened.identity }),
     (error) => options.onNetwork?.({ error }),
@@ -88,11 +86,22 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
     server = await listen(app, { host: options.host ?? '127.0.0.1', port: options.port ?? 8787 });
   } catch (error) {
     stopping.abort();
-    await network.then((n) => n.close(), () => undefined);
+    const listenError = error as NodeJS.ErrnoException;
+    if (listenError.code === 'EADDRINUSE' || listenError.code === 'EACCES' || listenError.code === 'EADDRNOTAVAIL') {
+      error = new UserInputError(`cannot listen on ${options.host ?? '127.0.0.1'}:${options.port ?? 8787} (${listenError.code}): choose another --port or --host`, { code: 'listen-failed', cause: error });
+    }
     await closeBlockstore(blockstore);
     store.close();
     throw error;
   }
+  // Once this studio holds its port: jobs that an earlier run of the studio left unfinished are followed by nobody: end them, refunding the
+  // ones that never reached a deal.
+  for (const job of store.unfinishedJobs()) {
+    const agreed = job.events.some((event) => event.type === 'deal:agreed');
+    store.finishJob(job.id, { status: 'failed', error: 'the studio stopped while this job ran', refund: !agreed });
+  }
+
+  openNetwork();
 
   let stopped: Promise<void> | undefined;
   return {
