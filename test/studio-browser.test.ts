@@ -124,17 +124,34 @@ describe.skipIf(Boolean(skip))(`the studio in a browser${skip ? ` (skipped: ${sk
     await shot('07-key-revoked');
   });
 
+  it('follows a job that is still running on its own page, live', async () => {
+    await page.getByRole('link', { name: 'Modules' }).click();
+    await page.locator('.card.module', { hasText: 'spin' }).getByRole('link', { name: 'Open' }).click();
+    // Enough rounds to be still running when its page opens.
+    await page.getByLabel('Rounds').fill('1500');
+    await page.getByRole('button', { name: 'Run spin' }).click();
+    await page.locator('[data-job-link]').filter({ hasText: /^job_/ }).waitFor();
+    await page.locator('[data-job-link]').click();
+    await page.waitForURL(/\/jobs\/job_/);
+    expect(await page.locator('[data-status]').textContent()).toMatch(/^(queued|running)$/);
+    await shot('08-job-running');
+    await page.locator('pre.stdout').waitFor({ timeout: 30_000 });
+    expect(await page.locator('[data-status]').textContent()).toBe('succeeded');
+    expect(await page.locator('ol.progress li').last().textContent()).toBe('✅ Results accepted. Downloading result...');
+    await expect.poll(() => page.locator('[data-credits]').textContent()).toBe('97 credits');
+  });
+
   it('shows credits and spending, and signs out', async () => {
     await page.getByRole('link', { name: 'Credits', exact: true }).click();
-    expect(await page.locator('.balance').textContent()).toBe('99');
+    expect(await page.locator('.balance').textContent()).toBe('97');
     expect(await page.locator('tbody').textContent()).toContain('job cowsay:v0.0.1');
     await page.getByRole('button', { name: 'Add 100 credits' }).click();
     expect(await page.locator('.notice.ok').textContent()).toBe('Added 100 credits.');
-    expect(await page.locator('.balance').textContent()).toBe('199');
-    await shot('08-credits');
+    expect(await page.locator('.balance').textContent()).toBe('197');
+    await shot('09-credits');
     await page.getByRole('button', { name: 'Sign out', exact: true }).click();
     await page.goto(studio.url + '/jobs');
     expect(new URL(page.url()).pathname).toBe('/signin');
-    await shot('09-signin');
+    await shot('10-signin');
   });
 });

@@ -47,6 +47,8 @@ table { width: 100%; border-collapse: collapse; background: var(--card); border:
 th, td { text-align: left; padding: 10px 14px; border-bottom: 1px solid var(--line); font-size: .95rem; vertical-align: top; }
 th { background: var(--bg); color: var(--muted); font-weight: 600; font-size: .85rem; text-transform: uppercase; letter-spacing: .03em; }
 tr:last-child td { border-bottom: 0; }
+td form { margin: 0; }
+td button { padding: 5px 12px; }
 .status { font-weight: 600; }
 .status.succeeded { color: var(--accent-dark); } .status.failed { color: var(--danger); } .status.running, .status.queued { color: #b7791f; }
 .two { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 28px; align-items: start; }
