@@ -128,7 +128,7 @@ describe.skipIf(Boolean(skip))(`the studio in a browser${skip ? ` (skipped: ${sk
     await page.getByRole('link', { name: 'Modules' }).click();
     await page.locator('.card.module', { hasText: 'spin' }).getByRole('link', { name: 'Open' }).click();
     // Enough rounds to be still running when its page opens.
-    await page.getByLabel('Rounds').fill('1500');
+    await page.getByLabel('Rounds').fill('800');
     await page.getByRole('button', { name: 'Run spin' }).click();
     await page.locator('[data-job-link]').filter({ hasText: /^job_/ }).waitFor();
     await page.locator('[data-job-link]').click();

@@ -15,7 +15,6 @@ export function studioTestEnv(dataDir: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const name of ['WEB3_RPC_URL', 'WEB3_PRIVATE_KEY', 'SERVICE_SOLVER', 'SERVICE_MEDIATORS', 'LILYPAD_DEALS_ADDRESS', 'LILYPAD_NETWORK']) delete env[name];
   env.LILYPAD_MODULE_ORG = 'file:///nonexistent/lilypad-module-{name}';
-  env.LILYPAD_JOBS_DB = path.join(dataDir, 'cli-jobs.db');
   return env;
 }
 

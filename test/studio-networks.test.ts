@@ -11,6 +11,7 @@ import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectChain, escrowBalance } from '../src/chain/index.js';
 import { COWSAY_MOO } from '../src/executor/conformance.js';
+import { openJobStore } from '../src/job-creator/job-store.js';
 import { startEmbeddedNetwork, type EmbeddedNetwork } from '../src/network/embedded.js';
 import { runCli } from './helpers.js';
 import { readEvents, startTestStudio, studioTestEnv, type TestStudio } from './studio-helpers.js';
@@ -65,6 +66,13 @@ describe('a studio on a configured network', () => {
     const events = await readEvents(await fetch(`${studio.url}/api/v1/jobs/${id}/events`, { headers: auth }));
     expect(events.at(-1)).toMatchObject({ event: 'result', data: { status: 'succeeded', stdout: COWSAY_MOO, lpPaid: parseEther('1').toString() } });
     expect(await escrow()).toBe(before - parseEther('1'));
+    // Its records of the deal, and the result, are in its own folder.
+    const deals = openJobStore(path.join(studio.dataDir, 'jobs.db'));
+    expect(deals.list().map((job) => job.stage)).toEqual(['done']);
+    deals.close();
+    // The API shows the files by URL, never the studio's own paths.
+    const { dir } = (await (await fetch(`${studio.url}/api/v1/jobs/${id}`, { headers: auth })).json()) as { dir?: string };
+    expect(dir).toBeUndefined();
     expect(((await (await fetch(`${studio.url}/api/v1/account`, { headers: auth })).json()) as { credits: number }).credits).toBe(99);
   });
 });

@@ -53,12 +53,19 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
   const payments = options.payments ?? freeBetaPayments();
   const stopping = new AbortController();
 
-  const blockstore = await openBlockstore(path.join(dataDir, 'blocks'));
+  // What the studio keeps lives in its folder: blocks and results, and on a configured network the job
+  // creator's records of its deals (which `lilypad get` on this folder's jobs.db can follow).
+  const networkEnv: NodeJS.ProcessEnv = {
+    ...options.env,
+    LILYPAD_BLOCKS_DIR: path.join(dataDir, 'blocks'),
+    LILYPAD_JOBS_DB: path.join(dataDir, 'jobs.db'),
+  };
+  const blockstore = await openBlockstore(networkEnv.LILYPAD_BLOCKS_DIR!);
   // The network opens once the server listens (a port in use costs no network start), behind it: pages
   // answer at once, and jobs wait for it.
   let openNetwork!: () => void;
   const network = new Promise<void>((resolve) => (openNetwork = resolve)).then(() =>
-    openJobNetwork({ env: options.env, resultsDir: path.join(dataDir, 'results'), signal: stopping.signal, blockstore }),
+    openJobNetwork({ env: networkEnv, resultsDir: path.join(dataDir, 'results'), signal: stopping.signal, blockstore }),
   );
   network.then(
     (opened) => options.onNetwork?.({ identity: opened.identity }),
