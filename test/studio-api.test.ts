@@ -31,6 +31,9 @@ describe('the studio API', () => {
     const none = await api('/account', {}, '');
     expect(none.status).toBe(401);
     expect(await none.json()).toEqual({ error: { code: 'unauthenticated', message: expect.stringContaining('Authorization: Bearer') } });
+    const route = await api('/nothing-here', { method: 'POST', body: '{}' });
+    expect(route.status).toBe(404);
+    expect(await route.json()).toEqual({ error: { code: 'not-found', message: 'no such API route: POST /api/v1/nothing-here' } });
     const unknown = await api('/account', {}, 'lp_not-a-key');
     expect(unknown.status).toBe(401);
     expect(((await unknown.json()) as any).error.code).toBe('invalid-api-key');

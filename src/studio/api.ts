@@ -92,5 +92,8 @@ export function createApi(components: { store: StudioStore; jobs: StudioJobs; ca
     return (await sendResultFile(c, job)) ?? apiError(c, 404, 'file-not-found', 'no such file in the job\'s result');
   });
 
+  // Anything else under /api/v1 is answered here, in JSON, and never falls through to the web app's pages.
+  api.all('*', (c) => apiError(c, 404, 'not-found', `no such API route: ${c.req.method} ${c.req.path}`));
+
   return api;
 }
