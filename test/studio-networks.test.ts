@@ -14,7 +14,8 @@ import { COWSAY_MOO } from '../src/executor/conformance.js';
 import { openJobStore } from '../src/job-creator/job-store.js';
 import { startEmbeddedNetwork, type EmbeddedNetwork } from '../src/network/embedded.js';
 import { runCli } from './helpers.js';
-import { readEvents, startTestStudio, studioTestEnv, type TestStudio } from './studio-helpers.js';
+import { freeBetaPayments } from '../src/studio/payments.js';
+import { readEvents, startTestStudio, studioTestEnv, WebClient, type TestStudio } from './studio-helpers.js';
 
 let dataDir: string;
 beforeAll(async () => {
@@ -83,20 +84,31 @@ describe('a studio whose network cannot be reached', () => {
     const env = studioTestEnv(path.join(dataDir, 'unreachable'));
     studio = await startTestStudio({
       env: { ...env, WEB3_RPC_URL: 'http://127.0.0.1:9', WEB3_PRIVATE_KEY: '0x' + '11'.repeat(32), SERVICE_SOLVER: 'http://127.0.0.1:9', SERVICE_MEDIATORS: '0x' + '22'.repeat(20), LILYPAD_DEALS_ADDRESS: '0x' + '33'.repeat(20) },
+      // One credit at sign-up: enough for cowsay, not for spin.
+      payments: freeBetaPayments({ signupCredits: 1 }),
     });
   });
   afterAll(async () => {
     await studio?.end();
   });
 
-  it('fails the job with the reason, and gives the reserved credits back', async () => {
-    const auth = await keyFor(studio, 'ada@example.com');
+  it('fails the job with the reason, and gives the reserved credits back; a job the balance cannot pay is refused, nothing charged', async () => {
+    const web = new WebClient(studio.url);
+    await web.signUp('ada@example.com', 'correct horse battery');
+    const auth = { authorization: `Bearer ${await web.createKey('tests')}`, 'content-type': 'application/json' };
     const posted = await fetch(`${studio.url}/api/v1/jobs`, { method: 'POST', headers: auth, body: JSON.stringify({ module: 'cowsay:v0.0.1', inputs: { Message: 'moo' } }) });
     const { id } = (await posted.json()) as { id: string };
     const events = await readEvents(await fetch(`${studio.url}/api/v1/jobs/${id}/events`, { headers: auth }));
     const result = events.at(-1)!;
     expect(result).toMatchObject({ event: 'result', data: { status: 'failed', refunded: true } });
     expect(result.data.error).toMatch(/127\.0\.0\.1:9|reach|connect|refused/i);
-    expect(((await (await fetch(`${studio.url}/api/v1/account`, { headers: auth })).json()) as { credits: number }).credits).toBe(100);
+    const credits = async () => ((await (await fetch(`${studio.url}/api/v1/account`, { headers: auth })).json()) as { credits: number }).credits;
+    expect(await credits()).toBe(1);
+
+    const spin = await fetch(`${studio.url}/api/v1/jobs`, { method: 'POST', headers: auth, body: JSON.stringify({ module: 'spin:v0.0.1', inputs: { Rounds: '1' } }) });
+    expect(spin.status).toBe(402);
+    expect(await spin.json()).toEqual({ error: { code: 'insufficient-credits', message: 'spin:v0.0.1 costs 2 credits and you have 1: add credits first' } });
+    expect(await credits()).toBe(1);
+    expect(((await (await fetch(`${studio.url}/api/v1/jobs`, { headers: auth })).json()) as { jobs: unknown[] }).jobs).toHaveLength(1);
   });
 });
