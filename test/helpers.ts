@@ -46,6 +46,8 @@ function cliEnv(marker: string, env: Record<string, string | undefined>): NodeJS
   // So do the blocks that `lilypad add`, `@PATH` inputs and embedded runs keep.
   childEnv.LILYPAD_BLOCKS_DIR = path.join(testHome, 'blocks');
   childEnv.LILYPAD_NETWORKS_DIR = testNetworksDir;
+  // And the studio's database, for a command that names no --data-dir.
+  childEnv.LILYPAD_STUDIO_DIR = path.join(testHome, 'studio');
   delete childEnv.LILYPAD_NETWORK;
   return Object.assign(childEnv, env);
 }

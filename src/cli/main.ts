@@ -16,6 +16,7 @@ import { runCommand } from './run.js';
 import { registerServiceCommands } from './services.js';
 import { handleStopSignals, stopSignal, stoppedBySignal } from './signals.js';
 import { registerStackCommands } from './stack.js';
+import { registerStudioCommands } from './studio.js';
 
 // A reader that has seen enough (`lilypad jobs | head -2`) closes the pipe: stop quietly with 0, as Unix
 // tools do. What this process started is stopped by its exit handlers (anvil's among them).
@@ -105,6 +106,7 @@ registerJobCommands(program);
 registerPipelineCommands(program);
 registerServiceCommands(program);
 registerStackCommands(program);
+registerStudioCommands(program);
 
 registerModuleCommands(program);
 

@@ -1,0 +1,99 @@
+/**
+ * The API for programs: `Authorization: Bearer <key>`, a token bucket per key, JSON errors as
+ * `{ error: { code, message } }`. Jobs: `POST /api/v1/jobs`, `GET /api/v1/jobs/:id`, `GET
+ * /api/v1/jobs/:id/events` (Server-Sent Events), `GET /api/v1/jobs/:id/files/<path>`; `GET /api/v1/modules`
+ * and `GET /api/v1/account` to see what can run and what it costs.
+ */
+import { Hono, type Context } from 'hono';
+import { isUserFacing } from '../lib/errors.js';
+import type { Catalog } from './catalog.js';
+import { followJobEvents, sendResultFile } from './follow.js';
+import { jobView, type StudioJobs } from './jobs.js';
+import type { RateLimiter } from './rate-limit.js';
+import { sha256Hex } from './secrets.js';
+import type { StudioJob, StudioStore, User } from './store.js';
+
+type ApiEnv = { Variables: { user: User; keyId: string } };
+
+export function apiError(c: Context, status: 400 | 401 | 402 | 404 | 429 | 500, code: string, message: string) {
+  return c.json({ error: { code, message } }, status);
+}
+
+/** The HTTP status for a job request's error: a short balance is 402, an unknown module 404, the rest 400. */
+export function statusOfJobError(code: string): 400 | 402 | 404 {
+  if (code === 'insufficient-credits') return 402;
+  if (code === 'module-unknown') return 404;
+  return 400;
+}
+
+export function createApi(components: { store: StudioStore; jobs: StudioJobs; catalog: Catalog; rateLimiter: RateLimiter }): Hono<ApiEnv> {
+  const { store, jobs, catalog, rateLimiter } = components;
+  const api = new Hono<ApiEnv>();
+
+  api.use('*', async (c, next) => {
+    const header = c.req.header('authorization') ?? '';
+    const match = /^Bearer\s+(\S+)$/i.exec(header);
+    if (!match) return apiError(c, 401, 'unauthenticated', 'send your API key as "Authorization: Bearer <key>"; create one on the API keys page');
+    const key = store.useApiKey(sha256Hex(match[1]!));
+    const user = key && store.user(key.userId);
+    if (!key || !user) return apiError(c, 401, 'invalid-api-key', 'this API key is unknown or was revoked');
+    const taken = rateLimiter.take(key.id);
+    if (!taken.ok) {
+      c.header('Retry-After', String(taken.retryAfterSeconds));
+      return apiError(c, 429, 'rate-limited', `too many requests with this key: try again in ${taken.retryAfterSeconds} s`);
+    }
+    c.set('user', user);
+    c.set('keyId', key.id);
+    await next();
+  });
+
+  const ownJob = (c: Context<ApiEnv>): StudioJob | undefined => {
+    const job = store.job(c.req.param('id') ?? '');
+    return job && job.userId === c.get('user').id ? job : undefined;
+  };
+  const filesUrl = (job: StudioJob) => (file: string) => `/api/v1/jobs/${job.id}/files/${file.split('/').map(encodeURIComponent).join('/')}`;
+
+  api.get('/modules', (c) => c.json({ modules: catalog.modules.map(({ name, description, ref, tags, inputs, credits }) => ({ name, description, ref, tags, inputs, credits })) }));
+
+  api.get('/account', (c) => {
+    const user = store.user(c.get('user').id)!;
+    return c.json({ email: user.email, credits: user.credits, spent: store.spentBy(user.id) });
+  });
+
+  api.post('/jobs', async (c) => {
+    const body = (await c.req.json().catch(() => undefined)) as { module?: unknown; inputs?: unknown } | undefined;
+    if (!body || typeof body !== 'object') return apiError(c, 400, 'body-malformed', 'send JSON: {"module": "cowsay:v0.0.1", "inputs": {"Message": "moo"}}');
+    try {
+      const job = jobs.start(c.get('user').id, body, 'api');
+      return c.json({ id: job.id, status: job.status, credits: job.credits }, 201);
+    } catch (error) {
+      if (!isUserFacing(error)) throw error;
+      return apiError(c, statusOfJobError(error.code), error.code, error.message);
+    }
+  });
+
+  api.get('/jobs', async (c) => c.json({ jobs: await Promise.all(store.jobsOf(c.get('user').id).map((job) => jobView(job, filesUrl(job)))) }));
+
+  api.get('/jobs/:id', async (c) => {
+    const job = ownJob(c);
+    if (!job) return apiError(c, 404, 'job-not-found', `no job ${c.req.param('id')} of yours`);
+    return c.json(await jobView(job, filesUrl(job)));
+  });
+
+  api.get('/jobs/:id/events', (c) => {
+    const job = ownJob(c);
+    if (!job) return apiError(c, 404, 'job-not-found', `no job ${c.req.param('id')} of yours`);
+    return followJobEvents(c, jobs, job.id, filesUrl(job));
+  });
+
+  api.get('/jobs/:id/files/*', async (c) => {
+    const job = ownJob(c);
+    if (!job) return apiError(c, 404, 'job-not-found', `no job ${c.req.param('id')} of yours`);
+    return (await sendResultFile(c, job)) ?? apiError(c, 404, 'file-not-found', 'no such file in the job\'s result');
+  });
+
+  // Anything else under /api/v1 is answered here, in JSON, and never falls through to the web app's pages.
+  api.all('*', (c) => apiError(c, 404, 'not-found', `no such API route: ${c.req.method} ${c.req.path}`));
+
+  return api;
+}

@@ -1,0 +1,130 @@
+/**
+ * The studio: one HTTP server for the web app and the API, in front of one job network opened for the
+ * server's life (the embedded network when nothing is configured, else the configured one, paid for from
+ * WEB3_PRIVATE_KEY's escrow), with its state in `<dataDir>/studio.db` and results in `<dataDir>/results`.
+ */
+import path from 'node:path';
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { openJobNetwork, type JobNetwork } from '../cli/job-network.js';
+import { UserInputError } from '../lib/errors.js';
+import { listen, type RunningHttpServer } from '../lib/http-server.js';
+import { closeBlockstore, openBlockstore } from '../storage/index.js';
+import { createApi } from './api.js';
+import { loadCatalog } from './catalog.js';
+import { createStudioJobs } from './jobs.js';
+import { freeBetaPayments, type PaymentProvider } from './payments.js';
+import { createRateLimiter, DEFAULT_API_RATE_LIMIT, type RateLimit } from './rate-limit.js';
+import { openStudioStore } from './store.js';
+import { createWebApp } from './web.js';
+
+export interface StudioOptions {
+  dataDir: string;
+  host?: string;
+  port?: number;
+  /** Settings: WEB3_RPC_URL and the rest name a configured network; none means the embedded one. */
+  env: NodeJS.ProcessEnv;
+  payments?: PaymentProvider;
+  rateLimit?: RateLimit;
+  /** Told once the job network is up, or why it is not. */
+  onNetwork?: (outcome: { identity: string } | { error: unknown }) => void;
+}
+
+export interface RunningStudio {
+  url: string;
+  /** The job network, once open. */
+  network: Promise<JobNetwork>;
+  stop(): Promise<void>;
+}
+
+/** Headers for every page: no framing, no sniffing, scripts and styles from the studio only. */
+const SECURITY_HEADERS: Record<string, string> = {
+  'x-frame-options': 'DENY',
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'same-origin',
+};
+const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
+const PAGE_CSP = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; frame-ancestors 'none'; form-action 'self'";
+
+export async function startStudio(options: StudioOptions): Promise<RunningStudio> {
+  const dataDir = path.resolve(options.dataDir);
+  const store = openStudioStore(dataDir);
+  const catalog = await loadCatalog();
+  const payments = options.payments ?? freeBetaPayments();
+  const stopping = new AbortController();
+
+  // What the studio keeps lives in its folder: blocks and results, and on a configured network the job
+  // creator's records of its deals (which `lilypad get` on this folder's jobs.db can follow).
+  const networkEnv: NodeJS.ProcessEnv = {
+    ...options.env,
+    LILYPAD_BLOCKS_DIR: path.join(dataDir, 'blocks'),
+    LILYPAD_JOBS_DB: path.join(dataDir, 'jobs.db'),
+  };
+  const blockstore = await openBlockstore(networkEnv.LILYPAD_BLOCKS_DIR!);
+  // The network opens once the server listens (a port in use costs no network start), behind it: pages
+  // answer at once, and jobs wait for it.
+  let openNetwork!: () => void;
+  const network = new Promise<void>((resolve) => (openNetwork = resolve)).then(() =>
+    openJobNetwork({ env: networkEnv, resultsDir: path.join(dataDir, 'results'), signal: stopping.signal, blockstore }),
+  );
+  network.then(
+    (opened) => options.onNetwork?.({ identity: opened.identity }),
+    (error) => options.onNetwork?.({ error }),
+  );
+
+  const jobs = createStudioJobs({ store, catalog, network });
+  const app = new Hono();
+  app.use('*', async (c, next) => {
+    await next();
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) c.res.headers.set(name, value);
+    if ((c.res.headers.get('content-type') ?? '').startsWith('text/html')) c.res.headers.set('content-security-policy', PAGE_CSP);
+  });
+  // Inputs are strings of at most 1 MiB each (larger data goes by CID); no request needs more than a few.
+  app.use('*', bodyLimit({ maxSize: MAX_REQUEST_BYTES, onError: (c) => c.json({ error: { code: 'body-too-large', message: `requests may be at most ${MAX_REQUEST_BYTES / 1024 / 1024} MiB: pass large data by CID` } }, 413) }));
+  app.route('/api/v1', createApi({ store, jobs, catalog, rateLimiter: createRateLimiter(options.rateLimit ?? DEFAULT_API_RATE_LIMIT) }));
+  app.route('/', createWebApp({ store, jobs, catalog, payments, secureCookies: options.env.LILYPAD_STUDIO_SECURE_COOKIES === 'true' }));
+  app.onError((error, c) => {
+    process.stderr.write(`lilypad studio: unexpected error on ${c.req.method} ${c.req.path} (a bug):\n${error.stack ?? String(error)}\n`);
+    return c.json({ error: { code: 'internal', message: 'the studio failed to answer this request (a bug); it was logged' } }, 500);
+  });
+
+  let server: RunningHttpServer;
+  try {
+    server = await listen(app, { host: options.host ?? '127.0.0.1', port: options.port ?? 8787 });
+  } catch (error) {
+    stopping.abort();
+    const listenError = error as NodeJS.ErrnoException;
+    if (listenError.code === 'EADDRINUSE' || listenError.code === 'EACCES' || listenError.code === 'EADDRNOTAVAIL') {
+      error = new UserInputError(`cannot listen on ${options.host ?? '127.0.0.1'}:${options.port ?? 8787} (${listenError.code}): choose another --port or --host`, { code: 'listen-failed', cause: error });
+    }
+    await closeBlockstore(blockstore);
+    store.close();
+    throw error;
+  }
+  // Once this studio holds its port: jobs that an earlier run of the studio left unfinished are followed by nobody: end them, refunding the
+  // ones that never reached a deal.
+  for (const job of store.unfinishedJobs()) {
+    const agreed = job.events.some((event) => event.type === 'deal:agreed');
+    store.finishJob(job.id, { status: 'failed', error: 'the studio stopped while this job ran', refund: !agreed });
+  }
+
+  openNetwork();
+
+  let stopped: Promise<void> | undefined;
+  return {
+    url: server.url,
+    network,
+    stop() {
+      stopped ??= (async () => {
+        await server.close();
+        // Ends a job still running; it is recorded as failed (refunded when no deal was agreed yet).
+        stopping.abort(new Error('the studio is stopping'));
+        await jobs.idle();
+        await network.then((n) => n.close(), () => undefined);
+        await closeBlockstore(blockstore);
+        store.close();
+      })();
+      return stopped;
+    },
+  };
+}

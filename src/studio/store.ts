@@ -1,0 +1,324 @@
+/**
+ * The studio's state, in one SQLite database in its data folder (`studio.db`): users, their sessions, API
+ * keys, credits (a balance and the ledger of every change) and jobs. WAL mode and a busy timeout, so that the
+ * operator's commands (`lilypad studio users add ...`) write to it while the studio runs. Secrets are never
+ * stored: sessions and API keys by their sha256, passwords as scrypt hashes.
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { UserInputError } from '../lib/errors.js';
+
+export const STUDIO_DB_FILE = 'studio.db';
+
+export interface User {
+  id: number;
+  email: string;
+  passwordHash: string;
+  credits: number;
+  createdAt: number;
+}
+
+export interface Session {
+  userId: number;
+  csrfToken: string;
+  expiresAt: number;
+}
+
+export interface ApiKey {
+  id: string;
+  userId: number;
+  name: string;
+  /** The first characters of the key, shown so a person can tell keys apart; not enough to use it. */
+  prefix: string;
+  createdAt: number;
+  lastUsedAt?: number;
+  revokedAt?: number;
+}
+
+export interface CreditEntry {
+  delta: number;
+  reason: string;
+  jobId?: string;
+  createdAt: number;
+}
+
+/** `queued` (waiting its turn), `running`, `succeeded`, `failed`. */
+export type StudioJobStatus = 'queued' | 'running' | 'succeeded' | 'failed';
+
+export interface StudioJob {
+  id: string;
+  userId: number;
+  module: string;
+  inputs: Record<string, string>;
+  /** Credits reserved for the job, and kept unless it was refunded. */
+  credits: number;
+  refunded: boolean;
+  status: StudioJobStatus;
+  /** How it was asked for: the web app or the API. */
+  via: 'web' | 'api';
+  /** Progress events, as JSON-safe objects, in order. */
+  events: Array<Record<string, unknown>>;
+  dealId?: string;
+  cid?: string;
+  dir?: string;
+  stdout?: string;
+  exitCode?: number;
+  error?: string;
+  /** LP (wei, decimal) the studio paid the provider on chain. */
+  lpPaid?: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface JobOutcome {
+  status: 'succeeded' | 'failed';
+  dealId?: string;
+  cid?: string;
+  dir?: string;
+  stdout?: string;
+  exitCode?: number;
+  error?: string;
+  lpPaid?: string;
+  /** Give the reserved credits back: the job failed before the studio paid for it. */
+  refund: boolean;
+}
+
+export type StudioStore = ReturnType<typeof openStudioStore>;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS users (
+  id INTEGER PRIMARY KEY,
+  email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+  password_hash TEXT NOT NULL,
+  credits INTEGER NOT NULL DEFAULT 0 CHECK (credits >= 0),
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+  token_hash TEXT PRIMARY KEY,
+  user_id INTEGER NOT NULL REFERENCES users(id),
+  csrf_token TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS api_keys (
+  id TEXT PRIMARY KEY,
+  user_id INTEGER NOT NULL REFERENCES users(id),
+  name TEXT NOT NULL,
+  key_hash TEXT NOT NULL UNIQUE,
+  prefix TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  last_used_at INTEGER,
+  revoked_at INTEGER
+);
+CREATE TABLE IF NOT EXISTS credit_entries (
+  id INTEGER PRIMARY KEY,
+  user_id INTEGER NOT NULL REFERENCES users(id),
+  delta INTEGER NOT NULL,
+  reason TEXT NOT NULL,
+  job_id TEXT,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS jobs (
+  id TEXT PRIMARY KEY,
+  user_id INTEGER NOT NULL REFERENCES users(id),
+  module TEXT NOT NULL,
+  inputs TEXT NOT NULL,
+  credits INTEGER NOT NULL,
+  refunded INTEGER NOT NULL DEFAULT 0,
+  status TEXT NOT NULL,
+  via TEXT NOT NULL,
+  events TEXT NOT NULL DEFAULT '[]',
+  deal_id TEXT, cid TEXT, dir TEXT, stdout TEXT, exit_code INTEGER, error TEXT, lp_paid TEXT,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_by_user ON jobs(user_id, created_at);
+CREATE INDEX IF NOT EXISTS credit_entries_by_user ON credit_entries(user_id, created_at);
+`;
+
+interface UserRow { id: number; email: string; password_hash: string; credits: number; created_at: number }
+interface ApiKeyRow { id: string; user_id: number; name: string; prefix: string; created_at: number; last_used_at: number | null; revoked_at: number | null }
+interface JobRow {
+  id: string; user_id: number; module: string; inputs: string; credits: number; refunded: number; status: StudioJobStatus; via: 'web' | 'api';
+  events: string; deal_id: string | null; cid: string | null; dir: string | null; stdout: string | null; exit_code: number | null;
+  error: string | null; lp_paid: string | null; created_at: number; updated_at: number;
+}
+
+const toUser = (row: UserRow): User => ({ id: row.id, email: row.email, passwordHash: row.password_hash, credits: row.credits, createdAt: row.created_at });
+const toApiKey = (row: ApiKeyRow): ApiKey => ({
+  id: row.id, userId: row.user_id, name: row.name, prefix: row.prefix, createdAt: row.created_at,
+  ...(row.last_used_at !== null ? { lastUsedAt: row.last_used_at } : {}),
+  ...(row.revoked_at !== null ? { revokedAt: row.revoked_at } : {}),
+});
+const toJob = (row: JobRow): StudioJob => ({
+  id: row.id, userId: row.user_id, module: row.module, inputs: JSON.parse(row.inputs), credits: row.credits, refunded: row.refunded === 1,
+  status: row.status, via: row.via, events: JSON.parse(row.events),
+  ...(row.deal_id !== null ? { dealId: row.deal_id } : {}),
+  ...(row.cid !== null ? { cid: row.cid } : {}),
+  ...(row.dir !== null ? { dir: row.dir } : {}),
+  ...(row.stdout !== null ? { stdout: row.stdout } : {}),
+  ...(row.exit_code !== null ? { exitCode: row.exit_code } : {}),
+  ...(row.error !== null ? { error: row.error } : {}),
+  ...(row.lp_paid !== null ? { lpPaid: row.lp_paid } : {}),
+  createdAt: row.created_at, updatedAt: row.updated_at,
+});
+
+export function studioDbPath(dataDir: string): string {
+  return path.join(path.resolve(dataDir), STUDIO_DB_FILE);
+}
+
+export function openStudioStore(dataDir: string, now: () => number = Date.now) {
+  mkdirSync(path.resolve(dataDir), { recursive: true });
+  const db = new Database(studioDbPath(dataDir));
+  db.pragma('journal_mode = WAL');
+  db.pragma('busy_timeout = 5000');
+  db.pragma('foreign_keys = ON');
+  db.exec(SCHEMA);
+
+  const addCreditEntry = db.prepare('INSERT INTO credit_entries (user_id, delta, reason, job_id, created_at) VALUES (?, ?, ?, ?, ?)');
+  const changeCredits = db.prepare('UPDATE users SET credits = credits + ? WHERE id = ? AND credits + ? >= 0');
+
+  /** Moves a user's balance and writes why, in one transaction; false when the balance would go below zero. */
+  const moveCredits = db.transaction((userId: number, delta: number, reason: string, jobId: string | null): boolean => {
+    if (changeCredits.run(delta, userId, delta).changes === 0) return false;
+    addCreditEntry.run(userId, delta, reason, jobId, now());
+    return true;
+  });
+
+  const userByEmail = (email: string): User | undefined => {
+    const row = db.prepare('SELECT * FROM users WHERE email = ?').get(email.trim()) as UserRow | undefined;
+    return row && toUser(row);
+  };
+
+  return {
+    createUser(email: string, passwordHash: string, signupCredits: number, reason: string): User {
+      const normalized = email.trim();
+      const create = db.transaction(() => {
+        if (userByEmail(normalized)) {
+          throw new UserInputError(`an account for ${normalized} already exists: sign in instead`, { code: 'account-exists' });
+        }
+        const { lastInsertRowid } = db.prepare('INSERT INTO users (email, password_hash, credits, created_at) VALUES (?, ?, 0, ?)').run(normalized, passwordHash, now());
+        const id = Number(lastInsertRowid);
+        if (signupCredits > 0) moveCredits(id, signupCredits, reason, null);
+        return id;
+      });
+      return this.user(create())!;
+    },
+    user(id: number): User | undefined {
+      const row = db.prepare('SELECT * FROM users WHERE id = ?').get(id) as UserRow | undefined;
+      return row && toUser(row);
+    },
+    userByEmail,
+
+    addSession(tokenHash: string, userId: number, csrfToken: string, lifetimeMs: number): void {
+      const at = now();
+      db.prepare('INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at) VALUES (?, ?, ?, ?, ?)').run(tokenHash, userId, csrfToken, at, at + lifetimeMs);
+    },
+    session(tokenHash: string): Session | undefined {
+      const row = db.prepare('SELECT user_id, csrf_token, expires_at FROM sessions WHERE token_hash = ?').get(tokenHash) as
+        | { user_id: number; csrf_token: string; expires_at: number }
+        | undefined;
+      if (!row) return undefined;
+      if (row.expires_at <= now()) {
+        db.prepare('DELETE FROM sessions WHERE token_hash = ?').run(tokenHash);
+        return undefined;
+      }
+      return { userId: row.user_id, csrfToken: row.csrf_token, expiresAt: row.expires_at };
+    },
+    removeSession(tokenHash: string): void {
+      db.prepare('DELETE FROM sessions WHERE token_hash = ?').run(tokenHash);
+    },
+    removeSessionsOf(userId: number): number {
+      return db.prepare('DELETE FROM sessions WHERE user_id = ?').run(userId).changes;
+    },
+
+    addApiKey(key: { id: string; userId: number; name: string; keyHash: string; prefix: string }): ApiKey {
+      db.prepare('INSERT INTO api_keys (id, user_id, name, key_hash, prefix, created_at) VALUES (?, ?, ?, ?, ?, ?)').run(key.id, key.userId, key.name, key.keyHash, key.prefix, now());
+      return this.apiKeysOf(key.userId).find((k) => k.id === key.id)!;
+    },
+    apiKeysOf(userId: number): ApiKey[] {
+      return (db.prepare('SELECT * FROM api_keys WHERE user_id = ? ORDER BY created_at DESC, id').all(userId) as ApiKeyRow[]).map(toApiKey);
+    },
+    /** The live key with this hash, marked as used now. */
+    useApiKey(keyHash: string): ApiKey | undefined {
+      const row = db.prepare('SELECT * FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL').get(keyHash) as ApiKeyRow | undefined;
+      if (!row) return undefined;
+      db.prepare('UPDATE api_keys SET last_used_at = ? WHERE id = ?').run(now(), row.id);
+      return toApiKey(row);
+    },
+    revokeApiKey(userId: number, id: string): boolean {
+      return db.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL').run(now(), id, userId).changes === 1;
+    },
+
+    grantCredits(userId: number, credits: number, reason: string): void {
+      moveCredits(userId, credits, reason, null);
+    },
+    creditEntriesOf(userId: number, limit = 100): CreditEntry[] {
+      const rows = db.prepare('SELECT delta, reason, job_id, created_at FROM credit_entries WHERE user_id = ? ORDER BY id DESC LIMIT ?').all(userId, limit) as Array<{
+        delta: number; reason: string; job_id: string | null; created_at: number;
+      }>;
+      return rows.map((r) => ({ delta: r.delta, reason: r.reason, ...(r.job_id ? { jobId: r.job_id } : {}), createdAt: r.created_at }));
+    },
+    /** Total credits spent on jobs (reservations less refunds). */
+    spentBy(userId: number): number {
+      const row = db.prepare('SELECT COALESCE(-SUM(delta), 0) AS spent FROM credit_entries WHERE user_id = ? AND job_id IS NOT NULL').get(userId) as { spent: number };
+      return row.spent;
+    },
+
+    /** Records a job and reserves its credits, in one transaction; false (nothing written) when the balance is short. */
+    addJob(job: { id: string; userId: number; module: string; inputs: Record<string, string>; credits: number; via: 'web' | 'api' }): boolean {
+      const reserve = db.transaction(() => {
+        const at = now();
+        db.prepare('INSERT INTO jobs (id, user_id, module, inputs, credits, status, via, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)').run(
+          job.id, job.userId, job.module, JSON.stringify(job.inputs), job.credits, 'queued', job.via, at, at,
+        );
+        if (moveCredits(job.userId, -job.credits, `job ${job.module}`, job.id)) return true;
+        // Undo the insert: a job nobody can pay for is not recorded.
+        throw new CreditsShort();
+      });
+      try {
+        return reserve();
+      } catch (error) {
+        if (error instanceof CreditsShort) return false;
+        throw error;
+      }
+    },
+    setJobRunning(id: string): void {
+      db.prepare("UPDATE jobs SET status = 'running', updated_at = ? WHERE id = ?").run(now(), id);
+    },
+    addJobEvent(id: string, event: Record<string, unknown>): void {
+      db.prepare('UPDATE jobs SET events = json_insert(events, \'$[#]\', json(?)), updated_at = ? WHERE id = ?').run(JSON.stringify(event), now(), id);
+    },
+    finishJob(id: string, outcome: JobOutcome): void {
+      db.transaction(() => {
+        const job = this.job(id);
+        if (!job || job.status === 'succeeded' || job.status === 'failed') return;
+        db.prepare(
+          'UPDATE jobs SET status = ?, refunded = ?, deal_id = ?, cid = ?, dir = ?, stdout = ?, exit_code = ?, error = ?, lp_paid = ?, updated_at = ? WHERE id = ?',
+        ).run(
+          outcome.status, outcome.refund ? 1 : 0, outcome.dealId ?? null, outcome.cid ?? null, outcome.dir ?? null, outcome.stdout ?? null,
+          outcome.exitCode ?? null, outcome.error ?? null, outcome.lpPaid ?? null, now(), id,
+        );
+        if (outcome.refund) moveCredits(job.userId, job.credits, `refund: job ${job.module} failed before a deal`, id);
+      })();
+    },
+    job(id: string): StudioJob | undefined {
+      const row = db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as JobRow | undefined;
+      return row && toJob(row);
+    },
+    jobsOf(userId: number, limit = 100): StudioJob[] {
+      return (db.prepare('SELECT * FROM jobs WHERE user_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?').all(userId, limit) as JobRow[]).map(toJob);
+    },
+    /** Jobs left queued or running by a studio that stopped: none of them is followed any more. */
+    unfinishedJobs(): StudioJob[] {
+      return (db.prepare("SELECT * FROM jobs WHERE status IN ('queued', 'running')").all() as JobRow[]).map(toJob);
+    },
+    close(): void {
+      db.close();
+    },
+  };
+}
+
+/** Thrown inside addJob's transaction to roll it back. */
+class CreditsShort extends Error {}

@@ -1,0 +1,66 @@
+/**
+ * `lilypad studio` as an operator runs it: the real CLI serving on 127.0.0.1 in front of its embedded
+ * network, the operator's commands writing to its database while it runs, and a clean stop on SIGTERM that
+ * leaves no process behind.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { COWSAY_MOO } from '../src/executor/conformance.js';
+import { processesWithMarker, runCli, startCli, untilGone } from './helpers.js';
+import { readEvents } from './studio-helpers.js';
+
+let dataDir: string;
+beforeAll(async () => {
+  dataDir = await mkdtemp(path.join(os.tmpdir(), 'lilypad-studio-cli-'));
+});
+afterAll(async () => {
+  await rm(dataDir, { recursive: true, force: true });
+  await rm(`${dataDir}-other`, { recursive: true, force: true });
+});
+
+describe('lilypad studio', () => {
+  it('serves the studio, takes accounts, keys and credits from the operator while it runs, and stops cleanly on SIGTERM', async () => {
+    const studio = startCli(['studio', '--port', '0', '--data-dir', dataDir]);
+    await studio.printed(/Job network ready: embedded/);
+    const url = /Lilypad AI Studio at (http:\/\/127\.0\.0\.1:\d+)/.exec(studio.output().stdout)![1]!;
+
+    const port = new URL(url).port;
+    const taken = await runCli(['studio', '--port', port, '--data-dir', `${dataDir}-other`]);
+    expect(taken.code).toBe(1);
+    expect(taken.stderr).toBe(`Error: cannot listen on 127.0.0.1:${port} (EADDRINUSE): choose another --port or --host\n`);
+
+    const added = await runCli(['studio', 'users', 'add', 'ops@example.com', '--data-dir', dataDir]);
+    expect(added.code, added.stderr).toBe(0);
+    expect(added.stdout).toMatch(/^Added ops@example.com with 100 credits. Password \(shown once\): \S{20}\n$/);
+    const again = await runCli(['studio', 'users', 'add', 'ops@example.com', '--data-dir', dataDir]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toBe('Error: an account for ops@example.com already exists: sign in instead\n');
+
+    const granted = await runCli(['studio', 'credits', 'grant', 'ops@example.com', '5', '--data-dir', dataDir]);
+    expect(granted.stdout).toBe('Granted 5 credits to ops@example.com; balance 105\n');
+    const nobody = await runCli(['studio', 'keys', 'create', 'nobody@example.com', '--data-dir', dataDir]);
+    expect(nobody.stderr).toBe('Error: no account for nobody@example.com: add one with lilypad studio users add nobody@example.com\n');
+    const created = await runCli(['studio', 'keys', 'create', 'ops@example.com', '--name', 'ci', '--data-dir', dataDir]);
+    expect(created.code, created.stderr).toBe(0);
+    const key = created.stdout.trim();
+    expect(key).toMatch(/^lp_/);
+
+    const auth = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
+    const posted = await fetch(`${url}/api/v1/jobs`, { method: 'POST', headers: auth, body: JSON.stringify({ module: 'cowsay', inputs: { Message: 'moo' } }) });
+    expect(posted.status).toBe(201);
+    const { id } = (await posted.json()) as { id: string };
+    const events = await readEvents(await fetch(`${url}/api/v1/jobs/${id}/events`, { headers: auth }));
+    expect(events.at(-1)).toMatchObject({ event: 'result', data: { status: 'succeeded', stdout: COWSAY_MOO } });
+    expect(((await (await fetch(`${url}/api/v1/account`, { headers: auth })).json()) as { credits: number }).credits).toBe(104);
+
+    studio.child.kill('SIGTERM');
+    const exited = await studio.exited;
+    expect(exited.code).toBe(143);
+    expect(exited.stderr).toContain('lilypad: stopped by SIGTERM');
+    // anvil, the IPFS nodes and the workers went with it.
+    await untilGone(processesWithMarker(studio.marker));
+    expect(processesWithMarker(studio.marker)).toEqual([]);
+  });
+});
