@@ -6,9 +6,12 @@
  * - copy: skips the work and returns another deal's real result: a copy of the folder at LILYPAD_COPY_FROM
  *   (read when each job comes, so the test can fill it with an honest result first); with nothing there
  *   the job fails.
+ * - less-work: runs the job with some of its arguments changed (LILYPAD_CHEAT_ARGS, a JSON object from an
+ *   argument as the module passes it to what the cheat passes instead): fewer training steps, say, or the
+ *   base model instead of an adapter.
  * Configured like `lilypad resource-provider` by environment: WEB3_RPC_URL, WEB3_PRIVATE_KEY,
  * SERVICE_SOLVER, SERVICE_MEDIATORS, LILYPAD_DEALS_ADDRESS, LILYPAD_PRICE (wei), LILYPAD_COLLATERAL_MULTIPLE, LILYPAD_MODULES,
- * LILYPAD_DATA_DIR, LILYPAD_INPUT_GATEWAYS (where jobs' inputs by CID come from; none: jobs with inputs are refused). Prints one ready line of JSON and stops on SIGTERM.
+ * LILYPAD_DATA_DIR, LILYPAD_INPUT_GATEWAYS (gateways for jobs' inputs by CID, after the IPFS peers the offer names). Prints one ready line of JSON and stops on SIGTERM.
  */
 import { cp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -27,7 +30,7 @@ const { openBlockstore, closeBlockstore } = await import(`${dist}/storage/index.
 
 const { values } = parseArgs({ options: { policy: { type: 'string' } } });
 const policy = values.policy ?? process.env.LILYPAD_POLICY ?? 'wrong-output';
-if (!['wrong-output', 'copy'].includes(policy)) throw new Error(`unknown policy ${policy}`);
+if (!['wrong-output', 'copy', 'less-work'].includes(policy)) throw new Error(`unknown policy ${policy}`);
 const env = process.env;
 const dataDir = env.LILYPAD_DATA_DIR;
 
@@ -39,6 +42,11 @@ function cheatingExecutor(honest) {
     prepare: () => honest.prepare(),
     close: () => honest.close(),
     async run(request) {
+      if (policy === 'less-work') {
+        const swaps = JSON.parse(env.LILYPAD_CHEAT_ARGS ?? '{}');
+        const args = request.job.args.map((arg) => swaps[arg] ?? arg);
+        return honest.run({ ...request, job: { ...request.job, args } });
+      }
       if (policy === 'wrong-output') {
         const result = await honest.run(request);
         const stdout = await readFile(path.join(request.resultDir, 'stdout'), 'utf8');
