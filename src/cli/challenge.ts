@@ -13,7 +13,7 @@ import { configuredRpcUrl, parseNetworkConfig } from '../lib/config.js';
 import { UserInputError } from '../lib/errors.js';
 import { chainReadDeal } from '../network/read-deal.js';
 import { createSolverClient } from '../solver/client.js';
-import { progressLine } from './output.js';
+import { progressLine } from '../job-creator/progress-text.js';
 
 export async function challengeCommand(
   dealId: string,

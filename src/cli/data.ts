@@ -11,10 +11,8 @@ import { CID } from 'multiformats/cid';
 import * as raw from 'multiformats/codecs/raw';
 import { LilypadError, StorageError, UserInputError } from '../lib/errors.js';
 import { blocksDir, defaultResultsDir } from '../lib/config.js';
-import { z } from 'zod';
-import { ipfsSettingOf, ipfsSettings } from '../lib/service-config.js';
 import { peersThenGateways } from '../storage/block-source.js';
-import { createIpfsNode, loopbackOnly, type IpfsNode } from '../storage/ipfs-node.js';
+import { startJobCreatorNode } from '../job-creator/data-node.js';
 import { addDirectory, addFile, cidOfDirectory, cidOfFile, closeBlockstore, exportDirectory, exportFile, openBlockstore, type Blockstore } from '../storage/index.js';
 import { walkDag } from '../storage/walk-dag.js';
 
@@ -78,25 +76,6 @@ export async function addLocalInputs(inputs: Record<string, string>, paths: Map<
   const out = { ...inputs };
   for (const [name, local] of paths) out[name] = (await addPath(local, blockstore, `-i ${name}=@${local}`)).cid;
   return out;
-}
-
-/**
- * The job creator's IPFS node over its lasting blockstore, so that the network's providers and mediators
- * fetch the inputs it holds from it (its addresses go into each job offer). Where it listens and which peers
- * it always dials: LILYPAD_IPFS_LISTEN (default a port on 127.0.0.1; `off` gives none), LILYPAD_IPFS_PEERS.
- */
-export async function startJobCreatorNode(env: NodeJS.ProcessEnv, blockstore: Blockstore): Promise<IpfsNode | undefined> {
-  const parsed = z.object(ipfsSettings).safeParse(env);
-  if (!parsed.success) {
-    const [issue] = parsed.error.issues;
-    throw new UserInputError(`${issue!.path.join('.')} ${issue!.message}`, { code: 'config-invalid' });
-  }
-  const setting = ipfsSettingOf(parsed.data);
-  if (setting === false) return undefined;
-  const { listen, peers } = setting;
-  const node = createIpfsNode({ blockstore, listen, peers, loopbackOnly: loopbackOnly(listen) });
-  await node.start();
-  return node;
 }
 
 /** Parses a CID, or gives undefined for anything else (a job id is 0x-hex, which no CID is). */

@@ -8,7 +8,7 @@ import { applyNetworkPreset } from '../lib/network-presets.js';
 import { configureChainClients } from './chain-settings.js';
 import { registerChallengeCommand } from './challenge.js';
 import { registerAddCommand } from './data.js';
-import { checkLine, completionLines, progressLine } from './output.js';
+import { checkLine, completionLines, progressLine } from '../job-creator/progress-text.js';
 import { dealTimeouts, detachCommand, registerJobCommands, type RunFlags } from './jobs.js';
 import { registerModuleCommands } from './module.js';
 import { registerPipelineCommands } from './pipeline.js';

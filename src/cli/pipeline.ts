@@ -16,8 +16,8 @@ import { lpAmount, parseFlag } from '../lib/service-config.js';
 import { createModuleResolver } from '../module/resolve.js';
 import { closeBlockstore, openBlockstore, type FsBlockstore } from '../storage/index.js';
 import { addPath } from './data.js';
-import { EMBEDDED_NETWORK_IDENTITY, openJobNetwork, type JobNetwork } from './job-network.js';
-import { progressLine } from './output.js';
+import { EMBEDDED_NETWORK_IDENTITY, openJobNetwork, type JobNetwork } from '../job-creator/job-network.js';
+import { progressLine } from '../job-creator/progress-text.js';
 import { stopSignal } from './signals.js';
 
 export interface PipelineCommandOptions {

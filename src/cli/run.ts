@@ -7,9 +7,9 @@
 import path from 'node:path';
 import type { CheckProgressEvent } from '../job-creator/verify.js';
 import type { JobProgressEvent, JobResult } from '../job-creator/run-job.js';
-import type { PostedJob } from './configured-network.js';
+import type { PostedJob } from '../job-creator/configured-network.js';
 import { addLocalInputs, findLocalInputs } from './data.js';
-import { openJobNetwork, type JobRequest } from './job-network.js';
+import { openJobNetwork, type JobRequest } from '../job-creator/job-network.js';
 import { UserInputError } from '../lib/errors.js';
 import { blocksDir, configuredRpcUrl, defaultResultsDir } from '../lib/config.js';
 import { lpAmount, parseFlag } from '../lib/service-config.js';

@@ -8,8 +8,8 @@
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { parseEther } from 'viem';
-import type { JobNetwork } from '../cli/job-network.js';
-import { progressLine } from '../cli/output.js';
+import type { JobNetwork } from '../job-creator/job-network.js';
+import { progressLine } from '../job-creator/progress-text.js';
 import type { JobProgressEvent } from '../job-creator/types.js';
 import { isUserFacing, UserInputError } from '../lib/errors.js';
 import { checkInputs, type Catalog } from './catalog.js';

@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { openJobNetwork, type JobNetwork } from '../cli/job-network.js';
+import { openJobNetwork, type JobNetwork } from '../job-creator/job-network.js';
 import { UserInputError } from '../lib/errors.js';
 import { listen, type RunningHttpServer } from '../lib/http-server.js';
 import { closeBlockstore, openBlockstore } from '../storage/index.js';

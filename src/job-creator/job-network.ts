@@ -7,9 +7,9 @@
  */
 import { formatEther, isAddressEqual, type Address, type Hex } from 'viem';
 import { connectChain, escrowBalance } from '../chain/index.js';
-import { runCheckedJob, type JobChecks } from '../job-creator/audit.js';
-import { defaultJobsDbPath, openJobStore } from '../job-creator/job-store.js';
-import { followJob, postJob, type JobCreatorComponents, type JobResult, type RunJobOptions } from '../job-creator/run-job.js';
+import { runCheckedJob, type JobChecks } from './audit.js';
+import { defaultJobsDbPath, openJobStore } from './job-store.js';
+import { followJob, postJob, type JobCreatorComponents, type JobResult, type RunJobOptions } from './run-job.js';
 import { UserInputError } from '../lib/errors.js';
 import { jobInputStore } from '../module/builtin-data.js';
 import { moduleLocationsOf } from '../module/git.js';
@@ -19,7 +19,7 @@ import { createSolverClient } from '../solver/client.js';
 import type { FsBlockstore } from '../storage/index.js';
 import type { IpfsNode } from '../storage/ipfs-node.js';
 import { connectConfiguredNetwork, recordingJobOptions, type PostedJob } from './configured-network.js';
-import { startJobCreatorNode } from './data.js';
+import { startJobCreatorNode } from './data-node.js';
 
 /** A job as a command asks for it; the network adds its mediators, and where results go unless the job says. */
 export type JobRequest = Omit<RunJobOptions, 'mediators' | 'resultsDir' | 'signal'> & { resultsDir?: string };

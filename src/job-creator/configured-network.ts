@@ -5,8 +5,8 @@
  */
 import { isAddress, isAddressEqual, type Address, type Hex } from 'viem';
 import { checkDealsContract, connectChain, fetchChainId, redactRpcUrl } from '../chain/index.js';
-import type { JobStore, StoredJob } from '../job-creator/job-store.js';
-import type { JobCreatorComponents, postJob, RunJobOptions } from '../job-creator/run-job.js';
+import type { JobStore, StoredJob } from './job-store.js';
+import type { JobCreatorComponents, postJob, RunJobOptions } from './run-job.js';
 import { ChainError, LilypadError, UserInputError } from '../lib/errors.js';
 import { blocksDir, configuredRpcUrl, parseNetworkConfig } from '../lib/config.js';
 import { privateKey } from '../lib/service-config.js';
@@ -15,7 +15,7 @@ import { createModuleResolver } from '../module/resolve.js';
 import { chainReadDeal } from '../network/read-deal.js';
 import { createSolverClient } from '../solver/client.js';
 import { closeBlockstore, openBlockstore } from '../storage/index.js';
-import { startJobCreatorNode } from './data.js';
+import { startJobCreatorNode } from './data-node.js';
 
 export type PostedJob = Awaited<ReturnType<typeof postJob>>;
 

@@ -1,7 +1,7 @@
 /** Terminal output of `lilypad run`: the seed's progress lines, and the closing lines. */
 import { formatEther } from 'viem';
-import type { JobProgressEvent, JobResult } from '../job-creator/run-job.js';
-import type { CheckProgressEvent } from '../job-creator/verify.js';
+import type { JobProgressEvent, JobResult } from './run-job.js';
+import type { CheckProgressEvent } from './verify.js';
 
 export function progressLine(event: JobProgressEvent): string | undefined {
   switch (event.type) {
