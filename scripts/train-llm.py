@@ -6,14 +6,19 @@ Owns the whole path from corpus to files: reads the fortune cookies of Debian's 
 CPU, fixed seeds) and writes `modules/llm/tokenizer.txt` and `modules/llm/model.safetensors`.
 Runs offline with Debian's python3-torch and python3-numpy; CI never runs it (see modules/llm/TRAINING.md).
 
-    /usr/bin/python3 scripts/train-llm.py --steps 6000 --max-minutes 35
+    /usr/bin/python3 scripts/train-llm.py --steps 3400 --max-minutes 33
 """
+
+import os
+
+# One BLAS thread: on a small shared machine, torch's and OpenBLAS's thread pools waiting on each other
+# made a step two to four times slower than one thread (measured; see modules/llm/TRAINING.md).
+os.environ.setdefault('OPENBLAS_NUM_THREADS', '1')
 
 import argparse
 import importlib.util
 import json
 import math
-import os
 import struct
 import sys
 import time
@@ -265,15 +270,15 @@ def load_reference():
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--steps', type=int, default=6000, help='optimizer steps (the schedule spans them)')
-    parser.add_argument('--max-minutes', type=float, default=35.0,
+    parser.add_argument('--steps', type=int, default=3400, help='optimizer steps (the schedule spans them)')
+    parser.add_argument('--max-minutes', type=float, default=33.0,
                         help='stop training early when this much wall time has passed since the start')
-    parser.add_argument('--batch', type=int, default=32, help='sequences of 128 tokens per step')
-    parser.add_argument('--lr', type=float, default=2e-3, help='peak learning rate')
-    parser.add_argument('--warmup', type=int, default=200)
+    parser.add_argument('--batch', type=int, default=16, help='sequences of 128 tokens per step')
+    parser.add_argument('--lr', type=float, default=3e-3, help='peak learning rate')
+    parser.add_argument('--warmup', type=int, default=100)
     parser.add_argument('--weight-decay', type=float, default=0.1)
     parser.add_argument('--seed', type=int, default=1337)
-    parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument('--threads', type=int, default=1)
     parser.add_argument('--eval-every', type=int, default=250)
     parser.add_argument('--out', default=os.path.join(REPO, 'modules', 'llm'))
     args = parser.parse_args()
