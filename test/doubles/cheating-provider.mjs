@@ -7,8 +7,9 @@
  *   (read when each job comes, so the test can fill it with an honest result first); with nothing there
  *   the job fails.
  * - less-work: runs the job with some of its arguments changed (LILYPAD_CHEAT_ARGS, a JSON object from an
- *   argument as the module passes it to what the cheat passes instead): fewer training steps, say, or the
- *   base model instead of an adapter.
+ *   argument as the module passes it to what the cheat passes instead; LILYPAD_CHEAT_DROP, a JSON list of
+ *   flags dropped with their values) and, with LILYPAD_CHEAT_MODULE (a .wasm file), another program: fewer
+ *   training steps, say, or the base model without the adapter.
  * Configured like `lilypad resource-provider` by environment: WEB3_RPC_URL, WEB3_PRIVATE_KEY,
  * SERVICE_SOLVER, SERVICE_MEDIATORS, LILYPAD_DEALS_ADDRESS, LILYPAD_PRICE (wei), LILYPAD_COLLATERAL_MULTIPLE, LILYPAD_MODULES,
  * LILYPAD_DATA_DIR, LILYPAD_INPUT_GATEWAYS (gateways for jobs' inputs by CID, after the IPFS peers the offer names). Prints one ready line of JSON and stops on SIGTERM.
@@ -44,8 +45,15 @@ function cheatingExecutor(honest) {
     async run(request) {
       if (policy === 'less-work') {
         const swaps = JSON.parse(env.LILYPAD_CHEAT_ARGS ?? '{}');
-        const args = request.job.args.map((arg) => swaps[arg] ?? arg);
-        return honest.run({ ...request, job: { ...request.job, args } });
+        const dropped = new Set(JSON.parse(env.LILYPAD_CHEAT_DROP ?? '[]'));
+        const args = [];
+        for (let i = 0; i < request.job.args.length; i++) {
+          const arg = request.job.args[i];
+          if (dropped.has(arg)) i++;
+          else args.push(swaps[arg] ?? arg);
+        }
+        const module = env.LILYPAD_CHEAT_MODULE ? new Uint8Array(await readFile(env.LILYPAD_CHEAT_MODULE)) : request.job.module;
+        return honest.run({ ...request, job: { ...request.job, module, args } });
       }
       if (policy === 'wrong-output') {
         const result = await honest.run(request);
