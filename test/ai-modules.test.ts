@@ -1,0 +1,203 @@
+/**
+ * The built-in AI modules (llm:v1, lora-training:v1, lora-inference:v1) through the real pipeline: resolved as
+ * built-ins, rendered, their inputs (the weights, datasets, adapters) fetched by CID from a trustless gateway
+ * on 127.0.0.1 and checked block by block, run by the WebAssembly executor, the result folder's CID taken.
+ * The C forward pass is checked against the numpy reference (modules/llm/testdata/reference.json) through
+ * the same .wasm with its test arguments.
+ */
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MemoryBlockstore } from 'blockstore-core/memory';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createWasmExecutor } from '../src/executor/wasm/wasm-executor.js';
+import { prepareJob, runPreparedJob } from '../src/module/prepare-job.js';
+import { createModuleResolver } from '../src/module/resolve.js';
+import { inputsHashOf, moduleIdOf } from '../src/protocol/ids.js';
+import type { JobOffer } from '../src/protocol/offers.js';
+import { gatewaySource } from '../src/storage/block-source.js';
+import { addFile, cidOfDirectory } from '../src/storage/index.js';
+import { startGateway, type RunningGateway } from '../src/storage/serve.js';
+import { runCli } from './helpers.js';
+
+const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+const llmDir = path.join(repoRoot, 'modules', 'llm');
+const weightsFile = path.join(llmDir, 'model.safetensors');
+const referenceFile = path.join(llmDir, 'testdata', 'reference.json');
+
+let scratch: string;
+let gateway: RunningGateway;
+let weightsCid: string;
+/** A folder holding weights/model.safetensors, for running a .wasm directly with its test arguments. */
+let weightsInputs: string;
+const published = new MemoryBlockstore();
+const executor = createWasmExecutor();
+const modules = createModuleResolver();
+
+beforeAll(async () => {
+  if (!existsSync(weightsFile)) throw new Error(`${weightsFile} is missing: the llm modules need the trained weights (scripts/train-llm.py)`);
+  scratch = mkdtempSync(path.join(tmpdir(), 'lilypad-ai-modules-'));
+  weightsCid = (await addFile(weightsFile, published)).toString();
+  gateway = await startGateway({ blockstore: published });
+  weightsInputs = path.join(scratch, 'weights-inputs');
+  mkdirSync(path.join(weightsInputs, 'weights'), { recursive: true });
+  try {
+    linkSync(weightsFile, path.join(weightsInputs, 'weights', 'model.safetensors'));
+  } catch {
+    copyFileSync(weightsFile, path.join(weightsInputs, 'weights', 'model.safetensors'));
+  }
+});
+
+afterAll(async () => {
+  await executor.close();
+  await gateway?.close();
+  if (scratch) rmSync(scratch, { recursive: true, force: true });
+});
+
+interface ModuleRun {
+  exitCode: string;
+  stdout: string;
+  stderr: string;
+  error?: string;
+  resultDir: string;
+  cid: string;
+  output(name: string): string;
+}
+
+let runs = 0;
+/** Runs a built-in module as a provider does: resolve, render, fetch inputs by CID, run, take the result's CID. */
+async function runModule(name: string, inputs: Record<string, string>): Promise<ModuleRun> {
+  const module = await modules.resolve(name);
+  const job = { module: module.ref, moduleName: name, inputs, terms: { moduleId: moduleIdOf(module.ref), inputsHash: inputsHashOf(inputs) } } as unknown as JobOffer;
+  const blockstore = new MemoryBlockstore();
+  const prepared = await prepareJob(job, { modules, executors: [executor], inputs: { source: gatewaySource([gateway.url], blockstore), blockstore } });
+  const resultDir = path.join(scratch, `result-${++runs}`);
+  await runPreparedJob(prepared, { jobId: 'c0ffee', resultDir });
+  const read = (file: string) => (existsSync(path.join(resultDir, file)) ? readFileSync(path.join(resultDir, file), 'utf8') : '');
+  return {
+    exitCode: read('exitCode'),
+    stdout: read('stdout'),
+    stderr: read('stderr'),
+    error: read('error') || undefined,
+    resultDir,
+    cid: (await cidOfDirectory(resultDir)).toString(),
+    output: (file) => read(path.join('outputs', file)),
+  };
+}
+
+/** Runs a module's .wasm directly with its test arguments (--logits, --tokens), the weights at /inputs/weights. */
+async function runWasm(moduleName: string, args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  const resultDir = path.join(scratch, `direct-${++runs}`);
+  const result = await executor.run({
+    jobId: 'c0ffee',
+    randomSeed: '0'.repeat(64),
+    job: { engine: 'wasm', module: readFileSync(path.join(repoRoot, 'modules', moduleName, `${moduleName}.wasm`)), entryPoint: '_start', args, env: {} },
+    inputsDir: weightsInputs,
+    resultDir,
+    limits: { memoryBytes: 256 * 1024 * 1024, wallClockMs: 60_000 },
+  });
+  return { exitCode: result.exitCode, stdout: readFileSync(path.join(resultDir, 'stdout'), 'utf8'), stderr: readFileSync(path.join(resultDir, 'stderr'), 'utf8') };
+}
+
+/** Each token's bytes, from tokenizer.txt as FORMAT.md defines them. */
+function tokenPieces(): Buffer[] {
+  const pieces = Array.from({ length: 256 }, (_, byte) => Buffer.from([byte]));
+  for (const line of readFileSync(path.join(llmDir, 'tokenizer.txt'), 'utf8').trim().split('\n')) {
+    const [left, right] = line.split(' ').map(Number);
+    pieces.push(Buffer.concat([pieces[left!]!, pieces[right!]!]));
+  }
+  return pieces;
+}
+
+test('the templates name the files they run: each .wasm and the weights by their CIDs (scripts/update-llm-cids.mjs --check)', () => {
+  const checked = spawnSync(process.execPath, [path.join(repoRoot, 'scripts', 'update-llm-cids.mjs'), '--check'], { encoding: 'utf8' });
+  expect(checked.stderr).toBe('');
+  expect(checked.status).toBe(0);
+  expect(checked.stdout.trim()).toBe(`weights ${weightsCid}`);
+});
+
+describe('llm:v1', () => {
+  test('the same job gives the same result CID three times and in a fresh process (the CLI on its embedded network)', async () => {
+    const inputs = { Prompt: 'Once upon a time', Seed: '7', MaxTokens: '24' };
+    const [a, b, c] = [await runModule('llm:v1', inputs), await runModule('llm:v1', inputs), await runModule('llm:v1', inputs)];
+    expect(a.error).toBeUndefined();
+    expect(a.exitCode).toBe('0');
+    expect(new Set([a.cid, b.cid, c.cid]).size).toBe(1);
+    const completion = JSON.parse(a.output('completion.json'));
+    expect(completion).toEqual({
+      prompt: 'Once upon a time',
+      completion: expect.any(String),
+      tokens: { prompt: expect.any(Number), prompt_used: completion.tokens.prompt, completion: 24 },
+      seed: 7,
+      temperature: 0.8,
+      weights: weightsCid,
+    });
+    expect(a.stdout.length).toBeGreaterThan(0);
+
+    const env = { LILYPAD_BLOCKS_DIR: path.join(scratch, 'cli-blocks') };
+    const added = await runCli(['add', weightsFile], env);
+    expect(added.stdout.trim()).toBe(weightsCid);
+    const cli = await runCli(['run', 'llm:v1', '--json', ...Object.entries(inputs).flatMap(([k, v]) => ['-i', `${k}=${v}`])], env);
+    expect(cli.code).toBe(0);
+    expect(JSON.parse(cli.stdout).cid).toBe(a.cid);
+  });
+
+  test('another seed gives another completion; temperature 0 is greedy and ignores the seed', async () => {
+    const [seven, eight] = [await runModule('llm:v1', { Prompt: 'The', Seed: '7', MaxTokens: '32' }), await runModule('llm:v1', { Prompt: 'The', Seed: '8', MaxTokens: '32' })];
+    expect(seven.stdout).not.toBe(eight.stdout);
+    const [greedy7, greedy8] = [await runModule('llm:v1', { Prompt: 'The', Seed: '7', MaxTokens: '16', Temperature: '0' }), await runModule('llm:v1', { Prompt: 'The', Seed: '8', MaxTokens: '16', Temperature: '0' })];
+    expect(greedy7.stdout).toBe(greedy8.stdout);
+  });
+
+  test('the C forward pass gives the numpy reference\'s token ids, last-position logits (within 1e-3) and greedy continuation', async () => {
+    if (!existsSync(referenceFile)) throw new Error(`${referenceFile} is missing (scripts/llm-reference.py writes it)`);
+    const reference = JSON.parse(readFileSync(referenceFile, 'utf8')) as { cases: Array<{ prompt: string; ids: number[]; last_logits: number[]; greedy_ids: number[] }> };
+    const pieces = tokenPieces();
+    expect(reference.cases.length).toBeGreaterThan(0);
+    for (const { prompt, ids, last_logits: lastLogits, greedy_ids: greedyIds } of reference.cases) {
+      const run = await runWasm('llm', ['--logits', '--prompt', prompt, '--weights-cid', weightsCid]);
+      expect(run.exitCode).toBe(0);
+      const printed = JSON.parse(run.stdout) as { ids: number[]; logits: number[] };
+      expect(printed.ids).toEqual(ids);
+      const worst = Math.max(...printed.logits.map((logit, i) => Math.abs(logit - lastLogits[i]!)));
+      expect(worst).toBeLessThan(1e-3);
+      const greedy = await runWasm('llm', ['--prompt', prompt, '--temperature', '0', '--max-tokens', String(greedyIds.length), '--weights-cid', weightsCid, '--outputs', '/outputs']);
+      expect(greedy.exitCode).toBe(0);
+      expect(greedy.stdout).toBe(Buffer.concat(greedyIds.map((id) => pieces[id]!)).toString('utf8'));
+    }
+  });
+
+  test('the tokenizer gives back the bytes it was given', async () => {
+    for (const text of ['hello world', 'Grüße, 世界! 🦊 tabs\tand\nnewlines', ' '.repeat(40), 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', '']) {
+      const run = await runWasm('llm', ['--tokens', '--prompt', text]);
+      expect(run.exitCode).toBe(0);
+      const printed = JSON.parse(run.stdout) as { ids: number[]; decoded: string };
+      expect(printed.decoded).toBe(text);
+      expect(printed.ids.length).toBeLessThanOrEqual(Buffer.byteLength(text));
+      expect(Buffer.concat(printed.ids.map((id) => tokenPieces()[id]!)).toString('utf8')).toBe(text);
+    }
+  });
+
+  test('MaxTokens above 256 is refused with one line; 256 gives 256 tokens', async () => {
+    const refused = await runModule('llm:v1', { Prompt: 'hi', MaxTokens: '257' });
+    expect(refused.exitCode).toBe('1');
+    expect(refused.stderr).toBe('llm: MaxTokens must be a whole number from 1 to 256, not "257"\n');
+    const bad = await runModule('llm:v1', { Prompt: 'hi', Temperature: '3' });
+    expect(bad.stderr).toBe('llm: Temperature must be a number from 0 to 2, not "3"\n');
+    const most = await runModule('llm:v1', { Prompt: 'hi', MaxTokens: '256' });
+    expect(most.exitCode).toBe('0');
+    expect(JSON.parse(most.output('completion.json')).tokens.completion).toBe(256);
+  });
+
+  test('a 1 MB prompt is truncated to the context, and stderr says so', async () => {
+    const prompt = 'All work and no play makes a dull model. '.repeat(25_000).slice(0, 1_000_000);
+    const run = await runModule('llm:v1', { Prompt: prompt, MaxTokens: '8' });
+    expect(run.error).toBeUndefined();
+    expect(run.exitCode).toBe('0');
+    const completion = JSON.parse(run.output('completion.json'));
+    expect(completion.tokens.prompt_used).toBe(128);
+    expect(run.stderr).toBe(`llm: the prompt is ${completion.tokens.prompt} tokens long and the context holds 128, so it was truncated to its last 128 tokens\n`);
+  });
+});
