@@ -6,7 +6,7 @@
  * the same .wasm with its test arguments.
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,7 +18,7 @@ import { createModuleResolver } from '../src/module/resolve.js';
 import { inputsHashOf, moduleIdOf } from '../src/protocol/ids.js';
 import type { JobOffer } from '../src/protocol/offers.js';
 import { gatewaySource } from '../src/storage/block-source.js';
-import { addFile, cidOfDirectory } from '../src/storage/index.js';
+import { addBytes, addDirectory, addFile, cidOfDirectory } from '../src/storage/index.js';
 import { startGateway, type RunningGateway } from '../src/storage/serve.js';
 import { runCli } from './helpers.js';
 
@@ -88,13 +88,13 @@ async function runModule(name: string, inputs: Record<string, string>): Promise<
 }
 
 /** Runs a module's .wasm directly with its test arguments (--logits, --tokens), the weights at /inputs/weights. */
-async function runWasm(moduleName: string, args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+async function runWasm(moduleName: string, args: string[], inputsDir = weightsInputs): Promise<{ exitCode: number; stdout: string; stderr: string }> {
   const resultDir = path.join(scratch, `direct-${++runs}`);
   const result = await executor.run({
     jobId: 'c0ffee',
     randomSeed: '0'.repeat(64),
     job: { engine: 'wasm', module: readFileSync(path.join(repoRoot, 'modules', moduleName, `${moduleName}.wasm`)), entryPoint: '_start', args, env: {} },
-    inputsDir: weightsInputs,
+    inputsDir,
     resultDir,
     limits: { memoryBytes: 256 * 1024 * 1024, wallClockMs: 60_000 },
   });
@@ -199,5 +199,134 @@ describe('llm:v1', () => {
     const completion = JSON.parse(run.output('completion.json'));
     expect(completion.tokens.prompt_used).toBe(128);
     expect(run.stderr).toBe(`llm: the prompt is ${completion.tokens.prompt} tokens long and the context holds 128, so it was truncated to its last 128 tokens\n`);
+  });
+});
+
+/** The header of a safetensors file, and the file again with its metadata changed. */
+function safetensorsHeader(bytes: Buffer): { header: Record<string, any>; data: Buffer } {
+  const length = Number(bytes.readBigUInt64LE(0));
+  return { header: JSON.parse(bytes.subarray(8, 8 + length).toString('utf8')), data: bytes.subarray(8 + length) };
+}
+
+function withMetadata(bytes: Buffer, metadata: Record<string, string>): Buffer {
+  const { header, data } = safetensorsHeader(bytes);
+  let json = JSON.stringify({ ...header, __metadata__: { ...header.__metadata__, ...metadata } });
+  json += ' '.repeat((8 - (json.length % 8)) % 8);
+  const length = Buffer.alloc(8);
+  length.writeBigUInt64LE(BigInt(json.length));
+  return Buffer.concat([length, Buffer.from(json), data]);
+}
+
+/**
+ * How likely a module finds the dataset: the summed log-probability of the next token at a few places in
+ * `text`, from the last-position logits its .wasm prints (--logits), with the adapter when there is one.
+ */
+async function datasetLogProbability(moduleName: string, text: string, inputsDir: string): Promise<number> {
+  const pieces = tokenPieces();
+  const ids = (JSON.parse((await runWasm('llm', ['--tokens', '--prompt', text])).stdout) as { ids: number[] }).ids;
+  let total = 0;
+  for (const cut of [ids.length - 21, ids.length - 11, ids.length - 1]) {
+    const prompt = Buffer.concat(ids.slice(0, cut).map((id) => pieces[id]!)).toString('utf8');
+    const run = await runWasm(moduleName, ['--logits', '--prompt', prompt, '--weights-cid', weightsCid], inputsDir);
+    expect(run.stderr).toBe('');
+    const { logits } = JSON.parse(run.stdout) as { logits: number[] };
+    const max = Math.max(...logits);
+    total += logits[ids[cut]!]! - max - Math.log(logits.reduce((sum, logit) => sum + Math.exp(logit - max), 0));
+  }
+  return total;
+}
+
+describe('lora-training:v1 and lora-inference:v1', () => {
+  const sentence = 'The lighthouse keeper counted ships at dawn and wrote their names in a blue book. ';
+  const datasetText = sentence.repeat(30);
+  let datasetCid: string;
+  let training: ModuleRun;
+  let trainingCid: string;
+  let adapter: Buffer;
+
+  beforeAll(async () => {
+    const folder = path.join(scratch, 'dataset');
+    mkdirSync(path.join(folder, 'more'), { recursive: true });
+    writeFileSync(path.join(folder, 'a.txt'), datasetText);
+    writeFileSync(path.join(folder, 'more', 'b.txt'), datasetText);
+    writeFileSync(path.join(folder, 'notes.md'), 'not text for training: only .txt files are read');
+    datasetCid = (await addDirectory(folder, published)).toString();
+    training = await runModule('lora-training:v1', { DatasetCID: datasetCid, Steps: '20', LearningRate: '0.01', Seed: '3' });
+    trainingCid = (await addDirectory(training.resultDir, published)).toString();
+    adapter = readFileSync(path.join(training.resultDir, 'outputs', 'lora.safetensors'));
+  }, 60_000);
+
+  test('training lowers the loss and writes the adapter, loss.csv and a plot', () => {
+    expect(training.error).toBeUndefined();
+    expect(training.stderr).toBe('');
+    expect(training.exitCode).toBe('0');
+    const rows = training.output('loss.csv').trim().split('\n');
+    expect(rows[0]).toBe('step,loss');
+    expect(rows).toHaveLength(21);
+    const losses = rows.slice(1).map((row) => Number(row.split(',')[1]));
+    expect(losses.every(Number.isFinite)).toBe(true);
+    expect(losses.at(-1)!).toBeLessThan(losses[0]! * 0.9);
+    const svg = training.output('loss.svg');
+    expect(svg).toMatch(/^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+    expect(svg).toContain('>step</text>');
+    expect(svg).toContain('>loss</text>');
+    expect(svg).toContain('<polyline');
+    const { header } = safetensorsHeader(adapter);
+    expect(header.__metadata__).toEqual({ format: 'lilypad-lora-1', base: weightsCid, rank: '4', steps: '20', learning_rate: '0.01', seed: '3' });
+    expect(header['layers.3.wv.lora_a'].shape).toEqual([4, 192]);
+    expect(header['layers.0.wq.lora_b'].shape).toEqual([192, 4]);
+  });
+
+  test('Steps of 0 or beyond 500 are refused with one line', async () => {
+    for (const steps of ['0', '501']) {
+      const refused = await runModule('lora-training:v1', { DatasetCID: datasetCid, Steps: steps });
+      expect(refused.exitCode).toBe('1');
+      expect(refused.stderr).toBe(`lora-training: Steps must be a whole number from 1 to 500, not "${steps}"\n`);
+    }
+  });
+
+  test('lora-inference with the adapter writes other text than llm and finds the dataset more likely; the result CID or the file CID both work', async () => {
+    const inputs = { Prompt: 'The lighthouse', Seed: '1', MaxTokens: '48', Temperature: '0' };
+    const base = await runModule('llm:v1', inputs);
+    const tuned = await runModule('lora-inference:v1', { ...inputs, LoraCID: trainingCid });
+    expect(tuned.error).toBeUndefined();
+    expect(tuned.stderr).toBe('');
+    expect(tuned.exitCode).toBe('0');
+    expect(tuned.stdout).not.toBe(base.stdout);
+    const loraInputs = path.join(scratch, 'lora-inputs');
+    mkdirSync(path.join(loraInputs, 'weights'), { recursive: true });
+    copyFileSync(weightsFile, path.join(loraInputs, 'weights', 'model.safetensors'));
+    writeFileSync(path.join(loraInputs, 'lora'), adapter);
+    const text = datasetText.slice(0, 140); // within the 64-token windows the adapter was trained on
+    expect(await datasetLogProbability('lora-inference', text, loraInputs)).toBeGreaterThan(await datasetLogProbability('llm', text, weightsInputs));
+    const fileCid = (await addBytes(adapter, published)).toString();
+    const byFile = await runModule('lora-inference:v1', { ...inputs, LoraCID: fileCid });
+    expect(byFile.stdout).toBe(tuned.stdout);
+  });
+
+  test('an input without an adapter, an adapter for other weights and a malformed adapter: one line each, exit 1', async () => {
+    const inputs = { Prompt: 'The lighthouse', MaxTokens: '4' };
+    const refusal = async (loraCid: string) => {
+      const run = await runModule('lora-inference:v1', { ...inputs, LoraCID: loraCid });
+      expect(run.exitCode).toBe('1');
+      expect(run.stdout).toBe('');
+      return run.stderr;
+    };
+    expect(await refusal(datasetCid)).toBe(
+      'lora-inference: the LoraCID input holds no adapter: give a lora-training result (with outputs/lora.safetensors) or a .safetensors file\n',
+    );
+    const otherBase = 'bafybeihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku';
+    expect(await refusal((await addBytes(withMetadata(adapter, { base: otherBase }), published)).toString())).toBe(
+      `lora-inference: the adapter was made for other base weights (${otherBase}), not ${weightsCid}\n`,
+    );
+    expect(await refusal((await addBytes(Buffer.from('not an adapter at all'), published)).toString())).toBe(
+      'lora-inference: the adapter is malformed: it is not a safetensors file (its header length is past its end)\n',
+    );
+    expect(await refusal((await addBytes(adapter.subarray(0, adapter.length - 100), published)).toString())).toBe(
+      'lora-inference: the adapter is malformed: tensor layers.3.wv.lora_b lies outside the file\'s data\n',
+    );
+    expect(await refusal((await addBytes(withMetadata(adapter, { format: 'something-else' }), published)).toString())).toBe(
+      'lora-inference: the adapter is malformed: its format is something-else, not lilypad-lora-1\n',
+    );
   });
 });
