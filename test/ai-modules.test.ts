@@ -111,6 +111,26 @@ function tokenPieces(): Buffer[] {
   return pieces;
 }
 
+/** FORMAT.md's encoding rule written plainly (as scripts/llm-reference.py does), to compare the C encoder with. */
+function encodeByTheRule(text: string): number[] {
+  const merges = new Map<string, number>();
+  readFileSync(path.join(llmDir, 'tokenizer.txt'), 'utf8').trim().split('\n').forEach((line, index) => {
+    if (!merges.has(line)) merges.set(line, 256 + index);
+  });
+  let ids = [...Buffer.from(text, 'utf8')];
+  for (;;) {
+    let best = Infinity;
+    for (let i = 0; i + 1 < ids.length; i++) best = Math.min(best, merges.get(`${ids[i]} ${ids[i + 1]}`) ?? Infinity);
+    if (best === Infinity) return ids;
+    const merged: number[] = [];
+    for (let i = 0; i < ids.length; i++) {
+      if (i + 1 < ids.length && merges.get(`${ids[i]} ${ids[i + 1]}`) === best) merged.push(best), i++;
+      else merged.push(ids[i]!);
+    }
+    ids = merged;
+  }
+}
+
 test('the templates name the files they run: each .wasm and the weights by their CIDs (scripts/update-llm-cids.mjs --check)', () => {
   const checked = spawnSync(process.execPath, [path.join(repoRoot, 'scripts', 'update-llm-cids.mjs'), '--check'], { encoding: 'utf8' });
   expect(checked.stderr).toBe('');
@@ -167,6 +187,12 @@ describe('llm:v1', () => {
       expect(greedy.exitCode).toBe(0);
       expect(greedy.stdout).toBe(Buffer.concat(greedyIds.map((id) => pieces[id]!)).toString('utf8'));
     }
+  });
+
+  test('the tokenizer follows FORMAT.md\'s rule on a page of text', async () => {
+    const text = readFileSync(path.join(repoRoot, 'README.md'), 'utf8').slice(0, 3000) + ' aaaaaaa  \n\n\t éé 🦊🦊';
+    const run = await runWasm('llm', ['--tokens', '--prompt', text]);
+    expect((JSON.parse(run.stdout) as { ids: number[] }).ids).toEqual(encodeByTheRule(text));
   });
 
   test('the tokenizer gives back the bytes it was given', async () => {
