@@ -3,7 +3,7 @@
 # (modules/llm/src/*.c, the embedded tokenizer), for benchmarks that compare the two and for native tests:
 #   bash scripts/build-llm-native.sh [OUTDIR]     (default build/native)
 # gives OUTDIR/llm, OUTDIR/lora-training, OUTDIR/lora-inference and OUTDIR/gradient-check. Same float rules as
-# the WebAssembly build: no -ffast-math, no fused multiply-adds, plain x86-64 or arm64 scalar code.
+# the WebAssembly build: no -ffast-math, no fused multiply-adds, no vectorizing: plain scalar code.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -15,7 +15,7 @@ CC="${NATIVE_CC:-gcc}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 bash modules/llm/src/tokenizer-source.sh modules/llm/tokenizer.txt >"$work/tokenizer-merges.c"
-flags=(-O2 -std=gnu11 -Wall -Wextra -Werror -ffp-contract=off -fno-fast-math -Imodules/llm/src)
+flags=(-O2 -std=gnu11 -Wall -Wextra -Werror -ffp-contract=off -fno-fast-math -fno-tree-vectorize -Imodules/llm/src)
 shared=(modules/llm/src/*.c "$work/tokenizer-merges.c")
 
 for name in llm lora-training lora-inference; do
