@@ -35,7 +35,6 @@ export interface WasmExecutorOptions {
   spareWorker?: boolean;
 }
 
-
 const WORKER_URL = new URL('./wasi-worker.js', import.meta.url);
 const RANDOM_DOMAIN = 'lilypad/executor/wasm/random/v1\0';
 
@@ -68,7 +67,6 @@ export function createWasmExecutor(options: WasmExecutorOptions = {}): Executor 
     if (useSpare) setImmediate(() => !closed && idle.length === 0 && startIdleWorker());
     return worker;
   }
-
 
   async function compile(jobId: string, job: WasmJob, memoryBytes: number | undefined): Promise<WebAssembly.Module> {
     const bytes = job.module;
