@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds the WebAssembly (WASI preview1) programs that ship with the project:
 #   modules/NAME/*.c                      -> modules/NAME/NAME.wasm
+#     (llm, lora-training and lora-inference also get the shared modules/llm/src/*.c and the tokenizer of
+#     modules/llm/tokenizer.txt as C source; scripts/build-llm-native.sh builds the same with gcc)
 #   src/executor/wasm/testdata/NAME.c     -> src/executor/wasm/testdata/NAME.wasm
 # with Debian's clang-14 and wasi-libc (apt-get install -y clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32).
 # The outputs are committed, so users and CI need no compiler. Builds are reproducible: no debug info, no
@@ -33,12 +35,18 @@ else
   exit 1
 fi
 
+# No -ffast-math, no relaxed SIMD, no contraction into fused multiply-adds: float results must be the same
+# bits on every machine (WebAssembly's scalar float operations are exact IEEE 754).
 flags=(
   --target=wasm32-wasi "--sysroot=$sysroot"
-  -O2 -std=gnu11 -Wall -Wextra -Werror
-  -ffile-prefix-map="$root"=. -fno-ident
+  -O2 -std=gnu11 -Wall -Wextra -Werror -ffp-contract=off
+  -ffile-prefix-map="$root"=. -ffile-prefix-map="$work"=. -fno-ident
   -Wl,--strip-all -Wl,--gc-sections
 )
+
+# The modules that run the llm model share its code, and the tokenizer generated from tokenizer.txt.
+llm_modules=(llm lora-training lora-inference)
+llm_sources=("$root"/modules/llm/src/*.c)
 
 build() { # build OUTPUT SOURCE...
   local output="$1"
@@ -56,6 +64,10 @@ for dir in modules/*/; do
   name="$(basename "$dir")"
   sources=("$root/$dir"*.c)
   [ ${#sources[@]} -gt 0 ] || continue
+  if [[ " ${llm_modules[*]} " == *" $name "* ]]; then
+    [ -f "$work/tokenizer-merges.c" ] || bash modules/llm/src/tokenizer-source.sh modules/llm/tokenizer.txt >"$work/tokenizer-merges.c"
+    sources+=("${llm_sources[@]}" "$work/tokenizer-merges.c" "-I$root/modules/llm/src" -lm)
+  fi
   build "$dir$name.wasm" "${sources[@]}"
 done
 

@@ -4,10 +4,11 @@
  *
  * This side owns everything that outlives a job or must survive a killed worker: compiled modules (cached by
  * the SHA-256 of their bytes; a compiled Module can be posted to a worker), the result directory and its
- * file descriptors, the wall-clock limit and abort. A worker runs one job at a time; one whose job exited
- * cleanly with a small memory goes back to the idle workers for the next job (a job's state lives in its
- * WASI instance, which the next job does not see), and any other is terminated. A spare is kept booted so
- * that a run does not wait for a worker to start.
+ * file descriptors, the wall-clock limit and abort. A worker runs one job and is terminated: node:wasi frees
+ * a finished job's uvwasi state whenever the garbage collector gets to it, and doing that while the same
+ * worker runs the next job can abort the whole process (uv_mutex_destroy in uvwasi_fd_table_free, seen
+ * after jobs that read an 8 MB input). A spare is kept booted so that a run does not wait for a worker to
+ * start.
  */
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, readdirSync } from 'node:fs';
@@ -33,11 +34,6 @@ export interface WasmExecutorOptions {
   /** Keep a booted worker ready so that a run need not wait for one. Default true. */
   spareWorker?: boolean;
 }
-
-/** Idle workers kept for the next jobs. */
-const MAX_IDLE_WORKERS = 2;
-/** A worker whose job ended with more linear memory than this is not reused, so that its memory is freed. */
-const REUSE_MEMORY_BYTES = 64 * 1024 * 1024;
 
 const WORKER_URL = new URL('./wasi-worker.js', import.meta.url);
 const RANDOM_DOMAIN = 'lilypad/executor/wasm/random/v1\0';
@@ -70,15 +66,6 @@ export function createWasmExecutor(options: WasmExecutorOptions = {}): Executor 
     // Boot the next spare once this job has begun, not before, so that it does not hold up this one.
     if (useSpare) setImmediate(() => !closed && idle.length === 0 && startIdleWorker());
     return worker;
-  }
-
-  function giveBack(worker: Worker, reusable: boolean): void {
-    if (reusable && !closed && idle.length < MAX_IDLE_WORKERS) {
-      worker.unref();
-      idle.push(worker);
-    } else {
-      void worker.terminate();
-    }
   }
 
   async function compile(jobId: string, job: WasmJob, memoryBytes: number | undefined): Promise<WebAssembly.Module> {
@@ -155,7 +142,6 @@ export function createWasmExecutor(options: WasmExecutorOptions = {}): Executor 
     async function execute(): Promise<ExecutionResult> {
       const fds: number[] = [];
       let worker: Worker | undefined;
-      let reusable = false;
       let replied = false;
       try {
         const stdin = openSync(devNull, 'r');
@@ -190,7 +176,6 @@ export function createWasmExecutor(options: WasmExecutorOptions = {}): Executor 
           if (reply.report) truncated = { stdout: reply.report.stdout, stderr: reply.report.stderr };
           throw failure(jobId, reply, limits.memoryBytes);
         }
-        reusable = reply.memoryBytes <= REUSE_MEMORY_BYTES;
         truncated = { stdout: reply.report.stdout, stderr: reply.report.stderr };
         if (truncated.stdout) onProgress?.({ type: 'job:output-capped', jobId, stream: 'stdout', limitBytes: limits.stdoutBytes });
         if (truncated.stderr) onProgress?.({ type: 'job:output-capped', jobId, stream: 'stderr', limitBytes: limits.stderrBytes });
@@ -207,10 +192,10 @@ export function createWasmExecutor(options: WasmExecutorOptions = {}): Executor 
         if (worker) {
           running.delete(worker);
           runningInputs.delete(worker);
-          giveBack(worker, reusable);
+          const terminated = worker.terminate();
           if (!replied) {
             // A worker stopped mid-job cannot close the directories it opened for the job; close them here.
-            await worker.terminate();
+            await terminated;
             const dirs = [outputsDir];
             if (request.inputsDir !== undefined && ![...runningInputs.values()].includes(preopens['/inputs'])) dirs.push(preopens['/inputs']);
             closeDescriptorsUnder(dirs);
