@@ -1,7 +1,7 @@
 // The llm modules' speed in the WebAssembly executor against the same C sources built natively with gcc -O2
 // (scripts/build-llm-native.sh): tokens per second of llm (the difference between a 256-token and a 1-token
 // run, so that loading the weights is left out) and steps per second of lora-training (30 steps against 1).
-// Needs modules/llm/model.safetensors and tokenizer.txt, and gcc.
+// Needs models/llm/model.safetensors, modules/llm/tokenizer.txt and gcc.
 import { spawnSync } from 'node:child_process';
 import { existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -11,7 +11,7 @@ import { median, root, timeCommand, writeResults } from './lib.mjs';
 const { createWasmExecutor } = await import('../dist/executor/wasm/index.js');
 
 const runs = Number(process.env.BENCH_RUNS ?? 3);
-const weights = path.join(root, 'modules', 'llm', 'model.safetensors');
+const weights = path.join(root, 'models', 'llm', 'model.safetensors');
 if (!existsSync(weights)) throw new Error(`${weights} is missing (scripts/train-llm.py writes it)`);
 const native = path.join(root, 'bench', '.build', 'native');
 const built = spawnSync('bash', [path.join(root, 'scripts', 'build-llm-native.sh'), native], { encoding: 'utf8' });

@@ -2,7 +2,7 @@
 """The llm model of modules/llm/FORMAT.md in numpy, written to be read: the reference the C code is
 tested against.
 
-Loads `modules/llm/model.safetensors` and `modules/llm/tokenizer.txt` (numpy and the standard library only),
+Loads `models/llm/model.safetensors` and `modules/llm/tokenizer.txt` (numpy and the standard library only),
 and writes `modules/llm/testdata/reference.json`: for fixed prompts, the token ids, the 1024 logits of the
 prompt's last position, and the greedy continuation of 20 tokens.
 
@@ -122,7 +122,7 @@ def greedy(w, ids, count):
 
 def main():
     tokenizer = Tokenizer(os.path.join(LLM_DIR, 'tokenizer.txt'))
-    weights_path = os.path.join(LLM_DIR, 'model.safetensors')
+    weights_path = os.path.join(REPO, 'models', 'llm', 'model.safetensors')
     weights = load_weights(weights_path)
     cases = []
     for prompt in PROMPTS:

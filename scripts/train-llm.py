@@ -3,7 +3,7 @@
 
 Owns the whole path from corpus to files: reads the fortune cookies of Debian's `fortunes` and
 `fortunes-min` packages, learns the byte-level BPE tokenizer, trains the transformer with torch (float32,
-CPU, fixed seeds) and writes `modules/llm/tokenizer.txt` and `modules/llm/model.safetensors`.
+CPU, fixed seeds) and writes `modules/llm/tokenizer.txt` and `models/llm/model.safetensors`.
 Runs offline with Debian's python3-torch and python3-numpy; CI never runs it (see modules/llm/TRAINING.md).
 
     /usr/bin/python3 scripts/train-llm.py --steps 3400 --max-minutes 33
@@ -281,6 +281,8 @@ def main():
     parser.add_argument('--threads', type=int, default=1)
     parser.add_argument('--eval-every', type=int, default=250)
     parser.add_argument('--out', default=os.path.join(REPO, 'modules', 'llm'))
+    # The weights ship as data (models/), not inside the module: a module's identity is its folder's CID.
+    parser.add_argument('--weights-out', default=os.path.join(REPO, 'models', 'llm'))
     args = parser.parse_args()
 
     started = time.time()
@@ -354,7 +356,8 @@ def main():
     log(f'done: {steps_done} steps in {train_seconds:.0f}s; loss per token (nats): train {train_loss:.4f}, '
         f'validation {val_loss:.4f}')
 
-    weights_path = os.path.join(args.out, 'model.safetensors')
+    weights_path = os.path.join(args.weights_out, 'model.safetensors')
+    os.makedirs(args.weights_out, exist_ok=True)
     write_safetensors(weights_path, model.tensors(), METADATA)
     log(f'wrote {weights_path} ({os.path.getsize(weights_path)} bytes)')
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * The CIDs the llm modules' templates name, kept equal to the files they name: each module's EntryModule
- * (its .wasm) and the one default of WeightsCID, the CID of modules/llm/model.safetensors under the
+ * (its .wasm) and the one default of WeightsCID, the CID of models/llm/model.safetensors under the
  * project's chunking profile, which llm, lora-training and lora-inference all default to. Run it after
  * `npm run build:wasm` or when new weights land:
  *
@@ -17,7 +17,7 @@ import { cidOfBytes, cidOfFile } from '../dist/storage/index.js';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const LLM_MODULES = ['llm', 'lora-training', 'lora-inference'];
-const WEIGHTS = path.join(root, 'modules', 'llm', 'model.safetensors');
+const WEIGHTS = path.join(root, 'models', 'llm', 'model.safetensors');
 /** `{{- $weightsCID := "\"CID\"" -}}`: the one line of a template that holds the default. */
 const WEIGHTS_LINE = /(\{\{- \$weightsCID := "\\")([^"\\]*)(\\"" -\}\})/;
 const ENTRY = /("EntryModule": \{\s*"StorageSource": "IPFS",\s*"CID": ")([^"]*)(")/;

@@ -24,7 +24,7 @@ import { runCli } from './helpers.js';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const llmDir = path.join(repoRoot, 'modules', 'llm');
-const weightsFile = path.join(llmDir, 'model.safetensors');
+const weightsFile = path.join(repoRoot, 'models', 'llm', 'model.safetensors');
 const referenceFile = path.join(llmDir, 'testdata', 'reference.json');
 
 let scratch: string;
@@ -151,7 +151,7 @@ describe('llm:v1', () => {
       completion: expect.any(String),
       tokens: { prompt: expect.any(Number), prompt_used: completion.tokens.prompt, completion: 24 },
       seed: 7,
-      temperature: 0.8,
+      temperature: 0.5,
       weights: weightsCid,
     });
     expect(a.stdout.length).toBeGreaterThan(0);
@@ -169,6 +169,17 @@ describe('llm:v1', () => {
     expect(seven.stdout).not.toBe(eight.stdout);
     const [greedy7, greedy8] = [await runModule('llm:v1', { Prompt: 'The', Seed: '7', MaxTokens: '16', Temperature: '0' }), await runModule('llm:v1', { Prompt: 'The', Seed: '8', MaxTokens: '16', Temperature: '0' })];
     expect(greedy7.stdout).toBe(greedy8.stdout);
+  });
+
+  test('it writes English-like text: at its default temperature, at least 80% of its words are words of its training corpus', async () => {
+    const vocabulary = new Set(readFileSync(path.join(repoRoot, 'test', 'fixtures', 'llm-corpus-words.txt'), 'utf8').split('\n'));
+    for (const Prompt of ['The meaning of life is', 'A computer', 'Once upon a time']) {
+      const run = await runModule('llm:v1', { Prompt, MaxTokens: '100' });
+      const words = (run.stdout.match(/[A-Za-z']+/g) ?? []).map((word) => word.toLowerCase());
+      expect(words.length).toBeGreaterThan(20);
+      const known = words.filter((word) => vocabulary.has(word)).length;
+      expect(known / words.length, `${Prompt}: ${run.stdout}`).toBeGreaterThanOrEqual(0.8);
+    }
   });
 
   test('the C forward pass gives the numpy reference\'s token ids, last-position logits (within 1e-3) and greedy continuation', async () => {

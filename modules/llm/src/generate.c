@@ -21,7 +21,7 @@ typedef struct {
 /* Arguments come in pairs (--name value) from the module's template; --logits and --tokens are for tests:
  * they print the prompt's token ids and the next token's logits, or the ids and their decoding, as JSON. */
 static Arguments parse_arguments(int argc, char **argv) {
-  Arguments args = {NULL, "42", "64", "0.8", "/inputs/weights/model.safetensors", NULL, "/inputs/lora", "/outputs", 0, 0};
+  Arguments args = {NULL, "42", "64", "0.5", "/inputs/weights/model.safetensors", NULL, "/inputs/lora", "/outputs", 0, 0};
   for (int i = 1; i < argc; i++) {
     const char *name = argv[i];
     if (strcmp(name, "--logits") == 0) { args.print_logits = 1; continue; }
