@@ -209,6 +209,32 @@ describe('lilypad stack', () => {
     });
   });
 
+  it('the seed\'s lora flow as a pipeline: lora-training on local texts, then lora-inference with the trained CID', async () => {
+    await mkdir(path.join(dir, 'texts'), { recursive: true });
+    await writeFile(path.join(dir, 'texts', 'pond.txt'), 'The lily pad floats on the quiet pond. '.repeat(100));
+    const file = path.join(dir, 'lora.pipeline.yaml');
+    await writeFile(file, [
+      'steps:',
+      '  train:',
+      '    module: lora-training:v1',
+      '    inputs: { DatasetCID: "@./texts", Steps: 8 }',
+      '  infer:',
+      '    module: lora-inference:v1',
+      '    inputs: { LoraCID: "${{ steps.train.cid }}", Prompt: "The lily", MaxTokens: 16 }',
+      '',
+    ].join('\n'));
+    const run = await runCli(['pipeline', 'run', file, '--json', '-o', path.join(dir, 'lora-results')], env);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const { steps } = JSON.parse(run.stdout) as { steps: Array<{ name: string; state: string; cid: string; dir: string }> };
+    expect(steps.map((step) => [step.name, step.state])).toEqual([['train', 'done'], ['infer', 'done']]);
+    const [train, infer] = steps;
+    expect((await readFile(path.join(train!.dir, 'outputs', 'loss.csv'), 'utf8')).trim().split('\n')).toHaveLength(9);
+    const completion = JSON.parse(await readFile(path.join(infer!.dir, 'outputs', 'completion.json'), 'utf8'));
+    expect(completion.prompt).toBe('The lily');
+    expect(completion.tokens.completion).toBe(16);
+  });
+
   it('stops every process on stack down', async () => {
     const status = JSON.parse((await runCli(['stack', 'status', '--dir', dir, '--json'])).stdout);
     expect(status.processes.map((p: { name: string }) => p.name)).toEqual(['chain', 'solver', 'mediator', 'resource-provider-1', 'resource-provider-2']);
