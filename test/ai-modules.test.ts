@@ -292,6 +292,20 @@ describe('lora-training:v1 and lora-inference:v1', () => {
     adapter = readFileSync(path.join(training.resultDir, 'outputs', 'lora.safetensors'));
   }, 60_000);
 
+  test('lilypad module test reports each AI module deterministic, with its inputs given as local data', async () => {
+    const env = { LILYPAD_BLOCKS_DIR: path.join(scratch, 'module-test-blocks') };
+    const adapterFile = path.join(training.resultDir, 'outputs', 'lora.safetensors');
+    for (const args of [
+      ['llm:v1', '-i', 'Prompt=The pond', '-i', 'MaxTokens=16'],
+      ['lora-training:v1', '-i', `DatasetCID=@${path.join(scratch, 'dataset')}`, '-i', 'Steps=3'],
+      ['lora-inference:v1', '-i', `LoraCID=@${adapterFile}`, '-i', 'Prompt=one two', '-i', 'MaxTokens=16'],
+    ]) {
+      const tested = await runCli(['module', 'test', ...args, '--json'], env);
+      expect(tested.code, tested.stderr).toBe(0);
+      expect(JSON.parse(tested.stdout)).toMatchObject({ module: args[0], deterministic: true, exitCodes: [0, 0] });
+    }
+  }, 60_000);
+
   test('training lowers the loss and writes the adapter, loss.csv and a plot', () => {
     expect(training.error).toBeUndefined();
     expect(training.stderr).toBe('');

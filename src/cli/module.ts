@@ -1,8 +1,8 @@
 /**
  * `lilypad module init|render|test`: the commands for module authors. `init` writes a working
  * WebAssembly module (a prebuilt .wasm named by CID in the template, its C source and a build script);
- * `render` prints the job spec a module renders to; `test` runs the module twice here and compares the
- * result CIDs, which is what a mediator would do.
+ * `render` prints the job spec a module renders to; `test` runs the module twice here, as a provider runs
+ * it (inputs by CID included), and compares the result CIDs, which is what a mediator would do.
  */
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile, copyFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -10,11 +10,15 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { createWasmExecutor } from '../executor/wasm/index.js';
 import { UserInputError } from '../lib/errors.js';
-import { executionLimitsOf, executorJobOf, jobSeedOf } from '../module/executor-job.js';
+import { localSource } from '../module/builtin-data.js';
+import { executionLimitsOf, jobSeedOf } from '../module/executor-job.js';
+import { prepareModuleJob, runPreparedJob } from '../module/prepare-job.js';
 import { inputsHashOf, moduleIdOf } from '../protocol/ids.js';
 import { renderModuleDetailed, TEMPLATE_FILE } from '../module/render.js';
 import { createModuleResolver, defaultBuiltinDir } from '../module/resolve.js';
-import { cidOfBytes, cidOfDirectory } from '../storage/index.js';
+import { cidOfBytes, cidOfDirectory, closeBlockstore, openBlockstore } from '../storage/index.js';
+import { blocksDir } from '../lib/config.js';
+import { addLocalInputs, findLocalInputs } from './data.js';
 import { parseInputs } from '../protocol/inputs.js';
 
 const collect = (value: string, all: string[]) => [...all, value];
@@ -27,28 +31,35 @@ export interface ModuleTestResult {
   warnings: string[];
 }
 
-export async function moduleRender(module: string, inputPairs: string[]) {
+export async function moduleRender(module: string, inputs: string[] | Record<string, string>) {
   const resolved = await createModuleResolver({ env: process.env }).resolve(module);
-  return { resolved, ...renderModuleDetailed(module, resolved.template, parseInputs(inputPairs, { flag: '-i' })) };
+  return { resolved, ...renderModuleDetailed(module, resolved.template, Array.isArray(inputs) ? parseInputs(inputs, { flag: '-i' }) : inputs) };
 }
 
+/**
+ * Runs the module twice as a provider would (`prepareModuleJob`, `runPreparedJob`): its inputs by CID come
+ * from this machine's lasting blockstore and the data that ships with lilypad (`-i NAME=@PATH` adds local
+ * data first), every block checked, and a result folder that says why is written for a job that fails.
+ */
 export async function moduleTest(module: string, inputPairs: string[]): Promise<ModuleTestResult> {
-  const { resolved, spec, warnings } = await moduleRender(module, inputPairs);
-  const job = await executorJobOf(resolved, spec);
+  const given = await findLocalInputs(parseInputs(inputPairs, { flag: '-i' }));
+  const blockstore = await openBlockstore(blocksDir(process.env));
   const executor = createWasmExecutor({ spareWorker: false });
   const work = await mkdtemp(path.join(os.tmpdir(), 'lilypad-module-test-'));
   try {
+    const inputs = await addLocalInputs(given.inputs, given.paths, blockstore);
+    const { resolved, warnings } = await moduleRender(module, inputs);
+    const ready = await prepareModuleJob(
+      { module: resolved, moduleName: module, inputs, randomSeed: jobSeedOf({ moduleId: moduleIdOf(resolved.ref), inputsHash: inputsHashOf(inputs) }), inputPeers: [] },
+      { executors: [executor], inputs: { source: localSource(blockstore), blockstore } },
+    );
+    // A module without a Timeout of its own still ends: this command must not hang on a loop.
+    const prepared = { ...ready, limits: executionLimitsOf(ready.spec, { defaultWallClockMs: 60_000 }) };
     const cids: string[] = [];
     const exitCodes: number[] = [];
     for (const run of [1, 2]) {
       const resultDir = path.join(work, `run-${run}`);
-      const result = await executor.run({
-        jobId: '0x' + '00'.repeat(32),
-        randomSeed: jobSeedOf({ moduleId: moduleIdOf(resolved.ref), inputsHash: inputsHashOf(parseInputs(inputPairs, { flag: '-i' })) }),
-        job,
-        resultDir,
-        limits: executionLimitsOf(spec, { defaultWallClockMs: 60_000 }),
-      });
+      const result = await runPreparedJob(prepared, { jobId: '0x' + '00'.repeat(32), resultDir });
       exitCodes.push(result.exitCode);
       cids.push((await cidOfDirectory(resultDir)).toString());
     }
@@ -61,6 +72,7 @@ export async function moduleTest(module: string, inputPairs: string[]): Promise<
     };
   } finally {
     await executor.close();
+    await closeBlockstore(blockstore);
     await rm(work, { recursive: true, force: true });
   }
 }

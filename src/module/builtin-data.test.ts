@@ -4,7 +4,7 @@ import path from 'node:path';
 import { MemoryBlockstore } from 'blockstore-core/memory';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cidOfBytes, cidOfFile, exportFile } from '../storage/index.js';
-import { builtinDataSource } from './builtin-data.js';
+import { localSource } from './builtin-data.js';
 
 let dir: string;
 let weights: string;
@@ -26,16 +26,16 @@ describe('data that ships with lilypad', () => {
     const blockstore = new MemoryBlockstore();
     const cid = await cidOfFile(weights);
     let bytes = 0;
-    await builtinDataSource(blockstore, path.join(dir, 'models')).fetchDag(cid, { onBytes: (seen) => (bytes = seen) });
+    await localSource(blockstore, path.join(dir, 'models')).fetchDag(cid, { onBytes: (seen) => (bytes = seen) });
     expect(bytes).toBe(3 * 1024 * 1024);
     const out = path.join(dir, 'out.bin');
     await exportFile(cid, blockstore, out);
     expect((await cidOfFile(out)).equals(cid)).toBe(true);
   });
 
-  it('answers block-missing for any other CID, so the next source is asked', async () => {
+  it('answers block-missing for a CID neither shipped nor here, so the next source is asked', async () => {
     const other = await cidOfBytes(new TextEncoder().encode('not shipped'));
-    const source = builtinDataSource(new MemoryBlockstore(), path.join(dir, 'models'));
+    const source = localSource(new MemoryBlockstore(), path.join(dir, 'models'));
     await expect(source.fetchBlock(other, {})).rejects.toMatchObject({ code: 'block-missing' });
     await expect(source.fetchDag(other, {})).rejects.toMatchObject({ code: 'block-missing' });
   });

@@ -12,6 +12,7 @@ import { StorageError } from '../lib/errors.js';
 import { packageRoot } from '../lib/package-root.js';
 import { firstSource, peersThenGateways, type BlockSource, type InputStore } from '../storage/block-source.js';
 import { addFile, cidOfFile, getBlock } from '../storage/index.js';
+import { walkDag } from '../storage/walk-dag.js';
 import type { IpfsNode } from '../storage/ipfs-node.js';
 
 export const defaultBuiltinDataDir = (): string => path.join(packageRoot(), 'models');
@@ -32,32 +33,53 @@ function indexOf(dir: string): Promise<Map<string, string>> {
   return index;
 }
 
-/** Answers only for the roots of the files in `dir`; anything else is `block-missing`, for the next source. */
-export function builtinDataSource(blockstore: Blockstore, dir: string = defaultBuiltinDataDir()): BlockSource {
-  async function addIfBuiltin(cid: CID): Promise<number> {
+/**
+ * Blocks at hand: those already in `blockstore`, and the files in `dir` (added to it when a job asks for one
+ * by its CID). Anything else is `block-missing`, for the next source.
+ */
+export function localSource(blockstore: Blockstore, dir: string = defaultBuiltinDataDir()): BlockSource {
+  /** Adds the shipped file whose CID this is; false when none is. */
+  async function addIfShipped(cid: CID): Promise<number | undefined> {
     const file = (await indexOf(dir)).get(cid.toString());
-    if (file === undefined) throw new StorageError(`${cid} is not data that ships with lilypad`, { code: 'block-missing' });
+    if (file === undefined) return undefined;
     await addFile(file, blockstore);
     return (await stat(file)).size;
   }
+  const missing = (cid: CID) => new StorageError(`block ${cid} is not on this machine`, { code: 'block-missing' });
   return {
-    async fetchDag(cid, { onBytes }) {
-      const bytes = await addIfBuiltin(cid);
-      onBytes?.(bytes);
+    async fetchDag(cid, { signal, onBytes }) {
+      const shipped = await addIfShipped(cid);
+      if (shipped !== undefined) {
+        onBytes?.(shipped);
+        return;
+      }
+      let seen = 0;
+      await walkDag(cid, {
+        blockstore,
+        concurrency: 8,
+        order: 'depth',
+        signal,
+        fetchBlock: async (absent) => {
+          throw missing(absent);
+        },
+        onProgress: (event) => {
+          if (event.type === 'block:present') onBytes?.((seen += event.bytes));
+        },
+      });
     },
     async fetchBlock(cid, { signal }) {
-      if (!(await blockstore.has(cid, { signal }))) await addIfBuiltin(cid);
+      if (!(await blockstore.has(cid, { signal })) && (await addIfShipped(cid)) === undefined) throw missing(cid);
       return getBlock(blockstore, cid, { signal });
     },
   };
 }
 
 /**
- * Where a role that runs jobs (provider, mediator, the job creator's re-run) gets their inputs: the data that
- * ships with lilypad, then the IPFS peers that the deal names, then the gateways. Undefined when the role has
+ * Where a role that runs jobs (provider, mediator, the job creator's re-run) gets their inputs: the blocks at
+ * hand and the data that ships with lilypad, then the IPFS peers that the deal names, then the gateways. Undefined when the role has
  * neither a node nor a gateway: a job with inputs is then refused before it is agreed.
  */
 export function jobInputStore(where: { ipfs?: IpfsNode; gatewayUrls: readonly string[]; blockstore: Blockstore }): InputStore | undefined {
   if (!where.ipfs && where.gatewayUrls.length === 0) return undefined;
-  return { source: firstSource([builtinDataSource(where.blockstore), peersThenGateways(where)]), blockstore: where.blockstore };
+  return { source: firstSource([localSource(where.blockstore), peersThenGateways(where)]), blockstore: where.blockstore };
 }

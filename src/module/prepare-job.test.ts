@@ -201,7 +201,7 @@ describe('inputs refused before anything is agreed', () => {
 
   test('a job with inputs where nothing can fetch them', async () => {
     const module: ResolvedModule = { name: 'probe', ref: {} as never, dir: join(scratch, 'module'), template: templateOf([], `[{"CID": "${folderCid}", "Path": "/inputs/d"}]`) };
-    const job = { module: module.ref, moduleName: 'probe', inputs: {}, terms: {} } as unknown as JobOffer;
+    const job = { module: module.ref, moduleName: 'probe', inputs: {}, terms: { moduleId: '0x' + '11'.repeat(32), inputsHash: '0x' + '22'.repeat(32) } } as unknown as JobOffer;
     await expect(prepareJob(job, { modules: { resolve: async () => module, resolveRef: async () => module }, executors: [executor] })).rejects.toThrow(
       'module probe takes inputs by CID and nothing here can fetch them',
     );

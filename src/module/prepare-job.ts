@@ -51,6 +51,18 @@ export interface PrepareJobComponents {
  */
 export async function prepareJob(job: JobOffer, components: PrepareJobComponents): Promise<PreparedJob> {
   const module = await components.modules.resolveRef(job.module, job.moduleName);
+  return prepareModuleJob(
+    { module, moduleName: job.moduleName, inputs: job.inputs, randomSeed: jobSeedOf(job.terms), inputPeers: job.ipfsPeers ?? [] },
+    components,
+  );
+}
+
+/** `prepareJob` for a module already resolved: a deal's job, or a module author's `lilypad module test`. */
+export async function prepareModuleJob(
+  job: { module: ResolvedModule; moduleName: string; inputs: Record<string, string>; randomSeed: string; inputPeers: string[] },
+  components: Omit<PrepareJobComponents, 'modules'>,
+): Promise<PreparedJob> {
+  const { module } = job;
   const spec = renderModule(job.moduleName, module.template, job.inputs);
   const engine = engineOf(spec);
   const executor = components.executors.find((e) => e.engine === engine);
@@ -65,10 +77,10 @@ export async function prepareJob(job: JobOffer, components: PrepareJobComponents
     executor,
     executorJob: await executorJobOf(module, spec),
     limits: executionLimitsOf(spec),
-    randomSeed: jobSeedOf(job.terms),
+    randomSeed: job.randomSeed,
     inputs,
     inputStore: inputs.length > 0 ? components.inputs : undefined,
-    inputPeers: job.ipfsPeers ?? [],
+    inputPeers: job.inputPeers,
   };
 }
 
