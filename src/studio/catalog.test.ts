@@ -13,7 +13,7 @@ describe('the studio\'s catalog', () => {
     const cowsay = catalog.find('cowsay:v0.0.1');
     expect(cowsay).toMatchObject({ name: 'cowsay', ref: 'cowsay:v0.0.1', inputs: ['Message'], credits: 1 });
     expect(catalog.find('cowsay').ref).toBe('cowsay:v0.0.1');
-    expect(() => catalog.find('cowsay:v9')).toThrow(/unknown module "cowsay:v9": the studio runs cowsay:v0.0.1, spin:v0.0.1/);
+    expect(() => catalog.find('cowsay:v9')).toThrow(/unknown module "cowsay:v9": the studio runs cowsay:v0.0.1, llm:v1, lora-inference:v1, lora-training:v1, spin:v0.0.1/);
     expect(checkInputs(cowsay, { Message: 'moo' })).toEqual({ Message: 'moo' });
     expect(() => checkInputs(cowsay, { Message: 'moo', Other: 'x' })).toThrow('module cowsay:v0.0.1 has no input Other; its inputs are Message');
     expect(() => checkInputs(cowsay, { Message: 3 })).toThrow('input Message must be a string');
