@@ -29,7 +29,7 @@ const PRICE = EMBEDDED_JOB_PRICE;
 const COLLATERAL = 2n * PRICE;
 const FEE = parseEther('0.1');
 const keys = { lessTraining: ANVIL_DEV_PRIVATE_KEYS[2], baseModel: ANVIL_DEV_PRIVATE_KEYS[3], secondMediator: ANVIL_DEV_PRIVATE_KEYS[9] };
-const STEPS = '12';
+const STEPS = '6';
 
 let dir: string;
 let net: InputsNetwork;
@@ -74,7 +74,7 @@ beforeAll(async () => {
     WEB3_PRIVATE_KEY: keys.lessTraining,
     LILYPAD_MODULES: 'lora-training:v1',
     LILYPAD_DATA_DIR: path.join(dir, 'less-training'),
-    LILYPAD_CHEAT_ARGS: JSON.stringify({ [STEPS]: '3' }),
+    LILYPAD_CHEAT_ARGS: JSON.stringify({ [STEPS]: '2' }),
   });
   await startReadyProcess(children, path.join(doubles, 'cheating-provider.mjs'), ['--policy', 'less-work'], {
     ...cheatEnv,
@@ -111,19 +111,19 @@ describe('verification of AI work', () => {
 
   it('an honest lora-training job is re-run here to the same CID and paid, without a challenge', async () => {
     const checks: CheckProgressEvent[] = [];
-    const result = await verifiedRun('lora-training:v1', { DatasetCID: datasetCid, Steps: STEPS }, net.network.mediators[0]!, 'honest-training', checks);
+    const result = await verifiedRun('lora-training:v1', { DatasetCID: datasetCid, Steps: STEPS, LearningRate: '0.005' }, net.network.mediators[0]!, 'honest-training', checks);
     expect(result.exitCode).toBe(0);
     expect(checks).toEqual([expect.objectContaining({ type: 'verify:rerun', matches: true })]);
     expect(await readFile(path.join(result.dir, 'outputs', 'loss.csv'), 'utf8')).toMatch(new RegExp(`^.*\\n(?:.*\\n){${Number(STEPS) - 1}}${STEPS},`, 'm'));
     trainedCid = result.cid;
   }, 240_000);
 
-  it('a provider that trains 3 steps instead of 12 is caught, challenged and slashed', async () => {
+  it('a provider that trains 2 steps instead of 6 is caught, challenged and slashed', async () => {
     const jobCreator = privateKeyToAccount(net.network.jobCreatorPrivateKey).address;
     const accounts = { jobCreator, provider: privateKeyToAccount(keys.lessTraining).address, mediator: secondMediator.mediator!.address };
     const before = await balances(accounts);
     const checks: CheckProgressEvent[] = [];
-    const result = await verifiedRun('lora-training:v1', { DatasetCID: datasetCid, Steps: STEPS }, accounts.mediator, 'less-training', checks);
+    const result = await verifiedRun('lora-training:v1', { DatasetCID: datasetCid, Steps: STEPS, LearningRate: '0.005' }, accounts.mediator, 'less-training', checks);
     expect(result.resourceProvider.toLowerCase()).toBe(accounts.provider.toLowerCase());
     expect(checks).toContainEqual(expect.objectContaining({ type: 'verify:rerun', matches: false }));
     expect(result.state).toBe('mediation-rejected');
