@@ -201,7 +201,9 @@ describe('runPipeline', () => {
     expect(after[0]!.cid).toBe(before[0]!.cid);
     expect(second.started.sort()).toEqual(['b', 'd']);
     // b failed once and ran once more; a and c ran once.
-    expect(store.pipelineSteps(file()).map((record) => [record.step, record.stage, record.runs])).toEqual([['a', 'done', 1], ['c', 'done', 1], ['b', 'done', 2], ['d', 'done', 1]]);
+    // Records come in the order they were last updated, to the second: compare them by name.
+    const records = store.pipelineSteps(file()).map((record) => [record.step, record.stage, record.runs]);
+    expect(records.sort((x, y) => String(x[0]).localeCompare(String(y[0])))).toEqual([['a', 'done', 1], ['b', 'done', 2], ['c', 'done', 1], ['d', 'done', 1]]);
 
     const edited = fanOutAndJoin();
     edited.steps[2]!.inputs.In = { kind: 'template', text: '${{ steps.a.cid }}/three' };
