@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { parseEther, type Address } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ANVIL_DEV_PRIVATE_KEYS, connectChain, escrowBalance, fund } from '../src/chain/index.js';
+import { ANVIL_DEV_PRIVATE_KEYS, connectChain, fund } from '../src/chain/index.js';
 import { runCheckedJob } from '../src/job-creator/audit.js';
 import type { CheckProgressEvent } from '../src/job-creator/verify.js';
 import type { JobCreatorComponents } from '../src/job-creator/types.js';
@@ -21,7 +21,7 @@ import { jobInputStore } from '../src/module/builtin-data.js';
 import { EMBEDDED_JOB_PRICE } from '../src/network/embedded.js';
 import { startRoles, type RunningRoles } from '../src/network/wiring.js';
 import { addDirectory } from '../src/storage/index.js';
-import { startInputsNetwork, startReadyProcess, type InputsNetwork } from './helpers.js';
+import { freeEscrows, startInputsNetwork, startReadyProcess, stopProcesses, type InputsNetwork } from './helpers.js';
 
 const doubles = fileURLToPath(new URL('./doubles/', import.meta.url));
 const llmWasm = fileURLToPath(new URL('../modules/llm/llm.wasm', import.meta.url));
@@ -87,17 +87,13 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
-  await Promise.all(children.map((child) => (child.exitCode === null ? new Promise((resolve) => child.once('exit', resolve)) : undefined)));
+  await stopProcesses(children);
   await secondMediator?.stop();
   await net?.stop();
   await rm(dir, { recursive: true, force: true });
 }, 60_000);
 
-async function balances(accounts: Record<string, Address>): Promise<Record<string, bigint>> {
-  const read = async (account: Address) => (await escrowBalance(net.components.chain.publicClient, { deals: net.network.contracts.deals, account })).free;
-  return Object.fromEntries(await Promise.all(Object.entries(accounts).map(async ([name, account]) => [name, await read(account)])));
-}
+const balances = (accounts: Record<string, Address>) => freeEscrows(net.components.chain.publicClient, net.network.contracts.deals, accounts);
 
 const verifiedRun = (module: string, inputs: Record<string, string>, mediator: Address, name: string, checks: CheckProgressEvent[]) =>
   runCheckedJob(

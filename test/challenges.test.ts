@@ -14,8 +14,8 @@ import { fileURLToPath } from 'node:url';
 import { parseEther, type Address, type Hex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ANVIL_DEV_PRIVATE_KEYS, connectChain, createLilypadPublicClient, escrowBalance, fund, getDeal } from '../src/chain/index.js';
-import { cliPath, runCli, startReadyProcess } from './helpers.js';
+import { ANVIL_DEV_PRIVATE_KEYS, connectChain, createLilypadPublicClient, fund, getDeal } from '../src/chain/index.js';
+import { cliPath, freeEscrows, runCli, startReadyProcess, stopProcesses } from './helpers.js';
 
 const doubles = fileURLToPath(new URL('./doubles/', import.meta.url));
 const PRICE = parseEther('1');
@@ -33,18 +33,12 @@ let mediatorDir: string;
 /** Where the copying cheat takes the result it passes off as its own. */
 let copySource: string;
 
-async function free(account: Address): Promise<bigint> {
-  const publicClient = createLilypadPublicClient({ rpcUrl: env.WEB3_RPC_URL!, chainId: 31337 });
-  return (await escrowBalance(publicClient, { deals: env.LILYPAD_DEALS_ADDRESS as Address, account })).free;
-}
-
 async function dealOnChain(dealId: Hex) {
   return getDeal(createLilypadPublicClient({ rpcUrl: env.WEB3_RPC_URL!, chainId: 31337 }), { deals: env.LILYPAD_DEALS_ADDRESS as Address, dealId });
 }
 
-async function balances(accounts: Record<string, Address>): Promise<Record<string, bigint>> {
-  return Object.fromEntries(await Promise.all(Object.entries(accounts).map(async ([name, account]) => [name, await free(account)])));
-}
+const balances = (accounts: Record<string, Address>) =>
+  freeEscrows(createLilypadPublicClient({ rpcUrl: env.WEB3_RPC_URL!, chainId: 31337 }), env.LILYPAD_DEALS_ADDRESS as Address, accounts);
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'lilypad-challenges-'));
@@ -78,8 +72,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
-  await Promise.all(children.map((child) => (child.exitCode === null ? new Promise((resolve) => child.once('exit', resolve)) : undefined)));
+  await stopProcesses(children);
   await runCli(['stack', 'down', '--dir', dir]);
   await rm(dir, { recursive: true, force: true });
 }, 60_000);

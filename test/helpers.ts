@@ -7,10 +7,10 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { Hex } from 'viem';
+import type { Address, Hex } from 'viem';
 import { isAlive } from '../src/network/stack.js';
 import { openDealStore, type StoredDeal } from '../src/resource-provider/deal-store.js';
-import { connectChain } from '../src/chain/index.js';
+import { connectChain, escrowBalance, type LilypadPublicClient } from '../src/chain/index.js';
 import type { JobCreatorComponents } from '../src/job-creator/types.js';
 import { startEmbeddedNetwork, type EmbeddedNetwork } from '../src/network/embedded.js';
 import { createSolverClient } from '../src/solver/client.js';
@@ -207,6 +207,18 @@ export function fnv1a64(bytes: Uint8Array): string {
   let hash = 14695981039346656037n;
   for (const byte of bytes) hash = ((hash ^ BigInt(byte)) * 1099511628211n) & 0xffffffffffffffffn;
   return hash.toString(16).padStart(16, '0');
+}
+
+/** SIGTERM to every process of `children` still running, and resolves once all have exited. */
+export async function stopProcesses(children: readonly ChildProcess[]): Promise<void> {
+  for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
+  await Promise.all(children.map((child) => (child.exitCode === null ? new Promise((resolve) => child.once('exit', resolve)) : undefined)));
+}
+
+/** Each account's free escrow in the deal contract `deals`, read from the chain, under the same names. */
+export async function freeEscrows(publicClient: LilypadPublicClient, deals: Address, accounts: Record<string, Address>): Promise<Record<string, bigint>> {
+  const read = async (account: Address) => (await escrowBalance(publicClient, { deals, account })).free;
+  return Object.fromEntries(await Promise.all(Object.entries(accounts).map(async ([name, account]) => [name, await read(account)])));
 }
 
 /** Starts `node script args` (a double in test/doubles/, say), adds it to `children` and waits for its JSON ready line. */

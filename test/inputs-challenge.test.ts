@@ -14,12 +14,12 @@ import { fileURLToPath } from 'node:url';
 import { parseEther, type Address } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ANVIL_DEV_PRIVATE_KEYS, connectChain, escrowBalance, fund } from '../src/chain/index.js';
+import { ANVIL_DEV_PRIVATE_KEYS, connectChain, fund } from '../src/chain/index.js';
 import { runJob } from '../src/job-creator/run-job.js';
 import { ANY_MODULE_SOURCE } from '../src/module/sources.js';
 import { EMBEDDED_JOB_PRICE } from '../src/network/embedded.js';
 import { startRoles, type RunningRoles } from '../src/network/wiring.js';
-import { INPUT_FILE_CONTENT, startInputsNetwork, startReadyProcess, type InputsNetwork } from './helpers.js';
+import { freeEscrows, INPUT_FILE_CONTENT, startInputsNetwork, startReadyProcess, stopProcesses, type InputsNetwork } from './helpers.js';
 
 const doubles = fileURLToPath(new URL('./doubles/', import.meta.url));
 const PRICE = EMBEDDED_JOB_PRICE;
@@ -64,17 +64,13 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
-  await Promise.all(children.map((child) => (child.exitCode === null ? new Promise((resolve) => child.once('exit', resolve)) : undefined)));
+  await stopProcesses(children);
   await secondMediator?.stop();
   await net?.stop();
   await rm(dir, { recursive: true, force: true });
 }, 60_000);
 
-async function balances(accounts: Record<string, Address>): Promise<Record<string, bigint>> {
-  const read = async (account: Address) => (await escrowBalance(net.components.chain.publicClient, { deals: net.network.contracts.deals, account })).free;
-  return Object.fromEntries(await Promise.all(Object.entries(accounts).map(async ([name, account]) => [name, await read(account)])));
-}
+const balances = (accounts: Record<string, Address>) => freeEscrows(net.components.chain.publicClient, net.network.contracts.deals, accounts);
 
 /** Runs the cat job on the folder under `mediator`, and challenges whatever comes back. */
 const challengedRun = (mediator: Address, name: string) =>

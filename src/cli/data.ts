@@ -13,8 +13,8 @@ import { LilypadError, StorageError, UserInputError } from '../lib/errors.js';
 import { blocksDir, defaultResultsDir } from '../lib/config.js';
 import { peersThenGateways } from '../storage/block-source.js';
 import { startJobCreatorNode } from '../job-creator/data-node.js';
+import { localSource } from '../module/builtin-data.js';
 import { addDirectory, addFile, cidOfDirectory, cidOfFile, closeBlockstore, exportDirectory, exportFile, openBlockstore, type Blockstore } from '../storage/index.js';
-import { walkDag } from '../storage/walk-dag.js';
 
 export interface AddedPath {
   cid: string;
@@ -105,20 +105,14 @@ export async function getCid(cid: CID, flags: GetCidFlags, signal: AbortSignal):
   // A node only when there is a peer to ask: this command names none of its own.
   const ipfs = process.env.LILYPAD_IPFS_PEERS?.trim() ? await startJobCreatorNode(process.env, blockstore) : undefined;
   try {
-    if (flags.gateway.length > 0 || ipfs) {
-      await peersThenGateways({ ipfs, gatewayUrls: flags.gateway, blockstore }).fetchDag(cid, { signal });
-    } else {
-      await walkDag(cid, {
-        blockstore,
-        concurrency: 8,
-        order: 'depth',
-        signal,
-        fetchBlock: async (missing) => {
-          const which = missing.equals(cid) ? `${cid}` : `block ${missing} of ${cid}`;
-          throw new StorageError(`${which} is not in ${dir}; name a gateway that serves it with --gateway URL, or an IPFS peer with LILYPAD_IPFS_PEERS`, { code: 'block-missing' });
-        },
-      });
-    }
+    const onlyHere = flags.gateway.length === 0 && ipfs === undefined;
+    const source = onlyHere ? localSource(blockstore) : peersThenGateways({ ipfs, gatewayUrls: flags.gateway, blockstore });
+    await source.fetchDag(cid, { signal }).catch((error: unknown) => {
+      if (!onlyHere || !(error instanceof StorageError && error.code === 'block-missing')) throw error;
+      const missing = String(error.details?.cid ?? cid);
+      const which = missing === cid.toString() ? missing : `block ${missing} of ${cid}`;
+      throw new StorageError(`${which} is not in ${dir}; name a gateway that serves it with --gateway URL, or an IPFS peer with LILYPAD_IPFS_PEERS`, { code: 'block-missing', cause: error });
+    });
     const outputDir = path.resolve(flags.outputDir ?? defaultResultsDir());
     const target = path.join(outputDir, cid.toString());
     await mkdir(outputDir, { recursive: true });

@@ -45,7 +45,7 @@ export function localSource(blockstore: Blockstore, dir: string = defaultBuiltin
     await addFile(file, blockstore);
     return (await stat(file)).size;
   }
-  const missing = (cid: CID) => new StorageError(`block ${cid} is not on this machine`, { code: 'block-missing' });
+  const missing = (cid: CID) => new StorageError(`block ${cid} is not on this machine`, { code: 'block-missing', details: { cid: cid.toString() } });
   return {
     async fetchDag(cid, { signal, onBytes }) {
       const shipped = await addIfShipped(cid);

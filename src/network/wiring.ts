@@ -149,10 +149,10 @@ export async function startRoles(config: RolesConfig, pieces: RolesPieces): Prom
      * A role's blockstore under `dir` (seen through `wrap`, if given), with its IPFS node serving it unless the
      * configuration says none.
      */
-    const openData = async <T extends Blockstore = Blockstore>(dir: string, role: string, wrap?: (store: Blockstore) => T) => {
+    const openData = async (dir: string, role: string, wrap: (store: Blockstore) => Blockstore = (store) => store) => {
       const opened = await openBlockstore(dir);
       cleanups.push(() => closeBlockstore(opened));
-      const blockstore = wrap ? wrap(opened) : (opened as unknown as T);
+      const blockstore = wrap(opened);
       if (config.ipfs === false) return { blockstore };
       const ipfs = await start(createIpfsNode({ blockstore, listen: config.ipfs?.listen, peers: config.ipfs?.peers, loopbackOnly: loopbackOnly(config.ipfs?.listen), logger: logger.child({ role, part: 'ipfs' }) }));
       return { blockstore, ipfs };
