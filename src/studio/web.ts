@@ -4,7 +4,7 @@
  * API keys (`/keys`), credits (`/credits`), and sign-up, sign-in and sign-out.
  */
 import { Hono, type Context } from 'hono';
-import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
+import { deleteCookie, getCookie } from 'hono/cookie';
 import { html, raw } from 'hono/html';
 import type { HtmlEscapedString } from 'hono/utils/html';
 import { formatEther } from 'viem';
@@ -14,19 +14,13 @@ import { SCRIPT, STYLESHEET } from './assets.js';
 import type { Catalog, CatalogModule } from './catalog.js';
 import { followJobEvents, sendResultFile } from './follow.js';
 import { jobView, type StudioJobs } from './jobs.js';
+import { credits, csrfField, day, formOf, layout, PRE_SESSION_CSRF_COOKIE, SESSION_COOKIE, webSessions, type Page, type WebEnv } from './page.js';
 import type { PaymentProvider } from './payments.js';
 import { createRateLimiter, SIGN_IN_RATE_LIMIT } from './rate-limit.js';
-import { decoyPasswordHash, hashPassword, newApiKey, randomToken, sameSecret, sha256Hex, verifyPassword } from './secrets.js';
-import type { Session, StudioJob, StudioStore, User } from './store.js';
+import { decoyPasswordHash, hashPassword, newApiKey, sameSecret, sha256Hex, verifyPassword } from './secrets.js';
+import type { StudioJob, StudioStore, User } from './store.js';
 
-const SESSION_COOKIE = 'lilypad_session';
-/** Before sign-in there is no session to hold a CSRF token: the sign-in and sign-up forms double-submit this cookie. */
-const PRE_SESSION_CSRF_COOKIE = 'lilypad_csrf';
-const SESSION_LIFETIME_MS = 30 * 24 * 3600 * 1000;
 export const MIN_PASSWORD_LENGTH = 10;
-
-type WebEnv = { Variables: { user?: User; session?: Session & { tokenHash: string } } };
-type Page = HtmlEscapedString | Promise<HtmlEscapedString>;
 
 export interface WebComponents {
   store: StudioStore;
@@ -40,7 +34,8 @@ export interface WebComponents {
 export function createWebApp(components: WebComponents): Hono<WebEnv> {
   const { store, jobs, catalog, payments } = components;
   const app = new Hono<WebEnv>();
-  const cookieOptions = { httpOnly: true, sameSite: 'Lax' as const, path: '/', secure: components.secureCookies };
+  const sessions = webSessions(store, components.secureCookies);
+  const { preSessionCsrf } = sessions;
 
   app.get('/static/app.css', (c) => c.body(STYLESHEET, 200, { 'content-type': 'text/css; charset=utf-8', 'cache-control': 'public, max-age=300' }));
   app.get('/static/app.js', (c) => c.body(SCRIPT, 200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'public, max-age=300' }));
@@ -76,22 +71,6 @@ export function createWebApp(components: WebComponents): Hono<WebEnv> {
   const signedIn = (c: Context<WebEnv>): User | undefined => c.get('user');
   const toSignIn = (c: Context<WebEnv>) => c.redirect(`/signin?next=${encodeURIComponent(c.req.path)}`, 303);
 
-  function startSession(c: Context<WebEnv>, user: User) {
-    const token = randomToken();
-    store.addSession(sha256Hex(token), user.id, randomToken(), SESSION_LIFETIME_MS);
-    setCookie(c, SESSION_COOKIE, token, { ...cookieOptions, maxAge: SESSION_LIFETIME_MS / 1000 });
-    deleteCookie(c, PRE_SESSION_CSRF_COOKIE, { path: '/' });
-  }
-
-  function preSessionCsrf(c: Context<WebEnv>): string {
-    let token = getCookie(c, PRE_SESSION_CSRF_COOKIE);
-    if (!token) {
-      token = randomToken();
-      setCookie(c, PRE_SESSION_CSRF_COOKIE, token, cookieOptions);
-    }
-    return token;
-  }
-
   // Guessing passwords is slow: 10 attempts per email at once, then one every 30 s.
   const signInAttempts = createRateLimiter(SIGN_IN_RATE_LIMIT);
 
@@ -112,7 +91,7 @@ export function createWebApp(components: WebComponents): Hono<WebEnv> {
     if (password.length < MIN_PASSWORD_LENGTH) return fail(`Choose a password of at least ${MIN_PASSWORD_LENGTH} characters.`);
     if (store.userByEmail(email)) return fail(`An account for ${email} already exists: sign in instead.`);
     const user = store.createUser(email, await hashPassword(password), payments.signupCredits, 'welcome credits (free beta)');
-    startSession(c, user);
+    sessions.start(c, user);
     return c.redirect('/', 303);
   });
 
@@ -129,7 +108,7 @@ export function createWebApp(components: WebComponents): Hono<WebEnv> {
     // The same scrypt work whether or not the account exists: timing tells nobody which emails have one.
     const ok = await verifyPassword(form.password ?? '', user?.passwordHash ?? (await decoyPasswordHash()));
     if (!user || !ok) return c.html(authPage(c, 'signin', preSessionCsrf(c), payments, 'That email and password do not match an account.', email, form.next), 401);
-    startSession(c, user);
+    sessions.start(c, user);
     return c.redirect(safeNext(form.next), 303);
   });
 
@@ -262,57 +241,7 @@ export function createWebApp(components: WebComponents): Hono<WebEnv> {
   return app;
 }
 
-/** The form fields of a POST (parsed once per request, as the CSRF check and the route both read them). */
-async function formOf(c: Context): Promise<Record<string, string>> {
-  const cached = (c as unknown as { studioForm?: Record<string, string> }).studioForm;
-  if (cached) return cached;
-  let form: Record<string, string> = {};
-  const type = c.req.header('content-type') ?? '';
-  if (type.includes('application/x-www-form-urlencoded') || type.includes('multipart/form-data')) {
-    const body = await c.req.parseBody();
-    form = Object.fromEntries(Object.entries(body).filter(([, value]) => typeof value === 'string')) as Record<string, string>;
-  }
-  (c as unknown as { studioForm?: Record<string, string> }).studioForm = form;
-  return form;
-}
-
 // --- pages ---
-
-function csrfField(c: Context<WebEnv>) {
-  return html`<input type="hidden" name="csrf" value="${c.get('session')?.csrfToken ?? ''}">`;
-}
-
-function layout(c: Context<WebEnv>, title: string, body: Page): Page {
-  const user = c.get('user');
-  const account = user
-    ? html`<div class="account">
-        <a class="credits" href="/credits" data-credits>${credits(user.credits)}</a>
-        <span class="email">${user.email}</span>
-        <form method="post" action="/signout">${csrfField(c)}<button class="link" type="submit">Sign out</button></form>
-      </div>`
-    : html`<div class="account"><a href="/signin">Sign in</a><a class="button" href="/signup">Sign up</a></div>`;
-  return html`<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${title} · Lilypad AI Studio</title>
-<link rel="stylesheet" href="/static/app.css">
-<script src="/static/app.js" defer></script>
-</head>
-<body>
-<header class="top"><div class="bar">
-  <a class="brand" href="/"><span class="pad"></span>Lilypad AI Studio</a>
-  <nav class="main">
-    <a href="/">Modules</a>
-    ${user ? html`<a href="/jobs">Jobs</a><a href="/keys">API keys</a><a href="/credits">Credits</a>` : ''}
-  </nav>
-  ${account}
-</div></header>
-<main>${body}</main>
-</body>
-</html>`;
-}
 
 function authPage(c: Context<WebEnv>, kind: 'signup' | 'signin', csrf: string, payments: PaymentProvider, error?: string, email = '', next?: string): Page {
   const signup = kind === 'signup';
@@ -448,6 +377,4 @@ function creditsPage(c: Context<WebEnv>, store: StudioStore, user: User, payment
   <form method="post" action="/signout-everywhere">${csrfField(c)}<button class="secondary" type="submit">Sign out everywhere</button></form>`;
 }
 
-const credits = (count: number) => `${count} credit${count === 1 ? '' : 's'}`;
-const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
