@@ -17,6 +17,7 @@ import { parseInputs } from '../protocol/inputs.js';
 import { renderModule } from '../module/render.js';
 import { createModuleResolver } from '../module/resolve.js';
 import { closeBlockstore, openBlockstore } from '../storage/index.js';
+import { endsOnStop } from '../lib/stop-steps.js';
 
 export interface RunCommandOptions {
   module: string;
@@ -77,7 +78,7 @@ export async function runCommand(options: RunCommandOptions): Promise<JobResult 
     const network = await openJobNetwork({ env: options.env, resultsDir, signal: options.signal, blockstore, localData });
     try {
       if (options.detach) return await network.post(job);
-      return await network.run(job, options);
+      return await endsOnStop('the job', options.signal, network.run(job, options));
     } finally {
       await network.close();
     }

@@ -5,6 +5,8 @@
  * with the conventional status (128 + the signal's number) and one line on stderr. A second signal, or a
  * clean stop that takes longer than STOP_GRACE_MS, ends the process at once.
  */
+import { stepsStillStopping } from '../lib/stop-steps.js';
+
 const exitCodes = { SIGINT: 130, SIGTERM: 143 } as const;
 type StopSignalName = keyof typeof exitCodes;
 
@@ -26,7 +28,10 @@ export function handleStopSignals(): void {
       if (!claimed) exitNow(name, '');
       received = name;
       controller.abort(new Error(`stopped by ${name}`));
-      setTimeout(() => exitNow(name, ` (not stopped cleanly within ${STOP_GRACE_MS / 1000} s: stopped at once)`), STOP_GRACE_MS).unref();
+      setTimeout(() => {
+        const waiting = stepsStillStopping();
+        exitNow(name, ` (not stopped cleanly within ${STOP_GRACE_MS / 1000} s${waiting.length ? `, still waiting on ${waiting.join(', ')}` : ''}: stopped at once)`);
+      }, STOP_GRACE_MS).unref();
     });
   }
 }

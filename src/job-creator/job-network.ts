@@ -20,6 +20,7 @@ import type { FsBlockstore } from '../storage/index.js';
 import type { IpfsNode } from '../storage/ipfs-node.js';
 import { connectConfiguredNetwork, recordingJobOptions, type PostedJob } from './configured-network.js';
 import { startJobCreatorNode } from './data-node.js';
+import { stopStep } from '../lib/stop-steps.js';
 
 /** A job as a command asks for it; the network adds its mediators, and where results go unless the job says. */
 export type JobRequest = Omit<RunJobOptions, 'mediators' | 'resultsDir' | 'signal'> & { resultsDir?: string };
@@ -64,7 +65,7 @@ export async function openJobNetwork(options: OpenJobNetworkOptions): Promise<Jo
     let network: EmbeddedNetwork | undefined;
     const close = async () => {
       await network?.stop();
-      await ipfs?.stop();
+      if (ipfs) await stopStep("the job creator's IPFS node", () => ipfs.stop());
     };
     let components: JobCreatorComponents;
     try {

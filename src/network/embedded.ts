@@ -21,6 +21,7 @@ import type { OfferDomain } from '../protocol/offers.js';
 import { detectMachine } from './machine.js';
 import { chainReadDeal } from './read-deal.js';
 import { startRoles, type RunningRoles } from './wiring.js';
+import { stopStep } from '../lib/stop-steps.js';
 
 export interface EmbeddedNetworkOptions {
   logger?: Logger;
@@ -66,7 +67,7 @@ export async function startEmbeddedNetwork(options: EmbeddedNetworkOptions = {})
     if (roles) await roles.stop().catch(warn);
     else await executors.then(closeExecutors).catch(warn);
     roles = undefined;
-    await anvil?.stop().catch(warn);
+    if (anvil) await stopStep('anvil', () => anvil!.stop()).catch(warn);
     anvil = undefined;
     if (ownsDataDir) await rm(dataDir, { recursive: true, force: true });
   };

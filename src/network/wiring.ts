@@ -25,6 +25,7 @@ import { chainFreeEscrow } from '../solver/standing.js';
 import { closeBlockstore, openBlockstore, SweepableBlockstore, type Blockstore } from '../storage/index.js';
 import { createIpfsNode, loopbackOnly, type IpfsNode } from '../storage/ipfs-node.js';
 import { chainReadDeal } from './read-deal.js';
+import { stopStep } from '../lib/stop-steps.js';
 
 /** Settings every provider gets unless its configuration says otherwise. */
 export const PROVIDER_DEFAULTS = {
@@ -104,15 +105,15 @@ export interface RunningRoles {
 export async function startRoles(config: RolesConfig, pieces: RolesPieces): Promise<RunningRoles> {
   const logger = pieces.logger ?? silentLogger;
   const { rpcUrl, dealsAddress } = pieces.chain;
-  const cleanups: Array<() => Promise<unknown>> = [];
+  const cleanups: Array<{ name: string; cleanup: () => Promise<unknown> }> = [];
   // The bridge re-runs jobs on executors of its own (runCheckedJob), made only while it checks one.
   const runsJobs = config.mediator !== undefined || config.resourceProvider !== undefined;
   // The provider's GPUs are handed out card by card to its jobs (and to the mediator's re-runs beside it).
   const gpuDevices = gpuDevicesOf(config.resourceProvider?.machine.gpu ?? 0);
   const executorsReady = pieces.executors ?? (runsJobs ? localExecutors({ owner: config.executorOwner, gpuDevices }) : undefined);
   const stop = async () => {
-    if (executorsReady) await closeExecutors(await executorsReady.catch(() => []));
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch((error) => logger.warn({ err: error }, 'clean-up failed'));
+    if (executorsReady) await stopStep('the executors', async () => closeExecutors(await executorsReady.catch(() => [])));
+    for (const { name, cleanup } of cleanups.splice(0).reverse()) await stopStep(name, cleanup).catch((error) => logger.warn({ err: error }, 'clean-up failed'));
   };
 
   try {
@@ -121,15 +122,15 @@ export async function startRoles(config: RolesConfig, pieces: RolesPieces): Prom
     const connect = (privateKey: Hex) => connectChain({ rpcUrl, privateKey, chainId });
     const modules = createModuleResolver({ ...config.moduleLocations, sources: config.moduleSources?.length ? config.moduleSources : DEFAULT_SERVICE_MODULE_SOURCES });
     const roles: RunningRoles = { chainId, modules, stop };
-    const start = async <T extends { start(): Promise<void>; stop(): Promise<void> }>(service: T): Promise<T> => {
+    const start = async <T extends { start(): Promise<void>; stop(): Promise<void> }>(name: string, service: T): Promise<T> => {
       await service.start();
-      cleanups.push(() => service.stop());
+      cleanups.push({ name, cleanup: () => service.stop() });
       return service;
     };
 
     if (config.solver) {
       const publicClient = createLilypadPublicClient({ rpcUrl, chainId });
-      const solver = await start(createSolver(config.solver, {
+      const solver = await start('the solver', createSolver(config.solver, {
         domain,
         readDeal: chainReadDeal(publicClient, dealsAddress),
         freeEscrow: chainFreeEscrow(publicClient, dealsAddress),
@@ -151,10 +152,10 @@ export async function startRoles(config: RolesConfig, pieces: RolesPieces): Prom
      */
     const openData = async (dir: string, role: string, wrap: (store: Blockstore) => Blockstore = (store) => store) => {
       const opened = await openBlockstore(dir);
-      cleanups.push(() => closeBlockstore(opened));
+      cleanups.push({ name: `the ${role}'s blockstore`, cleanup: () => closeBlockstore(opened) });
       const blockstore = wrap(opened);
       if (config.ipfs === false) return { blockstore };
-      const ipfs = await start(createIpfsNode({ blockstore, listen: config.ipfs?.listen, peers: config.ipfs?.peers, loopbackOnly: loopbackOnly(config.ipfs?.listen), logger: logger.child({ role, part: 'ipfs' }) }));
+      const ipfs = await start(`the ${role}'s IPFS node`, createIpfsNode({ blockstore, listen: config.ipfs?.listen, peers: config.ipfs?.peers, loopbackOnly: loopbackOnly(config.ipfs?.listen), logger: logger.child({ role, part: 'ipfs' }) }));
       return { blockstore, ipfs };
     };
     /** The provider and the mediator read inputs alike, so a re-run sees the bytes the provider's run saw. */
@@ -166,7 +167,7 @@ export async function startRoles(config: RolesConfig, pieces: RolesPieces): Prom
       const address = chain.walletClient.account.address;
       const mediatorDataDir = dataDir ?? path.join(os.tmpdir(), `lilypad-mediator-${address}`);
       const data = await openData(path.join(mediatorDataDir, 'blocks'), 'mediator');
-      const mediator = await start(createMediator(
+      const mediator = await start('the mediator', createMediator(
         { ...mediatorConfig, dataDir: mediatorDataDir },
         { chain, domain, solver: solverClient(), executors, modules, ...data, inputs: inputsInto(data), logger: logger.child({ role: 'mediator' }) },
       ));
@@ -178,7 +179,7 @@ export async function startRoles(config: RolesConfig, pieces: RolesPieces): Prom
       const chain = await connect(privateKey);
       // One sweepable store for the jobs, the inputs' fetcher and the IPFS node alike: a sweep sees every write (result-retention.ts).
       const data = await openData(path.join(providerConfig.dataDir, 'blocks'), 'resource-provider', (store) => new SweepableBlockstore(store));
-      const provider = await start(createResourceProvider(
+      const provider = await start('the resource provider', createResourceProvider(
         { ...PROVIDER_DEFAULTS, ...providerConfig },
         { chain, domain, solver: solverClient(), executors, modules, ...data, inputs: inputsInto(data), logger: logger.child({ role: 'resource-provider' }) },
       ));
@@ -189,7 +190,7 @@ export async function startRoles(config: RolesConfig, pieces: RolesPieces): Prom
       const { privateKey, dataDir, ...bridgeConfig } = config.bridge;
       const chain = await connect(privateKey);
       const data = await openData(path.join(dataDir, 'blocks'), 'jobcreator');
-      const bridge = await start(createBridge(
+      const bridge = await start('the bridge', createBridge(
         { ...bridgeConfig, resultsDir: path.join(dataDir, 'results') },
         {
           chain,
