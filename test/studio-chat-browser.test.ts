@@ -129,6 +129,7 @@ describe.skipIf(Boolean(skip))(`the chat page in a browser${skip ? ` (skipped: $
     await page.getByLabel('Message').press('Enter');
     await page.locator('.msg.failed').waitFor();
     expect(await page.locator('.msg.failed .bubble').textContent()).toBe('max_tokens must be a whole number from 1 to 256, not 999');
+    expect(await page.locator('.msg.failed .msg-meta').textContent()).toBe('');
     expect(await page.locator('[data-credits]').textContent()).toBe('90 credits');
     await shot('chat-03-refused');
   });

@@ -134,6 +134,11 @@ describe('the OpenAI-compatible API', () => {
     expect(events.at(-1)).toBe('data: [DONE]');
     const wireContent = events.slice(0, -1).map((e) => JSON.parse(e.slice(6)).choices[0].delta.content ?? '').join('');
     expect(wireContent).toBe(content);
+
+    // The client's own stream helper puts the chunks back together into the same completion.
+    const final = await client().chat.completions.stream(SETTINGS).finalChatCompletion();
+    expect(final.choices[0]!.message.content).toBe(plain.choices[0]!.message.content);
+    expect(final.choices[0]!.finish_reason).toBe(plain.choices[0]!.finish_reason);
   });
 
   it('streams chunks before the job ends, from the provider\'s live output, once the job network sends it', async () => {
@@ -188,7 +193,7 @@ describe('the OpenAI-compatible API', () => {
 
   it('refuses bad parameters with 400 naming the parameter, and charges nothing', async () => {
     const before = await credits();
-    const cases: Array<[Record<string, unknown>, string, string]> = [
+    const cases: Array<[Record<string, unknown>, string, unknown]> = [
       [{ temperature: 5 }, 'temperature', 'temperature must be a number from 0 to 2, not 5'],
       [{ max_tokens: 1000 }, 'max_tokens', 'max_tokens must be a whole number from 1 to 256, not 1000'],
       [{ max_tokens: undefined, max_completion_tokens: 0 }, 'max_completion_tokens', 'max_completion_tokens must be a whole number from 1 to 256, not 0'],
@@ -200,6 +205,8 @@ describe('the OpenAI-compatible API', () => {
       [{ messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'hello' }] }, 'messages', "the last message must be the user's (it is a assistant message): the model writes the assistant's next reply"],
       [{ tools: [{ type: 'function', function: { name: 'f' } }] }, 'tools', 'tools is not supported by llm:v1: it is a small text model that samples with temperature only'],
       [{ stop: ['a', 'b', 'c', 'd', 'e'] }, 'stop', 'stop must be a non-empty string or a list of at most 4 of them'],
+      [{ stream_options: { include_usage: true } }, 'stream_options', 'stream_options is only allowed with stream: true'],
+      [{ messages: [{ role: 'user', content: 'm'.repeat(1536 * 1024) }] }, 'messages', expect.stringContaining('pass large data by CID')],
     ];
     for (const [change, param, message] of cases) {
       const error = await raised(client().chat.completions.create({ ...SETTINGS, ...change } as never));

@@ -108,11 +108,13 @@ export function checkInputs(module: CatalogModule, inputs: unknown): Record<stri
   return checked;
 }
 
+/** Whether the template renders without the inputs left out; any other fault of the inputs is thrown. */
 function rendersWith(module: CatalogModule, inputs: Record<string, string>): boolean {
   try {
     renderModule(module.ref, module.template, inputs);
     return true;
-  } catch {
-    return false;
+  } catch (error) {
+    if ((error as { code?: string }).code === 'input-missing') return false;
+    throw error;
   }
 }

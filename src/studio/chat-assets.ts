@@ -90,6 +90,9 @@ export const CHAT_SCRIPT = `
     reply.wrap.classList.remove('pending');
     reply.wrap.classList.add('failed');
     reply.body.textContent = text;
+    // What is left below the message: the job's link where there was a job, else nothing.
+    reply.meta.querySelectorAll('.status-line').forEach(function (s) { s.remove(); });
+    if (!reply.meta.querySelector('a')) reply.meta.textContent = '';
     done();
   }
 
