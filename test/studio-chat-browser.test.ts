@@ -76,7 +76,7 @@ describe.skipIf(Boolean(skip))(`the chat page in a browser${skip ? ` (skipped: $
       const seen = window as unknown as { previewed: boolean };
       seen.previewed = false;
       new MutationObserver(() => {
-        if ([...document.querySelectorAll('.msg.assistant.pending .bubble')].some((b) => b.textContent !== '')) seen.previewed = true;
+        if (Array.from(document.querySelectorAll('.msg.assistant.pending .bubble')).some((b) => b.textContent !== '')) seen.previewed = true;
       }).observe(document.querySelector('[data-chat-log]')!, { subtree: true, childList: true, characterData: true });
     });
     await page.getByLabel('Message').fill('What is the meaning of life?');
