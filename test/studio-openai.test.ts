@@ -264,6 +264,19 @@ describe('per-key daily spending caps', () => {
     expect(await credits()).toBe(before - 3);
   });
 
+  it('takes a daily cap on the keys page and shows what the key spent of it today', async () => {
+    const refused = await web.post('/keys', { csrf: await web.csrfOf('/keys'), name: 'bad cap', dailyCap: '2.5' });
+    expect(refused.status).toBe(400);
+    expect(await refused.text()).toContain('A daily cap is a whole number of credits above 0 (or leave it empty for none), not “2.5”.');
+    const page = await (await web.post('/keys', { csrf: await web.csrfOf('/keys'), name: 'web capped', dailyCap: '6' })).text();
+    const made = /data-new-key>([^<]+)</.exec(page)![1]!;
+    await client(made).chat.completions.create({ ...SETTINGS, max_tokens: 4 });
+    const listed = await (await web.fetch('/keys')).text();
+    expect(listed).toMatch(/<td>web capped<\/td><td><code>lp_[^<]+…<\/code><\/td>\s*<td>5 of 6 credits today<\/td>/);
+    expect(listed).not.toContain('bad cap');
+    expect((await raised(client(made).chat.completions.create({ ...SETTINGS, max_tokens: 4 }))).code).toBe('daily_cap_reached');
+  });
+
   it('refuses a short balance with 429 insufficient_quota on the OpenAI routes', async () => {
     const poor = new WebClient(studio.url);
     await poor.signUp('poor@example.com', 'a long enough password');
