@@ -181,6 +181,15 @@ describe('the OpenAI-compatible API', () => {
     expect(revoked.code).toBe('invalid_api_key');
   });
 
+  it('keeps chat replies to their owner', async () => {
+    const other = new WebClient(studio.url);
+    await other.signUp('grace@example.com', 'another good password');
+    const peek = await other.fetch(`/chat/replies/${plain.lilypad.job_id}`);
+    expect(peek.status).toBe(404);
+    const own = (await (await web.fetch(`/chat/replies/${plain.lilypad.job_id}`)).json()) as any;
+    expect(own).toMatchObject({ status: 'succeeded', reply: plain.choices[0]!.message.content, cid: plain.lilypad.cid, credits: 5 });
+  });
+
   it('answers 429 rate_limit_exceeded past the key\'s rate limit, which it shares with the REST API', async () => {
     const burstKey = keyWithCap('burst');
     for (let i = 0; i < 99; i++) expect((await rest('/modules', {}, burstKey)).status).toBe(200);

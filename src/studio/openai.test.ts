@@ -60,7 +60,7 @@ beforeAll(async () => {
   const key = newApiKey();
   store.addApiKey({ id: key.id, userId: user.id, name: 'test', keyHash: key.hash, prefix: key.prefix });
   const app = new Hono();
-  app.route('/v1', createOpenAiApi({ store, jobs: scriptedJobs(store), catalog: await loadCatalog(), checkApiKey: createApiKeyCheck(store, createRateLimiter({ burst: 100, perSecond: 1 })) }));
+  app.route('/v1', createOpenAiApi({ jobs: scriptedJobs(store), catalog: await loadCatalog(), checkApiKey: createApiKeyCheck(store, createRateLimiter({ burst: 100, perSecond: 1 })) }));
   server = await listen(app, { host: '127.0.0.1', port: 0 });
   client = new OpenAI({ apiKey: key.key, baseURL: server.url + '/v1', maxRetries: 0 });
 });

@@ -12,7 +12,7 @@ import type { ApiKeyCheck } from './api-auth.js';
 import type { Catalog, CatalogModule } from './catalog.js';
 import { ChatRequestError, chatJobInputs, chatMessages, completionTokens, cutAtStop, ReplyStream, type ChatDeclaration } from './chat.js';
 import type { StudioJobEvent, StudioJobs } from './jobs.js';
-import type { ApiKey, StudioJob, StudioStore, User } from './store.js';
+import type { ApiKey, StudioJob, User } from './store.js';
 
 type OpenAiEnv = { Variables: { user: User; key: ApiKey } };
 
@@ -33,7 +33,7 @@ const invalidRequest = (message: string, param: string | null, code: string | nu
 const NO_RETRY = { 'x-should-retry': 'false' };
 const KEEP_ALIVE_MS = 15_000;
 
-export function createOpenAiApi(components: { store: StudioStore; jobs: StudioJobs; catalog: Catalog; checkApiKey: (c: Context) => ApiKeyCheck }): Hono<OpenAiEnv> {
+export function createOpenAiApi(components: { jobs: StudioJobs; catalog: Catalog; checkApiKey: (c: Context) => ApiKeyCheck }): Hono<OpenAiEnv> {
   const { jobs, catalog, checkApiKey } = components;
   const app = new Hono<OpenAiEnv>();
   const listedSince = Math.floor(Date.now() / 1000);

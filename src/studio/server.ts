@@ -86,7 +86,7 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
   // One token bucket per key across both APIs: a key's requests count the same on either.
   const checkApiKey = createApiKeyCheck(store, createRateLimiter(options.rateLimit ?? DEFAULT_API_RATE_LIMIT));
   app.route('/api/v1', createApi({ store, jobs, catalog, checkApiKey }));
-  app.route('/v1', createOpenAiApi({ store, jobs, catalog, checkApiKey }));
+  app.route('/v1', createOpenAiApi({ jobs, catalog, checkApiKey }));
   app.route('/', createWebApp({ store, jobs, catalog, payments, secureCookies: options.env.LILYPAD_STUDIO_SECURE_COOKIES === 'true' }));
   app.onError((error, c) => {
     process.stderr.write(`lilypad studio: unexpected error on ${c.req.method} ${c.req.path} (a bug):\n${error.stack ?? String(error)}\n`);
