@@ -55,6 +55,19 @@ describe('lilypad studio', () => {
     expect(events.at(-1)).toMatchObject({ event: 'result', data: { status: 'succeeded', stdout: COWSAY_MOO } });
     expect(((await (await fetch(`${url}/api/v1/account`, { headers: auth })).json()) as { credits: number }).credits).toBe(104);
 
+    // A key with a daily cap: one cowsay job (1 credit) a day, and the second refused before it is charged.
+    const badCap = await runCli(['studio', 'keys', 'create', 'ops@example.com', '--daily-cap', '0', '--data-dir', dataDir]);
+    expect(badCap.stderr).toBe('Error: --daily-cap 0: give a whole number of credits above 0, or leave it out for no cap\n');
+    const cappedKey = await runCli(['studio', 'keys', 'create', 'ops@example.com', '--name', 'capped', '--daily-cap', '1', '--data-dir', dataDir]);
+    expect(cappedKey.stderr).toMatch(/^API key "capped" for ops@example.com \(key_\S+\), a daily cap of 1 credits \(UTC days\); it is shown only now.\n$/);
+    const capped = { authorization: `Bearer ${cappedKey.stdout.trim()}`, 'content-type': 'application/json' };
+    const cowsay = JSON.stringify({ module: 'cowsay', inputs: { Message: 'moo' } });
+    expect((await fetch(`${url}/api/v1/jobs`, { method: 'POST', headers: capped, body: cowsay })).status).toBe(201);
+    const overCap = await fetch(`${url}/api/v1/jobs`, { method: 'POST', headers: capped, body: cowsay });
+    expect(overCap.status).toBe(429);
+    expect(((await overCap.json()) as { error: { code: string } }).error.code).toBe('daily-cap-reached');
+    expect(((await (await fetch(`${url}/api/v1/account`, { headers: auth })).json()) as { credits: number }).credits).toBe(103);
+
     studio.child.kill('SIGTERM');
     const exited = await studio.exited;
     expect(exited.code).toBe(143);

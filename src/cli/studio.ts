@@ -85,18 +85,24 @@ export function registerStudioCommands(program: Command): void {
   const keys = studio.command('keys').description('API keys');
   keys
     .command('create')
-    .description('create an API key for an account and print it (shown once)')
+    .description('create an API key for an account and print it (shown once), with an optional daily spending cap')
     .argument('<email>')
     .option('--name <name>', 'what the key is for', 'API key')
+    .option('--daily-cap <credits>', 'the most credits jobs started with this key may cost per UTC day (default: no cap)')
     .option('--data-dir <dir>', DATA_DIR_HELP)
-    .action(async (email: string, flags: { name: string }, command: Command) => {
+    .action(async (email: string, flags: { name: string; dailyCap?: string }, command: Command) => {
+      const dailyCap = flags.dailyCap === undefined ? undefined : Number(flags.dailyCap);
+      if (dailyCap !== undefined && (!Number.isInteger(dailyCap) || dailyCap <= 0)) {
+        throw new UserInputError(`--daily-cap ${flags.dailyCap}: give a whole number of credits above 0, or leave it out for no cap`, { code: 'input-malformed' });
+      }
       const key = newApiKey();
       await withStore(dataDirFlag(command), (store) => {
         const user = userNamed(store, email);
-        store.addApiKey({ id: key.id, userId: user.id, name: flags.name, keyHash: key.hash, prefix: key.prefix });
+        store.addApiKey({ id: key.id, userId: user.id, name: flags.name, keyHash: key.hash, prefix: key.prefix, ...(dailyCap !== undefined ? { dailyCap } : {}) });
       });
       process.stdout.write(`${key.key}\n`);
-      process.stderr.write(`API key "${flags.name}" for ${email} (${key.id}); it is shown only now.\n`);
+      const cap = dailyCap === undefined ? 'no daily cap' : `a daily cap of ${dailyCap} credits (UTC days)`;
+      process.stderr.write(`API key "${flags.name}" for ${email} (${key.id}), ${cap}; it is shown only now.\n`);
     });
 
   const credits = studio.command('credits').description('credits of accounts');

@@ -6,11 +6,10 @@
  */
 import { Hono, type Context } from 'hono';
 import { isUserFacing } from '../lib/errors.js';
+import type { ApiKeyCheck } from './api-auth.js';
 import type { Catalog } from './catalog.js';
 import { followJobEvents, sendResultFile } from './follow.js';
 import { jobView, type StudioJobs } from './jobs.js';
-import type { RateLimiter } from './rate-limit.js';
-import { sha256Hex } from './secrets.js';
 import type { StudioJob, StudioStore, User } from './store.js';
 
 type ApiEnv = { Variables: { user: User; keyId: string } };
@@ -19,31 +18,29 @@ export function apiError(c: Context, status: 400 | 401 | 402 | 404 | 429 | 500, 
   return c.json({ error: { code, message } }, status);
 }
 
-/** The HTTP status for a job request's error: a short balance is 402, an unknown module 404, the rest 400. */
-export function statusOfJobError(code: string): 400 | 402 | 404 {
+/** The HTTP status for a job request's error: a short balance is 402, a key's spent daily cap 429, an unknown module 404, the rest 400. */
+export function statusOfJobError(code: string): 400 | 402 | 404 | 429 {
   if (code === 'insufficient-credits') return 402;
+  if (code === 'daily-cap-reached') return 429;
   if (code === 'module-unknown') return 404;
   return 400;
 }
 
-export function createApi(components: { store: StudioStore; jobs: StudioJobs; catalog: Catalog; rateLimiter: RateLimiter }): Hono<ApiEnv> {
-  const { store, jobs, catalog, rateLimiter } = components;
+export function createApi(components: { store: StudioStore; jobs: StudioJobs; catalog: Catalog; checkApiKey: (c: Context) => ApiKeyCheck }): Hono<ApiEnv> {
+  const { store, jobs, catalog, checkApiKey } = components;
   const api = new Hono<ApiEnv>();
 
   api.use('*', async (c, next) => {
-    const header = c.req.header('authorization') ?? '';
-    const match = /^Bearer\s+(\S+)$/i.exec(header);
-    if (!match) return apiError(c, 401, 'unauthenticated', 'send your API key as "Authorization: Bearer <key>"; create one on the API keys page');
-    const key = store.useApiKey(sha256Hex(match[1]!));
-    const user = key && store.user(key.userId);
-    if (!key || !user) return apiError(c, 401, 'invalid-api-key', 'this API key is unknown or was revoked');
-    const taken = rateLimiter.take(key.id);
-    if (!taken.ok) {
-      c.header('Retry-After', String(taken.retryAfterSeconds));
-      return apiError(c, 429, 'rate-limited', `too many requests with this key: try again in ${taken.retryAfterSeconds} s`);
+    const checked = checkApiKey(c);
+    if (!checked.ok) {
+      if (checked.reason === 'rate-limited') {
+        c.header('Retry-After', String(checked.retryAfterSeconds));
+        return apiError(c, 429, checked.reason, checked.message);
+      }
+      return apiError(c, 401, checked.reason, checked.message);
     }
-    c.set('user', user);
-    c.set('keyId', key.id);
+    c.set('user', checked.user);
+    c.set('keyId', checked.key.id);
     await next();
   });
 
@@ -64,7 +61,7 @@ export function createApi(components: { store: StudioStore; jobs: StudioJobs; ca
     const body = (await c.req.json().catch(() => undefined)) as { module?: unknown; inputs?: unknown } | undefined;
     if (!body || typeof body !== 'object') return apiError(c, 400, 'body-malformed', 'send JSON: {"module": "cowsay:v0.0.1", "inputs": {"Message": "moo"}}');
     try {
-      const job = jobs.start(c.get('user').id, body, 'api');
+      const job = jobs.start(c.get('user').id, body, 'api', c.get('keyId'));
       return c.json({ id: job.id, status: job.status, credits: job.credits }, 201);
     } catch (error) {
       if (!isUserFacing(error)) throw error;

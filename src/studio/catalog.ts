@@ -9,6 +9,7 @@ import path from 'node:path';
 import { UserInputError } from '../lib/errors.js';
 import { renderModule, TEMPLATE_FILE } from '../module/render.js';
 import { defaultBuiltinDir } from '../module/resolve.js';
+import { parseChatDeclaration, type ChatDeclaration } from './chat.js';
 
 export interface CatalogModule {
   name: string;
@@ -21,6 +22,8 @@ export interface CatalogModule {
   template: string;
   /** Credits one job costs. */
   credits: number;
+  /** How the module chats, when its module.json says (the `chat` key): such modules are the OpenAI-compatible models. */
+  chat?: ChatDeclaration;
 }
 
 /** Credits per job by module; a fixed table for now (a later step prices by the provider's offers). */
@@ -51,7 +54,7 @@ export async function loadCatalog(builtinDir = defaultBuiltinDir()): Promise<Cat
   const entries = await readdir(builtinDir, { withFileTypes: true });
   for (const entry of entries.filter((e) => e.isDirectory()).sort((a, b) => a.name.localeCompare(b.name))) {
     const dir = path.join(builtinDir, entry.name);
-    const manifest = await readFile(path.join(dir, 'module.json'), 'utf8').then((text) => JSON.parse(text) as { name: string; description?: string; tags: string[] }, () => undefined);
+    const manifest = await readFile(path.join(dir, 'module.json'), 'utf8').then((text) => JSON.parse(text) as { name: string; description?: string; tags: string[]; chat?: unknown }, () => undefined);
     const template = await readFile(path.join(dir, TEMPLATE_FILE), 'utf8').catch(() => undefined);
     // A folder without both is not a runnable module (the llm model's format notes, say).
     if (!manifest || template === undefined || manifest.tags.length === 0) continue;
@@ -63,6 +66,7 @@ export async function loadCatalog(builtinDir = defaultBuiltinDir()): Promise<Cat
       inputs: templateInputs(template),
       template,
       credits: creditsPerJob(manifest.name),
+      ...(manifest.chat !== undefined ? { chat: parseChatDeclaration(manifest.name, manifest.chat) } : {}),
     });
   }
   return {
@@ -93,11 +97,24 @@ export function checkInputs(module: CatalogModule, inputs: unknown): Record<stri
     checked[key] = value;
   }
   const missing = module.inputs.filter((name) => checked[name] === undefined);
-  if (missing.length > 0) {
+  // An input the template has a default for (`{{ if .Seed }}...{{ else }}"42"{{ end }}`) may be left out:
+  // the template renders without it.
+  if (missing.length > 0 && !rendersWith(module, checked)) {
     throw new UserInputError(`module ${module.ref} needs input${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`, { code: 'input-missing', details: { missing } });
   }
   // What the provider will render, rendered here first: an input too large, or a template that breaks, is
   // refused now rather than after the credits were reserved.
   renderModule(module.ref, module.template, checked);
   return checked;
+}
+
+/** Whether the template renders without the inputs left out; any other fault of the inputs is thrown. */
+function rendersWith(module: CatalogModule, inputs: Record<string, string>): boolean {
+  try {
+    renderModule(module.ref, module.template, inputs);
+    return true;
+  } catch (error) {
+    if ((error as { code?: string }).code === 'input-missing') return false;
+    throw error;
+  }
 }

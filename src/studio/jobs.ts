@@ -27,8 +27,11 @@ export interface JobFollower {
 }
 
 export interface StudioJobs {
-  /** Checks the request, reserves the credits and queues the job; errors (nothing charged) say what was wrong. */
-  start(userId: number, request: { module?: unknown; inputs?: unknown }, via: 'web' | 'api'): StudioJob;
+  /**
+   * Checks the request, reserves the credits and queues the job; errors (nothing charged) say what was wrong.
+   * A job started with an API key records the key, and keeps to the key's daily cap.
+   */
+  start(userId: number, request: { module?: unknown; inputs?: unknown }, via: 'web' | 'api', apiKeyId?: string): StudioJob;
   /** Events so far, and then each new one until the job ends; returns how to stop following. */
   follow(jobId: string, follower: JobFollower): () => void;
   /** Waits for the running job to stop (after the network's signal was aborted). */
@@ -90,14 +93,14 @@ export function createStudioJobs(components: { store: StudioStore; catalog: Cata
   }
 
   return {
-    start(userId, request, via) {
+    start(userId, request, via, apiKeyId) {
       if (typeof request.module !== 'string' || request.module === '') {
         throw new UserInputError('module is required, for example "cowsay:v0.0.1"', { code: 'module-missing' });
       }
       const module = catalog.find(request.module);
       const inputs = checkInputs(module, request.inputs);
       const id = 'job_' + randomToken(12);
-      if (!store.addJob({ id, userId, module: module.ref, inputs, credits: module.credits, via })) {
+      if (!store.addJob({ id, userId, module: module.ref, inputs, credits: module.credits, via, ...(apiKeyId ? { apiKeyId } : {}) })) {
         const user = store.user(userId);
         throw new UserInputError(`${module.ref} costs ${module.credits} credit${module.credits === 1 ? '' : 's'} and you have ${user?.credits ?? 0}: add credits first`, {
           code: 'insufficient-credits',

@@ -11,8 +11,10 @@ import { UserInputError } from '../lib/errors.js';
 import { listen, type RunningHttpServer } from '../lib/http-server.js';
 import { closeBlockstore, openBlockstore } from '../storage/index.js';
 import { createApi } from './api.js';
+import { createApiKeyCheck } from './api-auth.js';
 import { loadCatalog } from './catalog.js';
 import { createStudioJobs } from './jobs.js';
+import { createOpenAiApi } from './openai.js';
 import { freeBetaPayments, type PaymentProvider } from './payments.js';
 import { createRateLimiter, DEFAULT_API_RATE_LIMIT, type RateLimit } from './rate-limit.js';
 import { openStudioStore } from './store.js';
@@ -81,7 +83,10 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
   });
   // Inputs are strings of at most 1 MiB each (larger data goes by CID); no request needs more than a few.
   app.use('*', bodyLimit({ maxSize: MAX_REQUEST_BYTES, onError: (c) => c.json({ error: { code: 'body-too-large', message: `requests may be at most ${MAX_REQUEST_BYTES / 1024 / 1024} MiB: pass large data by CID` } }, 413) }));
-  app.route('/api/v1', createApi({ store, jobs, catalog, rateLimiter: createRateLimiter(options.rateLimit ?? DEFAULT_API_RATE_LIMIT) }));
+  // One token bucket per key across both APIs: a key's requests count the same on either.
+  const checkApiKey = createApiKeyCheck(store, createRateLimiter(options.rateLimit ?? DEFAULT_API_RATE_LIMIT));
+  app.route('/api/v1', createApi({ store, jobs, catalog, checkApiKey }));
+  app.route('/v1', createOpenAiApi({ jobs, catalog, checkApiKey }));
   app.route('/', createWebApp({ store, jobs, catalog, payments, secureCookies: options.env.LILYPAD_STUDIO_SECURE_COOKIES === 'true' }));
   app.onError((error, c) => {
     process.stderr.write(`lilypad studio: unexpected error on ${c.req.method} ${c.req.path} (a bug):\n${error.stack ?? String(error)}\n`);

@@ -54,4 +54,54 @@ describe('the studio store', () => {
     store.addJobEvent('job_a', { type: 'job:submitted', line: 'two' });
     expect(store.job('job_a')!.events).toEqual([{ type: 'job:submitting', line: 'one' }, { type: 'job:submitted', line: 'two' }]);
   });
+
+  it('keeps an API key to its daily cap: per UTC day, refunds not counted, other keys and the web not held back, checked with the reservation', async () => {
+    let clock = Date.parse('2026-03-01T23:00:00Z');
+    const timed = openStudioStore(dir, () => clock);
+    // A second connection on the same database, as an operator's command while the studio runs.
+    const operator = openStudioStore(dir, () => clock);
+    try {
+      const user = timed.createUser('ada@example.com', 'hash', 100, 'welcome');
+      timed.addApiKey({ id: 'key_capped', userId: user.id, name: 'capped', keyHash: 'h1', prefix: 'lp_1', dailyCap: 5 });
+      timed.addApiKey({ id: 'key_free', userId: user.id, name: 'free', keyHash: 'h2', prefix: 'lp_2' });
+      expect(timed.apiKeysOf(user.id).find((k) => k.id === 'key_capped')!.dailyCap).toBe(5);
+      const withKey = (id: string, credits: number, apiKeyId?: string) => ({ ...job(id, user.id, credits), ...(apiKeyId ? { apiKeyId } : {}) });
+      expect(timed.addJob(withKey('job_1', 3, 'key_capped'))).toBe(true);
+      expect(() => operator.addJob(withKey('job_2', 3, 'key_capped'))).toThrow("this API key's daily cap is 5 credits and it has spent 3 today (UTC)");
+      expect(timed.job('job_2')).toBeUndefined();
+      expect(timed.user(user.id)!.credits).toBe(97);
+      // A refunded job gives its share of the cap back.
+      timed.finishJob('job_1', { status: 'failed', error: 'no provider', refund: true });
+      expect(timed.spentTodayWithKey('key_capped')).toBe(0);
+      expect(timed.addJob(withKey('job_3', 5, 'key_capped'))).toBe(true);
+      expect(() => timed.addJob(withKey('job_4', 1, 'key_capped'))).toThrow(/daily cap/);
+      // Other keys and the web are not capped; the job records its key.
+      expect(timed.addJob(withKey('job_5', 10, 'key_free'))).toBe(true);
+      expect(timed.addJob(withKey('job_6', 10))).toBe(true);
+      expect(timed.job('job_5')!.apiKeyId).toBe('key_free');
+      expect(timed.job('job_6')!.apiKeyId).toBeUndefined();
+      // A new UTC day starts a new allowance.
+      clock = Date.parse('2026-03-02T00:00:01Z');
+      expect(timed.spentTodayWithKey('key_capped')).toBe(0);
+      expect(timed.addJob(withKey('job_7', 5, 'key_capped'))).toBe(true);
+    } finally {
+      operator.close();
+      timed.close();
+    }
+  });
+
+  it('adds the daily cap and the job\'s key to a database made before them', async () => {
+    store.close();
+    const Database = (await import('better-sqlite3')).default;
+    const old = new Database(path.join(dir, 'studio.db'));
+    old.exec('DROP TABLE jobs; DROP TABLE api_keys;');
+    old.exec(`CREATE TABLE api_keys (id TEXT PRIMARY KEY, user_id INTEGER NOT NULL, name TEXT NOT NULL, key_hash TEXT NOT NULL UNIQUE, prefix TEXT NOT NULL, created_at INTEGER NOT NULL, last_used_at INTEGER, revoked_at INTEGER);
+      CREATE TABLE jobs (id TEXT PRIMARY KEY, user_id INTEGER NOT NULL, module TEXT NOT NULL, inputs TEXT NOT NULL, credits INTEGER NOT NULL, refunded INTEGER NOT NULL DEFAULT 0, status TEXT NOT NULL, via TEXT NOT NULL, events TEXT NOT NULL DEFAULT '[]', deal_id TEXT, cid TEXT, dir TEXT, stdout TEXT, exit_code INTEGER, error TEXT, lp_paid TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);`);
+    old.close();
+    store = openStudioStore(dir);
+    const user = store.createUser('ada@example.com', 'hash', 10, 'welcome');
+    store.addApiKey({ id: 'key_a', userId: user.id, name: 'a', keyHash: 'h', prefix: 'lp_', dailyCap: 1 });
+    expect(store.addJob({ ...job('job_a', user.id, 1), apiKeyId: 'key_a' })).toBe(true);
+    expect(store.job('job_a')!.apiKeyId).toBe('key_a');
+  });
 });

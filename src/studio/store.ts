@@ -34,6 +34,8 @@ export interface ApiKey {
   createdAt: number;
   lastUsedAt?: number;
   revokedAt?: number;
+  /** The most credits jobs started with this key may cost per UTC day; none when absent. */
+  dailyCap?: number;
 }
 
 export interface CreditEntry {
@@ -57,6 +59,8 @@ export interface StudioJob {
   status: StudioJobStatus;
   /** How it was asked for: the web app or the API. */
   via: 'web' | 'api';
+  /** The API key that started it (API jobs only). */
+  apiKeyId?: string;
   /** Progress events, as JSON-safe objects, in order. */
   events: Array<Record<string, unknown>>;
   dealId?: string;
@@ -109,7 +113,8 @@ CREATE TABLE IF NOT EXISTS api_keys (
   prefix TEXT NOT NULL,
   created_at INTEGER NOT NULL,
   last_used_at INTEGER,
-  revoked_at INTEGER
+  revoked_at INTEGER,
+  daily_cap INTEGER
 );
 CREATE TABLE IF NOT EXISTS credit_entries (
   id INTEGER PRIMARY KEY,
@@ -131,18 +136,30 @@ CREATE TABLE IF NOT EXISTS jobs (
   events TEXT NOT NULL DEFAULT '[]',
   deal_id TEXT, cid TEXT, dir TEXT, stdout TEXT, exit_code INTEGER, error TEXT, lp_paid TEXT,
   created_at INTEGER NOT NULL,
-  updated_at INTEGER NOT NULL
+  updated_at INTEGER NOT NULL,
+  api_key_id TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_by_user ON jobs(user_id, created_at);
 CREATE INDEX IF NOT EXISTS credit_entries_by_user ON credit_entries(user_id, created_at);
 `;
+/** Columns added after the first release: a database made before them gets them on open. */
+const ADDED_COLUMNS: Array<{ table: string; column: string; type: string }> = [
+  { table: 'api_keys', column: 'daily_cap', type: 'INTEGER' },
+  { table: 'jobs', column: 'api_key_id', type: 'TEXT' },
+];
+const INDEXES_ON_ADDED_COLUMNS = 'CREATE INDEX IF NOT EXISTS jobs_by_api_key ON jobs(api_key_id, created_at);';
+
+/** The start of the UTC day that `ms` falls in: daily caps count from there. */
+export function utcDayStart(ms: number): number {
+  return Math.floor(ms / 86_400_000) * 86_400_000;
+}
 
 interface UserRow { id: number; email: string; password_hash: string; credits: number; created_at: number }
-interface ApiKeyRow { id: string; user_id: number; name: string; prefix: string; created_at: number; last_used_at: number | null; revoked_at: number | null }
+interface ApiKeyRow { id: string; user_id: number; name: string; prefix: string; created_at: number; last_used_at: number | null; revoked_at: number | null; daily_cap: number | null }
 interface JobRow {
   id: string; user_id: number; module: string; inputs: string; credits: number; refunded: number; status: StudioJobStatus; via: 'web' | 'api';
   events: string; deal_id: string | null; cid: string | null; dir: string | null; stdout: string | null; exit_code: number | null;
-  error: string | null; lp_paid: string | null; created_at: number; updated_at: number;
+  error: string | null; lp_paid: string | null; created_at: number; updated_at: number; api_key_id: string | null;
 }
 
 const toUser = (row: UserRow): User => ({ id: row.id, email: row.email, passwordHash: row.password_hash, credits: row.credits, createdAt: row.created_at });
@@ -150,10 +167,12 @@ const toApiKey = (row: ApiKeyRow): ApiKey => ({
   id: row.id, userId: row.user_id, name: row.name, prefix: row.prefix, createdAt: row.created_at,
   ...(row.last_used_at !== null ? { lastUsedAt: row.last_used_at } : {}),
   ...(row.revoked_at !== null ? { revokedAt: row.revoked_at } : {}),
+  ...(row.daily_cap !== null ? { dailyCap: row.daily_cap } : {}),
 });
 const toJob = (row: JobRow): StudioJob => ({
   id: row.id, userId: row.user_id, module: row.module, inputs: JSON.parse(row.inputs), credits: row.credits, refunded: row.refunded === 1,
   status: row.status, via: row.via, events: JSON.parse(row.events),
+  ...(row.api_key_id !== null ? { apiKeyId: row.api_key_id } : {}),
   ...(row.deal_id !== null ? { dealId: row.deal_id } : {}),
   ...(row.cid !== null ? { cid: row.cid } : {}),
   ...(row.dir !== null ? { dir: row.dir } : {}),
@@ -175,6 +194,11 @@ export function openStudioStore(dataDir: string, now: () => number = Date.now) {
   db.pragma('busy_timeout = 5000');
   db.pragma('foreign_keys = ON');
   db.exec(SCHEMA);
+  for (const { table, column, type } of ADDED_COLUMNS) {
+    const columns = db.prepare(`PRAGMA table_info(${table})`).all() as Array<{ name: string }>;
+    if (!columns.some((c) => c.name === column)) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
+  }
+  db.exec(INDEXES_ON_ADDED_COLUMNS);
 
   const addCreditEntry = db.prepare('INSERT INTO credit_entries (user_id, delta, reason, job_id, created_at) VALUES (?, ?, ?, ?, ?)');
   const changeCredits = db.prepare('UPDATE users SET credits = credits + ? WHERE id = ? AND credits + ? >= 0');
@@ -233,8 +257,10 @@ export function openStudioStore(dataDir: string, now: () => number = Date.now) {
       return db.prepare('DELETE FROM sessions WHERE user_id = ?').run(userId).changes;
     },
 
-    addApiKey(key: { id: string; userId: number; name: string; keyHash: string; prefix: string }): ApiKey {
-      db.prepare('INSERT INTO api_keys (id, user_id, name, key_hash, prefix, created_at) VALUES (?, ?, ?, ?, ?, ?)').run(key.id, key.userId, key.name, key.keyHash, key.prefix, now());
+    addApiKey(key: { id: string; userId: number; name: string; keyHash: string; prefix: string; dailyCap?: number }): ApiKey {
+      db.prepare('INSERT INTO api_keys (id, user_id, name, key_hash, prefix, created_at, daily_cap) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+        key.id, key.userId, key.name, key.keyHash, key.prefix, now(), key.dailyCap ?? null,
+      );
       return this.apiKeysOf(key.userId).find((k) => k.id === key.id)!;
     },
     apiKeysOf(userId: number): ApiKey[] {
@@ -246,6 +272,11 @@ export function openStudioStore(dataDir: string, now: () => number = Date.now) {
       if (!row) return undefined;
       db.prepare('UPDATE api_keys SET last_used_at = ? WHERE id = ?').run(now(), row.id);
       return toApiKey(row);
+    },
+    /** Credits that jobs started with this key cost since the start of this UTC day (refunds not counted). */
+    spentTodayWithKey(keyId: string): number {
+      const row = db.prepare('SELECT COALESCE(SUM(credits), 0) AS spent FROM jobs WHERE api_key_id = ? AND refunded = 0 AND created_at >= ?').get(keyId, utcDayStart(now())) as { spent: number };
+      return row.spent;
     },
     revokeApiKey(userId: number, id: string): boolean {
       return db.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL').run(now(), id, userId).changes === 1;
@@ -266,19 +297,35 @@ export function openStudioStore(dataDir: string, now: () => number = Date.now) {
       return row.spent;
     },
 
-    /** Records a job and reserves its credits, in one transaction; false (nothing written) when the balance is short. */
-    addJob(job: { id: string; userId: number; module: string; inputs: Record<string, string>; credits: number; via: 'web' | 'api' }): boolean {
+    /**
+     * Records a job and reserves its credits, in one transaction; false (nothing written) when the balance is
+     * short. A job started with an API key that has a daily cap is first checked against it in the same
+     * transaction (so concurrent requests cannot overspend it): over the cap, it throws `daily-cap-reached`.
+     */
+    addJob(job: { id: string; userId: number; module: string; inputs: Record<string, string>; credits: number; via: 'web' | 'api'; apiKeyId?: string }): boolean {
       const reserve = db.transaction(() => {
         const at = now();
-        db.prepare('INSERT INTO jobs (id, user_id, module, inputs, credits, status, via, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)').run(
-          job.id, job.userId, job.module, JSON.stringify(job.inputs), job.credits, 'queued', job.via, at, at,
+        if (job.apiKeyId !== undefined) {
+          const key = db.prepare('SELECT daily_cap FROM api_keys WHERE id = ?').get(job.apiKeyId) as { daily_cap: number | null } | undefined;
+          const spent = this.spentTodayWithKey(job.apiKeyId);
+          if (key?.daily_cap != null && spent + job.credits > key.daily_cap) {
+            throw new UserInputError(
+              `this API key's daily cap is ${key.daily_cap} credits and it has spent ${spent} today (UTC); ${job.module} costs ${job.credits}: wait for 00:00 UTC, or use a key with a higher cap`,
+              { code: 'daily-cap-reached', details: { cap: key.daily_cap, spentToday: spent, resetsAt: new Date(utcDayStart(at) + 86_400_000).toISOString() } },
+            );
+          }
+        }
+        db.prepare('INSERT INTO jobs (id, user_id, module, inputs, credits, status, via, created_at, updated_at, api_key_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').run(
+          job.id, job.userId, job.module, JSON.stringify(job.inputs), job.credits, 'queued', job.via, at, at, job.apiKeyId ?? null,
         );
         if (moveCredits(job.userId, -job.credits, `job ${job.module}`, job.id)) return true;
         // Undo the insert: a job nobody can pay for is not recorded.
         throw new CreditsShort();
       });
       try {
-        return reserve();
+        // IMMEDIATE: the write lock is taken before the cap and the balance are read, so that another
+        // process on the same database (an operator's command) cannot slip a write in between.
+        return reserve.immediate();
       } catch (error) {
         if (error instanceof CreditsShort) return false;
         throw error;

@@ -1,6 +1,6 @@
 /**
  * The web app: server-rendered pages, a session cookie, and a CSRF token in every form. Pages: the module
- * gallery (`/`), a module's form (`/modules/:name`), jobs (`/jobs`, `/jobs/:id`, live over EventSource),
+ * gallery (`/`), a module's form (`/modules/:name`), jobs (`/jobs`, `/jobs/:id`, live over EventSource), chat (`/chat`, chat-page.ts),
  * API keys (`/keys`), credits (`/credits`), and sign-up, sign-in and sign-out.
  */
 import { Hono, type Context } from 'hono';
@@ -12,6 +12,7 @@ import { isUserFacing } from '../lib/errors.js';
 import { statusOfJobError } from './api.js';
 import { SCRIPT, STYLESHEET } from './assets.js';
 import type { Catalog, CatalogModule } from './catalog.js';
+import { createChatPage } from './chat-page.js';
 import { followJobEvents, sendResultFile } from './follow.js';
 import { jobView, type StudioJobs } from './jobs.js';
 import { credits, csrfField, day, formOf, layout, PRE_SESSION_CSRF_COOKIE, SESSION_COOKIE, webSessions, type Page, type WebEnv } from './page.js';
@@ -195,6 +196,8 @@ export function createWebApp(components: WebComponents): Hono<WebEnv> {
     return (await sendResultFile(c, job)) ?? c.text('no such file in the job\'s result', 404);
   });
 
+  app.route('/chat', createChatPage({ store, jobs, catalog }));
+
   // --- API keys ---
 
   app.get('/keys', (c) => {
@@ -206,9 +209,15 @@ export function createWebApp(components: WebComponents): Hono<WebEnv> {
   app.post('/keys', async (c) => {
     const user = signedIn(c);
     if (!user) return toSignIn(c);
-    const name = ((await formOf(c)).name ?? '').trim().slice(0, 80) || 'API key';
+    const form = await formOf(c);
+    const name = (form.name ?? '').trim().slice(0, 80) || 'API key';
+    const capText = (form.dailyCap ?? '').trim();
+    const dailyCap = capText === '' ? undefined : Number(capText);
+    if (dailyCap !== undefined && (!Number.isInteger(dailyCap) || dailyCap <= 0)) {
+      return c.html(layout(c, 'API keys', html`<div class="notice error">A daily cap is a whole number of credits above 0 (or leave it empty for none), not “${capText}”.</div>${keysPage(c, store, user)}`), 400);
+    }
     const key = newApiKey();
-    store.addApiKey({ id: key.id, userId: user.id, name, keyHash: key.hash, prefix: key.prefix });
+    store.addApiKey({ id: key.id, userId: user.id, name, keyHash: key.hash, prefix: key.prefix, ...(dailyCap !== undefined ? { dailyCap } : {}) });
     // Shown on this response only: the studio keeps its hash, not the key.
     c.header('cache-control', 'no-store');
     return c.html(layout(c, 'API keys', keysPage(c, store, user, { name, key: key.key })));
@@ -349,11 +358,13 @@ function keysPage(c: Context<WebEnv>, store: StudioStore, user: User, created?: 
   <div class="card" style="margin: 20px 0">
     <form method="post" action="/keys" class="stack">${csrfField(c)}
       <label>Name <input type="text" name="name" placeholder="my laptop" maxlength="80"></label>
+      <label>Daily cap in credits (optional) <input type="number" name="dailyCap" min="1" step="1" placeholder="no cap"></label>
       <button type="submit">Create key</button>
     </form>
   </div>
-  ${keys.length === 0 ? html`<p class="muted">No keys yet.</p>` : html`<table><thead><tr><th>Name</th><th>Key</th><th>Created</th><th>Last used</th><th></th></tr></thead><tbody>
+  ${keys.length === 0 ? html`<p class="muted">No keys yet.</p>` : html`<table><thead><tr><th>Name</th><th>Key</th><th>Daily cap</th><th>Created</th><th>Last used</th><th></th></tr></thead><tbody>
     ${keys.map((key) => html`<tr data-key="${key.id}"><td>${key.name}</td><td><code>${key.prefix}…</code></td>
+      <td>${key.dailyCap === undefined ? html`<span class="muted">none</span>` : `${store.spentTodayWithKey(key.id)} of ${credits(key.dailyCap)} today`}</td>
       <td>${day(key.createdAt)}</td><td>${key.lastUsedAt ? day(key.lastUsedAt) : 'never'}</td>
       <td>${key.revokedAt ? html`<span class="muted">revoked</span>` : html`<form method="post" action="/keys/${key.id}/revoke">${csrfField(c)}<button class="danger" type="submit">Revoke</button></form>`}</td></tr>`)}
   </tbody></table>`}`;
