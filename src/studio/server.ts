@@ -15,6 +15,7 @@ import { loadCatalog } from './catalog.js';
 import { createStudioJobs } from './jobs.js';
 import { freeBetaPayments, type PaymentProvider } from './payments.js';
 import { createRateLimiter, DEFAULT_API_RATE_LIMIT, type RateLimit } from './rate-limit.js';
+import { publicOriginOf, signInSettingsOf, type PublicOrigin } from './sign-in.js';
 import { openStudioStore } from './store.js';
 import { createWebApp } from './web.js';
 
@@ -32,6 +33,8 @@ export interface StudioOptions {
 
 export interface RunningStudio {
   url: string;
+  /** Where people open it (LILYPAD_STUDIO_ORIGIN, else http://localhost:<port>): passkeys and sign-in redirects belong to it. */
+  origin: string;
   /** The job network, once open. */
   network: Promise<JobNetwork>;
   stop(): Promise<void>;
@@ -48,6 +51,7 @@ const PAGE_CSP = "default-src 'self'; img-src 'self' data:; style-src 'self' 'un
 
 export async function startStudio(options: StudioOptions): Promise<RunningStudio> {
   const dataDir = path.resolve(options.dataDir);
+  const signInSettings = signInSettingsOf(options.env);
   const store = openStudioStore(dataDir);
   const catalog = await loadCatalog();
   const payments = options.payments ?? freeBetaPayments();
@@ -82,7 +86,10 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
   // Inputs are strings of at most 1 MiB each (larger data goes by CID); no request needs more than a few.
   app.use('*', bodyLimit({ maxSize: MAX_REQUEST_BYTES, onError: (c) => c.json({ error: { code: 'body-too-large', message: `requests may be at most ${MAX_REQUEST_BYTES / 1024 / 1024} MiB: pass large data by CID` } }, 413) }));
   app.route('/api/v1', createApi({ store, jobs, catalog, rateLimiter: createRateLimiter(options.rateLimit ?? DEFAULT_API_RATE_LIMIT) }));
-  app.route('/', createWebApp({ store, jobs, catalog, payments, secureCookies: options.env.LILYPAD_STUDIO_SECURE_COOKIES === 'true' }));
+  // The default origin names the port, known once the server listens (before any request).
+  let publicOrigin: PublicOrigin | undefined;
+  const signIn = { publicOrigin: () => publicOrigin!, ...(signInSettings.oidc ? { oidc: signInSettings.oidc } : {}) };
+  app.route('/', createWebApp({ store, jobs, catalog, payments, secureCookies: options.env.LILYPAD_STUDIO_SECURE_COOKIES === 'true', signIn }));
   app.onError((error, c) => {
     process.stderr.write(`lilypad studio: unexpected error on ${c.req.method} ${c.req.path} (a bug):\n${error.stack ?? String(error)}\n`);
     return c.json({ error: { code: 'internal', message: 'the studio failed to answer this request (a bug); it was logged' } }, 500);
@@ -101,6 +108,7 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
     store.close();
     throw error;
   }
+  publicOrigin = publicOriginOf(signInSettings.origin, Number(new URL(server.url).port));
   // Once this studio holds its port: jobs that an earlier run of the studio left unfinished are followed by nobody: end them, refunding the
   // ones that never reached a deal.
   for (const job of store.unfinishedJobs()) {
@@ -113,6 +121,7 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
   let stopped: Promise<void> | undefined;
   return {
     url: server.url,
+    origin: publicOrigin.origin,
     network,
     stop() {
       stopped ??= (async () => {
