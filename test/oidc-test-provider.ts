@@ -158,7 +158,7 @@ export async function visitProvider(authorizationUrl: string, login: { username:
     const page = await response.text();
     const action = /action="([^"]+)"/.exec(page)?.[1];
     if (!action) throw new Error(`the provider showed a page with no form (${response.status}): ${page.replace(/<style[^]*?<\/style>/g, "").replace(/<[^>]+>/g, " ").replace(/\s+/g, " ").slice(0, 400)}`);
-    const form = action.endsWith('/login') ? { login: login.username, password: login.password } : { decision: login.decision };
+    const form: Record<string, string> = action.endsWith('/login') ? { login: login.username, password: login.password } : { decision: login.decision };
     url = new URL(action, url);
     response = await request(url, { method: 'POST', body: new URLSearchParams(form), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
   }
