@@ -45,7 +45,7 @@ describe('sign-in with an OpenID Connect provider', () => {
 
   /** Starts a sign-in at the studio and returns the provider's authorization URL it sends the browser to. */
   const startAt = async (client: WebClient) => {
-    const started = await client.post('/auth/oidc/start', { csrf: await client.csrfOf('/signin') });
+    const started = await client.fetch('/auth/oidc/start');
     expect(started.status).toBe(303);
     return started.headers.get('location')!;
   };
@@ -57,7 +57,7 @@ describe('sign-in with an OpenID Connect provider', () => {
 
   it('says the provider is not answering when it is down, and starts nothing', async () => {
     const client = new WebClient(studio.url);
-    const response = await client.post('/auth/oidc/start', { csrf: await client.csrfOf('/signin') });
+    const response = await client.fetch('/auth/oidc/start');
     expect(response.status).toBe(502);
     expect(await response.text()).toMatch(/Test ID is not answering \(ECONNREFUSED\)/);
     expect(client.hasSession()).toBe(false);

@@ -10,9 +10,9 @@
  */
 import { Hono } from 'hono';
 import * as client from 'openid-client';
-import { formOf, safeNext, type WebEnv, type WebSessions } from './page.js';
+import { safeNext, type WebEnv, type WebSessions } from './page.js';
 import type { PaymentProvider } from './payments.js';
-import { bindingOf, challengeId, isLoopbackUrl, OIDC_FLOW_TTL_MS, signInProblem, type OidcSettings, type SignInConfig } from './sign-in.js';
+import { bindingOf, challengeId, isLoopbackUrl, OIDC_FLOW_TTL_MS, preSessionBinding, signInProblem, type OidcSettings, type SignInConfig } from './sign-in.js';
 import type { StudioStore, User } from './store.js';
 
 /** Seconds to wait for the provider's discovery, token and userinfo answers. */
@@ -40,7 +40,8 @@ export function createOidcApp(components: { store: StudioStore; sessions: WebSes
         throw error;
       }));
 
-  app.post('/auth/oidc/start', async (c) => {
+  // A link, not a form: the page's CSP lets forms go to the studio only, and a form's redirect counts.
+  app.get('/auth/oidc/start', async (c) => {
     if (c.get('user')) return c.redirect('/', 303);
     let configuration: client.Configuration;
     try {
@@ -48,11 +49,12 @@ export function createOidcApp(components: { store: StudioStore; sessions: WebSes
     } catch (error) {
       return signInProblem(c, `${name} is not answering (${describe(error)}). Try again in a moment, or sign in another way.`, 502);
     }
-    const form = await formOf(c);
     const verifier = client.randomPKCECodeVerifier();
     const state = client.randomState();
     const nonce = client.randomNonce();
-    store.addChallenge(challengeId(state), { kind: 'oidc', binding: bindingOf(c)!, data: { verifier, nonce, next: safeNext(form.next) } }, OIDC_FLOW_TTL_MS);
+    // Bound to this browser's pre-session cookie (set now if it has none): only it can finish the sign-in.
+    const binding = preSessionBinding(sessions.preSessionCsrf(c));
+    store.addChallenge(challengeId(state), { kind: 'oidc', binding, data: { verifier, nonce, next: safeNext(c.req.query('next')) } }, OIDC_FLOW_TTL_MS);
     const url = client.buildAuthorizationUrl(configuration, {
       redirect_uri: redirectUri(),
       scope: 'openid email',

@@ -114,8 +114,10 @@ export function bindingOf(c: Context<WebEnv>): string | undefined {
   const session = c.get('session');
   if (session) return `session:${session.tokenHash}`;
   const preSession = getCookie(c, PRE_SESSION_CSRF_COOKIE);
-  return preSession ? `pre:${sha256Hex(preSession)}` : undefined;
+  return preSession ? preSessionBinding(preSession) : undefined;
 }
+
+export const preSessionBinding = (preSessionToken: string) => `pre:${sha256Hex(preSessionToken)}`;
 
 /** Challenges are kept by the hash of their value, so the database holds nothing a browser could answer with. */
 export const challengeId = (value: string) => sha256Hex(value);
@@ -151,11 +153,7 @@ export function otherSignInMethods(c: Context<WebEnv>, config: SignInConfig, kin
           <p class="hint">A passkey signs you in with your device's fingerprint, face or screen lock. Enter your email above; no password needed.</p>`
         : html`<button class="secondary method" type="button" data-passkey-action="signin"><span class="icon key" aria-hidden="true"></span>Sign in with a passkey</button>`}
       ${oidc
-        ? html`<form method="post" action="/auth/oidc/start">
-            <input type="hidden" name="csrf" value="${csrf}">
-            ${next ? html`<input type="hidden" name="next" value="${next}">` : ''}
-            <button class="secondary method" type="submit"><span class="icon provider" aria-hidden="true"></span>${kind === 'signup' ? 'Sign up' : 'Sign in'} with ${oidc.name}</button>
-          </form>`
+        ? html`<a class="button secondary method" href="/auth/oidc/start${next ? `?next=${encodeURIComponent(next)}` : ''}"><span class="icon provider" aria-hidden="true"></span>${kind === 'signup' ? 'Sign up' : 'Sign in'} with ${oidc.name}</a>`
         : ''}
     </div>`;
 }
@@ -180,8 +178,8 @@ const SIGN_IN_STYLESHEET = `
 .or { display: flex; align-items: center; gap: 12px; color: var(--muted); font-size: .85rem; margin: 22px 0 16px; }
 .or::before, .or::after { content: ""; flex: 1; border-top: 1px solid var(--line); }
 .methods { display: grid; gap: 10px; }
-.methods form { margin: 0; }
-button.method { width: 100%; display: flex; align-items: center; justify-content: center; gap: 10px; padding: 10px 18px; }
+.method { width: 100%; display: flex; align-items: center; justify-content: center; gap: 10px; padding: 10px 18px; }
+.methods .secondary:hover { background: var(--bg); color: var(--ink); }
 button.method:disabled { opacity: .55; cursor: not-allowed; }
 .methods .hint { font-size: .85rem; color: var(--muted); margin: 0; }
 .methods .notice { margin: 0; font-size: .92rem; }
