@@ -119,9 +119,12 @@ describe('sign-in with an OpenID Connect provider', () => {
     const client = new WebClient(studio.url);
     expect((await land(client, await codeFor(client, 'bob'))).status).toBe(303);
     expect(await account(client)).toMatchObject({ email: 'bob@example.com', credits: 100 });
-    // The password still works too.
+    // The password still works too, and it also starts a new session rather than keep one planted before.
     const again = new WebClient(studio.url);
+    again.setCookie('lilypad_session', 'planted-by-someone-else');
     expect((await again.post('/signin', { csrf: await again.csrfOf('/signin'), email: 'bob@example.com', password: 'bob password 123' })).status).toBe(303);
+    expect(again.cookie('lilypad_session')).not.toBe('planted-by-someone-else');
+    expect(await account(again)).toMatchObject({ email: 'bob@example.com' });
   });
 
   it('refuses an email the provider did not verify, and leaves the account of that email alone', async () => {

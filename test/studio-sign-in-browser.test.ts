@@ -157,10 +157,14 @@ describe.skipIf(Boolean(skip))(`passkeys and provider sign-in in a browser${skip
     const { page } = first;
     await page.goto(studio.url + '/signin');
     expect(await page.locator('[data-passkey-message]').textContent()).toBe(
-      `Passkeys for this studio belong to ${studio.origin}, but this page is open at ${studio.url}. Open ${studio.origin}/signin to use a passkey.`,
+      `Passkeys for this studio belong to ${studio.origin}, but this page is open at ${studio.url}, so your browser would refuse them here. Open ${studio.origin}/signin`,
     );
     expect(await page.getByRole('button', { name: 'Sign in with a passkey' }).isDisabled()).toBe(true);
     await shot(page, '23-signin-wrong-origin');
+    // Its link leads to the same page at the right origin, where the passkey works.
+    await page.getByRole('link', { name: `Open ${studio.origin}/signin` }).click();
+    await page.waitForURL(studio.origin + '/signin');
+    expect(await page.getByRole('button', { name: 'Sign in with a passkey' }).isEnabled()).toBe(true);
   });
 
   it('cannot sign in with a passkey from a browser that does not hold it', async () => {

@@ -177,7 +177,7 @@ export function serveSignInAssets(app: Hono<WebEnv>): void {
 const SIGN_IN_STYLESHEET = `
 .or { display: flex; align-items: center; gap: 12px; color: var(--muted); font-size: .85rem; margin: 22px 0 16px; }
 .or::before, .or::after { content: ""; flex: 1; border-top: 1px solid var(--line); }
-.methods { display: grid; gap: 10px; }
+.methods { display: grid; gap: 10px; margin-bottom: 20px; }
 .method { width: 100%; display: flex; align-items: center; justify-content: center; gap: 10px; padding: 10px 18px; }
 .methods .secondary:hover { background: var(--bg); color: var(--ink); }
 button.method:disabled { opacity: .55; cursor: not-allowed; }
@@ -200,14 +200,18 @@ const SIGN_IN_SCRIPT = `
   if (!root) return;
   var message = root.querySelector('[data-passkey-message]');
   var buttons = Array.prototype.slice.call(root.querySelectorAll('[data-passkey-action]'));
-  function say(text) { message.textContent = text || ''; message.hidden = !text; }
-  function off(why) { say(why); buttons.forEach(function (b) { b.disabled = true; }); }
+  function say(text, link) {
+    message.textContent = text || '';
+    if (link) { var a = document.createElement('a'); a.href = link; a.textContent = 'Open ' + link; message.appendChild(document.createTextNode(' ')); message.appendChild(a); }
+    message.hidden = !text;
+  }
+  function off(why, link) { say(why, link); buttons.forEach(function (b) { b.disabled = true; }); }
   var origin = root.getAttribute('data-passkey-origin');
   var browser = window.SimpleWebAuthnBrowser;
   if (!buttons.length) return;
   if (root.getAttribute('data-passkeys-off')) return off(root.getAttribute('data-passkeys-off'));
   if (location.origin !== origin) {
-    return off('Passkeys for this studio belong to ' + origin + ', but this page is open at ' + location.origin + '. Open ' + origin + location.pathname + ' to use a passkey.');
+    return off('Passkeys for this studio belong to ' + origin + ', but this page is open at ' + location.origin + ', so your browser would refuse them here.', origin + location.pathname + location.search);
   }
   if (!browser || !browser.browserSupportsWebAuthn()) return off('This browser cannot use passkeys. Use a current browser, or sign in another way.');
   function post(path, body) {
