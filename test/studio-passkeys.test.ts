@@ -85,10 +85,23 @@ describe('the passkey routes', () => {
     expect(notJson.status).toBe(400);
   });
 
-  it('adds passkeys to signed-in accounts only', async () => {
+  it('adds passkeys to signed-in accounts only, answering to the session that asked', async () => {
     const { post } = await visitor();
     const refused = await post('/auth/passkey/add/options', {});
     expect(refused.status).toBe(401);
+
+    const signedIn = async (email: string) => {
+      const client = new WebClient(studio.url);
+      await client.signUp(email, 'a long password');
+      const csrf = await client.csrfOf('/keys');
+      return (route: string, body: unknown) => client.fetch(route, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json', 'x-csrf-token': csrf } });
+    };
+    const owner = await signedIn('owner@example.com');
+    const other = await signedIn('other@example.com');
+    const options = await (await owner('/auth/passkey/add/options', {})).json();
+    expect(options.user.name).toBe('owner@example.com');
+    const foreign = await other('/auth/passkey/add/verify', { response: answer(options.challenge, studio.origin, 'webauthn.create') });
+    expect((await foreign.json()).error.code).toBe('passkey-challenge-unknown');
     const page = await new WebClient(studio.url).fetch('/account/security');
     expect(page.status).toBe(303);
     expect(page.headers.get('location')).toBe('/signin?next=%2Faccount%2Fsecurity');
