@@ -210,7 +210,7 @@ export function createPasskeyApp(components: { store: StudioStore; sessions: Web
  * Checks a passkey sign-in against the stored credential, and moves its signature counter (compare-and-set:
  * a signature counts once). The account it signs in, or why not.
  */
-export async function verifySignIn(store: StudioStore, config: SignInConfig, response: AuthenticationResponseJSON, challenge: string): Promise<User | Refusal> {
+async function verifySignIn(store: StudioStore, config: SignInConfig, response: AuthenticationResponseJSON, challenge: string): Promise<User | Refusal> {
   const passkey = typeof response.id === 'string' ? store.passkey(response.id) : undefined;
   if (!passkey) return { status: 401, code: 'passkey-unknown', message: 'This passkey is not registered with the studio (it may have been removed): sign in another way, or sign up.' };
   if (response.response?.userHandle && response.response.userHandle !== passkey.userHandle) {
