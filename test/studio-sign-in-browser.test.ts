@@ -2,17 +2,20 @@
  * Passkeys and provider sign-in in Debian's headless Chromium: passkeys through Chromium's virtual
  * authenticator (CDP WebAuthn domain, ctap2, internal, resident keys, user verification), the provider a real
  * oidc-provider on 127.0.0.1. Sign up with a passkey, sign out, sign in with it; another browser without the
- * passkey cannot; a captured assertion replayed is refused; the page says why passkeys do not work when it is
+ * passkey cannot; a captured assertion replayed is refused (its challenge is spent, and were it open again,
+ * the signature counter has moved on); the page says why passkeys do not work when it is
  * opened at 127.0.0.1 instead of the configured origin; a password account adds a passkey and removes it;
  * "Sign in with Test ID" ends signed in. A session cookie planted before each sign-in is not the one after.
  * Screenshots land in test/.screenshots/.
  */
+import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type CDPSession, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { challengeId, preSessionBinding } from '../src/studio/sign-in.js';
 import { freePort, startTestProvider, type TestProvider } from './oidc-test-provider.js';
 import { startTestStudio, studioTestEnv, WebClient, type TestStudio } from './studio-helpers.js';
 
@@ -135,6 +138,18 @@ describe.skipIf(Boolean(skip))(`passkeys and provider sign-in in a browser${skip
     // Nor after asking for a challenge of its own: the assertion signed the old one.
     await attacker.fetch('/auth/passkey/signin/options', { method: 'POST', body: '{}', headers: { 'content-type': 'application/json', 'x-csrf-token': csrf } });
     expect((await replay(capturedAssertion!)).status).toBe(400);
+
+    // Even with its challenge open again for this browser (written straight into the studio's database), the
+    // signature counter has moved past it.
+    const clientData = JSON.parse(Buffer.from(JSON.parse(capturedAssertion!).response.response.clientDataJSON, 'base64url').toString());
+    const db = new Database(path.join(studio.dataDir, 'studio.db'));
+    db.prepare('INSERT INTO auth_challenges (id, kind, binding, data, expires_at) VALUES (?, ?, ?, ?, ?)').run(
+      challengeId(clientData.challenge), 'signin', preSessionBinding(attacker.cookie('lilypad_csrf')!), JSON.stringify({ challenge: clientData.challenge }), Date.now() + 60_000,
+    );
+    db.close();
+    const counted = await replay(capturedAssertion!);
+    expect(counted.status).toBe(401);
+    expect((await counted.json()).error.message).toMatch(/counter/i);
     expect(attacker.hasSession()).toBe(false);
   });
 
