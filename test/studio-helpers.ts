@@ -76,6 +76,15 @@ export class WebClient {
   hasSession(): boolean {
     return this.cookies.has('lilypad_session');
   }
+
+  cookie(name: string): string | undefined {
+    return this.cookies.get(name);
+  }
+
+  /** Plants a cookie, as another site or a shared computer could (session fixation tests). */
+  setCookie(name: string, value: string): void {
+    this.cookies.set(name, value);
+  }
 }
 
 /** Reads a Server-Sent Events stream to its end: each event's name and parsed data. */

@@ -50,19 +50,33 @@ export function registerStudioCommands(program: Command): void {
     .option('--host <address>', 'the address to listen on', '127.0.0.1')
     .option('--port <port>', 'the port to listen on', '8787')
     .option('--data-dir <dir>', DATA_DIR_HELP)
-    .action(async (flags: { host: string; port: string; dataDir?: string }) => {
+    .option('--origin <url>', 'the address people open the studio at; passkeys and sign-in redirects belong to it (LILYPAD_STUDIO_ORIGIN, default http://localhost:<port>)')
+    .option('--oidc-issuer <url>', 'sign in with an OpenID Connect provider: its issuer URL (LILYPAD_STUDIO_OIDC_ISSUER)')
+    .option('--oidc-client-id <id>', 'the client id the provider issued to the studio (LILYPAD_STUDIO_OIDC_CLIENT_ID)')
+    .option('--oidc-client-secret <secret>', 'its client secret; prefer LILYPAD_STUDIO_OIDC_CLIENT_SECRET, as flags show in the process list')
+    .option('--oidc-name <name>', 'the provider\'s name on the button, such as GitHub (LILYPAD_STUDIO_OIDC_NAME)')
+    .action(async (flags: { host: string; port: string; dataDir?: string; origin?: string; oidcIssuer?: string; oidcClientId?: string; oidcClientSecret?: string; oidcName?: string }) => {
       const signal = stopSignal();
+      // Flags win over the environment; the studio reads its settings from the result.
+      const flagSettings = {
+        LILYPAD_STUDIO_ORIGIN: flags.origin,
+        LILYPAD_STUDIO_OIDC_ISSUER: flags.oidcIssuer,
+        LILYPAD_STUDIO_OIDC_CLIENT_ID: flags.oidcClientId,
+        LILYPAD_STUDIO_OIDC_CLIENT_SECRET: flags.oidcClientSecret,
+        LILYPAD_STUDIO_OIDC_NAME: flags.oidcName,
+      };
+      const env = { ...process.env, ...Object.fromEntries(Object.entries(flagSettings).filter(([, value]) => value !== undefined)) };
       const running = await startStudio({
         dataDir: dataDirOf(flags.dataDir),
         host: flags.host,
         port: port(flags.port),
-        env: process.env,
+        env,
         onNetwork: (outcome) => {
           if ('identity' in outcome) process.stdout.write(`Job network ready: ${outcome.identity}\n`);
           else process.stderr.write(`The job network did not start, so jobs will fail: ${(outcome.error as Error)?.message ?? String(outcome.error)}\n`);
         },
       });
-      process.stdout.write(`Lilypad AI Studio at ${running.url} (data in ${dataDirOf(flags.dataDir)}); stop it with Ctrl-C\n`);
+      process.stdout.write(`Lilypad AI Studio at ${running.url} (open ${running.origin} in a browser; data in ${dataDirOf(flags.dataDir)}); stop it with Ctrl-C\n`);
       await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
       await running.stop();
     });

@@ -61,6 +61,9 @@ export async function formOf(c: Context): Promise<Record<string, string>> {
   return form;
 }
 
+/** Where to go after signing in: a path on this site only (never `//host` or a full URL elsewhere). */
+export const safeNext = (next: string | undefined) => (next && next.startsWith('/') && !next.startsWith('//') ? next : '/');
+
 export function csrfField(c: Context<WebEnv>) {
   return html`<input type="hidden" name="csrf" value="${c.get('session')?.csrfToken ?? ''}">`;
 }
@@ -70,7 +73,7 @@ export function layout(c: Context<WebEnv>, title: string, body: Page): Page {
   const account = user
     ? html`<div class="account">
         <a class="credits" href="/credits" data-credits>${credits(user.credits)}</a>
-        <span class="email">${user.email}</span>
+        <a class="email" href="/account/security" title="Passkeys and sign-in">${user.email}</a>
         <form method="post" action="/signout">${csrfField(c)}<button class="link" type="submit">Sign out</button></form>
       </div>`
     : html`<div class="account"><a href="/signin">Sign in</a><a class="button" href="/signup">Sign up</a></div>`;

@@ -17,6 +17,7 @@ import { createStudioJobs } from './jobs.js';
 import { createOpenAiApi } from './openai.js';
 import { freeBetaPayments, type PaymentProvider } from './payments.js';
 import { createRateLimiter, DEFAULT_API_RATE_LIMIT, type RateLimit } from './rate-limit.js';
+import { publicOriginOf, signInSettingsOf, type PublicOrigin } from './sign-in.js';
 import { openStudioStore } from './store.js';
 import { createWebApp } from './web.js';
 
@@ -34,6 +35,8 @@ export interface StudioOptions {
 
 export interface RunningStudio {
   url: string;
+  /** Where people open it (LILYPAD_STUDIO_ORIGIN, else http://localhost:<port>): passkeys and sign-in redirects belong to it. */
+  origin: string;
   /** The job network, once open. */
   network: Promise<JobNetwork>;
   stop(): Promise<void>;
@@ -50,6 +53,7 @@ const PAGE_CSP = "default-src 'self'; img-src 'self' data:; style-src 'self' 'un
 
 export async function startStudio(options: StudioOptions): Promise<RunningStudio> {
   const dataDir = path.resolve(options.dataDir);
+  const signInSettings = signInSettingsOf(options.env);
   const store = openStudioStore(dataDir);
   const catalog = await loadCatalog();
   const payments = options.payments ?? freeBetaPayments();
@@ -87,7 +91,10 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
   const checkApiKey = createApiKeyCheck(store, createRateLimiter(options.rateLimit ?? DEFAULT_API_RATE_LIMIT));
   app.route('/api/v1', createApi({ store, jobs, catalog, checkApiKey }));
   app.route('/v1', createOpenAiApi({ jobs, catalog, checkApiKey }));
-  app.route('/', createWebApp({ store, jobs, catalog, payments, secureCookies: options.env.LILYPAD_STUDIO_SECURE_COOKIES === 'true' }));
+  // The default origin names the port, known once the server listens (before any request).
+  let publicOrigin: PublicOrigin | undefined;
+  const signIn = { publicOrigin: () => publicOrigin!, ...(signInSettings.oidc ? { oidc: signInSettings.oidc } : {}) };
+  app.route('/', createWebApp({ store, jobs, catalog, payments, secureCookies: options.env.LILYPAD_STUDIO_SECURE_COOKIES === 'true', signIn }));
   app.onError((error, c) => {
     process.stderr.write(`lilypad studio: unexpected error on ${c.req.method} ${c.req.path} (a bug):\n${error.stack ?? String(error)}\n`);
     return c.json({ error: { code: 'internal', message: 'the studio failed to answer this request (a bug); it was logged' } }, 500);
@@ -106,6 +113,7 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
     store.close();
     throw error;
   }
+  publicOrigin = publicOriginOf(signInSettings.origin, Number(new URL(server.url).port));
   // Once this studio holds its port: jobs that an earlier run of the studio left unfinished are followed by nobody: end them, refunding the
   // ones that never reached a deal.
   for (const job of store.unfinishedJobs()) {
@@ -118,6 +126,7 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
   let stopped: Promise<void> | undefined;
   return {
     url: server.url,
+    origin: publicOrigin.origin,
     network,
     stop() {
       stopped ??= (async () => {

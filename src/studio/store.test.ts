@@ -1,8 +1,9 @@
+import Database from 'better-sqlite3';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openStudioStore, type StudioStore } from './store.js';
+import { openStudioStore, studioDbPath, type StudioStore } from './store.js';
 
 let dir: string;
 let store: StudioStore;
@@ -92,8 +93,7 @@ describe('the studio store', () => {
 
   it('adds the daily cap and the job\'s key to a database made before them', async () => {
     store.close();
-    const Database = (await import('better-sqlite3')).default;
-    const old = new Database(path.join(dir, 'studio.db'));
+    const old = new Database(studioDbPath(dir));
     old.exec('DROP TABLE jobs; DROP TABLE api_keys;');
     old.exec(`CREATE TABLE api_keys (id TEXT PRIMARY KEY, user_id INTEGER NOT NULL, name TEXT NOT NULL, key_hash TEXT NOT NULL UNIQUE, prefix TEXT NOT NULL, created_at INTEGER NOT NULL, last_used_at INTEGER, revoked_at INTEGER);
       CREATE TABLE jobs (id TEXT PRIMARY KEY, user_id INTEGER NOT NULL, module TEXT NOT NULL, inputs TEXT NOT NULL, credits INTEGER NOT NULL, refunded INTEGER NOT NULL DEFAULT 0, status TEXT NOT NULL, via TEXT NOT NULL, events TEXT NOT NULL DEFAULT '[]', deal_id TEXT, cid TEXT, dir TEXT, stdout TEXT, exit_code INTEGER, error TEXT, lp_paid TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);`);
@@ -103,5 +103,44 @@ describe('the studio store', () => {
     store.addApiKey({ id: 'key_a', userId: user.id, name: 'a', keyHash: 'h', prefix: 'lp_', dailyCap: 1 });
     expect(store.addJob({ ...job('job_a', user.id, 1), apiKeyId: 'key_a' })).toBe(true);
     expect(store.job('job_a')!.apiKeyId).toBe('key_a');
+  });
+
+  it('hands out a challenge once, says when it expired, and clears out expired ones', () => {
+    let clock = 1_000;
+    const timed = openStudioStore(path.join(dir, 'timed'), () => clock);
+    timed.addChallenge('c1', { kind: 'signin', binding: 'pre:a', data: { challenge: 'x' } }, 500);
+    expect(timed.takeChallenge('c1')).toEqual({ kind: 'signin', binding: 'pre:a', data: { challenge: 'x' }, expired: false });
+    expect(timed.takeChallenge('c1')).toBeUndefined();
+    timed.addChallenge('c2', { kind: 'signin', binding: 'pre:a', data: {} }, 500);
+    clock += 500;
+    expect(timed.takeChallenge('c2')?.expired).toBe(true);
+    timed.addChallenge('c3', { kind: 'signin', binding: 'pre:a', data: {} }, 500);
+    clock += 600;
+    timed.addChallenge('c4', { kind: 'signin', binding: 'pre:a', data: {} }, 500);
+    expect(timed.takeChallenge('c3')).toBeUndefined();
+    timed.close();
+  });
+
+  it('counts a passkey signature once: the counter moves by compare-and-set', () => {
+    const user = store.createUser('ada@example.com', '', 0, 'welcome');
+    store.addPasskey({ id: 'cred', userId: user.id, userHandle: 'h', publicKey: new Uint8Array([1, 2, 3]), counter: 1, transports: ['internal'], backedUp: false });
+    expect(store.usePasskey('cred', 1, 2)).toBe(true);
+    expect(store.usePasskey('cred', 1, 2)).toBe(false);
+    expect(store.passkey('cred')).toMatchObject({ counter: 2, transports: ['internal'], publicKey: new Uint8Array([1, 2, 3]) });
+    expect(store.removePasskey(user.id + 1, 'cred')).toBe(false);
+    expect(store.removePasskey(user.id, 'cred')).toBe(true);
+  });
+
+  it('opens a database made before passkeys and providers, keeping its accounts', () => {
+    store.close();
+    const db = new Database(studioDbPath(dir));
+    db.exec('DROP TABLE passkeys; DROP TABLE oidc_identities; DROP TABLE auth_challenges;');
+    db.prepare('INSERT INTO users (email, password_hash, credits, created_at) VALUES (?, ?, ?, ?)').run('old@example.com', 'scrypt$...', 5, 1);
+    db.close();
+    store = openStudioStore(dir);
+    const user = store.userByEmail('old@example.com')!;
+    expect(user.credits).toBe(5);
+    store.linkOidcIdentity('https://id.example.com', 'sub-1', user.id);
+    expect(store.oidcUser('https://id.example.com', 'sub-1')?.email).toBe('old@example.com');
   });
 });

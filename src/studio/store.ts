@@ -1,6 +1,7 @@
 /**
  * The studio's state, in one SQLite database in its data folder (`studio.db`): users, their sessions, API
- * keys, credits (a balance and the ledger of every change) and jobs. WAL mode and a busy timeout, so that the
+ * keys, credits (a balance and the ledger of every change), jobs, and the other ways to sign in (passkeys,
+ * OpenID Connect identities, and the single-use challenges of sign-ins in progress). WAL mode and a busy timeout, so that the
  * operator's commands (`lilypad studio users add ...`) write to it while the studio runs. Secrets are never
  * stored: sessions and API keys by their sha256, passwords as scrypt hashes.
  */
@@ -14,6 +15,7 @@ export const STUDIO_DB_FILE = 'studio.db';
 export interface User {
   id: number;
   email: string;
+  /** Empty for an account made with a passkey or a provider: it has no password to sign in with. */
   passwordHash: string;
   credits: number;
   createdAt: number;
@@ -36,6 +38,31 @@ export interface ApiKey {
   revokedAt?: number;
   /** The most credits jobs started with this key may cost per UTC day; none when absent. */
   dailyCap?: number;
+}
+
+/** A WebAuthn credential: its public key and the last signature counter the authenticator reported. */
+export interface Passkey {
+  /** The credential id, base64url. */
+  id: string;
+  userId: number;
+  /** The WebAuthn user handle (base64url) the credential was made for; one per account. */
+  userHandle: string;
+  publicKey: Uint8Array<ArrayBuffer>;
+  counter: number;
+  transports: string[];
+  /** Synced to the person's other devices (a multi-device credential that was backed up). */
+  backedUp: boolean;
+  createdAt: number;
+  lastUsedAt?: number;
+}
+
+/** A sign-in in progress: what its second step checks, kept until it is taken once or expires. */
+export interface AuthChallenge {
+  kind: string;
+  /** Whom the challenge was given to (a hash of the browser's pre-session cookie or session); only they may answer it. */
+  binding: string;
+  data: Record<string, string>;
+  expired: boolean;
 }
 
 export interface CreditEntry {
@@ -139,7 +166,33 @@ CREATE TABLE IF NOT EXISTS jobs (
   updated_at INTEGER NOT NULL,
   api_key_id TEXT
 );
+CREATE TABLE IF NOT EXISTS passkeys (
+  id TEXT PRIMARY KEY,
+  user_id INTEGER NOT NULL REFERENCES users(id),
+  user_handle TEXT NOT NULL,
+  public_key BLOB NOT NULL,
+  counter INTEGER NOT NULL,
+  transports TEXT NOT NULL DEFAULT '[]',
+  backed_up INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL,
+  last_used_at INTEGER
+);
+CREATE TABLE IF NOT EXISTS oidc_identities (
+  issuer TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  user_id INTEGER NOT NULL REFERENCES users(id),
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (issuer, subject)
+);
+CREATE TABLE IF NOT EXISTS auth_challenges (
+  id TEXT PRIMARY KEY,
+  kind TEXT NOT NULL,
+  binding TEXT NOT NULL,
+  data TEXT NOT NULL,
+  expires_at INTEGER NOT NULL
+);
 CREATE INDEX IF NOT EXISTS jobs_by_user ON jobs(user_id, created_at);
+CREATE INDEX IF NOT EXISTS passkeys_by_user ON passkeys(user_id);
 CREATE INDEX IF NOT EXISTS credit_entries_by_user ON credit_entries(user_id, created_at);
 `;
 /** Columns added after the first release: a database made before them gets them on open. */
@@ -155,6 +208,9 @@ export function utcDayStart(ms: number): number {
 }
 
 interface UserRow { id: number; email: string; password_hash: string; credits: number; created_at: number }
+interface PasskeyRow {
+  id: string; user_id: number; user_handle: string; public_key: Buffer; counter: number; transports: string; backed_up: number; created_at: number; last_used_at: number | null;
+}
 interface ApiKeyRow { id: string; user_id: number; name: string; prefix: string; created_at: number; last_used_at: number | null; revoked_at: number | null; daily_cap: number | null }
 interface JobRow {
   id: string; user_id: number; module: string; inputs: string; credits: number; refunded: number; status: StudioJobStatus; via: 'web' | 'api';
@@ -163,6 +219,11 @@ interface JobRow {
 }
 
 const toUser = (row: UserRow): User => ({ id: row.id, email: row.email, passwordHash: row.password_hash, credits: row.credits, createdAt: row.created_at });
+const toPasskey = (row: PasskeyRow): Passkey => ({
+  id: row.id, userId: row.user_id, userHandle: row.user_handle, publicKey: new Uint8Array(row.public_key), counter: row.counter,
+  transports: JSON.parse(row.transports), backedUp: row.backed_up === 1, createdAt: row.created_at,
+  ...(row.last_used_at !== null ? { lastUsedAt: row.last_used_at } : {}),
+});
 const toApiKey = (row: ApiKeyRow): ApiKey => ({
   id: row.id, userId: row.user_id, name: row.name, prefix: row.prefix, createdAt: row.created_at,
   ...(row.last_used_at !== null ? { lastUsedAt: row.last_used_at } : {}),
@@ -216,6 +277,10 @@ export function openStudioStore(dataDir: string, now: () => number = Date.now) {
   };
 
   return {
+    /** Runs `work` in one transaction (an account and its first passkey or identity are made together or not at all). */
+    transaction<T>(work: () => T): T {
+      return db.transaction(work)();
+    },
     createUser(email: string, passwordHash: string, signupCredits: number, reason: string): User {
       const normalized = email.trim();
       const create = db.transaction(() => {
@@ -255,6 +320,55 @@ export function openStudioStore(dataDir: string, now: () => number = Date.now) {
     },
     removeSessionsOf(userId: number): number {
       return db.prepare('DELETE FROM sessions WHERE user_id = ?').run(userId).changes;
+    },
+
+    addPasskey(passkey: Omit<Passkey, 'createdAt' | 'lastUsedAt'>): void {
+      db.prepare('INSERT INTO passkeys (id, user_id, user_handle, public_key, counter, transports, backed_up, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)').run(
+        passkey.id, passkey.userId, passkey.userHandle, Buffer.from(passkey.publicKey), passkey.counter, JSON.stringify(passkey.transports), passkey.backedUp ? 1 : 0, now(),
+      );
+    },
+    passkey(id: string): Passkey | undefined {
+      const row = db.prepare('SELECT * FROM passkeys WHERE id = ?').get(id) as PasskeyRow | undefined;
+      return row && toPasskey(row);
+    },
+    passkeysOf(userId: number): Passkey[] {
+      return (db.prepare('SELECT * FROM passkeys WHERE user_id = ? ORDER BY created_at, id').all(userId) as PasskeyRow[]).map(toPasskey);
+    },
+    /**
+     * Records a sign-in with a passkey: its counter moves from `from` to `to`, compare-and-set, so that of two
+     * uses of one signature at once only one counts; false when the counter was no longer `from`.
+     */
+    usePasskey(id: string, from: number, to: number): boolean {
+      return db.prepare('UPDATE passkeys SET counter = ?, last_used_at = ? WHERE id = ? AND counter = ?').run(to, now(), id, from).changes === 1;
+    },
+    removePasskey(userId: number, id: string): boolean {
+      return db.prepare('DELETE FROM passkeys WHERE id = ? AND user_id = ?').run(id, userId).changes === 1;
+    },
+
+    linkOidcIdentity(issuer: string, subject: string, userId: number): void {
+      db.prepare('INSERT INTO oidc_identities (issuer, subject, user_id, created_at) VALUES (?, ?, ?, ?)').run(issuer, subject, userId, now());
+    },
+    /** The account linked to this provider's user, if any. */
+    oidcUser(issuer: string, subject: string): User | undefined {
+      const row = db.prepare('SELECT user_id FROM oidc_identities WHERE issuer = ? AND subject = ?').get(issuer, subject) as { user_id: number } | undefined;
+      return row && this.user(row.user_id);
+    },
+    oidcIssuersOf(userId: number): string[] {
+      return (db.prepare('SELECT issuer FROM oidc_identities WHERE user_id = ? ORDER BY created_at').all(userId) as Array<{ issuer: string }>).map((r) => r.issuer);
+    },
+
+    /** Keeps a challenge until it is taken or `ttlMs` passes; expired ones are cleared out on the way. */
+    addChallenge(id: string, challenge: { kind: string; binding: string; data: Record<string, string> }, ttlMs: number): void {
+      const at = now();
+      db.prepare('DELETE FROM auth_challenges WHERE expires_at <= ?').run(at);
+      db.prepare('INSERT INTO auth_challenges (id, kind, binding, data, expires_at) VALUES (?, ?, ?, ?, ?)').run(id, challenge.kind, challenge.binding, JSON.stringify(challenge.data), at + ttlMs);
+    },
+    /** Removes and returns a challenge: each is answered at most once, whatever the answer. */
+    takeChallenge(id: string): AuthChallenge | undefined {
+      const row = db.prepare('DELETE FROM auth_challenges WHERE id = ? RETURNING kind, binding, data, expires_at').get(id) as
+        | { kind: string; binding: string; data: string; expires_at: number }
+        | undefined;
+      return row && { kind: row.kind, binding: row.binding, data: JSON.parse(row.data), expired: row.expires_at <= now() };
     },
 
     addApiKey(key: { id: string; userId: number; name: string; keyHash: string; prefix: string; dailyCap?: number }): ApiKey {

@@ -15,10 +15,13 @@ import type { Catalog, CatalogModule } from './catalog.js';
 import { createChatPage } from './chat-page.js';
 import { followJobEvents, sendResultFile } from './follow.js';
 import { jobView, type StudioJobs } from './jobs.js';
-import { credits, csrfField, day, formOf, layout, PRE_SESSION_CSRF_COOKIE, SESSION_COOKIE, webSessions, type Page, type WebEnv } from './page.js';
+import { createOidcApp } from './oidc.js';
+import { credits, csrfField, day, formOf, layout, PRE_SESSION_CSRF_COOKIE, safeNext, SESSION_COOKIE, webSessions, type Page, type WebEnv } from './page.js';
+import { createPasskeyApp } from './passkeys.js';
 import type { PaymentProvider } from './payments.js';
 import { createRateLimiter, SIGN_IN_RATE_LIMIT } from './rate-limit.js';
 import { decoyPasswordHash, hashPassword, newApiKey, sameSecret, sha256Hex, verifyPassword } from './secrets.js';
+import { otherSignInMethods, serveSignInAssets, type SignInConfig } from './sign-in.js';
 import type { StudioJob, StudioStore, User } from './store.js';
 
 export const MIN_PASSWORD_LENGTH = 10;
@@ -30,6 +33,8 @@ export interface WebComponents {
   payments: PaymentProvider;
   /** Cookies marked Secure when the studio is served over HTTPS (behind a proxy that says so). */
   secureCookies: boolean;
+  /** Passkeys and OpenID Connect: the public origin and the provider. */
+  signIn: SignInConfig;
 }
 
 export function createWebApp(components: WebComponents): Hono<WebEnv> {
@@ -40,6 +45,7 @@ export function createWebApp(components: WebComponents): Hono<WebEnv> {
 
   app.get('/static/app.css', (c) => c.body(STYLESHEET, 200, { 'content-type': 'text/css; charset=utf-8', 'cache-control': 'public, max-age=300' }));
   app.get('/static/app.js', (c) => c.body(SCRIPT, 200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'public, max-age=300' }));
+  serveSignInAssets(app);
 
   // Who is signed in, from the session cookie.
   app.use('*', async (c, next) => {
@@ -69,25 +75,28 @@ export function createWebApp(components: WebComponents): Hono<WebEnv> {
     await next();
   });
 
+  // Passkeys and the provider sign in through the same sessions, after the session and CSRF checks above.
+  const { signIn } = components;
+  app.route('/', createPasskeyApp({ store, sessions, config: signIn, payments }));
+  if (signIn.oidc) app.route('/', createOidcApp({ store, sessions, config: signIn, settings: signIn.oidc, payments }));
+
   const signedIn = (c: Context<WebEnv>): User | undefined => c.get('user');
   const toSignIn = (c: Context<WebEnv>) => c.redirect(`/signin?next=${encodeURIComponent(c.req.path)}`, 303);
 
   // Guessing passwords is slow: 10 attempts per email at once, then one every 30 s.
   const signInAttempts = createRateLimiter(SIGN_IN_RATE_LIMIT);
 
-  const safeNext = (next: string | undefined) => (next && next.startsWith('/') && !next.startsWith('//') ? next : '/');
-
   // --- accounts ---
 
   // A signed-in person has no use for these forms (and their CSRF token would not match the session's).
   app.get('/signup', (c, next) => (signedIn(c) ? c.redirect('/', 303) : next()));
   app.get('/signin', (c, next) => (signedIn(c) ? c.redirect(safeNext(c.req.query('next')), 303) : next()));
-  app.get('/signup', (c) => c.html(authPage(c, 'signup', preSessionCsrf(c), payments)));
+  app.get('/signup', (c) => c.html(authPage(c, signIn, 'signup', preSessionCsrf(c), payments)));
   app.post('/signup', async (c) => {
     const form = await formOf(c);
     const email = (form.email ?? '').trim();
     const password = form.password ?? '';
-    const fail = (message: string) => c.html(authPage(c, 'signup', preSessionCsrf(c), payments, message, email), 400);
+    const fail = (message: string) => c.html(authPage(c, signIn, 'signup', preSessionCsrf(c), payments, message, email), 400);
     if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) return fail('Enter an email address, such as ada@example.com.');
     if (password.length < MIN_PASSWORD_LENGTH) return fail(`Choose a password of at least ${MIN_PASSWORD_LENGTH} characters.`);
     if (store.userByEmail(email)) return fail(`An account for ${email} already exists: sign in instead.`);
@@ -96,19 +105,23 @@ export function createWebApp(components: WebComponents): Hono<WebEnv> {
     return c.redirect('/', 303);
   });
 
-  app.get('/signin', (c) => c.html(authPage(c, 'signin', preSessionCsrf(c), payments, undefined, '', c.req.query('next'))));
+  app.get('/signin', (c) => c.html(authPage(c, signIn, 'signin', preSessionCsrf(c), payments, undefined, '', c.req.query('next'))));
   app.post('/signin', async (c) => {
     const form = await formOf(c);
     const email = (form.email ?? '').trim();
     const attempt = signInAttempts.take(email.toLowerCase());
     if (!attempt.ok) {
       c.header('Retry-After', String(attempt.retryAfterSeconds));
-      return c.html(authPage(c, 'signin', preSessionCsrf(c), payments, `Too many sign-in attempts for ${email}: try again in ${attempt.retryAfterSeconds} s.`, email, form.next), 429);
+      return c.html(authPage(c, signIn, 'signin', preSessionCsrf(c), payments, `Too many sign-in attempts for ${email}: try again in ${attempt.retryAfterSeconds} s.`, email, form.next), 429);
     }
     const user = store.userByEmail(email);
     // The same scrypt work whether or not the account exists: timing tells nobody which emails have one.
     const ok = await verifyPassword(form.password ?? '', user?.passwordHash ?? (await decoyPasswordHash()));
-    if (!user || !ok) return c.html(authPage(c, 'signin', preSessionCsrf(c), payments, 'That email and password do not match an account.', email, form.next), 401);
+    if (user && user.passwordHash === '') {
+      const ways = ['your passkey', ...(signIn.oidc ? [signIn.oidc.name] : [])].join(' or ');
+      return c.html(authPage(c, signIn, 'signin', preSessionCsrf(c), payments, `The account ${user.email} has no password: sign in with ${ways}.`, email, form.next), 401);
+    }
+    if (!user || !ok) return c.html(authPage(c, signIn, 'signin', preSessionCsrf(c), payments, 'That email and password do not match an account.', email, form.next), 401);
     sessions.start(c, user);
     return c.redirect(safeNext(form.next), 303);
   });
@@ -252,7 +265,7 @@ export function createWebApp(components: WebComponents): Hono<WebEnv> {
 
 // --- pages ---
 
-function authPage(c: Context<WebEnv>, kind: 'signup' | 'signin', csrf: string, payments: PaymentProvider, error?: string, email = '', next?: string): Page {
+function authPage(c: Context<WebEnv>, signIn: SignInConfig, kind: 'signup' | 'signin', csrf: string, payments: PaymentProvider, error?: string, email = '', next?: string): Page {
   const signup = kind === 'signup';
   return layout(c, signup ? 'Sign up' : 'Sign in', html`<div class="auth card">
     <h1>${signup ? 'Create your account' : 'Sign in'}</h1>
@@ -265,6 +278,7 @@ function authPage(c: Context<WebEnv>, kind: 'signup' | 'signin', csrf: string, p
       <label>Password <input type="password" name="password" autocomplete="${signup ? 'new-password' : 'current-password'}" required ${signup ? raw(`minlength="${MIN_PASSWORD_LENGTH}"`) : ''}></label>
       <button type="submit">${signup ? 'Create account' : 'Sign in'}</button>
     </form>
+    ${otherSignInMethods(c, signIn, kind, csrf, next)}
     <p class="muted">${signup ? html`Have an account? <a href="/signin">Sign in</a>` : html`New here? <a href="/signup">Create an account</a>`}</p>
   </div>`);
 }
