@@ -14,7 +14,7 @@ import { localSource } from '../module/builtin-data.js';
 import { executionLimitsOf, jobSeedOf } from '../module/executor-job.js';
 import { prepareModuleJob, runPreparedJob } from '../module/prepare-job.js';
 import { inputsHashOf, moduleIdOf } from '../protocol/ids.js';
-import { renderModuleDetailed, TEMPLATE_FILE } from '../module/render.js';
+import { renderJob, TEMPLATE_FILE } from '../module/render.js';
 import { createModuleResolver, defaultBuiltinDir } from '../module/resolve.js';
 import { cidOfBytes, cidOfDirectory, closeBlockstore, openBlockstore } from '../storage/index.js';
 import { blocksDir } from '../lib/config.js';
@@ -33,7 +33,7 @@ export interface ModuleTestResult {
 
 export async function moduleRender(module: string, inputs: string[] | Record<string, string>) {
   const resolved = await createModuleResolver({ env: process.env }).resolve(module);
-  return { resolved, ...renderModuleDetailed(module, resolved.template, Array.isArray(inputs) ? parseInputs(inputs, { flag: '-i' }) : inputs) };
+  return { resolved, ...renderJob(resolved, Array.isArray(inputs) ? parseInputs(inputs, { flag: '-i' }) : inputs) };
 }
 
 /**
@@ -47,8 +47,7 @@ export async function moduleTest(module: string, inputPairs: string[]): Promise<
   const executor = createWasmExecutor({ spareWorker: false });
   const work = await mkdtemp(path.join(os.tmpdir(), 'lilypad-module-test-'));
   try {
-    const inputs = await addLocalInputs(given.inputs, given.paths, blockstore);
-    const { resolved, warnings } = await moduleRender(module, inputs);
+    const { resolved, warnings, inputs } = await moduleRender(module, await addLocalInputs(given.inputs, given.paths, blockstore));
     const ready = await prepareModuleJob(
       { module: resolved, moduleName: module, inputs, randomSeed: jobSeedOf({ moduleId: moduleIdOf(resolved.ref), inputsHash: inputsHashOf(inputs) }), inputPeers: [] },
       { executors: [executor], inputs: { source: localSource(blockstore), blockstore } },

@@ -13,6 +13,7 @@ import { closeBlockstore, openBlockstore } from '../storage/index.js';
 import { createApi } from './api.js';
 import { loadCatalog } from './catalog.js';
 import { createStudioJobs } from './jobs.js';
+import { openApiDocument, OPENAPI_PATH } from './openapi.js';
 import { freeBetaPayments, type PaymentProvider } from './payments.js';
 import { createRateLimiter, DEFAULT_API_RATE_LIMIT, type RateLimit } from './rate-limit.js';
 import { openStudioStore } from './store.js';
@@ -81,6 +82,9 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
   });
   // Inputs are strings of at most 1 MiB each (larger data goes by CID); no request needs more than a few.
   app.use('*', bodyLimit({ maxSize: MAX_REQUEST_BYTES, onError: (c) => c.json({ error: { code: 'body-too-large', message: `requests may be at most ${MAX_REQUEST_BYTES / 1024 / 1024} MiB: pass large data by CID` } }, 413) }));
+  // Public, before the API's key check: what a program needs to know before it has a key. Any site may read it (Swagger UI, say).
+  const openApi = openApiDocument(catalog);
+  app.get(OPENAPI_PATH, (c) => c.json(openApi, 200, { 'access-control-allow-origin': '*' }));
   app.route('/api/v1', createApi({ store, jobs, catalog, rateLimiter: createRateLimiter(options.rateLimit ?? DEFAULT_API_RATE_LIMIT) }));
   app.route('/', createWebApp({ store, jobs, catalog, payments, secureCookies: options.env.LILYPAD_STUDIO_SECURE_COOKIES === 'true' }));
   app.onError((error, c) => {
