@@ -236,6 +236,15 @@ export function checkInputs(declarations: readonly InputDeclaration[] | undefine
   return Object.fromEntries(checked);
 }
 
+/** The names a template reads from its data (`.Message` in `{{ .Message }}`, `{{ or .Seed "42" }}`): a guess at an undeclared module's inputs. */
+export function templateInputNames(template: string): string[] {
+  const names = new Set<string>();
+  for (const action of template.matchAll(/\{\{-?([\s\S]*?)-?\}\}/g)) {
+    for (const field of action[1]!.matchAll(/(?:^|[\s(|])\.([A-Za-z_][A-Za-z0-9_]*)/g)) names.add(field[1]!);
+  }
+  return [...names];
+}
+
 /** A declaration's default as JSON has it (MaxTokens' 64 as a number), for documents and forms. */
 export function typedDefault(declaration: InputDeclaration): string | number | boolean | undefined {
   if (declaration.default === undefined) return undefined;

@@ -7,7 +7,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { UserInputError } from '../lib/errors.js';
-import type { InputDeclaration } from '../module/inputs.js';
+import { templateInputNames, type InputDeclaration } from '../module/inputs.js';
 import { readModuleManifest } from '../module/manifest.js';
 import { renderJob, TEMPLATE_FILE } from '../module/render.js';
 import { defaultBuiltinDir } from '../module/resolve.js';
@@ -33,15 +33,6 @@ export function creditsPerJob(moduleName: string): number {
   return CREDITS_PER_JOB[moduleName] ?? DEFAULT_CREDITS_PER_JOB;
 }
 
-/** The names a Go template reads from its data: `.Message` in `{{ .Message }}`, `{{ or .Seed "42" }}`, ... (for modules that declare no inputs) */
-export function templateInputs(template: string): string[] {
-  const names = new Set<string>();
-  for (const action of template.matchAll(/\{\{-?([\s\S]*?)-?\}\}/g)) {
-    for (const field of action[1]!.matchAll(/(?:^|[\s(|])\.([A-Za-z_][A-Za-z0-9_]*)/g)) names.add(field[1]!);
-  }
-  return [...names];
-}
-
 export interface Catalog {
   modules: CatalogModule[];
   /** By `name` or `name:tag`; a clear error for anything else. */
@@ -62,7 +53,7 @@ export async function loadCatalog(builtinDir = defaultBuiltinDir()): Promise<Cat
       description: manifest.description ?? '',
       tags: manifest.tags,
       ref: `${manifest.name}:${manifest.tags[manifest.tags.length - 1]}`,
-      inputs: manifest.inputs ?? templateInputs(template).map((name) => ({ name, type: 'string', description: `${name} (the module declares no inputs)`, required: true })),
+      inputs: manifest.inputs ?? templateInputNames(template).map((name) => ({ name, type: 'string', description: `${name} (the module declares no inputs)`, required: true })),
       template,
       credits: creditsPerJob(manifest.name),
     });
