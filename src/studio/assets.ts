@@ -38,6 +38,7 @@ input:focus, textarea:focus { outline: 2px solid #9be3c9; border-color: var(--ac
 .auth { max-width: 420px; margin: 40px auto; }
 .notice { padding: 12px 16px; border-radius: 8px; margin: 0 0 20px; white-space: pre-line; }
 .field { display: grid; gap: 6px; }
+.field label { display: block; }
 .field small { font-size: .85rem; }
 .field input[type=checkbox] { justify-self: start; width: 18px; height: 18px; }
 .required { color: var(--danger); font-weight: 500; font-size: .8rem; }
