@@ -4,15 +4,15 @@
  * (while the same command with good inputs goes on to the network); `lilypad module test`, `module render`
  * and `pipeline run` refuse the same way; `lilypad module info` shows the declarations.
  */
-import { mkdtemp, readFile, rm, writeFile, cp } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ANVIL_DEV_PRIVATE_KEYS, connectChain, deployContracts, escrowBalance, startAnvil, type AnvilInstance } from '../src/chain/index.js';
 import type { DeployedContracts } from '../src/chain/deploy.js';
-import { listen, type RunningHttpServer } from '../src/lib/http-server.js';
 import { Hono } from 'hono';
+import { listen, type RunningHttpServer } from '../src/lib/http-server.js';
 import { processesWithMarker, runCli } from './helpers.js';
 
 const repoRoot = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
@@ -68,8 +68,10 @@ describe('lilypad run with a bad input', () => {
   });
 
   it('on a configured network: one line per bad input, nothing posted, signed or paid', async () => {
-    const jobCreator = (await connectChain({ rpcUrl: anvil.rpcUrl, privateKey: ANVIL_DEV_PRIVATE_KEYS[1], chainId: anvil.chainId })).walletClient.account.address;
-    const escrowBefore = await escrowBalance((await connectChain({ rpcUrl: anvil.rpcUrl, privateKey: ANVIL_DEV_PRIVATE_KEYS[1], chainId: anvil.chainId })).publicClient, { deals: contracts.deals, account: jobCreator });
+    const chain = await connectChain({ rpcUrl: anvil.rpcUrl, privateKey: ANVIL_DEV_PRIVATE_KEYS[1], chainId: anvil.chainId });
+    const jobCreator = chain.walletClient.account.address;
+    const escrowBefore = await escrowBalance(chain.publicClient, { deals: contracts.deals, account: jobCreator });
+    const tokensBefore = await chain.publicClient.getBalance({ address: jobCreator });
     const run = await runCli(['run', 'llm:v1', '-i', 'Prompt=hi', '-i', 'MaxTokens=999', '-i', 'Temperature=hot', '-i', 'Colour=red'], configured());
     expect(run.stderr.split('\n')).toEqual([
       'Error: Colour: llm:v1 has no such input; its inputs are Prompt, Seed, MaxTokens, Temperature, WeightsCID',
@@ -80,8 +82,8 @@ describe('lilypad run with a bad input', () => {
     expect(run.code).toBe(1);
     expect(solverRequests).toEqual([]);
     expect(existsSync(path.join(dir, 'jobs.db'))).toBe(false);
-    const chain = await connectChain({ rpcUrl: anvil.rpcUrl, privateKey: ANVIL_DEV_PRIVATE_KEYS[1], chainId: anvil.chainId });
     expect(await escrowBalance(chain.publicClient, { deals: contracts.deals, account: jobCreator })).toEqual(escrowBefore);
+    expect(await chain.publicClient.getBalance({ address: jobCreator })).toEqual(tokensBefore);
     expect(await chain.publicClient.getTransactionCount({ address: jobCreator })).toBe(0);
 
     // The same command with good inputs goes on to the network (and stops at the next check there: this key's escrow is empty).
