@@ -2,7 +2,8 @@
 /**
  * The CIDs the llm modules' templates name, kept equal to the files they name: each module's EntryModule
  * (its .wasm) and the one default of WeightsCID, the CID of models/llm/model.safetensors under the
- * project's chunking profile, which llm, lora-training and lora-inference all default to. Run it after
+ * project's chunking profile, which llm, lora-training and lora-inference all default to (in the template,
+ * and as the declared default of the WeightsCID input in module.json). Run it after
  * `npm run build:wasm` or when new weights land:
  *
  *   node scripts/update-llm-cids.mjs          rewrites the templates where they differ
@@ -21,6 +22,8 @@ const WEIGHTS = path.join(root, 'models', 'llm', 'model.safetensors');
 /** `{{- $weightsCID := "\"CID\"" -}}`: the one line of a template that holds the default. */
 const WEIGHTS_LINE = /(\{\{- \$weightsCID := "\\")([^"\\]*)(\\"" -\}\})/;
 const ENTRY = /("EntryModule": \{\s*"StorageSource": "IPFS",\s*"CID": ")([^"]*)(")/;
+/** module.json's declaration of WeightsCID, on one line: its `"default"`. */
+const DECLARED_WEIGHTS = /(\{"name": "WeightsCID", [^\n]*"default": ")([^"]*)(")/;
 
 const check = process.argv.includes('--check');
 if (!existsSync(WEIGHTS)) {
@@ -43,6 +46,15 @@ for (const name of LLM_MODULES.filter((name) => existsSync(path.join(root, 'modu
     }
   }
   if (!check && updated !== template) writeFileSync(templatePath, updated);
+
+  const manifestPath = path.join(root, 'modules', name, 'module.json');
+  const manifest = readFileSync(manifestPath, 'utf8');
+  const declared = DECLARED_WEIGHTS.exec(manifest);
+  if (!declared) throw new Error(`${path.relative(root, manifestPath)} has no WeightsCID input with a default in the expected form`);
+  if (declared[2] !== weightsCid) {
+    differences.push(`${name}: module.json's WeightsCID default is ${declared[2]}, the file's CID is ${weightsCid}`);
+    if (!check) writeFileSync(manifestPath, manifest.replace(DECLARED_WEIGHTS, `$1${weightsCid}$3`));
+  }
 }
 for (const line of differences) console.error(`update-llm-cids: ${line}${check ? '' : ' (updated)'}`);
 if (check && differences.length > 0) {

@@ -93,7 +93,7 @@ describe('bad input: one line on stderr, a non-zero exit code, nothing left runn
   const cases: Array<{ name: string; args: string[]; env?: Record<string, string>; message: RegExp }> = [
     { name: 'a module that does not exist', args: ['run', 'nosuchmodule:v1', '-i', 'Message=moo'], message: /module nosuchmodule:v1 not found/ },
     { name: 'a tag that does not exist', args: ['run', 'cowsay:v9', '-i', 'Message=moo'], message: /has no tag v9; tags are v0\.0\.1/ },
-    { name: 'a missing input the template needs', args: ['run', 'cowsay:v0.0.1'], message: /needs input Message: pass -i Message=VALUE/ },
+    { name: 'a missing input the module requires', args: ['run', 'cowsay:v0.0.1'], message: /^Error: Message: missing; it is required \(What the cow says\)$/ },
     { name: '-i without =', args: ['run', 'cowsay:v0.0.1', '-i', 'Message'], message: /-i Message: inputs are KEY=VALUE/ },
     {
       name: 'a network preset that does not exist',

@@ -150,6 +150,8 @@ export async function spinModuleWithTimeout(dir: string, seconds: number): Promi
 export async function probeModule(dir: string, parameters: string, seconds: number): Promise<string> {
   await spinModuleWithTimeout(dir, seconds);
   await rm(path.join(dir, 'spin.wasm'));
+  // Another program than spin: its inputs are not spin's Rounds, so it declares none (untyped).
+  await rm(path.join(dir, 'module.json'));
   const probe = await readFile(path.join(repoRoot, 'src', 'executor', 'wasm', 'testdata', 'probe.wasm'));
   await writeFile(path.join(dir, 'probe.wasm'), probe);
   const template = path.join(dir, 'lilypad_module.json.tmpl');

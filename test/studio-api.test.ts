@@ -41,8 +41,8 @@ describe('the studio API', () => {
 
   it('gives a new account 100 free beta credits and lists the modules with their prices', async () => {
     expect(await credits()).toBe(100);
-    const { modules } = (await (await api('/modules')).json()) as { modules: Array<{ ref: string; inputs: string[]; credits: number }> };
-    expect(modules).toContainEqual(expect.objectContaining({ ref: 'cowsay:v0.0.1', inputs: ['Message'], credits: 1 }));
+    const { modules } = (await (await api('/modules')).json()) as { modules: Array<{ ref: string; inputs: unknown[]; credits: number }> };
+    expect(modules).toContainEqual(expect.objectContaining({ ref: 'cowsay:v0.0.1', inputs: [{ name: 'Message', type: 'string', description: 'What the cow says', required: true }], credits: 1 }));
   });
 
   it('refuses an unknown module, a missing input and a malformed body, and charges nothing', async () => {
@@ -51,7 +51,7 @@ describe('the studio API', () => {
     expect(((await unknown.json()) as any).error).toEqual({ code: 'module-unknown', message: expect.stringContaining('cowsay:v0.0.1') });
     const missing = await api('/jobs', { method: 'POST', body: JSON.stringify({ module: 'cowsay:v0.0.1', inputs: {} }) });
     expect(missing.status).toBe(400);
-    expect(((await missing.json()) as any).error).toEqual({ code: 'input-missing', message: 'module cowsay:v0.0.1 needs input Message' });
+    expect(((await missing.json()) as any).error).toEqual({ code: 'input-invalid', message: 'Message: missing; it is required (What the cow says)' });
     const tooLarge = await api('/jobs', { method: 'POST', body: JSON.stringify({ module: 'cowsay:v0.0.1', inputs: { Message: 'm'.repeat(1536 * 1024) } }) });
     expect(tooLarge.status).toBe(400);
     expect(((await tooLarge.json()) as any).error).toEqual({ code: 'input-too-large', message: expect.stringContaining('pass large data by CID') });

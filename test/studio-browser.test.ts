@@ -104,6 +104,23 @@ describe.skipIf(Boolean(skip))(`the studio in a browser${skip ? ` (skipped: ${sk
     await shot('05-job');
   });
 
+  it('shows a module\'s typed inputs as their own controls, and the browser holds a value out of bounds', async () => {
+    await page.getByRole('link', { name: 'Modules' }).click();
+    await page.locator('.card.module', { hasText: 'Text completion' }).getByRole('link', { name: 'Open' }).click();
+    const maxTokens = page.getByLabel('MaxTokens');
+    expect(await maxTokens.evaluate((input: HTMLInputElement) => [input.type, input.min, input.max, input.step, input.value, input.required])).toEqual(['number', '1', '256', '1', '64', false]);
+    expect(await page.getByLabel('Prompt').evaluate((input: HTMLTextAreaElement) => [input.tagName, input.required])).toEqual(['TEXTAREA', true]);
+    expect(await page.getByLabel('Temperature').evaluate((input: HTMLInputElement) => [input.type, input.step, input.value])).toEqual(['number', 'any', '0.5']);
+    await page.getByLabel('Prompt').fill('The lily');
+    await maxTokens.fill('999');
+    await page.getByRole('button', { name: 'Run llm' }).click();
+    // Held by the browser's own check before anything is sent: no job starts, no credit moves.
+    expect(await maxTokens.evaluate((input: HTMLInputElement) => input.validity.rangeOverflow)).toBe(true);
+    expect(await page.locator('#job').isHidden()).toBe(true);
+    await shot('05b-llm-form');
+    await expect.poll(() => page.locator('[data-credits]').textContent()).toBe('99 credits');
+  });
+
   it('creates an API key, shows it once, and revokes it', async () => {
     await page.getByRole('link', { name: 'API keys' }).click();
     await page.getByLabel('Name').fill('my laptop');

@@ -1,7 +1,8 @@
 /**
- * `lilypad module init|render|test`: the commands for module authors. `init` writes a working
- * WebAssembly module (a prebuilt .wasm named by CID in the template, its C source and a build script);
- * `render` prints the job spec a module renders to; `test` runs the module twice here, as a provider runs
+ * `lilypad module init|info|render|test`: the commands for module authors. `init` writes a working
+ * WebAssembly module (a prebuilt .wasm named by CID in the template, its C source, a module.json declaring
+ * its input and a build script); `info` shows a module's description and declared inputs; `render` prints
+ * the job spec a module renders to; `test` runs the module twice here, as a provider runs
  * it (inputs by CID included), and compares the result CIDs, which is what a mediator would do.
  */
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile, copyFile } from 'node:fs/promises';
@@ -14,7 +15,9 @@ import { localSource } from '../module/builtin-data.js';
 import { executionLimitsOf, jobSeedOf } from '../module/executor-job.js';
 import { prepareModuleJob, runPreparedJob } from '../module/prepare-job.js';
 import { inputsHashOf, moduleIdOf } from '../protocol/ids.js';
-import { renderModuleDetailed, TEMPLATE_FILE } from '../module/render.js';
+import { templateInputNames, typedDefault, type InputDeclaration } from '../module/inputs.js';
+import { MANIFEST_FILE } from '../module/manifest.js';
+import { renderJob, TEMPLATE_FILE } from '../module/render.js';
 import { createModuleResolver, defaultBuiltinDir } from '../module/resolve.js';
 import { cidOfBytes, cidOfDirectory, closeBlockstore, openBlockstore } from '../storage/index.js';
 import { blocksDir } from '../lib/config.js';
@@ -33,7 +36,62 @@ export interface ModuleTestResult {
 
 export async function moduleRender(module: string, inputs: string[] | Record<string, string>) {
   const resolved = await createModuleResolver({ env: process.env }).resolve(module);
-  return { resolved, ...renderModuleDetailed(module, resolved.template, Array.isArray(inputs) ? parseInputs(inputs, { flag: '-i' }) : inputs) };
+  return { resolved, ...renderJob(resolved, Array.isArray(inputs) ? parseInputs(inputs, { flag: '-i' }) : inputs) };
+}
+
+export interface ModuleInfo {
+  module: string;
+  repository: string;
+  commit: string;
+  description: string;
+  /** Declared in module.json; null for an untyped module. */
+  inputs: InputDeclaration[] | null;
+  /** For an untyped module, the names its template reads. */
+  templateReads?: string[];
+}
+
+/** What `lilypad module info` shows: the module's description and its declared inputs. */
+export async function moduleInfo(module: string): Promise<ModuleInfo> {
+  const resolved = await createModuleResolver({ env: process.env }).resolve(module);
+  const inputs = resolved.manifest?.inputs ?? null;
+  return {
+    module,
+    repository: resolved.ref.repository,
+    commit: resolved.ref.commit,
+    description: resolved.manifest?.description ?? '',
+    inputs,
+    ...(inputs === null ? { templateReads: templateInputNames(resolved.template) } : {}),
+  };
+}
+
+/** An input's bounds or choices, short: `1 to 256`, `≥ 0`, `≤ 80 chars`, `cow | dragon`. */
+function boundsOf(input: InputDeclaration): string {
+  if (input.type === 'enum') return input.values!.join(' | ');
+  if (input.maxLength !== undefined) return `≤ ${input.maxLength} chars`;
+  if (input.min !== undefined && input.max !== undefined) return `${input.min} to ${input.max}`;
+  if (input.min !== undefined) return `≥ ${input.min}`;
+  if (input.max !== undefined) return `≤ ${input.max}`;
+  return '';
+}
+
+/** `moduleInfo` as text: the description, then a table of the inputs. */
+export function moduleInfoText(info: ModuleInfo): string {
+  const lines = [`${info.module} (${info.repository} at ${info.commit})`];
+  if (info.description) lines.push(info.description);
+  lines.push('');
+  if (info.inputs === null) {
+    const reads = info.templateReads ?? [];
+    lines.push(`inputs: none declared (untyped text; its template reads ${reads.length > 0 ? reads.join(', ') : 'none'}); a module declares them in its ${MANIFEST_FILE}`);
+    return lines.join('\n') + '\n';
+  }
+  if (info.inputs.length === 0) return [...lines, 'inputs: none'].join('\n') + '\n';
+  const rows = [
+    ['INPUT', 'TYPE', 'DEFAULT', 'BOUNDS', 'REQUIRED', 'DESCRIPTION'],
+    ...info.inputs.map((input) => [input.name, input.type, String(typedDefault(input) ?? ''), boundsOf(input), input.required ? 'yes' : 'no', input.description]),
+  ];
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => [...row[column]!].length)));
+  for (const row of rows) lines.push(row.map((cell, column) => (column === row.length - 1 ? cell : cell + ' '.repeat(widths[column]! - [...cell].length))).join('  '));
+  return lines.join('\n') + '\n';
 }
 
 /**
@@ -47,8 +105,7 @@ export async function moduleTest(module: string, inputPairs: string[]): Promise<
   const executor = createWasmExecutor({ spareWorker: false });
   const work = await mkdtemp(path.join(os.tmpdir(), 'lilypad-module-test-'));
   try {
-    const inputs = await addLocalInputs(given.inputs, given.paths, blockstore);
-    const { resolved, warnings } = await moduleRender(module, inputs);
+    const { resolved, warnings, inputs } = await moduleRender(module, await addLocalInputs(given.inputs, given.paths, blockstore));
     const ready = await prepareModuleJob(
       { module: resolved, moduleName: module, inputs, randomSeed: jobSeedOf({ moduleId: moduleIdOf(resolved.ref), inputsHash: inputsHashOf(inputs) }), inputPeers: [] },
       { executors: [executor], inputs: { source: localSource(blockstore), blockstore } },
@@ -103,11 +160,18 @@ export async function moduleInit(name: string, options: { dir?: string } = {}): 
   const cid = (await cidOfBytes(await readFile(path.join(dir, `${name}.wasm`)))).toString();
   const template = (await readFile(path.join(source, TEMPLATE_FILE), 'utf8')).replace(/"CID": "[^"]+"/, `"CID": "${cid}"`);
   await writeFile(path.join(dir, TEMPLATE_FILE), template);
+  const manifest = {
+    description: `${name}: says your message (a starting point: change ${name}.c)`,
+    inputs: [{ name: 'Message', type: 'string', description: 'The text to say', required: true }],
+  };
+  await writeFile(path.join(dir, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + '\n');
   await writeFile(path.join(dir, 'build.sh'), BUILD_SCRIPT.replaceAll('NAME', name), { mode: 0o755 });
   await writeFile(
     path.join(dir, 'README.md'),
     `# ${name}\n\nA Lilypad WebAssembly module.\n\n- \`${name}.c\`: the program (WASI preview1); \`./build.sh\` rebuilds \`${name}.wasm\`.\n` +
       `- \`${TEMPLATE_FILE}\`: the job, in Go's text/template; inputs are JSON strings (\`{{ .Message }}\`).\n` +
+      `- \`${MANIFEST_FILE}\`: the module's description and its declared inputs (type, description, default, bounds), which\n` +
+      `  \`lilypad run\` checks before it posts a job and \`lilypad module info ./${name}\` shows.\n` +
       `  \`EntryModule.CID\` names \`${name}.wasm\` by its CID; change it when the .wasm changes.\n\n` +
       `Try it: \`lilypad module render ./${name} -i Message=hi\`, \`lilypad module test ./${name} -i Message=hi\`,\n` +
       `then publish with a git tag and run \`lilypad run host/owner/${name}:v0.0.1 -i Message=hi\`.\n`,
@@ -127,6 +191,16 @@ export function registerModuleCommands(program: Command): void {
       const { dir, cid } = await moduleInit(name, flags);
       process.stdout.write(`created module ${name} in ${dir} (${name}.wasm is ${cid})\n`);
       process.stdout.write(`try: lilypad module test ./${path.relative(process.cwd(), dir) || '.'} -i Message=hello\n`);
+    });
+
+  module
+    .command('info')
+    .description("show a module's description and its inputs (name, type, default, bounds): lilypad module info llm:v1")
+    .argument('<module>', 'NAME:TAG, host/owner/repo:TAG, file:///repo:TAG or ./folder')
+    .option('--json', 'print one JSON object')
+    .action(async (name: string, flags: { json?: boolean }) => {
+      const info = await moduleInfo(name);
+      process.stdout.write(flags.json ? JSON.stringify(info) + '\n' : moduleInfoText(info));
     });
 
   module

@@ -14,7 +14,7 @@ import { UserInputError } from '../lib/errors.js';
 import { blocksDir, configuredRpcUrl, defaultResultsDir } from '../lib/config.js';
 import { lpAmount, parseFlag } from '../lib/service-config.js';
 import { parseInputs } from '../protocol/inputs.js';
-import { renderModule } from '../module/render.js';
+import { renderJob } from '../module/render.js';
 import { createModuleResolver } from '../module/resolve.js';
 import { closeBlockstore, openBlockstore } from '../storage/index.js';
 import { endsOnStop } from '../lib/stop-steps.js';
@@ -59,11 +59,9 @@ export async function runCommand(options: RunCommandOptions): Promise<JobResult 
   // @PATH now, is what its IPFS node serves the providers, and results stay for the next command.
   const blockstore = await openBlockstore(blocksDir(options.env));
   try {
-    const inputs = await addLocalInputs(given.inputs, given.paths, blockstore);
-
-    // Check the module and inputs before starting or contacting any network.
+    // Check the module and inputs (as the module declares them) before starting or contacting any network.
     const module = await modules.resolve(options.module);
-    renderModule(options.module, module.template, inputs);
+    const { inputs } = renderJob(module, await addLocalInputs(given.inputs, given.paths, blockstore));
 
     const job: JobRequest = {
       module: options.module,

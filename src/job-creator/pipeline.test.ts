@@ -114,7 +114,7 @@ describe('checkPipeline', () => {
       /^step b: "no such module" is not a module name: use NAME:TAG/,
     );
     await expect(checkPipeline(parse({ a: { module: path.join(dir, 'missing') } }), modules)).rejects.toThrow(`step a: module ${path.join(dir, 'missing')} not found`);
-    await expect(checkPipeline(parse({ a: { module: 'cowsay:v0.0.1' } }), modules)).rejects.toThrow('step a: module cowsay:v0.0.1 needs input Message: pass -i Message=VALUE');
+    await expect(checkPipeline(parse({ a: { module: 'cowsay:v0.0.1' } }), modules)).rejects.toThrow('step a: Message: missing; it is required (What the cow says)');
     await expect(checkPipeline(parse({ a: { module: 'cowsay:v0.0.1', inputs: { Message: '@./gone' } } }), modules)).rejects.toThrow(
       `step a: input Message names ${path.join(dir, 'gone')}, which does not exist (@PATH is relative to the pipeline file's folder)`,
     );

@@ -13,7 +13,7 @@ import path from 'node:path';
 import type { Hex } from 'viem';
 import { parseDocument } from 'yaml';
 import { isUserFacing, JobError, UserInputError } from '../lib/errors.js';
-import { renderModule } from '../module/render.js';
+import { renderJob } from '../module/render.js';
 import type { ModuleResolver } from '../module/resolve.js';
 import type { JobProgressEvent, JobResult } from './types.js';
 
@@ -188,7 +188,7 @@ export async function checkPipeline(pipeline: Pipeline, modules: ModuleResolver)
     }
     try {
       const module = await modules.resolve(step.module);
-      renderModule(step.module, module.template, inputs);
+      renderJob(module, inputs);
       steps.push({ ...step, moduleRef: JSON.stringify(module.ref) });
     } catch (error) {
       if (!isUserFacing(error)) throw error;

@@ -1,12 +1,12 @@
 /**
- * The job offer: the module resolved and rendered here first (so that a bad module or a missing input
- * fails before anything is signed), its terms signed as EIP-712, and the job creator's half of the
+ * The job offer: the module resolved and rendered here first (so that a bad module, or an input that is
+ * missing or not what the module declares, fails before anything is signed), its terms signed as EIP-712, and the job creator's half of the
  * mediator draw, which the offer commits to by its hash.
  */
 import { keccak256, type Hex } from 'viem';
 import type { ChainClients } from '../chain/index.js';
 import { secondsFromNow } from '../lib/clock.js';
-import { renderModule } from '../module/render.js';
+import { renderJob } from '../module/render.js';
 import { engineOf, machineOf } from '../module/spec.js';
 import { offerDomain, offerTypes, type SignedJobOfferTerms } from '../protocol/eip712.js';
 import { inputsHashOf, moduleIdOf } from '../protocol/ids.js';
@@ -30,7 +30,8 @@ export async function signJobOffer(options: RunJobOptions, components: Pick<JobC
   const account = options.jobCreator ?? components.chain.walletClient.account.address;
 
   const module = await components.modules.resolve(options.module);
-  const spec = renderModule(options.module, module.template, options.inputs);
+  // The inputs as the module declares them (a bad one stops here, before anything is signed), canonical: what the offer carries.
+  const { spec, inputs } = renderJob(module, options.inputs);
   // Where the provider and the mediator fetch the inputs: this job creator's node, then the peers it was told to
   // use (the user's own IPFS node, say). Signed, so no one can redirect them.
   const ipfsPeers = components.ipfs ? [...components.ipfs.multiaddrs(), ...components.ipfs.configuredPeers()].slice(0, 8) : undefined;
@@ -41,7 +42,7 @@ export async function signJobOffer(options: RunJobOptions, components: Pick<JobC
   const terms: SignedJobOfferTerms = {
     jobCreator: account,
     moduleId: moduleIdOf(module.ref),
-    inputsHash: inputsHashOf(options.inputs),
+    inputsHash: inputsHashOf(inputs),
     detailsHash: jobOfferDetailsHashOf(details),
     maxPrice: options.maxPrice,
     minCollateral: options.minCollateral ?? 0n,
@@ -60,6 +61,6 @@ export async function signJobOffer(options: RunJobOptions, components: Pick<JobC
     primaryType: 'JobOffer',
     message: terms,
   });
-  const offer: JobOffer = { terms, ...details, module: module.ref, inputs: options.inputs, signature };
+  const offer: JobOffer = { terms, ...details, module: module.ref, inputs, signature };
   return { offer, id: jobOfferId(components.domain, terms), mediatorSeed };
 }

@@ -4,7 +4,9 @@
  * original templates have, is accepted with a warning) and validated into a ModuleSpec.
  */
 import { ModuleError } from '../lib/errors.js';
+import { checkInputs } from './inputs.js';
 import { jobInputsOf } from './job-inputs.js';
+import type { ModuleManifest } from './manifest.js';
 import { canonicalKeys, moduleSpecSchema, type ModuleSpec } from './spec.js';
 import { renderTemplate, TemplateError } from './template/template.js';
 
@@ -138,4 +140,19 @@ export function renderModuleDetailed(moduleName: string, template: string, input
 
 export function renderModule(moduleName: string, template: string, inputs: Record<string, string>): ModuleSpec {
   return renderModuleDetailed(moduleName, template, inputs).spec;
+}
+
+/**
+ * What a job creator does with a module it resolved by name before it signs anything: the inputs checked
+ * against the module's declared inputs (`inputs.ts`), then the module rendered with the canonical inputs,
+ * which are what the job offer carries. The one place `lilypad run`, pipelines, `lilypad module` and the
+ * studio check a job's inputs. Providers and mediators render the offer's inputs as they are
+ * (`prepare-job.ts`): a program's own checks still end a job that some other client let through.
+ */
+export function renderJob(
+  module: { name: string; template: string; manifest?: Pick<ModuleManifest, 'inputs'> },
+  given: Record<string, unknown>,
+): RenderedModule & { inputs: Record<string, string> } {
+  const inputs = checkInputs(module.manifest?.inputs, given, module.name);
+  return { ...renderModuleDetailed(module.name, module.template, inputs), inputs };
 }

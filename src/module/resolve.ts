@@ -14,6 +14,7 @@ import type { ModuleRef } from '../protocol/ids.js';
 import { cidOfBytes, cidOfDirectory } from '../storage/index.js';
 import { checkoutCommit, defaultGitFetchLimits, defaultModuleCacheDir, defaultModuleOrg, fetchRepository, repositoryForName, resolveRevision, type GitFetchLimits } from './git.js';
 import { ANY_MODULE_SOURCE, checkModuleSource, gitRulesFor, type ModuleSources } from './sources.js';
+import { readModuleManifest, type ModuleManifest } from './manifest.js';
 import { TEMPLATE_FILE } from './render.js';
 
 export interface ResolvedModule {
@@ -23,6 +24,11 @@ export interface ResolvedModule {
   /** A local folder holding the module's files at that ref. */
   dir: string;
   template: string;
+  /**
+   * Its `module.json` (description, declared inputs), read when a job creator resolves it by name; a provider
+   * or mediator resolving an offer's ref runs what the offer names and leaves it unread.
+   */
+  manifest?: ModuleManifest;
 }
 
 export interface ModuleResolver {
@@ -56,19 +62,6 @@ const BUILTIN_REPOSITORY_PREFIX = 'builtin/';
 const LOCAL_REPOSITORY_PREFIX = 'file:';
 
 export const defaultBuiltinDir = (): string => path.join(packageRoot(), 'modules');
-
-interface BuiltinManifest {
-  name: string;
-  tags: string[];
-}
-
-async function readManifest(dir: string): Promise<BuiltinManifest | undefined> {
-  try {
-    return JSON.parse(await readFile(path.join(dir, 'module.json'), 'utf8')) as BuiltinManifest;
-  } catch {
-    return undefined;
-  }
-}
 
 async function listBuiltins(builtinDir: string): Promise<string[]> {
   const entries = await readdir(builtinDir, { withFileTypes: true }).catch(() => []);
@@ -105,7 +98,8 @@ export function createModuleResolver(options: ModuleResolverOptions = {}): Modul
   async function resolveGit(name: string, repository: string, revision: string, subPath = ''): Promise<ResolvedModule> {
     const mirror = await fetchAllowed(name, repository);
     const commit = await resolveRevision(mirror, revision, name);
-    return openGitCommit(name, { repository, commit, path: subPath }, mirror);
+    const module = await openGitCommit(name, { repository, commit, path: subPath }, mirror);
+    return { ...module, manifest: await readModuleManifest(module.dir, name) };
   }
 
   async function openGitCommit(name: string, ref: ModuleRef, mirror: string): Promise<ResolvedModule> {
@@ -116,8 +110,8 @@ export function createModuleResolver(options: ModuleResolverOptions = {}): Modul
 
   async function resolveBuiltin(name: string, moduleName: string, tag: string): Promise<ResolvedModule> {
     const dir = path.join(builtinDir, moduleName);
-    const manifest = await readManifest(dir);
-    if (!manifest) {
+    const manifest = await readModuleManifest(dir, name);
+    if (!manifest?.tags) {
       const repository = repositoryForName(moduleOrg, moduleName);
       try {
         return await resolveGit(name, repository, tag);
@@ -137,7 +131,7 @@ export function createModuleResolver(options: ModuleResolverOptions = {}): Modul
       });
     }
     const ref = { repository: BUILTIN_REPOSITORY_PREFIX + moduleName, commit: await folderCid(dir), path: '' };
-    return { name, ref, dir, template: await readTemplate(name, dir) };
+    return { name, ref, dir, template: await readTemplate(name, dir), manifest };
   }
 
   async function resolveLocal(name: string): Promise<ResolvedModule> {
@@ -146,7 +140,8 @@ export function createModuleResolver(options: ModuleResolverOptions = {}): Modul
     const info = await stat(dir).catch(() => undefined);
     if (!info?.isDirectory()) throw new ModuleError(`module ${name} not found: ${dir} is not a folder`, { code: 'module-not-found' });
     const template = await readTemplate(name, dir);
-    return { name, ref: { repository: LOCAL_REPOSITORY_PREFIX + dir, commit: await folderCid(dir), path: '' }, dir, template };
+    const manifest = await readModuleManifest(dir, name);
+    return { name, ref: { repository: LOCAL_REPOSITORY_PREFIX + dir, commit: await folderCid(dir), path: '' }, dir, template, manifest };
   }
 
   return {

@@ -33,10 +33,15 @@ button.link { background: none; color: var(--muted); padding: 0; font-weight: 50
 button.link:hover { color: var(--ink); background: none; }
 form.stack { display: grid; gap: 14px; max-width: 460px; }
 label { display: grid; gap: 6px; font-weight: 600; font-size: .95rem; }
-input[type=text], input[type=email], input[type=password], input[type=number], textarea { font: inherit; padding: 9px 12px; border: 1px solid #cfd6e0; border-radius: 8px; background: #fff; width: 100%; font-weight: 400; }
+input[type=text], input[type=email], input[type=password], input[type=number], select, textarea { font: inherit; padding: 9px 12px; border: 1px solid #cfd6e0; border-radius: 8px; background: #fff; width: 100%; font-weight: 400; }
 input:focus, textarea:focus { outline: 2px solid #9be3c9; border-color: var(--accent); }
 .auth { max-width: 420px; margin: 40px auto; }
-.notice { padding: 12px 16px; border-radius: 8px; margin: 0 0 20px; }
+.notice { padding: 12px 16px; border-radius: 8px; margin: 0 0 20px; white-space: pre-line; }
+.field { display: grid; gap: 6px; }
+.field label { display: block; }
+.field small { font-size: .85rem; }
+.field input[type=checkbox] { justify-self: start; width: 18px; height: 18px; }
+.required { color: var(--danger); font-weight: 500; font-size: .8rem; }
 .notice.error { background: #fdecea; color: #8a1f14; }
 .notice.ok { background: #e7f7f1; color: var(--accent-dark); }
 .secret { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; background: #14213d; color: #9be3c9; padding: 12px 14px; border-radius: 8px; word-break: break-all; }

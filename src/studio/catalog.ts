@@ -1,13 +1,15 @@
 /**
  * What the studio offers: the built-in modules (`modules/*\/module.json` and their templates), the inputs
- * each template reads (its `{{ .Name }}` references, until modules declare typed inputs), and the price of
- * a job in credits. Only built-in modules run from the studio for now: a git module would be fetched and
- * run on the studio's account for anyone who names one.
+ * each declares (`module/inputs.ts`; for a module that declares none, the names its template reads, each a
+ * required string), and the price of a job in credits. Only built-in modules run from the studio for now: a
+ * git module would be fetched and run on the studio's account for anyone who names one.
  */
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { UserInputError } from '../lib/errors.js';
-import { renderModule, TEMPLATE_FILE } from '../module/render.js';
+import { templateInputNames, type InputDeclaration } from '../module/inputs.js';
+import { readModuleManifest } from '../module/manifest.js';
+import { renderJob, TEMPLATE_FILE } from '../module/render.js';
 import { defaultBuiltinDir } from '../module/resolve.js';
 import { parseChatDeclaration, type ChatDeclaration } from './chat.js';
 
@@ -17,7 +19,7 @@ export interface CatalogModule {
   tags: string[];
   /** The full name jobs use: `name:latest-tag`. */
   ref: string;
-  inputs: string[];
+  inputs: InputDeclaration[];
   /** The module's template, to check a job's inputs render before anything is charged. */
   template: string;
   /** Credits one job costs. */
@@ -34,15 +36,6 @@ export function creditsPerJob(moduleName: string): number {
   return CREDITS_PER_JOB[moduleName] ?? DEFAULT_CREDITS_PER_JOB;
 }
 
-/** The names a Go template reads from its data: `.Message` in `{{ .Message }}`, `{{ or .Seed "42" }}`, ... */
-export function templateInputs(template: string): string[] {
-  const names = new Set<string>();
-  for (const action of template.matchAll(/\{\{-?([\s\S]*?)-?\}\}/g)) {
-    for (const field of action[1]!.matchAll(/(?:^|[\s(|])\.([A-Za-z_][A-Za-z0-9_]*)/g)) names.add(field[1]!);
-  }
-  return [...names];
-}
-
 export interface Catalog {
   modules: CatalogModule[];
   /** By `name` or `name:tag`; a clear error for anything else. */
@@ -54,19 +47,19 @@ export async function loadCatalog(builtinDir = defaultBuiltinDir()): Promise<Cat
   const entries = await readdir(builtinDir, { withFileTypes: true });
   for (const entry of entries.filter((e) => e.isDirectory()).sort((a, b) => a.name.localeCompare(b.name))) {
     const dir = path.join(builtinDir, entry.name);
-    const manifest = await readFile(path.join(dir, 'module.json'), 'utf8').then((text) => JSON.parse(text) as { name: string; description?: string; tags: string[]; chat?: unknown }, () => undefined);
+    const manifest = await readModuleManifest(dir, entry.name);
     const template = await readFile(path.join(dir, TEMPLATE_FILE), 'utf8').catch(() => undefined);
     // A folder without both is not a runnable module (the llm model's format notes, say).
-    if (!manifest || template === undefined || manifest.tags.length === 0) continue;
+    if (!manifest?.name || !manifest.tags?.length || template === undefined) continue;
     modules.push({
       name: manifest.name,
       description: manifest.description ?? '',
       tags: manifest.tags,
       ref: `${manifest.name}:${manifest.tags[manifest.tags.length - 1]}`,
-      inputs: templateInputs(template),
+      inputs: manifest.inputs ?? templateInputNames(template).map((name) => ({ name, type: 'string', description: `${name} (the module declares no inputs)`, required: true })),
       template,
       credits: creditsPerJob(manifest.name),
-      ...(manifest.chat !== undefined ? { chat: parseChatDeclaration(manifest.name, manifest.chat) } : {}),
+      ...(manifest.chat !== undefined ? { chat: parseChatDeclaration(manifest.name, manifest.chat, manifest.inputs ?? []) } : {}),
     });
   }
   return {
@@ -82,39 +75,15 @@ export async function loadCatalog(builtinDir = defaultBuiltinDir()): Promise<Cat
   };
 }
 
-/** Checks a job's inputs against the module: every input given, no others, all strings. */
+/**
+ * Checks a job's inputs against the module's declarations (one line per bad input; JSON numbers and booleans
+ * taken for typed inputs) and renders it, as the job creator will before it signs: an input too large, or a
+ * template that breaks, is refused now rather than after the credits were reserved. Returns the canonical inputs.
+ */
 export function checkInputs(module: CatalogModule, inputs: unknown): Record<string, string> {
   if (inputs === undefined || inputs === null) inputs = {};
   if (typeof inputs !== 'object' || Array.isArray(inputs)) {
-    throw new UserInputError('inputs must be an object of strings, for example {"Message": "moo"}', { code: 'input-malformed' });
+    throw new UserInputError('inputs must be an object, for example {"Message": "moo"}', { code: 'input-malformed' });
   }
-  const checked: Record<string, string> = {};
-  for (const [key, value] of Object.entries(inputs as Record<string, unknown>)) {
-    if (!module.inputs.includes(key)) {
-      throw new UserInputError(`module ${module.ref} has no input ${key}; its inputs are ${module.inputs.join(', ') || 'none'}`, { code: 'input-unknown' });
-    }
-    if (typeof value !== 'string') throw new UserInputError(`input ${key} must be a string`, { code: 'input-malformed' });
-    checked[key] = value;
-  }
-  const missing = module.inputs.filter((name) => checked[name] === undefined);
-  // An input the template has a default for (`{{ if .Seed }}...{{ else }}"42"{{ end }}`) may be left out:
-  // the template renders without it.
-  if (missing.length > 0 && !rendersWith(module, checked)) {
-    throw new UserInputError(`module ${module.ref} needs input${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`, { code: 'input-missing', details: { missing } });
-  }
-  // What the provider will render, rendered here first: an input too large, or a template that breaks, is
-  // refused now rather than after the credits were reserved.
-  renderModule(module.ref, module.template, checked);
-  return checked;
-}
-
-/** Whether the template renders without the inputs left out; any other fault of the inputs is thrown. */
-function rendersWith(module: CatalogModule, inputs: Record<string, string>): boolean {
-  try {
-    renderModule(module.ref, module.template, inputs);
-    return true;
-  } catch (error) {
-    if ((error as { code?: string }).code === 'input-missing') return false;
-    throw error;
-  }
+  return renderJob({ name: module.ref, template: module.template, manifest: { inputs: module.inputs } }, inputs as Record<string, unknown>).inputs;
 }

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ChatRequestError, chatJobInputs, chatMessages, chatPrompt, cutAtStop, parseChatDeclaration, ReplyStream } from './chat.js';
 
-const llm = parseChatDeclaration('llm', JSON.parse(readFileSync(new URL('../../modules/llm/module.json', import.meta.url), 'utf8')).chat)!;
+const llmManifest = JSON.parse(readFileSync(new URL('../../modules/llm/module.json', import.meta.url), 'utf8'));
+const llm = parseChatDeclaration('llm', llmManifest.chat, llmManifest.inputs)!;
 
 describe('the chat template', () => {
   it('turns a conversation into llm\'s prompt: the system text, then Q:/A: turns as the fortunes\' riddles are written, ending where the answer goes', () => {
@@ -46,9 +47,17 @@ describe('the chat template', () => {
   });
 
   it('refuses a malformed chat declaration, naming what is wrong', () => {
-    expect(() => parseChatDeclaration('m', { prompt: 'P' })).toThrow('module m: its module.json "chat" key needs a template');
-    expect(() => parseChatDeclaration('m', { ...JSON.parse(JSON.stringify({ prompt: 'P', template: { system: '', user: '', assistant: '', reply: '' } })), max_tokens: { input: 'M', min: 5, max: 1 } })).toThrow('needs max_tokens as');
-    expect(() => parseChatDeclaration('m', { prompt: 'P', template: { system: '', user: '', assistant: '', reply: '' }, stop: [''] })).toThrow('needs stop as a list of non-empty strings');
+    const inputs = [
+      { name: 'P', type: 'string' as const, description: 'the prompt' },
+      { name: 'Style', type: 'string' as const, description: 'not a number' },
+      { name: 'M', type: 'integer' as const, description: 'tokens', min: 1, max: 8 },
+    ];
+    const template = { system: '', user: '', assistant: '', reply: '' };
+    expect(() => parseChatDeclaration('m', { prompt: 'P' }, inputs)).toThrow('module m: its module.json "chat" key needs a template');
+    expect(() => parseChatDeclaration('m', { prompt: 'Q', template }, inputs)).toThrow('names "Q" as prompt, which is not one of the module\'s declared inputs');
+    expect(() => parseChatDeclaration('m', { prompt: 'P', template, max_tokens: 'Style' }, inputs)).toThrow('needs max_tokens to name a number input with a min and a max');
+    expect(parseChatDeclaration('m', { prompt: 'P', template, max_tokens: 'M' }, inputs)!.maxTokens).toEqual({ input: 'M', min: 1, max: 8 });
+    expect(() => parseChatDeclaration('m', { prompt: 'P', template, stop: [''] }, inputs)).toThrow('needs stop as a list of non-empty strings');
   });
 });
 

@@ -7,6 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { UserInputError } from '../lib/errors.js';
+import type { InputDeclaration } from '../module/inputs.js';
 
 export interface ChatBound {
   /** The module input that takes the value. */
@@ -36,8 +37,12 @@ export interface ChatMessage {
   content: string;
 }
 
-/** Reads and checks a module.json's `chat` key (undefined: the module does not chat); a bad one is the module author's error. */
-export function parseChatDeclaration(moduleName: string, raw: unknown): ChatDeclaration | undefined {
+/**
+ * Reads and checks a module.json's `chat` key (undefined: the module does not chat); a bad one is the module
+ * author's error. The sampling settings name inputs (`"max_tokens": "MaxTokens"`), whose bounds are the
+ * inputs' declared ones, so that one declaration holds them.
+ */
+export function parseChatDeclaration(moduleName: string, raw: unknown, inputs: InputDeclaration[]): ChatDeclaration | undefined {
   if (raw === undefined) return undefined;
   const fail = (what: string): never => {
     throw new UserInputError(`module ${moduleName}: its module.json "chat" key ${what}`, { code: 'module-invalid' });
@@ -45,23 +50,26 @@ export function parseChatDeclaration(moduleName: string, raw: unknown): ChatDecl
   if (!raw || typeof raw !== 'object') fail('must be an object');
   const chat = raw as Record<string, unknown>;
   const text = (value: unknown, name: string) => (typeof value === 'string' ? value : fail(`needs ${name} as a string`));
+  const declared = (value: unknown, name: string) => {
+    const input = inputs.find((i) => i.name === value);
+    return input ?? fail(`names ${JSON.stringify(value)} as ${name}, which is not one of the module's declared inputs`);
+  };
   const bound = (value: unknown, name: string): ChatBound | undefined => {
     if (value === undefined) return undefined;
-    const b = value as Record<string, unknown>;
-    if (!b || typeof b !== 'object' || typeof b.input !== 'string' || typeof b.min !== 'number' || typeof b.max !== 'number' || b.min > b.max) {
-      fail(`needs ${name} as {"input": NAME, "min": N, "max": N}`);
+    const input = declared(value, name);
+    if ((input.type !== 'integer' && input.type !== 'number') || input.min === undefined || input.max === undefined) {
+      fail(`needs ${name} to name a number input with a min and a max`);
     }
-    return { input: b.input as string, min: b.min as number, max: b.max as number };
+    return { input: input.name, min: Number(input.min), max: Number(input.max) };
   };
   const template = (chat.template ?? fail('needs a template')) as Record<string, unknown>;
   const stop = chat.stop ?? [];
   if (!Array.isArray(stop) || !stop.every((s) => typeof s === 'string' && s !== '')) fail('needs stop as a list of non-empty strings');
-  const seed = chat.seed as Record<string, unknown> | undefined;
   return {
-    prompt: text(chat.prompt, 'prompt (the input that takes the prompt)'),
+    prompt: declared(chat.prompt, 'prompt').name,
     ...(chat.max_tokens !== undefined ? { maxTokens: bound(chat.max_tokens, 'max_tokens') } : {}),
     ...(chat.temperature !== undefined ? { temperature: bound(chat.temperature, 'temperature') } : {}),
-    ...(seed !== undefined ? { seed: { input: text(seed?.input, 'seed.input') } } : {}),
+    ...(chat.seed !== undefined ? { seed: { input: declared(chat.seed, 'seed').name } } : {}),
     template: {
       system: text(template.system, 'template.system'),
       user: text(template.user, 'template.user'),

@@ -15,6 +15,7 @@ import { createApiKeyCheck } from './api-auth.js';
 import { loadCatalog } from './catalog.js';
 import { createStudioJobs } from './jobs.js';
 import { createOpenAiApi } from './openai.js';
+import { openApiDocument, OPENAPI_PATH } from './openapi.js';
 import { freeBetaPayments, type PaymentProvider } from './payments.js';
 import { createRateLimiter, DEFAULT_API_RATE_LIMIT, type RateLimit } from './rate-limit.js';
 import { publicOriginOf, signInSettingsOf, type PublicOrigin } from './sign-in.js';
@@ -87,6 +88,9 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
   });
   // Inputs are strings of at most 1 MiB each (larger data goes by CID); no request needs more than a few.
   app.use('*', bodyLimit({ maxSize: MAX_REQUEST_BYTES, onError: (c) => c.json({ error: { code: 'body-too-large', message: `requests may be at most ${MAX_REQUEST_BYTES / 1024 / 1024} MiB: pass large data by CID` } }, 413) }));
+  // Public, before the API's key check: what a program needs to know before it has a key. Any site may read it (Swagger UI, say).
+  const openApi = openApiDocument(catalog);
+  app.get(OPENAPI_PATH, (c) => c.json(openApi, 200, { 'access-control-allow-origin': '*' }));
   // One token bucket per key across both APIs: a key's requests count the same on either.
   const checkApiKey = createApiKeyCheck(store, createRateLimiter(options.rateLimit ?? DEFAULT_API_RATE_LIMIT));
   app.route('/api/v1', createApi({ store, jobs, catalog, checkApiKey }));

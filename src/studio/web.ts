@@ -14,6 +14,7 @@ import { SCRIPT, STYLESHEET } from './assets.js';
 import type { Catalog, CatalogModule } from './catalog.js';
 import { createChatPage } from './chat-page.js';
 import { followJobEvents, sendResultFile } from './follow.js';
+import { exampleInputs, inputField } from './module-form.js';
 import { jobView, type StudioJobs } from './jobs.js';
 import { createOidcApp } from './oidc.js';
 import { credits, csrfField, day, formOf, layout, PRE_SESSION_CSRF_COOKIE, safeNext, SESSION_COOKIE, webSessions, type Page, type WebEnv } from './page.js';
@@ -165,7 +166,8 @@ export function createWebApp(components: WebComponents): Hono<WebEnv> {
     const wantsJson = (c.req.header('accept') ?? '').includes('application/json');
     if (!user) return wantsJson ? c.json({ error: { code: 'unauthenticated', message: 'sign in to run jobs' } }, 401) : toSignIn(c);
     const form = await formOf(c);
-    const inputs = Object.fromEntries(Object.entries(form).filter(([key]) => key.startsWith('input.')).map(([key, value]) => [key.slice('input.'.length), value]));
+    // A blank field is an input not given: the module's default, if it declares one, applies.
+    const inputs = Object.fromEntries(Object.entries(form).filter(([key, value]) => key.startsWith('input.') && value !== '').map(([key, value]) => [key.slice('input.'.length), value]));
     try {
       const job = jobs.start(user.id, { module: form.module, inputs }, 'web');
       return wantsJson ? c.json({ id: job.id, status: job.status, credits: job.credits }, 201) : c.redirect(`/jobs/${job.id}`, 303);
@@ -301,7 +303,7 @@ function galleryPage(c: Context<WebEnv>, modules: CatalogModule[]): Page {
 
 function modulePage(c: Context<WebEnv>, module: CatalogModule): Page {
   const user = c.get('user');
-  const example = JSON.stringify({ module: module.ref, inputs: Object.fromEntries(module.inputs.map((name) => [name, name === 'Message' ? 'moo' : '...'])) });
+  const example = JSON.stringify({ module: module.ref, inputs: exampleInputs(module.inputs) });
   return html`<h1>${module.name}</h1>
   <p class="lead">${module.description}</p>
   <div class="two">
@@ -309,7 +311,7 @@ function modulePage(c: Context<WebEnv>, module: CatalogModule): Page {
       <form data-run method="post" action="/jobs" class="stack">
         ${csrfField(c)}
         <input type="hidden" name="module" value="${module.ref}">
-        ${module.inputs.map((name) => html`<label>${name} <textarea name="input.${name}" rows="2" required></textarea></label>`)}
+        ${module.inputs.map(inputField)}
         <div class="meta"><span class="pill">${module.ref}</span><span class="pill cost">Costs ${module.credits} credit${module.credits === 1 ? '' : 's'}</span></div>
         ${user ? html`<button type="submit">Run ${module.name}</button>` : html`<a class="button" href="/signup">Sign up to run it</a>`}
       </form>
@@ -325,6 +327,7 @@ function modulePage(c: Context<WebEnv>, module: CatalogModule): Page {
   -H "Authorization: Bearer $LILYPAD_STUDIO_KEY" \\
   -H "Content-Type: application/json" \\
   -d '${example}'</pre>
+      <p class="muted">Every input, its type and its bounds: <a href="/api/openapi.json">the API's OpenAPI document</a>.</p>
     </div>
   </div>`;
 }
