@@ -258,10 +258,16 @@ export function describeExecutorConformance(subject: ConformanceSubject): void {
         expect(readTree(two.resultDir)).toEqual(readTree(one.resultDir));
       });
 
-      test('a live view does not change the result: the same folder with and without onOutput', async () => {
-        const quiet = await executor.run(request(programs.probe([])));
-        const watched = await executor.run(request(programs.probe([]), { onOutput: () => undefined }));
+      test('a live view does not change the result, and sees what it keeps: many writes from one reused buffer', async () => {
+        const inputsDir = join(scratch, 'numbered-inputs');
+        mkdirSync(inputsDir, { recursive: true });
+        writeFileSync(join(inputsDir, 'lines.txt'), Array.from({ length: 5000 }, (_, line) => `line ${line}\n`).join(''));
+        const cat = programs.probe(['cat', '/inputs/lines.txt']);
+        const quiet = await executor.run(request(cat, { inputsDir }));
+        const chunks: Uint8Array[] = [];
+        const watched = await executor.run(request(cat, { inputsDir, onOutput: (chunk) => chunks.push(chunk) }));
         expect(readTree(watched.resultDir)).toEqual(readTree(quiet.resultDir));
+        expect(Buffer.concat(chunks).toString('utf8')).toBe(read(watched.resultDir, 'stdout'));
       });
 
       test('an abort stops a running job', async () => {

@@ -141,7 +141,7 @@ function createLiveOutput(port) {
     flush,
     /** @param {Uint8Array} view bytes in the job's memory, copied here */
     write(view) {
-      pending.push(view.slice());
+      pending.push(new Uint8Array(view)); // a copy: a Buffer's slice() would still be the job's memory
       pendingBytes += view.length;
       if (pendingBytes >= LIVE_OUTPUT_CHUNK_BYTES || performance.now() - lastPost >= LIVE_OUTPUT_INTERVAL_MS) flush();
     },
