@@ -15,7 +15,7 @@ import { liveOutputReceiver } from '../src/job-creator/live-output.js';
 import { runJob, type JobProgressEvent, type JobResult } from '../src/job-creator/run-job.js';
 import { encodeDealIdFrame, encodeFrame, JOB_OUTPUT_PROTOCOL } from '../src/protocol/job-output.js';
 import { createIpfsNode, type IpfsNode } from '../src/storage/ipfs-node.js';
-import { startInputsNetwork, type InputsNetwork } from './helpers.js';
+import { runCli, startInputsNetwork, type InputsNetwork } from './helpers.js';
 
 const LLM_INPUTS = { Prompt: 'Once upon a time', MaxTokens: '128' };
 
@@ -134,4 +134,13 @@ test('a provider whose live output stream is cut mid-job still completes the job
   } finally {
     await cutting.stop();
   }
+}, 120_000);
+
+test('lilypad run --live prints the job\'s stdout to stderr as it runs; stdout still carries the checked result', async () => {
+  const run = await runCli(['run', 'llm:v1', '-i', 'Prompt=The', '-i', 'MaxTokens=32', '--live', '--json']);
+  expect(run.code, run.stderr).toBe(0);
+  const result = JSON.parse(run.stdout) as { stdout: string; exitCode: number };
+  expect(result.exitCode).toBe(0);
+  expect(result.stdout.length).toBeGreaterThan(0);
+  expect(run.stderr).toContain(result.stdout);
 }, 120_000);

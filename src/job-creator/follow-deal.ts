@@ -72,7 +72,7 @@ export async function followDeal(
     if (!agreed && onChain.state !== 'none') {
       agreed = true;
       emit({ type: 'deal:agreed', dealId: deal.dealId, resourceProvider: onChain.resourceProvider, price: onChain.price });
-      if (isAddressEqual(deal.resourceOffer.terms.resourceProvider, onChain.resourceProvider)) await onProvider?.(deal);
+      if (onProvider && isAddressEqual(deal.resourceOffer.terms.resourceProvider, onChain.resourceProvider)) await onProvider(deal);
       if (onChain.state === 'agreed') submitCheck = { at: Date.now() + Math.max(0, msUntil(onChain.deadline)) + SUBMIT_DEADLINE_SLACK_MS, dealId: deal.dealId };
     }
     if (onChain.state === 'submit-timed-out') throw submitTimedOut();
