@@ -2,8 +2,8 @@
 // (scripts/build-llm-native.sh): tokens per second of llm (the difference between a 256-token and a 1-token
 // run, so that loading the weights is left out), time to the first token (a 1-token run: loading the weights
 // and the prompt), steps per second of lora-training (30 steps against 1); and the whole of `lilypad run
-// llm:v1` on the embedded network, with the peak memory of its process tree. A job's result comes back whole,
-// so the first token the user sees is the whole completion.
+// llm:v1` on the embedded network, with the peak memory of its process tree. The first token a user sees
+// while the job runs (live output) is measured by live-output.bench.mjs.
 // Needs models/llm/model.safetensors, modules/llm/tokenizer.txt and gcc.
 import { spawnSync } from 'node:child_process';
 import { existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

@@ -54,11 +54,20 @@ program
   .option('--submit-timeout <seconds>', 'how long the provider has to submit results')
   .option('--judge-window <seconds>', 'how long you have to judge results before they count as accepted')
   .option('--min-collateral <LP>', 'the least collateral a provider must lock for the job (default 0: its own terms)')
-  .action(async (module: string, flags: RunFlags & { input: string[]; maxPrice: string; outputDir?: string; json?: boolean; verify?: boolean; audit?: boolean }) => {
+  .option('--live', "print the job's stdout to stderr as it runs (a preview; the checked result follows as usual)")
+  .action(async (module: string, flags: RunFlags & { input: string[]; maxPrice: string; outputDir?: string; json?: boolean; verify?: boolean; audit?: boolean; live?: boolean }) => {
     if (flags.detach) return await detachCommand(module, flags);
     const signal = stopSignal();
+    // Live output goes to stderr, so that stdout stays the checked result; a line of progress starts on a line of its own.
+    let liveLineOpen = false;
     const say = (line: string) => {
+      if (liveLineOpen) process.stderr.write('\n');
+      liveLineOpen = false;
       if (!flags.json) process.stdout.write(line + '\n');
+    };
+    const showLive = (text: string) => {
+      process.stderr.write(text);
+      liveLineOpen = !text.endsWith('\n');
     };
     const result = await runCommand({
       module,
@@ -68,6 +77,10 @@ program
       env: process.env,
       signal,
       onProgress: (event) => {
+        if (event.type === 'job:output') {
+          if (flags.live) showLive(event.text);
+          return;
+        }
         const line = progressLine(event);
         if (line) say(line);
       },

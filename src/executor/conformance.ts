@@ -154,6 +154,41 @@ export function describeExecutorConformance(subject: ConformanceSubject): void {
       expect(events[1]).toMatchObject({ type: 'job:exited', exitCode: 0 });
     });
 
+    test('stdout reaches onOutput as it is written: the same bytes as the result keeps, in order', async () => {
+      const chunks: Uint8Array[] = [];
+      const result = await executor.run(request(programs.cowsay('moo'), { onOutput: (chunk) => chunks.push(chunk) }));
+      expect(Buffer.concat(chunks).toString('utf8')).toBe(COWSAY_MOO);
+      expect(read(result.resultDir, 'stdout')).toBe(COWSAY_MOO);
+    });
+
+    test('stdout reaches onOutput while the job runs: a job that never ends is stopped from its first chunk', async () => {
+      const controller = new AbortController();
+      let received = 0;
+      const run = executor.run(
+        request(programs.probe(['flood', '100000']), {
+          signal: controller.signal,
+          onOutput: (chunk) => {
+            received += chunk.length;
+            controller.abort();
+          },
+        }),
+      );
+      await expectExecutorError(run, 'aborted');
+      expect(received).toBeGreaterThan(0);
+    });
+
+    test('an onOutput that throws does not touch the job', async () => {
+      const result = await executor.run(
+        request(programs.cowsay('moo'), {
+          onOutput: () => {
+            throw new Error('the viewer went away');
+          },
+        }),
+      );
+      expect(result.exitCode).toBe(0);
+      expect(read(result.resultDir, 'stdout')).toBe(COWSAY_MOO);
+    });
+
     test('the exit code is passed through, and written without a newline', async () => {
       const result = await executor.run(request(programs.probe(['exit', '3'])));
       expect(result.exitCode).toBe(3);
@@ -223,6 +258,18 @@ export function describeExecutorConformance(subject: ConformanceSubject): void {
         expect(readTree(two.resultDir)).toEqual(readTree(one.resultDir));
       });
 
+      test('a live view does not change the result, and sees what it keeps: many writes from one reused buffer', async () => {
+        const inputsDir = join(scratch, 'numbered-inputs');
+        mkdirSync(inputsDir, { recursive: true });
+        writeFileSync(join(inputsDir, 'lines.txt'), Array.from({ length: 5000 }, (_, line) => `line ${line}\n`).join(''));
+        const cat = programs.probe(['cat', '/inputs/lines.txt']);
+        const quiet = await executor.run(request(cat, { inputsDir }));
+        const chunks: Uint8Array[] = [];
+        const watched = await executor.run(request(cat, { inputsDir, onOutput: (chunk) => chunks.push(chunk) }));
+        expect(readTree(watched.resultDir)).toEqual(readTree(quiet.resultDir));
+        expect(Buffer.concat(chunks).toString('utf8')).toBe(read(watched.resultDir, 'stdout'));
+      });
+
       test('an abort stops a running job', async () => {
         const controller = new AbortController();
         setTimeout(() => controller.abort(), 300);
@@ -231,12 +278,15 @@ export function describeExecutorConformance(subject: ConformanceSubject): void {
 
       test('1 GiB written to stdout is capped, and the job still finishes', async () => {
         const events: ExecutorProgressEvent[] = [];
+        let streamed = 0;
         const result = await executor.run(
           request(programs.probe(['flood', '1024']), {
             limits: { stdoutBytes: MiB, stderrBytes: 64 * 1024, wallClockMs: 120_000 },
             onProgress: (event) => events.push(event),
+            onOutput: (chunk) => (streamed += chunk.length),
           }),
         );
+        expect(streamed).toBe(MiB); // live output stops at the cap too
         expect(result.exitCode).toBe(0);
         expect(result.truncated).toEqual({ stdout: true, stderr: true });
         const stdout = readFileSync(join(result.resultDir, 'stdout'));

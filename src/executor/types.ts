@@ -92,6 +92,12 @@ export interface ExecutionRequest {
   limits?: ExecutionLimits;
   signal?: AbortSignal;
   onProgress?: (event: ExecutorProgressEvent) => void;
+  /**
+   * Called with the job's stdout as it is written, for a live view of a running job: only the bytes the result
+   * keeps (never past `limits.stdoutBytes`), in order, possibly coalesced into larger chunks. A preview: what
+   * counts is the result folder's `stdout`. A callback that throws is ignored.
+   */
+  onOutput?: (chunk: Uint8Array) => void;
 }
 
 /** Ways a job ends that are its own doing, recorded in its result folder instead of thrown. */

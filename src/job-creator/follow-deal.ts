@@ -42,13 +42,18 @@ const cancelled = () => new JobError('the job was cancelled', { code: 'cancelled
 const submitTimedOut = () =>
   new JobError('the resource provider did not submit results in time; your payment came back to your escrow with its collateral', { code: 'submit-timed-out' });
 
-/** Posts the offer (or takes it up again) and returns once the chain shows results for its deal. */
+/**
+ * Posts the offer (or takes it up again) and returns once the chain shows results for its deal. `onProvider` is
+ * told of the deal whose provider is to run the job: before its match is accepted (so before the provider can
+ * start), and when the chain shows it agreed.
+ */
 export async function followDeal(
   id: Hex,
   offer: JobOffer,
   options: RunJobOptions,
   components: JobCreatorComponents,
   emit: (event: JobProgressEvent) => void,
+  onProvider?: (deal: Deal) => void | Promise<void>,
 ): Promise<DealWithResults> {
   const { signal } = options;
   if (signal?.aborted) throw cancelled();
@@ -67,6 +72,7 @@ export async function followDeal(
     if (!agreed && onChain.state !== 'none') {
       agreed = true;
       emit({ type: 'deal:agreed', dealId: deal.dealId, resourceProvider: onChain.resourceProvider, price: onChain.price });
+      if (onProvider && isAddressEqual(deal.resourceOffer.terms.resourceProvider, onChain.resourceProvider)) await onProvider(deal);
       if (onChain.state === 'agreed') submitCheck = { at: Date.now() + Math.max(0, msUntil(onChain.deadline)) + SUBMIT_DEADLINE_SLACK_MS, dealId: deal.dealId };
     }
     if (onChain.state === 'submit-timed-out') throw submitTimedOut();
@@ -139,6 +145,7 @@ export async function followDeal(
         options.onDeal?.(event.deal);
         if (event.type !== 'deal:matched') return await check(event.deal);
         if (event.deal.matchAcceptance) return undefined;
+        await onProvider?.(event.deal);
         // A refused match is not the end: the solver may match the job again elsewhere.
         const refusal = await acceptMatch(offer, event.deal, components).catch((error) => {
           lastReason = `could not accept the match: ${(error as Error).message}`;

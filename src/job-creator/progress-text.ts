@@ -27,6 +27,9 @@ export function progressLine(event: JobProgressEvent): string | undefined {
           : `⌛ Mediation ended without a ruling (${event.state}): payment and fee came back to you`;
     case 'results:downloaded':
       return undefined;
+    // The job's own output, not progress: `lilypad run --live` prints it apart, the web page beside the lines.
+    case 'job:output':
+      return undefined;
   }
 }
 

@@ -15,12 +15,14 @@ import { challengeResults, signResultsAcceptance } from '../chain/index.js';
 import { JobError, StorageError } from '../lib/errors.js';
 import type { Deal, OnChainDealView } from '../protocol/deals.js';
 import { sharedMediatorsOf } from '../protocol/mediation.js';
-import { jobOfferId, type JobOffer } from '../protocol/offers.js';
+import { jobOfferId, verifyResourceOfferSignature, type JobOffer } from '../protocol/offers.js';
 import { peersThenGateways } from '../storage/block-source.js';
 import { exportDirectory } from '../storage/index.js';
+import { peerIdsOf } from '../storage/ipfs-node.js';
 import { acceptMatch } from './accept-match.js';
 import { followChallenge } from './follow-challenge.js';
 import { followDeal } from './follow-deal.js';
+import { liveOutputReceiver } from './live-output.js';
 import { mediatorSeedOf, signJobOffer } from './sign-job-offer.js';
 import type { ChallengeArgs, JobCreatorComponents, JobProgressEvent, JobResult, RunJobOptions } from './types.js';
 
@@ -69,7 +71,15 @@ export async function followJob(
   const id = jobOfferId(components.domain, offer.terms);
   const mediatorSeed = knownMediatorSeed ?? (await mediatorSeedOf(components.chain, offer.terms.nonce));
 
-  const { deal, onChain } = await followDeal(id, offer, options, components, emit);
+  // The job's stdout as it runs, from the deal's provider only: the peers it signed into its resource offer.
+  const live = options.onProgress && components.ipfs ? liveOutputReceiver(components.ipfs).follow(id, (text) => emit({ type: 'job:output', dealId: id, text })) : undefined;
+  const expectProvider = async (deal: Deal) => {
+    if (live && (await verifyResourceOfferSignature(components.domain, deal.resourceOffer))) live.expect(peerIdsOf(deal.resourceOffer.details.ipfsPeers ?? []));
+  };
+  const { deal, onChain } = await followDeal(id, offer, options, components, emit, expectProvider).catch((error: unknown) => {
+    live?.close();
+    throw error;
+  });
   const cid = CID.parse(onChain.resultCid);
 
   // "Awaiting verification": every block is checked against its CID before the result is judged.
@@ -99,6 +109,9 @@ export async function followJob(
       });
     }
     accepted = false;
+  } finally {
+    // The result is here (or will not be): live output that comes later would only repeat it.
+    live?.close();
   }
 
   if (!accepted) {

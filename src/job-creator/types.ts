@@ -18,6 +18,11 @@ export type JobProgressEvent =
   | { type: 'job:submitted'; jobOfferId: Hex }
   | { type: 'job:unmatched'; reason: string }
   | { type: 'deal:agreed'; dealId: Hex; resourceProvider: Address; price: bigint }
+  /**
+   * The job's stdout while it runs, as the provider streams it (live-output.ts): a preview, unchecked and unpaid
+   * for, which may stop short. The result's stdout (JobResult.stdout), checked against its CID, is what counts.
+   */
+  | { type: 'job:output'; dealId: Hex; text: string }
   | { type: 'results:submitted'; dealId: Hex; cid: string }
   | { type: 'results:accepted'; dealId: Hex }
   | { type: 'results:challenged'; dealId: Hex; mediator: Address }

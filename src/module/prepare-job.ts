@@ -6,7 +6,7 @@
  */
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { ExecutionLimits, ExecutionResult, Executor, ExecutorJob } from '../executor/types.js';
+import type { ExecutionLimits, ExecutionRequest, ExecutionResult, Executor, ExecutorJob } from '../executor/types.js';
 import { ModuleError } from '../lib/errors.js';
 import type { Deal } from '../protocol/deals.js';
 import type { JobOffer } from '../protocol/offers.js';
@@ -100,11 +100,12 @@ export async function prepareRerun(deal: Pick<Deal, 'jobOffer' | 'resourceOffer'
  * `input-too-large`, ...) still gets a result folder that says why: `exitCode` 1 and `error`, with nothing
  * that differs between deals or machines, so a re-run elsewhere writes the same folder. Only an abort
  * (`signal`) throws. `deadlineMs` (a deal's, as `Date.now()` milliseconds) bounds the inputs and the run
- * together; the module's own wall clock is for the run alone, as in every re-run.
+ * together; the module's own wall clock is for the run alone, as in every re-run. `onOutput` gets stdout as
+ * the job writes it (the provider's live output); it changes nothing in the result.
  */
 export async function runPreparedJob(
   prepared: PreparedJob,
-  run: { jobId: string; resultDir: string; signal?: AbortSignal; deadlineMs?: number },
+  run: { jobId: string; resultDir: string; signal?: AbortSignal; deadlineMs?: number; onOutput?: ExecutionRequest['onOutput'] },
 ): Promise<ExecutionResult | { exitCode: 1; failure: { message: string } }> {
   await rm(run.resultDir, { recursive: true, force: true });
   await mkdir(run.resultDir, { recursive: true });
@@ -124,6 +125,7 @@ export async function runPreparedJob(
       resultDir: run.resultDir,
       limits: wallClockMs === undefined ? prepared.limits : { ...prepared.limits, wallClockMs },
       signal: run.signal,
+      onOutput: run.onOutput,
     });
   } catch (error) {
     if (run.signal?.aborted) throw error;

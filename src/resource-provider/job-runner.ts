@@ -11,6 +11,7 @@ import { addDirectory, type SweepableBlockstore } from '../storage/index.js';
 import type { ResourceProviderComponents, ResourceProviderConfig } from './config.js';
 import type { DealChecks } from './deal-checks.js';
 import type { DealStore } from './deal-store.js';
+import { startLiveOutput } from './live-output.js';
 
 /** Seconds kept free before a submit deadline, for the result to be added and the transaction to land. */
 const SUBMIT_MARGIN_SECONDS = 10n;
@@ -53,13 +54,20 @@ export function createJobRunner(config: JobRunnerConfig, components: JobRunnerCo
         const prepared = await components.checks.prepare(deal);
         // Recorded before they are fetched, so that a sweep keeps their blocks while the deal is open.
         if (prepared.inputs.length > 0) components.store().setInputs(deal.dealId, prepared.inputs.map((input) => input.cid.toV1().toString()));
-        const result = await runPreparedJob(prepared, {
-          jobId: deal.dealId,
-          resultDir,
-          signal: abort.signal,
-          deadlineMs: Number(deadline - SUBMIT_MARGIN_SECONDS) * 1000,
-        });
-        logger.info({ dealId: deal.dealId, exitCode: result.exitCode, failure: result.failure?.message }, 'job ran');
+        // The job creator watches stdout as it comes (a preview; the result is what counts), opened while the inputs are fetched.
+        const live = components.ipfs ? startLiveOutput(components.ipfs, deal.dealId, deal.jobOffer.ipfsPeers ?? [], logger) : undefined;
+        try {
+          const result = await runPreparedJob(prepared, {
+            jobId: deal.dealId,
+            resultDir,
+            signal: abort.signal,
+            deadlineMs: Number(deadline - SUBMIT_MARGIN_SECONDS) * 1000,
+            onOutput: live?.write,
+          });
+          logger.info({ dealId: deal.dealId, exitCode: result.exitCode, failure: result.failure?.message }, 'job ran');
+        } finally {
+          live?.end();
+        }
       } finally {
         running.delete(abort);
       }

@@ -9,7 +9,7 @@ import { withBitswap } from '@helia/bitswap';
 import { withLibp2pLight } from '@helia/libp2p';
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import { identify } from '@libp2p/identify';
-import type { Connection, PeerId, PrivateKey } from '@libp2p/interface';
+import type { Connection, PeerId, PrivateKey, Stream } from '@libp2p/interface';
 import { noise } from '@libp2p/noise';
 import { tcp } from '@libp2p/tcp';
 import { yamux } from '@libp2p/yamux';
@@ -55,6 +55,9 @@ export interface IpfsFetchOptions {
 
 export type IpfsFetchResult = FetchDagResult;
 
+/** Takes a stream a peer opened with one of this node's own protocols; `peerId` is the peer's, authenticated by the connection. */
+export type ProtocolHandler = (stream: Stream, peerId: string) => void;
+
 export interface IpfsNode {
   /** Starts listening and dials the named peers. Starting a started node does nothing. */
   start(): Promise<void>;
@@ -87,6 +90,14 @@ export interface IpfsNode {
   addBytes(bytes: Uint8Array): Promise<CID>;
   /** True when the block is in the local blockstore; never asks the network. */
   has(cid: CID): Promise<boolean>;
+  /**
+   * Serves a protocol of the project's own besides bitswap (such as a job's live output): `handler` gets every
+   * stream a peer opens with it, at most `maxInboundStreams` at once on one connection (default 4). Kept across
+   * stop and start; handling a protocol again replaces its handler.
+   */
+  handle(protocol: string, handler: ProtocolHandler, options?: { maxInboundStreams?: number }): Promise<void>;
+  /** Names the peer at `address`, connects to it if need be, and opens a stream of `protocol` to it. */
+  openStream(address: string, protocol: string, options?: { signal?: AbortSignal }): Promise<Stream>;
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
@@ -104,6 +115,7 @@ export function createIpfsNode(options: IpfsNodeOptions): IpfsNode {
   let starting: Promise<void> | undefined;
   let lastPeerId: PeerId | undefined;
   let privateKey = options.privateKey;
+  const handlers = new Map<string, { handler: ProtocolHandler; maxInboundStreams: number }>();
 
   function name(address: string): Multiaddr {
     const parsed = parsePeerAddress(address);
@@ -148,6 +160,12 @@ export function createIpfsNode(options: IpfsNodeOptions): IpfsNode {
         },
       }),
     );
+  }
+
+  async function handleOn(running: Node, protocol: string): Promise<void> {
+    const { maxInboundStreams } = handlers.get(protocol)!;
+    // The handler is looked up for each stream, so that the last one handed to `handle` serves, whenever libp2p took it.
+    await running.libp2p.handle(protocol, (stream, connection) => handlers.get(protocol)?.handler(stream, connection.remotePeer.toString()), { maxInboundStreams, force: true });
   }
 
   async function dialNamed(peer: Multiaddr, signal?: AbortSignal): Promise<void> {
@@ -229,6 +247,7 @@ export function createIpfsNode(options: IpfsNodeOptions): IpfsNode {
         privateKey ??= await generateKeyPair('Ed25519');
         const built = build(privateKey);
         await built.start();
+        for (const protocol of handlers.keys()) await handleOn(built, protocol);
         node = built;
         lastPeerId = built.libp2p.peerId;
         log.info({ peerId: lastPeerId.toString(), addresses: ipfs.multiaddrs() }, 'IPFS node listening');
@@ -314,6 +333,27 @@ export function createIpfsNode(options: IpfsNodeOptions): IpfsNode {
     async has(cid) {
       return options.blockstore.has(cid);
     },
+
+    async handle(protocol, handler, handleOptions = {}) {
+      handlers.set(protocol, { handler, maxInboundStreams: handleOptions.maxInboundStreams ?? 4 });
+      if (node !== undefined) await handleOn(node, protocol);
+    },
+
+    async openStream(address, protocol, streamOptions = {}) {
+      if (node === undefined) throw notStarted();
+      const peer = name(address);
+      try {
+        return await node.libp2p.dialProtocol(peer, protocol, { signal: streamOptions.signal });
+      } catch (cause) {
+        if (streamOptions.signal?.aborted) throw streamOptions.signal.reason;
+        throw new StorageError(`cannot open ${protocol} to the IPFS peer ${address}: ${describe(cause)}`, {
+          code: 'peer-unreachable',
+          details: { address, protocol },
+          retryable: true,
+          cause,
+        });
+      }
+    },
   };
   return ipfs;
 }
@@ -339,6 +379,20 @@ function parsePeerAddress(address: string): Multiaddr {
     });
   }
   return parsed;
+}
+
+/** The peer ids that multiaddrs (`.../p2p/<id>`, as signed offers name peers) end in, each once; others are skipped. */
+export function peerIdsOf(addresses: readonly string[]): string[] {
+  const ids = new Set<string>();
+  for (const address of addresses) {
+    try {
+      const id = peerIdOf(multiaddr(address));
+      if (id !== undefined) ids.add(id);
+    } catch {
+      // not a multiaddr: names no peer
+    }
+  }
+  return [...ids];
 }
 
 function peerIdOf(address: Multiaddr): string | undefined {

@@ -119,6 +119,7 @@ int generate_main(int argc, char **argv, int with_adapter) {
     size_t bytes_length;
     const unsigned char *bytes = tokenizer_token_bytes(token, &bytes_length);
     fwrite(bytes, 1, bytes_length, stdout);
+    fflush(stdout); /* each token as it comes: the provider streams stdout to the job creator while the job runs */
     if (step + 1 == max_tokens) break;
     if (position < MODEL_CONTEXT) {
       model_forward(&model, cache, token, position++, logits);

@@ -12,10 +12,12 @@ export class CappedFile {
   private constructor(
     private readonly handle: FileHandle,
     private readonly limit: number,
+    private readonly onKept?: (chunk: Uint8Array) => void,
   ) {}
 
-  static async open(path: string, limit: number): Promise<CappedFile> {
-    return new CappedFile(await open(path, 'w'), limit);
+  /** `onKept` is told of each chunk the file keeps, as it comes (ExecutionRequest.onOutput). */
+  static async open(path: string, limit: number, onKept?: (chunk: Uint8Array) => void): Promise<CappedFile> {
+    return new CappedFile(await open(path, 'w'), limit, onKept);
   }
 
   writable(): Writable {
@@ -25,6 +27,11 @@ export class CappedFile {
         if (keep < chunk.length) this.truncated = true;
         if (keep === 0) return callback();
         this.written += keep;
+        try {
+          this.onKept?.(chunk.subarray(0, keep));
+        } catch {
+          // a live view's failure is not the job's
+        }
         this.handle.write(chunk, 0, keep).then(() => callback(), callback);
       },
     });

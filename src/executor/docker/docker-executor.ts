@@ -204,13 +204,13 @@ export function createDockerExecutor(options: DockerExecutorOptions = {}): Execu
   /** Runs the created container to its end and fills the result folder; throws on any limit hit. */
   async function execute(
     container: Dockerode.Container,
-    { jobId, signal, onProgress }: ExecutionRequest,
+    { jobId, signal, onProgress, onOutput }: ExecutionRequest,
     limits: ReturnType<typeof resolveLimits>,
     resultDir: string,
     outputsDir: string,
     memoryBytes: number | undefined,
   ): Promise<ExecutionResult> {
-    const stdout = await CappedFile.open(join(resultDir, 'stdout'), limits.stdoutBytes);
+    const stdout = await CappedFile.open(join(resultDir, 'stdout'), limits.stdoutBytes, onOutput);
     const stderr = await CappedFile.open(join(resultDir, 'stderr'), limits.stderrBytes);
     let stopReason: ExecutorError | undefined;
     let stopping: Promise<void> | undefined;

@@ -29,6 +29,9 @@ const FIXED_REALTIME_NS = 1_704_067_200_000_000_000n;
 const CLOCK_STEP_NS = 1_000_000n;
 /** argv[0] of every job. */
 const PROGRAM_NAME = 'main.wasm';
+/** Live output: at most one post per this long while a job writes in a tight loop, and at most this much in one. */
+const LIVE_OUTPUT_INTERVAL_MS = 5;
+const LIVE_OUTPUT_CHUNK_BYTES = 64 * 1024;
 
 const ERRNO_SUCCESS = 0;
 const ERRNO_FAULT = 21;
@@ -69,6 +72,7 @@ const READ_ONLY_RIGHTS =
  * @property {number} stdoutLimit bytes of stdout kept
  * @property {number} stderrLimit bytes of stderr kept
  * @property {number} outputsLimit bytes the job may write under /outputs
+ * @property {boolean} [liveOutput] post stdout's kept bytes to the main thread as they are written
  */
 
 /**
@@ -109,13 +113,50 @@ function createRandomStream(seed) {
 }
 
 /**
+ * Posts stdout's bytes to the main thread as the job writes them (`{ type: 'output', bytes }`), for a live view.
+ * The job runs synchronously in this thread, so there is no timer to batch by: a write is posted at once, unless
+ * the last post was under LIVE_OUTPUT_INTERVAL_MS ago (a job printing in a tight loop), when it waits for the
+ * next write or the job's end. What the job sees does not depend on it.
+ * @param {import('node:worker_threads').MessagePort} port
+ */
+function createLiveOutput(port) {
+  /** @type {Uint8Array[]} */
+  let pending = [];
+  let pendingBytes = 0;
+  let lastPost = -Infinity;
+  const flush = () => {
+    if (pendingBytes === 0) return;
+    const bytes = new Uint8Array(pendingBytes);
+    let at = 0;
+    for (const part of pending) {
+      bytes.set(part, at);
+      at += part.length;
+    }
+    pending = [];
+    pendingBytes = 0;
+    lastPost = performance.now();
+    port.postMessage({ type: 'output', bytes }, [bytes.buffer]);
+  };
+  return {
+    flush,
+    /** @param {Uint8Array} view bytes in the job's memory, copied here */
+    write(view) {
+      pending.push(new Uint8Array(view)); // a copy: a Buffer's slice() would still be the job's memory
+      pendingBytes += view.length;
+      if (pendingBytes >= LIVE_OUTPUT_CHUNK_BYTES || performance.now() - lastPost >= LIVE_OUTPUT_INTERVAL_MS) flush();
+    },
+  };
+}
+
+/**
  * The WASI imports with every source of difference replaced.
  * @param {Record<string, any>} wasiImport node:wasi's own imports
  * @param {() => WebAssembly.Memory} getMemory the instance's memory (known only after instantiation)
  * @param {WorkerJob} job
  * @param {WriteReport} report filled in as the job writes
+ * @param {{ write(view: Uint8Array): void } | undefined} liveOutput told of stdout's kept bytes
  */
-function deterministicImports(wasiImport, getMemory, job, report) {
+function deterministicImports(wasiImport, getMemory, job, report, liveOutput) {
   let monotonic = 0n;
   const random = createRandomStream(Buffer.from(job.randomSeed, 'hex'));
   const environ = job.env.map(([name, value]) => Buffer.from(`${name}=${value}\0`, 'utf8'));
@@ -197,7 +238,10 @@ function deterministicImports(wasiImport, getMemory, job, report) {
         total += buffer.length;
         const room = stream.limit - stream.written;
         const keep = Math.min(room, buffer.length);
-        if (keep > 0) writeSync(stream.fd, buffer, 0, keep);
+        if (keep > 0) {
+          writeSync(stream.fd, buffer, 0, keep);
+          if (fd === 1) liveOutput?.write(buffer.subarray(0, keep));
+        }
         stream.written += keep;
         if (keep < buffer.length) report[stream.name] = true;
       }
@@ -352,6 +396,7 @@ function makeReadOnly(wasiImport, memory, fd) {
  * @returns {WorkerReply}
  */
 function runJob(job) {
+  const liveOutput = job.liveOutput && parentPort ? createLiveOutput(parentPort) : undefined;
   /** @type {WriteReport} */
   const report = { stdout: false, stderr: false, outputsFull: false, highestFd: 2 + Object.keys(job.preopens).length };
   const wasi = new WASI({
@@ -370,7 +415,7 @@ function runJob(job) {
     if (!memory) throw new Error('WASI call before the instance exists');
     return memory;
   };
-  const imports = { wasi_snapshot_preview1: deterministicImports(wasi.wasiImport, getMemory, job, report) };
+  const imports = { wasi_snapshot_preview1: deterministicImports(wasi.wasiImport, getMemory, job, report, liveOutput) };
 
   let instance;
   try {
@@ -408,6 +453,7 @@ function runJob(job) {
   } finally {
     // The preopens and whatever the job left open are host descriptors of this process; close them.
     for (let fd = 3; fd <= report.highestFd; fd++) wasi.wasiImport.fd_close(fd);
+    liveOutput?.flush(); // before the reply, so that the main thread has all of it when the job ends
   }
 }
 

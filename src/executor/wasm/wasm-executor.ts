@@ -169,7 +169,8 @@ export function createWasmExecutor(options: WasmExecutorOptions = {}): Executor 
           stdoutLimit: limits.stdoutBytes,
           stderrLimit: limits.stderrBytes,
           outputsLimit: limits.outputsBytes,
-        });
+          liveOutput: request.onOutput !== undefined,
+        }, request.onOutput);
 
         replied = true;
         if (reply.type === 'failed') {

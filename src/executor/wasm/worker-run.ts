@@ -7,6 +7,9 @@ import type { Worker } from 'node:worker_threads';
 import { ExecutorError } from '../../lib/errors.js';
 import type { JobFailure } from '../types.js';
 
+/** Stdout posted while the job runs (`liveOutput`); any number of them come before the one reply. */
+type WorkerOutput = { type: 'output'; bytes: Uint8Array };
+
 export type WorkerReply =
   | { type: 'exited'; exitCode: number; memoryBytes: number; report: { stdout: boolean; stderr: boolean; outputsFull: boolean } }
   | {
@@ -25,6 +28,7 @@ export function runInWorker(
   wallClockMs: number | undefined,
   signal: AbortSignal | undefined,
   message: Record<string, unknown>,
+  onOutput?: (chunk: Uint8Array) => void,
 ): Promise<WorkerReply> {
   return new Promise<WorkerReply>((resolvePromise, reject) => {
     let timer: NodeJS.Timeout | undefined;
@@ -40,7 +44,15 @@ export function runInWorker(
       void worker.terminate();
       reject(error);
     };
-    const onMessage = (reply: WorkerReply) => {
+    const onMessage = (reply: WorkerReply | WorkerOutput) => {
+      if (reply.type === 'output') {
+        try {
+          onOutput?.(reply.bytes);
+        } catch {
+          // a live view's failure is not the job's
+        }
+        return;
+      }
       cleanUp();
       resolvePromise(reply);
     };
