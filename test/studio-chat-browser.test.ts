@@ -86,7 +86,9 @@ describe.skipIf(Boolean(skip))(`the chat page in a browser${skip ? ` (skipped: $
 
     const firstJob = jobOf((await first.getByRole('link', { name: /^job_/ }).textContent())!);
     expect(firstJob).toMatchObject({ module: 'llm:v1', status: 'succeeded', via: 'web', credits: 5 });
-    expect(firstJob.inputs).toEqual({ Prompt: 'Q:\tWhat is the meaning of life?\nA:\t', Seed: '1', MaxTokens: '40', Temperature: '0.5' });
+    // The declared default weights are filled in, as for any job.
+    expect(firstJob.inputs).toMatchObject({ Prompt: 'Q:\tWhat is the meaning of life?\nA:\t', Seed: '1', MaxTokens: '40', Temperature: '0.5' });
+    expect(Object.keys(firstJob.inputs).sort()).toEqual(['MaxTokens', 'Prompt', 'Seed', 'Temperature', 'WeightsCID']);
     const firstReply = firstJob.stdout!.split('\n\n')[0]!;
     expect(firstReply.length).toBeGreaterThan(0);
     expect(await first.locator('.bubble').textContent()).toBe(firstReply);
@@ -95,10 +97,9 @@ describe.skipIf(Boolean(skip))(`the chat page in a browser${skip ? ` (skipped: $
     expect(await page.locator('.msg.user .bubble').first().textContent()).toBe('What is the meaning of life?');
     await expect.poll(() => page.locator('[data-credits]').textContent()).toBe('95 credits');
 
-    const outputEvents = firstJob.events.filter((e) => e.type === 'job:output');
-    if (outputEvents.length > 0) expect(await page.evaluate(() => (window as unknown as { previewed: boolean }).previewed)).toBe(true);
-    // TURN ON once live output (job:output events) is merged: the reply then shows while the job runs.
-    // expect(outputEvents.length).toBeGreaterThan(0);
+    // The reply showed while the job ran: the provider's live output reached the page before the verified reply.
+    expect(firstJob.events.filter((e) => e.type === 'job:output').length).toBeGreaterThan(0);
+    expect(await page.evaluate(() => (window as unknown as { previewed: boolean }).previewed)).toBe(true);
 
     // The second turn carries the first: the template's Q:/A: turns.
     await page.getByLabel('Message').fill('And then?');

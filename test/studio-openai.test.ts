@@ -154,15 +154,11 @@ describe('the OpenAI-compatible API', () => {
     const job = (await (await rest(`/jobs/${jobId}`)).json()) as any;
     expect(all).toBe(job.stdout);
     const outputEvents = (await readEvents(await rest(`/jobs/${jobId}/events`))).filter((e) => e.event === 'progress' && e.data.type === 'job:output');
-    if (outputEvents.length > 0) {
-      // Live output: each preview reached the client before the job ended, and was the verified text.
-      expect(before.length).toBeGreaterThan(0);
-      expect(all.startsWith(before)).toBe(true);
-    } else {
-      expect(before).toBe('');
-    }
-    // TURN ON once live output (job:output events) is merged: this job network then previews stdout.
-    // expect(outputEvents.length).toBeGreaterThan(0);
+    // Live output: the provider previewed stdout while the job ran, each preview reached the client before
+    // the job ended, and it was the verified text.
+    expect(outputEvents.length).toBeGreaterThan(0);
+    expect(before.length).toBeGreaterThan(0);
+    expect(all.startsWith(before)).toBe(true);
   });
 
   it('refuses a wrong key and a revoked key with 401 in OpenAI\'s shape, raised as AuthenticationError', async () => {
