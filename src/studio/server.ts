@@ -82,7 +82,7 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
   // Inputs are strings of at most 1 MiB each (larger data goes by CID); no request needs more than a few.
   app.use('*', bodyLimit({ maxSize: MAX_REQUEST_BYTES, onError: (c) => c.json({ error: { code: 'body-too-large', message: `requests may be at most ${MAX_REQUEST_BYTES / 1024 / 1024} MiB: pass large data by CID` } }, 413) }));
   app.route('/api/v1', createApi({ store, jobs, catalog, rateLimiter: createRateLimiter(options.rateLimit ?? DEFAULT_API_RATE_LIMIT) }));
-  app.route('/', createWebApp({ store, jobs, catalog, payments, secureCookies: options.env.LILYPAD_STUDIO_SECURE_COOKIES === 'true' }));
+  app.route('/', createWebApp({ store, jobs, catalog, payments, network, secureCookies: options.env.LILYPAD_STUDIO_SECURE_COOKIES === 'true' }));
   app.onError((error, c) => {
     process.stderr.write(`lilypad studio: unexpected error on ${c.req.method} ${c.req.path} (a bug):\n${error.stack ?? String(error)}\n`);
     return c.json({ error: { code: 'internal', message: 'the studio failed to answer this request (a bug); it was logged' } }, 500);
