@@ -2,7 +2,8 @@
  * The public network dashboard against a real embedded network: what it shows is what the chain says (every
  * deal's state, price and provider, and the jobs done) and what the providers signed (open offers). A
  * solver that lies (a forged offer, a deal's module name changed, a deal that is not on chain) gets none of
- * it shown, and a provider's module names reach the page as text, never as markup.
+ * it shown, and a provider's module names reach the page as text, never as markup. The same on a configured
+ * network, and a bad LILYPAD_DEALS_FROM_BLOCK is said as such.
  */
 import { Hono } from 'hono';
 import { privateKeyToAccount } from 'viem/accounts';
@@ -11,12 +12,12 @@ import { getDeal, getDealEvents } from '../src/chain/index.js';
 import type { JobNetwork } from '../src/job-creator/job-network.js';
 import { createMarketView, type MarketSnapshot } from '../src/job-creator/market-view.js';
 import { listen, type RunningHttpServer } from '../src/lib/http-server.js';
-import { EMBEDDED_JOB_PRICE } from '../src/network/embedded.js';
+import { EMBEDDED_JOB_PRICE, startEmbeddedNetwork, type EmbeddedNetwork } from '../src/network/embedded.js';
 import { detailsHashOf } from '../src/protocol/ids.js';
 import { offerDomain, offerTypes } from '../src/protocol/eip712.js';
 import { toWire, type ResourceOffer } from '../src/protocol/offers.js';
 import { createSolverClient } from '../src/solver/client.js';
-import { readEvents, startTestStudio, WebClient, type TestStudio } from './studio-helpers.js';
+import { readEvents, startTestStudio, studioTestEnv, WebClient, type TestStudio } from './studio-helpers.js';
 
 let studio: TestStudio;
 let network: JobNetwork;
@@ -181,6 +182,58 @@ describe('a market view in front of a solver that lies', () => {
     // The first listed deal's forged module name was refused; the other deal was not listed by its id at all.
     expect(snapshot.deals.map((d) => d.module)).toEqual([undefined, undefined]);
     expect(snapshot.deals.some((d) => d.dealId === `0x${'ab'.repeat(32)}`)).toBe(false);
+  });
+});
+
+describe('the dashboard of a studio on a configured network', () => {
+  let other: EmbeddedNetwork;
+  let configured: TestStudio;
+  const configuredEnv = (extra: NodeJS.ProcessEnv) => ({
+    ...studioTestEnv(studio.dataDir),
+    WEB3_RPC_URL: other.rpcUrl,
+    WEB3_PRIVATE_KEY: other.jobCreatorPrivateKey,
+    SERVICE_SOLVER: other.solverUrl,
+    SERVICE_MEDIATORS: other.mediators.join(','),
+    LILYPAD_DEALS_ADDRESS: other.contracts.deals,
+    ...extra,
+  });
+  beforeAll(async () => {
+    // A whole network of its own (chain, solver, provider, mediator): the studio only knows its addresses.
+    other = await startEmbeddedNetwork();
+  });
+  afterAll(async () => {
+    await configured?.end();
+    await other?.stop();
+  });
+
+  it('shows that network\'s provider, offer and deals, read from its chain and solver', async () => {
+    configured = await startTestStudio({ env: configuredEnv({ LILYPAD_DEALS_FROM_BLOCK: '0' }) });
+    const person = new WebClient(configured.url);
+    expect((await person.signUp('ada@example.com', 'correct horse battery')).status).toBe(303);
+    const started = await person.post('/jobs', { csrf: await person.csrfOf('/modules/cowsay'), module: 'cowsay:v0.0.1', 'input.Message': 'moo' }, { accept: 'application/json' });
+    const { id } = (await started.json()) as { id: string };
+    const result = (await readEvents(await person.fetch(`/jobs/${id}/events`))).at(-1)!.data;
+    expect(result.status).toBe('succeeded');
+    await expect.poll(async () => ((await (await fetch(configured.url + '/dashboard.json')).json()) as any).deals.map((d: any) => [d.dealId, d.state]), { timeout: 20_000 }).toEqual([
+      [result.dealId, 'results-accepted'],
+    ]);
+    const snapshot = (await (await fetch(configured.url + '/dashboard.json')).json()) as any;
+    expect(snapshot.chain.dealsAddress).toBe(other.contracts.deals);
+    expect(snapshot.providers.map((p: { address: string }) => p.address)).toEqual([other.resourceProvider]);
+    expect(snapshot.offers.map((o: { provider: string }) => o.provider)).toEqual([other.resourceProvider]);
+    expect(snapshot.deals[0].module).toBe('cowsay:v0.0.1');
+  });
+
+  it('says why the network is not open when LILYPAD_DEALS_FROM_BLOCK is not a block number', async () => {
+    const broken = await startTestStudio({ env: configuredEnv({ LILYPAD_DEALS_FROM_BLOCK: 'latest' }) });
+    try {
+      await expect(broken.network).rejects.toThrow('LILYPAD_DEALS_FROM_BLOCK must be a block number such as 12345678');
+      const response = await fetch(broken.url + '/dashboard.json');
+      expect(response.status).toBe(503);
+      expect(((await response.json()) as any).error.message).toBe('The network did not start: LILYPAD_DEALS_FROM_BLOCK must be a block number such as 12345678');
+    } finally {
+      await broken.end();
+    }
   });
 });
 

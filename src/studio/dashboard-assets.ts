@@ -26,8 +26,8 @@ svg.bars .bar:hover { fill: var(--accent-dark); }
 svg.bars .bar.zero { fill: var(--line); }
 svg.bars .axis { stroke: #cfd6e0; stroke-width: 1; }
 svg.bars .grid-line { stroke: var(--line); stroke-width: 1; stroke-dasharray: 4 4; }
-svg.bars .tick { fill: var(--muted); font-size: 11px; font-family: system-ui, sans-serif; }
-.chart-empty { height: 150px; display: flex; align-items: center; justify-content: center; color: var(--muted); background: var(--bg); border-radius: 8px; }
+svg.bars .tick { fill: var(--muted); font-size: 10px; font-family: system-ui, sans-serif; }
+svg.bars .empty-note { fill: var(--muted); font-size: 12px; font-family: system-ui, sans-serif; }
 .card.empty { color: var(--muted); text-align: center; padding: 28px; }
 table.dash td { vertical-align: middle; }
 table.dash th.num, table.dash td.num { text-align: right; font-variant-numeric: tabular-nums; }

@@ -10,7 +10,7 @@ import { Hono } from 'hono';
 import { html } from 'hono/html';
 import { formatEther } from 'viem';
 import type { JobNetwork } from '../job-creator/job-network.js';
-import { createMarketView, type MarketDeal, type MarketSnapshot, type MarketView } from '../job-creator/market-view.js';
+import { createMarketView, MARKET_LIMITS, type MarketDeal, type MarketSnapshot, type MarketView } from '../job-creator/market-view.js';
 import type { MachineSpec } from '../protocol/machine.js';
 import { toWire } from '../protocol/offers.js';
 import { DASHBOARD_SCRIPT, DASHBOARD_STYLESHEET } from './dashboard-assets.js';
@@ -69,11 +69,11 @@ function sections(snapshot: MarketSnapshot | { waiting: string }): Page {
   return html`${problems(snapshot)}
 <div class="stats">
   ${stat('Providers', String(totals.providers), `${snapshot.providers.filter((p) => p.openOffers > 0).length} with open offers`, 'providers')}
-  ${stat('Open offers', String(totals.openOffers), snapshot.matchedNotAgreed ? `${snapshot.matchedNotAgreed} matched, not yet on chain` : 'signed by their providers', 'offers')}
-  ${stat('Deals in flight', String(totals.inFlight), `${totals.finished} finished`, 'in-flight')}
-  ${stat('Jobs done', String(totals.jobsDone), `${lp(totals.paidOut)} paid to providers`, 'jobs-done')}
-  ${stat('Jobs per minute', lastTen.toFixed(1), 'deals agreed, last 10 min', 'jobs-per-minute')}
-  ${stat('Median price', median === undefined ? '—' : lp(median), `of the last ${prices.length} jobs`, 'median-price')}
+  ${stat('Open offers', String(totals.openOffers), snapshot.matchedNotAgreed ? `${snapshot.matchedNotAgreed} matched, not yet on chain` : 'each signed, verified', 'offers')}
+  ${stat('In flight', String(totals.inFlight), `${totals.finished} finished`, 'in-flight')}
+  ${stat('Jobs done', String(totals.jobsDone), `${lp(totals.paidOut)} paid out`, 'jobs-done')}
+  ${stat('Jobs / min', lastTen.toFixed(1), 'last 10 minutes', 'jobs-per-minute')}
+  ${stat('Median price', median === undefined ? '—' : lp(median), median === undefined ? 'no jobs yet' : `of the last ${prices.length} job${prices.length === 1 ? '' : 's'}`, 'median-price')}
 </div>
 <div class="charts">
   <div class="card chart">
@@ -82,19 +82,17 @@ function sections(snapshot: MarketSnapshot | { waiting: string }): Page {
     ${barChart(
       snapshot.jobsPerMinute,
       snapshot.jobsPerMinute.map((count, i) => `${count} job${count === 1 ? '' : 's'}, ${snapshot.jobsPerMinute.length - 1 - i} min ago`),
-      { left: `${snapshot.jobsPerMinute.length} min ago`, right: 'now', top: (max) => String(max), name: 'jobs-per-minute' },
+      { left: `${snapshot.jobsPerMinute.length} min ago`, right: 'now', top: (max) => String(max), name: 'jobs-per-minute', empty: 'No jobs in the last 30 minutes' },
     )}
   </div>
   <div class="card chart">
     <h3>Recent job prices</h3>
-    <p class="muted small">The price of each of the last ${snapshot.recentPrices.length} deals, in LP</p>
-    ${snapshot.recentPrices.length === 0
-      ? html`<div class="chart-empty">No deals yet</div>`
-      : barChart(
-          snapshot.recentPrices.map((p) => Number(formatEther(p.price))),
-          snapshot.recentPrices.map((p) => `${lp(p.price)} · deal ${p.dealId.slice(0, 10)}…`),
-          { left: 'older', right: 'newest', top: (max) => `${trimNumber(max)} LP`, name: 'prices' },
-        )}
+    <p class="muted small">The price of each of the last ${MARKET_LIMITS.pricesShown} deals agreed on chain, in LP</p>
+    ${barChart(
+      snapshot.recentPrices.map((p) => Number(formatEther(p.price))),
+      snapshot.recentPrices.map((p) => `${lp(p.price)} · deal ${p.dealId.slice(0, 10)}…`),
+      { left: 'older', right: 'newest', top: (max) => `${trimNumber(max)} LP`, name: 'prices', empty: 'No deals yet' },
+    )}
   </div>
 </div>
 
@@ -187,14 +185,20 @@ function address(value: string): Page {
 
 function machine(spec: MachineSpec): Page {
   const gpus = spec.gpu / 1000;
-  const gpu = gpus > 0 ? `${trimNumber(gpus)} GPU${gpus === 1 ? '' : 's'}${spec.gpuMemory ? ` · ${trimNumber(spec.gpuMemory / 1024)} GB each` : ''}` : 'no GPU';
-  return html`<span class="spec">${trimNumber(spec.cpu / 1000)} CPU</span><span class="spec">${trimNumber(spec.ram / 1024)} GB RAM</span><span class="spec">${gpu}</span>`;
+  const gpu = gpus > 0 ? `${trimNumber(gpus)} GPU${gpus === 1 ? '' : 's'}${spec.gpuMemory ? ` · ${gigabytes(spec.gpuMemory)} each` : ''}` : 'no GPU';
+  return html`<span class="spec">${trimNumber(spec.cpu / 1000)} CPU</span><span class="spec">${gigabytes(spec.ram)} RAM</span><span class="spec">${gpu}</span>`;
 }
 
 function modules(names: string[]): Page {
   if (names.length === 0) return html`<span class="pill">any module</span>`;
   const shown = names.slice(0, 4);
   return html`${shown.map((name) => html`<span class="pill">${name}</span> `)}${names.length > shown.length ? html`<span class="muted small">+${names.length - shown.length} more</span>` : ''}`;
+}
+
+/** Megabytes as people read them: whole gigabytes from 10 GB, else one decimal place. */
+function gigabytes(mb: number): string {
+  const gb = mb / 1024;
+  return `${gb >= 10 ? Math.round(gb) : Number(gb.toFixed(1))} GB`;
 }
 
 /** An amount of LP, to 4 significant places. */
@@ -216,26 +220,32 @@ function duration(ms: number): string {
   return `${Math.round(s / 86_400)} d`;
 }
 
-/** A bar chart as inline SVG: one bar per value, each with its title as a tooltip. */
-function barChart(values: number[], titles: string[], labels: { left: string; right: string; top: (max: number) => string; name: string }): Page {
-  const width = 600;
-  const height = 150;
-  const top = 18;
-  const bottom = 20;
+/**
+ * A bar chart as inline SVG: one slot per bar for the chart's full length (so that bars keep their width as
+ * data arrives), the values filling the slots from the right, each bar with its title as a tooltip.
+ */
+function barChart(values: number[], titles: string[], labels: { left: string; right: string; top: (max: number) => string; name: string; empty: string }): Page {
+  const width = 400;
+  const height = 130;
+  const top = 16;
+  const bottom = 18;
+  const slots = Math.max(values.length, 30);
   const max = Math.max(...values, 0) || 1;
-  const slot = width / Math.max(values.length, 1);
-  const gap = Math.min(4, slot * 0.25);
+  const slot = width / slots;
+  const gap = Math.min(3, slot * 0.25);
+  const offset = slots - values.length;
   const bars = values.map((value, i) => {
     const barHeight = value === 0 ? 1 : Math.max(2, (value / max) * (height - top - bottom));
-    const x = i * slot + gap / 2;
+    const x = (offset + i) * slot + gap / 2;
     const y = height - bottom - barHeight;
-    return html`<rect x="${x.toFixed(1)}" y="${y.toFixed(1)}" width="${(slot - gap).toFixed(1)}" height="${barHeight.toFixed(1)}" rx="2" class="${value === 0 ? 'bar zero' : 'bar'}"><title>${titles[i]}</title></rect>`;
+    return html`<rect x="${x.toFixed(1)}" y="${y.toFixed(1)}" width="${(slot - gap).toFixed(1)}" height="${barHeight.toFixed(1)}" rx="1.5" class="${value === 0 ? 'bar zero' : 'bar'}"><title>${titles[i]}</title></rect>`;
   });
+  const empty = values.every((value) => value === 0);
   return html`<svg class="bars" data-chart="${labels.name}" viewBox="0 0 ${width} ${height}" role="img" aria-label="${labels.name}">
   <line x1="0" y1="${top}" x2="${width}" y2="${top}" class="grid-line"></line>
   <line x1="0" y1="${height - bottom}" x2="${width}" y2="${height - bottom}" class="axis"></line>
   ${bars}
-  <text x="2" y="12" class="tick">${labels.top(max)}</text>
+  ${empty ? html`<text x="${width / 2}" y="${(height - bottom + top) / 2 + 4}" class="empty-note" text-anchor="middle">${labels.empty}</text>` : html`<text x="2" y="11" class="tick">${labels.top(max)}</text>`}
   <text x="2" y="${height - 4}" class="tick">${labels.left}</text>
   <text x="${width - 2}" y="${height - 4}" class="tick" text-anchor="end">${labels.right}</text>
 </svg>`;
