@@ -7,7 +7,7 @@
  * same snapshot for programs. Every viewer shares one snapshot, read at most every 2 s.
  */
 import { Hono } from 'hono';
-import { html } from 'hono/html';
+import { html, raw } from 'hono/html';
 import { formatEther } from 'viem';
 import type { JobNetwork } from '../job-creator/job-network.js';
 import { createMarketView, MARKET_LIMITS, type MarketDeal, type MarketSnapshot, type MarketView } from '../job-creator/market-view.js';
@@ -37,16 +37,32 @@ export function createDashboard(network: Promise<JobNetwork>): Hono<WebEnv> {
   app.get('/static/dashboard.css', (c) => c.body(DASHBOARD_STYLESHEET, 200, assetHeaders('text/css')));
   app.get('/static/dashboard.js', (c) => c.body(DASHBOARD_SCRIPT, 200, assetHeaders('text/javascript')));
 
-  app.get('/dashboard', async (c) => c.html(layout(c, 'Network', dashboardPage(await current()))));
-  app.get('/dashboard/live', async (c) => c.html(sections(await current()), 200, { 'cache-control': 'no-store' }));
+  // The sections and the JSON are the same for every viewer: rendered once per snapshot.
+  const rendered = new WeakMap<MarketSnapshot, { sections?: Promise<string>; json?: string }>();
+  const renderedOf = (snapshot: MarketSnapshot) => {
+    let entry = rendered.get(snapshot);
+    if (!entry) rendered.set(snapshot, (entry = {}));
+    return entry;
+  };
+  const sectionsOf = (snapshot: MarketSnapshot | { waiting: string }): Promise<string> | Page => {
+    if ('waiting' in snapshot) return sections(snapshot);
+    const entry = renderedOf(snapshot);
+    return (entry.sections ??= Promise.resolve(sections(snapshot)).then(String));
+  };
+
+  app.get('/dashboard', async (c) => c.html(layout(c, 'Network', dashboardPage(raw(await sectionsOf(await current()))))));
+  app.get('/dashboard/live', async (c) => c.html(await sectionsOf(await current()), 200, { 'cache-control': 'no-store' }));
   app.get('/dashboard.json', async (c) => {
     const snapshot = await current();
-    return 'waiting' in snapshot ? c.json({ error: { code: 'network-not-ready', message: snapshot.waiting } }, 503) : c.json(toWire(snapshot) as object, 200, { 'cache-control': 'no-store' });
+    if ('waiting' in snapshot) return c.json({ error: { code: 'network-not-ready', message: snapshot.waiting } }, 503);
+    const entry = renderedOf(snapshot);
+    entry.json ??= JSON.stringify(toWire(snapshot));
+    return c.body(entry.json, 200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
   });
   return app;
 }
 
-function dashboardPage(snapshot: MarketSnapshot | { waiting: string }): Page {
+function dashboardPage(sectionsHtml: Page): Page {
   return html`<link rel="stylesheet" href="/static/dashboard.css">
 <script src="/static/dashboard.js" defer></script>
 <div class="dash-head">
@@ -56,7 +72,7 @@ function dashboardPage(snapshot: MarketSnapshot | { waiting: string }): Page {
   </div>
   <span class="live" data-live data-poll-ms="${DASHBOARD_POLL_MS}"><span class="dot"></span>Live</span>
 </div>
-<div data-dashboard>${sections(snapshot)}</div>`;
+<div data-dashboard>${sectionsHtml}</div>`;
 }
 
 /** Everything below the heading: what the page shows first and what its script swaps in. */
