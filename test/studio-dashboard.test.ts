@@ -5,6 +5,7 @@
  * it shown, and a provider's module names reach the page as text, never as markup. The same on a configured
  * network, and a bad LILYPAD_DEALS_FROM_BLOCK is said as such.
  */
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { Hono } from 'hono';
 import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -182,6 +183,27 @@ describe('a market view in front of a solver that lies', () => {
     // The first listed deal's forged module name was refused; the other deal was not listed by its id at all.
     expect(snapshot.deals.map((d) => d.module)).toEqual([undefined, undefined]);
     expect(snapshot.deals.some((d) => d.dealId === `0x${'ab'.repeat(32)}`)).toBe(false);
+  });
+});
+
+describe('a market view in front of a solver that never answers', () => {
+  it('shows what the chain says, and that the solver did not answer, in bounded time', async () => {
+    // Takes connections and says nothing.
+    const sockets = new Set<Socket>();
+    const silent = createServer((socket) => void sockets.add(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const { publicClient, domain } = network.market;
+      const view = createMarketView({ publicClient, domain, solver: createSolverClient(`http://127.0.0.1:${(silent.address() as AddressInfo).port}`), fromBlock: 0n }, { readTimeoutMs: 300 });
+      const snapshot = await view.snapshot();
+      expect(snapshot.solver.error).toBe('the solver did not answer within 0.3 s');
+      expect(snapshot.offers).toEqual([]);
+      expect(snapshot.deals.map((d) => d.dealId).sort()).toEqual([...dealIds].sort());
+      expect(snapshot.chain.error).toBeUndefined();
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
   });
 });
 

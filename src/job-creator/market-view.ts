@@ -103,6 +103,11 @@ export interface MarketView {
 export interface MarketViewOptions {
   /** How long a snapshot is served before the next read (default 2 s). */
   cacheMs?: number;
+  /**
+   * How long a snapshot waits for the chain or the solver (default 5 s): past it, the snapshot shows what
+   * was read before and says which did not answer, while the read goes on for the next snapshot.
+   */
+  readTimeoutMs?: number;
   now?: () => number;
 }
 
@@ -127,18 +132,30 @@ type ProviderTotals = Pick<MarketProvider, 'deals' | 'inFlight' | 'jobsDone' | '
 export function createMarketView(sources: MarketSources, options: MarketViewOptions = {}): MarketView {
   const { publicClient, domain, solver } = sources;
   const cacheMs = options.cacheMs ?? 2_000;
+  const readTimeoutMs = options.readTimeoutMs ?? 5_000;
   const now = options.now ?? Date.now;
   const deals = new Map<Hex, MarketDeal>();
   const totals = new Map<string, ProviderTotals & { address: Address }>();
   /** The block that agreed each deal kept, and the times of blocks read. */
   const blockOf = new Map<Hex, bigint>();
   const blockTimes = new Map<bigint, number>();
+  /** The module names of job offers the solver listed that hash to their deal's id, by deal id. */
+  const signedModules = new Map<Hex, string>();
   /** Offers already checked, by id and signature: a signature that held once holds for good. */
   const verified = new Map<string, string | undefined>();
   let nextBlock = sources.fromBlock;
   let headBlock = 0n;
   let cached: MarketSnapshot | undefined;
   let reading: Promise<MarketSnapshot> | undefined;
+  // One read of each source at a time, even past a snapshot's wait: the chain's is what moves `nextBlock`.
+  let chainRead: Promise<void> | undefined;
+  let solverRead: Promise<Awaited<ReturnType<typeof readSolver>>> | undefined;
+  /** `work`, or a rejection saying that `who` did not answer in time (the work goes on). */
+  const inTime = <T>(work: Promise<T>, who: string): Promise<T> => {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${who} did not answer within ${readTimeoutMs / 1000} s`)), readTimeoutMs)));
+    return Promise.race([work, late]).finally(() => clearTimeout(timer));
+  };
 
   const totalsOf = (address: Address) => {
     const key = address.toLowerCase();
@@ -262,12 +279,14 @@ export function createMarketView(sources: MarketSources, options: MarketViewOpti
         matchedNotAgreed += 1;
         continue;
       }
-      const deal = typeof listed.dealId === 'string' ? deals.get(listed.dealId.toLowerCase() as Hex) : undefined;
-      if (!deal || deal.module !== undefined) continue;
+      if (typeof listed.dealId !== 'string' || signedModules.has(listed.dealId.toLowerCase() as Hex)) continue;
       try {
         const job = parsePublicJobOffer(listed.jobOffer);
-        // The chain agreed the deal whose id is this job offer's hash: the module name is the one its creator signed.
-        if (jobOfferId(domain, job.terms) === deal.dealId) deal.module = job.moduleName;
+        // A deal's id is its job offer's hash: once the chain has a deal of this id, the name is the one its creator signed.
+        if (jobOfferId(domain, job.terms) === listed.dealId.toLowerCase()) {
+          if (signedModules.size >= 10_000) signedModules.clear();
+          signedModules.set(listed.dealId.toLowerCase() as Hex, job.moduleName);
+        }
       } catch {
         // not the deal's job offer: its module stays unknown
       }
@@ -279,8 +298,10 @@ export function createMarketView(sources: MarketSources, options: MarketViewOpti
     const takenAtMs = now();
     let chainError: string | undefined;
     let solverError: string | undefined;
-    await readChain().catch((error: unknown) => (chainError = (error as Error).message.split('\n')[0]));
-    const fromSolver = await readSolver(BigInt(Math.floor(takenAtMs / 1000))).catch((error: unknown) => {
+    const fromChain = (chainRead ??= readChain().finally(() => (chainRead = undefined)));
+    const fromSolverRead = (solverRead ??= readSolver(BigInt(Math.floor(takenAtMs / 1000))).finally(() => (solverRead = undefined)));
+    await inTime(fromChain, 'the chain').catch((error: unknown) => (chainError = (error as Error).message.split('\n')[0]));
+    const fromSolver = await inTime(fromSolverRead, 'the solver').catch((error: unknown) => {
       solverError = (error as Error).message.split('\n')[0];
       return { offers: cached?.offers ?? [], refusedOffers: cached?.refusedOffers ?? [], matchedNotAgreed: cached?.matchedNotAgreed ?? 0 };
     });
@@ -300,6 +321,7 @@ export function createMarketView(sources: MarketSources, options: MarketViewOpti
         : { low: offer.price, high: offer.price };
     }
 
+    for (const deal of deals.values()) if (deal.module === undefined && signedModules.has(deal.dealId)) deal.module = signedModules.get(deal.dealId);
     const all = [...deals.values()];
     const minute = 60_000;
     const thisMinute = Math.floor(takenAtMs / minute);
