@@ -114,5 +114,8 @@ describe.skipIf(Boolean(skip))(`the network dashboard in a browser${skip ? ` (sk
     // Two bars in the prices chart, one per deal.
     expect(await page.locator('[data-chart="prices"] rect').count()).toBe(2);
     await shot(page, 'dashboard-03-live');
+    await page.setViewportSize({ width: 420, height: 900 });
+    await shot(page, 'dashboard-04-narrow');
+    await page.setViewportSize({ width: 1200, height: 800 });
   });
 });

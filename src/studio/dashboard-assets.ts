@@ -17,7 +17,7 @@ export const DASHBOARD_STYLESHEET = `
 .stat .label { color: var(--muted); font-size: .8rem; font-weight: 600; text-transform: uppercase; letter-spacing: .03em; }
 .stat .value { font-size: 1.7rem; font-weight: 700; line-height: 1.25; margin: 2px 0; font-variant-numeric: tabular-nums; }
 .charts { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 18px; }
-@media (max-width: 800px) { .charts { grid-template-columns: 1fr; } .dash-head { flex-direction: column; } }
+@media (max-width: 800px) { .charts { grid-template-columns: 1fr; } .dash-head { flex-direction: column; gap: 0; } table.dash { display: block; overflow-x: auto; } }
 .card.chart h3 { margin: 0; }
 .card.chart p { margin: 0 0 10px; }
 svg.bars { display: block; width: 100%; height: auto; }
@@ -32,8 +32,8 @@ svg.bars .empty-note { fill: var(--muted); font-size: 12px; font-family: system-
 table.dash td { vertical-align: middle; }
 table.dash th.num, table.dash td.num { text-align: right; font-variant-numeric: tabular-nums; }
 table.dash .spec { display: inline-block; margin-right: 8px; white-space: nowrap; }
-table.dash .pill { font-size: .8rem; display: inline-block; margin: 2px 2px 2px 0; }
-code.addr { background: var(--bg); border: 1px solid var(--line); border-radius: 6px; padding: 1px 6px; }
+table.dash .pill { font-size: .8rem; display: inline-block; margin: 2px 2px 2px 0; white-space: nowrap; }
+code.addr { background: var(--bg); border: 1px solid var(--line); border-radius: 6px; padding: 1px 6px; white-space: nowrap; }
 .ok-dot { display: inline-block; width: 7px; height: 7px; border-radius: 50%; background: var(--accent); margin-right: 6px; vertical-align: middle; }
 .state { display: inline-block; border-radius: 999px; padding: 1px 10px; font-size: .82rem; font-weight: 600; white-space: nowrap; }
 .state.running { background: #fdf3dc; color: #8a5a00; }

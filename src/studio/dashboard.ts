@@ -85,7 +85,7 @@ function sections(snapshot: MarketSnapshot | { waiting: string }): Page {
   return html`${problems(snapshot)}
 <div class="stats">
   ${stat('Providers', String(totals.providers), `${snapshot.providers.filter((p) => p.openOffers > 0).length} with open offers`, 'providers')}
-  ${stat('Open offers', String(totals.openOffers), snapshot.matchedNotAgreed ? `${snapshot.matchedNotAgreed} matched, not yet on chain` : 'each signed, verified', 'offers')}
+  ${stat('Open offers', String(totals.openOffers), snapshot.matchedNotAgreed ? `${snapshot.matchedNotAgreed} matched, not yet on chain` : 'signatures verified', 'offers')}
   ${stat('In flight', String(totals.inFlight), `${totals.finished} finished`, 'in-flight')}
   ${stat('Jobs done', String(totals.jobsDone), `${lp(totals.paidOut)} paid out`, 'jobs-done')}
   ${stat('Jobs / min', lastTen.toFixed(1), 'last 10 minutes', 'jobs-per-minute')}
@@ -146,6 +146,7 @@ ${snapshot.offers.length === 0
   )}</tbody></table>`}
 
 <h2>Deals</h2>
+${totals.dealsAgreed > snapshot.deals.length ? html`<p class="muted small">The last ${snapshot.deals.length} of ${totals.dealsAgreed} deals agreed on chain.</p>` : ''}
 ${snapshot.deals.length === 0
   ? html`<div class="card empty">No deal on chain yet. Run a job and it shows up here.</div>`
   : html`<table class="dash" data-deals>
