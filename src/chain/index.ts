@@ -72,6 +72,8 @@ export { escrowBalance } from './actions/escrow-balance.js';
 export type { EscrowBalanceParameters, EscrowBalanceReturnType } from './actions/escrow-balance.js';
 export { getDeal } from './actions/get-deal.js';
 export type { ChainDeal, GetDealParameters } from './actions/get-deal.js';
+export { getDealEvents } from './actions/get-deal-events.js';
+export type { DealAgreedEvent, DealEventLog, DealMovedEvent, GetDealEventsParameters } from './actions/get-deal-events.js';
 export { getDealState } from './actions/get-deal-state.js';
 export type { GetDealStateParameters } from './actions/get-deal-state.js';
 export { submitResults } from './actions/submit-results.js';

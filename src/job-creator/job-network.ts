@@ -13,12 +13,13 @@ import { followJob, postJob, type JobCreatorComponents, type JobResult, type Run
 import { UserInputError } from '../lib/errors.js';
 import { jobInputStore } from '../module/builtin-data.js';
 import { moduleLocationsOf } from '../module/git.js';
-import { configuredRpcUrl } from '../lib/config.js';
+import { configuredRpcUrl, dealsFromBlock } from '../lib/config.js';
 import { startEmbeddedNetwork, type EmbeddedNetwork } from '../network/embedded.js';
 import { createSolverClient } from '../solver/client.js';
 import type { FsBlockstore } from '../storage/index.js';
 import type { IpfsNode } from '../storage/ipfs-node.js';
 import { connectConfiguredNetwork, recordingJobOptions, type PostedJob } from './configured-network.js';
+import type { MarketSources } from './market-view.js';
 import { startJobCreatorNode } from './data-node.js';
 import { stopStep } from '../lib/stop-steps.js';
 
@@ -40,6 +41,8 @@ export interface JobNetwork {
    * cannot be done here (the embedded network dies with its command; a job posted to another network).
    */
   follow(jobId: Hex, job: JobRequest): Promise<JobResult | undefined>;
+  /** Where the network's market is read (the chain, its deal contract, the solver): for `createMarketView`. */
+  market: MarketSources;
   close(): Promise<void>;
 }
 
@@ -98,12 +101,16 @@ export async function openJobNetwork(options: OpenJobNetworkOptions): Promise<Jo
       },
       // Its chain ended with the command that posted the job.
       follow: async () => undefined,
+      // Its chain starts with the network.
+      market: { publicClient: components.chain.publicClient, domain: components.domain, solver: components.solver, fromBlock: 0n },
       close,
     };
   }
 
   const network = await connectConfiguredNetwork(options.env);
+  let fromBlock: bigint;
   try {
+    fromBlock = dealsFromBlock(options.env);
     refuseUnservedLocalData(options.localData, network.components.ipfs);
   } catch (error) {
     await network.close();
@@ -115,6 +122,7 @@ export async function openJobNetwork(options: OpenJobNetworkOptions): Promise<Jo
   const { domain } = network.components;
   return {
     identity: `chain ${domain.chainId}, deal contract ${domain.dealsAddress.toLowerCase()}`,
+    market: { publicClient: network.components.chain.publicClient, domain, solver: network.components.solver, fromBlock },
     async run(job, checks = {}) {
       await checkEscrowCovers(network.components, job.maxPrice);
       return await runCheckedJob(checks, recordingJobOptions(jobs, network, jobOptionsFor(job, network.mediators)), network.components);

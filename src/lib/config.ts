@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { UserInputError } from './errors.js';
-import { address, privateKey } from './service-config.js';
+import { address, blockNumber, privateKey } from './service-config.js';
 
 const networkSchema = z.object({
   WEB3_RPC_URL: z.string().url('must be a URL such as http://127.0.0.1:8545'),
@@ -42,6 +42,20 @@ export function parseNetworkConfig(env: NodeJS.ProcessEnv): NetworkConfig {
     const issue = parsed.error.issues[0]!;
     throw new UserInputError(`${String(issue.path[0])} ${issue.message}`, { code: 'config-invalid' });
   }
+  return parsed.data;
+}
+
+/**
+ * The first block that can hold a deal of the configured deal contract (`LILYPAD_DEALS_FROM_BLOCK`: its
+ * deployment block), from which a reader of the market (the studio's dashboard) scans its logs; 0, the
+ * chain's start, when not set. Set it on a long chain, so that the first scan does not walk blocks that
+ * hold no deal.
+ */
+export function dealsFromBlock(env: NodeJS.ProcessEnv): bigint {
+  const value = env.LILYPAD_DEALS_FROM_BLOCK;
+  if (!value) return 0n;
+  const parsed = blockNumber.safeParse(value);
+  if (!parsed.success) throw new UserInputError(`LILYPAD_DEALS_FROM_BLOCK ${parsed.error.issues[0]!.message}`, { code: 'config-invalid' });
   return parsed.data;
 }
 

@@ -22,6 +22,12 @@ export const addressList = z
   .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
   .pipe(z.array(address).min(1, 'must name at least one address'));
 export const port = z.coerce.number().int().min(0).max(65535);
+/** A block number as people write it (12345678), as a bigint. */
+export const blockNumber = z
+  .string()
+  .trim()
+  .regex(/^\d{1,20}$/, 'must be a block number such as 12345678')
+  .transform((v) => BigInt(v));
 
 /** An amount of LP as people write it (10, 2.5), in wei; it must fit the chain's uint256. */
 export const lpAmount = z

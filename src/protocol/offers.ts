@@ -154,6 +154,27 @@ export function parseJobOffer(value: unknown): JobOffer {
   return offer;
 }
 
+/** A job offer as public listings show it: everything but its inputs, which are its creator's business. */
+export type PublicJobOffer = Omit<JobOffer, 'inputs'>;
+
+export function publicJobOffer(offer: JobOffer): PublicJobOffer {
+  const { inputs: _inputs, ...shown } = offer;
+  return shown;
+}
+
+/**
+ * Parses a public job offer and checks that its module and details match the hashes its creator signed
+ * (the inputs, left out, are bound by `inputsHash` alone).
+ */
+export function parsePublicJobOffer(value: unknown): PublicJobOffer {
+  const parsed = jobOfferSchema.omit({ inputs: true }).safeParse(value);
+  if (!parsed.success) throw new OfferError(describeZodError('job offer', parsed.error));
+  const offer = parsed.data as PublicJobOffer;
+  if (moduleIdOf(offer.module) !== offer.terms.moduleId) throw new OfferError('job offer moduleId does not match its module');
+  if (jobOfferDetailsHashOf(offer) !== offer.terms.detailsHash) throw new OfferError('job offer detailsHash does not match its module name, machine and engine');
+  return offer;
+}
+
 /**
  * The job offer's details that its `detailsHash` signs: everything a role acts on beyond module and inputs.
  * `ipfsPeers` counts only when present, which keeps the hash of offers made before it existed.

@@ -41,6 +41,10 @@ export interface SolverClient {
   getDeal(dealId: Hex): Promise<Deal>;
   /** Hands the solver the job creator's acceptance of a matched deal, for its provider to agree it with. */
   acceptMatch(dealId: Hex, signature: Hex): Promise<void>;
+  /** The open resource offers, oldest first, as the solver says (each to be checked by the reader). */
+  listResourceOffers(page?: { after?: number; limit?: number }): Promise<SolverListing<{ id: string; used: number; offer: unknown }>>;
+  /** The recent deals, newest first, without their jobs' inputs, as the solver says (each to be checked by the reader). */
+  listDeals(page?: { before?: number; limit?: number }): Promise<SolverListing<unknown>>;
   /** Takes a resource offer out of matching; signed by its provider. */
   withdrawResourceOffer(id: Hex, auth: SolverAuth & { resourceProvider: Address }): Promise<void>;
   /**
@@ -48,6 +52,13 @@ export interface SolverClient {
    * `reconnectForMs`, and the solver sends the current state again; `onClose` is called when it gives up.
    */
   subscribe(subscription: SubscriptionRequest, onEvent: (event: DealEvent) => void, onClose?: (error?: Error) => void): EventSubscription;
+}
+
+/** One page of a public listing as the solver sent it: unchecked, for the reader to verify item by item. */
+export interface SolverListing<T> {
+  items: T[];
+  /** Where the next page starts; undefined on the last page. */
+  next?: number;
 }
 
 export interface SolverClientOptions {
@@ -98,6 +109,14 @@ export function createSolverClient(url: string, options: SolverClientOptions = {
     },
     async getDeal(dealId) {
       return parseDeal((await request_('GET', `/api/v1/deals/${dealId}`)).json);
+    },
+    async listResourceOffers(page = {}) {
+      const { json } = await request_('GET', `/api/v1/resource-offers${listingQuery({ after: page.after, limit: page.limit })}`);
+      return { items: Array.isArray(json.offers) ? json.offers : [], ...(typeof json.next === 'number' ? { next: json.next } : {}) };
+    },
+    async listDeals(page = {}) {
+      const { json } = await request_('GET', `/api/v1/deals${listingQuery({ before: page.before, limit: page.limit })}`);
+      return { items: Array.isArray(json.deals) ? json.deals : [], ...(typeof json.next === 'number' ? { next: json.next } : {}) };
     },
     async syncDeal(dealId) {
       await request_('POST', `/api/v1/deals/${dealId}/sync`);
@@ -201,4 +220,11 @@ export function createSolverClient(url: string, options: SolverClientOptions = {
       };
     },
   };
+}
+
+function listingQuery(params: Record<string, number | undefined>): string {
+  const query = new URLSearchParams();
+  for (const [name, value] of Object.entries(params)) if (value !== undefined) query.set(name, String(value));
+  const text = query.toString();
+  return text ? `?${text}` : '';
 }

@@ -75,6 +75,8 @@ export function openBookDatabase(path: string) {
     advanceDeal: db.prepare('UPDATE deals SET state = ?, result_cid = coalesce(?, result_cid), final = ? WHERE id = ? AND state = ?'),
     acceptMatch: db.prepare("UPDATE deals SET match_acceptance = ?, accepted_at = ? WHERE id = ? AND state = 'matched' AND match_acceptance IS NULL"),
     openDeals: db.prepare('SELECT id FROM deals WHERE final = 0'),
+    // Newest first by rowid (the order deals were made in), from before a cursor: the public listing.
+    recentDeals: db.prepare('SELECT rowid AS position, id, matched_at FROM deals WHERE rowid < ? ORDER BY rowid DESC LIMIT ?'),
     matchedDealsOf: db.prepare("SELECT id FROM deals WHERE final = 0 AND provider = ? AND state = 'matched'"),
     insertNonce: db.prepare('INSERT OR IGNORE INTO request_nonces (party, nonce, expiry) VALUES (?, ?, ?)'),
     pruneNonces: db.prepare('DELETE FROM request_nonces WHERE expiry <= ?'),

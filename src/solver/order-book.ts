@@ -357,6 +357,30 @@ export class OrderBook {
     return this.statements.acceptMatch.run(signature, Date.now(), id).changes > 0;
   }
 
+  /**
+   * The resource offers open now (unexpired, capacity left, not withdrawn), in the order they arrived,
+   * those that arrived after `after` (a position from an earlier page), at most `limit`; `next` is where
+   * the next page starts, absent on the last page.
+   */
+  openResourceOffers(nowSeconds: bigint, page: { after?: number; limit: number }): { offers: Array<StoredResourceOffer & { id: Hex }>; next?: number } {
+    const open = [...this.index.values()]
+      .filter((stored) => stored.receivedAt > (page.after ?? -1) && stored.offer.terms.expiry > nowSeconds && BigInt(stored.used) < stored.offer.terms.capacity)
+      .sort((a, b) => a.receivedAt - b.receivedAt);
+    const offers = open.slice(0, page.limit) as Array<StoredResourceOffer & { id: Hex }>;
+    return open.length > page.limit ? { offers, next: offers[offers.length - 1]!.receivedAt } : { offers };
+  }
+
+  /**
+   * Deals newest first (matched, on chain and final alike), those made before `before` (a position from
+   * an earlier page), at most `limit`; `next` is where the next page starts, absent on the last page.
+   */
+  recentDeals(page: { before?: number; limit: number }): { deals: Array<Deal & { matchedAtMs: number | null }>; next?: number } {
+    const rows = this.statements.recentDeals.all(page.before ?? Number.MAX_SAFE_INTEGER, page.limit + 1) as { position: number; id: Hex; matched_at: number | null }[];
+    const shown = rows.slice(0, page.limit);
+    const deals = shown.map((row) => ({ ...this.getDeal(row.id)!, matchedAtMs: row.matched_at }));
+    return rows.length > page.limit ? { deals, next: shown[shown.length - 1]!.position } : { deals };
+  }
+
   /** Deals not yet in a final state: what a restarted solver checks against the chain. */
   openDealIds(): Hex[] {
     return (this.statements.openDeals.all() as { id: Hex }[]).map((row) => row.id);

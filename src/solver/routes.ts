@@ -1,6 +1,7 @@
 /**
  * The solver's HTTP API: signed offers in, deals and job offers out, and the two writes that only move a
- * deal on (a job creator's acceptance of its match, a request to read a deal from the chain again). Every
+ * deal on (a job creator's acceptance of its match, a request to read a deal from the chain again), and
+ * public, paginated listings of the open resource offers and the recent deals. Every
  * write is checked for its signature before it counts; a refusal costs the caller's IP a token, so that a
  * flood of bad requests stops costing signature checks.
  */
@@ -14,6 +15,7 @@ import {
   jobOfferId,
   parseJobOffer,
   parseResourceOffer,
+  publicJobOffer,
   resourceOfferId,
   toWire,
   verifyJobOfferSignature,
@@ -41,6 +43,28 @@ export interface SolverRoutesComponents {
   readEscrow: (provider: string) => Promise<unknown>;
   /** Catches the solver's view of a deal up with the chain. */
   syncDeal: (dealId: Hex) => Promise<Deal | undefined>;
+}
+
+/** The most items one page of a public listing holds, and how many when the caller does not say. */
+export const LISTING_LIMITS = { max: 100, default: 50 } as const;
+
+/**
+ * `?limit=` and a cursor (`?after=` or `?before=`, a position from an earlier page's `next`) of a public
+ * listing, or one line saying what is wrong with them.
+ */
+function listingPage(c: Context, cursorName: 'after' | 'before'): { limit: number; cursor?: number } | string {
+  const limitText = c.req.query('limit');
+  const cursorText = c.req.query(cursorName);
+  let limit: number = LISTING_LIMITS.default;
+  if (limitText !== undefined) {
+    if (!/^\d{1,6}$/.test(limitText) || Number(limitText) < 1 || Number(limitText) > LISTING_LIMITS.max) {
+      return `limit must be a whole number from 1 to ${LISTING_LIMITS.max}, not ${JSON.stringify(limitText.slice(0, 32))}`;
+    }
+    limit = Number(limitText);
+  }
+  if (cursorText === undefined) return { limit };
+  if (!/^\d{1,15}$/.test(cursorText)) return `${cursorName} must be the \`next\` of an earlier page (a whole number), not ${JSON.stringify(cursorText.slice(0, 32))}`;
+  return { limit, cursor: Number(cursorText) };
 }
 
 function clientIp(c: Context): string {
@@ -160,6 +184,27 @@ export function solverRoutes(maxBodyBytes: number, components: SolverRoutesCompo
     const pending = book().getPending(id, now());
     if (pending) return c.json({ id, state: 'pending', reason: pending.reason });
     return c.json({ error: `no job offer ${id}` }, 404);
+  });
+
+  // Public, read-only listings for dashboards and explorers. Each offer and deal carries what its parties
+  // signed, so a reader checks it for itself (signatures, and deal ids against the chain) rather than
+  // believing the solver.
+  app.get('/api/v1/resource-offers', (c) => {
+    const page = listingPage(c, 'after');
+    if (typeof page === 'string') return refuse(c, 400, page);
+    const listed = book().openResourceOffers(now(), { after: page.cursor, limit: page.limit });
+    return c.json({
+      offers: listed.offers.map((stored) => ({ id: stored.id, used: stored.used, offer: toWire(stored.offer) })),
+      next: listed.next ?? null,
+    });
+  });
+
+  app.get('/api/v1/deals', (c) => {
+    const page = listingPage(c, 'before');
+    if (typeof page === 'string') return refuse(c, 400, page);
+    const listed = book().recentDeals({ before: page.cursor, limit: page.limit });
+    // A job's inputs (a person's prompt) stay out of a public listing; its signed inputsHash still binds them.
+    return c.json({ deals: listed.deals.map((deal) => toWire({ ...deal, jobOffer: publicJobOffer(deal.jobOffer) })), next: listed.next ?? null });
   });
 
   app.get('/api/v1/deals/:id', (c) => {

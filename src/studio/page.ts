@@ -91,6 +91,7 @@ export function layout(c: Context<WebEnv>, title: string, body: Page): Page {
   <a class="brand" href="/"><span class="pad"></span>Lilypad AI Studio</a>
   <nav class="main">
     <a href="/">Modules</a>
+    <a href="/dashboard">Network</a>
     ${user ? html`<a href="/chat">Chat</a><a href="/jobs">Jobs</a><a href="/keys">API keys</a><a href="/credits">Credits</a>` : ''}
   </nav>
   ${account}

@@ -98,7 +98,7 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
   // The default origin names the port, known once the server listens (before any request).
   let publicOrigin: PublicOrigin | undefined;
   const signIn = { publicOrigin: () => publicOrigin!, ...(signInSettings.oidc ? { oidc: signInSettings.oidc } : {}) };
-  app.route('/', createWebApp({ store, jobs, catalog, payments, secureCookies: options.env.LILYPAD_STUDIO_SECURE_COOKIES === 'true', signIn }));
+  app.route('/', createWebApp({ store, jobs, catalog, payments, network, secureCookies: options.env.LILYPAD_STUDIO_SECURE_COOKIES === 'true', signIn }));
   app.onError((error, c) => {
     process.stderr.write(`lilypad studio: unexpected error on ${c.req.method} ${c.req.path} (a bug):\n${error.stack ?? String(error)}\n`);
     return c.json({ error: { code: 'internal', message: 'the studio failed to answer this request (a bug); it was logged' } }, 500);

@@ -1,7 +1,8 @@
 /**
  * The web app: server-rendered pages, a session cookie, and a CSRF token in every form. Pages: the module
  * gallery (`/`), a module's form (`/modules/:name`), jobs (`/jobs`, `/jobs/:id`, live over EventSource), chat (`/chat`, chat-page.ts),
- * API keys (`/keys`), credits (`/credits`), and sign-up, sign-in and sign-out.
+ * API keys (`/keys`), credits (`/credits`), sign-up, sign-in and sign-out, and the public network dashboard
+ * (`/dashboard`, in dashboard.ts).
  */
 import { Hono, type Context } from 'hono';
 import { deleteCookie, getCookie } from 'hono/cookie';
@@ -10,7 +11,9 @@ import type { HtmlEscapedString } from 'hono/utils/html';
 import { formatEther } from 'viem';
 import { isUserFacing } from '../lib/errors.js';
 import { statusOfJobError } from './api.js';
+import type { JobNetwork } from '../job-creator/job-network.js';
 import { SCRIPT, STYLESHEET } from './assets.js';
+import { createDashboard } from './dashboard.js';
 import type { Catalog, CatalogModule } from './catalog.js';
 import { createChatPage } from './chat-page.js';
 import { followJobEvents, sendResultFile } from './follow.js';
@@ -36,6 +39,8 @@ export interface WebComponents {
   secureCookies: boolean;
   /** Passkeys and OpenID Connect: the public origin and the provider. */
   signIn: SignInConfig;
+  /** The studio's job network, whose market the public dashboard shows. */
+  network: Promise<JobNetwork>;
 }
 
 export function createWebApp(components: WebComponents): Hono<WebEnv> {
@@ -146,6 +151,8 @@ export function createWebApp(components: WebComponents): Hono<WebEnv> {
     if (!user) return c.json({ error: { code: 'unauthenticated', message: 'sign in first' } }, 401);
     return c.json({ email: user.email, credits: user.credits, spent: store.spentBy(user.id) });
   });
+
+  app.route('/', createDashboard(components.network));
 
   // --- modules and jobs ---
 
