@@ -6,11 +6,11 @@ export const STYLESHEET = `
 body { margin: 0; font: 16px/1.55 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; color: var(--ink); background: var(--bg); }
 a { color: var(--accent-dark); }
 header.top { background: var(--card); border-bottom: 1px solid var(--line); }
-header.top .bar { max-width: 1040px; margin: 0 auto; padding: 12px 24px; display: flex; align-items: center; gap: 20px; }
+header.top .bar { max-width: 1040px; margin: 0 auto; padding: 12px 24px; display: flex; flex-wrap: wrap; align-items: center; gap: 10px 20px; }
 .brand { font-weight: 700; font-size: 1.15rem; text-decoration: none; color: var(--ink); display: flex; align-items: center; gap: 8px; }
 .brand .pad { width: 26px; height: 26px; border-radius: 50%; background: radial-gradient(circle at 35% 35%, #3ddc97, var(--accent)); display: inline-block; }
-nav.main { display: flex; gap: 16px; flex: 1; }
-nav.main a { text-decoration: none; color: var(--muted); font-weight: 500; }
+nav.main { display: flex; flex-wrap: wrap; gap: 4px 16px; flex: 1; }
+nav.main a { text-decoration: none; color: var(--muted); font-weight: 500; white-space: nowrap; }
 nav.main a:hover { color: var(--ink); }
 .account { display: flex; align-items: center; gap: 12px; color: var(--muted); font-size: .95rem; }
 .credits { background: #e7f7f1; color: var(--accent-dark); border-radius: 999px; padding: 3px 12px; font-weight: 600; text-decoration: none; }
@@ -58,6 +58,8 @@ td button { padding: 5px 12px; }
 .status.succeeded { color: var(--accent-dark); } .status.failed { color: var(--danger); } .status.running, .status.queued { color: #b7791f; }
 .two { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 28px; align-items: start; }
 @media (max-width: 800px) { .two { grid-template-columns: 1fr; } }
+/* A narrow screen: the brand and the account on one line, the pages on the next, the email left out. */
+@media (max-width: 640px) { header.top .bar { padding: 10px 16px; } .brand { white-space: nowrap; flex: 1; } nav.main { order: 3; flex-basis: 100%; } .account .email { display: none; } .account { white-space: nowrap; } main { padding: 24px 16px 48px; } }
 ol.progress { list-style: none; padding: 0; margin: 0 0 16px; }
 ol.progress li { padding: 6px 0; border-bottom: 1px dashed var(--line); }
 .result dl { display: grid; grid-template-columns: max-content 1fr; gap: 6px 14px; margin: 0 0 12px; }
