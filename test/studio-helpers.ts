@@ -76,6 +76,16 @@ export class WebClient {
   hasSession(): boolean {
     return this.cookies.has('lilypad_session');
   }
+
+  /** A cookie this browser holds. */
+  cookie(name: string): string | undefined {
+    return this.cookies.get(name);
+  }
+
+  /** Plants a cookie, as a script on a sibling site or a shared computer could. */
+  setCookie(name: string, value: string): void {
+    this.cookies.set(name, value);
+  }
 }
 
 /** Reads a Server-Sent Events stream to its end: each event's name and parsed data. */

@@ -74,7 +74,13 @@ export function createWebApp(components: WebComponents): Hono<WebEnv> {
   // Guessing passwords is slow: 10 attempts per email at once, then one every 30 s.
   const signInAttempts = createRateLimiter(SIGN_IN_RATE_LIMIT);
 
-  const safeNext = (next: string | undefined) => (next && next.startsWith('/') && !next.startsWith('//') ? next : '/');
+  // Resolved as a browser would resolve it (`/\\host` and `/<tab>/host` are other sites to a browser): only a path on the studio is kept.
+  const safeNext = (next: string | undefined) => {
+    if (!next?.startsWith('/')) return '/';
+    const base = new URL('http://studio.invalid/');
+    const url = new URL(next, base);
+    return url.origin === base.origin ? url.pathname + url.search + url.hash : '/';
+  };
 
   // --- accounts ---
 
@@ -86,8 +92,9 @@ export function createWebApp(components: WebComponents): Hono<WebEnv> {
     const form = await formOf(c);
     const email = (form.email ?? '').trim();
     const password = form.password ?? '';
-    const fail = (message: string) => c.html(authPage(c, 'signup', preSessionCsrf(c), payments, message, email), 400);
-    if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) return fail('Enter an email address, such as ada@example.com.');
+    const fail = (message: string) => c.html(authPage(c, 'signup', preSessionCsrf(c), payments, message, email.slice(0, 254)), 400);
+    // 254 characters is the most an email address can have (RFC 5321's path limit).
+    if (email.length > 254 || !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) return fail('Enter an email address, such as ada@example.com.');
     if (password.length < MIN_PASSWORD_LENGTH) return fail(`Choose a password of at least ${MIN_PASSWORD_LENGTH} characters.`);
     if (store.userByEmail(email)) return fail(`An account for ${email} already exists: sign in instead.`);
     const user = store.createUser(email, await hashPassword(password), payments.signupCredits, 'welcome credits (free beta)');
@@ -217,7 +224,11 @@ export function createWebApp(components: WebComponents): Hono<WebEnv> {
   app.post('/keys/:id/revoke', (c) => {
     const user = signedIn(c);
     if (!user) return toSignIn(c);
-    store.revokeApiKey(user.id, c.req.param('id'));
+    const id = c.req.param('id');
+    // Another person's key (or none) is not found, whatever its id: nothing tells anyone it exists.
+    if (!store.revokeApiKey(user.id, id) && !store.apiKeysOf(user.id).some((key) => key.id === id)) {
+      return c.html(layout(c, 'Not found', html`<h1>No such key</h1><p><a href="/keys">Your API keys</a></p>`), 404);
+    }
     return c.redirect('/keys', 303);
   });
 
