@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { UserInputError } from '../lib/errors.js';
+import { DEFAULT_PARALLEL_JOBS } from '../studio/jobs.js';
 import { freeBetaPayments } from '../studio/payments.js';
 import { generatedPassword, hashPassword, newApiKey } from '../studio/secrets.js';
 import { startStudio } from '../studio/server.js';
@@ -43,6 +44,12 @@ function port(value: string): number {
   return parsed;
 }
 
+function parallelJobs(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 1 || parsed > 64) throw new UserInputError(`--parallel-jobs ${value}: give a whole number from 1 to 64`, { code: 'input-malformed' });
+  return parsed;
+}
+
 export function registerStudioCommands(program: Command): void {
   const studio = program
     .command('studio')
@@ -50,12 +57,14 @@ export function registerStudioCommands(program: Command): void {
     .option('--host <address>', 'the address to listen on', '127.0.0.1')
     .option('--port <port>', 'the port to listen on', '8787')
     .option('--data-dir <dir>', DATA_DIR_HELP)
-    .action(async (flags: { host: string; port: string; dataDir?: string }) => {
+    .option('--parallel-jobs <count>', 'how many jobs run at once on the studio\'s account; the rest wait their turn', String(DEFAULT_PARALLEL_JOBS))
+    .action(async (flags: { host: string; port: string; dataDir?: string; parallelJobs: string }) => {
       const signal = stopSignal();
       const running = await startStudio({
         dataDir: dataDirOf(flags.dataDir),
         host: flags.host,
         port: port(flags.port),
+        parallelJobs: parallelJobs(flags.parallelJobs),
         env: process.env,
         onNetwork: (outcome) => {
           if ('identity' in outcome) process.stdout.write(`Job network ready: ${outcome.identity}\n`);

@@ -18,6 +18,8 @@ import type { StudioJob, StudioStore } from './store.js';
 
 /** The most LP the studio pays a provider for one job. */
 export const STUDIO_MAX_PRICE = parseEther('10');
+/** Jobs run at once on the studio's account unless `--parallel-jobs` says otherwise; the rest wait their turn. */
+export const DEFAULT_PARALLEL_JOBS = 4;
 
 export type StudioJobEvent = Record<string, unknown> & { type: string; line?: string };
 
@@ -31,7 +33,7 @@ export interface StudioJobs {
   start(userId: number, request: { module?: unknown; inputs?: unknown }, via: 'web' | 'api'): StudioJob;
   /** Events so far, and then each new one until the job ends; returns how to stop following. */
   follow(jobId: string, follower: JobFollower): () => void;
-  /** Waits for the running job to stop (after the network's signal was aborted). */
+  /** Waits for the running jobs, and those still waiting, to stop (after the network's signal was aborted). */
   idle(): Promise<void>;
 }
 
@@ -42,12 +44,23 @@ export function studioEvent(event: JobProgressEvent): StudioJobEvent {
   return { ...plain, type: event.type, ...(line ? { line } : {}) } as StudioJobEvent;
 }
 
-export function createStudioJobs(components: { store: StudioStore; catalog: Catalog; network: Promise<JobNetwork> }): StudioJobs {
+export function createStudioJobs(components: { store: StudioStore; catalog: Catalog; network: Promise<JobNetwork>; parallelJobs?: number }): StudioJobs {
   const { store, catalog } = components;
+  const parallelJobs = components.parallelJobs ?? DEFAULT_PARALLEL_JOBS;
   const followers = new Map<string, Set<JobFollower>>();
-  // One job at a time on the studio's account: its escrow and its wallet are shared by every job, and the
-  // embedded network has a single provider. Concurrency is a later step.
-  let queue: Promise<void> = Promise.resolve();
+  // Up to `parallelJobs` jobs run at once on the studio's one account (the job network keeps their deals,
+  // transactions and result folders apart); the others wait in the order they were asked for.
+  const waiting: StudioJob[] = [];
+  const running = new Set<Promise<void>>();
+  const startWaiting = () => {
+    while (running.size < parallelJobs && waiting.length > 0) {
+      const run = runOne(waiting.shift()!).finally(() => {
+        running.delete(run);
+        startWaiting();
+      });
+      running.add(run);
+    }
+  };
 
   const tell = (jobId: string, event: StudioJobEvent) => {
     store.addJobEvent(jobId, event);
@@ -104,7 +117,8 @@ export function createStudioJobs(components: { store: StudioStore; catalog: Cata
         });
       }
       const job = store.job(id)!;
-      queue = queue.then(() => runOne(job));
+      waiting.push(job);
+      startWaiting();
       return job;
     },
     follow(jobId, follower) {
@@ -121,7 +135,9 @@ export function createStudioJobs(components: { store: StudioStore; catalog: Cata
       followers.set(jobId, set);
       return () => set.delete(follower);
     },
-    idle: () => queue,
+    async idle() {
+      while (running.size > 0) await Promise.allSettled(running);
+    },
   };
 }
 

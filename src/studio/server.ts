@@ -26,6 +26,8 @@ export interface StudioOptions {
   env: NodeJS.ProcessEnv;
   payments?: PaymentProvider;
   rateLimit?: RateLimit;
+  /** How many jobs run at once on the studio's account (default DEFAULT_PARALLEL_JOBS); the rest wait their turn. */
+  parallelJobs?: number;
   /** Told once the job network is up, or why it is not. */
   onNetwork?: (outcome: { identity: string } | { error: unknown }) => void;
 }
@@ -78,7 +80,7 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
     (error) => options.onNetwork?.({ error }),
   );
 
-  const jobs = createStudioJobs({ store, catalog, network });
+  const jobs = createStudioJobs({ store, catalog, network, parallelJobs: options.parallelJobs });
   const app = new Hono();
   app.use('*', async (c, next) => {
     await next();
