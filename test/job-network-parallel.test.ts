@@ -5,13 +5,13 @@
  * own deal and its own result, the escrow must pay exactly one price per job, and two jobs with the same
  * module and inputs (the same result CID, so the same folder) must both read their result whole.
  */
-import { readFile } from 'node:fs/promises';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectChain, escrowBalance } from '../src/chain/index.js';
+import { parseEther } from 'viem';
+import { connectChain, escrowBalance, withdraw } from '../src/chain/index.js';
 import { openJobNetwork, type JobNetwork } from '../src/job-creator/job-network.js';
 import { openJobStore } from '../src/job-creator/job-store.js';
 import { EMBEDDED_JOB_PRICE, startEmbeddedNetwork, type EmbeddedNetwork } from '../src/network/embedded.js';
@@ -90,5 +90,25 @@ describe('jobs of one job creator at once', () => {
     } finally {
       store.close();
     }
+  }, 120_000);
+
+  it('keeps the escrow that running jobs may still lock: with room for two jobs, the third of three at once is refused at once, not left to expire', async () => {
+    const jobCreator = privateKeyToAccount(embedded.jobCreatorPrivateKey).address;
+    const chain = await connectChain({ rpcUrl: embedded.rpcUrl, privateKey: embedded.jobCreatorPrivateKey, chainId: embedded.chainId });
+    const escrow = async () => (await escrowBalance(chain.publicClient, { deals: embedded.contracts.deals, account: jobCreator })).free;
+    // Room for two jobs at the provider's price, not three.
+    await withdraw(chain, { deals: embedded.contracts.deals, amount: (await escrow()) - parseEther('2.5') });
+
+    const outcomes = await Promise.allSettled(
+      ['a', 'b', 'c'].map((Message) => network.run({ module: 'cowsay:v0.0.1', inputs: { Message }, maxPrice: EMBEDDED_JOB_PRICE, offerTtlSeconds: 60 })),
+    );
+    expect(outcomes.filter((o) => o.status === 'fulfilled').map((o) => (o as PromiseFulfilledResult<{ exitCode: number }>).value.exitCode)).toEqual([0, 0]);
+    const refused = outcomes.filter((o) => o.status === 'rejected').map((o) => (o as PromiseRejectedResult).reason);
+    expect(refused).toHaveLength(1);
+    expect(refused[0]).toMatchObject({ code: 'escrow-too-small' });
+    expect(refused[0].message).toBe(
+      `the escrow of ${jobCreator} holds 2.5 LP (2 LP of it kept for the jobs running now), less than --max-price 1 LP: deposit LP into the deal contract (lilypad faucet ${jobCreator} on a local network), lower --max-price, or run fewer jobs at once`,
+    );
+    expect(await escrow()).toBe(parseEther('0.5'));
   }, 120_000);
 });
