@@ -3,8 +3,9 @@
  * its real SQLite store read back), and each checked by what the victim would notice: no job, no key, no
  * credit moved, the session still valid, nothing of theirs shown to anyone else, no script of anyone else's
  * run in their browser (Debian's headless Chromium). CSRF, another user's job or key by id, session fixation,
- * oversized bodies, script in inputs, credits under concurrent requests, and the odd ones: path traversal in
- * result files, open redirects through `next=`, very long emails, SQL-shaped input.
+ * oversized bodies, script in inputs, credits under concurrent requests (jobs, sign-ups, top-ups), and the
+ * odd ones: path traversal in result files, open redirects through `next=`, very long emails, SQL-shaped
+ * input, line breaks in key names.
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -363,6 +364,46 @@ describe('credits under concurrent requests', () => {
   });
 });
 
+describe('accounts and top-ups under concurrent requests', () => {
+  it('makes one account of five sign-ups of one email at once, and answers the others as a person would', async () => {
+    const email = `twice-${++counter}@example.com`;
+    const browsers = Array.from({ length: 5 }, () => new WebClient(studio.url));
+    const tokens = await Promise.all(browsers.map((browser) => browser.csrfOf('/signup')));
+    const responses = await Promise.all(browsers.map((browser, i) => browser.post('/signup', { csrf: tokens[i]!, email, password: PASSWORD })));
+    expect(responses.map((r) => r.status).sort()).toEqual([303, 400, 400, 400, 400]);
+    for (const response of responses.filter((r) => r.status === 400)) expect(await response.text()).toContain(`An account for ${email} already exists`);
+    const user = store.userByEmail(email)!;
+    expect(user.credits).toBe(SIGNUP_CREDITS);
+    expect(store.creditEntriesOf(user.id)).toHaveLength(1);
+  });
+
+  it('grants no free credits past the beta\'s cap when 20 top-ups come at once', async () => {
+    const person = await newUser('top-up');
+    // Near the cap, as the operator's grant leaves it: room for one more top-up of 100.
+    store.grantCredits(person.id, 850 - SIGNUP_CREDITS, 'operator grant');
+    const body = new URLSearchParams({ csrf: await person.web.csrfOf('/credits') }).toString();
+    // As slow connections send them: every request's headers first (the studio reads the session and its
+    // balance), then, once one more request has come and gone, every body.
+    const requests = Array.from({ length: 20 }, () => {
+      const req = request(new URL('/credits/top-up', studio.url), {
+        method: 'POST',
+        agent: false,
+        headers: { cookie: `lilypad_session=${person.web.cookie('lilypad_session')}`, 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(body.length) },
+      });
+      req.flushHeaders();
+      const connected = new Promise<void>((resolve) => req.once('socket', (socket) => socket.once('connect', () => resolve())));
+      return { req, connected, answered: new Promise<number>((resolve, reject) => req.on('response', (res) => (res.resume(), resolve(res.statusCode!))).on('error', reject)) };
+    });
+    await Promise.all(requests.map((r) => r.connected));
+    expect((await person.web.fetch('/account.json')).status).toBe(200);
+    for (const { req } of requests) req.end(body);
+    expect(await Promise.all(requests.map((r) => r.answered))).toEqual(Array(20).fill(303));
+    // 100 a time while the balance stays within 1,000: one of them.
+    expect(store.user(person.id)!.credits).toBe(950);
+    expect(ledgerSum(person.id)).toBe(950);
+  });
+});
+
 describe('odd input', () => {
   it('never redirects off the studio through next=, however it is spelled', async () => {
     const person = await newUser('redirect');
@@ -518,6 +559,7 @@ describe.skipIf(Boolean(noChromium))(`in a browser${noChromium ? ` (skipped: ${n
     // Run a job from the module page, whose live view renders the events and the result in the browser.
     const pageResponse = await page.goto(studio.url + '/modules/cowsay');
     expect(pageResponse!.headers()['content-security-policy']).toContain("script-src 'self'");
+    expect(pageResponse!.headers()['x-frame-options']).toBe('DENY');
     const message = payloads.join(' ');
     await page.getByLabel('Message').fill(message);
     await page.getByRole('button', { name: 'Run cowsay' }).click();

@@ -96,8 +96,12 @@ export function createWebApp(components: WebComponents): Hono<WebEnv> {
     // 254 characters is the most an email address can have (RFC 5321's path limit).
     if (email.length > 254 || !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) return fail('Enter an email address, such as ada@example.com.');
     if (password.length < MIN_PASSWORD_LENGTH) return fail(`Choose a password of at least ${MIN_PASSWORD_LENGTH} characters.`);
-    if (store.userByEmail(email)) return fail(`An account for ${email} already exists: sign in instead.`);
-    const user = store.createUser(email, await hashPassword(password), payments.signupCredits, 'welcome credits (free beta)');
+    const exists = () => fail(`An account for ${email} already exists: sign in instead.`);
+    if (store.userByEmail(email)) return exists();
+    const passwordHash = await hashPassword(password);
+    // Asked for twice at once, the second finds the account made while its password was hashed.
+    if (store.userByEmail(email)) return exists();
+    const user = store.createUser(email, passwordHash, payments.signupCredits, 'welcome credits (free beta)');
     sessions.start(c, user);
     return c.redirect('/', 303);
   });
