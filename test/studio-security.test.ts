@@ -436,6 +436,11 @@ describe('odd input', () => {
     expect(page).toContain('Enter an email address');
     expect(page.length).toBeLessThan(50_000);
     expect(store.userByEmail(long)).toBeUndefined();
+    const signIn = await browser.post('/signin', { csrf: await browser.csrfOf('/signin'), email: long, password: PASSWORD });
+    expect(signIn.status).toBe(401);
+    const signInPage = await signIn.text();
+    expect(signInPage).toContain('That email and password do not match an account.');
+    expect(signInPage.length).toBeLessThan(50_000);
 
     const sqlish = `x'--@example.com`;
     const person = new WebClient(studio.url);

@@ -110,6 +110,8 @@ export function createWebApp(components: WebComponents): Hono<WebEnv> {
   app.post('/signin', async (c) => {
     const form = await formOf(c);
     const email = (form.email ?? '').trim();
+    // No account has a longer one, and the attempt counter (kept per email, in memory) need not keep it.
+    if (email.length > 254) return c.html(authPage(c, 'signin', preSessionCsrf(c), payments, 'That email and password do not match an account.', '', form.next), 401);
     const attempt = signInAttempts.take(email.toLowerCase());
     if (!attempt.ok) {
       c.header('Retry-After', String(attempt.retryAfterSeconds));
