@@ -1,8 +1,10 @@
 /**
  * The studio runs people's jobs in parallel on its one account: a real studio on 127.0.0.1 with two jobs at
  * a time, five people each asking for cowsay at once. Each gets their own result, pays once, and never more
- * than two jobs run at a time (the rest wait, queued, in the store).
+ * than two jobs run at a time (the rest wait, queued, in the store). A studio that stops ends the jobs still
+ * waiting at once, refunded.
  */
+import { rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStudioStore, type StudioStore } from '../src/studio/store.js';
@@ -66,5 +68,38 @@ describe('jobs in parallel', () => {
       expect(store.creditEntriesOf(person.id).reduce((sum, entry) => sum + entry.delta, 0)).toBe(99);
     }
     expect(new Set(posted.map((p) => store.job(p.jobId)!.dealId)).size).toBe(people.length);
+  }, 120_000);
+
+  it('ends the jobs still waiting when it stops, failed and refunded, without signing anything for them', async () => {
+    const one = await startTestStudio({ parallelJobs: 1 });
+    try {
+      const web = new WebClient(one.url);
+      await web.signUp('ada@example.com', 'correct horse battery');
+      const key = await web.createKey('k');
+      const post = (module: string, inputs: Record<string, string>) =>
+        fetch(one.url + '/api/v1/jobs', { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ module, inputs }) }).then(
+          async (r) => ((await r.json()) as { id: string }).id,
+        );
+      // A long job first, so that the two after it are still waiting when the studio stops.
+      const first = await post('spin:v0.0.1', { Rounds: '800' });
+      const waiting = [await post('cowsay:v0.0.1', { Message: 'later' }), await post('cowsay:v0.0.1', { Message: 'later still' })];
+      await one.stop();
+      const after = openStudioStore(one.dataDir);
+      try {
+        for (const id of waiting) {
+          expect(after.job(id)).toMatchObject({ status: 'failed', refunded: true, error: 'the studio stopped before this job ran; its credits are back', events: [] });
+        }
+        expect(after.job(first)!.status).toBe('failed');
+        // 100 to start with; the spin job's 2 credits are back too unless its deal was agreed before the stop.
+        const user = after.userByEmail('ada@example.com')!;
+        expect(user.credits).toBe(after.job(first)!.refunded ? 100 : 98);
+        expect(after.creditEntriesOf(user.id).reduce((sum, entry) => sum + entry.delta, 0)).toBe(user.credits);
+      } finally {
+        after.close();
+      }
+    } finally {
+      await one.stop();
+      await rm(one.dataDir, { recursive: true, force: true });
+    }
   }, 120_000);
 });

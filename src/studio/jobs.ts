@@ -33,7 +33,10 @@ export interface StudioJobs {
   start(userId: number, request: { module?: unknown; inputs?: unknown }, via: 'web' | 'api'): StudioJob;
   /** Events so far, and then each new one until the job ends; returns how to stop following. */
   follow(jobId: string, follower: JobFollower): () => void;
-  /** Waits for the running jobs, and those still waiting, to stop (after the network's signal was aborted). */
+  /**
+   * For a stop, once the network's signal was aborted: the jobs still waiting end now, failed and refunded
+   * (nothing was signed for them), and this waits for the running ones to stop.
+   */
   idle(): Promise<void>;
 }
 
@@ -66,6 +69,11 @@ export function createStudioJobs(components: { store: StudioStore; catalog: Cata
     store.addJobEvent(jobId, event);
     for (const follower of followers.get(jobId) ?? []) follower.onEvent(event);
   };
+  const ended = (jobId: string) => {
+    const finished = store.job(jobId)!;
+    for (const follower of followers.get(jobId) ?? []) follower.onEnd(finished);
+    followers.delete(jobId);
+  };
 
   async function runOne(job: StudioJob): Promise<void> {
     store.setJobRunning(job.id);
@@ -97,10 +105,9 @@ export function createStudioJobs(components: { store: StudioStore; catalog: Cata
       const message = isUserFacing(error) ? error.message : `the studio could not run the job: ${(error as Error)?.message ?? String(error)}`;
       store.finishJob(job.id, { status: 'failed', error: message, refund: !agreed });
     }
-    const finished = store.job(job.id)!;
-    for (const follower of followers.get(job.id) ?? []) follower.onEnd(finished);
-    followers.delete(job.id);
+    ended(job.id);
   }
+
 
   return {
     start(userId, request, via) {
@@ -136,6 +143,10 @@ export function createStudioJobs(components: { store: StudioStore; catalog: Cata
       return () => set.delete(follower);
     },
     async idle() {
+      for (const job of waiting.splice(0)) {
+        store.finishJob(job.id, { status: 'failed', error: 'the studio stopped before this job ran; its credits are back', refund: true });
+        ended(job.id);
+      }
       while (running.size > 0) await Promise.allSettled(running);
     },
   };
