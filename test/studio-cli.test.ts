@@ -26,6 +26,10 @@ describe('lilypad studio', () => {
     await studio.printed(/Job network ready: embedded/);
     const url = /Lilypad AI Studio at (http:\/\/127\.0\.0\.1:\d+)/.exec(studio.output().stdout)![1]!;
 
+    const badParallel = await runCli(['studio', '--parallel-jobs', '0', '--data-dir', `${dataDir}-other`]);
+    expect(badParallel.code).toBe(1);
+    expect(badParallel.stderr).toBe('Error: --parallel-jobs 0: give a whole number from 1 to 64\n');
+
     const port = new URL(url).port;
     const taken = await runCli(['studio', '--port', port, '--data-dir', `${dataDir}-other`]);
     expect(taken.code).toBe(1);

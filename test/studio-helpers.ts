@@ -77,11 +77,12 @@ export class WebClient {
     return this.cookies.has('lilypad_session');
   }
 
+  /** A cookie this browser holds. */
   cookie(name: string): string | undefined {
     return this.cookies.get(name);
   }
 
-  /** Plants a cookie, as another site or a shared computer could (session fixation tests). */
+  /** Plants a cookie, as a script on a sibling site or a shared computer could. */
   setCookie(name: string, value: string): void {
     this.cookies.set(name, value);
   }

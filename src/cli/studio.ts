@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { UserInputError } from '../lib/errors.js';
+import { DEFAULT_PARALLEL_JOBS } from '../studio/jobs.js';
 import { freeBetaPayments } from '../studio/payments.js';
 import { generatedPassword, hashPassword, newApiKey } from '../studio/secrets.js';
 import { startStudio } from '../studio/server.js';
@@ -43,6 +44,12 @@ function port(value: string): number {
   return parsed;
 }
 
+function parallelJobs(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 1 || parsed > 64) throw new UserInputError(`--parallel-jobs ${value}: give a whole number from 1 to 64`, { code: 'input-malformed' });
+  return parsed;
+}
+
 export function registerStudioCommands(program: Command): void {
   const studio = program
     .command('studio')
@@ -50,12 +57,13 @@ export function registerStudioCommands(program: Command): void {
     .option('--host <address>', 'the address to listen on', '127.0.0.1')
     .option('--port <port>', 'the port to listen on', '8787')
     .option('--data-dir <dir>', DATA_DIR_HELP)
+    .option('--parallel-jobs <count>', 'how many jobs run at once on the studio\'s account; the rest wait their turn', String(DEFAULT_PARALLEL_JOBS))
     .option('--origin <url>', 'the address people open the studio at; passkeys and sign-in redirects belong to it (LILYPAD_STUDIO_ORIGIN, default http://localhost:<port>)')
     .option('--oidc-issuer <url>', 'sign in with an OpenID Connect provider: its issuer URL (LILYPAD_STUDIO_OIDC_ISSUER)')
     .option('--oidc-client-id <id>', 'the client id the provider issued to the studio (LILYPAD_STUDIO_OIDC_CLIENT_ID)')
     .option('--oidc-client-secret <secret>', 'its client secret; prefer LILYPAD_STUDIO_OIDC_CLIENT_SECRET, as flags show in the process list')
     .option('--oidc-name <name>', 'the provider\'s name on the button, such as GitHub (LILYPAD_STUDIO_OIDC_NAME)')
-    .action(async (flags: { host: string; port: string; dataDir?: string; origin?: string; oidcIssuer?: string; oidcClientId?: string; oidcClientSecret?: string; oidcName?: string }) => {
+    .action(async (flags: { host: string; port: string; dataDir?: string; origin?: string; oidcIssuer?: string; oidcClientId?: string; oidcClientSecret?: string; oidcName?: string; parallelJobs: string }) => {
       const signal = stopSignal();
       // Flags win over the environment; the studio reads its settings from the result.
       const flagSettings = {
@@ -70,6 +78,7 @@ export function registerStudioCommands(program: Command): void {
         dataDir: dataDirOf(flags.dataDir),
         host: flags.host,
         port: port(flags.port),
+        parallelJobs: parallelJobs(flags.parallelJobs),
         env,
         onNetwork: (outcome) => {
           if ('identity' in outcome) process.stdout.write(`Job network ready: ${outcome.identity}\n`);

@@ -120,15 +120,22 @@ export async function openJobNetwork(options: OpenJobNetworkOptions): Promise<Jo
   // this process dies.
   const jobs = openJobStore(defaultJobsDbPath(options.env));
   const { domain } = network.components;
+  const escrow = escrowReservations(network.components);
   return {
     identity: `chain ${domain.chainId}, deal contract ${domain.dealsAddress.toLowerCase()}`,
     market: { publicClient: network.components.chain.publicClient, domain, solver: network.components.solver, fromBlock },
     async run(job, checks = {}) {
-      await checkEscrowCovers(network.components, job.maxPrice);
-      return await runCheckedJob(checks, recordingJobOptions(jobs, network, jobOptionsFor(job, network.mediators)), network.components);
+      const release = await escrow.reserve(job.maxPrice);
+      try {
+        return await runCheckedJob(checks, recordingJobOptions(jobs, network, jobOptionsFor(job, network.mediators)), network.components);
+      } finally {
+        release();
+      }
     },
     async post(job) {
-      await checkEscrowCovers(network.components, job.maxPrice);
+      // A posted job is followed elsewhere (`lilypad get`): nothing here knows when it ends, so nothing stays reserved.
+      const release = await escrow.reserve(job.maxPrice);
+      release();
       return await postJob(recordingJobOptions(jobs, network, jobOptionsFor(job, network.mediators)), network.components);
     },
     async follow(jobId, job) {
@@ -160,15 +167,33 @@ function refuseUnservedLocalData(localData: string | undefined, ipfs: IpfsNode |
 }
 
 /**
- * Fails at once when the job creator's free escrow cannot pay a provider that charges the price ceiling:
- * such an offer could never be agreed, and the user would wait out its whole life to learn why.
+ * Fails a job at once when the job creator's free escrow cannot pay a provider that charges its price
+ * ceiling: such an offer could never be agreed, and the user would wait out its whole life to learn why.
+ * Jobs running at once from this process (the studio's) share the escrow, and the chain shows a job's
+ * price only once its deal is agreed: so each running job keeps its ceiling reserved here until it ends,
+ * and a new job must fit in what is left. Counting an agreed job twice (on chain and here) only errs on
+ * the safe side.
  */
-async function checkEscrowCovers(components: JobCreatorComponents, maxPrice: bigint): Promise<void> {
-  const account = components.chain.walletClient.account.address;
-  const { free } = await escrowBalance(components.chain.publicClient, { deals: components.domain.dealsAddress, account });
-  if (free >= maxPrice) return;
-  throw new UserInputError(
-    `the escrow of ${account} holds ${formatEther(free)} LP, less than --max-price ${formatEther(maxPrice)} LP: deposit LP into the deal contract (lilypad faucet ${account} on a local network) or lower --max-price`,
-    { code: 'escrow-too-small' },
-  );
+function escrowReservations(components: JobCreatorComponents) {
+  let reserved = 0n;
+  return {
+    async reserve(maxPrice: bigint): Promise<() => void> {
+      const account = components.chain.walletClient.account.address;
+      const { free } = await escrowBalance(components.chain.publicClient, { deals: components.domain.dealsAddress, account });
+      // No await between the check and the reservation: jobs asked for together are counted one after the other.
+      if (free - reserved < maxPrice) {
+        const others = reserved > 0n ? ` (${formatEther(reserved)} LP of it kept for the jobs running now)` : '';
+        throw new UserInputError(
+          `the escrow of ${account} holds ${formatEther(free)} LP${others}, less than --max-price ${formatEther(maxPrice)} LP: deposit LP into the deal contract (lilypad faucet ${account} on a local network), lower --max-price, or run fewer jobs at once`,
+          { code: 'escrow-too-small' },
+        );
+      }
+      reserved += maxPrice;
+      let released = false;
+      return () => {
+        if (!released) reserved -= maxPrice;
+        released = true;
+      };
+    },
+  };
 }

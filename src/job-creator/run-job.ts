@@ -84,6 +84,54 @@ export async function followJob(
 
   // "Awaiting verification": every block is checked against its CID before the result is judged.
   const dir = path.join(options.resultsDir, cid.toString());
+  let judged: Awaited<ReturnType<typeof fetchAndJudge>>;
+  try {
+    judged = await inTurnForFolder(dir, () => fetchAndJudge(id, deal, cid, dir, options, components));
+  } finally {
+    // The result is here (or will not be): live output that comes later would only repeat it.
+    live?.close();
+  }
+
+  if (!judged.accepted) {
+    const state = await challengeAndFollow(deal, mediatorSeed, onChain, components, emit, options.signal);
+    return { dealId: deal.dealId, cid: cid.toString(), dir, stdout: '', exitCode: -1, resourceProvider: onChain.resourceProvider, price: onChain.price, state };
+  }
+
+  const acceptance = await signResultsAcceptance(components.chain.walletClient, {
+    deals: components.domain.dealsAddress,
+    chainId: components.domain.chainId,
+    dealId: deal.dealId,
+  });
+  // The provider settles with it; if it never does, the judge window passing accepts the results all the same.
+  await postAcceptance(deal.resourceOffer.details.resultsUrl, deal.dealId, acceptance).catch(() => undefined);
+  emit({ type: 'results:accepted', dealId: deal.dealId });
+  emit({ type: 'results:downloaded', cid: cid.toString(), dir });
+
+  return {
+    dealId: deal.dealId,
+    cid: cid.toString(),
+    dir,
+    stdout: judged.stdout,
+    exitCode: judged.exitCode,
+    error: judged.error,
+    resourceProvider: onChain.resourceProvider,
+    price: onChain.price,
+    state: onChain.state,
+  };
+}
+
+/**
+ * Downloads the result (every block checked), writes its folder and judges it; a result accepted is read
+ * too. A failure on this side throws; only a result shown wrong comes back not accepted.
+ */
+async function fetchAndJudge(
+  id: Hex,
+  deal: Deal,
+  cid: CID,
+  dir: string,
+  options: RunJobOptions,
+  components: JobCreatorComponents,
+): Promise<{ accepted: false } | { accepted: true; stdout: string; exitCode: number; error?: string }> {
   let accepted: boolean;
   try {
     const source = peersThenGateways({ ipfs: components.ipfs, gatewayUrls: [deal.resourceOffer.details.resultsUrl], blockstore: components.blockstore });
@@ -109,37 +157,33 @@ export async function followJob(
       });
     }
     accepted = false;
-  } finally {
-    // The result is here (or will not be): live output that comes later would only repeat it.
-    live?.close();
   }
-
-  if (!accepted) {
-    const state = await challengeAndFollow(deal, mediatorSeed, onChain, components, emit, options.signal);
-    return { dealId: deal.dealId, cid: cid.toString(), dir, stdout: '', exitCode: -1, resourceProvider: onChain.resourceProvider, price: onChain.price, state };
-  }
-
-  const acceptance = await signResultsAcceptance(components.chain.walletClient, {
-    deals: components.domain.dealsAddress,
-    chainId: components.domain.chainId,
-    dealId: deal.dealId,
-  });
-  // The provider settles with it; if it never does, the judge window passing accepts the results all the same.
-  await postAcceptance(deal.resourceOffer.details.resultsUrl, deal.dealId, acceptance).catch(() => undefined);
-  emit({ type: 'results:accepted', dealId: deal.dealId });
-  emit({ type: 'results:downloaded', cid: cid.toString(), dir });
-
+  if (!accepted) return { accepted };
+  // Read in this job's turn: once it ends, another job with the same result may write the folder again.
   return {
-    dealId: deal.dealId,
-    cid: cid.toString(),
-    dir,
+    accepted,
     stdout: await readFile(path.join(dir, 'stdout'), 'utf8'),
     exitCode: Number(await readFile(path.join(dir, 'exitCode'), 'utf8')),
     error: (await readFile(path.join(dir, 'error'), 'utf8').catch(() => undefined))?.trim(),
-    resourceProvider: onChain.resourceProvider,
-    price: onChain.price,
-    state: onChain.state,
   };
+}
+
+/**
+ * Jobs of the same module and inputs have the same result CID, so the same folder: when several run at once
+ * (the studio runs people's jobs in parallel), one at a time replaces, judges and reads it, in the order they
+ * came. Per process: the folder is this job creator's.
+ */
+const folderTurns = new Map<string, Promise<void>>();
+
+async function inTurnForFolder<T>(dir: string, task: () => Promise<T>): Promise<T> {
+  const previous = folderTurns.get(dir) ?? Promise.resolve();
+  const turn = previous.then(task);
+  const done = turn.then(() => undefined, () => undefined);
+  folderTurns.set(dir, done);
+  void done.then(() => {
+    if (folderTurns.get(dir) === done) folderTurns.delete(dir);
+  });
+  return await turn;
 }
 
 /** Codes of a result that is shown to be wrong: its blocks do not hash to their CIDs or cannot be a result. */

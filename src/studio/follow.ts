@@ -68,7 +68,12 @@ export async function sendResultFile(c: Context, job: StudioJob): Promise<Respon
   const prefix = `/jobs/${job.id}/files/`;
   const at = c.req.path.indexOf(prefix);
   if (at < 0) return undefined;
-  const relative = c.req.path.slice(at + prefix.length).split('/').map(decodeURIComponent).join('/');
+  let relative: string;
+  try {
+    relative = c.req.path.slice(at + prefix.length).split('/').map(decodeURIComponent).join('/');
+  } catch {
+    return undefined; // malformed percent-encoding names no file
+  }
   const file = await resultFilePath(job.dir, relative);
   if (!file) return undefined;
   const extension = file.slice(file.lastIndexOf('.')).toLowerCase();

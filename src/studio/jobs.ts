@@ -18,6 +18,8 @@ import type { StudioJob, StudioStore } from './store.js';
 
 /** The most LP the studio pays a provider for one job. */
 export const STUDIO_MAX_PRICE = parseEther('10');
+/** Jobs run at once on the studio's account unless `--parallel-jobs` says otherwise; the rest wait their turn. */
+export const DEFAULT_PARALLEL_JOBS = 4;
 
 export type StudioJobEvent = Record<string, unknown> & { type: string; line?: string };
 
@@ -34,7 +36,10 @@ export interface StudioJobs {
   start(userId: number, request: { module?: unknown; inputs?: unknown }, via: 'web' | 'api', apiKeyId?: string): StudioJob;
   /** Events so far, and then each new one until the job ends; returns how to stop following. */
   follow(jobId: string, follower: JobFollower): () => void;
-  /** Waits for the running job to stop (after the network's signal was aborted). */
+  /**
+   * For a stop, once the network's signal was aborted: the jobs still waiting end now, failed and refunded
+   * (nothing was signed for them), and this waits for the running ones to stop.
+   */
   idle(): Promise<void>;
 }
 
@@ -45,16 +50,32 @@ export function studioEvent(event: JobProgressEvent): StudioJobEvent {
   return { ...plain, type: event.type, ...(line ? { line } : {}) } as StudioJobEvent;
 }
 
-export function createStudioJobs(components: { store: StudioStore; catalog: Catalog; network: Promise<JobNetwork> }): StudioJobs {
+export function createStudioJobs(components: { store: StudioStore; catalog: Catalog; network: Promise<JobNetwork>; parallelJobs?: number }): StudioJobs {
   const { store, catalog } = components;
+  const parallelJobs = components.parallelJobs ?? DEFAULT_PARALLEL_JOBS;
   const followers = new Map<string, Set<JobFollower>>();
-  // One job at a time on the studio's account: its escrow and its wallet are shared by every job, and the
-  // embedded network has a single provider. Concurrency is a later step.
-  let queue: Promise<void> = Promise.resolve();
+  // Up to `parallelJobs` jobs run at once on the studio's one account (the job network keeps their deals,
+  // transactions and result folders apart); the others wait in the order they were asked for.
+  const waiting: StudioJob[] = [];
+  const running = new Set<Promise<void>>();
+  const startWaiting = () => {
+    while (running.size < parallelJobs && waiting.length > 0) {
+      const run = runOne(waiting.shift()!).finally(() => {
+        running.delete(run);
+        startWaiting();
+      });
+      running.add(run);
+    }
+  };
 
   const tell = (jobId: string, event: StudioJobEvent) => {
     store.addJobEvent(jobId, event);
     for (const follower of followers.get(jobId) ?? []) follower.onEvent(event);
+  };
+  const ended = (jobId: string) => {
+    const finished = store.job(jobId)!;
+    for (const follower of followers.get(jobId) ?? []) follower.onEnd(finished);
+    followers.delete(jobId);
   };
 
   async function runOne(job: StudioJob): Promise<void> {
@@ -87,10 +108,9 @@ export function createStudioJobs(components: { store: StudioStore; catalog: Cata
       const message = isUserFacing(error) ? error.message : `the studio could not run the job: ${(error as Error)?.message ?? String(error)}`;
       store.finishJob(job.id, { status: 'failed', error: message, refund: !agreed });
     }
-    const finished = store.job(job.id)!;
-    for (const follower of followers.get(job.id) ?? []) follower.onEnd(finished);
-    followers.delete(job.id);
+    ended(job.id);
   }
+
 
   return {
     start(userId, request, via, apiKeyId) {
@@ -107,7 +127,8 @@ export function createStudioJobs(components: { store: StudioStore; catalog: Cata
         });
       }
       const job = store.job(id)!;
-      queue = queue.then(() => runOne(job));
+      waiting.push(job);
+      startWaiting();
       return job;
     },
     follow(jobId, follower) {
@@ -124,7 +145,13 @@ export function createStudioJobs(components: { store: StudioStore; catalog: Cata
       followers.set(jobId, set);
       return () => set.delete(follower);
     },
-    idle: () => queue,
+    async idle() {
+      for (const job of waiting.splice(0)) {
+        store.finishJob(job.id, { status: 'failed', error: 'the studio stopped before this job ran; its credits are back', refund: true });
+        ended(job.id);
+      }
+      while (running.size > 0) await Promise.allSettled(running);
+    },
   };
 }
 

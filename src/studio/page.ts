@@ -62,7 +62,13 @@ export async function formOf(c: Context): Promise<Record<string, string>> {
 }
 
 /** Where to go after signing in: a path on this site only (never `//host` or a full URL elsewhere). */
-export const safeNext = (next: string | undefined) => (next && next.startsWith('/') && !next.startsWith('//') ? next : '/');
+/** Where to go after sign-in, resolved as a browser would resolve it (`/\\host` and `/<tab>/host` are other sites to a browser): only a path on the studio is kept. */
+export const safeNext = (next: string | undefined) => {
+  if (!next?.startsWith('/')) return '/';
+  const base = new URL('http://studio.invalid/');
+  const url = new URL(next, base);
+  return url.origin === base.origin ? url.pathname + url.search + url.hash : '/';
+};
 
 export function csrfField(c: Context<WebEnv>) {
   return html`<input type="hidden" name="csrf" value="${c.get('session')?.csrfToken ?? ''}">`;

@@ -33,7 +33,9 @@ export function freeBetaPayments(options: { signupCredits?: number; topUpCredits
     signupCredits,
     topUpCredits,
     async topUp(user, store) {
-      if (user.credits + topUpCredits > maxBalance) return { refused: `you have ${user.credits} credits; free top-ups stop at ${maxBalance}` };
+      // The balance now, not as the request found it: top-ups asked for at once must not pass the cap together.
+      const { credits } = store.user(user.id) ?? user;
+      if (credits + topUpCredits > maxBalance) return { refused: `you have ${credits} credits; free top-ups stop at ${maxBalance}` };
       store.grantCredits(user.id, topUpCredits, 'free beta top-up');
       return { granted: topUpCredits };
     },

@@ -30,6 +30,8 @@ export interface StudioOptions {
   env: NodeJS.ProcessEnv;
   payments?: PaymentProvider;
   rateLimit?: RateLimit;
+  /** How many jobs run at once on the studio's account (default DEFAULT_PARALLEL_JOBS); the rest wait their turn. */
+  parallelJobs?: number;
   /** Told once the job network is up, or why it is not. */
   onNetwork?: (outcome: { identity: string } | { error: unknown }) => void;
 }
@@ -51,6 +53,12 @@ const SECURITY_HEADERS: Record<string, string> = {
 };
 const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
 const PAGE_CSP = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; frame-ancestors 'none'; form-action 'self'";
+
+/** The page a form post over the limit gets (before any session is read: a plain page, no layout). */
+function tooLargePage(message: string): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Too large · Lilypad AI Studio</title><link rel="stylesheet" href="/static/app.css"></head>
+<body><main><div class="notice error">This form sent too much: ${message}. Go back and send less.</div></main></body></html>`;
+}
 
 export async function startStudio(options: StudioOptions): Promise<RunningStudio> {
   const dataDir = path.resolve(options.dataDir);
@@ -79,7 +87,7 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
     (error) => options.onNetwork?.({ error }),
   );
 
-  const jobs = createStudioJobs({ store, catalog, network });
+  const jobs = createStudioJobs({ store, catalog, network, parallelJobs: options.parallelJobs });
   const app = new Hono();
   app.use('*', async (c, next) => {
     await next();
@@ -87,7 +95,14 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
     if ((c.res.headers.get('content-type') ?? '').startsWith('text/html')) c.res.headers.set('content-security-policy', PAGE_CSP);
   });
   // Inputs are strings of at most 1 MiB each (larger data goes by CID); no request needs more than a few.
-  app.use('*', bodyLimit({ maxSize: MAX_REQUEST_BYTES, onError: (c) => c.json({ error: { code: 'body-too-large', message: `requests may be at most ${MAX_REQUEST_BYTES / 1024 / 1024} MiB: pass large data by CID` } }, 413) }));
+  app.use('*', bodyLimit({ maxSize: MAX_REQUEST_BYTES, onError: (c) => {
+    const message = `requests may be at most ${MAX_REQUEST_BYTES / 1024 / 1024} MiB: pass large data by CID`;
+    // A program gets JSON; a person's form post gets a page that says the same.
+    if (c.req.path.startsWith('/api/') || c.req.path.startsWith('/v1/') || (c.req.header('accept') ?? '').includes('application/json') || !(c.req.header('content-type') ?? '').includes('form')) {
+      return c.json({ error: { code: 'body-too-large', message } }, 413);
+    }
+    return c.html(tooLargePage(message), 413);
+  } }));
   // Public, before the API's key check: what a program needs to know before it has a key. Any site may read it (Swagger UI, say).
   const openApi = openApiDocument(catalog);
   app.get(OPENAPI_PATH, (c) => c.json(openApi, 200, { 'access-control-allow-origin': '*' }));

@@ -102,11 +102,16 @@ export function createWebApp(components: WebComponents): Hono<WebEnv> {
     const form = await formOf(c);
     const email = (form.email ?? '').trim();
     const password = form.password ?? '';
-    const fail = (message: string) => c.html(authPage(c, signIn, 'signup', preSessionCsrf(c), payments, message, email), 400);
-    if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) return fail('Enter an email address, such as ada@example.com.');
+    const fail = (message: string) => c.html(authPage(c, signIn, 'signup', preSessionCsrf(c), payments, message, email.slice(0, 254)), 400);
+    // 254 characters is the most an email address can have (RFC 5321's path limit).
+    if (email.length > 254 || !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) return fail('Enter an email address, such as ada@example.com.');
     if (password.length < MIN_PASSWORD_LENGTH) return fail(`Choose a password of at least ${MIN_PASSWORD_LENGTH} characters.`);
-    if (store.userByEmail(email)) return fail(`An account for ${email} already exists: sign in instead.`);
-    const user = store.createUser(email, await hashPassword(password), payments.signupCredits, 'welcome credits (free beta)');
+    const exists = () => fail(`An account for ${email} already exists: sign in instead.`);
+    if (store.userByEmail(email)) return exists();
+    const passwordHash = await hashPassword(password);
+    // Asked for twice at once, the second finds the account made while its password was hashed.
+    if (store.userByEmail(email)) return exists();
+    const user = store.createUser(email, passwordHash, payments.signupCredits, 'welcome credits (free beta)');
     sessions.start(c, user);
     return c.redirect('/', 303);
   });
@@ -115,6 +120,8 @@ export function createWebApp(components: WebComponents): Hono<WebEnv> {
   app.post('/signin', async (c) => {
     const form = await formOf(c);
     const email = (form.email ?? '').trim();
+    // No account has a longer one, and the attempt counter (kept per email, in memory) need not keep it.
+    if (email.length > 254) return c.html(authPage(c, signIn, 'signin', preSessionCsrf(c), payments, 'That email and password do not match an account.', '', form.next), 401);
     const attempt = signInAttempts.take(email.toLowerCase());
     if (!attempt.ok) {
       c.header('Retry-After', String(attempt.retryAfterSeconds));
@@ -248,7 +255,11 @@ export function createWebApp(components: WebComponents): Hono<WebEnv> {
   app.post('/keys/:id/revoke', (c) => {
     const user = signedIn(c);
     if (!user) return toSignIn(c);
-    store.revokeApiKey(user.id, c.req.param('id'));
+    const id = c.req.param('id');
+    // Another person's key (or none) is not found, whatever its id: nothing tells anyone it exists.
+    if (!store.revokeApiKey(user.id, id) && !store.apiKeysOf(user.id).some((key) => key.id === id)) {
+      return c.html(layout(c, 'Not found', html`<h1>No such key</h1><p><a href="/keys">Your API keys</a></p>`), 404);
+    }
     return c.redirect('/keys', 303);
   });
 
