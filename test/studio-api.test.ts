@@ -2,8 +2,12 @@
  * The studio's API as a program uses it: a real studio on 127.0.0.1 in front of a real embedded network; a
  * person signs up and creates a key on the web pages, then runs cowsay over the API and follows it by SSE.
  */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COWSAY_MOO } from '../src/executor/conformance.js';
+import { addDirectory, closeBlockstore, openBlockstore } from '../src/storage/index.js';
 import { readEvents, startTestStudio, WebClient, type TestStudio } from './studio-helpers.js';
 
 let studio: TestStudio;
@@ -94,6 +98,34 @@ describe('the studio API', () => {
     expect(await credits()).toBe(99);
     // The ledger says where the credit went.
     expect(((await (await api('/account')).json()) as any).spent).toBe(1);
+  });
+
+  it('shows the images a job writes to outputs/ as images on its page, served as images that run no script', async () => {
+    // The person's dataset, in the studio's blocks: what the studio's IPFS node serves to the provider.
+    const folder = await mkdtemp(path.join(os.tmpdir(), 'lilypad-studio-dataset-'));
+    await writeFile(path.join(folder, 'counting.txt'), 'one two three four five six seven eight nine ten\n'.repeat(20));
+    const blockstore = await openBlockstore(path.join(studio.dataDir, 'blocks'));
+    const datasetCid = (await addDirectory(folder, blockstore)).toString();
+    await closeBlockstore(blockstore);
+    await rm(folder, { recursive: true });
+
+    const posted = await api('/jobs', { method: 'POST', body: JSON.stringify({ module: 'lora-training:v1', inputs: { DatasetCID: datasetCid, Steps: 2 } }) });
+    expect(posted.status).toBe(201);
+    const { id } = (await posted.json()) as { id: string };
+    const result = (await readEvents(await api(`/jobs/${id}/events`))).at(-1)!;
+    expect(result.data).toMatchObject({ status: 'succeeded' });
+    const plot = result.data.files.find((f: { path: string }) => f.path === 'outputs/loss.svg');
+    expect(plot).toMatchObject({ image: true });
+    // Only images are shown as images: the adapter is a file to download.
+    expect(result.data.files.find((f: { path: string }) => f.path === 'outputs/lora.safetensors').image).toBeUndefined();
+
+    const page = await (await web.fetch(`/jobs/${id}`)).text();
+    expect(page).toContain(`<img src="/jobs/${id}/files/outputs/loss.svg" alt="outputs/loss.svg">`);
+    const image = await web.fetch(`/jobs/${id}/files/outputs/loss.svg`);
+    expect(image.headers.get('content-type')).toBe('image/svg+xml');
+    // Opened on its own, the provider's SVG is a sandboxed document that runs nothing.
+    expect(image.headers.get('content-security-policy')).toContain('sandbox');
+    expect(await image.text()).toContain('<svg');
   });
 
   it('keeps jobs to their owner', async () => {

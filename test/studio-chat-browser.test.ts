@@ -53,19 +53,19 @@ describe.skipIf(Boolean(skip))(`the chat page in a browser${skip ? ` (skipped: $
   });
 
   it('sends a signed-out visitor to sign in first', async () => {
-    await page.goto(studio.url + '/chat');
+    await page.goto(studio.origin + '/chat');
     expect(new URL(page.url()).pathname).toBe('/signin');
     expect(new URL(page.url()).searchParams.get('next')).toBe('/chat');
   });
 
   it('chats: each turn a verified llm job with the conversation as its prompt, its cost and a link to the job', async () => {
-    await page.goto(studio.url + '/signup');
+    await page.goto(studio.origin + '/signup');
     await page.getByLabel('Email').fill('ada@example.com');
     await page.getByLabel('Password').fill('correct horse battery');
     await page.getByRole('button', { name: 'Create account' }).click();
-    await page.waitForURL(studio.url + '/');
+    await page.waitForURL(studio.origin + '/');
     await page.getByRole('link', { name: 'Chat' }).click();
-    await page.waitForURL(studio.url + '/chat');
+    await page.waitForURL(studio.origin + '/chat');
     expect(await page.locator('.chat-cost').textContent()).toContain('Each reply costs 5 credits');
     await shot('chat-01-empty');
 

@@ -51,7 +51,7 @@ describe.skipIf(Boolean(skip))(`the network dashboard in a browser${skip ? ` (sk
 
   /** Runs cowsay from its form on `on` and returns the deal id of its job, from the job's own events. */
   async function runCowsay(on: Page, message: string): Promise<string> {
-    await on.goto(studio.url + '/modules/cowsay');
+    await on.goto(studio.origin + '/modules/cowsay');
     await on.getByLabel('Message').fill(message);
     await on.getByRole('button', { name: 'Run cowsay' }).click();
     await on.locator('pre.stdout').waitFor({ timeout: 30_000 });
@@ -64,21 +64,21 @@ describe.skipIf(Boolean(skip))(`the network dashboard in a browser${skip ? ` (sk
 
   it('shows the deal of a job run in the studio, its provider and price, and the provider\'s offer', async () => {
     // An empty network first: the page says so rather than showing empty tables.
-    await page.goto(studio.url + '/dashboard');
+    await page.goto(studio.origin + '/dashboard');
     expect(await page.locator('[data-stat="jobs-done"] .value').textContent()).toBe('0');
     expect(await page.locator('[data-offers] tbody tr').count()).toBe(1);
     await shot(page, 'dashboard-01-empty');
 
-    await page.goto(studio.url + '/signup');
+    await page.goto(studio.origin + '/signup');
     await page.getByLabel('Email').fill('lin@example.com');
     await page.getByLabel('Password').fill('correct horse battery');
     await page.getByRole('button', { name: 'Create account' }).click();
-    await page.waitForURL(studio.url + '/');
+    await page.waitForURL(studio.origin + '/');
     const dealId = await runCowsay(page, 'moo');
     expect(await page.locator('pre.stdout').textContent()).toBe(COWSAY_MOO);
 
     await page.getByRole('link', { name: 'Network' }).click();
-    await page.waitForURL(studio.url + '/dashboard');
+    await page.waitForURL(studio.origin + '/dashboard');
     const row = page.locator(`[data-deal="${dealId}"]`);
     await expect.poll(() => row.locator('[data-state]').getAttribute('data-state'), { timeout: 20_000 }).toBe('results-accepted');
     expect(await row.locator('code').first().getAttribute('title')).toBe(dealId);
@@ -95,7 +95,7 @@ describe.skipIf(Boolean(skip))(`the network dashboard in a browser${skip ? ` (sk
   });
 
   it('updates without a reload when a second job runs', async () => {
-    await page.goto(studio.url + '/dashboard');
+    await page.goto(studio.origin + '/dashboard');
     // A marker on the window survives only if the page is never reloaded.
     await page.evaluate(() => ((window as unknown as { notReloaded: boolean }).notReloaded = true));
     expect(await page.locator('[data-deals] tbody tr').count()).toBe(1);

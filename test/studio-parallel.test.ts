@@ -62,7 +62,11 @@ describe('jobs in parallel', () => {
       expect(result).toMatchObject({ event: 'result', data: { status: 'succeeded', exitCode: 0, credits: 1, refunded: false } });
       expect(result.data.stdout).toContain(`< hello from ${person.name} >`);
       // Their own progress, one deal of their own.
-      expect(events.filter((e) => e.event === 'progress').map((e) => e.data.type)).toEqual(['job:submitting', 'job:submitted', 'deal:agreed', 'results:submitted', 'results:accepted', 'results:downloaded']);
+      const progress = events.filter((e) => e.event === 'progress');
+      expect(progress.map((e) => e.data.type).filter((type) => type !== 'job:output')).toEqual(['job:submitting', 'job:submitted', 'deal:agreed', 'results:submitted', 'results:accepted', 'results:downloaded']);
+      // Live output, where the provider sent it in time, is this job's own: never a neighbour's.
+      const live = progress.filter((e) => e.data.type === 'job:output').map((e) => e.data.text).join('');
+      if (live !== '') expect(live).toBe(result.data.stdout);
       expect(store.user(person.id)!.credits).toBe(99);
       expect(store.spentBy(person.id)).toBe(1);
       expect(store.creditEntriesOf(person.id).reduce((sum, entry) => sum + entry.delta, 0)).toBe(99);

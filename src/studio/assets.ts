@@ -57,6 +57,7 @@ td button { padding: 5px 12px; }
 .status { font-weight: 600; }
 .status.succeeded { color: var(--accent-dark); } .status.failed { color: var(--danger); } .status.running, .status.queued { color: #b7791f; }
 .two { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 28px; align-items: start; }
+.output-image { margin: 16px 0; } .output-image img { max-width: 100%; border: 1px solid var(--line); border-radius: 8px; background: #fff; } .output-image figcaption { color: var(--muted); font-size: .85rem; }
 @media (max-width: 800px) { .two { grid-template-columns: 1fr; } }
 /* A narrow screen: the brand and the account on one line, the pages on the next, the email left out. */
 @media (max-width: 640px) { header.top .bar { padding: 10px 16px; } .brand { white-space: nowrap; flex: 1; } nav.main { order: 3; flex-basis: 100%; } .account .email { display: none; } .account { white-space: nowrap; } main { padding: 24px 16px 48px; } }
@@ -93,6 +94,12 @@ export const SCRIPT = `
     if (job.cid) { dl.appendChild(el('dt', {}, 'CID')); dl.appendChild(el('dd', { 'class': 'cid' }, job.cid)); }
     dl.appendChild(el('dt', {}, 'Cost')); dl.appendChild(el('dd', {}, job.refunded ? 'refunded' : job.credits + ' credit' + (job.credits === 1 ? '' : 's')));
     box.appendChild(dl);
+    (job.files || []).filter(function (f) { return f.image; }).forEach(function (f) {
+      var figure = el('figure', { 'class': 'output-image' });
+      figure.appendChild(el('img', { src: f.webUrl || f.url, alt: f.path }));
+      figure.appendChild(el('figcaption', {}, f.path));
+      box.appendChild(figure);
+    });
     if (job.files && job.files.length) {
       box.appendChild(el('h3', {}, 'Files'));
       var ul = el('ul', { 'class': 'files' });

@@ -58,7 +58,7 @@ export function followJobEvents(c: Context, jobs: StudioJobs, jobId: string, fil
 const SSE_KEEP_ALIVE_MS = 15_000;
 
 const CONTENT_TYPES: Record<string, string> = {
-  '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.gif': 'image/gif', '.webp': 'image/webp',
+  '.svg': 'image/svg+xml', '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.gif': 'image/gif', '.webp': 'image/webp',
   '.json': 'application/json', '.txt': 'text/plain; charset=utf-8', '.csv': 'text/csv; charset=utf-8',
 };
 
@@ -81,6 +81,6 @@ export async function sendResultFile(c: Context, job: StudioJob): Promise<Respon
   // the provider's output, and must not run as a page of the studio.
   const type = CONTENT_TYPES[extension] ?? (['stdout', 'stderr', 'exitCode', 'error'].includes(relative) ? 'text/plain; charset=utf-8' : 'application/octet-stream');
   return new Response(await readFile(file), {
-    headers: { 'content-type': type, 'x-content-type-options': 'nosniff', 'content-security-policy': "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'" },
+    headers: { 'content-type': type, 'x-content-type-options': 'nosniff', 'content-security-policy': "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox" },
   });
 }

@@ -184,6 +184,11 @@ export async function resultFilePath(dir: string, relative: string): Promise<str
   return info?.isFile() ? full : undefined;
 }
 
+/** An image the job wrote to `outputs/`: the pages show it as an image, not only as a file to download. */
+export function isShownImage(file: string): boolean {
+  return /^outputs\/.+\.(png|jpe?g|gif|webp|svg)$/i.test(file);
+}
+
 /** A job as the API and the pages show it. */
 export async function jobView(job: StudioJob, filesUrl: (path: string) => string) {
   const files = job.dir && job.status !== 'queued' && job.status !== 'running' ? await listResultFiles(job.dir) : [];
@@ -201,6 +206,6 @@ export async function jobView(job: StudioJob, filesUrl: (path: string) => string
     ...(job.exitCode !== undefined ? { exitCode: job.exitCode } : {}),
     ...(job.error ? { error: job.error } : {}),
     ...(job.lpPaid ? { lpPaid: job.lpPaid } : {}),
-    files: files.map((file) => ({ ...file, url: filesUrl(file.path) })),
+    files: files.map((file) => ({ ...file, url: filesUrl(file.path), ...(isShownImage(file.path) ? { image: true } : {}) })),
   };
 }

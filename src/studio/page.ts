@@ -78,7 +78,7 @@ export function layout(c: Context<WebEnv>, title: string, body: Page): Page {
   const user = c.get('user');
   const account = user
     ? html`<div class="account">
-        <a class="credits" href="/credits" data-credits>${credits(user.credits)}</a>
+        <a class="credits" href="/credits" title="Credits and spending" data-credits>${credits(user.credits)}</a>
         <a class="email" href="/account/security" title="Passkeys and sign-in">${user.email}</a>
         <form method="post" action="/signout">${csrfField(c)}<button class="link" type="submit">Sign out</button></form>
       </div>`
@@ -98,7 +98,7 @@ export function layout(c: Context<WebEnv>, title: string, body: Page): Page {
   <nav class="main">
     <a href="/">Modules</a>
     <a href="/dashboard">Network</a>
-    ${user ? html`<a href="/chat">Chat</a><a href="/jobs">Jobs</a><a href="/keys">API keys</a><a href="/credits">Credits</a>` : ''}
+    ${user ? html`<a href="/chat">Chat</a><a href="/jobs">Jobs</a><a href="/keys">API keys</a>` : ''}
   </nav>
   ${account}
 </div></header>

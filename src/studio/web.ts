@@ -382,6 +382,7 @@ function resultBlock(view: Awaited<ReturnType<typeof jobView>>) {
     <dl>${view.cid ? html`<dt>CID</dt><dd class="cid">${view.cid}</dd>` : ''}
       <dt>Cost</dt><dd>${view.refunded ? 'refunded' : `${view.credits} credit${view.credits === 1 ? '' : 's'}`}</dd>
       ${view.lpPaid ? html`<dt>Paid on chain</dt><dd>${formatEther(BigInt(view.lpPaid))} LP</dd>` : ''}</dl>
+    ${view.files.filter((f) => f.image).map((f) => html`<figure class="output-image"><img src="${f.url}" alt="${f.path}"><figcaption>${f.path}</figcaption></figure>`)}
     ${view.files.length ? html`<h3>Files</h3><ul class="files">${view.files.map((f) => html`<li><a href="${f.url}" download>${f.path}</a> (${f.size} bytes)</li>`)}</ul>` : ''}`;
 }
 
