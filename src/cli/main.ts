@@ -61,9 +61,11 @@ program
     // Live output goes to stderr, so that stdout stays the checked result; a line of progress starts on a line of its own.
     let liveLineOpen = false;
     const say = (line: string) => {
+      // With --json no line is printed, so the live text is left whole.
+      if (flags.json) return;
       if (liveLineOpen) process.stderr.write('\n');
       liveLineOpen = false;
-      if (!flags.json) process.stdout.write(line + '\n');
+      process.stdout.write(line + '\n');
     };
     const showLive = (text: string) => {
       process.stderr.write(text);
