@@ -221,6 +221,10 @@ describe('the OpenAI-compatible API', () => {
     const unknown = await raised(client().chat.completions.create({ ...SETTINGS, model: 'gpt-4o' }));
     expect(unknown).toBeInstanceOf(OpenAI.NotFoundError);
     expect(unknown.error).toMatchObject({ param: 'model', code: 'model_not_found', message: 'The model "gpt-4o" does not exist: the studio\'s chat models are llm, llm:v1' });
+    // A body over the studio's limit is refused before it is read, in OpenAI's shape too.
+    const huge = await raised(client().chat.completions.create({ ...SETTINGS, messages: [{ role: 'user', content: 'm'.repeat(5 * 1024 * 1024) }] }));
+    expect(huge.status).toBe(413);
+    expect(huge.error).toMatchObject({ type: 'invalid_request_error', code: 'body_too_large', message: expect.stringContaining('pass large data by CID') });
     const route = await fetch(studio.url + '/v1/embeddings', { method: 'POST', headers: { authorization: `Bearer ${key}` } });
     expect(route.status).toBe(404);
     expect(await route.json()).toEqual({ error: { message: expect.stringContaining('Unknown request URL: POST /v1/embeddings'), type: 'invalid_request_error', param: null, code: 'unknown_url' } });

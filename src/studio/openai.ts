@@ -23,7 +23,7 @@ interface OpenAiError {
   code: string | null;
 }
 
-export function openAiError(c: Context, status: 400 | 401 | 404 | 429 | 502, error: OpenAiError, headers: Record<string, string> = {}) {
+export function openAiError(c: Context, status: 400 | 401 | 404 | 413 | 429 | 500 | 502, error: OpenAiError, headers: Record<string, string> = {}) {
   for (const [name, value] of Object.entries(headers)) c.header(name, value);
   return c.json({ error }, status);
 }

@@ -14,7 +14,7 @@ import { createApi } from './api.js';
 import { createApiKeyCheck } from './api-auth.js';
 import { loadCatalog } from './catalog.js';
 import { createStudioJobs } from './jobs.js';
-import { createOpenAiApi } from './openai.js';
+import { createOpenAiApi, openAiError } from './openai.js';
 import { openApiDocument, OPENAPI_PATH } from './openapi.js';
 import { freeBetaPayments, type PaymentProvider } from './payments.js';
 import { createRateLimiter, DEFAULT_API_RATE_LIMIT, type RateLimit } from './rate-limit.js';
@@ -97,8 +97,9 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
   // Inputs are strings of at most 1 MiB each (larger data goes by CID); no request needs more than a few.
   app.use('*', bodyLimit({ maxSize: MAX_REQUEST_BYTES, onError: (c) => {
     const message = `requests may be at most ${MAX_REQUEST_BYTES / 1024 / 1024} MiB: pass large data by CID`;
-    // A program gets JSON; a person's form post gets a page that says the same.
-    if (c.req.path.startsWith('/api/') || c.req.path.startsWith('/v1/') || (c.req.header('accept') ?? '').includes('application/json') || !(c.req.header('content-type') ?? '').includes('form')) {
+    // A program gets JSON (OpenAI's shape on its routes); a person's form post gets a page that says the same.
+    if (c.req.path.startsWith('/v1/')) return openAiError(c, 413, { message, type: 'invalid_request_error', param: null, code: 'body_too_large' });
+    if (c.req.path.startsWith('/api/') || (c.req.header('accept') ?? '').includes('application/json') || !(c.req.header('content-type') ?? '').includes('form')) {
       return c.json({ error: { code: 'body-too-large', message } }, 413);
     }
     return c.html(tooLargePage(message), 413);
@@ -116,6 +117,7 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
   app.route('/', createWebApp({ store, jobs, catalog, payments, network, secureCookies: options.env.LILYPAD_STUDIO_SECURE_COOKIES === 'true', signIn }));
   app.onError((error, c) => {
     process.stderr.write(`lilypad studio: unexpected error on ${c.req.method} ${c.req.path} (a bug):\n${error.stack ?? String(error)}\n`);
+    if (c.req.path.startsWith('/v1/')) return openAiError(c, 500, { message: 'the studio failed to answer this request (a bug); it was logged', type: 'server_error', param: null, code: 'internal' });
     return c.json({ error: { code: 'internal', message: 'the studio failed to answer this request (a bug); it was logged' } }, 500);
   });
 
