@@ -83,7 +83,9 @@ export async function startEmbeddedNetwork(options: EmbeddedNetworkOptions = {})
     const mediatorPrivateKey = generatePrivateKey();
     const mediatorAddress = privateKeyToAccount(mediatorPrivateKey).address;
     const faucet = { walletClient: deployer.walletClient, publicClient: deployer.publicClient, ...contracts };
-    await fund({ ...faucet, to: privateKeyToAccount(jobCreatorPrivateKey).address, eth: parseEther('1'), escrow: parseEther('100') });
+    // Play money on a chain of its own: enough that a long-lived job creator (the studio runs for days on one
+    // embedded network) never runs its escrow dry at 1 LP a job.
+    await fund({ ...faucet, to: privateKeyToAccount(jobCreatorPrivateKey).address, eth: parseEther('10'), escrow: parseEther('1000000') });
     await fund({ ...faucet, to: privateKeyToAccount(providerPrivateKey).address, eth: parseEther('1'), escrow: parseEther('100') });
     await fund({ ...faucet, to: mediatorAddress, eth: parseEther('1') });
 
