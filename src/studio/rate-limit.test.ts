@@ -17,4 +17,19 @@ describe('the token bucket', () => {
     now = 60_000;
     expect([1, 2, 3, 4].map(() => limiter.take('a').ok)).toEqual([true, true, true, false]);
   });
+
+  it('forgets the buckets that refilled, so that many keys or emails once seen do not grow its memory', () => {
+    let now = 0;
+    const limiter = createRateLimiter({ burst: 2, perSecond: 1 }, () => now);
+    for (let i = 0; i < 999; i++) limiter.take(`guess-${i}@example.com`);
+    expect(limiter.size()).toBe(999);
+    limiter.take('busy');
+    limiter.take('busy');
+    // 1.5 s on, every bucket has refilled but the one still being drained.
+    now = 1500;
+    for (let i = 0; i < 1000; i++) limiter.take('busy');
+    expect(limiter.size()).toBe(1);
+    // A forgotten key starts with a full burst, as it would have had.
+    expect([limiter.take('guess-1@example.com').ok, limiter.take('guess-1@example.com').ok, limiter.take('guess-1@example.com').ok]).toEqual([true, true, false]);
+  });
 });

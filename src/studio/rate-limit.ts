@@ -14,13 +14,26 @@ export const SIGN_IN_RATE_LIMIT: RateLimit = { burst: 10, perSecond: 1 / 30 };
 export interface RateLimiter {
   /** Takes one token: `ok`, or how many seconds until one is there. */
   take(key: string): { ok: true } | { ok: false; retryAfterSeconds: number };
+  /** How many keys it holds a bucket for (a full bucket is forgotten, so this stays near the keys in use). */
+  size(): number;
 }
+
+/** Every this many takes, buckets that have refilled to the burst are forgotten: a new one would be the same. */
+const SWEEP_EVERY = 1000;
 
 export function createRateLimiter(limit: RateLimit, now: () => number = Date.now): RateLimiter {
   const buckets = new Map<string, { tokens: number; at: number }>();
+  let takes = 0;
+  const sweep = (at: number) => {
+    for (const [key, bucket] of buckets) {
+      if (bucket.tokens + ((at - bucket.at) / 1000) * limit.perSecond >= limit.burst) buckets.delete(key);
+    }
+  };
   return {
+    size: () => buckets.size,
     take(key) {
       const at = now();
+      if (++takes % SWEEP_EVERY === 0) sweep(at);
       const bucket = buckets.get(key) ?? { tokens: limit.burst, at };
       bucket.tokens = Math.min(limit.burst, bucket.tokens + ((at - bucket.at) / 1000) * limit.perSecond);
       bucket.at = at;
