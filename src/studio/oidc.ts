@@ -54,7 +54,9 @@ export function createOidcApp(components: { store: StudioStore; sessions: WebSes
     const nonce = client.randomNonce();
     // Bound to this browser's pre-session cookie (set now if it has none): only it can finish the sign-in.
     const binding = preSessionBinding(sessions.preSessionCsrf(c));
-    store.addChallenge(challengeId(state), { kind: 'oidc', binding, data: { verifier, nonce, next: safeNext(c.req.query('next')) } }, OIDC_FLOW_TTL_MS);
+    if (!store.addChallenge(challengeId(state), { kind: 'oidc', binding, data: { verifier, nonce, next: safeNext(c.req.query('next')) } }, OIDC_FLOW_TTL_MS)) {
+      return signInProblem(c, 'Too many sign-ins are in progress on this studio: try again in a minute.', 429);
+    }
     const url = client.buildAuthorizationUrl(configuration, {
       redirect_uri: redirectUri(),
       scope: 'openid email',

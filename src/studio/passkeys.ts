@@ -25,7 +25,7 @@ const RP_NAME = 'Lilypad AI Studio';
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
 type Ceremony = 'signup' | 'signin' | 'add';
-type Refusal = { status: 400 | 401 | 403 | 409; code: string; message: string };
+type Refusal = { status: 400 | 401 | 403 | 409 | 429; code: string; message: string };
 
 export function createPasskeyApp(components: { store: StudioStore; sessions: WebSessions; config: SignInConfig; payments: PaymentProvider }): Hono<WebEnv> {
   const { store, sessions, config, payments } = components;
@@ -44,8 +44,11 @@ export function createPasskeyApp(components: { store: StudioStore; sessions: Web
     const why = config.publicOrigin().passkeysOff;
     return why ? { status: 400, code: 'passkeys-unavailable', message: why } : undefined;
   };
-  const remember = (c: Context<WebEnv>, kind: Ceremony, challenge: string, data: Record<string, string> = {}) =>
-    store.addChallenge(challengeId(challenge), { kind, binding: bindingOf(c)!, data: { ...data, challenge } }, PASSKEY_CHALLENGE_TTL_MS);
+  /** Keeps the challenge for its answer and sends the options; a refusal when too many sign-ins are in progress. */
+  const remember = (c: Context<WebEnv>, kind: Ceremony, challenge: string, data: Record<string, string>, options: object) =>
+    store.addChallenge(challengeId(challenge), { kind, binding: bindingOf(c)!, data: { ...data, challenge } }, PASSKEY_CHALLENGE_TTL_MS)
+      ? c.json(options)
+      : refuse(c, { status: 429, code: 'sign-ins-busy', message: 'Too many sign-ins are in progress on this studio: try again in a minute.' });
 
   /**
    * The challenge that this answer signed, taken (so it is never answered twice), checked to be of this
@@ -105,8 +108,7 @@ export function createPasskeyApp(components: { store: StudioStore; sessions: Web
     if (store.userByEmail(email)) return refuse(c, { status: 409, code: 'account-exists', message: `An account for ${email} already exists: sign in, then add a passkey on your account's security page.` });
     const handle = randomToken(32);
     const options = await registrationOptions({ email, handle }, []);
-    remember(c, 'signup', options.challenge, { email, handle });
-    return c.json(options);
+    return remember(c, 'signup', options.challenge, { email, handle }, options);
   });
 
   app.post('/auth/passkey/signup/verify', async (c) => {
@@ -138,8 +140,7 @@ export function createPasskeyApp(components: { store: StudioStore; sessions: Web
     const off = unusable();
     if (off) return refuse(c, off);
     const options = await generateAuthenticationOptions({ rpID: config.publicOrigin().rpId, userVerification: 'required' });
-    remember(c, 'signin', options.challenge);
-    return c.json(options);
+    return remember(c, 'signin', options.challenge, {}, options);
   });
 
   app.post('/auth/passkey/signin/verify', async (c) => {
@@ -165,8 +166,7 @@ export function createPasskeyApp(components: { store: StudioStore; sessions: Web
     // One user handle per account: an authenticator then keeps one passkey for it, not one per addition.
     const handle = existing[0]?.userHandle ?? randomToken(32);
     const options = await registrationOptions({ email: user.email, handle }, existing);
-    remember(c, 'add', options.challenge, { handle, userId: String(user.id) });
-    return c.json(options);
+    return remember(c, 'add', options.challenge, { handle, userId: String(user.id) }, options);
   });
 
   app.post('/auth/passkey/add/verify', async (c) => {

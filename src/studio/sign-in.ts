@@ -125,7 +125,7 @@ export const challengeId = (value: string) => sha256Hex(value);
 // --- pages ---
 
 /** A sign-in that did not work, as a page that says why and what to do; never a bare error. */
-export function signInProblem(c: Context<WebEnv>, message: string, status: 400 | 401 | 403 | 409 | 502): Response | Promise<Response> {
+export function signInProblem(c: Context<WebEnv>, message: string, status: 400 | 401 | 403 | 409 | 429 | 502): Response | Promise<Response> {
   return c.html(
     layout(c, 'Sign-in did not work', html`<div class="auth card">
       <h1>Sign-in did not work</h1>

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openStudioStore, studioDbPath, type StudioStore } from './store.js';
+import { MAX_LIVE_CHALLENGES, openStudioStore, studioDbPath, type StudioStore } from './store.js';
 
 let dir: string;
 let store: StudioStore;
@@ -119,6 +119,30 @@ describe('the studio store', () => {
     timed.addChallenge('c4', { kind: 'signin', binding: 'pre:a', data: {} }, 500);
     expect(timed.takeChallenge('c3')).toBeUndefined();
     timed.close();
+  });
+
+  it('keeps a browser\'s newest five challenges, and refuses new ones while the studio holds its most', () => {
+    const binding = { kind: 'signin', binding: 'pre:a', data: {} };
+    for (let i = 1; i <= 7; i++) expect(store.addChallenge(`c${i}`, binding, 60_000)).toBe(true);
+    expect(store.takeChallenge('c1')).toBeUndefined();
+    expect(store.takeChallenge('c2')).toBeUndefined();
+    expect(store.takeChallenge('c3')?.binding).toBe('pre:a');
+    // Another browser's are its own.
+    expect(store.addChallenge('other', { ...binding, binding: 'pre:b' }, 60_000)).toBe(true);
+    expect(store.takeChallenge('c7')).toBeDefined();
+
+    // A flood from many browsers: past the most, nothing more is kept until some expire or are taken.
+    const db = new Database(studioDbPath(dir));
+    const insert = db.prepare('INSERT INTO auth_challenges (id, kind, binding, data, expires_at) VALUES (?, ?, ?, ?, ?)');
+    const held = (db.prepare('SELECT COUNT(*) AS n FROM auth_challenges').get() as { n: number }).n;
+    db.transaction(() => {
+      for (let i = 0; i < MAX_LIVE_CHALLENGES - held; i++) insert.run(`flood${i}`, 'signin', `pre:flood${i}`, '{}', Date.now() + 60_000);
+    })();
+    db.close();
+    expect(store.addChallenge('late', binding, 60_000)).toBe(false);
+    expect(store.takeChallenge('late')).toBeUndefined();
+    expect(store.takeChallenge('flood0')).toBeDefined();
+    expect(store.addChallenge('late', binding, 60_000)).toBe(true);
   });
 
   it('counts a passkey signature once: the counter moves by compare-and-set', () => {

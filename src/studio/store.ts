@@ -195,6 +195,10 @@ CREATE INDEX IF NOT EXISTS jobs_by_user ON jobs(user_id, created_at);
 CREATE INDEX IF NOT EXISTS passkeys_by_user ON passkeys(user_id);
 CREATE INDEX IF NOT EXISTS credit_entries_by_user ON credit_entries(user_id, created_at);
 `;
+/** Sign-ins in progress at once, across all browsers, and for one browser (its newest ones are kept). */
+export const MAX_LIVE_CHALLENGES = 10_000;
+const MAX_CHALLENGES_PER_BROWSER = 5;
+
 /** Columns added after the first release: a database made before them gets them on open. */
 const ADDED_COLUMNS: Array<{ table: string; column: string; type: string }> = [
   { table: 'api_keys', column: 'daily_cap', type: 'INTEGER' },
@@ -357,11 +361,22 @@ export function openStudioStore(dataDir: string, now: () => number = Date.now) {
       return (db.prepare('SELECT issuer FROM oidc_identities WHERE user_id = ? ORDER BY created_at').all(userId) as Array<{ issuer: string }>).map((r) => r.issuer);
     },
 
-    /** Keeps a challenge until it is taken or `ttlMs` passes; expired ones are cleared out on the way. */
-    addChallenge(id: string, challenge: { kind: string; binding: string; data: Record<string, string> }, ttlMs: number): void {
+    /**
+     * Keeps a challenge until it is taken or `ttlMs` passes; expired ones are cleared out on the way, and a
+     * browser keeps only its newest few. False, keeping nothing, when more sign-ins are in progress than the
+     * studio holds (a flood of sign-in starts cannot grow the table without bound).
+     */
+    addChallenge(id: string, challenge: { kind: string; binding: string; data: Record<string, string> }, ttlMs: number): boolean {
       const at = now();
-      db.prepare('DELETE FROM auth_challenges WHERE expires_at <= ?').run(at);
-      db.prepare('INSERT INTO auth_challenges (id, kind, binding, data, expires_at) VALUES (?, ?, ?, ?, ?)').run(id, challenge.kind, challenge.binding, JSON.stringify(challenge.data), at + ttlMs);
+      return db.transaction(() => {
+        db.prepare('DELETE FROM auth_challenges WHERE expires_at <= ?').run(at);
+        if ((db.prepare('SELECT COUNT(*) AS n FROM auth_challenges').get() as { n: number }).n >= MAX_LIVE_CHALLENGES) return false;
+        db.prepare('INSERT INTO auth_challenges (id, kind, binding, data, expires_at) VALUES (?, ?, ?, ?, ?)').run(id, challenge.kind, challenge.binding, JSON.stringify(challenge.data), at + ttlMs);
+        db.prepare('DELETE FROM auth_challenges WHERE binding = ? AND id NOT IN (SELECT id FROM auth_challenges WHERE binding = ? ORDER BY expires_at DESC, rowid DESC LIMIT ?)').run(
+          challenge.binding, challenge.binding, MAX_CHALLENGES_PER_BROWSER,
+        );
+        return true;
+      })();
     },
     /** Removes and returns a challenge: each is answered at most once, whatever the answer. */
     takeChallenge(id: string): AuthChallenge | undefined {
