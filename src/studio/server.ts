@@ -4,7 +4,7 @@
  * WEB3_PRIVATE_KEY's escrow), with its state in `<dataDir>/studio.db` and results in `<dataDir>/results`.
  */
 import path from 'node:path';
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { openJobNetwork, type JobNetwork } from '../job-creator/job-network.js';
 import { UserInputError } from '../lib/errors.js';
@@ -20,6 +20,7 @@ import { freeBetaPayments, type PaymentProvider } from './payments.js';
 import { createRateLimiter, DEFAULT_API_RATE_LIMIT, type RateLimit } from './rate-limit.js';
 import { publicOriginOf, signInSettingsOf, type PublicOrigin } from './sign-in.js';
 import { openStudioStore } from './store.js';
+import { createUploads, DEFAULT_MAX_UPLOAD_BYTES } from './uploads.js';
 import { createWebApp } from './web.js';
 
 export interface StudioOptions {
@@ -32,6 +33,8 @@ export interface StudioOptions {
   rateLimit?: RateLimit;
   /** How many jobs run at once on the studio's account (default DEFAULT_PARALLEL_JOBS); the rest wait their turn. */
   parallelJobs?: number;
+  /** The most bytes one upload may have, its files together (default DEFAULT_MAX_UPLOAD_BYTES, 64 MiB). */
+  maxUploadBytes?: number;
   /** Told once the job network is up, or why it is not. */
   onNetwork?: (outcome: { identity: string } | { error: unknown }) => void;
 }
@@ -87,6 +90,7 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
     (error) => options.onNetwork?.({ error }),
   );
 
+  const uploads = createUploads({ store, blockstore, dataDir });
   const jobs = createStudioJobs({ store, catalog, network, parallelJobs: options.parallelJobs });
   const app = new Hono();
   app.use('*', async (c, next) => {
@@ -95,26 +99,31 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
     if ((c.res.headers.get('content-type') ?? '').startsWith('text/html')) c.res.headers.set('content-security-policy', PAGE_CSP);
   });
   // Inputs are strings of at most 1 MiB each (larger data goes by CID); no request needs more than a few.
-  app.use('*', bodyLimit({ maxSize: MAX_REQUEST_BYTES, onError: (c) => {
-    const message = `requests may be at most ${MAX_REQUEST_BYTES / 1024 / 1024} MiB: pass large data by CID`;
+  // Uploads (the API's, and a module form that carries files) have their own, larger limit.
+  const maxUploadBytes = options.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES;
+  const tooLarge = (code: string, message: string) => (c: Context) => {
     // A program gets JSON (OpenAI's shape on its routes); a person's form post gets a page that says the same.
     if (c.req.path.startsWith('/v1/')) return openAiError(c, 413, { message, type: 'invalid_request_error', param: null, code: 'body_too_large' });
     if (c.req.path.startsWith('/api/') || (c.req.header('accept') ?? '').includes('application/json') || !(c.req.header('content-type') ?? '').includes('form')) {
-      return c.json({ error: { code: 'body-too-large', message } }, 413);
+      return c.json({ error: { code, message } }, 413);
     }
     return c.html(tooLargePage(message), 413);
-  } }));
+  };
+  const requestLimit = bodyLimit({ maxSize: MAX_REQUEST_BYTES, onError: tooLarge('body-too-large', `requests may be at most ${MAX_REQUEST_BYTES / 1024 / 1024} MiB: pass large data by CID`) });
+  const uploadLimit = bodyLimit({ maxSize: maxUploadBytes, onError: tooLarge('upload-too-large', `uploads may be at most ${+(maxUploadBytes / 1024 / 1024).toFixed(2)} MiB: send less, or add larger data with lilypad add and pass its CID`) });
+  const isUpload = (c: Context) => c.req.method === 'POST' && (c.req.path === '/api/v1/uploads' || (c.req.path === '/jobs' && (c.req.header('content-type') ?? '').toLowerCase().startsWith('multipart/form-data')));
+  app.use('*', (c, next) => (isUpload(c) ? uploadLimit : requestLimit)(c, next));
   // Public, before the API's key check: what a program needs to know before it has a key. Any site may read it (Swagger UI, say).
   const openApi = openApiDocument(catalog);
   app.get(OPENAPI_PATH, (c) => c.json(openApi, 200, { 'access-control-allow-origin': '*' }));
   // One token bucket per key across both APIs: a key's requests count the same on either.
   const checkApiKey = createApiKeyCheck(store, createRateLimiter(options.rateLimit ?? DEFAULT_API_RATE_LIMIT));
-  app.route('/api/v1', createApi({ store, jobs, catalog, checkApiKey }));
+  app.route('/api/v1', createApi({ store, jobs, catalog, uploads, checkApiKey }));
   app.route('/v1', createOpenAiApi({ jobs, catalog, checkApiKey }));
   // The default origin names the port, known once the server listens (before any request).
   let publicOrigin: PublicOrigin | undefined;
   const signIn = { publicOrigin: () => publicOrigin!, ...(signInSettings.oidc ? { oidc: signInSettings.oidc } : {}) };
-  app.route('/', createWebApp({ store, jobs, catalog, payments, network, secureCookies: options.env.LILYPAD_STUDIO_SECURE_COOKIES === 'true', signIn }));
+  app.route('/', createWebApp({ store, jobs, catalog, payments, uploads, network, secureCookies: options.env.LILYPAD_STUDIO_SECURE_COOKIES === 'true', signIn }));
   app.onError((error, c) => {
     process.stderr.write(`lilypad studio: unexpected error on ${c.req.method} ${c.req.path} (a bug):\n${error.stack ?? String(error)}\n`);
     if (c.req.path.startsWith('/v1/')) return openAiError(c, 500, { message: 'the studio failed to answer this request (a bug); it was logged', type: 'server_error', param: null, code: 'internal' });
