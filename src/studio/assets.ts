@@ -41,8 +41,9 @@ input:focus, textarea:focus { outline: 2px solid #9be3c9; border-color: var(--ac
 .field label { display: block; }
 .field small { font-size: .85rem; }
 .field input[type=checkbox] { justify-self: start; width: 18px; height: 18px; }
-.field label.upload { font-size: .9rem; }
+.field label.upload { font-size: .9rem; font-weight: 400; color: var(--muted); }
 .field label.upload input[type=file] { display: block; margin-top: 4px; }
+.upload-note { font-size: .9rem; }
 .required { color: var(--danger); font-weight: 500; font-size: .8rem; }
 .notice.error { background: #fdecea; color: #8a1f14; }
 .notice.ok { background: #e7f7f1; color: var(--accent-dark); }

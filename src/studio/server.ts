@@ -102,6 +102,8 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
   // Uploads (the API's, and a module form that carries files) have their own, larger limit.
   const maxUploadBytes = options.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES;
   const tooLarge = (code: string, message: string) => (c: Context) => {
+    // The rest of the body is never read: the connection closes after this answer, and says so, so that no client sends its next request on it.
+    c.header('connection', 'close');
     // A program gets JSON (OpenAI's shape on its routes); a person's form post gets a page that says the same.
     if (c.req.path.startsWith('/v1/')) return openAiError(c, 413, { message, type: 'invalid_request_error', param: null, code: 'body_too_large' });
     if (c.req.path.startsWith('/api/') || (c.req.header('accept') ?? '').includes('application/json') || !(c.req.header('content-type') ?? '').includes('form')) {
@@ -114,7 +116,7 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
   const isUpload = (c: Context) => c.req.method === 'POST' && (c.req.path === '/api/v1/uploads' || (c.req.path === '/jobs' && (c.req.header('content-type') ?? '').toLowerCase().startsWith('multipart/form-data')));
   app.use('*', (c, next) => (isUpload(c) ? uploadLimit : requestLimit)(c, next));
   // Public, before the API's key check: what a program needs to know before it has a key. Any site may read it (Swagger UI, say).
-  const openApi = openApiDocument(catalog);
+  const openApi = openApiDocument(catalog, maxUploadBytes);
   app.get(OPENAPI_PATH, (c) => c.json(openApi, 200, { 'access-control-allow-origin': '*' }));
   // One token bucket per key across both APIs: a key's requests count the same on either.
   const checkApiKey = createApiKeyCheck(store, createRateLimiter(options.rateLimit ?? DEFAULT_API_RATE_LIMIT));

@@ -357,7 +357,7 @@ function modulePage(c: Context<WebEnv>, module: CatalogModule, recentUploads: Up
         ${csrfField(c)}
         <input type="hidden" name="module" value="${module.ref}">
         ${module.inputs.map((input) => inputField(input, recentUploads))}
-        ${takesFiles && user ? html`<p class="muted">Files you upload go on the network for providers to fetch; <a href="/uploads">your uploads</a> keep their CIDs.</p>` : ''}
+        ${takesFiles && user ? html`<p class="muted upload-note">Files you upload go on the network for providers to fetch; <a href="/uploads">your uploads</a> keep their CIDs.</p>` : ''}
         <div class="meta"><span class="pill">${module.ref}</span><span class="pill cost">Costs ${module.credits} credit${module.credits === 1 ? '' : 's'}</span></div>
         ${user ? html`<button type="submit">Run ${module.name}</button>` : html`<a class="button" href="/signup">Sign up to run it</a>`}
       </form>
