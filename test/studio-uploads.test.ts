@@ -75,8 +75,8 @@ describe('uploads over the API', () => {
     await writeFile(path.join(folder, 'letters.txt'), LETTERS);
     const expected = (await cidOfDirectory(folder)).toString();
     await rm(folder, { recursive: true });
-    expect(await posted.json()).toEqual({ cid: expected, name: '2 files', size: COUNTING.length + LETTERS.length });
-    expect((await myUploads())[0]).toMatchObject({ cid: expected, name: '2 files' });
+    expect(await posted.json()).toEqual({ cid: expected, name: '2 files: counting.txt, letters.txt', size: COUNTING.length + LETTERS.length });
+    expect((await myUploads())[0]).toMatchObject({ cid: expected, name: '2 files: counting.txt, letters.txt' });
   });
 
   it('refuses an upload over the limit with 413, sent whole or in chunks, and keeps nothing', async () => {
@@ -134,9 +134,9 @@ describe('uploads over the API', () => {
 });
 
 describe('uploads from a module\'s form', () => {
-  const postForm = async (fields: Record<string, string>, files: Record<string, File[]>) => {
+  const postForm = async (fields: Record<string, string>, files: Record<string, File[]>, csrf?: string) => {
     const form = new FormData();
-    form.append('csrf', await web.csrfOf('/modules/lora-training'));
+    form.append('csrf', csrf ?? (await web.csrfOf('/modules/lora-training')));
     for (const [name, value] of Object.entries(fields)) form.append(name, value);
     for (const [name, list] of Object.entries(files)) for (const file of list) form.append(name, file);
     return web.fetch('/jobs', { method: 'POST', body: form, headers: { accept: 'application/json' } });
@@ -151,6 +151,15 @@ describe('uploads from a module\'s form', () => {
     expect(both.status).toBe(400);
     expect(((await both.json()) as any).error.message).toBe('DatasetCID: give a CID or choose files, not both');
     expect(await myUploads()).toEqual(before);
+  });
+
+  it('keeps no file that another site\'s form posts with a person\'s cookie (no CSRF token), and runs nothing', async () => {
+    const before = await myUploads();
+    const jobsBefore = ((await (await api('/jobs')).json()) as { jobs: unknown[] }).jobs.length;
+    const forged = await postForm({ module: 'lora-training:v1', 'input.Steps': '2' }, { 'upload.DatasetCID': [new File([COUNTING], 'planted.txt')] }, 'not-the-token');
+    expect(forged.status).toBe(403);
+    expect(await myUploads()).toEqual(before);
+    expect(((await (await api('/jobs')).json()) as { jobs: unknown[] }).jobs.length).toBe(jobsBefore);
   });
 });
 
@@ -209,7 +218,7 @@ describe.skipIf(Boolean(skip))(`uploads in a browser${skip ? ` (skipped: ${skip}
     await rm(folder, { recursive: true });
     await page.goto(studio.origin + '/uploads');
     expect(await page.locator('tbody tr').count()).toBe(1);
-    expect(await page.locator(`tr[data-upload="${expected}"]`).textContent()).toContain('2 files');
+    expect(await page.locator(`tr[data-upload="${expected}"]`).textContent()).toContain('2 files: counting.txt, letters.txt');
     await page.screenshot({ path: path.join(screenshots, 'uploads-03-list.png'), fullPage: true });
     // The form offers it next time, to pick instead of uploading again.
     await page.goto(studio.origin + '/modules/lora-training');

@@ -176,7 +176,7 @@ const uploadSchema: Schema = {
   type: 'object',
   properties: {
     cid: { type: 'string', description: 'the data\'s CID: pass it as a module\'s cid input (such as lora-training\'s DatasetCID)' },
-    name: { type: 'string', description: 'the file\'s name, or "N files" for a folder' },
+    name: { type: 'string', description: 'the file\'s name, or "N files: a.txt, b.txt, …" for a folder' },
     size: { type: 'integer', description: 'bytes, all files together' },
   },
   required: ['cid', 'name', 'size'],

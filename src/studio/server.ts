@@ -90,7 +90,7 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
     (error) => options.onNetwork?.({ error }),
   );
 
-  const uploads = createUploads({ store, blockstore, dataDir });
+  const uploads = await createUploads({ store, blockstore, dataDir });
   const jobs = createStudioJobs({ store, catalog, network, parallelJobs: options.parallelJobs });
   const app = new Hono();
   app.use('*', async (c, next) => {

@@ -75,7 +75,7 @@ export interface CreditEntry {
 /** Data a person put on the network through the studio (a file, or a folder of files), by its CID. */
 export interface Upload {
   cid: string;
-  /** The file's name, or "N files" for a folder made of several. */
+  /** The file's name, or "N files: a.txt, b.txt, …" for a folder made of several. */
   name: string;
   /** Bytes of the files together. */
   size: number;

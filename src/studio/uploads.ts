@@ -33,9 +33,11 @@ export interface StudioUploads {
   add(userId: number, files: IncomingFile[]): Promise<Upload>;
 }
 
-export function createUploads(components: { store: StudioStore; blockstore: Blockstore; dataDir: string }): StudioUploads {
+/** Uploads into `blockstore`, staged in `<dataDir>/uploading` (what a stopped studio left there is removed: no upload of it goes on). */
+export async function createUploads(components: { store: StudioStore; blockstore: Blockstore; dataDir: string }): Promise<StudioUploads> {
   const { store, blockstore } = components;
   const stagingDir = path.join(components.dataDir, 'uploading');
+  await rm(stagingDir, { recursive: true, force: true });
   return {
     async add(userId, files) {
       checkNames(files);
@@ -45,17 +47,27 @@ export function createUploads(components: { store: StudioStore; blockstore: Bloc
         let size = 0;
         for (const file of files) {
           const target = path.join(staging, file.name);
-          await pipeline(file.content ? Readable.fromWeb(file.content as WebReadableStream<Uint8Array>) : Readable.from([]), createWriteStream(target, { flags: 'wx' }));
+          await pipeline(file.content ? Readable.fromWeb(file.content as WebReadableStream<Uint8Array>) : Readable.from([]), createWriteStream(target, { flags: 'wx' })).catch((cause: unknown) => {
+            // A file system error (a full disk) is the studio's; the rest is the request's body ending early.
+            if ((cause as NodeJS.ErrnoException).syscall) throw cause;
+            throw new UserInputError(`the upload of ${file.name} broke off before all its bytes arrived: nothing was kept; send it again`, { code: 'upload-broken', cause });
+          });
           size += (await stat(target)).size;
         }
         const single = files.length === 1;
         const cid = single ? await addFile(path.join(staging, files[0]!.name), blockstore) : await addDirectory(staging, blockstore);
-        return store.addUpload(userId, { cid: cid.toString(), name: single ? files[0]!.name : `${files.length} files`, size });
+        return store.addUpload(userId, { cid: cid.toString(), name: single ? files[0]!.name : folderName(files), size });
       } finally {
         await rm(staging, { recursive: true, force: true });
       }
     },
   };
+}
+
+/** What a folder of files is listed as: "2 files: a.txt, b.txt", the first few named. */
+function folderName(files: IncomingFile[]): string {
+  const names = files.slice(0, 3).map((file) => file.name).join(', ');
+  return `${files.length} files: ${names}${files.length > 3 ? ', …' : ''}`;
 }
 
 /** Names that are one plain file name each, none twice: they become the folder's entries. */
