@@ -45,6 +45,15 @@ describe('uploads over the API', () => {
     expect(posted.status).toBe(401);
     expect(((await posted.json()) as any).error.code).toBe('unauthenticated');
     expect((await api('/uploads', {}, '')).status).toBe(401);
+    // The key is checked before any of the body is read: past the upload limit without a key is still 401.
+    const chunks = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let i = 0; i < 8; i++) controller.enqueue(new Uint8Array(256 * 1024));
+        controller.close();
+      },
+    });
+    const unread = await api('/uploads?name=big.bin', { method: 'POST', body: chunks, duplex: 'half' } as RequestInit, '');
+    expect(unread.status).toBe(401);
     expect(await myUploads()).toEqual([]);
   });
 
@@ -150,6 +159,14 @@ describe('uploads from a module\'s form', () => {
     const both = await postForm({ module: 'lora-training:v1', 'input.DatasetCID': before[0]!.cid }, { 'upload.DatasetCID': [new File(['x'], 'x.txt')] });
     expect(both.status).toBe(400);
     expect(((await both.json()) as any).error.message).toBe('DatasetCID: give a CID or choose files, not both');
+    expect(await myUploads()).toEqual(before);
+  });
+
+  it('refuses files over the upload limit with 413, and keeps nothing', async () => {
+    const before = await myUploads();
+    const big = await postForm({ module: 'lora-training:v1' }, { 'upload.DatasetCID': [new File([new Uint8Array(MAX_UPLOAD_BYTES)], 'big.txt')] });
+    expect(big.status).toBe(413);
+    expect(((await big.json()) as any).error).toEqual({ code: 'upload-too-large', message: expect.stringContaining('uploads may be at most 1 MiB') });
     expect(await myUploads()).toEqual(before);
   });
 

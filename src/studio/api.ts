@@ -6,7 +6,7 @@
  * form's `file` fields, or a raw body named by `?name=`) answers `{ cid, name, size }`, the CID to pass as a
  * cid input; `GET /api/v1/uploads` lists one's own.
  */
-import { Hono, type Context } from 'hono';
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { isUserFacing } from '../lib/errors.js';
 import type { ApiKeyCheck } from './api-auth.js';
 import type { Catalog } from './catalog.js';
@@ -29,8 +29,8 @@ export function statusOfJobError(code: string): 400 | 402 | 404 | 429 {
   return 400;
 }
 
-export function createApi(components: { store: StudioStore; jobs: StudioJobs; catalog: Catalog; uploads: StudioUploads; checkApiKey: (c: Context) => ApiKeyCheck }): Hono<ApiEnv> {
-  const { store, jobs, catalog, uploads, checkApiKey } = components;
+export function createApi(components: { store: StudioStore; jobs: StudioJobs; catalog: Catalog; uploads: StudioUploads; uploadLimit: MiddlewareHandler; checkApiKey: (c: Context) => ApiKeyCheck }): Hono<ApiEnv> {
+  const { store, jobs, catalog, uploads, uploadLimit, checkApiKey } = components;
   const api = new Hono<ApiEnv>();
 
   api.use('*', async (c, next) => {
@@ -92,7 +92,8 @@ export function createApi(components: { store: StudioStore; jobs: StudioJobs; ca
     return (await sendResultFile(c, job)) ?? apiError(c, 404, 'file-not-found', 'no such file in the job\'s result');
   });
 
-  api.post('/uploads', async (c) => {
+  // Uploads' own body limit, after the key check: nobody without a key makes the studio read that much.
+  api.post('/uploads', uploadLimit, async (c) => {
     try {
       const { cid, name, size } = await uploads.add(c.get('user').id, await filesOfRequest(c, 'file'));
       return c.json({ cid, name, size }, 201);

@@ -6,6 +6,7 @@
 import path from 'node:path';
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { getCookie } from 'hono/cookie';
 import { openJobNetwork, type JobNetwork } from '../job-creator/job-network.js';
 import { UserInputError } from '../lib/errors.js';
 import { listen, type RunningHttpServer } from '../lib/http-server.js';
@@ -19,6 +20,8 @@ import { openApiDocument, OPENAPI_PATH } from './openapi.js';
 import { freeBetaPayments, type PaymentProvider } from './payments.js';
 import { createRateLimiter, DEFAULT_API_RATE_LIMIT, type RateLimit } from './rate-limit.js';
 import { publicOriginOf, signInSettingsOf, type PublicOrigin } from './sign-in.js';
+import { SESSION_COOKIE } from './page.js';
+import { sha256Hex } from './secrets.js';
 import { openStudioStore } from './store.js';
 import { createUploads, DEFAULT_MAX_UPLOAD_BYTES } from './uploads.js';
 import { createWebApp } from './web.js';
@@ -113,14 +116,22 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
   };
   const requestLimit = bodyLimit({ maxSize: MAX_REQUEST_BYTES, onError: tooLarge('body-too-large', `requests may be at most ${MAX_REQUEST_BYTES / 1024 / 1024} MiB: pass large data by CID`) });
   const uploadLimit = bodyLimit({ maxSize: maxUploadBytes, onError: tooLarge('upload-too-large', `uploads may be at most ${+(maxUploadBytes / 1024 / 1024).toFixed(2)} MiB: send less, or add larger data with lilypad add and pass its CID`) });
-  const isUpload = (c: Context) => c.req.method === 'POST' && (c.req.path === '/api/v1/uploads' || (c.req.path === '/jobs' && (c.req.header('content-type') ?? '').toLowerCase().startsWith('multipart/form-data')));
-  app.use('*', (c, next) => (isUpload(c) ? uploadLimit : requestLimit)(c, next));
+  // The larger limit is for people the studio knows, so that nobody else makes it read that much: a module form
+  // with files from a signed-in browser here; the API's uploads take it in api.ts, once the key is checked.
+  const signedInUpload = (c: Context) => {
+    const token = c.req.method === 'POST' && c.req.path === '/jobs' && (c.req.header('content-type') ?? '').toLowerCase().startsWith('multipart/form-data') && getCookie(c, SESSION_COOKIE);
+    return Boolean(token && store.session(sha256Hex(token)));
+  };
+  app.use('*', (c, next) => {
+    if (c.req.method === 'POST' && c.req.path === '/api/v1/uploads') return next();
+    return (signedInUpload(c) ? uploadLimit : requestLimit)(c, next);
+  });
   // Public, before the API's key check: what a program needs to know before it has a key. Any site may read it (Swagger UI, say).
   const openApi = openApiDocument(catalog, maxUploadBytes);
   app.get(OPENAPI_PATH, (c) => c.json(openApi, 200, { 'access-control-allow-origin': '*' }));
   // One token bucket per key across both APIs: a key's requests count the same on either.
   const checkApiKey = createApiKeyCheck(store, createRateLimiter(options.rateLimit ?? DEFAULT_API_RATE_LIMIT));
-  app.route('/api/v1', createApi({ store, jobs, catalog, uploads, checkApiKey }));
+  app.route('/api/v1', createApi({ store, jobs, catalog, uploads, uploadLimit, checkApiKey }));
   app.route('/v1', createOpenAiApi({ jobs, catalog, checkApiKey }));
   // The default origin names the port, known once the server listens (before any request).
   let publicOrigin: PublicOrigin | undefined;
