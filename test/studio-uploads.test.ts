@@ -151,15 +151,24 @@ describe('uploads from a module\'s form', () => {
     return web.fetch('/jobs', { method: 'POST', body: form, headers: { accept: 'application/json' } });
   };
 
-  it('refuses files for an input that takes no CID, and a CID and files for one input, and keeps nothing', async () => {
+  it('refuses files for an input that takes no CID, and keeps nothing', async () => {
     const before = await myUploads();
     const notCid = await postForm({ module: 'lora-training:v1', 'input.Steps': '2' }, { 'upload.Steps': [new File(['x'], 'x.txt')] });
     expect(notCid.status).toBe(400);
     expect(((await notCid.json()) as any).error.message).toBe('Steps: files can be given only for an input that takes a CID (DatasetCID, WeightsCID)');
-    const both = await postForm({ module: 'lora-training:v1', 'input.DatasetCID': before[0]!.cid }, { 'upload.DatasetCID': [new File(['x'], 'x.txt')] });
-    expect(both.status).toBe(400);
-    expect(((await both.json()) as any).error.message).toBe('DatasetCID: give a CID or choose files, not both');
     expect(await myUploads()).toEqual(before);
+  });
+
+  it('runs on the chosen files in place of a CID left in the field', async () => {
+    const other = (await myUploads()).find((upload) => upload.name === 'counting.txt')!;
+    const posted = await postForm({ module: 'lora-training:v1', 'input.DatasetCID': other.cid, 'input.Steps': '1' }, { 'upload.DatasetCID': [new File([LETTERS], 'letters.txt')] });
+    expect(posted.status).toBe(201);
+    const { id } = (await posted.json()) as { id: string };
+    const letters = (await cidOfBytes(new TextEncoder().encode(LETTERS))).toString();
+    expect((await myUploads())[0]).toMatchObject({ cid: letters, name: 'letters.txt' });
+    const result = (await readEvents(await web.fetch(`/jobs/${id}/events`))).at(-1)!;
+    expect(result.data).toMatchObject({ status: 'succeeded' });
+    expect(await (await web.fetch(`/jobs/${id}`)).text()).toContain(`DatasetCID=${letters}`);
   });
 
   it('refuses files over the upload limit with 413, and keeps nothing', async () => {
@@ -189,6 +198,7 @@ describe.skipIf(Boolean(skip))(`uploads in a browser${skip ? ` (skipped: ${skip}
   let profile: string;
   let context: BrowserContext;
   let page: Page;
+  const pageErrors: Error[] = [];
 
   beforeAll(async () => {
     await mkdir(screenshots, { recursive: true });
@@ -200,6 +210,7 @@ describe.skipIf(Boolean(skip))(`uploads in a browser${skip ? ` (skipped: ${skip}
       viewport: { width: 1200, height: 900 },
     });
     page = context.pages()[0] ?? (await context.newPage());
+    page.on('pageerror', (error) => pageErrors.push(error));
   });
   afterAll(async () => {
     await context?.close();
@@ -217,6 +228,8 @@ describe.skipIf(Boolean(skip))(`uploads in a browser${skip ? ` (skipped: ${skip}
       { name: 'counting.txt', mimeType: 'text/plain', buffer: Buffer.from(COUNTING) },
       { name: 'letters.txt', mimeType: 'text/plain', buffer: Buffer.from(LETTERS) },
     ]);
+    // The field beside the picker says the files take its place.
+    expect(await page.getByLabel('DatasetCID').getAttribute('placeholder')).toBe('the chosen files');
     await page.getByLabel('Steps').fill('2');
     await page.screenshot({ path: path.join(screenshots, 'uploads-01-lora-training-form.png'), fullPage: true });
     await page.getByRole('button', { name: 'Run lora-training' }).click();
@@ -240,5 +253,6 @@ describe.skipIf(Boolean(skip))(`uploads in a browser${skip ? ` (skipped: ${skip}
     // The form offers it next time, to pick instead of uploading again.
     await page.goto(studio.origin + '/modules/lora-training');
     expect(await page.locator('#input-DatasetCID-uploads option').evaluateAll((options: HTMLOptionElement[]) => options.map((o) => o.value))).toEqual([expected]);
+    expect(pageErrors).toEqual([]);
   });
 });

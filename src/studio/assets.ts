@@ -149,6 +149,15 @@ export const SCRIPT = `
         .catch(function () { button.disabled = false; });
     });
   }
+  // Chosen files take the place of the CID in the field beside them (a default included): the field says so.
+  document.querySelectorAll('input[data-upload-for]').forEach(function (picker) {
+    var field = document.getElementById(picker.getAttribute('data-upload-for'));
+    var placeholder = field.placeholder;
+    picker.addEventListener('change', function () {
+      if (picker.files.length) field.value = '';
+      field.placeholder = picker.files.length ? 'the chosen files' : placeholder;
+    });
+  });
   var live = document.querySelector('[data-follow-job]');
   if (live) follow(live, live.getAttribute('data-follow-job'));
 })();

@@ -33,7 +33,7 @@ describe('a module form made from its declared inputs', () => {
     // Chosen files stand in for a required CID, so the browser does not insist on the text.
     expect(await field('DataCID')).toContain('<input type="text" id="input-DataCID" name="input.DataCID" value="" placeholder="bafy..." spellcheck="false" autocomplete="off" list="input-DataCID-uploads" aria-describedby="input-DataCID-help">');
     expect(await field('DataCID')).toContain('<input type="file" name="upload.DataCID" multiple data-upload-for="input-DataCID">');
-    expect(await field('DataCID')).toContain('The data (a CID, such as bafy... or another job&#39;s result; or files to upload: one file, or several for a folder of them)');
+    expect(await field('DataCID')).toContain('The data (a CID, such as bafy... or another job&#39;s result; or files to upload, which take the place of the CID: one file, or several for a folder of them)');
   });
 
   it('offers a cid input one\'s recent uploads to pick from, their names escaped', async () => {

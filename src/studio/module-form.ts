@@ -12,7 +12,7 @@ import type { Upload } from './store.js';
 function inputHint(input: InputDeclaration): string {
   const bounds = input.min !== undefined && input.max !== undefined ? `, ${input.min} to ${input.max}`
     : input.min !== undefined ? `, at least ${input.min}` : input.max !== undefined ? `, at most ${input.max}` : '';
-  if (input.type === 'cid') return 'a CID, such as bafy... or another job\'s result; or files to upload: one file, or several for a folder of them';
+  if (input.type === 'cid') return 'a CID, such as bafy... or another job\'s result; or files to upload, which take the place of the CID: one file, or several for a folder of them';
   if (input.type === 'string') return input.maxLength !== undefined ? `text, at most ${input.maxLength} characters` : 'text';
   if (input.type === 'enum') return `one of ${input.values!.join(', ')}`;
   return `${input.type === 'number' ? 'a number' : input.type === 'integer' ? 'a whole number' : 'true or false'}${bounds}`;

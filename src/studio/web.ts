@@ -197,7 +197,10 @@ export function createWebApp(components: WebComponents): Hono<WebEnv> {
     }
   });
 
-  /** Files chosen for a module's cid inputs (`upload.<name>`): each input's files go on the network, and their CID is the input. */
+  /**
+   * Files chosen for a module's cid inputs (`upload.<name>`): each input's files go on the network, and their CID
+   * is the input, in place of any CID in its text field (choosing files is the later act; a default stays there).
+   */
   const addChosenFiles = async (c: Context<WebEnv>, user: User, moduleRef: string | undefined, inputs: Record<string, string>) => {
     if (!(c.req.header('content-type') ?? '').toLowerCase().startsWith('multipart/form-data')) return;
     const body = await c.req.parseBody({ all: true });
@@ -206,7 +209,6 @@ export function createWebApp(components: WebComponents): Hono<WebEnv> {
     const cidInputs = catalog.find(moduleRef ?? '').inputs.filter((input) => input.type === 'cid').map((input) => input.name);
     for (const { input } of chosen) {
       if (!cidInputs.includes(input)) throw new UserInputError(`${input}: files can be given only for an input that takes a CID (${cidInputs.join(', ') || 'this module has none'})`, { code: 'input-invalid' });
-      if (inputs[input] !== undefined) throw new UserInputError(`${input}: give a CID or choose files, not both`, { code: 'input-invalid' });
     }
     for (const { input, files } of chosen) inputs[input] = (await uploads.add(user.id, files)).cid;
   };
