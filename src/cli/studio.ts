@@ -10,6 +10,7 @@ import { DEFAULT_PARALLEL_JOBS } from '../studio/jobs.js';
 import { freeBetaPayments } from '../studio/payments.js';
 import { generatedPassword, hashPassword, newApiKey } from '../studio/secrets.js';
 import { startStudio } from '../studio/server.js';
+import { DEFAULT_MAX_UPLOAD_BYTES } from '../studio/uploads.js';
 import { openStudioStore, type StudioStore, type User } from '../studio/store.js';
 import { stopSignal } from './signals.js';
 
@@ -50,6 +51,12 @@ function parallelJobs(value: string): number {
   return parsed;
 }
 
+function maxUploadBytes(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isFinite(parsed) || parsed <= 0 || parsed > 4096) throw new UserInputError(`--max-upload-mb ${value}: give a number of MiB above 0 and at most 4096`, { code: 'input-malformed' });
+  return Math.floor(parsed * 1024 * 1024);
+}
+
 export function registerStudioCommands(program: Command): void {
   const studio = program
     .command('studio')
@@ -58,12 +65,13 @@ export function registerStudioCommands(program: Command): void {
     .option('--port <port>', 'the port to listen on', '8787')
     .option('--data-dir <dir>', DATA_DIR_HELP)
     .option('--parallel-jobs <count>', 'how many jobs run at once on the studio\'s account; the rest wait their turn', String(DEFAULT_PARALLEL_JOBS))
+    .option('--max-upload-mb <MiB>', 'the most one upload may hold (files people put on the network from a form or POST /api/v1/uploads); other requests stay at 4 MiB', String(DEFAULT_MAX_UPLOAD_BYTES / 1024 / 1024))
     .option('--origin <url>', 'the address people open the studio at; passkeys and sign-in redirects belong to it (LILYPAD_STUDIO_ORIGIN, default http://localhost:<port>)')
     .option('--oidc-issuer <url>', 'sign in with an OpenID Connect provider: its issuer URL (LILYPAD_STUDIO_OIDC_ISSUER)')
     .option('--oidc-client-id <id>', 'the client id the provider issued to the studio (LILYPAD_STUDIO_OIDC_CLIENT_ID)')
     .option('--oidc-client-secret <secret>', 'its client secret; prefer LILYPAD_STUDIO_OIDC_CLIENT_SECRET, as flags show in the process list')
     .option('--oidc-name <name>', 'the provider\'s name on the button, such as GitHub (LILYPAD_STUDIO_OIDC_NAME)')
-    .action(async (flags: { host: string; port: string; dataDir?: string; origin?: string; oidcIssuer?: string; oidcClientId?: string; oidcClientSecret?: string; oidcName?: string; parallelJobs: string }) => {
+    .action(async (flags: { host: string; port: string; dataDir?: string; origin?: string; oidcIssuer?: string; oidcClientId?: string; oidcClientSecret?: string; oidcName?: string; parallelJobs: string; maxUploadMb: string }) => {
       const signal = stopSignal();
       // Flags win over the environment; the studio reads its settings from the result.
       const flagSettings = {
@@ -79,6 +87,7 @@ export function registerStudioCommands(program: Command): void {
         host: flags.host,
         port: port(flags.port),
         parallelJobs: parallelJobs(flags.parallelJobs),
+        maxUploadBytes: maxUploadBytes(flags.maxUploadMb),
         env,
         onNetwork: (outcome) => {
           if ('identity' in outcome) process.stdout.write(`Job network ready: ${outcome.identity}\n`);

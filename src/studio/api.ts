@@ -2,15 +2,18 @@
  * The API for programs: `Authorization: Bearer <key>`, a token bucket per key, JSON errors as
  * `{ error: { code, message } }`. Jobs: `POST /api/v1/jobs`, `GET /api/v1/jobs/:id`, `GET
  * /api/v1/jobs/:id/events` (Server-Sent Events), `GET /api/v1/jobs/:id/files/<path>`; `GET /api/v1/modules`
- * and `GET /api/v1/account` to see what can run and what it costs.
+ * and `GET /api/v1/account` to see what can run and what it costs. Data: `POST /api/v1/uploads` (a multipart
+ * form's `file` fields, or a raw body named by `?name=`) answers `{ cid, name, size }`, the CID to pass as a
+ * cid input; `GET /api/v1/uploads` lists one's own.
  */
-import { Hono, type Context } from 'hono';
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { isUserFacing } from '../lib/errors.js';
 import type { ApiKeyCheck } from './api-auth.js';
 import type { Catalog } from './catalog.js';
 import { followJobEvents, sendResultFile } from './follow.js';
 import { jobView, type StudioJobs } from './jobs.js';
 import type { StudioJob, StudioStore, User } from './store.js';
+import { filesOfRequest, type StudioUploads } from './uploads.js';
 
 type ApiEnv = { Variables: { user: User; keyId: string } };
 
@@ -26,8 +29,8 @@ export function statusOfJobError(code: string): 400 | 402 | 404 | 429 {
   return 400;
 }
 
-export function createApi(components: { store: StudioStore; jobs: StudioJobs; catalog: Catalog; checkApiKey: (c: Context) => ApiKeyCheck }): Hono<ApiEnv> {
-  const { store, jobs, catalog, checkApiKey } = components;
+export function createApi(components: { store: StudioStore; jobs: StudioJobs; catalog: Catalog; uploads: StudioUploads; uploadLimit: MiddlewareHandler; checkApiKey: (c: Context) => ApiKeyCheck }): Hono<ApiEnv> {
+  const { store, jobs, catalog, uploads, uploadLimit, checkApiKey } = components;
   const api = new Hono<ApiEnv>();
 
   api.use('*', async (c, next) => {
@@ -88,6 +91,19 @@ export function createApi(components: { store: StudioStore; jobs: StudioJobs; ca
     if (!job) return apiError(c, 404, 'job-not-found', `no job ${c.req.param('id')} of yours`);
     return (await sendResultFile(c, job)) ?? apiError(c, 404, 'file-not-found', 'no such file in the job\'s result');
   });
+
+  // Uploads' own body limit, after the key check: nobody without a key makes the studio read that much.
+  api.post('/uploads', uploadLimit, async (c) => {
+    try {
+      const { cid, name, size } = await uploads.add(c.get('user').id, await filesOfRequest(c, 'file'));
+      return c.json({ cid, name, size }, 201);
+    } catch (error) {
+      if (!isUserFacing(error)) throw error;
+      return apiError(c, 400, error.code, error.message);
+    }
+  });
+
+  api.get('/uploads', (c) => c.json({ uploads: store.uploadsOf(c.get('user').id).map(({ cid, name, size, createdAt }) => ({ cid, name, size, createdAt: new Date(createdAt).toISOString() })) }));
 
   // Anything else under /api/v1 is answered here, in JSON, and never falls through to the web app's pages.
   api.all('*', (c) => apiError(c, 404, 'not-found', `no such API route: ${c.req.method} ${c.req.path}`));

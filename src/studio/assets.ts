@@ -41,6 +41,9 @@ input:focus, textarea:focus { outline: 2px solid #9be3c9; border-color: var(--ac
 .field label { display: block; }
 .field small { font-size: .85rem; }
 .field input[type=checkbox] { justify-self: start; width: 18px; height: 18px; }
+.field label.upload { font-size: .9rem; font-weight: 400; color: var(--muted); }
+.field label.upload input[type=file] { display: block; margin-top: 4px; }
+.upload-note { font-size: .9rem; }
 .required { color: var(--danger); font-weight: 500; font-size: .8rem; }
 .notice.error { background: #fdecea; color: #8a1f14; }
 .notice.ok { background: #e7f7f1; color: var(--accent-dark); }
@@ -134,7 +137,9 @@ export const SCRIPT = `
       if (error) error.remove();
       var button = form.querySelector('button');
       button.disabled = true;
-      fetch(form.action, { method: 'POST', body: new URLSearchParams(new FormData(form)), headers: { accept: 'application/json' }, credentials: 'same-origin' })
+      // A form that may carry files posts multipart, files and all; the others post urlencoded.
+      var data = new FormData(form);
+      fetch(form.action, { method: 'POST', body: form.enctype === 'multipart/form-data' ? data : new URLSearchParams(data), headers: { accept: 'application/json' }, credentials: 'same-origin' })
         .then(function (r) { return r.json().then(function (body) { return { ok: r.ok, body: body }; }); })
         .then(function (res) {
           button.disabled = false;
@@ -144,6 +149,15 @@ export const SCRIPT = `
         .catch(function () { button.disabled = false; });
     });
   }
+  // Chosen files take the place of the CID in the field beside them (a default included): the field says so.
+  document.querySelectorAll('input[data-upload-for]').forEach(function (picker) {
+    var field = document.getElementById(picker.getAttribute('data-upload-for'));
+    var placeholder = field.placeholder;
+    picker.addEventListener('change', function () {
+      if (picker.files.length) field.value = '';
+      field.placeholder = picker.files.length ? 'the chosen files' : placeholder;
+    });
+  });
   var live = document.querySelector('[data-follow-job]');
   if (live) follow(live, live.getAttribute('data-follow-job'));
 })();

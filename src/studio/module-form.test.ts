@@ -30,8 +30,16 @@ describe('a module form made from its declared inputs', () => {
     expect(await field('Animal')).toContain('<select id="input-Animal" name="input.Animal" aria-describedby="input-Animal-help"><option>cow</option><option selected>dragon</option><option>tux</option></select>');
     // An optional choice without a default can be left out.
     expect(await field('Voice')).toContain('<select id="input-Voice" name="input.Voice" aria-describedby="input-Voice-help"><option value=""></option><option>low</option><option>high</option></select>');
-    expect(await field('DataCID')).toContain('<input type="text" id="input-DataCID" name="input.DataCID" value="" placeholder="bafy..." spellcheck="false" autocomplete="off" required');
-    expect(await field('DataCID')).toContain('The data (a CID, such as bafy... or another job&#39;s result)');
+    // Chosen files stand in for a required CID, so the browser does not insist on the text.
+    expect(await field('DataCID')).toContain('<input type="text" id="input-DataCID" name="input.DataCID" value="" placeholder="bafy..." spellcheck="false" autocomplete="off" list="input-DataCID-uploads" aria-describedby="input-DataCID-help">');
+    expect(await field('DataCID')).toContain('<input type="file" name="upload.DataCID" multiple data-upload-for="input-DataCID">');
+    expect(await field('DataCID')).toContain('The data (a CID, such as bafy... or another job&#39;s result; or files to upload, which take the place of the CID: one file, or several for a folder of them)');
+  });
+
+  it('offers a cid input one\'s recent uploads to pick from, their names escaped', async () => {
+    const dataCid = declarations.find((d) => d.name === 'DataCID')!;
+    const rendered = String(await inputField(dataCid, [{ cid: 'bafkreiexample', name: '<b>notes</b>.txt', size: 12, createdAt: 0 }]));
+    expect(rendered).toContain('<datalist id="input-DataCID-uploads"><option value="bafkreiexample">&lt;b&gt;notes&lt;/b&gt;.txt (12 bytes)</option></datalist>');
   });
 
   it('gives the curl example the required inputs, each with a value of its type', () => {

@@ -1,24 +1,28 @@
 /**
  * A module's form on its page, made from the inputs it declares (`module/inputs.ts`): one control per input by
  * its type (a number field with its bounds and step, a checkbox, a select of the choices, a text area, a CID
- * field), prefilled with the default, the required ones marked, and each input's description and bounds beside
+ * field with a file picker beside it, and one's recent uploads to pick from), prefilled with the default, the required ones marked, and each input's description and bounds beside
  * it; and the inputs of the page's curl example.
  */
 import { html, raw } from 'hono/html';
 import { typedDefault, type InputDeclaration } from '../module/inputs.js';
+import type { Upload } from './store.js';
 
 /** An input's kind and bounds or choices in words, beside its description: "a whole number, 1 to 256". */
 function inputHint(input: InputDeclaration): string {
   const bounds = input.min !== undefined && input.max !== undefined ? `, ${input.min} to ${input.max}`
     : input.min !== undefined ? `, at least ${input.min}` : input.max !== undefined ? `, at most ${input.max}` : '';
-  if (input.type === 'cid') return 'a CID, such as bafy... or another job\'s result';
+  if (input.type === 'cid') return 'a CID, such as bafy... or another job\'s result; or files to upload, which take the place of the CID: one file, or several for a folder of them';
   if (input.type === 'string') return input.maxLength !== undefined ? `text, at most ${input.maxLength} characters` : 'text';
   if (input.type === 'enum') return `one of ${input.values!.join(', ')}`;
   return `${input.type === 'number' ? 'a number' : input.type === 'integer' ? 'a whole number' : 'true or false'}${bounds}`;
 }
 
-/** One form control per declared input, by its type, prefilled with its default; the required ones marked. */
-export function inputField(input: InputDeclaration) {
+/**
+ * One form control per declared input, by its type, prefilled with its default; the required ones marked. A cid
+ * input also takes files (`upload.<name>`, added on the run; the form then posts multipart) and offers `recentUploads`.
+ */
+export function inputField(input: InputDeclaration, recentUploads: readonly Upload[] = []) {
   const id = `input-${input.name}`;
   const name = `input.${input.name}`;
   const fallback = typedDefault(input);
@@ -40,7 +44,10 @@ export function inputField(input: InputDeclaration) {
       control = html`<select id="${id}" name="${name}"${required}${described}>${input.required || fallback !== undefined ? '' : html`<option value=""></option>`}${input.values!.map((choice) => html`<option${choice === value ? raw(' selected') : ''}>${choice}</option>`)}</select>`;
       break;
     case 'cid':
-      control = html`<input type="text" id="${id}" name="${name}" value="${value}" placeholder="bafy..." spellcheck="false" autocomplete="off"${required}${described}>`;
+      // Not `required` in the browser: chosen files stand in for the CID (the studio still says when neither is given).
+      control = html`<input type="text" id="${id}" name="${name}" value="${value}" placeholder="bafy..." spellcheck="false" autocomplete="off" list="${id}-uploads"${described}>
+          <datalist id="${id}-uploads">${recentUploads.map((upload) => html`<option value="${upload.cid}">${upload.name} (${upload.size} bytes)</option>`)}</datalist>
+          <label class="upload">or upload <input type="file" name="upload.${input.name}" multiple data-upload-for="${id}"></label>`;
       break;
     case 'string':
       control = html`<textarea id="${id}" name="${name}" rows="2"${input.maxLength !== undefined ? html` maxlength="${input.maxLength}"` : ''}${required}${described}>${value}</textarea>`;

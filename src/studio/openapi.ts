@@ -2,10 +2,11 @@
  * The studio's OpenAPI 3.1 document (`GET /api/openapi.json`, public): the job API with one request body per
  * module, its inputs as JSON Schema made from the module's declared inputs (`module/inputs.ts`), so that the
  * document, the form and the checks never disagree; and the OpenAI-compatible routes (`/v1/models`,
- * `/v1/chat/completions`) in OpenAI's own terms. Built once from the catalog when the studio starts.
+ * `/v1/chat/completions`) in OpenAI's own terms; and uploads, whose CIDs cid inputs take. Built once from the catalog when the studio starts.
  */
 import { inputsJsonSchema, INPUT_TYPES } from '../module/inputs.js';
 import type { Catalog, CatalogModule } from './catalog.js';
+import { DEFAULT_MAX_UPLOAD_BYTES, MAX_UPLOAD_FILES } from './uploads.js';
 
 export const OPENAPI_PATH = '/api/openapi.json';
 
@@ -171,7 +172,18 @@ const authResponses = {
 };
 const jobIdParameter = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
 
-export function openApiDocument(catalog: Catalog): Schema {
+const uploadSchema: Schema = {
+  type: 'object',
+  properties: {
+    cid: { type: 'string', description: 'the data\'s CID: pass it as a module\'s cid input (such as lora-training\'s DatasetCID)' },
+    name: { type: 'string', description: 'the file\'s name, or "N files: a.txt, b.txt, …" for a folder' },
+    size: { type: 'integer', description: 'bytes, all files together' },
+  },
+  required: ['cid', 'name', 'size'],
+};
+
+export function openApiDocument(catalog: Catalog, maxUploadBytes = DEFAULT_MAX_UPLOAD_BYTES): Schema {
+  const uploadMiB = +(maxUploadBytes / 1024 / 1024).toFixed(2);
   const requestSchemas = Object.fromEntries(catalog.modules.map((module) => [requestSchemaName(module), jobRequestSchema(module)]));
   return {
     openapi: '3.1.0',
@@ -252,6 +264,33 @@ export function openApiDocument(catalog: Catalog): Schema {
           responses: { '200': { description: 'the file', content: { 'application/octet-stream': { schema: { type: 'string', contentMediaType: 'application/octet-stream' } } } }, '404': apiError('no such job of yours, or no such file'), ...authResponses },
         },
       },
+      '/api/v1/uploads': {
+        post: {
+          summary: 'Put data on the network: one file, or several as a folder',
+          description:
+            `Adds the files to the studio's blockstore, which its IPFS node serves to providers, and records them as yours. Send a multipart form with one \`file\` field (a UnixFS file: the CID \`lilypad add FILE\` gives) ` +
+            `or several (a folder of them, by their file names: the CID \`lilypad add FOLDER\` gives), or the raw bytes of one file named by \`?name=\`. At most ${uploadMiB} MiB and ${MAX_UPLOAD_FILES} files. ` +
+            'A CID names bytes, not a person: anyone may pass any CID as an input, and providers fetch the bytes to run jobs; your list shows only yours.',
+          parameters: [{ name: 'name', in: 'query', required: false, schema: { type: 'string' }, description: 'the file\'s name, for a raw body (default "upload")' }],
+          requestBody: {
+            required: true,
+            content: {
+              'multipart/form-data': { schema: { type: 'object', properties: { file: { type: 'array', items: { type: 'string', contentMediaType: 'application/octet-stream' } } }, required: ['file'] } },
+              'application/octet-stream': { schema: { type: 'string', contentMediaType: 'application/octet-stream' } },
+            },
+          },
+          responses: {
+            '201': json(ref('Upload'), 'the data is on the network: pass its CID as an input'),
+            '400': apiError('no file, a file name that cannot be a folder entry, or two files of one name (code upload-empty or upload-invalid); nothing was kept'),
+            '413': apiError(`the upload is larger than ${uploadMiB} MiB (code upload-too-large); nothing was kept`),
+            ...authResponses,
+          },
+        },
+        get: {
+          summary: 'Your uploads, newest first',
+          responses: { '200': json({ type: 'object', properties: { uploads: { type: 'array', items: { ...uploadSchema, properties: { ...(uploadSchema.properties as Schema), createdAt: { type: 'string', format: 'date-time' } } } } }, required: ['uploads'] }, 'your uploads'), ...authResponses },
+        },
+      },
       '/v1/models': {
         get: {
           summary: 'The models (OpenAI-compatible)',
@@ -305,6 +344,7 @@ export function openApiDocument(catalog: Catalog): Schema {
           required: ['name', 'description', 'ref', 'tags', 'inputs', 'credits'],
         },
         Job: jobSchema,
+        Upload: uploadSchema,
         JobRequest: { oneOf: catalog.modules.map((module) => ref(requestSchemaName(module))), description: 'One module and its inputs.' },
         ...requestSchemas,
         ...openAiSchemas,

@@ -4,8 +4,9 @@
  * WEB3_PRIVATE_KEY's escrow), with its state in `<dataDir>/studio.db` and results in `<dataDir>/results`.
  */
 import path from 'node:path';
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { getCookie } from 'hono/cookie';
 import { openJobNetwork, type JobNetwork } from '../job-creator/job-network.js';
 import { UserInputError } from '../lib/errors.js';
 import { listen, type RunningHttpServer } from '../lib/http-server.js';
@@ -19,7 +20,10 @@ import { openApiDocument, OPENAPI_PATH } from './openapi.js';
 import { freeBetaPayments, type PaymentProvider } from './payments.js';
 import { createRateLimiter, DEFAULT_API_RATE_LIMIT, type RateLimit } from './rate-limit.js';
 import { publicOriginOf, signInSettingsOf, type PublicOrigin } from './sign-in.js';
+import { SESSION_COOKIE } from './page.js';
+import { sha256Hex } from './secrets.js';
 import { openStudioStore } from './store.js';
+import { createUploads, DEFAULT_MAX_UPLOAD_BYTES } from './uploads.js';
 import { createWebApp } from './web.js';
 
 export interface StudioOptions {
@@ -32,6 +36,8 @@ export interface StudioOptions {
   rateLimit?: RateLimit;
   /** How many jobs run at once on the studio's account (default DEFAULT_PARALLEL_JOBS); the rest wait their turn. */
   parallelJobs?: number;
+  /** The most bytes one upload may have, its files together (default DEFAULT_MAX_UPLOAD_BYTES, 64 MiB). */
+  maxUploadBytes?: number;
   /** Told once the job network is up, or why it is not. */
   onNetwork?: (outcome: { identity: string } | { error: unknown }) => void;
 }
@@ -87,6 +93,7 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
     (error) => options.onNetwork?.({ error }),
   );
 
+  const uploads = await createUploads({ store, blockstore, dataDir });
   const jobs = createStudioJobs({ store, catalog, network, parallelJobs: options.parallelJobs });
   const app = new Hono();
   app.use('*', async (c, next) => {
@@ -95,26 +102,41 @@ export async function startStudio(options: StudioOptions): Promise<RunningStudio
     if ((c.res.headers.get('content-type') ?? '').startsWith('text/html')) c.res.headers.set('content-security-policy', PAGE_CSP);
   });
   // Inputs are strings of at most 1 MiB each (larger data goes by CID); no request needs more than a few.
-  app.use('*', bodyLimit({ maxSize: MAX_REQUEST_BYTES, onError: (c) => {
-    const message = `requests may be at most ${MAX_REQUEST_BYTES / 1024 / 1024} MiB: pass large data by CID`;
+  // Uploads (the API's, and a module form that carries files) have their own, larger limit.
+  const maxUploadBytes = options.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES;
+  const tooLarge = (code: string, message: string) => (c: Context) => {
+    // The rest of the body is never read: the connection closes after this answer, and says so, so that no client sends its next request on it.
+    c.header('connection', 'close');
     // A program gets JSON (OpenAI's shape on its routes); a person's form post gets a page that says the same.
     if (c.req.path.startsWith('/v1/')) return openAiError(c, 413, { message, type: 'invalid_request_error', param: null, code: 'body_too_large' });
     if (c.req.path.startsWith('/api/') || (c.req.header('accept') ?? '').includes('application/json') || !(c.req.header('content-type') ?? '').includes('form')) {
-      return c.json({ error: { code: 'body-too-large', message } }, 413);
+      return c.json({ error: { code, message } }, 413);
     }
     return c.html(tooLargePage(message), 413);
-  } }));
+  };
+  const requestLimit = bodyLimit({ maxSize: MAX_REQUEST_BYTES, onError: tooLarge('body-too-large', `requests may be at most ${MAX_REQUEST_BYTES / 1024 / 1024} MiB: pass large data by CID`) });
+  const uploadLimit = bodyLimit({ maxSize: maxUploadBytes, onError: tooLarge('upload-too-large', `uploads may be at most ${+(maxUploadBytes / 1024 / 1024).toFixed(2)} MiB: send less, or add larger data with lilypad add and pass its CID`) });
+  // The larger limit is for people the studio knows, so that nobody else makes it read that much: a module form
+  // with files from a signed-in browser here; the API's uploads take it in api.ts, once the key is checked.
+  const signedInUpload = (c: Context) => {
+    const token = c.req.method === 'POST' && c.req.path === '/jobs' && (c.req.header('content-type') ?? '').toLowerCase().startsWith('multipart/form-data') && getCookie(c, SESSION_COOKIE);
+    return Boolean(token && store.session(sha256Hex(token)));
+  };
+  app.use('*', (c, next) => {
+    if (c.req.method === 'POST' && c.req.path === '/api/v1/uploads') return next();
+    return (signedInUpload(c) ? uploadLimit : requestLimit)(c, next);
+  });
   // Public, before the API's key check: what a program needs to know before it has a key. Any site may read it (Swagger UI, say).
-  const openApi = openApiDocument(catalog);
+  const openApi = openApiDocument(catalog, maxUploadBytes);
   app.get(OPENAPI_PATH, (c) => c.json(openApi, 200, { 'access-control-allow-origin': '*' }));
   // One token bucket per key across both APIs: a key's requests count the same on either.
   const checkApiKey = createApiKeyCheck(store, createRateLimiter(options.rateLimit ?? DEFAULT_API_RATE_LIMIT));
-  app.route('/api/v1', createApi({ store, jobs, catalog, checkApiKey }));
+  app.route('/api/v1', createApi({ store, jobs, catalog, uploads, uploadLimit, checkApiKey }));
   app.route('/v1', createOpenAiApi({ jobs, catalog, checkApiKey }));
   // The default origin names the port, known once the server listens (before any request).
   let publicOrigin: PublicOrigin | undefined;
   const signIn = { publicOrigin: () => publicOrigin!, ...(signInSettings.oidc ? { oidc: signInSettings.oidc } : {}) };
-  app.route('/', createWebApp({ store, jobs, catalog, payments, network, secureCookies: options.env.LILYPAD_STUDIO_SECURE_COOKIES === 'true', signIn }));
+  app.route('/', createWebApp({ store, jobs, catalog, payments, uploads, network, secureCookies: options.env.LILYPAD_STUDIO_SECURE_COOKIES === 'true', signIn }));
   app.onError((error, c) => {
     process.stderr.write(`lilypad studio: unexpected error on ${c.req.method} ${c.req.path} (a bug):\n${error.stack ?? String(error)}\n`);
     if (c.req.path.startsWith('/v1/')) return openAiError(c, 500, { message: 'the studio failed to answer this request (a bug); it was logged', type: 'server_error', param: null, code: 'internal' });

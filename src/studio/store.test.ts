@@ -167,4 +167,19 @@ describe('the studio store', () => {
     store.linkOidcIdentity('https://id.example.com', 'sub-1', user.id);
     expect(store.oidcUser('https://id.example.com', 'sub-1')?.email).toBe('old@example.com');
   });
+
+  it('lists a person\'s uploads newest first, their own only; the same bytes uploaded again move to the top under their new name', () => {
+    let clock = 1_000;
+    const timed = openStudioStore(path.join(dir, 'timed'), () => clock++);
+    const ada = timed.createUser('ada@example.com', 'hash', 0, 'welcome');
+    const grace = timed.createUser('grace@example.com', 'hash', 0, 'welcome');
+    timed.addUpload(ada.id, { cid: 'bafkreia', name: 'a.txt', size: 1 });
+    timed.addUpload(ada.id, { cid: 'bafkreib', name: 'b.txt', size: 2 });
+    timed.addUpload(grace.id, { cid: 'bafkreia', name: 'hers.txt', size: 1 });
+    expect(timed.uploadsOf(ada.id).map((u) => u.name)).toEqual(['b.txt', 'a.txt']);
+    timed.addUpload(ada.id, { cid: 'bafkreia', name: 'again.txt', size: 1 });
+    expect(timed.uploadsOf(ada.id).map((u) => [u.cid, u.name])).toEqual([['bafkreia', 'again.txt'], ['bafkreib', 'b.txt']]);
+    expect(timed.uploadsOf(grace.id)).toEqual([{ cid: 'bafkreia', name: 'hers.txt', size: 1, createdAt: expect.any(Number) }]);
+    timed.close();
+  });
 });

@@ -72,6 +72,16 @@ export interface CreditEntry {
   createdAt: number;
 }
 
+/** Data a person put on the network through the studio (a file, or a folder of files), by its CID. */
+export interface Upload {
+  cid: string;
+  /** The file's name, or "N files: a.txt, b.txt, …" for a folder made of several. */
+  name: string;
+  /** Bytes of the files together. */
+  size: number;
+  createdAt: number;
+}
+
 /** `queued` (waiting its turn), `running`, `succeeded`, `failed`. */
 export type StudioJobStatus = 'queued' | 'running' | 'succeeded' | 'failed';
 
@@ -191,6 +201,15 @@ CREATE TABLE IF NOT EXISTS auth_challenges (
   data TEXT NOT NULL,
   expires_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS uploads (
+  cid TEXT NOT NULL,
+  user_id INTEGER NOT NULL REFERENCES users(id),
+  name TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (user_id, cid)
+);
+CREATE INDEX IF NOT EXISTS uploads_by_user ON uploads(user_id, created_at);
 CREATE INDEX IF NOT EXISTS jobs_by_user ON jobs(user_id, created_at);
 CREATE INDEX IF NOT EXISTS passkeys_by_user ON passkeys(user_id);
 CREATE INDEX IF NOT EXISTS credit_entries_by_user ON credit_entries(user_id, created_at);
@@ -485,6 +504,18 @@ export function openStudioStore(dataDir: string, now: () => number = Date.now) {
     },
     jobsOf(userId: number, limit = 100): StudioJob[] {
       return (db.prepare('SELECT * FROM jobs WHERE user_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?').all(userId, limit) as JobRow[]).map(toJob);
+    },
+    /** Records that `userId` uploaded `upload`; the same bytes uploaded again move to the top of their list, under the new name. */
+    addUpload(userId: number, upload: Omit<Upload, 'createdAt'>): Upload {
+      const createdAt = now();
+      db.prepare('INSERT INTO uploads (cid, user_id, name, size, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (user_id, cid) DO UPDATE SET name = excluded.name, created_at = excluded.created_at')
+        .run(upload.cid, userId, upload.name, upload.size, createdAt);
+      return { ...upload, createdAt };
+    },
+    /** A person's uploads, newest first: only their own. */
+    uploadsOf(userId: number, limit = 100): Upload[] {
+      return (db.prepare('SELECT cid, name, size, created_at FROM uploads WHERE user_id = ? ORDER BY created_at DESC, rowid DESC LIMIT ?').all(userId, limit) as Array<{ cid: string; name: string; size: number; created_at: number }>)
+        .map((row) => ({ cid: row.cid, name: row.name, size: row.size, createdAt: row.created_at }));
     },
     /** Jobs left queued or running by a studio that stopped: none of them is followed any more. */
     unfinishedJobs(): StudioJob[] {

@@ -1,7 +1,7 @@
 /**
  * The web app: server-rendered pages, a session cookie, and a CSRF token in every form. Pages: the module
  * gallery (`/`), a module's form (`/modules/:name`), jobs (`/jobs`, `/jobs/:id`, live over EventSource), chat (`/chat`, chat-page.ts),
- * API keys (`/keys`), credits (`/credits`), sign-up, sign-in and sign-out, and the public network dashboard
+ * your uploads (`/uploads`), API keys (`/keys`), credits (`/credits`), sign-up, sign-in and sign-out, and the public network dashboard
  * (`/dashboard`, in dashboard.ts).
  */
 import { Hono, type Context } from 'hono';
@@ -9,7 +9,7 @@ import { deleteCookie, getCookie } from 'hono/cookie';
 import { html, raw } from 'hono/html';
 import type { HtmlEscapedString } from 'hono/utils/html';
 import { formatEther } from 'viem';
-import { isUserFacing } from '../lib/errors.js';
+import { isUserFacing, UserInputError } from '../lib/errors.js';
 import { statusOfJobError } from './api.js';
 import type { JobNetwork } from '../job-creator/job-network.js';
 import { SCRIPT, STYLESHEET } from './assets.js';
@@ -26,7 +26,8 @@ import type { PaymentProvider } from './payments.js';
 import { createRateLimiter, SIGN_IN_RATE_LIMIT } from './rate-limit.js';
 import { decoyPasswordHash, hashPassword, newApiKey, sameSecret, sha256Hex, verifyPassword } from './secrets.js';
 import { otherSignInMethods, serveSignInAssets, type SignInConfig } from './sign-in.js';
-import type { StudioJob, StudioStore, User } from './store.js';
+import type { StudioJob, StudioStore, Upload, User } from './store.js';
+import { filesOfForm, type StudioUploads } from './uploads.js';
 
 export const MIN_PASSWORD_LENGTH = 10;
 
@@ -35,6 +36,8 @@ export interface WebComponents {
   jobs: StudioJobs;
   catalog: Catalog;
   payments: PaymentProvider;
+  /** Files a person chooses for a module's cid input go on the network through these. */
+  uploads: StudioUploads;
   /** Cookies marked Secure when the studio is served over HTTPS (behind a proxy that says so). */
   secureCookies: boolean;
   /** Passkeys and OpenID Connect: the public origin and the provider. */
@@ -44,7 +47,7 @@ export interface WebComponents {
 }
 
 export function createWebApp(components: WebComponents): Hono<WebEnv> {
-  const { store, jobs, catalog, payments } = components;
+  const { store, jobs, catalog, payments, uploads } = components;
   const app = new Hono<WebEnv>();
   const sessions = webSessions(store, components.secureCookies);
   const { preSessionCsrf } = sessions;
@@ -172,7 +175,8 @@ export function createWebApp(components: WebComponents): Hono<WebEnv> {
     } catch {
       return c.html(layout(c, 'Not found', html`<h1>No such module</h1><p><a href="/">See the modules the studio runs</a></p>`), 404);
     }
-    return c.html(layout(c, module.name, modulePage(c, module)));
+    const user = signedIn(c);
+    return c.html(layout(c, module.name, modulePage(c, module, user ? store.uploadsOf(user.id, 20) : [])));
   });
 
   app.post('/jobs', async (c) => {
@@ -181,8 +185,9 @@ export function createWebApp(components: WebComponents): Hono<WebEnv> {
     if (!user) return wantsJson ? c.json({ error: { code: 'unauthenticated', message: 'sign in to run jobs' } }, 401) : toSignIn(c);
     const form = await formOf(c);
     // A blank field is an input not given: the module's default, if it declares one, applies.
-    const inputs = Object.fromEntries(Object.entries(form).filter(([key, value]) => key.startsWith('input.') && value !== '').map(([key, value]) => [key.slice('input.'.length), value]));
+    const inputs: Record<string, string> = Object.fromEntries(Object.entries(form).filter(([key, value]) => key.startsWith('input.') && value !== '').map(([key, value]) => [key.slice('input.'.length), value]));
     try {
+      await addChosenFiles(c, user, form.module, inputs);
       const job = jobs.start(user.id, { module: form.module, inputs }, 'web');
       return wantsJson ? c.json({ id: job.id, status: job.status, credits: job.credits }, 201) : c.redirect(`/jobs/${job.id}`, 303);
     } catch (error) {
@@ -191,6 +196,22 @@ export function createWebApp(components: WebComponents): Hono<WebEnv> {
       return c.html(layout(c, 'Could not run', html`<div class="notice error">${error.message}</div><p><a href="/">Back to the modules</a></p>`), statusOfJobError(error.code));
     }
   });
+
+  /**
+   * Files chosen for a module's cid inputs (`upload.<name>`): each input's files go on the network, and their CID
+   * is the input, in place of any CID in its text field (choosing files is the later act; a default stays there).
+   */
+  const addChosenFiles = async (c: Context<WebEnv>, user: User, moduleRef: string | undefined, inputs: Record<string, string>) => {
+    if (!(c.req.header('content-type') ?? '').toLowerCase().startsWith('multipart/form-data')) return;
+    const body = await c.req.parseBody({ all: true });
+    const chosen = Object.keys(body).filter((key) => key.startsWith('upload.')).map((key) => ({ input: key.slice('upload.'.length), files: filesOfForm(body, key) })).filter(({ files }) => files.length > 0);
+    if (chosen.length === 0) return;
+    const cidInputs = catalog.find(moduleRef ?? '').inputs.filter((input) => input.type === 'cid').map((input) => input.name);
+    for (const { input } of chosen) {
+      if (!cidInputs.includes(input)) throw new UserInputError(`${input}: files can be given only for an input that takes a CID (${cidInputs.join(', ') || 'this module has none'})`, { code: 'input-invalid' });
+    }
+    for (const { input, files } of chosen) inputs[input] = (await uploads.add(user.id, files)).cid;
+  };
 
   const ownJob = (c: Context<WebEnv>): StudioJob | undefined => {
     const user = signedIn(c);
@@ -223,6 +244,12 @@ export function createWebApp(components: WebComponents): Hono<WebEnv> {
     const job = ownJob(c);
     if (!job) return jobNotFound(c);
     return (await sendResultFile(c, job)) ?? c.text('no such file in the job\'s result', 404);
+  });
+
+  app.get('/uploads', (c) => {
+    const user = signedIn(c);
+    if (!user) return toSignIn(c);
+    return c.html(layout(c, 'Uploads', uploadsPage(store.uploadsOf(user.id))));
   });
 
   app.route('/chat', createChatPage({ store, jobs, catalog }));
@@ -319,17 +346,20 @@ function galleryPage(c: Context<WebEnv>, modules: CatalogModule[]): Page {
     </div>`;
 }
 
-function modulePage(c: Context<WebEnv>, module: CatalogModule): Page {
+function modulePage(c: Context<WebEnv>, module: CatalogModule, recentUploads: Upload[]): Page {
   const user = c.get('user');
+  // A form with a cid input may carry files, which only a multipart post can.
+  const takesFiles = module.inputs.some((input) => input.type === 'cid');
   const example = JSON.stringify({ module: module.ref, inputs: exampleInputs(module.inputs) });
   return html`<h1>${module.name}</h1>
   <p class="lead">${module.description}</p>
   <div class="two">
     <div class="card">
-      <form data-run method="post" action="/jobs" class="stack">
+      <form data-run method="post" action="/jobs" class="stack"${takesFiles ? raw(' enctype="multipart/form-data"') : ''}>
         ${csrfField(c)}
         <input type="hidden" name="module" value="${module.ref}">
-        ${module.inputs.map(inputField)}
+        ${module.inputs.map((input) => inputField(input, recentUploads))}
+        ${takesFiles && user ? html`<p class="muted upload-note">Files you upload go on the network for providers to fetch; <a href="/uploads">your uploads</a> keep their CIDs.</p>` : ''}
         <div class="meta"><span class="pill">${module.ref}</span><span class="pill cost">Costs ${module.credits} credit${module.credits === 1 ? '' : 's'}</span></div>
         ${user ? html`<button type="submit">Run ${module.name}</button>` : html`<a class="button" href="/signup">Sign up to run it</a>`}
       </form>
@@ -384,6 +414,16 @@ function resultBlock(view: Awaited<ReturnType<typeof jobView>>) {
       ${view.lpPaid ? html`<dt>Paid on chain</dt><dd>${formatEther(BigInt(view.lpPaid))} LP</dd>` : ''}</dl>
     ${view.files.filter((f) => f.image).map((f) => html`<figure class="output-image"><img src="${f.url}" alt="${f.path}"><figcaption>${f.path}</figcaption></figure>`)}
     ${view.files.length ? html`<h3>Files</h3><ul class="files">${view.files.map((f) => html`<li><a href="${f.url}" download>${f.path}</a> (${f.size} bytes)</li>`)}</ul>` : ''}`;
+}
+
+function uploadsPage(list: Upload[]): Page {
+  return html`<h1>Your uploads</h1>
+  <p class="lead">Files you chose on a module's form, or sent to <code>POST /api/v1/uploads</code>. Pass a CID as a module's data input. A CID names the bytes, not a person: providers fetch them to run jobs.</p>
+  ${list.length === 0
+    ? html`<p class="lead">No uploads yet. <a href="/modules/lora-training">Train an adapter on your own text</a>.</p>`
+    : html`<table><thead><tr><th>Name</th><th>CID</th><th>Size</th><th>When</th></tr></thead><tbody>
+      ${list.map((upload) => html`<tr data-upload="${upload.cid}"><td>${upload.name}</td><td class="cid"><code>${upload.cid}</code></td><td>${upload.size} bytes</td><td>${new Date(upload.createdAt).toISOString().replace('T', ' ').slice(0, 19)} UTC</td></tr>`)}
+    </tbody></table>`}`;
 }
 
 function keysPage(c: Context<WebEnv>, store: StudioStore, user: User, created?: { name: string; key: string }): Page {
