@@ -2,12 +2,8 @@
  * The studio's API as a program uses it: a real studio on 127.0.0.1 in front of a real embedded network; a
  * person signs up and creates a key on the web pages, then runs cowsay over the API and follows it by SSE.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COWSAY_MOO } from '../src/executor/conformance.js';
-import { addDirectory, closeBlockstore, openBlockstore } from '../src/storage/index.js';
 import { readEvents, startTestStudio, WebClient, type TestStudio } from './studio-helpers.js';
 
 let studio: TestStudio;
@@ -101,13 +97,14 @@ describe('the studio API', () => {
   });
 
   it('shows the images a job writes to outputs/ as images on its page, served as images that run no script', async () => {
-    // The person's dataset, in the studio's blocks: what the studio's IPFS node serves to the provider.
-    const folder = await mkdtemp(path.join(os.tmpdir(), 'lilypad-studio-dataset-'));
-    await writeFile(path.join(folder, 'counting.txt'), 'one two three four five six seven eight nine ten\n'.repeat(20));
-    const blockstore = await openBlockstore(path.join(studio.dataDir, 'blocks'));
-    const datasetCid = (await addDirectory(folder, blockstore)).toString();
-    await closeBlockstore(blockstore);
-    await rm(folder, { recursive: true });
+    // The person's dataset, uploaded: the studio's IPFS node serves it to the provider.
+    const uploaded = await fetch(`${studio.url}/api/v1/uploads?name=counting.txt`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'text/plain' },
+      body: 'one two three four five six seven eight nine ten\n'.repeat(20),
+    });
+    expect(uploaded.status).toBe(201);
+    const datasetCid = ((await uploaded.json()) as { cid: string }).cid;
 
     const posted = await api('/jobs', { method: 'POST', body: JSON.stringify({ module: 'lora-training:v1', inputs: { DatasetCID: datasetCid, Steps: 2 } }) });
     expect(posted.status).toBe(201);

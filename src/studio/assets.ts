@@ -6,7 +6,7 @@ export const STYLESHEET = `
 body { margin: 0; font: 16px/1.55 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; color: var(--ink); background: var(--bg); }
 a { color: var(--accent-dark); }
 header.top { background: var(--card); border-bottom: 1px solid var(--line); }
-header.top .bar { max-width: 1040px; margin: 0 auto; padding: 12px 24px; display: flex; flex-wrap: wrap; align-items: center; gap: 10px 20px; }
+header.top .bar { max-width: 1180px; margin: 0 auto; padding: 12px 24px; display: flex; flex-wrap: wrap; align-items: center; gap: 10px 20px; }
 .brand { font-weight: 700; font-size: 1.15rem; text-decoration: none; color: var(--ink); display: flex; align-items: center; gap: 8px; }
 .brand .pad { width: 26px; height: 26px; border-radius: 50%; background: radial-gradient(circle at 35% 35%, #3ddc97, var(--accent)); display: inline-block; }
 nav.main { display: flex; flex-wrap: wrap; gap: 4px 16px; flex: 1; }

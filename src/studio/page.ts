@@ -98,7 +98,7 @@ export function layout(c: Context<WebEnv>, title: string, body: Page): Page {
   <nav class="main">
     <a href="/">Modules</a>
     <a href="/dashboard">Network</a>
-    ${user ? html`<a href="/chat">Chat</a><a href="/jobs">Jobs</a><a href="/keys">API keys</a>` : ''}
+    ${user ? html`<a href="/chat">Chat</a><a href="/jobs">Jobs</a><a href="/uploads">Uploads</a><a href="/keys">API keys</a>` : ''}
   </nav>
   ${account}
 </div></header>
