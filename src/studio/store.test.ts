@@ -145,6 +145,23 @@ describe('the studio store', () => {
     expect(store.addChallenge('late', binding, 60_000)).toBe(true);
   });
 
+  it('marks a key used to the minute, so that a busy key does not write on every request', () => {
+    let clock = 1_000_000;
+    const timed = openStudioStore(path.join(dir, 'timed'), () => clock);
+    const user = timed.createUser('ada@example.com', 'hash', 0, 'welcome');
+    timed.addApiKey({ id: 'key_a', userId: user.id, name: 'a', keyHash: 'h', prefix: 'lp_' });
+    expect(timed.apiKeysOf(user.id)[0]!.lastUsedAt).toBeUndefined();
+    expect(timed.useApiKey('h')?.id).toBe('key_a');
+    expect(timed.apiKeysOf(user.id)[0]!.lastUsedAt).toBe(1_000_000);
+    clock += 30_000;
+    timed.useApiKey('h');
+    expect(timed.apiKeysOf(user.id)[0]!.lastUsedAt).toBe(1_000_000);
+    clock += 30_000;
+    timed.useApiKey('h');
+    expect(timed.apiKeysOf(user.id)[0]!.lastUsedAt).toBe(1_060_000);
+    timed.close();
+  });
+
   it('counts a passkey signature once: the counter moves by compare-and-set', () => {
     const user = store.createUser('ada@example.com', '', 0, 'welcome');
     store.addPasskey({ id: 'cred', userId: user.id, userHandle: 'h', publicKey: new Uint8Array([1, 2, 3]), counter: 1, transports: ['internal'], backedUp: false });

@@ -414,11 +414,12 @@ export function openStudioStore(dataDir: string, now: () => number = Date.now) {
     apiKeysOf(userId: number): ApiKey[] {
       return (db.prepare('SELECT * FROM api_keys WHERE user_id = ? ORDER BY created_at DESC, id').all(userId) as ApiKeyRow[]).map(toApiKey);
     },
-    /** The live key with this hash, marked as used now. */
+    /** The live key with this hash, marked as used now (to the minute: a busy key does not write on every request). */
     useApiKey(keyHash: string): ApiKey | undefined {
       const row = db.prepare('SELECT * FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL').get(keyHash) as ApiKeyRow | undefined;
       if (!row) return undefined;
-      db.prepare('UPDATE api_keys SET last_used_at = ? WHERE id = ?').run(now(), row.id);
+      const at = now();
+      if (row.last_used_at === null || row.last_used_at <= at - 60_000) db.prepare('UPDATE api_keys SET last_used_at = ? WHERE id = ?').run(at, row.id);
       return toApiKey(row);
     },
     /** Credits that jobs started with this key cost since the start of this UTC day (refunds not counted). */
