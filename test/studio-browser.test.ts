@@ -4,48 +4,30 @@
  * it. Screenshots of each page land in test/.screenshots/ for a person to look at. Skipped, loudly, where
  * /usr/bin/chromium is missing (CI installs it: .ci/run).
  */
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COWSAY_MOO } from '../src/executor/conformance.js';
+import { chromiumMissing, openChromium, screenshot, type ChromiumProfile } from './chromium.js';
 import { startTestStudio, type TestStudio } from './studio-helpers.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const skip = existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is missing: apt-get install -y chromium`;
-if (skip) process.stderr.write(`WARNING: the studio's browser tests are skipped: ${skip}\n`);
-const screenshots = fileURLToPath(new URL('./.screenshots/', import.meta.url));
+const skip = chromiumMissing("the studio's browser tests");
 
 describe.skipIf(Boolean(skip))(`the studio in a browser${skip ? ` (skipped: ${skip})` : ''}`, () => {
   let studio: TestStudio;
-  let profile: string;
-  let browser: Browser;
+  let chrome: ChromiumProfile;
   let context: BrowserContext;
   let page: Page;
-  const shot = (name: string) => page.screenshot({ path: path.join(screenshots, `${name}.png`), fullPage: true });
+  const shot = (name: string) => screenshot(page, name);
 
   beforeAll(async () => {
-    await mkdir(screenshots, { recursive: true });
     studio = await startTestStudio();
-    profile = await mkdtemp(path.join(os.tmpdir(), 'lilypad-chromium-'));
-    // The flags keep Chromium off the network it would otherwise call home on (refused here, slow everywhere).
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
-      viewport: { width: 1200, height: 800 },
-    });
-    browser = context.browser()!;
-    page = context.pages()[0] ?? (await context.newPage());
+    chrome = await openChromium({ width: 1200, height: 800 });
+    ({ context, page } = chrome);
   });
   afterAll(async () => {
-    await context?.close();
-    void browser;
+    await chrome?.close();
     await studio?.end();
-    if (profile) await rm(profile, { recursive: true, force: true });
   });
 
   it('signs a person up with a password, and shows their free credits in the header', async () => {
@@ -91,7 +73,7 @@ describe.skipIf(Boolean(skip))(`the studio in a browser${skip ? ` (skipped: ${sk
 
     // The file links download the result's files.
     const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'stdout' }).click()]);
-    const saved = path.join(profile, 'stdout');
+    const saved = path.join(chrome.profile, 'stdout');
     await download.saveAs(saved);
     expect((await import('node:fs')).readFileSync(saved, 'utf8')).toBe(COWSAY_MOO);
 

@@ -4,27 +4,20 @@
  * then the verified reply with its cost and its job), ask again with the conversation carried along.
  * Screenshots land in test/.screenshots/. Skipped, loudly, where /usr/bin/chromium is missing.
  */
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStudioStore, type StudioJob } from '../src/studio/store.js';
+import { chromiumMissing, openChromium, screenshot, type ChromiumProfile } from './chromium.js';
 import { startTestStudio, type TestStudio } from './studio-helpers.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const skip = existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is missing: apt-get install -y chromium`;
-if (skip) process.stderr.write(`WARNING: the studio's chat browser test is skipped: ${skip}\n`);
-const screenshots = fileURLToPath(new URL('./.screenshots/', import.meta.url));
+const skip = chromiumMissing("the studio's chat browser tests");
 
 describe.skipIf(Boolean(skip))(`the chat page in a browser${skip ? ` (skipped: ${skip})` : ''}`, () => {
   let studio: TestStudio;
-  let profile: string;
+  let chrome: ChromiumProfile;
   let context: BrowserContext;
   let page: Page;
-  const shot = (name: string) => page.screenshot({ path: path.join(screenshots, `${name}.png`), fullPage: true });
+  const shot = (name: string) => screenshot(page, name);
   const jobOf = (id: string): StudioJob => {
     const store = openStudioStore(studio.dataDir);
     try {
@@ -35,21 +28,13 @@ describe.skipIf(Boolean(skip))(`the chat page in a browser${skip ? ` (skipped: $
   };
 
   beforeAll(async () => {
-    await mkdir(screenshots, { recursive: true });
     studio = await startTestStudio();
-    profile = await mkdtemp(path.join(os.tmpdir(), 'lilypad-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
-      viewport: { width: 1200, height: 860 },
-    });
-    page = context.pages()[0] ?? (await context.newPage());
+    chrome = await openChromium({ width: 1200, height: 860 });
+    ({ context, page } = chrome);
   });
   afterAll(async () => {
-    await context?.close();
+    await chrome?.close();
     await studio?.end();
-    if (profile) await rm(profile, { recursive: true, force: true });
   });
 
   it('sends a signed-out visitor to sign in first', async () => {

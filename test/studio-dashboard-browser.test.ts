@@ -4,49 +4,33 @@
  * provider's offer; then a second job shows up on the open page without a reload. Screenshots land in
  * test/.screenshots/. Skipped, loudly, where /usr/bin/chromium is missing.
  */
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COWSAY_MOO } from '../src/executor/conformance.js';
 import { EMBEDDED_JOB_PRICE } from '../src/network/embedded.js';
 import { lp } from '../src/studio/dashboard.js';
+import { chromiumMissing, openChromium, screenshot, type ChromiumProfile } from './chromium.js';
 import { startTestStudio, type TestStudio } from './studio-helpers.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const skip = existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is missing: apt-get install -y chromium`;
-if (skip) process.stderr.write(`WARNING: the dashboard's browser test is skipped: ${skip}\n`);
-const screenshots = fileURLToPath(new URL('./.screenshots/', import.meta.url));
+const skip = chromiumMissing("the dashboard's browser tests");
 
 describe.skipIf(Boolean(skip))(`the network dashboard in a browser${skip ? ` (skipped: ${skip})` : ''}`, () => {
   let studio: TestStudio;
-  let profile: string;
+  let chrome: ChromiumProfile;
   let context: BrowserContext;
   let page: Page;
   let provider: string;
-  const shot = (target: Page, name: string) => target.screenshot({ path: path.join(screenshots, `${name}.png`), fullPage: true });
+  const shot = screenshot;
 
   beforeAll(async () => {
-    await mkdir(screenshots, { recursive: true });
     studio = await startTestStudio();
     provider = (await (await studio.network).market.solver.listResourceOffers()).items.map((o) => (o.offer as { terms: { resourceProvider: string } }).terms.resourceProvider)[0]!;
-    profile = await mkdtemp(path.join(os.tmpdir(), 'lilypad-chromium-'));
-    // The flags keep Chromium off the network it would otherwise call home on (refused here, slow everywhere).
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
-      viewport: { width: 1200, height: 800 },
-    });
-    page = context.pages()[0] ?? (await context.newPage());
+    chrome = await openChromium({ width: 1200, height: 800 });
+    ({ context, page } = chrome);
   });
   afterAll(async () => {
-    await context?.close();
+    await chrome?.close();
     await studio?.end();
-    if (profile) await rm(profile, { recursive: true, force: true });
   });
 
   /** Runs cowsay from its form on `on` and returns the deal id of its job, from the job's own events. */

@@ -7,21 +7,16 @@
  * odd ones: path traversal in result files, open redirects through `next=`, very long emails, SQL-shaped
  * input, line breaks in key names.
  */
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, request, type Server } from 'node:http';
-import os from 'node:os';
-import path from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freeBetaPayments } from '../src/studio/payments.js';
 import { sha256Hex } from '../src/studio/secrets.js';
 import { openStudioStore, type StudioStore } from '../src/studio/store.js';
+import { chromiumMissing, openChromium, type ChromiumProfile } from './chromium.js';
 import { readEvents, startTestStudio, WebClient, type TestStudio } from './studio-helpers.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const noChromium = existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is missing: apt-get install -y chromium`;
-if (noChromium) process.stderr.write(`WARNING: the studio's browser security tests are skipped: ${noChromium}\n`);
+const noChromium = chromiumMissing("the studio's browser security tests");
 
 /** Every account starts with this many credits: cowsay costs 1, so it is also the number of cowsay jobs one can pay for. */
 const SIGNUP_CREDITS = 3;
@@ -467,7 +462,7 @@ describe('odd input', () => {
 });
 
 describe.skipIf(Boolean(noChromium))(`in a browser${noChromium ? ` (skipped: ${noChromium})` : ''}`, () => {
-  let profile: string;
+  let chrome: ChromiumProfile;
   let context: BrowserContext;
   let attackerSite: Server;
   let attackerPort: number;
@@ -477,12 +472,8 @@ describe.skipIf(Boolean(noChromium))(`in a browser${noChromium ? ` (skipped: ${n
   const ran: string[] = [];
 
   beforeAll(async () => {
-    profile = await mkdtemp(path.join(os.tmpdir(), 'lilypad-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
-    });
+    chrome = await openChromium();
+    context = chrome.context;
     // Another site on loopback, at another port: it serves whatever page a test sets.
     attackerSite = createServer((req, res) => {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
@@ -492,9 +483,8 @@ describe.skipIf(Boolean(noChromium))(`in a browser${noChromium ? ` (skipped: ${n
     attackerPort = (attackerSite.address() as { port: number }).port;
   });
   afterAll(async () => {
-    await context?.close();
+    await chrome?.close();
     await new Promise((resolve) => attackerSite?.close(resolve));
-    if (profile) await rm(profile, { recursive: true, force: true });
   });
 
   /** A browser page that reports any dialog or `pwned` flag a payload would raise. */

@@ -9,20 +9,15 @@
  * Screenshots land in test/.screenshots/.
  */
 import Database from 'better-sqlite3';
-import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type BrowserContext, type CDPSession, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, CDPSession, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { challengeId, preSessionBinding } from '../src/studio/sign-in.js';
+import { studioDbPath } from '../src/studio/store.js';
+import { chromiumMissing, launchChromium, screenshot } from './chromium.js';
 import { freePort, startTestProvider, type TestProvider } from './oidc-test-provider.js';
 import { startTestStudio, studioTestEnv, WebClient, type TestStudio } from './studio-helpers.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const skip = existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is missing: apt-get install -y chromium`;
-if (skip) process.stderr.write(`WARNING: the studio's sign-in browser tests are skipped: ${skip}\n`);
-const screenshots = fileURLToPath(new URL('./.screenshots/', import.meta.url));
+const skip = chromiumMissing("the studio's sign-in browser tests");
 const CLIENT = { id: 'lilypad-studio', secret: 'a-client-secret-for-tests-only' };
 
 describe.skipIf(Boolean(skip))(`passkeys and provider sign-in in a browser${skip ? ` (skipped: ${skip})` : ''}`, () => {
@@ -32,7 +27,6 @@ describe.skipIf(Boolean(skip))(`passkeys and provider sign-in in a browser${skip
   const contexts: BrowserContext[] = [];
 
   beforeAll(async () => {
-    await mkdir(screenshots, { recursive: true });
     const issuerPort = await freePort();
     studio = await startTestStudio({
       env: {
@@ -48,12 +42,7 @@ describe.skipIf(Boolean(skip))(`passkeys and provider sign-in in a browser${skip
       client: { ...CLIENT, redirectUri: `${studio.origin}/auth/oidc/callback` },
       accounts: { alice: { password: 'alice-pw', email: 'alice@example.com', emailVerified: true } },
     });
-    // The flags keep Chromium off the network it would otherwise call home on.
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
-    });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     for (const context of contexts) await context.close();
@@ -75,7 +64,7 @@ describe.skipIf(Boolean(skip))(`passkeys and provider sign-in in a browser${skip
     return { context, page, authenticator: { cdp, id: authenticatorId } };
   };
   const credentialsOf = async (authenticator: { cdp: CDPSession; id: string }) => (await authenticator.cdp.send('WebAuthn.getCredentials', { authenticatorId: authenticator.id })).credentials;
-  const shot = (page: Page, name: string) => page.screenshot({ path: path.join(screenshots, `${name}.png`), fullPage: true });
+  const shot = screenshot;
   const plantSession = (context: BrowserContext) => context.addCookies([{ name: 'lilypad_session', value: 'planted-by-someone-else', url: studio.origin }]);
   const sessionCookie = async (context: BrowserContext) => (await context.cookies(studio.origin)).find((c) => c.name === 'lilypad_session')?.value;
   const signOut = (page: Page) => page.getByRole('button', { name: 'Sign out', exact: true }).click();
@@ -142,7 +131,7 @@ describe.skipIf(Boolean(skip))(`passkeys and provider sign-in in a browser${skip
     // Even with its challenge open again for this browser (written straight into the studio's database), the
     // signature counter has moved past it.
     const clientData = JSON.parse(Buffer.from(JSON.parse(capturedAssertion!).response.response.clientDataJSON, 'base64url').toString());
-    const db = new Database(path.join(studio.dataDir, 'studio.db'));
+    const db = new Database(studioDbPath(studio.dataDir));
     db.prepare('INSERT INTO auth_challenges (id, kind, binding, data, expires_at) VALUES (?, ?, ?, ?, ?)').run(
       challengeId(clientData.challenge), 'signin', preSessionBinding(attacker.cookie('lilypad_csrf')!), JSON.stringify({ challenge: clientData.challenge }), Date.now() + 60_000,
     );

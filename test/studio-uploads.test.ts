@@ -5,14 +5,13 @@
  * limit is 413 with nothing kept; uploads are listed to their owner only. The browser part is skipped,
  * loudly, where /usr/bin/chromium is missing; its screenshots land in test/.screenshots/.
  */
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cidOfBytes, cidOfDirectory } from '../src/storage/index.js';
+import { chromiumMissing, openChromium, screenshot, type ChromiumProfile } from './chromium.js';
 import { readEvents, startTestStudio, WebClient, type TestStudio } from './studio-helpers.js';
 
 const MAX_UPLOAD_BYTES = 1024 * 1024;
@@ -189,32 +188,20 @@ describe('uploads from a module\'s form', () => {
   });
 });
 
-const CHROMIUM = '/usr/bin/chromium';
-const skip = existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is missing: apt-get install -y chromium`;
-if (skip) process.stderr.write(`WARNING: the studio's upload browser test is skipped: ${skip}\n`);
-const screenshots = fileURLToPath(new URL('./.screenshots/', import.meta.url));
+const skip = chromiumMissing("the studio's upload browser tests");
 
 describe.skipIf(Boolean(skip))(`uploads in a browser${skip ? ` (skipped: ${skip})` : ''}`, () => {
-  let profile: string;
-  let context: BrowserContext;
+  let chrome: ChromiumProfile;
   let page: Page;
   const pageErrors: Error[] = [];
 
   beforeAll(async () => {
-    await mkdir(screenshots, { recursive: true });
-    profile = await mkdtemp(path.join(os.tmpdir(), 'lilypad-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
-      viewport: { width: 1200, height: 900 },
-    });
-    page = context.pages()[0] ?? (await context.newPage());
+    chrome = await openChromium({ width: 1200, height: 900 });
+    ({ page } = chrome);
     page.on('pageerror', (error) => pageErrors.push(error));
   });
   afterAll(async () => {
-    await context?.close();
-    if (profile) await rm(profile, { recursive: true, force: true });
+    await chrome?.close();
   });
 
   it('trains lora-training on two .txt files chosen on its form, and shows the loss plot', async () => {
@@ -231,14 +218,14 @@ describe.skipIf(Boolean(skip))(`uploads in a browser${skip ? ` (skipped: ${skip}
     // The field beside the picker says the files take its place.
     expect(await page.getByLabel('DatasetCID').getAttribute('placeholder')).toBe('the chosen files');
     await page.getByLabel('Steps').fill('2');
-    await page.screenshot({ path: path.join(screenshots, 'uploads-01-lora-training-form.png'), fullPage: true });
+    await screenshot(page, 'uploads-01-lora-training-form');
     await page.getByRole('button', { name: 'Run lora-training' }).click();
     const plot = page.locator('#job figure.output-image img[alt="outputs/loss.svg"]');
     await plot.waitFor({ timeout: 60_000 });
     expect(await page.locator('#job [data-status]').textContent()).toBe('succeeded');
     // The plot is drawn: the browser loaded it as an image.
     await expect.poll(() => plot.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth > 0)).toBe(true);
-    await page.screenshot({ path: path.join(screenshots, 'uploads-02-lora-training-result.png'), fullPage: true });
+    await screenshot(page, 'uploads-02-lora-training-result');
 
     // The two files became a folder, under the CID lilypad add gives it, listed as this person's.
     const folder = await mkdtemp(path.join(os.tmpdir(), 'lilypad-upload-expected-'));
@@ -249,7 +236,7 @@ describe.skipIf(Boolean(skip))(`uploads in a browser${skip ? ` (skipped: ${skip}
     await page.goto(studio.origin + '/uploads');
     expect(await page.locator('tbody tr').count()).toBe(1);
     expect(await page.locator(`tr[data-upload="${expected}"]`).textContent()).toContain('2 files: counting.txt, letters.txt');
-    await page.screenshot({ path: path.join(screenshots, 'uploads-03-list.png'), fullPage: true });
+    await screenshot(page, 'uploads-03-list');
     // The form offers it next time, to pick instead of uploading again.
     await page.goto(studio.origin + '/modules/lora-training');
     expect(await page.locator('#input-DatasetCID-uploads option').evaluateAll((options: HTMLOptionElement[]) => options.map((o) => o.value))).toEqual([expected]);
