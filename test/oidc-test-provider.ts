@@ -20,6 +20,19 @@ export interface TestProvider {
   stop(): Promise<void>;
 }
 
+/** The client the studio is registered as at the test provider. */
+export const TEST_CLIENT = { id: 'lilypad-studio', secret: 'a-client-secret-for-tests-only' };
+
+/** A studio's settings for signing in at the test provider on `issuerPort`, shown as "Test ID". */
+export function studioOidcSettings(issuerPort: number): NodeJS.ProcessEnv {
+  return {
+    LILYPAD_STUDIO_OIDC_ISSUER: `http://127.0.0.1:${issuerPort}`,
+    LILYPAD_STUDIO_OIDC_CLIENT_ID: TEST_CLIENT.id,
+    LILYPAD_STUDIO_OIDC_CLIENT_SECRET: TEST_CLIENT.secret,
+    LILYPAD_STUDIO_OIDC_NAME: 'Test ID',
+  };
+}
+
 /** A port that was free a moment ago: the studio is told the issuer before the provider listens there. */
 export async function freePort(): Promise<number> {
   const server = createServer();

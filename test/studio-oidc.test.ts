@@ -8,10 +8,9 @@
 import Database from 'better-sqlite3';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, startTestProvider, visitProvider, type TestProvider } from './oidc-test-provider.js';
+import { freePort, startTestProvider, studioOidcSettings, TEST_CLIENT, visitProvider, type TestProvider } from './oidc-test-provider.js';
 import { startTestStudio, studioTestEnv, WebClient, type TestStudio } from './studio-helpers.js';
 
-const CLIENT = { id: 'lilypad-studio', secret: 'a-client-secret-for-tests-only' };
 const ACCOUNTS = {
   alice: { password: 'alice-pw', email: 'alice@example.com', emailVerified: true },
   bob: { password: 'bob-pw', email: 'bob@example.com', emailVerified: true },
@@ -28,13 +27,7 @@ describe('sign-in with an OpenID Connect provider', () => {
   beforeAll(async () => {
     issuerPort = await freePort();
     studio = await startTestStudio({
-      env: {
-        ...studioTestEnv(''),
-        LILYPAD_STUDIO_OIDC_ISSUER: `http://127.0.0.1:${issuerPort}`,
-        LILYPAD_STUDIO_OIDC_CLIENT_ID: CLIENT.id,
-        LILYPAD_STUDIO_OIDC_CLIENT_SECRET: CLIENT.secret,
-        LILYPAD_STUDIO_OIDC_NAME: 'Test ID',
-      },
+      env: { ...studioTestEnv(''), ...studioOidcSettings(issuerPort) },
     });
     callbackUrl = `${studio.origin}/auth/oidc/callback`;
   });
@@ -63,7 +56,7 @@ describe('sign-in with an OpenID Connect provider', () => {
     expect(client.hasSession()).toBe(false);
 
     // Discovery is tried again once the provider is up.
-    provider = await startTestProvider({ port: issuerPort, client: { ...CLIENT, redirectUri: callbackUrl }, accounts: ACCOUNTS });
+    provider = await startTestProvider({ port: issuerPort, client: { ...TEST_CLIENT, redirectUri: callbackUrl }, accounts: ACCOUNTS });
   });
 
   it('shows the provider\'s button on the sign-in and sign-up pages', async () => {

@@ -14,11 +14,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { challengeId, preSessionBinding } from '../src/studio/sign-in.js';
 import { studioDbPath } from '../src/studio/store.js';
 import { chromiumMissing, launchChromium, screenshot } from './chromium.js';
-import { freePort, startTestProvider, type TestProvider } from './oidc-test-provider.js';
+import { freePort, startTestProvider, studioOidcSettings, TEST_CLIENT, type TestProvider } from './oidc-test-provider.js';
 import { startTestStudio, studioTestEnv, WebClient, type TestStudio } from './studio-helpers.js';
 
 const skip = chromiumMissing("the studio's sign-in browser tests");
-const CLIENT = { id: 'lilypad-studio', secret: 'a-client-secret-for-tests-only' };
 
 describe.skipIf(Boolean(skip))(`passkeys and provider sign-in in a browser${skip ? ` (skipped: ${skip})` : ''}`, () => {
   let studio: TestStudio;
@@ -29,17 +28,11 @@ describe.skipIf(Boolean(skip))(`passkeys and provider sign-in in a browser${skip
   beforeAll(async () => {
     const issuerPort = await freePort();
     studio = await startTestStudio({
-      env: {
-        ...studioTestEnv(''),
-        LILYPAD_STUDIO_OIDC_ISSUER: `http://127.0.0.1:${issuerPort}`,
-        LILYPAD_STUDIO_OIDC_CLIENT_ID: CLIENT.id,
-        LILYPAD_STUDIO_OIDC_CLIENT_SECRET: CLIENT.secret,
-        LILYPAD_STUDIO_OIDC_NAME: 'Test ID',
-      },
+      env: { ...studioTestEnv(''), ...studioOidcSettings(issuerPort) },
     });
     provider = await startTestProvider({
       port: issuerPort,
-      client: { ...CLIENT, redirectUri: `${studio.origin}/auth/oidc/callback` },
+      client: { ...TEST_CLIENT, redirectUri: `${studio.origin}/auth/oidc/callback` },
       accounts: { alice: { password: 'alice-pw', email: 'alice@example.com', emailVerified: true } },
     });
     browser = await launchChromium();

@@ -112,18 +112,12 @@ export interface StudioJob {
   updatedAt: number;
 }
 
-export interface JobOutcome {
+/** How a job ended: what of it is known, and whether its reserved credits go back. */
+export type JobOutcome = Pick<StudioJob, 'dealId' | 'cid' | 'dir' | 'stdout' | 'exitCode' | 'error' | 'lpPaid'> & {
   status: 'succeeded' | 'failed';
-  dealId?: string;
-  cid?: string;
-  dir?: string;
-  stdout?: string;
-  exitCode?: number;
-  error?: string;
-  lpPaid?: string;
   /** Give the reserved credits back: the job failed before the studio paid for it. */
   refund: boolean;
-}
+};
 
 export type StudioStore = ReturnType<typeof openStudioStore>;
 
