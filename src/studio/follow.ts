@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
-import { jobView, resultFilePath, type StudioJobEvent, type StudioJobs } from './jobs.js';
+import { jobView, resultFilePath, resultFileType, type StudioJobEvent, type StudioJobs } from './jobs.js';
 import type { StudioJob } from './store.js';
 
 /**
@@ -57,11 +57,6 @@ export function followJobEvents(c: Context, jobs: StudioJobs, jobId: string, fil
 
 const SSE_KEEP_ALIVE_MS = 15_000;
 
-const CONTENT_TYPES: Record<string, string> = {
-  '.svg': 'image/svg+xml', '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.gif': 'image/gif', '.webp': 'image/webp',
-  '.json': 'application/json', '.txt': 'text/plain; charset=utf-8', '.csv': 'text/csv; charset=utf-8',
-};
-
 /** A file of the job's result folder (the route's `*` part), or undefined when there is none by that path. */
 export async function sendResultFile(c: Context, job: StudioJob): Promise<Response | undefined> {
   if (!job.dir) return undefined;
@@ -76,11 +71,7 @@ export async function sendResultFile(c: Context, job: StudioJob): Promise<Respon
   }
   const file = await resultFilePath(job.dir, relative);
   if (!file) return undefined;
-  const extension = file.slice(file.lastIndexOf('.')).toLowerCase();
-  // Anything not known to be an image or plain data is sent as text or bytes, never as HTML: a result is
-  // the provider's output, and must not run as a page of the studio.
-  const type = CONTENT_TYPES[extension] ?? (['stdout', 'stderr', 'exitCode', 'error'].includes(relative) ? 'text/plain; charset=utf-8' : 'application/octet-stream');
   return new Response(await readFile(file), {
-    headers: { 'content-type': type, 'x-content-type-options': 'nosniff', 'content-security-policy': "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox" },
+    headers: { 'content-type': resultFileType(relative), 'x-content-type-options': 'nosniff', 'content-security-policy': "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox" },
   });
 }

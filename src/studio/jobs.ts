@@ -184,9 +184,23 @@ export async function resultFilePath(dir: string, relative: string): Promise<str
   return info?.isFile() ? full : undefined;
 }
 
+const CONTENT_TYPES: Record<string, string> = {
+  '.svg': 'image/svg+xml', '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.gif': 'image/gif', '.webp': 'image/webp',
+  '.json': 'application/json', '.txt': 'text/plain; charset=utf-8', '.csv': 'text/csv; charset=utf-8',
+};
+
+/**
+ * The content type a result file is sent with. Anything not known to be an image or plain data is sent as
+ * text or bytes, never as HTML: a result is the provider's output, and must not run as a page of the studio.
+ */
+export function resultFileType(relative: string): string {
+  const extension = path.extname(relative).toLowerCase();
+  return CONTENT_TYPES[extension] ?? (['stdout', 'stderr', 'exitCode', 'error'].includes(relative) ? 'text/plain; charset=utf-8' : 'application/octet-stream');
+}
+
 /** An image the job wrote to `outputs/`: the pages show it as an image, not only as a file to download. */
 export function isShownImage(file: string): boolean {
-  return /^outputs\/.+\.(png|jpe?g|gif|webp|svg)$/i.test(file);
+  return file.startsWith('outputs/') && resultFileType(file).startsWith('image/');
 }
 
 /** A job as the API and the pages show it. */
